@@ -1,0 +1,4 @@
+import { OidcModels1764270000000 } from './1764270000000-oidc-models.js';
+
+/** Every migration, oldest first. Add new ones at the end; never edit one that has shipped. */
+export const migrations = [OidcModels1764270000000];

@@ -1,0 +1,292 @@
+import 'reflect-metadata';
+import fs from 'node:fs';
+import crypto from 'node:crypto';
+import path from 'node:path';
+import { plainToInstance, Type } from 'class-transformer';
+import {
+  ArrayMaxSize, ArrayNotEmpty, ArrayUnique, IsArray, IsBoolean, IsIn, IsOptional, IsString, Length, Matches,
+  MaxLength, ValidateNested, validateSync, type ValidationError,
+} from 'class-validator';
+import { ConfigError, type RunMode } from './env.js';
+
+export const BASE_SCOPES = ['openid', 'profile', 'phone', 'offline_access', 'unit'] as const;
+const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'none'] as const;
+const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
+const ABSOLUTE_URL = /^https?:\/\/[^\s#]+$/;
+
+export class LocalizedText {
+  @IsString() @Length(1, 64)
+  'zh-CN'!: string;
+
+  @IsOptional() @IsString() @Length(1, 64)
+  en?: string;
+}
+
+export class BusinessEntry {
+  /** Business code; its scope is `biz:<code>`. */
+  @IsString() @Matches(/^[a-z][a-z0-9_]{1,39}$/, { message: 'code must be 2–40 lower-case letters, digits or _' })
+  code!: string;
+
+  @ValidateNested() @Type(() => LocalizedText)
+  name!: LocalizedText;
+
+  /** Only a real-name verified unit may grant and use this business (C-T2, C-UI3). */
+  @IsBoolean()
+  requiresVerifiedUnit!: boolean;
+
+  /** Where the portal tile leads (the business system's start page). */
+  @IsOptional() @IsString() @Matches(ABSOLUTE_URL, { message: 'portalUrl must be an absolute http(s) URL' })
+  portalUrl?: string;
+
+  /** RFC 8707 resource indicator of the business system's API; tokens for it are JWTs (C-T4). */
+  @IsOptional() @IsString() @Matches(ABSOLUTE_URL, { message: 'resource must be an absolute http(s) URL' })
+  resource?: string;
+}
+
+export class ClientEntry {
+  @IsString() @Matches(/^[A-Za-z0-9._-]{3,64}$/, { message: 'client_id must be 3–64 letters, digits, ".", "_" or "-"' })
+  client_id!: string;
+
+  /** `env:NAME` reads the secret from the environment; a literal must be at least 32 characters. */
+  @IsOptional() @IsString() @MaxLength(512)
+  client_secret?: string;
+
+  @ValidateNested() @Type(() => LocalizedText)
+  client_name!: LocalizedText;
+
+  @IsOptional() @IsIn(AUTH_METHODS)
+  token_endpoint_auth_method?: (typeof AUTH_METHODS)[number];
+
+  @IsOptional() @IsArray() @ArrayUnique() @IsIn(GRANT_TYPES, { each: true })
+  grant_types?: (typeof GRANT_TYPES)[number][];
+
+  @IsArray() @ArrayNotEmpty() @ArrayMaxSize(20) @ArrayUnique()
+  @Matches(ABSOLUTE_URL, { each: true, message: 'redirect_uris must be absolute http(s) URLs without a fragment' })
+  redirect_uris!: string[];
+
+  @IsOptional() @IsArray() @ArrayMaxSize(20) @ArrayUnique()
+  @Matches(ABSOLUTE_URL, { each: true, message: 'post_logout_redirect_uris must be absolute http(s) URLs without a fragment' })
+  post_logout_redirect_uris?: string[];
+
+  @IsOptional() @IsString() @Matches(ABSOLUTE_URL, { message: 'backchannel_logout_uri must be an absolute http(s) URL' })
+  backchannel_logout_uri?: string;
+
+  /** Scopes the client may request: the base scopes and `biz:<code>` of catalogue businesses. */
+  @IsArray() @ArrayNotEmpty() @ArrayUnique() @IsString({ each: true })
+  scopes!: string[];
+
+  /** A first-party client skips the consent page. */
+  @IsOptional() @IsBoolean()
+  first_party?: boolean;
+
+  /** The catalogue business this client is the system of (links its portal tile to it). */
+  @IsOptional() @IsString()
+  business?: string;
+}
+
+export class ClientsFile {
+  @IsArray() @ArrayMaxSize(100) @ValidateNested({ each: true }) @Type(() => BusinessEntry)
+  businesses!: BusinessEntry[];
+
+  @IsArray() @ArrayMaxSize(500) @ValidateNested({ each: true }) @Type(() => ClientEntry)
+  clients!: ClientEntry[];
+}
+
+export interface Business {
+  code: string;
+  scope: string;
+  name: { 'zh-CN': string; en: string };
+  requiresVerifiedUnit: boolean;
+  portalUrl: string | undefined;
+  resource: string | undefined;
+}
+
+export interface RegisteredClient {
+  clientId: string;
+  name: { 'zh-CN': string; en: string };
+  firstParty: boolean;
+  business: string | undefined;
+  /** Client metadata in the form node-oidc-provider takes. */
+  metadata: Record<string, unknown>;
+}
+
+export interface ClientCatalog {
+  businesses: Business[];
+  clients: RegisteredClient[];
+  /** Client ids whose secret was generated for local development (printed at start). */
+  generatedSecrets: Record<string, string>;
+}
+
+function describe(errors: ValidationError[], prefix: string): string[] {
+  return errors.flatMap((error) => {
+    const here = prefix ? `${prefix}.${error.property}` : error.property;
+    const own = Object.values(error.constraints ?? {}).map((message) =>
+      (message.startsWith(`${error.property} `) ? `${prefix ? `${prefix}.` : ''}${message}` : `${here}: ${message}`));
+    return [...own, ...describe(error.children ?? [], here)];
+  });
+}
+
+function fail(file: string, what: string): never {
+  throw new ConfigError(`${path.basename(file)}: ${what}`);
+}
+
+/** Development secrets are generated once and kept beside the embedded database, never in git. */
+function developmentSecret(dataDir: string, clientId: string, store: Record<string, string>): string {
+  const file = path.join(dataDir, 'dev-client-secrets.json');
+  if (Object.keys(store).length === 0 && fs.existsSync(file)) {
+    Object.assign(store, JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, string>);
+  }
+  let secret = store[clientId];
+  if (!secret) {
+    secret = crypto.randomBytes(32).toString('base64url');
+    store[clientId] = secret;
+    fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    fs.writeFileSync(`${file}.tmp`, JSON.stringify(store, null, 2), { mode: 0o600 });
+    fs.renameSync(`${file}.tmp`, file);
+  }
+  return secret;
+}
+
+interface SecretContext {
+  file: string;
+  mode: RunMode;
+  env: Record<string, string | undefined>;
+  dataDir: string;
+  devStore: Record<string, string>;
+  generated: Record<string, string>;
+}
+
+function resolveSecret(entry: ClientEntry, ctx: SecretContext): string | undefined {
+  const method = entry.token_endpoint_auth_method ?? 'client_secret_basic';
+  const where = `client "${entry.client_id}": client_secret`;
+  if (method === 'none') {
+    if (entry.client_secret) fail(ctx.file, `${where} must be absent for a public client (token_endpoint_auth_method none)`);
+    return undefined;
+  }
+  const raw = entry.client_secret;
+  if (!raw) fail(ctx.file, `${where} is required for ${method}`);
+  if (!raw.startsWith('env:')) {
+    if (raw.length < 32) fail(ctx.file, `${where} must be at least 32 characters (or an env:NAME reference)`);
+    return raw;
+  }
+  const name = raw.slice(4);
+  if (!/^[A-Z_][A-Z0-9_]*$/.test(name)) fail(ctx.file, `${where} refers to an invalid variable name "${name}"`);
+  const value = ctx.env[name];
+  if (value) {
+    if (value.length < 32) fail(ctx.file, `${where}: environment variable ${name} must hold at least 32 characters`);
+    return value;
+  }
+  if (ctx.mode === 'production') fail(ctx.file, `${where}: environment variable ${name} is not set`);
+  const generated = developmentSecret(ctx.dataDir, entry.client_id, ctx.devStore);
+  ctx.generated[entry.client_id] = generated;
+  return generated;
+}
+
+function toBusiness(entry: BusinessEntry): Business {
+  return {
+    code: entry.code,
+    scope: `biz:${entry.code}`,
+    name: { 'zh-CN': entry.name['zh-CN'], en: entry.name.en ?? entry.name['zh-CN'] },
+    requiresVerifiedUnit: entry.requiresVerifiedUnit,
+    portalUrl: entry.portalUrl,
+    resource: entry.resource,
+  };
+}
+
+function toClient(entry: ClientEntry, secret: string | undefined): RegisteredClient {
+  const grantTypes = entry.grant_types ?? ['authorization_code', 'refresh_token'];
+  const interactive = grantTypes.includes('authorization_code');
+  const metadata: Record<string, unknown> = {
+    client_id: entry.client_id,
+    client_name: entry.client_name['zh-CN'],
+    grant_types: grantTypes,
+    response_types: interactive ? ['code'] : [],
+    redirect_uris: interactive ? entry.redirect_uris : [],
+    token_endpoint_auth_method: entry.token_endpoint_auth_method ?? 'client_secret_basic',
+    scope: entry.scopes.join(' '),
+  };
+  if (secret) metadata.client_secret = secret;
+  if (entry.post_logout_redirect_uris) metadata.post_logout_redirect_uris = entry.post_logout_redirect_uris;
+  if (entry.backchannel_logout_uri) {
+    metadata.backchannel_logout_uri = entry.backchannel_logout_uri;
+    metadata.backchannel_logout_session_required = true;
+  }
+  return {
+    clientId: entry.client_id,
+    name: { 'zh-CN': entry.client_name['zh-CN'], en: entry.client_name.en ?? entry.client_name['zh-CN'] },
+    firstParty: entry.first_party ?? false,
+    business: entry.business,
+    metadata,
+  };
+}
+
+function checkReferences(file: string, parsed: ClientsFile): void {
+  const codes = new Set<string>();
+  for (const business of parsed.businesses) {
+    if (codes.has(business.code)) fail(file, `business "${business.code}" is listed twice`);
+    codes.add(business.code);
+  }
+  const known = new Set<string>([...BASE_SCOPES, ...[...codes].map((code) => `biz:${code}`)]);
+  const ids = new Set<string>();
+  for (const client of parsed.clients) {
+    const where = `client "${client.client_id}"`;
+    if (ids.has(client.client_id)) fail(file, `${where} is listed twice`);
+    ids.add(client.client_id);
+    for (const scope of client.scopes) {
+      if (!known.has(scope)) fail(file, `${where}: scopes: unknown scope "${scope}" (not a base scope nor biz:<code> of a listed business)`);
+    }
+    if (client.business !== undefined && !codes.has(client.business)) {
+      fail(file, `${where}: business: "${client.business}" is not in businesses`);
+    }
+    const grants = client.grant_types ?? ['authorization_code', 'refresh_token'];
+    if (client.token_endpoint_auth_method === 'none' && grants.includes('client_credentials')) {
+      fail(file, `${where}: grant_types: a public client cannot use client_credentials`);
+    }
+  }
+}
+
+export interface LoadClientsOptions {
+  file: string;
+  mode: RunMode;
+  dataDir: string;
+  env?: Record<string, string | undefined>;
+}
+
+/** Loads and validates clients.json; any problem becomes a ConfigError naming the client and the field. */
+export function loadClients(options: LoadClientsOptions): ClientCatalog {
+  const { file } = options;
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    fail(file, code === 'ENOENT' ? `not found at ${file} (set CLIENTS_FILE)` : `cannot be read (${code ?? 'error'})`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    fail(file, `is not valid JSON (${(error as Error).message})`);
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) fail(file, 'must hold an object with "businesses" and "clients"');
+  const parsed = plainToInstance(ClientsFile, json);
+  const errors = validateSync(parsed, { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: true });
+  if (errors.length > 0) {
+    const raw = json as { clients?: unknown[]; businesses?: unknown[] };
+    const first = describe(errors, '')[0] ?? 'invalid';
+    // Name the entry by its id rather than its index when it has one.
+    const named = first.replace(/^(clients|businesses)\.(\d+)\.?/, (_, list: 'clients' | 'businesses', index: string) => {
+      const item = raw[list]?.[Number(index)] as Record<string, unknown> | undefined;
+      const id = list === 'clients' ? item?.client_id : item?.code;
+      const label = list === 'clients' ? 'client' : 'business';
+      return typeof id === 'string' ? `${label} "${id}": ` : `${label} #${Number(index) + 1}: `;
+    });
+    fail(file, named);
+  }
+  checkReferences(file, parsed);
+  const ctx: SecretContext = {
+    file, mode: options.mode, env: options.env ?? process.env, dataDir: options.dataDir, devStore: {}, generated: {},
+  };
+  const clients = parsed.clients.map((entry) => toClient(entry, resolveSecret(entry, ctx)));
+  return { businesses: parsed.businesses.map(toBusiness), clients, generatedSecrets: ctx.generated };
+}

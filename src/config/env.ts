@@ -1,0 +1,111 @@
+import path from 'node:path';
+
+/** Raised for any configuration problem found at start; main prints its one-line message and exits 1. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export type RunMode = 'production' | 'development' | 'test';
+
+export interface AppConfig {
+  mode: RunMode;
+  port: number;
+  host: string;
+  issuer: string;
+  /** PostgreSQL connection string; undefined selects the embedded PGlite database in `dataDir`. */
+  databaseUrl: string | undefined;
+  databasePoolSize: number;
+  dataDir: string;
+  certsDir: string;
+  clientsFile: string;
+  /** Trust X-Forwarded-* from a reverse proxy (needed behind TLS termination so cookies are Secure). */
+  trustProxy: boolean;
+  logLevel: string;
+  /** Generate signing and cookie keys when certs/ holds none. */
+  keysAutoGenerate: boolean;
+  /** How long a retired signing key stays published (seconds); must exceed the longest signed-token lifetime. */
+  keyRetentionSeconds: number;
+  /** Allow POST to the authorization endpoint (needs SameSite=None session cookies). */
+  authorizationPost: boolean;
+  /** Seed demo persons, units and clients at start (never in production). */
+  demoData: boolean;
+  /** Interval of the sweep that deletes expired provider artefacts (seconds). */
+  sweepIntervalSeconds: number;
+  /** Concurrent argon2 operations allowed (the rest queue). */
+  hashConcurrency: number;
+}
+
+type Env = Record<string, string | undefined>;
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(`${name} must be a whole number, got "${raw}"`);
+  const value = Number(raw);
+  if (value < min || value > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function flag(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name]?.toLowerCase();
+  if (raw === undefined || raw === '') return fallback;
+  if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+  if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+  throw new ConfigError(`${name} must be true or false, got "${env[name]}"`);
+}
+
+function issuerFrom(raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`ISSUER must be an absolute URL such as https://id.example.gov.cn, got "${raw}"`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new ConfigError(`ISSUER must use https (or http for local development), got "${raw}"`);
+  }
+  if (url.search || url.hash) throw new ConfigError('ISSUER must not have a query or fragment');
+  return raw.endsWith('/') ? raw.slice(0, -1) : raw;
+}
+
+function modeFrom(raw: string | undefined): RunMode {
+  if (raw === undefined || raw === '' || raw === 'development') return 'development';
+  if (raw === 'production' || raw === 'test') return raw;
+  throw new ConfigError(`NODE_ENV must be production, development or test, got "${raw}"`);
+}
+
+/** Reads the process environment into a typed, validated configuration. */
+export function loadConfig(env: Env = process.env, cwd = process.cwd()): AppConfig {
+  const mode = modeFrom(env.NODE_ENV);
+  const port = integer(env, 'PORT', 3000, 0, 65535);
+  const issuer = issuerFrom(env.ISSUER ?? `http://localhost:${port}`);
+  const production = mode === 'production';
+  if (production && new URL(issuer).protocol !== 'https:') {
+    throw new ConfigError('ISSUER must be an https URL in production');
+  }
+  const demoData = flag(env, 'DEMO_DATA', !production);
+  if (production && demoData) throw new ConfigError('DEMO_DATA cannot be enabled in production');
+  const databaseUrl = env.DATABASE_URL || undefined;
+  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ConfigError('DATABASE_URL must be a postgres:// or postgresql:// connection string');
+  }
+  return {
+    mode,
+    port,
+    host: env.HOST || (production ? '0.0.0.0' : '127.0.0.1'),
+    issuer,
+    databaseUrl,
+    databasePoolSize: integer(env, 'DATABASE_POOL_SIZE', 10, 1, 200),
+    dataDir: path.resolve(cwd, env.DATA_DIR || 'data'),
+    certsDir: path.resolve(cwd, env.CERTS_DIR || 'certs'),
+    clientsFile: path.resolve(cwd, env.CLIENTS_FILE || 'clients.json'),
+    trustProxy: flag(env, 'TRUST_PROXY', false),
+    logLevel: env.LOG_LEVEL || (mode === 'test' ? 'silent' : 'info'),
+    keysAutoGenerate: flag(env, 'KEYS_AUTO_GENERATE', !production),
+    keyRetentionSeconds: integer(env, 'KEY_RETENTION_SECONDS', 2 * 24 * 3600, 3600, 365 * 24 * 3600),
+    authorizationPost: flag(env, 'AUTHORIZATION_POST', false),
+    demoData,
+    sweepIntervalSeconds: integer(env, 'SWEEP_INTERVAL_SECONDS', 600, 1, 86400),
+    hashConcurrency: integer(env, 'HASH_CONCURRENCY', 2, 1, 64),
+  };
+}

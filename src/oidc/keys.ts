@@ -1,0 +1,200 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import * as jose from 'jose';
+import { ConfigError } from '../config/env.js';
+
+/** Signing algorithms we publish; the first is the default for ID tokens (C-T7). */
+export const SIGNING_ALGORITHMS = ['RS256', 'ES256', 'EdDSA'] as const;
+type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
+
+export type PrivateJwk = jose.JWK & { kid: string; alg: SigningAlgorithm; use: 'sig' };
+
+interface KeyState {
+  createdAt: string;
+  /** Set when a newer key of the same algorithm took over signing. */
+  retiredAt?: string;
+}
+
+export interface KeyMaterial {
+  /** Private JWKS, the signing key of each algorithm first. */
+  jwks: { keys: PrivateJwk[] };
+  /** Cookie signing keys, newest first. */
+  cookieKeys: string[];
+}
+
+const FILES = {
+  jwks: 'jwks.json',
+  state: 'jwks-state.json',
+  cookies: 'cookie-keys.json',
+} as const;
+
+const COOKIE_KEYS_KEPT = 3;
+
+async function generateKey(alg: SigningAlgorithm): Promise<PrivateJwk> {
+  const options = alg === 'RS256' ? { modulusLength: 2048, extractable: true } : { extractable: true };
+  const { privateKey } = await jose.generateKeyPair(alg === 'EdDSA' ? 'Ed25519' : alg, options);
+  const jwk = await jose.exportJWK(privateKey);
+  const kid = await jose.calculateJwkThumbprint(jwk, 'sha256');
+  return { ...jwk, kid, alg, use: 'sig' };
+}
+
+function cookieKey(): string {
+  return crypto.randomBytes(32).toString('base64url');
+}
+
+function readJson<T>(dir: string, name: string): T | undefined {
+  const file = path.join(dir, name);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    throw new ConfigError(`${file} cannot be read (${code ?? 'error'}); check the permissions of CERTS_DIR`);
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new ConfigError(`${file} is not valid JSON; restore it from backup or remove certs/ to generate new keys`);
+  }
+}
+
+/** Writes through a temporary file and a rename, so a crash never leaves a half-written key file. */
+function writeJson(dir: string, name: string, value: unknown): void {
+  const file = path.join(dir, name);
+  const temp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(temp, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 });
+  fs.renameSync(temp, file);
+}
+
+function validate(dir: string, jwks: unknown, cookieKeys: unknown): KeyMaterial {
+  const file = path.join(dir, FILES.jwks);
+  const keys = (jwks as { keys?: unknown })?.keys;
+  if (!Array.isArray(keys) || keys.length === 0) throw new ConfigError(`${file} must hold {"keys": [...]} with at least one key`);
+  for (const key of keys as Partial<PrivateJwk>[]) {
+    if (typeof key.kid !== 'string' || !SIGNING_ALGORITHMS.includes(key.alg as SigningAlgorithm) || !('d' in key)) {
+      throw new ConfigError(`${file}: every key needs a kid, an alg among ${SIGNING_ALGORITHMS.join(', ')} and its private part`);
+    }
+  }
+  if (!keys.some((key: PrivateJwk) => key.alg === 'RS256')) throw new ConfigError(`${file} must hold an RS256 key`);
+  const cookieFile = path.join(dir, FILES.cookies);
+  if (!Array.isArray(cookieKeys) || cookieKeys.length === 0 || !cookieKeys.every((k) => typeof k === 'string' && k.length >= 32)) {
+    throw new ConfigError(`${cookieFile} must hold a non-empty array of keys of at least 32 characters`);
+  }
+  return { jwks: { keys: keys as PrivateJwk[] }, cookieKeys: cookieKeys as string[] };
+}
+
+/** Exclusive creation of a lock file, so two processes never generate or rotate keys at the same time. */
+async function withLock<T>(dir: string, work: () => Promise<T>): Promise<T> {
+  const lock = path.join(dir, '.lock');
+  for (let waited = 0; ; waited += 50) {
+    try {
+      fs.writeFileSync(lock, String(process.pid), { flag: 'wx', mode: 0o600 });
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const age = Date.now() - fs.statSync(lock).mtimeMs;
+      if (age > 30_000) fs.rmSync(lock, { force: true }); // left behind by a crashed process
+      else if (waited > 30_000) throw new ConfigError(`${lock} is held by another process`);
+      else await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  try {
+    return await work();
+  } finally {
+    fs.rmSync(lock, { force: true });
+  }
+}
+
+function ensureDirectory(dir: string): void {
+  try {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    fs.accessSync(dir, fs.constants.R_OK | fs.constants.W_OK);
+  } catch (error) {
+    throw new ConfigError(`CERTS_DIR ${dir} is not usable (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+}
+
+export interface LoadKeysOptions {
+  dir: string;
+  /** Generate keys when none exist; otherwise their absence stops the start. */
+  generate: boolean;
+}
+
+export interface LoadedKeys extends KeyMaterial {
+  generated: boolean;
+}
+
+/** Loads the signing and cookie keys from certs/, generating them on first start when allowed. */
+export async function loadKeys({ dir, generate }: LoadKeysOptions): Promise<LoadedKeys> {
+  const existing = readJson<unknown>(dir, FILES.jwks);
+  if (existing !== undefined) {
+    return { ...validate(dir, existing, readJson<unknown>(dir, FILES.cookies)), generated: false };
+  }
+  if (!generate) {
+    throw new ConfigError(`${path.join(dir, FILES.jwks)} not found: provide the signing keys or set KEYS_AUTO_GENERATE=true`);
+  }
+  ensureDirectory(dir);
+  return withLock(dir, async () => {
+    const raced = readJson<unknown>(dir, FILES.jwks); // another instance may have generated them meanwhile
+    if (raced !== undefined) return { ...validate(dir, raced, readJson<unknown>(dir, FILES.cookies)), generated: false };
+    const keys = await Promise.all(SIGNING_ALGORITHMS.map(generateKey));
+    const createdAt = new Date().toISOString();
+    writeJson(dir, FILES.cookies, [cookieKey()]);
+    writeJson(dir, FILES.state, Object.fromEntries(keys.map((key) => [key.kid, { createdAt } satisfies KeyState])));
+    writeJson(dir, FILES.jwks, { keys });
+    return { jwks: { keys }, cookieKeys: readJson<string[]>(dir, FILES.cookies) ?? [], generated: true };
+  });
+}
+
+export interface RotationResult {
+  added: string[];
+  retired: string[];
+  removed: string[];
+}
+
+/**
+ * Adds and promotes a new key per algorithm and a new cookie key. Previous signing keys stay published (for
+ * verification) until `retentionSeconds` after their retirement, then are removed; old cookie keys are kept for
+ * verifying existing cookies, up to three.
+ */
+export async function rotateKeys(dir: string, retentionSeconds: number, at: Date = new Date()): Promise<RotationResult> {
+  ensureDirectory(dir);
+  return withLock(dir, async () => {
+    const current = readJson<unknown>(dir, FILES.jwks);
+    if (current === undefined) throw new ConfigError(`${path.join(dir, FILES.jwks)} not found: start the provider once to generate keys`);
+    const material = validate(dir, current, readJson<unknown>(dir, FILES.cookies));
+    const state = readJson<Record<string, KeyState>>(dir, FILES.state) ?? {};
+    const stamp = at.toISOString();
+    const fresh = await Promise.all(SIGNING_ALGORITHMS.map(generateKey));
+    const retired: string[] = [];
+    const removed: string[] = [];
+    const kept = material.jwks.keys.filter((key) => {
+      const entry = (state[key.kid] ??= { createdAt: stamp });
+      if (!entry.retiredAt) {
+        entry.retiredAt = stamp;
+        retired.push(key.kid);
+      }
+      const expired = at.getTime() - Date.parse(entry.retiredAt) > retentionSeconds * 1000;
+      if (expired) {
+        removed.push(key.kid);
+        delete state[key.kid];
+      }
+      return !expired;
+    });
+    for (const key of fresh) state[key.kid] = { createdAt: stamp };
+    writeJson(dir, FILES.cookies, [cookieKey(), ...material.cookieKeys].slice(0, COOKIE_KEYS_KEPT + 1));
+    writeJson(dir, FILES.state, state);
+    writeJson(dir, FILES.jwks, { keys: [...fresh, ...kept] });
+    return { added: fresh.map((key) => key.kid), retired, removed };
+  });
+}
+
+/** Public part of a private JWKS (what /jwks publishes), for tests and tools. */
+export function publicJwks(keys: PrivateJwk[]): jose.JWK[] {
+  return keys.map((key) => {
+    const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...rest } = key;
+    return rest;
+  });
+}

@@ -1,0 +1,148 @@
+import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { AppConfig } from '../config/env.js';
+import type { ClientCatalog } from '../config/clients.js';
+import type { Database } from '../shared/db/database.js';
+import type { Logger } from '../shared/logger.js';
+import { isDatabaseUnavailable } from '../shared/errors.js';
+import { translate, isMessageKey, type Locale } from '../shared/i18n/index.js';
+import { renderTemplate } from '../shared/http/views.js';
+import { state } from '../shared/http/middleware.js';
+import { createAdapter } from './adapter.js';
+import type { KeyMaterial } from './keys.js';
+
+/** Lifetimes of every artefact, in seconds (PRODUCT.md §6, S-3, S-7). */
+export const TTL = {
+  AuthorizationCode: 60,
+  AccessToken: 10 * 60,
+  /** JWT access tokens for a resource server carry unit claims: short, since they cannot be revoked. */
+  ResourceAccessToken: 5 * 60,
+  ClientCredentials: 10 * 60,
+  IdToken: 60 * 60,
+  Interaction: 15 * 60,
+  Session: 8 * 60 * 60,
+  /** Sliding lifetime of one refresh token … */
+  RefreshToken: 14 * 24 * 60 * 60,
+  /** … within an absolute lifetime of the chain of rotated refresh tokens and of the grant. */
+  RefreshTokenAbsolute: 30 * 24 * 60 * 60,
+} as const;
+
+export const CLAIMS = {
+  openid: ['sub'],
+  profile: ['name', 'preferred_username', 'updated_at', 'realname_verified'],
+  phone: ['phone_number', 'phone_number_verified'],
+  unit: ['unit_id', 'unit_name', 'unit_cert_type', 'unit_cert_no', 'unit_verified', 'unit_role', 'unit_scopes'],
+} as const;
+
+export interface ProviderDeps {
+  config: AppConfig;
+  db: Database;
+  catalog: ClientCatalog;
+  keys: KeyMaterial;
+  logger: Logger;
+  /** Extra configuration contributed by the feature modules (accounts, interactions, unit claims). */
+  extend?: (configuration: Configuration) => Configuration;
+}
+
+function localeOf(ctx: KoaContextWithOIDC): Locale {
+  return state(ctx).locale ?? 'zh-CN';
+}
+
+/** The error page of the provider: translated, no internals, 503 when the database is the cause. */
+async function renderError(ctx: KoaContextWithOIDC, out: { error: string; error_description?: string }, error: Error): Promise<void> {
+  const locale = localeOf(ctx);
+  const key = `error.oidc.${out.error}`;
+  const unavailable = isDatabaseUnavailable(error);
+  if (unavailable) {
+    ctx.status = 503;
+    ctx.set('Retry-After', '5');
+  }
+  const message = unavailable
+    ? translate(locale, 'error.unavailable')
+    : translate(locale, isMessageKey(key) ? key : 'error.oidc.default');
+  ctx.type = 'html';
+  ctx.set('Cache-Control', 'no-store');
+  ctx.body = renderTemplate('error.njk', locale, { message, requestId: state(ctx).requestId });
+}
+
+export function buildConfiguration(deps: ProviderDeps): Configuration {
+  const { catalog, keys, db, config } = deps;
+  const businessScopes = catalog.businesses.map((business) => business.scope);
+  const configuration: Configuration = {
+    adapter: createAdapter(db),
+    clients: catalog.clients.map((client) => client.metadata) as unknown as Configuration['clients'],
+    jwks: keys.jwks as Configuration['jwks'],
+    cookies: {
+      keys: keys.cookieKeys,
+      long: { httpOnly: true, sameSite: config.authorizationPost ? 'none' : 'lax', signed: true },
+      short: { httpOnly: true, sameSite: config.authorizationPost ? 'none' : 'lax', signed: true },
+    },
+    scopes: ['openid', 'offline_access', 'profile', 'phone', 'unit', ...businessScopes],
+    claims: { ...CLAIMS } as unknown as Configuration['claims'],
+    conformIdTokenClaims: false,
+    responseTypes: ['code'],
+    pkce: { required: () => true },
+    clientDefaults: {
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+      id_token_signed_response_alg: 'RS256',
+    },
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
+    enableHttpPostMethods: config.authorizationPost,
+    extraParams: ['login_as', 'unit_hint'],
+    discovery: {
+      ui_locales_supported: ['zh-CN', 'en'],
+      claims_locales_supported: ['zh-CN'],
+      service_documentation: `${config.issuer}/docs`,
+    },
+    features: {
+      devInteractions: { enabled: false },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
+      userinfo: { enabled: true },
+      clientCredentials: { enabled: true },
+      backchannelLogout: { enabled: true },
+      rpInitiatedLogout: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: () => undefined,
+        useGrantedResource: () => false,
+        getResourceServerInfo: () => {
+          throw new errors.InvalidTarget();
+        },
+      },
+    },
+    rotateRefreshToken: true,
+    issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+    ttl: {
+      AuthorizationCode: TTL.AuthorizationCode,
+      AccessToken: (_ctx, token) => (token.resourceServer ? TTL.ResourceAccessToken : TTL.AccessToken),
+      ClientCredentials: (_ctx, token) => (token.resourceServer ? TTL.ResourceAccessToken : TTL.ClientCredentials),
+      IdToken: TTL.IdToken,
+      Interaction: TTL.Interaction,
+      Session: TTL.Session,
+      Grant: TTL.RefreshTokenAbsolute,
+      RefreshToken: (_ctx, token) => Math.max(1, Math.min(TTL.RefreshToken, TTL.RefreshTokenAbsolute - token.totalLifetime())),
+    },
+    renderError: renderError as Configuration['renderError'],
+    // Accounts come from the persons module; until it answers, nobody can sign in.
+    findAccount: async () => undefined,
+  };
+  return deps.extend ? deps.extend(configuration) : configuration;
+}
+
+/** Builds the provider. It is itself the Koa application; our middleware is added with `provider.use`. */
+export function createProvider(deps: ProviderDeps): Provider {
+  const provider = new Provider(deps.config.issuer, buildConfiguration(deps));
+  provider.proxy = deps.config.trustProxy;
+  provider.on('server_error', (ctx: KoaContextWithOIDC, error: Error) => {
+    const s = state(ctx);
+    if (isDatabaseUnavailable(error)) {
+      s.databaseUnavailable = true;
+      s.log?.error({ err: error }, 'database unavailable');
+    } else {
+      (s.log ?? deps.logger).error({ err: error }, 'provider server error');
+    }
+  });
+  return provider;
+}

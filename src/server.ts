@@ -1,0 +1,86 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { loadClients } from './config/clients.js';
+import type { AppConfig } from './config/env.js';
+import { createApp, type App } from './app.js';
+import { openDatabase, migrate, type Database } from './shared/db/database.js';
+import type { Logger } from './shared/logger.js';
+import { loadKeys } from './oidc/keys.js';
+import { sweepExpired } from './oidc/adapter.js';
+
+export interface RunningServer {
+  url: string;
+  app: App;
+  db: Database;
+  server: http.Server;
+  /** Stops accepting connections, lets in-flight requests finish, closes the database. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+/** Start sequence: clients.json → keys → database → migrations → app → listen; each step fails with one line. */
+export async function startServer(config: AppConfig, logger: Logger): Promise<RunningServer> {
+  const catalog = loadClients({ file: config.clientsFile, mode: config.mode, dataDir: config.dataDir });
+  const keys = await loadKeys({ dir: config.certsDir, generate: config.keysAutoGenerate });
+  if (keys.generated) logger.info({ certsDir: config.certsDir }, 'generated signing and cookie keys');
+  const db = await openDatabase({
+    url: config.databaseUrl,
+    dataDir: config.dataDir,
+    poolSize: config.databasePoolSize,
+    onPoolError: (error) => logger.warn({ err: error }, 'database connection lost'),
+  });
+  let server: http.Server | undefined;
+  let sweeper: NodeJS.Timeout | undefined;
+  try {
+    const applied = await migrate(db);
+    if (applied.length > 0) logger.info({ migrations: applied }, 'applied database migrations');
+    const app = createApp({ config, db, catalog, keys, logger });
+    server = http.createServer(app.koa.callback());
+    server.requestTimeout = 30_000;
+    server.headersTimeout = 20_000;
+    const listening = server;
+    await new Promise<void>((resolve, reject) => {
+      listening.once('error', reject);
+      listening.listen(config.port, config.host, () => resolve());
+    });
+    sweeper = setInterval(() => {
+      sweepExpired(db).then(
+        (removed) => removed > 0 && logger.debug({ removed }, 'swept expired provider artefacts'),
+        (error: unknown) => logger.warn({ err: error }, 'sweep of expired artefacts failed'),
+      );
+    }, config.sweepIntervalSeconds * 1000);
+    sweeper.unref();
+    const { port } = listening.address() as AddressInfo;
+    for (const [clientId, secret] of Object.entries(catalog.generatedSecrets)) {
+      logger.info({ clientId, clientSecret: secret }, 'development client secret (set its env: reference to choose your own)');
+    }
+    logger.info({ issuer: config.issuer, port, database: db.kind, mode: config.mode }, `ready: ${config.issuer}/.well-known/openid-configuration`);
+    let stopping: Promise<void> | undefined;
+    return {
+      url: `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`,
+      app,
+      db,
+      server: listening,
+      stop(graceMs = 10_000) {
+        stopping ??= (async () => {
+          clearInterval(sweeper);
+          await new Promise<void>((resolve) => {
+            const force = setTimeout(() => listening.closeAllConnections(), graceMs);
+            force.unref();
+            listening.close(() => {
+              clearTimeout(force);
+              resolve();
+            });
+            listening.closeIdleConnections();
+          });
+          await db.close();
+        })();
+        return stopping;
+      },
+    };
+  } catch (error) {
+    clearInterval(sweeper);
+    server?.close();
+    await db.close();
+    throw error;
+  }
+}

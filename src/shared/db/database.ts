@@ -1,0 +1,173 @@
+import 'reflect-metadata';
+import { DataSource, MigrationExecutor, type EntityManager, type QueryRunner } from 'typeorm';
+import { ConfigError } from '../../config/env.js';
+import { startEmbeddedDatabase, type EmbeddedDatabase } from './embedded.js';
+import { entities } from './entities.js';
+import { migrations } from '../../../migrations/index.js';
+
+export interface QueryResult<T> {
+  rows: T[];
+  rowCount: number;
+}
+
+/** Anything that runs SQL: the database itself or a transaction. */
+export interface Queryable {
+  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<QueryResult<T>>;
+}
+
+export interface Transaction extends Queryable {
+  manager: EntityManager;
+}
+
+export interface Database extends Queryable {
+  kind: 'postgres' | 'pglite';
+  dataSource: DataSource;
+  transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T>;
+  /** True when a trivial query answers within `timeoutMs`. */
+  ping(timeoutMs?: number): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export interface OpenDatabaseOptions {
+  /** PostgreSQL connection string; undefined selects embedded PGlite. */
+  url: string | undefined;
+  /** PGlite directory; undefined keeps the embedded database in memory. */
+  dataDir?: string | undefined;
+  poolSize?: number;
+  applicationName?: string;
+  onPoolError?: (error: Error) => void;
+}
+
+/** Arbitrary constant identifying the migration lock among advisory locks. */
+const MIGRATION_LOCK = 7_130_113;
+
+async function runOn<T>(runner: QueryRunner, sql: string, params?: unknown[]): Promise<QueryResult<T>> {
+  const result = await runner.query(sql, params, true);
+  return { rows: (result.records ?? []) as T[], rowCount: result.affected ?? 0 };
+}
+
+function describeConnectionError(error: unknown, target: string): ConfigError {
+  const err = error as NodeJS.ErrnoException & { code?: string };
+  const reason = err.code ?? err.message ?? String(error);
+  return new ConfigError(`cannot connect to the database at ${target} (${reason}); check DATABASE_URL and that PostgreSQL is running`);
+}
+
+function redact(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return 'DATABASE_URL';
+  }
+}
+
+export async function openDatabase(options: OpenDatabaseOptions): Promise<Database> {
+  let embedded: EmbeddedDatabase | undefined;
+  const common = {
+    type: 'postgres' as const,
+    entities,
+    migrations,
+    migrationsTableName: 'schema_migrations',
+    synchronize: false,
+    migrationsRun: false,
+    installExtensions: false,
+    logging: false,
+    applicationName: options.applicationName ?? 'unit-oidc-provider',
+    connectTimeoutMS: 5000,
+    poolErrorHandler: (error: Error) => options.onPoolError?.(error),
+  };
+  let dataSource: DataSource;
+  if (options.url) {
+    dataSource = new DataSource({
+      ...common,
+      url: options.url,
+      poolSize: options.poolSize ?? 10,
+      extra: { idleTimeoutMillis: 30_000 },
+    });
+  } else {
+    embedded = await startEmbeddedDatabase(options.dataDir);
+    dataSource = new DataSource({
+      ...common,
+      host: embedded.connection.host,
+      port: embedded.connection.port,
+      username: embedded.connection.user,
+      database: embedded.connection.database,
+      poolSize: 1,
+      extra: { idleTimeoutMillis: 0 },
+    });
+  }
+  try {
+    await dataSource.initialize();
+  } catch (error) {
+    await embedded?.stop();
+    throw describeConnectionError(error, options.url ? redact(options.url) : 'the embedded database');
+  }
+
+  async function withRunner<T>(work: (runner: QueryRunner) => Promise<T>): Promise<T> {
+    const runner = dataSource.createQueryRunner();
+    try {
+      return await work(runner);
+    } finally {
+      await runner.release();
+    }
+  }
+
+  let closed = false;
+  return {
+    kind: options.url ? 'postgres' : 'pglite',
+    dataSource,
+    query: <T>(sql: string, params?: unknown[]) => withRunner((runner) => runOn<T>(runner, sql, params)),
+    transaction: <T>(work: (tx: Transaction) => Promise<T>) => withRunner(async (runner) => {
+      await runner.startTransaction();
+      try {
+        const result = await work({ manager: runner.manager, query: (sql, params) => runOn(runner, sql, params) });
+        await runner.commitTransaction();
+        return result;
+      } catch (error) {
+        if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
+        throw error;
+      }
+    }),
+    async ping(timeoutMs = 2000) {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), timeoutMs);
+      });
+      const probe = withRunner((runner) => runOn(runner, 'SELECT 1')).then(() => true, () => false);
+      try {
+        return await Promise.race([probe, timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await dataSource.destroy().catch(() => undefined);
+      await embedded?.stop();
+    },
+  };
+}
+
+/**
+ * Applies pending migrations in one transaction while holding a PostgreSQL advisory lock, so that instances
+ * starting together apply them once. Returns the names of the migrations applied.
+ */
+export async function migrate(db: Database): Promise<string[]> {
+  const runner = db.dataSource.createQueryRunner();
+  try {
+    await runner.connect();
+    await runner.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    try {
+      const executor = new MigrationExecutor(db.dataSource, runner);
+      executor.transaction = 'all';
+      const applied = await executor.executePendingMigrations();
+      return applied.map((migration) => migration.name);
+    } finally {
+      await runner.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
+    }
+  } finally {
+    await runner.release();
+  }
+}

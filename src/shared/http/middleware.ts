@@ -1,0 +1,130 @@
+import crypto from 'node:crypto';
+import type { Context, Middleware, Next } from 'koa';
+import helmet from 'koa-helmet';
+import type { Logger } from '../logger.js';
+import { AppError, isDatabaseUnavailable } from '../errors.js';
+import { pickLocale, translate, type Locale, type MessageKey } from '../i18n/index.js';
+import { render } from './views.js';
+
+export interface RequestState {
+  requestId: string;
+  log: Logger;
+  locale: Locale;
+  /** Set when the provider reported a server error caused by an unreachable database. */
+  databaseUnavailable?: boolean;
+}
+
+export function state(ctx: Context): RequestState {
+  return ctx.state as RequestState;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
+
+/** Request id (echoed in X-Request-Id), per-request logger, language, and one access-log line per request. */
+export function requestContext(logger: Logger): Middleware {
+  return async (ctx: Context, next: Next) => {
+    const started = process.hrtime.bigint();
+    const incoming = ctx.get('X-Request-Id');
+    const requestId = REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
+    const s = state(ctx);
+    s.requestId = requestId;
+    s.log = logger.child({ requestId });
+    const query = ctx.query as Record<string, unknown>;
+    const fromQuery = typeof query.ui_locales === 'string' ? query.ui_locales : typeof query.lang === 'string' ? query.lang : undefined;
+    s.locale = pickLocale(fromQuery, ctx.cookies.get('lang'));
+    ctx.set('X-Request-Id', requestId);
+    try {
+      await next();
+    } finally {
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      const quiet = ctx.path === '/healthz' || ctx.path === '/readyz';
+      s.log[quiet ? 'debug' : 'info']({ method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 10) / 10 }, 'request');
+    }
+  };
+}
+
+function wantsJson(ctx: Context): boolean {
+  return ctx.path.startsWith('/api/') || (ctx.accepts('html', 'json') === 'json');
+}
+
+function respond(ctx: Context, status: number, code: string, messageKey: MessageKey, params: Record<string, string | number> = {}, field?: string): void {
+  const s = state(ctx);
+  const message = translate(s.locale ?? 'zh-CN', messageKey, params);
+  if (status === 503) ctx.set('Retry-After', '5');
+  if (wantsJson(ctx)) {
+    ctx.status = status;
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { error: code, message, ...(field ? { field } : {}), requestId: s.requestId };
+  } else {
+    render(ctx, 'error.njk', { message }, status);
+  }
+}
+
+const HTTP_ERROR_KEYS: Record<number, [string, MessageKey]> = {
+  400: ['bad_request', 'error.bad_request'],
+  403: ['forbidden', 'error.forbidden'],
+  404: ['not_found', 'error.not_found'],
+  413: ['payload_too_large', 'error.payload_too_large'],
+  415: ['unsupported_media_type', 'error.unsupported_media_type'],
+  429: ['too_many_requests', 'error.too_many_requests'],
+};
+
+/**
+ * Renders every error of our routes as a page or JSON in the user's language, without internals. Unknown errors
+ * are logged with the request id and become a generic 500; an unreachable database becomes 503.
+ */
+export function errorBoundary(): Middleware {
+  return async (ctx: Context, next: Next) => {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body == null) respond(ctx, 404, 'not_found', 'error.not_found');
+      if (state(ctx).databaseUnavailable && ctx.status === 500) {
+        ctx.status = 503;
+        ctx.set('Retry-After', '5');
+      }
+    } catch (error) {
+      if (error instanceof AppError) {
+        respond(ctx, error.status, error.code, error.messageKey, error.params, error.field);
+        return;
+      }
+      const status = (error as { status?: number; expose?: boolean }).status;
+      const known = typeof status === 'number' ? HTTP_ERROR_KEYS[status] : undefined;
+      if (known && (error as { expose?: boolean }).expose !== false) {
+        respond(ctx, status as number, known[0], known[1]);
+        return;
+      }
+      if (isDatabaseUnavailable(error)) {
+        state(ctx).log.error({ err: error }, 'database unavailable');
+        respond(ctx, 503, 'unavailable', 'error.unavailable');
+        return;
+      }
+      state(ctx).log.error({ err: error }, 'unhandled error');
+      respond(ctx, 500, 'server_error', 'error.server');
+    }
+  };
+}
+
+/** Security headers on every response (S-33). */
+export function securityHeaders(https: boolean): Middleware {
+  return helmet({
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:'],
+        fontSrc: ["'self'"],
+        connectSrc: ["'self'"],
+        objectSrc: ["'none'"],
+        baseUri: ["'none'"],
+        frameAncestors: ["'none'"],
+      },
+    },
+    crossOriginEmbedderPolicy: false,
+    crossOriginResourcePolicy: { policy: 'same-site' },
+    frameguard: { action: 'deny' },
+    referrerPolicy: { policy: 'no-referrer' },
+    strictTransportSecurity: https ? { maxAge: 31_536_000, includeSubDomains: true } : false,
+  }) as Middleware;
+}

@@ -1,0 +1,30 @@
+/** Simplified Chinese, the default language. Keys are stable; the English catalogue must have the same keys. */
+export const zhCN = {
+  'app.name': '统一身份认证平台',
+  'app.language': '语言',
+  'app.switch_to': 'English',
+  'error.title': '出错了',
+  'error.back': '返回',
+  'error.request_id': '请求编号',
+  'error.not_found': '您访问的页面不存在。',
+  'error.server': '系统繁忙，请稍后再试。',
+  'error.unavailable': '服务暂时不可用，请稍后再试。',
+  'error.bad_request': '请求无效。',
+  'error.payload_too_large': '提交的内容过大。',
+  'error.unsupported_media_type': '不支持的提交格式。',
+  'error.too_many_requests': '操作过于频繁，请稍后再试。',
+  'error.forbidden': '您无权执行此操作。',
+  'error.csrf': '页面已过期，请刷新后重试。',
+  'error.oidc.invalid_request': '登录请求无效，请返回业务系统重新发起登录。',
+  'error.oidc.invalid_redirect_uri': '业务系统提供的回调地址未登记，无法继续登录。',
+  'error.oidc.invalid_client': '业务系统未登记或已停用。',
+  'error.oidc.unauthorized_client': '业务系统无权使用此登录方式。',
+  'error.oidc.invalid_scope': '业务系统申请的权限无效。',
+  'error.oidc.unsupported_response_type': '不支持的登录方式。',
+  'error.oidc.session_not_found': '登录会话已失效，请返回业务系统重新登录。',
+  'error.oidc.access_denied': '登录已取消。',
+  'error.oidc.server_error': '系统繁忙，请稍后再试。',
+  'error.oidc.default': '登录请求无法完成，请返回业务系统重新发起登录。',
+} as const;
+
+export type MessageKey = keyof typeof zhCN;

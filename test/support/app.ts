@@ -1,0 +1,75 @@
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { loadConfig, type AppConfig } from '../../src/config/env.js';
+import { loadClients, type ClientCatalog } from '../../src/config/clients.js';
+import { createApp, type App } from '../../src/app.js';
+import { loadKeys } from '../../src/oidc/keys.js';
+import { createLogger } from '../../src/shared/logger.js';
+import type { Database } from '../../src/shared/db/database.js';
+import { createTestDatabase, type TestDatabase } from './database.js';
+import { testClientsFile } from './fixtures.js';
+
+export interface TestApp {
+  url: string;
+  issuer: string;
+  app: App;
+  db: Database;
+  config: AppConfig;
+  catalog: ClientCatalog;
+  dir: string;
+  close(): Promise<void>;
+}
+
+export interface TestAppOptions {
+  clients?: Record<string, unknown>;
+  env?: Record<string, string>;
+  /** Reuse a database (e.g. to simulate a second instance); otherwise a fresh one is created and dropped. */
+  database?: TestDatabase;
+  /** Reuse a directory holding certs/ (e.g. to share keys between instances). */
+  dir?: string;
+}
+
+/** Serves the real application on 127.0.0.1 on a free port, with its own database, keys and clients. */
+export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
+  const dir = options.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'uop-app-'));
+  const clientsFile = path.join(dir, 'clients.json');
+  fs.writeFileSync(clientsFile, JSON.stringify(options.clients ?? testClientsFile()));
+  let handler: http.RequestListener = (_req, res) => res.writeHead(503).end();
+  const server = http.createServer((req, res) => handler(req, res));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const issuer = `http://127.0.0.1:${port}`;
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    PORT: String(port),
+    ISSUER: issuer,
+    CERTS_DIR: path.join(dir, 'certs'),
+    CLIENTS_FILE: clientsFile,
+    DATA_DIR: path.join(dir, 'data'),
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    ...options.env,
+  });
+  const database = options.database ?? await createTestDatabase();
+  const catalog = loadClients({ file: clientsFile, mode: config.mode, dataDir: config.dataDir });
+  const keys = await loadKeys({ dir: config.certsDir, generate: true });
+  const app = createApp({ config, db: database.db, catalog, keys, logger: createLogger(config.logLevel) });
+  handler = app.koa.callback();
+  return {
+    url: issuer,
+    issuer,
+    app,
+    db: database.db,
+    config,
+    catalog,
+    dir,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      if (!options.database) await database.drop();
+      if (!options.dir) fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

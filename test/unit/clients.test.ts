@@ -1,0 +1,77 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadClients } from '../../src/config/clients.js';
+import { ConfigError } from '../../src/config/env.js';
+import { testClient, testClientsFile, TEST_SECRET } from '../support/fixtures.js';
+
+describe('clients.json', () => {
+  let dir: string;
+  let file: string;
+  const write = (value: unknown) => fs.writeFileSync(file, typeof value === 'string' ? value : JSON.stringify(value));
+  const load = (env: Record<string, string> = {}, mode: 'development' | 'production' = 'development') =>
+    loadClients({ file, mode, dataDir: path.join(dir, 'data'), env });
+
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uop-clients-'));
+    file = path.join(dir, 'clients.json');
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('when the file is valid, then clients become provider metadata and businesses get their scope', () => {
+    write(testClientsFile());
+    const catalog = load();
+    expect(catalog.businesses.map((b) => b.scope)).toContain('biz:continuing_education');
+    expect(catalog.clients[0]).toMatchObject({
+      clientId: 'test-rp', firstParty: true, business: 'continuing_education',
+      metadata: { client_id: 'test-rp', client_secret: TEST_SECRET, response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic' },
+    });
+  });
+
+  it.each([
+    ['a redirect URI that is not absolute', { redirect_uris: ['/cb'] }, 'client "test-rp": redirect_uris must be absolute'],
+    ['an unknown field', { colour: 'red' }, 'client "test-rp": colour: property colour should not exist'],
+    ['an unknown scope', { scopes: ['openid', 'biz:unknown'] }, 'client "test-rp": scopes: unknown scope "biz:unknown"'],
+    ['an unknown business', { business: 'fishing' }, 'client "test-rp": business: "fishing" is not in businesses'],
+    ['a short literal secret', { client_secret: 'short' }, 'client "test-rp": client_secret must be at least 32 characters'],
+    ['a secret on a public client', { token_endpoint_auth_method: 'none' }, 'client "test-rp": client_secret must be absent'],
+    ['no client_id', { client_id: undefined }, 'client #1: client_id'],
+  ])('when a client has %s, then loading fails naming the client and the field', (_what, change, message) => {
+    write(testClientsFile([testClient(change)]));
+    expect(load).toThrow(ConfigError);
+    expect(load).toThrow(message);
+  });
+
+  it('when a client is listed twice, then loading fails', () => {
+    write(testClientsFile([testClient(), testClient()]));
+    expect(load).toThrow('client "test-rp" is listed twice');
+  });
+
+  it('when the file is not JSON or missing, then the message says so', () => {
+    write('{ "clients": [');
+    expect(load).toThrow('clients.json: is not valid JSON');
+    fs.rmSync(file);
+    expect(load).toThrow('clients.json: not found');
+  });
+
+  it('when a secret is an env: reference, then it is read from the environment', () => {
+    write(testClientsFile([testClient({ client_secret: 'env:RP_SECRET' })]));
+    const secret = 'x'.repeat(40);
+    expect(load({ RP_SECRET: secret }).clients[0]?.metadata.client_secret).toBe(secret);
+  });
+
+  it('when an env: reference is unset in production, then loading fails; in development a secret is generated once', () => {
+    write(testClientsFile([testClient({ client_secret: 'env:RP_SECRET' })]));
+    expect(() => load({}, 'production')).toThrow('client "test-rp": client_secret: environment variable RP_SECRET is not set');
+    const first = load();
+    const generated = first.generatedSecrets['test-rp'];
+    expect(generated).toHaveLength(43);
+    expect(load().clients[0]?.metadata.client_secret).toBe(generated);
+    expect(fs.statSync(path.join(dir, 'data', 'dev-client-secrets.json')).mode & 0o777).toBe(0o600);
+  });
+
+  it('when the repository clients.json is loaded, then it is valid', () => {
+    const catalog = loadClients({ file: path.resolve('clients.json'), mode: 'development', dataDir: path.join(dir, 'data'), env: {} });
+    expect(catalog.clients.map((client) => client.clientId)).toEqual(['ce-demo', 'cse-demo', 'hall-demo']);
+  });
+});

@@ -1,0 +1,33 @@
+import { ConfigError, loadConfig } from '../../src/config/env.js';
+
+describe('environment configuration', () => {
+  it('when nothing is set, then it serves http://localhost:3000 on the embedded database outside production', () => {
+    const config = loadConfig({}, '/srv/app');
+    expect(config).toMatchObject({
+      mode: 'development', port: 3000, issuer: 'http://localhost:3000', databaseUrl: undefined,
+      dataDir: '/srv/app/data', certsDir: '/srv/app/certs', clientsFile: '/srv/app/clients.json',
+      demoData: true, keysAutoGenerate: true, trustProxy: false, authorizationPost: false,
+    });
+  });
+
+  it('when production is asked for, then demo data and key generation are off and https is required', () => {
+    expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow('ISSUER must be an https URL in production');
+    const config = loadConfig({ NODE_ENV: 'production', ISSUER: 'https://id.example.gov.cn/' });
+    expect(config).toMatchObject({ issuer: 'https://id.example.gov.cn', demoData: false, keysAutoGenerate: false, host: '0.0.0.0' });
+    expect(() => loadConfig({ NODE_ENV: 'production', ISSUER: 'https://id.example.gov.cn', DEMO_DATA: 'true' }))
+      .toThrow('DEMO_DATA cannot be enabled in production');
+  });
+
+  it.each([
+    [{ PORT: 'eighty' }, 'PORT must be a whole number'],
+    [{ PORT: '70000' }, 'PORT must be between 0 and 65535'],
+    [{ ISSUER: 'not a url' }, 'ISSUER must be an absolute URL'],
+    [{ ISSUER: 'https://id.example/?x=1' }, 'ISSUER must not have a query or fragment'],
+    [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL must be a postgres://'],
+    [{ TRUST_PROXY: 'maybe' }, 'TRUST_PROXY must be true or false'],
+    [{ NODE_ENV: 'staging' }, 'NODE_ENV must be production, development or test'],
+  ])('when %j is set, then the start stops with a message naming the variable', (env, message) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+});
