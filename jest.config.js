@@ -16,5 +16,6 @@ export default {
       sourceMaps: 'inline',
     }],
   },
+  globalSetup: '<rootDir>/test/support/global-setup.ts',
   testTimeout: 30000,
 };

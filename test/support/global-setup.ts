@@ -1,0 +1,7 @@
+import { spawnSync } from 'node:child_process';
+
+/** Process-level tests run the built server (dist/), exactly as `npm start` does: build it once per run. */
+export default function globalSetup(): void {
+  const result = spawnSync(process.execPath, ['tools/build-if-needed.mjs'], { stdio: 'inherit' });
+  if (result.status !== 0) throw new Error('build failed');
+}
