@@ -1,4 +1,5 @@
 import { OidcModels1764270000000 } from './1764270000000-oidc-models.js';
+import { Accounts1764270100000 } from './1764270100000-accounts.js';
 
 /** Every migration, oldest first. Add new ones at the end; never edit one that has shipped. */
-export const migrations = [OidcModels1764270000000];
+export const migrations = [OidcModels1764270000000, Accounts1764270100000];

@@ -1,15 +1,25 @@
 import type Provider from 'oidc-provider';
+import { Router } from '@koa/router';
 import serve from 'koa-static';
 import mount from 'koa-mount';
 import type { AppConfig } from './config/env.js';
 import type { ClientCatalog } from './config/clients.js';
 import type { Database } from './shared/db/database.js';
 import type { Logger } from './shared/logger.js';
+import type { Notifier } from './shared/notifier/notifier.js';
 import type { KeyMaterial } from './oidc/keys.js';
 import { createProvider } from './oidc/provider.js';
 import { errorBoundary, requestContext, securityHeaders } from './shared/http/middleware.js';
 import { healthRoutes } from './shared/http/health.js';
+import { safeReturnPath } from './shared/http/forms.js';
+import { matchLocale } from './shared/i18n/index.js';
 import { PUBLIC_DIR } from './shared/paths.js';
+import { createServices, type Services } from './services.js';
+import { consoleAuth } from './interactions/console.js';
+import { interactionRoutes } from './interactions/routes.js';
+import { personRoutes } from './modules/persons/routes.js';
+import { accountRoutes } from './modules/account/routes.js';
+import { operatorRoutes } from './modules/operators/routes.js';
 
 export interface AppDeps {
   config: AppConfig;
@@ -17,26 +27,58 @@ export interface AppDeps {
   catalog: ClientCatalog;
   keys: KeyMaterial;
   logger: Logger;
+  /** The outside world (SMS, e-mail); the development outbox when not given. */
+  notifier?: Notifier;
+  now?: () => Date;
 }
 
 export interface App {
   /** The Koa application to serve (node-oidc-provider's Provider is a Koa application). */
   koa: Provider;
   provider: Provider;
+  services: Services;
+}
+
+/** `/lang?to=en&return=/path`: the language switch; the choice is kept in a cookie for a year. */
+function languageRoutes(): Router {
+  const router = new Router();
+  router.get('/lang', (ctx) => {
+    const locale = matchLocale(typeof ctx.query.to === 'string' ? ctx.query.to : undefined) ?? 'zh-CN';
+    ctx.cookies.set('lang', locale, { httpOnly: true, sameSite: 'lax', secure: ctx.secure, maxAge: 365 * 24 * 3600 * 1000 });
+    ctx.redirect(safeReturnPath(ctx.query.return, '/'));
+  });
+  router.get('/', (ctx) => ctx.redirect('/account'));
+  return router;
 }
 
 /**
  * Wires the application without listening (tests serve it themselves). Middleware order: request context →
- * security headers → error boundary → our routes → the provider's own routes.
+ * security headers → error boundary → static files → our routes → the provider's own routes.
  */
 export function createApp(deps: AppDeps): App {
-  const provider = createProvider(deps);
+  const services = createServices({
+    config: deps.config, db: deps.db, catalog: deps.catalog, dataKey: deps.keys.dataKey, logger: deps.logger,
+    notifier: deps.notifier, now: deps.now,
+  });
+  const provider = createProvider({ ...deps, services });
+  services.sessions.attach(provider);
+  const { routes: consoleRoutes, requireAccount } = consoleAuth(provider, deps.config.issuer);
+
   provider.use(requestContext(deps.logger));
   provider.use(securityHeaders(new URL(deps.config.issuer).protocol === 'https:'));
   provider.use(errorBoundary());
   provider.use(mount('/static', serve(PUBLIC_DIR, { maxage: 60 * 60 * 1000, gzip: false, brotli: false })));
-  const health = healthRoutes(deps.db);
-  provider.use(health.routes());
-  provider.use(health.allowedMethods());
-  return { koa: provider, provider };
+  for (const router of [
+    healthRoutes(deps.db),
+    languageRoutes(),
+    consoleRoutes,
+    interactionRoutes(provider, services),
+    personRoutes(services),
+    accountRoutes(services, requireAccount),
+    operatorRoutes(services, requireAccount),
+  ]) {
+    provider.use(router.routes());
+    provider.use(router.allowedMethods());
+  }
+  return { koa: provider, provider, services };
 }

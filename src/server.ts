@@ -7,6 +7,7 @@ import { openDatabase, migrate, type Database } from './shared/db/database.js';
 import type { Logger } from './shared/logger.js';
 import { loadKeys } from './oidc/keys.js';
 import { sweepExpired } from './oidc/adapter.js';
+import { seedDemoData } from './modules/demo/seed.js';
 
 export interface RunningServer {
   url: string;
@@ -34,6 +35,7 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
     const applied = await migrate(db);
     if (applied.length > 0) logger.info({ migrations: applied }, 'applied database migrations');
     const app = createApp({ config, db, catalog, keys, logger });
+    const demo = config.demoData ? await seedDemoData(app.services) : undefined;
     server = http.createServer(app.koa.callback());
     server.requestTimeout = 30_000;
     server.headersTimeout = 20_000;
@@ -52,6 +54,10 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
     const { port } = listening.address() as AddressInfo;
     for (const [clientId, secret] of Object.entries(catalog.generatedSecrets)) {
       logger.info({ clientId, clientSecret: secret }, 'development client secret (set its env: reference to choose your own)');
+    }
+    if (demo) {
+      logger.info({ persons: demo.persons, operator: demo.operator, password: demo.password },
+        `demo accounts (development only): ${demo.persons.join(', ')} and operator ${demo.operator}, password ${demo.password}`);
     }
     logger.info({ issuer: config.issuer, port, database: db.kind, mode: config.mode }, `ready: ${config.issuer}/.well-known/openid-configuration`);
     let stopping: Promise<void> | undefined;

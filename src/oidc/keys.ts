@@ -21,12 +21,15 @@ export interface KeyMaterial {
   jwks: { keys: PrivateJwk[] };
   /** Cookie signing keys, newest first. */
   cookieKeys: string[];
+  /** Master secret for application HMACs and encryption (identity numbers, one-time codes, TOTP secrets). */
+  dataKey: Buffer;
 }
 
 const FILES = {
   jwks: 'jwks.json',
   state: 'jwks-state.json',
   cookies: 'cookie-keys.json',
+  data: 'data-key.json',
 } as const;
 
 const COOKIE_KEYS_KEPT = 3;
@@ -68,7 +71,7 @@ function writeJson(dir: string, name: string, value: unknown): void {
   fs.renameSync(temp, file);
 }
 
-function validate(dir: string, jwks: unknown, cookieKeys: unknown): KeyMaterial {
+function validate(dir: string, jwks: unknown, cookieKeys: unknown): Omit<KeyMaterial, 'dataKey'> {
   const file = path.join(dir, FILES.jwks);
   const keys = (jwks as { keys?: unknown })?.keys;
   if (!Array.isArray(keys) || keys.length === 0) throw new ConfigError(`${file} must hold {"keys": [...]} with at least one key`);
@@ -126,11 +129,35 @@ export interface LoadedKeys extends KeyMaterial {
   generated: boolean;
 }
 
+/**
+ * The data key is never rotated by keys:rotate: identity-number HMACs (uniqueness) and encrypted TOTP secrets
+ * depend on it. It is generated with the other keys and must be backed up with them.
+ */
+function readDataKey(dir: string): Buffer | undefined {
+  const stored = readJson<{ key?: unknown }>(dir, FILES.data);
+  if (stored === undefined) return undefined;
+  const key = typeof stored.key === 'string' ? Buffer.from(stored.key, 'base64url') : Buffer.alloc(0);
+  if (key.length !== 32) throw new ConfigError(`${path.join(dir, FILES.data)} must hold {"key": "<32 bytes, base64url>"}`);
+  return key;
+}
+
+/** Reads the data key, creating it when absent and allowed (call under the directory lock). */
+function loadDataKey(dir: string, generate: boolean): Buffer {
+  const existing = readDataKey(dir);
+  if (existing) return existing;
+  if (!generate) throw new ConfigError(`${path.join(dir, FILES.data)} not found: provide the data key or set KEYS_AUTO_GENERATE=true`);
+  const key = crypto.randomBytes(32);
+  writeJson(dir, FILES.data, { key: key.toString('base64url') });
+  return key;
+}
+
 /** Loads the signing and cookie keys from certs/, generating them on first start when allowed. */
 export async function loadKeys({ dir, generate }: LoadKeysOptions): Promise<LoadedKeys> {
   const existing = readJson<unknown>(dir, FILES.jwks);
   if (existing !== undefined) {
-    return { ...validate(dir, existing, readJson<unknown>(dir, FILES.cookies)), generated: false };
+    const material = validate(dir, existing, readJson<unknown>(dir, FILES.cookies));
+    const dataKey = readDataKey(dir) ?? await withLock(dir, async () => loadDataKey(dir, generate));
+    return { ...material, dataKey, generated: false };
   }
   if (!generate) {
     throw new ConfigError(`${path.join(dir, FILES.jwks)} not found: provide the signing keys or set KEYS_AUTO_GENERATE=true`);
@@ -138,13 +165,16 @@ export async function loadKeys({ dir, generate }: LoadKeysOptions): Promise<Load
   ensureDirectory(dir);
   return withLock(dir, async () => {
     const raced = readJson<unknown>(dir, FILES.jwks); // another instance may have generated them meanwhile
-    if (raced !== undefined) return { ...validate(dir, raced, readJson<unknown>(dir, FILES.cookies)), generated: false };
+    if (raced !== undefined) {
+      return { ...validate(dir, raced, readJson<unknown>(dir, FILES.cookies)), dataKey: loadDataKey(dir, generate), generated: false };
+    }
     const keys = await Promise.all(SIGNING_ALGORITHMS.map(generateKey));
     const createdAt = new Date().toISOString();
+    const dataKey = loadDataKey(dir, true);
     writeJson(dir, FILES.cookies, [cookieKey()]);
     writeJson(dir, FILES.state, Object.fromEntries(keys.map((key) => [key.kid, { createdAt } satisfies KeyState])));
     writeJson(dir, FILES.jwks, { keys });
-    return { jwks: { keys }, cookieKeys: readJson<string[]>(dir, FILES.cookies) ?? [], generated: true };
+    return { jwks: { keys }, cookieKeys: readJson<string[]>(dir, FILES.cookies) ?? [], dataKey, generated: true };
   });
 }
 

@@ -9,6 +9,12 @@ import { renderTemplate } from '../shared/http/views.js';
 import { state } from '../shared/http/middleware.js';
 import { createAdapter } from './adapter.js';
 import type { KeyMaterial } from './keys.js';
+import type { Services } from '../services.js';
+import { createFindAccount } from './accounts.js';
+import { buildPolicy } from './policy.js';
+import { createLoadExistingGrant } from './grants.js';
+import { CONSOLE_CLIENT_ID, consoleClientMetadata } from './console-client.js';
+import { logoutSource, postLogoutSuccessSource } from './pages.js';
 
 /** Lifetimes of every artefact, in seconds (PRODUCT.md §6, S-3, S-7). */
 export const TTL = {
@@ -39,8 +45,7 @@ export interface ProviderDeps {
   catalog: ClientCatalog;
   keys: KeyMaterial;
   logger: Logger;
-  /** Extra configuration contributed by the feature modules (accounts, interactions, unit claims). */
-  extend?: (configuration: Configuration) => Configuration;
+  services: Services;
 }
 
 function localeOf(ctx: KoaContextWithOIDC): Locale {
@@ -64,12 +69,31 @@ async function renderError(ctx: KoaContextWithOIDC, out: { error: string; error_
   ctx.body = renderTemplate('error.njk', locale, { message, requestId: state(ctx).requestId });
 }
 
+/**
+ * Outgoing requests (back-channel logout) go only to URIs an operator registered in clients.json, so hosts on
+ * private networks, where government systems usually live, are allowed for those; anything else keeps the
+ * library's protection against requests to special-use addresses.
+ */
+function fetchForRegisteredClients(catalog: ClientCatalog): Configuration['fetch'] {
+  const trusted = new Set(catalog.clients.flatMap((client) => {
+    const uri = client.metadata.backchannel_logout_uri;
+    return typeof uri === 'string' ? [new URL(uri).origin] : [];
+  }));
+  return (url, options) => {
+    const target = new URL(url);
+    const init = { ...options } as RequestInit & { dispatcher?: unknown };
+    if (trusted.has(target.origin)) delete init.dispatcher;
+    return fetch(url, init);
+  };
+}
+
 export function buildConfiguration(deps: ProviderDeps): Configuration {
-  const { catalog, keys, db, config } = deps;
+  const { catalog, keys, db, config, services } = deps;
   const businessScopes = catalog.businesses.map((business) => business.scope);
+  const firstParty = new Set([CONSOLE_CLIENT_ID, ...catalog.clients.filter((client) => client.firstParty).map((client) => client.clientId)]);
   const configuration: Configuration = {
     adapter: createAdapter(db),
-    clients: catalog.clients.map((client) => client.metadata) as unknown as Configuration['clients'],
+    clients: [...catalog.clients.map((client) => client.metadata), consoleClientMetadata(config.issuer)] as unknown as Configuration['clients'],
     jwks: keys.jwks as Configuration['jwks'],
     cookies: {
       keys: keys.cookieKeys,
@@ -89,7 +113,7 @@ export function buildConfiguration(deps: ProviderDeps): Configuration {
     },
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
     enableHttpPostMethods: config.authorizationPost,
-    extraParams: ['login_as', 'unit_hint'],
+    extraParams: ['login_as', 'unit_hint', 'console'],
     discovery: {
       ui_locales_supported: ['zh-CN', 'en'],
       claims_locales_supported: ['zh-CN'],
@@ -97,12 +121,19 @@ export function buildConfiguration(deps: ProviderDeps): Configuration {
     },
     features: {
       devInteractions: { enabled: false },
-      introspection: { enabled: true },
-      revocation: { enabled: true },
+      // A client may introspect or revoke only what was issued to it.
+      introspection: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
+      revocation: {
+        enabled: true,
+        allowedPolicy: async (_ctx, client, token) => {
+          if (token.clientId !== client.clientId) throw new errors.InvalidRequest('client is not authorized to revoke the presented token');
+          return true;
+        },
+      },
       userinfo: { enabled: true },
       clientCredentials: { enabled: true },
       backchannelLogout: { enabled: true },
-      rpInitiatedLogout: { enabled: true },
+      rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
       resourceIndicators: {
         enabled: true,
         defaultResource: () => undefined,
@@ -125,10 +156,15 @@ export function buildConfiguration(deps: ProviderDeps): Configuration {
       RefreshToken: (_ctx, token) => Math.max(1, Math.min(TTL.RefreshToken, TTL.RefreshTokenAbsolute - token.totalLifetime())),
     },
     renderError: renderError as Configuration['renderError'],
-    // Accounts come from the persons module; until it answers, nobody can sign in.
-    findAccount: async () => undefined,
+    findAccount: createFindAccount(services),
+    loadExistingGrant: createLoadExistingGrant((clientId) => firstParty.has(clientId)),
+    interactions: {
+      policy: buildPolicy(),
+      url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
+    },
+    fetch: fetchForRegisteredClients(catalog),
   };
-  return deps.extend ? deps.extend(configuration) : configuration;
+  return configuration;
 }
 
 /** Builds the provider. It is itself the Koa application; our middleware is added with `provider.use`. */

@@ -2,7 +2,6 @@ import 'reflect-metadata';
 import { DataSource, MigrationExecutor, type EntityManager, type QueryRunner } from 'typeorm';
 import { ConfigError } from '../../config/env.js';
 import { startEmbeddedDatabase, type EmbeddedDatabase } from './embedded.js';
-import { entities } from './entities.js';
 import { migrations } from '../../../migrations/index.js';
 
 export interface QueryResult<T> {
@@ -66,7 +65,8 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
   let embedded: EmbeddedDatabase | undefined;
   const common = {
     type: 'postgres' as const,
-    entities,
+    // Data access is explicit SQL in each module's store; TypeORM provides the pool, transactions and migrations.
+    entities: [],
     migrations,
     migrationsTableName: 'schema_migrations',
     synchronize: false,

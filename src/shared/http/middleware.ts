@@ -30,8 +30,9 @@ export function requestContext(logger: Logger): Middleware {
     s.requestId = requestId;
     s.log = logger.child({ requestId });
     const query = ctx.query as Record<string, unknown>;
-    const fromQuery = typeof query.ui_locales === 'string' ? query.ui_locales : typeof query.lang === 'string' ? query.lang : undefined;
-    s.locale = pickLocale(fromQuery, ctx.cookies.get('lang'));
+    const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
+    // An explicit choice (the language switch) wins over what a relying party asked for with ui_locales.
+    s.locale = pickLocale(text(query.lang), ctx.cookies.get('lang'), text(query.ui_locales));
     ctx.set('X-Request-Id', requestId);
     try {
       await next();

@@ -1,6 +1,6 @@
 import nunjucks from 'nunjucks';
 import type { Context } from 'koa';
-import { translate, type Locale, type MessageKey } from '../i18n/index.js';
+import { isMessageKey, translate, type Locale } from '../i18n/index.js';
 import { VIEWS_DIR } from '../paths.js';
 
 const environment = new nunjucks.Environment(new nunjucks.FileSystemLoader(VIEWS_DIR, { noCache: false }), {
@@ -15,7 +15,8 @@ export interface PageState {
 
 /** Renders a template to a string with the translator of the given locale. */
 export function renderTemplate(template: string, locale: Locale, data: Record<string, unknown> = {}): string {
-  const t = (key: MessageKey, params?: Record<string, string | number>) => translate(locale, key, params);
+  // Templates may build keys (e.g. 'audit.action.' + action); an unknown key shows as itself rather than failing.
+  const t = (key: string, params?: Record<string, string | number>) => (isMessageKey(key) ? translate(locale, key, params) : key);
   return environment.render(template, { ...data, locale, t, lang: locale === 'en' ? 'en' : 'zh-CN' });
 }
 

@@ -1,0 +1,110 @@
+import crypto from 'node:crypto';
+import { Router } from '@koa/router';
+import type { Context, Middleware, Next } from 'koa';
+import type Provider from 'oidc-provider';
+import { parseAccountId, type AccountKind } from '../shared/account-id.js';
+import { AppError } from '../shared/errors.js';
+import { safeReturnPath } from '../shared/http/forms.js';
+import { state } from '../shared/http/middleware.js';
+import { CONSOLE_CLIENT_ID, consoleRedirectUri, type ConsoleKind } from '../oidc/console-client.js';
+
+/** The signed-in account of a console request, from the provider's SSO session. */
+export interface ConsoleAccount {
+  kind: AccountKind;
+  id: string;
+  sessionUid: string;
+  /** Seconds since the epoch of the last password sign-in. */
+  loginTs: number;
+}
+
+export type RequireAccount = (kind: ConsoleKind, options?: { freshSeconds?: number }) => Middleware;
+
+const LOGIN_COOKIE = 'console_login';
+const HOME: Record<ConsoleKind, string> = { person: '/account', unit: '/unit', operator: '/operator' };
+
+export function consoleAccount(ctx: Context): ConsoleAccount {
+  const account = (ctx.state as { account?: ConsoleAccount }).account;
+  if (!account) throw new AppError('forbidden', 403);
+  return account;
+}
+
+/**
+ * The consoles read the provider's session directly (one SSO session, S-30). To sign in, they send the browser
+ * through an ordinary authorization request of the built-in `console` client, so every sign-in uses the same
+ * interaction pages, throttling and session handling as for business systems.
+ */
+export function consoleAuth(provider: Provider, issuer: string): { routes: Router; requireAccount: RequireAccount } {
+  const router = new Router();
+
+  function loginUrl(kind: ConsoleKind, returnTo: string, reauth: boolean): string {
+    return `/console/login?kind=${kind}&return=${encodeURIComponent(returnTo)}${reauth ? '&reauth=1' : ''}`;
+  }
+
+  router.get('/console/login', (ctx) => {
+    const kind = (['person', 'unit', 'operator'] as const).find((k) => k === ctx.query.kind) ?? 'person';
+    const returnTo = safeReturnPath(ctx.query.return, HOME[kind]);
+    const stateValue = crypto.randomBytes(16).toString('base64url');
+    const verifier = crypto.randomBytes(32).toString('base64url');
+    ctx.cookies.set(LOGIN_COOKIE, JSON.stringify({ state: stateValue, returnTo, kind }), {
+      signed: true, httpOnly: true, sameSite: 'lax', secure: ctx.secure, maxAge: 15 * 60 * 1000, path: '/console',
+    });
+    const query = new URLSearchParams({
+      client_id: CONSOLE_CLIENT_ID,
+      response_type: 'code',
+      scope: 'openid',
+      redirect_uri: consoleRedirectUri(issuer),
+      state: stateValue,
+      code_challenge: crypto.createHash('sha256').update(verifier).digest('base64url'),
+      code_challenge_method: 'S256',
+      console: kind,
+      ui_locales: state(ctx).locale,
+    });
+    if (ctx.query.reauth === '1') query.set('prompt', 'login');
+    ctx.set('Cache-Control', 'no-store');
+    ctx.redirect(`/auth?${query.toString()}`);
+  });
+
+  router.get('/console/callback', async (ctx) => {
+    ctx.set('Cache-Control', 'no-store');
+    const raw = ctx.cookies.get(LOGIN_COOKIE, { signed: true });
+    ctx.cookies.set(LOGIN_COOKIE, null, { path: '/console' });
+    let pending: { state?: string; returnTo?: string; kind?: ConsoleKind } = {};
+    try {
+      pending = raw ? JSON.parse(raw) as typeof pending : {};
+    } catch {
+      pending = {};
+    }
+    const fallback = HOME[pending.kind ?? 'person'];
+    if (!pending.state || ctx.query.state !== pending.state) throw new AppError('interaction_expired', 400);
+    if (typeof ctx.query.error === 'string') {
+      ctx.redirect('/');
+      return;
+    }
+    // The console reads the session itself: the code is checked and discarded, with the grant it created.
+    const code = typeof ctx.query.code === 'string' ? await provider.AuthorizationCode.find(ctx.query.code) : undefined;
+    if (!code || code.clientId !== CONSOLE_CLIENT_ID) throw new AppError('interaction_expired', 400);
+    await code.destroy();
+    if (code.grantId) await provider.Grant.adapter.destroy(code.grantId);
+    ctx.redirect(safeReturnPath(pending.returnTo, fallback));
+  });
+
+  const requireAccount: RequireAccount = (kind, options = {}) => async (ctx: Context, next: Next) => {
+    ctx.set('Cache-Control', 'no-store');
+    const session = await provider.Session.get(ctx);
+    const ref = parseAccountId(session.accountId);
+    const loginTs = session.loginTs ?? 0;
+    const matches = ref?.kind === kind && (kind !== 'operator' || session.amr?.includes('otp'));
+    const fresh = options.freshSeconds === undefined || Date.now() / 1000 - loginTs <= options.freshSeconds;
+    if (!ref || !matches || !fresh) {
+      if (ctx.method === 'GET' || ctx.method === 'HEAD') {
+        ctx.redirect(loginUrl(kind, ctx.originalUrl, !!matches && !fresh));
+        return;
+      }
+      throw new AppError(matches ? 'reauth_required' : 'forbidden', matches ? 401 : 403);
+    }
+    (ctx.state as { account?: ConsoleAccount }).account = { kind, id: ref.id, sessionUid: session.uid, loginTs };
+    await next();
+  };
+
+  return { routes: router, requireAccount };
+}

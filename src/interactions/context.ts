@@ -1,0 +1,53 @@
+import type { Context } from 'koa';
+import type Provider from 'oidc-provider';
+import { errors } from 'oidc-provider';
+import { AppError } from '../shared/errors.js';
+import { pickLocale } from '../shared/i18n/index.js';
+import { state } from '../shared/http/middleware.js';
+import type { Services } from '../services.js';
+import { CONSOLE_CLIENT_ID, CONSOLE_KINDS, type ConsoleKind } from '../oidc/console-client.js';
+
+export type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
+
+/**
+ * The interaction of this request, checked against the uid in the path. An expired or foreign interaction is a
+ * readable 400 ("sign-in has timed out"), never a 500.
+ */
+export async function loadInteraction(ctx: Context, provider: Provider): Promise<Interaction> {
+  let interaction: Interaction;
+  try {
+    interaction = await provider.interactionDetails(ctx.req, ctx.res);
+  } catch (error) {
+    if (error instanceof errors.SessionNotFound) throw new AppError('interaction_expired', 400);
+    throw error;
+  }
+  if (interaction.uid !== ctx.params.uid) throw new AppError('interaction_expired', 400);
+  const params = interaction.params as Record<string, unknown>;
+  const uiLocales = typeof params.ui_locales === 'string' ? params.ui_locales : undefined;
+  const query = ctx.query as Record<string, unknown>;
+  state(ctx).locale = pickLocale(typeof query.lang === 'string' ? query.lang : undefined, ctx.cookies.get('lang'), uiLocales);
+  ctx.set('Cache-Control', 'no-store');
+  return interaction;
+}
+
+/** The kind of account this interaction signs in (persons for every business system). */
+export function accountKindOf(interaction: Interaction): ConsoleKind {
+  const params = interaction.params as Record<string, unknown>;
+  if (params.client_id !== CONSOLE_CLIENT_ID) return 'person';
+  return typeof params.console === 'string' && (CONSOLE_KINDS as readonly string[]).includes(params.console)
+    ? params.console as ConsoleKind : 'person';
+}
+
+/** The name of the client to show, in the page's language. */
+export function clientName(services: Services, clientId: unknown, locale: 'zh-CN' | 'en'): string {
+  const client = services.catalog.clients.find((entry) => entry.clientId === clientId);
+  if (client) return client.name[locale];
+  return locale === 'en' ? 'Unified Identity Platform' : '统一身份认证平台';
+}
+
+/** Completes the interaction with a result and sends the browser back to the authorization endpoint. */
+export async function finish(ctx: Context, provider: Provider, result: Record<string, unknown>, merge = false): Promise<void> {
+  const returnTo = await provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: merge });
+  ctx.status = 303;
+  ctx.redirect(returnTo);
+}

@@ -1,0 +1,175 @@
+import { Router } from '@koa/router';
+import type { Context } from 'koa';
+import type Provider from 'oidc-provider';
+import QRCode from 'qrcode';
+import { AppError } from '../shared/errors.js';
+import { translate } from '../shared/i18n/index.js';
+import { auditContext, csrfToken, formFields, parseBody, verifyCsrf } from '../shared/http/forms.js';
+import { state } from '../shared/http/middleware.js';
+import { render } from '../shared/http/views.js';
+import { parseAccountId } from '../shared/account-id.js';
+import type { Services } from '../services.js';
+import { accountIdOf } from '../shared/account-id.js';
+import { accountKindOf, clientName, finish, loadInteraction, type Interaction } from './context.js';
+
+/** How long the first factor of an operator sign-in stays valid for the second. */
+const OPERATOR_STEP_SECONDS = 5 * 60;
+
+interface OperatorStep {
+  operatorId: string;
+  at: number;
+}
+
+function operatorStep(interaction: Interaction): OperatorStep | undefined {
+  const step = (interaction.result as { operatorPassword?: OperatorStep } | undefined)?.operatorPassword;
+  if (!step || Date.now() / 1000 - step.at > OPERATOR_STEP_SECONDS) return undefined;
+  return step;
+}
+
+interface LoginView {
+  error?: string | undefined;
+  field?: string | undefined;
+  account?: string | undefined;
+  tab?: string | undefined;
+}
+
+/** The sign-in, second-factor and consent pages of the provider's interactions (C-UI1). */
+export function interactionRoutes(provider: Provider, services: Services): Router {
+  const router = new Router({ prefix: '/interaction/:uid' });
+
+  function messageOf(ctx: Context, error: AppError): string {
+    return translate(state(ctx).locale, error.messageKey, error.params);
+  }
+
+  async function renderLogin(ctx: Context, interaction: Interaction, view: LoginView = {}, status = 200): Promise<void> {
+    const locale = state(ctx).locale;
+    const kind = accountKindOf(interaction);
+    const uid = interaction.uid;
+    const common = { uid, csrf: csrfToken(ctx), error: view.error, errorField: view.field, languageSwitch: `/lang?to=${locale === 'en' ? 'zh-CN' : 'en'}&return=/interaction/${uid}` };
+    if (kind === 'operator') {
+      const step = operatorStep(interaction);
+      if (step) {
+        const operator = await services.operators.byId(step.operatorId);
+        if (operator && !operator.totpEnrolled) {
+          const enrolment = await services.operators.enrolment(operator.id);
+          const qr = await QRCode.toDataURL(enrolment.uri, { margin: 1, width: 220 });
+          render(ctx, 'interaction/totp-enrol.njk', { ...common, qr, secret: enrolment.secret.replace(/(.{4})/g, '$1 ').trim() }, status);
+          return;
+        }
+        render(ctx, 'interaction/totp.njk', common, status);
+        return;
+      }
+      render(ctx, 'interaction/operator-login.njk', { ...common, account: view.account }, status);
+      return;
+    }
+    const params = interaction.params as Record<string, unknown>;
+    const sessionRef = parseAccountId((interaction.session as { accountId?: string } | undefined)?.accountId);
+    const notice = sessionRef && sessionRef.kind !== kind
+      ? translate(locale, sessionRef.kind === 'unit' && kind === 'person' ? 'login.unit_not_allowed' : 'login.signed_in_as_other')
+      : undefined;
+    render(ctx, 'interaction/login.njk', {
+      ...common,
+      tab: view.tab ?? (kind === 'unit' ? 'unit' : 'person'),
+      unitTabOnly: kind === 'unit',
+      account: view.account ?? (typeof params.login_hint === 'string' ? params.login_hint : ''),
+      client: clientName(services, params.client_id, locale),
+      notice,
+    }, status);
+  }
+
+  router.get('/', async (ctx) => {
+    const interaction = await loadInteraction(ctx, provider);
+    switch (interaction.prompt.name) {
+      case 'login': {
+        const tab = ctx.query.tab === 'unit' ? 'unit' : undefined;
+        await renderLogin(ctx, interaction, { tab });
+        return;
+      }
+      case 'consent': {
+        const locale = state(ctx).locale;
+        const params = interaction.params as Record<string, string>;
+        const details = interaction.prompt.details as { missingOIDCScope?: string[]; missingResourceScopes?: Record<string, string[]> };
+        const scopes = new Set([...(details.missingOIDCScope ?? []), ...Object.values(details.missingResourceScopes ?? {}).flat()]);
+        const items = [...scopes].map((scope) => {
+          const business = services.catalog.businesses.find((entry) => entry.scope === scope);
+          if (business) return translate(locale, 'scope.business', { name: business.name[locale] });
+          const key = `scope.${scope}`;
+          return ['openid', 'profile', 'phone', 'offline_access', 'unit'].includes(scope) ? translate(locale, key as 'scope.openid') : scope;
+        });
+        render(ctx, 'interaction/consent.njk', { uid: interaction.uid, csrf: csrfToken(ctx), client: clientName(services, params.client_id, locale), items });
+        return;
+      }
+      default:
+        throw new AppError('interaction_expired', 400);
+    }
+  });
+
+  router.post('/login', parseBody(), verifyCsrf(), async (ctx) => {
+    const interaction = await loadInteraction(ctx, provider);
+    if (interaction.prompt.name !== 'login') throw new AppError('interaction_expired', 400);
+    const form = formFields(ctx, ['account', 'password'], 512);
+    if (accountKindOf(interaction) !== 'person') throw new AppError('forbidden', 403);
+    try {
+      const person = await services.persons.authenticate(form.account, form.password, auditContext(ctx));
+      await finish(ctx, provider, { login: { accountId: accountIdOf({ kind: 'person', id: person.id }), amr: ['pwd'], remember: true } });
+    } catch (error) {
+      if (!(error instanceof AppError)) throw error;
+      await renderLogin(ctx, interaction, { error: messageOf(ctx, error), field: error.field, account: form.account.slice(0, 64) }, error.status);
+    }
+  });
+
+  router.post('/operator-login', parseBody(), verifyCsrf(), async (ctx) => {
+    const interaction = await loadInteraction(ctx, provider);
+    if (interaction.prompt.name !== 'login' || accountKindOf(interaction) !== 'operator') throw new AppError('forbidden', 403);
+    const form = formFields(ctx, ['account', 'password'], 512);
+    try {
+      const operator = await services.operators.authenticatePassword(form.account, form.password, auditContext(ctx));
+      interaction.result = { operatorPassword: { operatorId: operator.id, at: Math.floor(Date.now() / 1000) } satisfies OperatorStep };
+      await interaction.save(Math.max(1, (interaction.exp ?? 0) - Math.floor(Date.now() / 1000)));
+      ctx.status = 303;
+      ctx.redirect(`/interaction/${interaction.uid}`);
+    } catch (error) {
+      if (!(error instanceof AppError)) throw error;
+      await renderLogin(ctx, interaction, { error: messageOf(ctx, error), field: error.field, account: form.account.slice(0, 64) }, error.status);
+    }
+  });
+
+  router.post('/totp', parseBody(), verifyCsrf(), async (ctx) => {
+    const interaction = await loadInteraction(ctx, provider);
+    const step = operatorStep(interaction);
+    if (interaction.prompt.name !== 'login' || accountKindOf(interaction) !== 'operator' || !step) throw new AppError('interaction_expired', 400);
+    const form = formFields(ctx, ['totp'], 16);
+    try {
+      await services.operators.verifyTotp(step.operatorId, form.totp, auditContext(ctx, { type: 'operator', id: step.operatorId }));
+      await finish(ctx, provider, { login: { accountId: accountIdOf({ kind: 'operator', id: step.operatorId }), amr: ['pwd', 'otp'], acr: 'urn:uop:mfa', remember: false } });
+    } catch (error) {
+      if (!(error instanceof AppError)) throw error;
+      await renderLogin(ctx, interaction, { error: messageOf(ctx, error), field: 'totp' }, error.status);
+    }
+  });
+
+  router.post('/confirm', parseBody(), verifyCsrf(), async (ctx) => {
+    const interaction = await loadInteraction(ctx, provider);
+    if (interaction.prompt.name !== 'consent') throw new AppError('interaction_expired', 400);
+    const { prompt: { details }, params, session } = interaction;
+    const accountId = (session as { accountId?: string } | undefined)?.accountId;
+    if (!accountId) throw new AppError('interaction_expired', 400);
+    const grant = interaction.grantId
+      ? await provider.Grant.find(interaction.grantId)
+      : new provider.Grant({ accountId, clientId: String(params.client_id) });
+    if (!grant) throw new AppError('interaction_expired', 400);
+    const missing = details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
+    if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
+    if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
+    for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(' '));
+    const grantId = await grant.save();
+    await finish(ctx, provider, { consent: { grantId } }, true);
+  });
+
+  router.post('/abort', parseBody(), verifyCsrf(), async (ctx) => {
+    await loadInteraction(ctx, provider);
+    await finish(ctx, provider, { error: 'access_denied', error_description: 'End-User aborted interaction' });
+  });
+
+  return router;
+}

@@ -1,0 +1,92 @@
+import { Router } from '@koa/router';
+import type { Context } from 'koa';
+import { auditContext, csrfToken, formFields, parseBody, seeOther, verifyCsrf } from '../../shared/http/forms.js';
+import { state } from '../../shared/http/middleware.js';
+import { render } from '../../shared/http/views.js';
+import { translate } from '../../shared/i18n/index.js';
+import { AppError } from '../../shared/errors.js';
+import type { Services } from '../../services.js';
+import type { RequireAccount } from '../../interactions/console.js';
+import { consoleAccount } from '../../interactions/console.js';
+import { maskMobile, normalizeMobile } from '../persons/rules.js';
+import { assertFound, withFormErrors } from '../persons/routes.js';
+
+/** The account centre of a person (PRODUCT.md §7): profile, password, mobile, real name, signed-in systems. */
+export function accountRoutes(services: Services, requireAccount: RequireAccount): Router {
+  const router = new Router({ prefix: '/account' });
+  const { persons, sessions, audit, catalog } = services;
+  router.use(requireAccount('person'));
+
+  const me = async (ctx: Context) => assertFound(await persons.byId(consoleAccount(ctx).id));
+  const actor = (ctx: Context) => auditContext(ctx, { type: 'person', id: consoleAccount(ctx).id });
+  const clientLabel = (ctx: Context, clientId: string) =>
+    catalog.clients.find((client) => client.clientId === clientId)?.name[state(ctx).locale] ?? clientId;
+
+  async function overview(ctx: Context, extra: Record<string, unknown> = {}, status = 200): Promise<void> {
+    const person = await me(ctx);
+    const grants = await sessions.listGrants(person.id);
+    const activity = await audit.list({ subjectId: person.id, limit: 20 });
+    render(ctx, 'account/index.njk', {
+      csrf: csrfToken(ctx),
+      person,
+      mobile: maskMobile(person.mobile),
+      grants: grants.map((grant) => ({ ...grant, name: clientLabel(ctx, grant.clientId) })),
+      activity,
+      ...extra,
+    }, status);
+  }
+
+  router.get('/', async (ctx) => overview(ctx, { done: typeof ctx.query.done === 'string' ? ctx.query.done : undefined }));
+
+  router.get('/password', async (ctx) => render(ctx, 'account/password.njk', { csrf: csrfToken(ctx) }));
+  router.post('/password', parseBody(), verifyCsrf(), async (ctx) => {
+    const form = formFields(ctx, ['currentPassword', 'password', 'passwordConfirm'], 512);
+    const account = consoleAccount(ctx);
+    await withFormErrors(ctx, async () => {
+      await persons.changePassword(account.id, form.currentPassword, form.password, form.passwordConfirm, actor(ctx), account.sessionUid);
+      seeOther(ctx, '/account?done=password');
+    }, (view, status) => render(ctx, 'account/password.njk', { ...view, csrf: csrfToken(ctx) }, status));
+  });
+
+  router.get('/mobile', async (ctx) => render(ctx, 'account/mobile.njk', { csrf: csrfToken(ctx), step: 'start' }));
+  router.post('/mobile/code', parseBody(), verifyCsrf(), async (ctx) => {
+    const form = formFields(ctx, ['currentPassword', 'mobile'], 512);
+    await withFormErrors(ctx, async () => {
+      const challenge = await persons.startMobileChange(consoleAccount(ctx).id, form.currentPassword, form.mobile, state(ctx).locale, actor(ctx));
+      const mobile = normalizeMobile(form.mobile) ?? '';
+      render(ctx, 'account/mobile.njk', { csrf: csrfToken(ctx), step: 'code', challenge, mobile, masked: maskMobile(mobile) });
+    }, (view, status) => render(ctx, 'account/mobile.njk', { ...view, csrf: csrfToken(ctx), step: 'start', mobile: form.mobile.slice(0, 20) }, status));
+  });
+  router.post('/mobile', parseBody(), verifyCsrf(), async (ctx) => {
+    const form = formFields(ctx, ['mobile', 'challenge', 'code'], 128);
+    await withFormErrors(ctx, async () => {
+      await persons.completeMobileChange(consoleAccount(ctx).id, form.mobile, form.challenge, form.code, actor(ctx));
+      seeOther(ctx, '/account?done=mobile');
+    }, (view, status) => {
+      const mobile = normalizeMobile(form.mobile) ?? '';
+      render(ctx, 'account/mobile.njk', { ...view, csrf: csrfToken(ctx), step: 'code', challenge: form.challenge, mobile, masked: mobile ? maskMobile(mobile) : '' }, status);
+    });
+  });
+
+  router.get('/realname', async (ctx) => render(ctx, 'account/realname.njk', { csrf: csrfToken(ctx), person: await me(ctx) }));
+  router.post('/realname', parseBody(), verifyCsrf(), async (ctx) => {
+    const form = formFields(ctx, ['legalName', 'idNumber'], 128);
+    await withFormErrors(ctx, async () => {
+      await persons.submitRealname(consoleAccount(ctx).id, form.legalName, form.idNumber, actor(ctx));
+      seeOther(ctx, '/account?done=realname');
+    }, async (view, status) => render(ctx, 'account/realname.njk', {
+      ...view, csrf: csrfToken(ctx), person: await me(ctx), legalName: form.legalName.slice(0, 50),
+    }, status));
+  });
+
+  router.post('/grants/:grantId/revoke', parseBody(), verifyCsrf(), async (ctx) => {
+    const account = consoleAccount(ctx);
+    const grants = await sessions.listGrants(account.id);
+    const grant = grants.find((entry) => entry.grantId === ctx.params.grantId);
+    if (!grant || !(await sessions.revokeGrant(account.id, grant.grantId))) throw new AppError('not_found', 404);
+    await audit.record(actor(ctx), { action: 'grant.revoke', target: { type: 'client', id: grant.clientId } });
+    await overview(ctx, { revoked: translate(state(ctx).locale, 'account.revoked', { client: clientLabel(ctx, grant.clientId) }) });
+  });
+
+  return router;
+}

@@ -1,0 +1,84 @@
+import { Router } from '@koa/router';
+import type { Context } from 'koa';
+import { AppError } from '../../shared/errors.js';
+import { translate } from '../../shared/i18n/index.js';
+import { auditContext, csrfToken, formFields, parseBody, safeReturnPath, verifyCsrf } from '../../shared/http/forms.js';
+import { state } from '../../shared/http/middleware.js';
+import { render } from '../../shared/http/views.js';
+import type { Services } from '../../services.js';
+import { maskMobile, normalizeMobile } from './rules.js';
+
+/** A failed form step re-renders its page with the message in the page's language and the entered values. */
+export async function withFormErrors(ctx: Context, work: () => Promise<void>, onError: (view: { error: string; errorField: string | undefined }, status: number) => void): Promise<void> {
+  try {
+    await work();
+  } catch (error) {
+    if (!(error instanceof AppError) || error.status >= 500) throw error;
+    onError({ error: translate(state(ctx).locale, error.messageKey, error.params), errorField: error.field }, error.status);
+  }
+}
+
+/** Public pages: registration of a personal account (R-P1) and personal password recovery (R-P4). */
+export function personRoutes(services: Services): Router {
+  const router = new Router();
+  const { persons } = services;
+
+  const returnOf = (ctx: Context, value?: unknown) => safeReturnPath(value ?? ctx.query.return, '/account');
+
+  router.get('/register', (ctx) => {
+    render(ctx, 'persons/register-mobile.njk', { csrf: csrfToken(ctx), returnTo: returnOf(ctx) });
+  });
+
+  router.post('/register/code', parseBody(), verifyCsrf(), async (ctx) => {
+    const form = formFields(ctx, ['mobile', 'returnTo'], 512);
+    const returnTo = returnOf(ctx, form.returnTo);
+    await withFormErrors(ctx, async () => {
+      const challenge = await persons.sendRegistrationCode(form.mobile, state(ctx).locale, ctx.ip);
+      const mobile = normalizeMobile(form.mobile) ?? '';
+      render(ctx, 'persons/register-account.njk', { csrf: csrfToken(ctx), returnTo, challenge, mobile, masked: maskMobile(mobile) });
+    }, (view, status) => render(ctx, 'persons/register-mobile.njk', { ...view, csrf: csrfToken(ctx), returnTo, mobile: form.mobile.slice(0, 20) }, status));
+  });
+
+  router.post('/register', parseBody(), verifyCsrf(), async (ctx) => {
+    const form = formFields(ctx, ['mobile', 'challenge', 'code', 'loginName', 'password', 'passwordConfirm', 'returnTo'], 512);
+    const returnTo = returnOf(ctx, form.returnTo);
+    await withFormErrors(ctx, async () => {
+      await persons.register(form, auditContext(ctx));
+      render(ctx, 'persons/done.njk', { title: 'register.title', message: 'register.done', next: returnTo });
+    }, (view, status) => {
+      const mobile = normalizeMobile(form.mobile) ?? '';
+      render(ctx, 'persons/register-account.njk', {
+        ...view, csrf: csrfToken(ctx), returnTo, challenge: form.challenge, mobile, masked: mobile ? maskMobile(mobile) : '', loginName: form.loginName.slice(0, 32),
+      }, status);
+    });
+  });
+
+  router.get('/recover/person', (ctx) => {
+    render(ctx, 'persons/recover-account.njk', { csrf: csrfToken(ctx), returnTo: returnOf(ctx) });
+  });
+
+  router.post('/recover/person/code', parseBody(), verifyCsrf(), async (ctx) => {
+    const form = formFields(ctx, ['account', 'returnTo'], 512);
+    const returnTo = returnOf(ctx, form.returnTo);
+    await withFormErrors(ctx, async () => {
+      const challenge = await persons.startPasswordReset(form.account, state(ctx).locale, ctx.ip);
+      render(ctx, 'persons/recover-password.njk', { csrf: csrfToken(ctx), returnTo, challenge });
+    }, (view, status) => render(ctx, 'persons/recover-account.njk', { ...view, csrf: csrfToken(ctx), returnTo, account: form.account.slice(0, 64) }, status));
+  });
+
+  router.post('/recover/person', parseBody(), verifyCsrf(), async (ctx) => {
+    const form = formFields(ctx, ['challenge', 'code', 'password', 'passwordConfirm', 'returnTo'], 512);
+    const returnTo = returnOf(ctx, form.returnTo);
+    await withFormErrors(ctx, async () => {
+      await persons.completePasswordReset(form.challenge, form.code, form.password, form.passwordConfirm, auditContext(ctx));
+      render(ctx, 'persons/done.njk', { title: 'recover.person_title', message: 'recover.done', next: returnTo });
+    }, (view, status) => render(ctx, 'persons/recover-password.njk', { ...view, csrf: csrfToken(ctx), returnTo, challenge: form.challenge }, status));
+  });
+
+  return router;
+}
+
+export function assertFound<T>(value: T | undefined): T {
+  if (value === undefined) throw new AppError('not_found', 404);
+  return value;
+}

@@ -1,0 +1,287 @@
+import crypto from 'node:crypto';
+import type { Database } from '../../shared/db/database.js';
+import { AppError, assertThat } from '../../shared/errors.js';
+import { translate, type Locale } from '../../shared/i18n/index.js';
+import type { Notifier } from '../../shared/notifier/notifier.js';
+import type { OneTimeCodes } from '../../shared/security/one-time-codes.js';
+import { checkPassword, type PasswordHasher } from '../../shared/security/passwords.js';
+import type { Secrets } from '../../shared/security/secrets.js';
+import { ACCOUNT_LOCKOUT, IP_LOCKOUT, type Throttle } from '../../shared/security/throttle.js';
+import type { AuditContext, AuditLog } from '../audit/audit-log.js';
+import type { AccountSessions } from '../../shared/sessions.js';
+import { personStore, type Person } from './store.js';
+import { isValidLoginName, maskIdNumber, normalizeIdNumber, normalizeLegalName, normalizeMobile } from './rules.js';
+
+export interface PersonServiceDeps {
+  db: Database;
+  hasher: PasswordHasher;
+  codes: OneTimeCodes;
+  throttle: Throttle;
+  audit: AuditLog;
+  secrets: Secrets;
+  notifier: Notifier;
+  sessions: AccountSessions;
+  now?: () => Date;
+}
+
+export interface Registration {
+  loginName: string;
+  password: string;
+  passwordConfirm: string;
+  mobile: string;
+  challenge: string;
+  code: string;
+}
+
+function assertPassword(password: string, confirm: string, identity: { loginName?: string; mobile?: string }): void {
+  const problem = checkPassword(password, identity);
+  if (problem) throw new AppError(`password_${problem}`, 400, {}, 'password');
+  if (password !== confirm) throw new AppError('password_mismatch', 400, {}, 'passwordConfirm');
+}
+
+function mobileOf(value: string): string {
+  const mobile = normalizeMobile(value);
+  if (!mobile) throw new AppError('mobile_invalid', 400, {}, 'mobile');
+  return mobile;
+}
+
+/** Personal accounts: registration, sign-in, passwords, mobile, real-name (R-P1–R-P4). */
+export class PersonService {
+  readonly #now: () => Date;
+
+  constructor(private readonly deps: PersonServiceDeps) {
+    this.#now = deps.now ?? (() => new Date());
+  }
+
+  byId(id: string): Promise<Person | undefined> {
+    return personStore.byId(this.deps.db, id);
+  }
+
+  byAccount(account: string): Promise<Person | undefined> {
+    return personStore.byLoginNameOrMobile(this.deps.db, account.trim());
+  }
+
+  byIds(ids: string[]): Promise<Person[]> {
+    return personStore.byIds(this.deps.db, ids);
+  }
+
+  search(query: string | undefined): Promise<Person[]> {
+    return personStore.search(this.deps.db, query?.trim() || undefined);
+  }
+
+  /**
+   * Step 1 of registration: a code to the mobile number. If the number already has an account, the message
+   * says so instead of carrying a code, and the page answers the same (S-22: no enumeration).
+   */
+  async sendRegistrationCode(mobileInput: string, locale: Locale, ip: string): Promise<string> {
+    const mobile = mobileOf(mobileInput);
+    if (await personStore.mobileTaken(this.deps.db, mobile)) {
+      const allowed = await this.deps.throttle.allow(`otp:to:${mobile}`, 1, 60);
+      assertThat(allowed, 'too_many_requests', 429);
+      await this.deps.notifier.send({ channel: 'sms', to: mobile, template: 'register.already', body: translate(locale, 'otp.sms_already_registered') });
+      return crypto.randomUUID();
+    }
+    const issued = await this.deps.codes.issue({ purpose: 'register', subject: mobile, mobile, locale, ip });
+    return issued.challenge;
+  }
+
+  /** Step 2: the account, created only with a valid code for that mobile number (R-P1). */
+  async register(input: Registration, context: AuditContext): Promise<Person> {
+    const loginName = input.loginName.trim();
+    if (!isValidLoginName(loginName)) throw new AppError('login_name_invalid', 400, {}, 'loginName');
+    const mobile = mobileOf(input.mobile);
+    assertPassword(input.password, input.passwordConfirm, { loginName, mobile });
+    if (await personStore.loginNameTaken(this.deps.db, loginName)) throw new AppError('login_name_taken', 409, {}, 'loginName');
+    const passwordHash = await this.deps.hasher.hash(input.password);
+    const id = crypto.randomUUID();
+    const at = this.#now();
+    try {
+      await this.deps.db.transaction(async (tx) => {
+        await this.deps.codes.consume(input.challenge, 'register', mobile, input.code, tx);
+        await personStore.insert(tx, { id, loginName, passwordHash, mobile, at });
+        await this.deps.audit.record({ ...context, actor: { type: 'person', id } }, { action: 'person.register', target: { type: 'person', id } }, tx);
+      });
+    } catch (error) {
+      if ((error as { driverError?: { code?: string } }).driverError?.code === '23505') {
+        throw new AppError('login_name_taken', 409, {}, 'loginName'); // a concurrent registration won the name
+      }
+      throw error;
+    }
+    const person = await this.byId(id);
+    assertThat(person, 'server', 500);
+    return person;
+  }
+
+  /**
+   * Password sign-in by login name or mobile number. Unknown accounts cost the same argon2 work and give the
+   * same answer as a wrong password (S-22); failures are counted per account and per IP in the database (S-21).
+   */
+  async authenticate(accountInput: string, password: string, context: AuditContext): Promise<Person> {
+    const account = accountInput.trim().toLowerCase();
+    const ip = context.ip ?? 'unknown';
+    const keys = [`login:person:${account}`, `login:ip:${ip}`];
+    const throttled = await this.deps.throttle.state(keys);
+    if (throttled.locked) throw new AppError('account_locked', 429, { seconds: throttled.retryAfterSeconds });
+    const found = account && password ? await personStore.credentialsFor(this.deps.db, account) : undefined;
+    const valid = found ? await this.deps.hasher.verify(found.passwordHash, password) : await this.deps.hasher.verifyDummy(password);
+    if (!found || !valid) {
+      await this.deps.throttle.fail(keys[0]!, ACCOUNT_LOCKOUT);
+      await this.deps.throttle.fail(keys[1]!, IP_LOCKOUT);
+      await this.deps.audit.record(found ? { ...context, actor: { type: 'person', id: found.id } } : context, {
+        action: 'person.sign_in', outcome: 'failure', target: found ? { type: 'person', id: found.id } : undefined,
+        detail: { reason: found ? 'password' : 'unknown_account' },
+      });
+      throw new AppError('credentials_invalid', 401, {}, 'password');
+    }
+    if (found.status !== 'active') {
+      await this.deps.audit.record({ ...context, actor: { type: 'person', id: found.id } }, {
+        action: 'person.sign_in', outcome: 'failure', target: { type: 'person', id: found.id }, detail: { reason: 'disabled' },
+      });
+      throw new AppError('account_disabled', 403);
+    }
+    await this.deps.throttle.reset(keys[0]!);
+    if (this.deps.hasher.needsRehash(found.passwordHash)) {
+      await personStore.setPassword(this.deps.db, found.id, await this.deps.hasher.hash(password), found.passwordChangedAt);
+    }
+    await this.deps.audit.record({ ...context, actor: { type: 'person', id: found.id } }, {
+      action: 'person.sign_in', target: { type: 'person', id: found.id },
+    });
+    const { passwordHash: _hash, ...person } = found;
+    return person;
+  }
+
+  /** Changes the password after checking the current one; ends the person's other sessions (S-24). */
+  async changePassword(personId: string, current: string, next: string, confirm: string, context: AuditContext, keepSessionUid?: string): Promise<void> {
+    const person = await this.byId(personId);
+    assertThat(person, 'not_found', 404);
+    const hash = await personStore.passwordHash(this.deps.db, personId);
+    if (!hash || !(await this.deps.hasher.verify(hash, current))) {
+      await this.deps.audit.record(context, { action: 'person.password_change', outcome: 'failure', target: { type: 'person', id: personId } });
+      throw new AppError('current_password_invalid', 400, {}, 'currentPassword');
+    }
+    assertPassword(next, confirm, { loginName: person.loginName, mobile: person.mobile });
+    const nextHash = await this.deps.hasher.hash(next);
+    await this.deps.db.transaction(async (tx) => {
+      await personStore.setPassword(tx, personId, nextHash, this.#now());
+      await this.deps.audit.record(context, { action: 'person.password_change', target: { type: 'person', id: personId } }, tx);
+    });
+    await this.deps.sessions.endAll(personId, { keepSessionUid });
+  }
+
+  /**
+   * Personal password recovery (R-P4): a code to the account's verified mobile. The answer is the same whether
+   * or not the account exists (S-22); an unknown account gets a challenge that can never succeed.
+   */
+  async startPasswordReset(accountInput: string, locale: Locale, ip: string): Promise<string> {
+    const account = accountInput.trim();
+    assertThat(account.length > 0 && account.length <= 64, 'account_required', 400);
+    const person = await personStore.byLoginNameOrMobile(this.deps.db, account);
+    if (!person || person.status !== 'active' || !person.mobileVerified) {
+      const allowed = await this.deps.throttle.allow(`otp:ip:${ip}`, 20, 3600);
+      assertThat(allowed, 'too_many_requests', 429);
+      return crypto.randomUUID();
+    }
+    const issued = await this.deps.codes.issue({ purpose: 'password_reset', subject: person.id, mobile: person.mobile, locale, ip });
+    return issued.challenge;
+  }
+
+  async completePasswordReset(challenge: string, code: string, password: string, confirm: string, context: AuditContext): Promise<Person> {
+    const personId = await this.deps.codes.subjectOf(challenge, 'password_reset');
+    const person = personId ? await this.byId(personId) : undefined;
+    if (!person) throw new AppError('code_invalid', 400, {}, 'code');
+    assertPassword(password, confirm, { loginName: person.loginName, mobile: person.mobile });
+    const hash = await this.deps.hasher.hash(password);
+    await this.deps.db.transaction(async (tx) => {
+      await this.deps.codes.consume(challenge, 'password_reset', person.id, code, tx);
+      await personStore.setPassword(tx, person.id, hash, this.#now());
+      await this.deps.audit.record({ ...context, actor: { type: 'person', id: person.id } }, {
+        action: 'person.password_reset', target: { type: 'person', id: person.id },
+      }, tx);
+    });
+    await this.deps.throttle.reset(`login:person:${person.loginName.toLowerCase()}`);
+    await this.deps.sessions.endAll(person.id, {});
+    return person;
+  }
+
+  /** Step 1 of a mobile change: the current password, then a code to the new number. */
+  async startMobileChange(personId: string, password: string, mobileInput: string, locale: Locale, context: AuditContext): Promise<string> {
+    const mobile = mobileOf(mobileInput);
+    const hash = await personStore.passwordHash(this.deps.db, personId);
+    if (!hash || !(await this.deps.hasher.verify(hash, password))) throw new AppError('current_password_invalid', 400, {}, 'currentPassword');
+    if (await personStore.mobileTaken(this.deps.db, mobile)) throw new AppError('mobile_taken', 409, {}, 'mobile');
+    const issued = await this.deps.codes.issue({ purpose: 'mobile_change', subject: `${personId}:${mobile}`, mobile, locale, ip: context.ip ?? 'unknown' });
+    return issued.challenge;
+  }
+
+  async completeMobileChange(personId: string, mobileInput: string, challenge: string, code: string, context: AuditContext): Promise<void> {
+    const mobile = mobileOf(mobileInput);
+    try {
+      await this.deps.db.transaction(async (tx) => {
+        await this.deps.codes.consume(challenge, 'mobile_change', `${personId}:${mobile}`, code, tx);
+        await personStore.setMobile(tx, personId, mobile, this.#now());
+        await this.deps.audit.record(context, { action: 'person.mobile_change', target: { type: 'person', id: personId } }, tx);
+      });
+    } catch (error) {
+      if ((error as { driverError?: { code?: string } }).driverError?.code === '23505') throw new AppError('mobile_taken', 409, {}, 'mobile');
+      throw error;
+    }
+  }
+
+  /** R-P2: legal name and resident identity number; pending until an operator verifies it at the counter. */
+  async submitRealname(personId: string, legalNameInput: string, idNumberInput: string, context: AuditContext): Promise<void> {
+    const legalName = normalizeLegalName(legalNameInput);
+    if (!legalName) throw new AppError('legal_name_invalid', 400, {}, 'legalName');
+    const idNumber = normalizeIdNumber(idNumberInput, this.#now());
+    if (!idNumber) throw new AppError('id_number_invalid', 400, {}, 'idNumber');
+    const hmac = this.deps.secrets.hmac('id-number', idNumber);
+    try {
+      await this.deps.db.transaction(async (tx) => {
+        const updated = await personStore.submitRealname(tx, personId, legalName, hmac, maskIdNumber(idNumber), this.#now());
+        assertThat(updated === 1, 'realname_not_allowed', 409);
+        await this.deps.audit.record(context, { action: 'person.realname_submit', target: { type: 'person', id: personId } }, tx);
+      });
+    } catch (error) {
+      if ((error as { driverError?: { code?: string } }).driverError?.code === '23505') throw new AppError('id_number_taken', 409, {}, 'idNumber');
+      throw error;
+    }
+  }
+
+  /**
+   * The operator checks the identity card at the counter and types its number: it must match what the person
+   * submitted (only its HMAC is stored), then the person is verified.
+   */
+  async verifyRealname(personId: string, idNumberFromCard: string, context: AuditContext): Promise<void> {
+    const idNumber = normalizeIdNumber(idNumberFromCard, this.#now());
+    if (!idNumber) throw new AppError('id_number_invalid', 400, {}, 'idNumber');
+    const stored = await personStore.idNumberHmac(this.deps.db, personId);
+    if (!stored || !this.deps.secrets.hmacEquals('id-number', idNumber, stored)) {
+      await this.deps.audit.record(context, { action: 'person.realname_verify', outcome: 'failure', target: { type: 'person', id: personId }, detail: { reason: 'mismatch' } });
+      throw new AppError('realname_mismatch', 400, {}, 'idNumber');
+    }
+    await this.deps.db.transaction(async (tx) => {
+      const updated = await personStore.decideRealname(tx, personId, 'verified', context.actor.id ?? '', null, this.#now());
+      assertThat(updated === 1, 'realname_not_pending', 409);
+      await this.deps.audit.record(context, { action: 'person.realname_verify', target: { type: 'person', id: personId } }, tx);
+    });
+  }
+
+  async rejectRealname(personId: string, note: string, context: AuditContext): Promise<void> {
+    const text = note.trim();
+    assertThat(text.length >= 2 && text.length <= 200, 'note_invalid', 400);
+    await this.deps.db.transaction(async (tx) => {
+      const updated = await personStore.decideRealname(tx, personId, 'rejected', context.actor.id ?? '', text, this.#now());
+      assertThat(updated === 1, 'realname_not_pending', 409);
+      await this.deps.audit.record(context, { action: 'person.realname_reject', target: { type: 'person', id: personId }, detail: { note: text } }, tx);
+    });
+  }
+
+  /** Disabling ends every session and grant at once (S-24, R-B6); enabling restores sign-in. */
+  async setStatus(personId: string, status: 'active' | 'disabled', context: AuditContext): Promise<void> {
+    await this.deps.db.transaction(async (tx) => {
+      const updated = await personStore.setStatus(tx, personId, status, this.#now());
+      assertThat(updated === 1, 'not_found', 404);
+      await this.deps.audit.record(context, { action: status === 'disabled' ? 'person.disable' : 'person.enable', target: { type: 'person', id: personId } }, tx);
+    });
+    if (status === 'disabled') await this.deps.sessions.endAll(personId, {});
+  }
+}

@@ -1,0 +1,34 @@
+import { interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
+import { parseAccountId } from '../shared/account-id.js';
+import { CONSOLE_CLIENT_ID, CONSOLE_KINDS, type ConsoleKind } from './console-client.js';
+
+const { base, Check } = interactionPolicy;
+
+/** Which kind of account the request needs: a person for every business system; the console says which. */
+export function requiredAccountKind(ctx: KoaContextWithOIDC): ConsoleKind {
+  if (ctx.oidc.client?.clientId !== CONSOLE_CLIENT_ID) return 'person';
+  const asked = ctx.oidc.params?.console;
+  return typeof asked === 'string' && (CONSOLE_KINDS as readonly string[]).includes(asked) ? asked as ConsoleKind : 'person';
+}
+
+/**
+ * The library's login and consent prompts, plus one login check: the signed-in account must be of the kind the
+ * client needs (a person for business systems, R-U3) and must still be usable (not disabled, R-B6). Operators
+ * must also have passed the second factor.
+ */
+export function buildPolicy() {
+  const policy = base();
+  const login = policy.get('login');
+  if (!login) throw new Error('login prompt missing from the base policy');
+  login.checks.add(new Check('account_kind', 'the signed-in account cannot be used here', (ctx) => {
+    const { session, account } = ctx.oidc;
+    if (!session?.accountId) return Check.NO_NEED_TO_PROMPT; // no_session asks for the login
+    const ref = parseAccountId(session.accountId);
+    if (!account || !ref) return Check.REQUEST_PROMPT;
+    const wanted = requiredAccountKind(ctx);
+    if (ref.kind !== wanted) return Check.REQUEST_PROMPT;
+    if (wanted === 'operator' && !session.amr?.includes('otp')) return Check.REQUEST_PROMPT;
+    return Check.NO_NEED_TO_PROMPT;
+  }));
+  return policy;
+}

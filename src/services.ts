@@ -1,0 +1,44 @@
+import type { AppConfig } from './config/env.js';
+import type { ClientCatalog } from './config/clients.js';
+import type { Database } from './shared/db/database.js';
+import type { Logger } from './shared/logger.js';
+import { AuditLog } from './modules/audit/audit-log.js';
+import { PersonService } from './modules/persons/service.js';
+import { OperatorService } from './modules/operators/service.js';
+import { OutboxNotifier, type Notifier } from './shared/notifier/notifier.js';
+import { OneTimeCodes } from './shared/security/one-time-codes.js';
+import { PasswordHasher } from './shared/security/passwords.js';
+import { Secrets } from './shared/security/secrets.js';
+import { Throttle } from './shared/security/throttle.js';
+import { OidcSessions } from './oidc/sessions.js';
+
+export interface ServiceDeps {
+  config: AppConfig;
+  db: Database;
+  catalog: ClientCatalog;
+  dataKey: Buffer;
+  logger: Logger;
+  /** The outside world; the outbox when not given. */
+  notifier?: Notifier;
+  now?: () => Date;
+}
+
+/** The composition root of the domain: every service, built once per application from its dependencies. */
+export function createServices(deps: ServiceDeps) {
+  const now = deps.now ?? (() => new Date());
+  const { db, config } = deps;
+  const secrets = new Secrets(deps.dataKey);
+  const audit = new AuditLog(db, now);
+  const throttle = new Throttle(db, now);
+  const notifier = deps.notifier ?? new OutboxNotifier(db, deps.logger, config.mode !== 'production', now);
+  const hasher = new PasswordHasher(config.hashConcurrency);
+  const codes = new OneTimeCodes(db, secrets, notifier, throttle, now);
+  const sessions = new OidcSessions(db, deps.logger);
+  const persons = new PersonService({ db, hasher, codes, throttle, audit, secrets, notifier, sessions, now });
+  const operators = new OperatorService({
+    db, hasher, throttle, audit, secrets, sessions, issuerName: new URL(config.issuer).host, now,
+  });
+  return { config, catalog: deps.catalog, db, secrets, audit, throttle, notifier, hasher, codes, sessions, persons, operators, now };
+}
+
+export type Services = ReturnType<typeof createServices>;

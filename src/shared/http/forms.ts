@@ -1,0 +1,94 @@
+import crypto from 'node:crypto';
+import { bodyParser } from '@koa/bodyparser';
+import type { Context, Middleware, Next } from 'koa';
+import { AppError } from '../errors.js';
+import type { AuditContext, Actor } from '../../modules/audit/audit-log.js';
+import { state } from './middleware.js';
+
+/** URL-encoded forms and JSON, at most 64 KiB; anything larger is refused with 413 before it is read. */
+export function parseBody(): Middleware {
+  const parser = bodyParser({
+    enableTypes: ['form', 'json'],
+    formLimit: '64kb',
+    jsonLimit: '64kb',
+    encoding: 'utf-8',
+    onError: (error, ctx) => {
+      const status = (error as { status?: number }).status;
+      ctx.throw(status === 413 ? 413 : status === 415 ? 415 : 400);
+    },
+  });
+  return async (ctx: Context, next: Next) => {
+    if (ctx.method === 'POST' && !ctx.is('urlencoded', 'json')) throw new AppError('unsupported_media_type', 415);
+    const length = Number(ctx.get('content-length') || 0);
+    if (length > 64 * 1024) throw new AppError('payload_too_large', 413);
+    await parser(ctx, next);
+  };
+}
+
+/**
+ * The fields of a submitted form as strings, each at most `max` characters. Arrays, objects and missing
+ * fields become empty strings; a field longer than allowed is refused.
+ */
+export function formFields<K extends string>(ctx: Context, names: readonly K[], max = 256): Record<K, string> {
+  const body = (ctx.request as { body?: unknown }).body;
+  const source = body && typeof body === 'object' && !Array.isArray(body) ? body as Record<string, unknown> : {};
+  const out = {} as Record<K, string>;
+  for (const name of names) {
+    const value = source[name];
+    const text = typeof value === 'string' ? value : typeof value === 'number' ? String(value) : '';
+    if (text.length > max) throw new AppError('validation', 400, {}, name);
+    if (text.includes('\u0000')) throw new AppError('validation', 400, {}, name);
+    out[name] = text;
+  }
+  return out;
+}
+
+const CSRF_COOKIE = 'csrf';
+
+function csrfSecret(ctx: Context): string {
+  let secret = ctx.cookies.get(CSRF_COOKIE, { signed: true });
+  if (!secret || !/^[A-Za-z0-9_-]{43}$/.test(secret)) {
+    secret = crypto.randomBytes(32).toString('base64url');
+    ctx.cookies.set(CSRF_COOKIE, secret, { signed: true, httpOnly: true, sameSite: 'strict', secure: ctx.secure, path: '/' });
+  }
+  return secret;
+}
+
+/** The token to put in every form (S-32): an HMAC of the browser's secret cookie. */
+export function csrfToken(ctx: Context): string {
+  return crypto.createHmac('sha256', csrfSecret(ctx)).update('csrf-token').digest('base64url');
+}
+
+/** Refuses a POST whose `_csrf` field does not match the browser's token (S-32). */
+export function verifyCsrf(): Middleware {
+  return async (ctx: Context, next: Next) => {
+    if (ctx.method !== 'GET' && ctx.method !== 'HEAD') {
+      const secret = ctx.cookies.get(CSRF_COOKIE, { signed: true });
+      const body = (ctx.request as { body?: Record<string, unknown> }).body ?? {};
+      const sent = typeof body._csrf === 'string' ? body._csrf : ctx.get('x-csrf-token');
+      const expected = secret ? crypto.createHmac('sha256', secret).update('csrf-token').digest('base64url') : '';
+      const ok = !!sent && sent.length === expected.length && crypto.timingSafeEqual(Buffer.from(sent), Buffer.from(expected));
+      if (!ok) throw new AppError('csrf', 403);
+    }
+    await next();
+  };
+}
+
+/** Audit context of the request: the acting account, client IP and request id. */
+export function auditContext(ctx: Context, actor: Actor = { type: 'anonymous' }, actingUnitId?: string): AuditContext {
+  return { actor, actingUnitId, ip: ctx.ip, requestId: state(ctx).requestId };
+}
+
+/** A local path to return to after sign-in; anything else falls back to `fallback` (no open redirect). */
+export function safeReturnPath(value: unknown, fallback: string): string {
+  if (typeof value !== 'string' || !value.startsWith('/') || value.startsWith('//') || value.startsWith('/\\') || value.length > 512) {
+    return fallback;
+  }
+  return value;
+}
+
+/** Redirect after a successful POST (303 See Other, so the browser follows with GET). */
+export function seeOther(ctx: Context, location: string): void {
+  ctx.status = 303;
+  ctx.redirect(location);
+}

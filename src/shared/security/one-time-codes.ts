@@ -1,0 +1,112 @@
+import crypto from 'node:crypto';
+import type { Queryable } from '../db/database.js';
+import type { Notifier } from '../notifier/notifier.js';
+import { AppError } from '../errors.js';
+import { translate, type Locale, type MessageKey } from '../i18n/index.js';
+import type { Secrets } from './secrets.js';
+import type { Throttle } from './throttle.js';
+
+export type CodePurpose = 'register' | 'password_reset' | 'mobile_change' | 'unit_recovery';
+
+const TTL_SECONDS = 5 * 60;
+const MAX_ATTEMPTS = 5;
+const RESEND_SECONDS = 60;
+
+export interface IssueRequest {
+  purpose: CodePurpose;
+  /** What the code is bound to: a mobile number being verified, a person id, a unit id … */
+  subject: string;
+  /** Mobile number the code is sent to. */
+  mobile: string;
+  locale: Locale;
+  ip: string;
+}
+
+export interface IssuedCode {
+  challenge: string;
+  expiresAt: Date;
+}
+
+/**
+ * One-time codes (S-23): 6 digits from a CSPRNG, stored as an HMAC, bound to purpose and subject, single use,
+ * valid 5 minutes, at most 5 attempts; sending is rate-limited per destination and per IP.
+ */
+export class OneTimeCodes {
+  constructor(
+    private readonly db: Queryable,
+    private readonly secrets: Secrets,
+    private readonly notifier: Notifier,
+    private readonly throttle: Throttle,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  #digest(challenge: string, code: string): string {
+    return this.secrets.hmac('one-time-code', `${challenge}:${code}`);
+  }
+
+  async issue(request: IssueRequest): Promise<IssuedCode> {
+    const perDestination = await this.throttle.allow(`otp:to:${request.mobile}`, 1, RESEND_SECONDS);
+    const perDay = await this.throttle.allow(`otp:to-day:${request.mobile}`, 10, 24 * 3600);
+    const perIp = await this.throttle.allow(`otp:ip:${request.ip}`, 20, 3600);
+    if (!perDestination || !perDay || !perIp) throw new AppError('too_many_requests', 429);
+    const challenge = crypto.randomUUID();
+    const code = crypto.randomInt(0, 1_000_000).toString().padStart(6, '0');
+    const now = this.now();
+    const expiresAt = new Date(now.getTime() + TTL_SECONDS * 1000);
+    await this.db.query(
+      `INSERT INTO one_time_code (id, purpose, subject, destination, code_hmac, max_attempts, created_at, expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+      [challenge, request.purpose, request.subject, request.mobile, this.#digest(challenge, code), MAX_ATTEMPTS, now, expiresAt],
+    );
+    const purpose = translate(request.locale, `otp.purpose.${request.purpose}` as MessageKey);
+    await this.notifier.send({
+      channel: 'sms',
+      to: request.mobile,
+      template: `otp.${request.purpose}`,
+      body: translate(request.locale, 'otp.sms', { code, purpose, minutes: TTL_SECONDS / 60 }),
+    });
+    return { challenge, expiresAt };
+  }
+
+  /**
+   * Checks and consumes a code. Every attempt counts; wrong, expired, used, exhausted or foreign codes all fail
+   * the same way (`code_invalid`).
+   */
+  async consume(challenge: string, purpose: CodePurpose, subject: string, code: string, tx: Queryable = this.db): Promise<void> {
+    if (!/^[0-9a-f-]{36}$/.test(challenge) || !/^\d{6}$/.test(code)) throw new AppError('code_invalid', 400, {}, 'code');
+    const now = this.now();
+    // Attempts count even when the caller's transaction rolls back, so they run outside it.
+    const { rows } = await this.db.query<{ code_hmac: string }>(
+      `UPDATE one_time_code SET attempts = attempts + 1
+       WHERE id = $1 AND purpose = $2 AND subject = $3 AND consumed_at IS NULL AND expires_at > $4 AND attempts < max_attempts
+       RETURNING code_hmac`,
+      [challenge, purpose, subject, now],
+    );
+    const row = rows[0];
+    if (!row || !this.secrets.hmacEquals('one-time-code', `${challenge}:${code}`, row.code_hmac)) {
+      throw new AppError('code_invalid', 400, {}, 'code');
+    }
+    const used = await tx.query('UPDATE one_time_code SET consumed_at = $2 WHERE id = $1 AND consumed_at IS NULL', [challenge, now]);
+    if (used.rowCount !== 1) throw new AppError('code_invalid', 400, {}, 'code');
+  }
+
+  /** The subject a pending challenge is bound to (e.g. the person of a password reset), if it is still usable. */
+  async subjectOf(challenge: string, purpose: CodePurpose): Promise<string | undefined> {
+    if (!/^[0-9a-f-]{36}$/.test(challenge)) return undefined;
+    const { rows } = await this.db.query<{ subject: string }>(
+      'SELECT subject FROM one_time_code WHERE id = $1 AND purpose = $2 AND consumed_at IS NULL AND expires_at > $3',
+      [challenge, purpose, this.now()],
+    );
+    return rows[0]?.subject;
+  }
+
+  /** The destination a pending challenge was sent to (to show it masked on the next step). */
+  async destination(challenge: string, purpose: CodePurpose): Promise<string | undefined> {
+    if (!/^[0-9a-f-]{36}$/.test(challenge)) return undefined;
+    const { rows } = await this.db.query<{ destination: string }>(
+      'SELECT destination FROM one_time_code WHERE id = $1 AND purpose = $2 AND consumed_at IS NULL',
+      [challenge, purpose],
+    );
+    return rows[0]?.destination;
+  }
+}

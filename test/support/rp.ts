@@ -1,0 +1,59 @@
+import * as client from 'openid-client';
+import { Browser, type Page } from './browser.js';
+import { RP_REDIRECT, TEST_SECRET } from './fixtures.js';
+
+export interface Rp {
+  config: client.Configuration;
+  browser: Browser;
+}
+
+export async function discover(issuer: string, clientId = 'test-rp', secret: string | undefined = TEST_SECRET): Promise<client.Configuration> {
+  return client.discovery(new URL(issuer), clientId, secret, undefined, { execute: [client.allowInsecureRequests] });
+}
+
+export interface Authorization {
+  url: URL;
+  verifier: string;
+  state: string;
+  nonce: string;
+}
+
+export async function authorizationUrl(config: client.Configuration, params: Record<string, string> = {}): Promise<Authorization> {
+  const verifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const nonce = client.randomNonce();
+  const url = client.buildAuthorizationUrl(config, {
+    redirect_uri: RP_REDIRECT,
+    scope: 'openid profile phone offline_access',
+    code_challenge: await client.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state,
+    nonce,
+    ...params,
+  });
+  return { url, verifier, state, nonce };
+}
+
+/** The redirect to the RP that ends a page sequence (throws with the page when the flow did not get there). */
+export function callbackOf(page: Page): URL {
+  const location = page.headers.get('location');
+  if (!location || !location.startsWith(RP_REDIRECT)) {
+    throw new Error(`expected a redirect to the RP, got ${page.status} at ${page.url}:\n${Browser.text(page).slice(0, 800)}`);
+  }
+  return new URL(location);
+}
+
+/** Signs in through the personal tab and returns the RP callback URL. */
+export async function signIn(browser: Browser, authorization: Authorization, account: string, password: string): Promise<URL> {
+  const login = await browser.get(authorization.url.toString());
+  const after = await browser.submit(login, 'form#person-login', { account, password });
+  return callbackOf(after);
+}
+
+export async function redeem(config: client.Configuration, authorization: Authorization, callback: URL) {
+  return client.authorizationCodeGrant(config, callback, {
+    pkceCodeVerifier: authorization.verifier,
+    expectedState: authorization.state,
+    expectedNonce: authorization.nonce,
+  });
+}
