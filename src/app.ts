@@ -20,6 +20,7 @@ import { interactionRoutes } from './interactions/routes.js';
 import { personRoutes } from './modules/persons/routes.js';
 import { accountRoutes } from './modules/account/routes.js';
 import { operatorRoutes } from './modules/operators/routes.js';
+import { unitRoutes } from './modules/units/routes.js';
 
 export interface AppDeps {
   config: AppConfig;
@@ -62,6 +63,7 @@ export function createApp(deps: AppDeps): App {
   });
   const provider = createProvider({ ...deps, services });
   services.sessions.attach(provider);
+  services.unitGrants.attach(provider);
   const { routes: consoleRoutes, requireAccount } = consoleAuth(provider, deps.config.issuer);
 
   provider.use(requestContext(deps.logger));
@@ -76,6 +78,7 @@ export function createApp(deps: AppDeps): App {
     personRoutes(services),
     accountRoutes(services, requireAccount),
     operatorRoutes(services, requireAccount),
+    unitRoutes(services, requireAccount),
   ]) {
     provider.use(router.routes());
     provider.use(router.allowedMethods());

@@ -45,10 +45,13 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
       listening.listen(config.port, config.host, () => resolve());
     });
     sweeper = setInterval(() => {
-      sweepExpired(db).then(
-        (removed) => removed > 0 && logger.debug({ removed }, 'swept expired provider artefacts'),
-        (error: unknown) => logger.warn({ err: error }, 'sweep of expired artefacts failed'),
-      );
+      (async () => {
+        const ended = await app.services.bindings.processExpired();
+        if (ended > 0) logger.info({ ended }, 'ended bindings past their validity period');
+        const removed = await sweepExpired(db);
+        if (removed > 0) logger.debug({ removed }, 'swept expired provider artefacts');
+        await app.services.unitGrants.sweep();
+      })().catch((error: unknown) => logger.warn({ err: error }, 'periodic sweep failed'));
     }, config.sweepIntervalSeconds * 1000);
     sweeper.unref();
     const { port } = listening.address() as AddressInfo;
@@ -56,8 +59,8 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
       logger.info({ clientId, clientSecret: secret }, 'development client secret (set its env: reference to choose your own)');
     }
     if (demo) {
-      logger.info({ persons: demo.persons, operator: demo.operator, password: demo.password },
-        `demo accounts (development only): ${demo.persons.join(', ')} and operator ${demo.operator}, password ${demo.password}`);
+      logger.info({ persons: demo.persons, operator: demo.operator, units: demo.units, password: demo.password },
+        `demo accounts (development only): persons ${demo.persons.join(', ')}; unit accounts ${demo.units.map((unit) => `${unit.loginName} (${unit.name})`).join(', ')}; operator ${demo.operator}; password ${demo.password}`);
     }
     logger.info({ issuer: config.issuer, port, database: db.kind, mode: config.mode }, `ready: ${config.issuer}/.well-known/openid-configuration`);
     let stopping: Promise<void> | undefined;

@@ -11,6 +11,10 @@ import { PasswordHasher } from './shared/security/passwords.js';
 import { Secrets } from './shared/security/secrets.js';
 import { Throttle } from './shared/security/throttle.js';
 import { OidcSessions } from './oidc/sessions.js';
+import { UnitGrants } from './oidc/unit-grants.js';
+import { UnitService } from './modules/units/service.js';
+import { UnitVerification } from './modules/units/verification.js';
+import { BindingService } from './modules/bindings/service.js';
 
 export interface ServiceDeps {
   config: AppConfig;
@@ -38,7 +42,15 @@ export function createServices(deps: ServiceDeps) {
   const operators = new OperatorService({
     db, hasher, throttle, audit, secrets, sessions, issuerName: new URL(config.issuer).host, now,
   });
-  return { config, catalog: deps.catalog, db, secrets, audit, throttle, notifier, hasher, codes, sessions, persons, operators, now };
+  const allScopes = () => deps.catalog.businesses.map((business) => business.scope);
+  const unitGrants = new UnitGrants(db, deps.logger, now);
+  const units = new UnitService({ db, hasher, throttle, audit, sessions, revoker: unitGrants, allScopes, now });
+  const bindings = new BindingService({ db, audit, allScopes, revoker: unitGrants, now });
+  const verification = new UnitVerification({ db, secrets, throttle, audit, ttlHours: config.unitCodeTtlHours, now });
+  return {
+    config, catalog: deps.catalog, db, secrets, audit, throttle, notifier, hasher, codes, sessions, persons, operators,
+    units, bindings, verification, unitGrants, now,
+  };
 }
 
 export type Services = ReturnType<typeof createServices>;

@@ -33,6 +33,10 @@ export interface AppConfig {
   sweepIntervalSeconds: number;
   /** Concurrent argon2 operations allowed (the rest queue). */
   hashConcurrency: number;
+  /** Lifetime of a counter authorisation code for unit verification (hours, R-U5). */
+  unitCodeTtlHours: number;
+  /** A sensitive console action needs a sign-in within this many seconds (S-34). */
+  reauthSeconds: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -105,7 +109,9 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): AppConf
     keyRetentionSeconds: integer(env, 'KEY_RETENTION_SECONDS', 2 * 24 * 3600, 3600, 365 * 24 * 3600),
     authorizationPost: flag(env, 'AUTHORIZATION_POST', false),
     demoData,
-    sweepIntervalSeconds: integer(env, 'SWEEP_INTERVAL_SECONDS', 600, 1, 86400),
+    sweepIntervalSeconds: integer(env, 'SWEEP_INTERVAL_SECONDS', 60, 1, 86400),
     hashConcurrency: integer(env, 'HASH_CONCURRENCY', 2, 1, 64),
+    unitCodeTtlHours: integer(env, 'UNIT_CODE_TTL_HOURS', 72, 1, 24 * 30),
+    reauthSeconds: integer(env, 'REAUTH_SECONDS', 600, 30, 24 * 3600),
   };
 }

@@ -11,6 +11,7 @@ import { parseAccountId } from '../shared/account-id.js';
 import type { Services } from '../services.js';
 import { accountIdOf } from '../shared/account-id.js';
 import { accountKindOf, clientName, finish, loadInteraction, type Interaction } from './context.js';
+import { unitInteractionRoutes } from './unit-routes.js';
 
 /** How long the first factor of an operator sign-in stays valid for the second. */
 const OPERATOR_STEP_SECONDS = 5 * 60;
@@ -31,11 +32,14 @@ interface LoginView {
   field?: string | undefined;
   account?: string | undefined;
   tab?: string | undefined;
+  unitMode?: boolean;
+  unitConsole?: boolean;
 }
 
 /** The sign-in, second-factor and consent pages of the provider's interactions (C-UI1). */
 export function interactionRoutes(provider: Provider, services: Services): Router {
   const router = new Router({ prefix: '/interaction/:uid' });
+  const unitPages = unitInteractionRoutes(router, provider, services);
 
   function messageOf(ctx: Context, error: AppError): string {
     return translate(state(ctx).locale, error.messageKey, error.params);
@@ -71,6 +75,8 @@ export function interactionRoutes(provider: Provider, services: Services): Route
       ...common,
       tab: view.tab ?? (kind === 'unit' ? 'unit' : 'person'),
       unitTabOnly: kind === 'unit',
+      unitMode: view.unitMode ?? params.login_as === 'unit',
+      unitConsole: view.unitConsole,
       account: view.account ?? (typeof params.login_hint === 'string' ? params.login_hint : ''),
       client: clientName(services, params.client_id, locale),
       notice,
@@ -85,6 +91,9 @@ export function interactionRoutes(provider: Provider, services: Services): Route
         await renderLogin(ctx, interaction, { tab });
         return;
       }
+      case 'select_unit':
+        await unitPages.picker(ctx, interaction);
+        return;
       case 'consent': {
         const locale = state(ctx).locale;
         const params = interaction.params as Record<string, string>;
@@ -107,14 +116,38 @@ export function interactionRoutes(provider: Provider, services: Services): Route
   router.post('/login', parseBody(), verifyCsrf(), async (ctx) => {
     const interaction = await loadInteraction(ctx, provider);
     if (interaction.prompt.name !== 'login') throw new AppError('interaction_expired', 400);
-    const form = formFields(ctx, ['account', 'password'], 512);
+    const form = formFields(ctx, ['account', 'password', 'unitMode'], 512);
     if (accountKindOf(interaction) !== 'person') throw new AppError('forbidden', 403);
     try {
       const person = await services.persons.authenticate(form.account, form.password, auditContext(ctx));
-      await finish(ctx, provider, { login: { accountId: accountIdOf({ kind: 'person', id: person.id }), amr: ['pwd'], remember: true } });
+      // A new sign-in starts a new acting identity: personally, or the unit picked next (C-UI2).
+      const sessionUid = (interaction.session as { uid?: string } | undefined)?.uid;
+      if (sessionUid) await services.unitGrants.clearSessionUnit(sessionUid);
+      await finish(ctx, provider, {
+        login: { accountId: accountIdOf({ kind: 'person', id: person.id }), amr: ['pwd'], remember: true },
+        unit_mode: form.unitMode === '1',
+      });
     } catch (error) {
       if (!(error instanceof AppError)) throw error;
-      await renderLogin(ctx, interaction, { error: messageOf(ctx, error), field: error.field, account: form.account.slice(0, 64) }, error.status);
+      await renderLogin(ctx, interaction, { error: messageOf(ctx, error), field: error.field, account: form.account.slice(0, 64), unitMode: form.unitMode === '1' }, error.status);
+    }
+  });
+
+  router.post('/unit-login', parseBody(), verifyCsrf(), async (ctx) => {
+    const interaction = await loadInteraction(ctx, provider);
+    if (interaction.prompt.name !== 'login') throw new AppError('interaction_expired', 400);
+    const form = formFields(ctx, ['account', 'password'], 512);
+    try {
+      const unit = await services.units.authenticate(form.account, form.password, auditContext(ctx));
+      if (accountKindOf(interaction) !== 'unit') {
+        // R-U3: a unit account never signs in to a business system; it may go to its console instead.
+        await renderLogin(ctx, interaction, { tab: 'person', error: translate(state(ctx).locale, 'login.unit_not_allowed'), unitConsole: true }, 403);
+        return;
+      }
+      await finish(ctx, provider, { login: { accountId: accountIdOf({ kind: 'unit', id: unit.id }), amr: ['pwd'], remember: true } });
+    } catch (error) {
+      if (!(error instanceof AppError)) throw error;
+      await renderLogin(ctx, interaction, { tab: 'unit', error: messageOf(ctx, error), field: error.field, account: form.account.slice(0, 64) }, error.status);
     }
   });
 

@@ -3,6 +3,7 @@ import { parseAccountId } from '../shared/account-id.js';
 import type { Person } from '../modules/persons/store.js';
 import type { Services } from '../services.js';
 import { CONSOLE_CLIENT_ID } from './console-client.js';
+import { isBusinessScope, unitAccessForGrant, unitClaims, type UnitAccess } from './unit-access.js';
 
 /** Standard claims of a person (profile, phone) and the real-name flag. */
 export function personClaims(person: Person): AccountClaims {
@@ -23,10 +24,34 @@ function clientIdOf(ctx: KoaContextWithOIDC | undefined, token: unknown): string
   return fromToken ?? ctx?.oidc?.client?.clientId;
 }
 
+/** The unit access computed for this request (read again by the resource-server and token-claims hooks). */
+export function requestUnitAccess(ctx: KoaContextWithOIDC | undefined): UnitAccess | undefined {
+  return (ctx?.state as { unitAccess?: UnitAccess } | undefined)?.unitAccess;
+}
+
 /**
- * findAccount: a person that exists and is active. Unit accounts and operators exist only for the provider's
- * own consoles; for any business system they are unknown (R-U3), so no token is ever issued to them there.
- * Returning undefined also makes refresh fail with invalid_grant and userinfo with invalid_token (R-B6).
+ * At the token endpoint the grant loaded for this issuance loses, in memory, the business scopes the unit does
+ * not grant now; the access token's `scope`, the token response and the ID token follow (C-T3, S-42). The
+ * stored grant keeps what was consented, so a scope comes back once it is allowed again (e.g. after the unit is
+ * verified).
+ */
+function restrictGrant(ctx: KoaContextWithOIDC | undefined, allowed: string[]): void {
+  const grant = ctx?.oidc?.entities?.Grant;
+  if (!grant) return;
+  const permitted = new Set(allowed);
+  const rejectedOidc = grant.getOIDCScope().split(' ').filter((scope) => isBusinessScope(scope) && !permitted.has(scope));
+  if (rejectedOidc.length) grant.rejectOIDCScope(rejectedOidc.join(' '));
+  for (const resource of Object.keys(grant.resources ?? {})) {
+    const rejected = grant.getResourceScope(resource).split(' ').filter((scope) => isBusinessScope(scope) && !permitted.has(scope));
+    if (rejected.length) grant.rejectResourceScope(resource, rejected.join(' '));
+  }
+}
+
+/**
+ * findAccount: a person that exists and is active, with the unit of the token's grant when the person signed in
+ * for a unit. Unit accounts and operators exist only for the provider's own consoles; for business systems they
+ * are unknown (R-U3). Returning undefined makes refresh fail with invalid_grant and userinfo with invalid_token:
+ * that is how a removed binding or a disabled person or unit is caught (S-41, R-B6).
  */
 export function createFindAccount(services: Services): FindAccount {
   return async (ctx, id, token) => {
@@ -34,14 +59,23 @@ export function createFindAccount(services: Services): FindAccount {
     if (!ref) return undefined;
     if (ref.kind !== 'person') {
       if (clientIdOf(ctx, token) !== CONSOLE_CLIENT_ID) return undefined;
-      const active = ref.kind === 'operator' ? (await services.operators.byId(ref.id))?.status === 'active' : true;
+      const active = ref.kind === 'operator'
+        ? (await services.operators.byId(ref.id))?.status === 'active'
+        : (await services.units.byId(ref.id))?.status === 'active';
       return active ? { accountId: id, claims: async () => ({ sub: id }) } satisfies Account : undefined;
     }
     const person = await services.persons.byId(ref.id);
     if (!person || person.status !== 'active') return undefined;
+    const grantId = (token as { grantId?: string } | undefined)?.grantId;
+    const access = token ? await unitAccessForGrant(services, person.id, grantId) : undefined;
+    if (access === null) return undefined;
+    if (token) {
+      restrictGrant(ctx, access?.allowed ?? []);
+      if (ctx && access) (ctx.state as { unitAccess?: UnitAccess }).unitAccess = access;
+    }
     return {
       accountId: id,
-      claims: async () => personClaims(person),
+      claims: async (_use, scope) => ({ ...personClaims(person), ...(access ? unitClaims(access, scope) : {}) }),
     } satisfies Account;
   };
 }

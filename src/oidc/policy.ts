@@ -1,6 +1,7 @@
 import { interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
 import { parseAccountId } from '../shared/account-id.js';
 import { CONSOLE_CLIENT_ID, CONSOLE_KINDS, type ConsoleKind } from './console-client.js';
+import { selectUnitPrompt, type UnitSelectionDeps } from './unit-selection.js';
 
 const { base, Check } = interactionPolicy;
 
@@ -12,11 +13,11 @@ export function requiredAccountKind(ctx: KoaContextWithOIDC): ConsoleKind {
 }
 
 /**
- * The library's login and consent prompts, plus one login check: the signed-in account must be of the kind the
- * client needs (a person for business systems, R-U3) and must still be usable (not disabled, R-B6). Operators
- * must also have passed the second factor.
+ * The library's login and consent prompts with our select_unit prompt between them, plus one login check: the
+ * signed-in account must be of the kind the client needs (a person for business systems, R-U3) and must still
+ * be usable (not disabled, R-B6). Operators must also have passed the second factor.
  */
-export function buildPolicy() {
+export function buildPolicy(deps: UnitSelectionDeps) {
   const policy = base();
   const login = policy.get('login');
   if (!login) throw new Error('login prompt missing from the base policy');
@@ -30,5 +31,6 @@ export function buildPolicy() {
     if (wanted === 'operator' && !session.amr?.includes('otp')) return Check.REQUEST_PROMPT;
     return Check.NO_NEED_TO_PROMPT;
   }));
+  policy.add(selectUnitPrompt(deps), policy.findIndex((prompt) => prompt.name === 'consent'));
   return policy;
 }

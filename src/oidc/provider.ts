@@ -10,7 +10,9 @@ import { state } from '../shared/http/middleware.js';
 import { createAdapter } from './adapter.js';
 import type { KeyMaterial } from './keys.js';
 import type { Services } from '../services.js';
-import { createFindAccount } from './accounts.js';
+import { createFindAccount, requestUnitAccess } from './accounts.js';
+import { unitAccessForGrant, unitTokenClaims } from './unit-access.js';
+import { parseAccountId } from '../shared/account-id.js';
 import { buildPolicy } from './policy.js';
 import { createLoadExistingGrant } from './grants.js';
 import { CONSOLE_CLIENT_ID, consoleClientMetadata } from './console-client.js';
@@ -121,8 +123,25 @@ export function buildConfiguration(deps: ProviderDeps): Configuration {
     },
     features: {
       devInteractions: { enabled: false },
-      // A client may introspect or revoke only what was issued to it.
-      introspection: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
+      // A client may introspect or revoke only what was issued to it. Introspection answers from current data
+      // (C-T5, S-41): a disabled person or a binding no longer in force makes the token inactive, and the unit
+      // claims are those of now.
+      introspection: {
+        enabled: true,
+        allowedPolicy: async (_ctx, client, introspected) => {
+          if (introspected.clientId !== client.clientId) return false;
+          const token = introspected as typeof introspected & { accountId?: string; grantId?: string; extra?: Record<string, unknown> };
+          const ref = parseAccountId(token.accountId);
+          if (!ref) return !token.accountId;
+          if (ref.kind !== 'person') return false;
+          const person = await services.persons.byId(ref.id);
+          if (!person || person.status !== 'active') return false;
+          const access = await unitAccessForGrant(services, person.id, token.grantId);
+          if (access === null) return false;
+          if (access) token.extra = { ...token.extra, ...unitTokenClaims(access), unit_scopes: access.allowed };
+          return true;
+        },
+      },
       revocation: {
         enabled: true,
         allowedPolicy: async (_ctx, client, token) => {
@@ -134,12 +153,27 @@ export function buildConfiguration(deps: ProviderDeps): Configuration {
       clientCredentials: { enabled: true },
       backchannelLogout: { enabled: true },
       rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
+      // C-T4: a business system's API is a resource server; tokens for it are RFC 9068 JWTs carrying only the
+      // business scopes the unit grants now (at the authorization endpoint: what the resource offers at all).
       resourceIndicators: {
         enabled: true,
         defaultResource: () => undefined,
         useGrantedResource: () => false,
-        getResourceServerInfo: () => {
-          throw new errors.InvalidTarget();
+        getResourceServerInfo: (ctx, resource) => {
+          const offered = catalog.businesses.filter((business) => business.resource === resource).map((business) => business.scope);
+          if (offered.length === 0) throw new errors.InvalidTarget();
+          // Once the account of a token request is known (findAccount ran), only what the unit grants now.
+          const access = requestUnitAccess(ctx);
+          const scope = ctx.oidc.route === 'token' && ctx.oidc.entities.Account
+            ? offered.filter((entry) => access?.allowed.includes(entry)).join(' ')
+            : offered.join(' ');
+          return {
+            scope,
+            audience: resource,
+            accessTokenFormat: 'jwt',
+            accessTokenTTL: TTL.ResourceAccessToken,
+            jwt: { sign: { alg: 'RS256' } },
+          };
         },
       },
     },
@@ -157,9 +191,13 @@ export function buildConfiguration(deps: ProviderDeps): Configuration {
     },
     renderError: renderError as Configuration['renderError'],
     findAccount: createFindAccount(services),
-    loadExistingGrant: createLoadExistingGrant((clientId) => firstParty.has(clientId)),
+    loadExistingGrant: createLoadExistingGrant(services, (clientId) => firstParty.has(clientId)),
+    extraTokenClaims: (ctx, token) => {
+      const access = requestUnitAccess(ctx);
+      return access && 'grantId' in token && token.grantId ? unitTokenClaims(access) : undefined;
+    },
     interactions: {
-      policy: buildPolicy(),
+      policy: buildPolicy(services),
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
     },
     fetch: fetchForRegisteredClients(catalog),

@@ -3,12 +3,8 @@ import type { Queryable } from '../shared/db/database.js';
 import type { Logger } from '../shared/logger.js';
 import type { AccountSessions, GrantSummary } from '../shared/sessions.js';
 import { CONSOLE_CLIENT_ID } from './console-client.js';
+import { notifyBackchannel, type StoredSession } from './backchannel.js';
 
-interface SessionPayload {
-  uid: string;
-  accountId?: string;
-  authorizations?: Record<string, { sid?: string; grantId?: string }>;
-}
 
 /** Sign-in state of accounts in the provider's storage (oidc_model), with back-channel logout to RPs. */
 export class OidcSessions implements AccountSessions {
@@ -22,7 +18,7 @@ export class OidcSessions implements AccountSessions {
   }
 
   async endAll(accountId: string, { keepSessionUid }: { keepSessionUid?: string | undefined }): Promise<void> {
-    const { rows } = await this.db.query<{ id: string; payload: SessionPayload }>(
+    const { rows } = await this.db.query<{ id: string; payload: StoredSession }>(
       `DELETE FROM oidc_model WHERE model = 'Session' AND account_id = $1 AND ($2::text IS NULL OR uid <> $2)
        RETURNING id, payload`,
       [accountId, keepSessionUid ?? null],
@@ -32,8 +28,8 @@ export class OidcSessions implements AccountSessions {
       [accountId],
     );
     const notices = rows.flatMap(({ payload }) =>
-      Object.entries(payload.authorizations ?? {}).map(([clientId, { sid }]) => ({ clientId, sid })));
-    await this.#notify(accountId, notices);
+      Object.entries(payload.authorizations ?? {}).map(([clientId, { sid }]) => ({ clientId, sub: accountId, sid: sid ?? '' })));
+    await notifyBackchannel(this.#provider, notices, this.logger);
   }
 
   async listGrants(accountId: string): Promise<GrantSummary[]> {
@@ -61,23 +57,5 @@ export class OidcSessions implements AccountSessions {
     if (rowCount === 0) return false;
     await this.db.query('DELETE FROM oidc_model WHERE grant_id = $1', [grantId]);
     return true;
-  }
-
-  /** Back-channel logout to each RP that held one of the ended sessions; an RP that hangs times out (2.5 s). */
-  async #notify(accountId: string, notices: { clientId: string; sid: string | undefined }[]): Promise<void> {
-    const provider = this.#provider;
-    if (!provider || notices.length === 0) return;
-    await Promise.all(notices.map(async ({ clientId, sid }) => {
-      const client = await provider.Client.find(clientId) as unknown as {
-        backchannelLogoutUri?: string;
-        backchannelLogout(sub: string, sid: string): Promise<void>;
-      } | undefined;
-      if (!client?.backchannelLogoutUri) return;
-      try {
-        await client.backchannelLogout(accountId, sid ?? '');
-      } catch (error) {
-        this.logger.warn({ err: error, clientId }, 'back-channel logout failed');
-      }
-    }));
   }
 }

@@ -17,3 +17,13 @@ export interface AccountSessions {
   /** Revokes one grant and everything issued under it. */
   revokeGrant(accountId: string, grantId: string): Promise<boolean>;
 }
+
+/** What must happen when a person's access for a unit ends or shrinks (R-B3, R-B4, R-B6); implemented in src/oidc. */
+export interface UnitAccessRevoker {
+  /** Unbinding, expiry: every grant and token for (person, unit) goes, RPs get a back-channel logout. */
+  revokeUnitAccess(personId: string, unitId: string): Promise<void>;
+  /** Narrowed permissions: outstanding access tokens go; the next refresh carries the current set. */
+  refreshUnitAccess(personId: string, unitId: string): Promise<void>;
+  /** A disabled unit: everyone's access for it. */
+  revokeAllForUnit(unitId: string): Promise<void>;
+}

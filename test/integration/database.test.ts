@@ -1,4 +1,5 @@
 import { openDatabase, migrate } from '../../src/shared/db/database.js';
+import { migrations } from '../../migrations/index.js';
 import { createPostgresDatabase } from '../support/database.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
 import { startTestApp } from '../support/app.js';
@@ -9,7 +10,7 @@ describe('embedded database', () => {
   it('when migrations run twice, then the second run applies nothing', async () => {
     const db = await openDatabase({ url: undefined });
     try {
-      expect(await migrate(db)).toEqual(['OidcModels1764270000000']);
+      expect(await migrate(db)).toEqual(migrations.map((Migration) => new Migration().name));
       expect(await migrate(db)).toEqual([]);
     } finally {
       await db.close();
@@ -23,9 +24,9 @@ withPostgres('PostgreSQL', () => {
     const [a, b] = await Promise.all([openDatabase({ url: created.url }), openDatabase({ url: created.url })]);
     try {
       const applied = await Promise.all([migrate(a), migrate(b)]);
-      expect(applied.flat()).toEqual(['OidcModels1764270000000']);
+      expect(applied.flat()).toEqual(migrations.map((Migration) => new Migration().name));
       const { rows } = await a.query<{ count: string }>('SELECT count(*) AS count FROM schema_migrations');
-      expect(Number(rows[0]?.count)).toBe(1);
+      expect(Number(rows[0]?.count)).toBe(migrations.length);
     } finally {
       await a.close();
       await b.close();

@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { CookieJar } from 'tough-cookie';
 import { parse, type HTMLElement } from 'node-html-parser';
 
@@ -49,6 +50,56 @@ export class Browser {
       const next = new URL(location, current.url).toString();
       if (!this.ownsUrl(next)) return current;
       current = await this.request(next);
+    }
+    throw new Error('too many redirects');
+  }
+
+  /**
+   * GETs a URL as a browser's top-level navigation does: `Sec-Fetch-Mode: navigate`, `Sec-Fetch-Dest: document`
+   * and an HTML `Accept`. fetch() always sends `Sec-Fetch-Mode: cors`, which relying parties such as
+   * mod_auth_openidc take for a script's request and answer 401 instead of redirecting to the provider, so this
+   * goes through node:http. Uses and fills the same cookie jar as request().
+   */
+  async navigate(url: string): Promise<Page> {
+    const absolute = new URL(url, this.origin);
+    const headers: Record<string, string> = {
+      accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8',
+      'accept-language': 'zh-CN,zh;q=0.9,en;q=0.8',
+      'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) uop-test-browser',
+      'sec-fetch-mode': 'navigate',
+      'sec-fetch-dest': 'document',
+      'sec-fetch-site': 'none',
+    };
+    const cookie = await this.jar.getCookieString(absolute.toString());
+    if (cookie) headers.cookie = cookie;
+    if (absolute.protocol !== 'http:') throw new Error(`navigate() speaks plain HTTP only: ${absolute}`);
+    const response = await new Promise<http.IncomingMessage>((resolve, reject) => {
+      http.get(absolute, { headers }, resolve).on('error', reject);
+    });
+    const chunks: Buffer[] = [];
+    for await (const chunk of response) chunks.push(chunk as Buffer);
+    const responseHeaders = new Headers();
+    for (let index = 0; index + 1 < response.rawHeaders.length; index += 2) {
+      responseHeaders.append(response.rawHeaders[index]!, response.rawHeaders[index + 1]!);
+    }
+    for (const setCookie of responseHeaders.getSetCookie()) {
+      await this.jar.setCookie(setCookie, absolute.toString(), { ignoreError: true });
+    }
+    const body = Buffer.concat(chunks).toString('utf8');
+    return { url: absolute.toString(), status: response.statusCode ?? 0, headers: responseHeaders, body, html: parse(body) };
+  }
+
+  /**
+   * Follows every redirect as navigations, whichever origin it goes to (through a relying party that is a real
+   * server, e.g. Apache with mod_auth_openidc); the one cookie jar serves all origins. Returns the first page
+   * that is not a redirect.
+   */
+  async navigateAll(page: Page): Promise<Page> {
+    let current = page;
+    for (let hops = 0; hops < 20; hops += 1) {
+      const location = current.headers.get('location');
+      if (current.status < 300 || current.status >= 400 || !location) return current;
+      current = await this.navigate(new URL(location, current.url).toString());
     }
     throw new Error('too many redirects');
   }

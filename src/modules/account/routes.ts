@@ -10,11 +10,12 @@ import type { RequireAccount } from '../../interactions/console.js';
 import { consoleAccount } from '../../interactions/console.js';
 import { maskMobile, normalizeMobile } from '../persons/rules.js';
 import { assertFound, withFormErrors } from '../persons/routes.js';
+import { CERT_TYPES } from '../units/certificates.js';
 
 /** The account centre of a person (PRODUCT.md §7): profile, password, mobile, real name, signed-in systems. */
 export function accountRoutes(services: Services, requireAccount: RequireAccount): Router {
   const router = new Router({ prefix: '/account' });
-  const { persons, sessions, audit, catalog } = services;
+  const { persons, sessions, audit, catalog, bindings, units, verification } = services;
   router.use(requireAccount('person'));
 
   const me = async (ctx: Context) => assertFound(await persons.byId(consoleAccount(ctx).id));
@@ -22,15 +23,24 @@ export function accountRoutes(services: Services, requireAccount: RequireAccount
   const clientLabel = (ctx: Context, clientId: string) =>
     catalog.clients.find((client) => client.clientId === clientId)?.name[state(ctx).locale] ?? clientId;
 
+  const businessName = (ctx: Context, scope: string) =>
+    catalog.businesses.find((business) => business.scope === scope)?.name[state(ctx).locale] ?? scope;
+
   async function overview(ctx: Context, extra: Record<string, unknown> = {}, status = 200): Promise<void> {
     const person = await me(ctx);
     const grants = await sessions.listGrants(person.id);
     const activity = await audit.list({ subjectId: person.id, limit: 20 });
+    const mine = await bindings.listForPerson(person.id);
+    const describe = (binding: (typeof mine)[number]) => ({
+      ...binding, scopeNames: binding.effectiveScopes.map((scope) => businessName(ctx, scope)),
+    });
     render(ctx, 'account/index.njk', {
       csrf: csrfToken(ctx),
       person,
       mobile: maskMobile(person.mobile),
       grants: grants.map((grant) => ({ ...grant, name: clientLabel(ctx, grant.clientId) })),
+      pending: mine.filter((binding) => binding.status === 'pending').map(describe),
+      units: mine.filter((binding) => binding.status === 'active').map(describe),
       activity,
       ...extra,
     }, status);
@@ -76,6 +86,39 @@ export function accountRoutes(services: Services, requireAccount: RequireAccount
       seeOther(ctx, '/account?done=realname');
     }, async (view, status) => render(ctx, 'account/realname.njk', {
       ...view, csrf: csrfToken(ctx), person: await me(ctx), legalName: form.legalName.slice(0, 50),
+    }, status));
+  });
+
+  for (const action of ['accept', 'decline'] as const) {
+    router.post(`/bindings/:id/${action}`, parseBody(), verifyCsrf(), async (ctx) => {
+      await withFormErrors(ctx, async () => {
+        await bindings[action](consoleAccount(ctx).id, String(ctx.params.id), actor(ctx));
+        seeOther(ctx, `/account?done=binding_${action === 'accept' ? 'accepted' : 'declined'}`);
+      }, (view, status) => overview(ctx, view, status));
+    });
+  }
+
+  // Guide §6: a handler acting for the unit may enter the counter's authorisation code.
+  router.post('/units/:unitId/verify', parseBody(), verifyCsrf(), async (ctx) => {
+    const form = formFields(ctx, ['code'], 32);
+    const unitId = String(ctx.params.unitId);
+    const personId = consoleAccount(ctx).id;
+    if (!(await bindings.activeFor(personId, unitId))) throw new AppError('not_found', 404);
+    await withFormErrors(ctx, async () => {
+      await verification.redeem(unitId, form.code, auditContext(ctx, { type: 'person', id: personId }, unitId));
+      seeOther(ctx, '/account?done=unit_verified');
+    }, (view, status) => overview(ctx, { ...view, codeUnit: unitId }, status));
+  });
+
+  router.get('/units/register', async (ctx) => render(ctx, 'account/unit-register.njk', { csrf: csrfToken(ctx), person: await me(ctx), certTypes: CERT_TYPES }));
+  router.post('/units/register', parseBody(), verifyCsrf(), async (ctx) => {
+    const form = formFields(ctx, ['name', 'certType', 'certNo', 'loginName', 'password', 'passwordConfirm'], 512);
+    await withFormErrors(ctx, async () => {
+      const unit = await units.register(consoleAccount(ctx).id, form, actor(ctx));
+      render(ctx, 'account/unit-registered.njk', { unit });
+    }, async (view, status) => render(ctx, 'account/unit-register.njk', {
+      ...view, csrf: csrfToken(ctx), person: await me(ctx), certTypes: CERT_TYPES,
+      form: { name: form.name.slice(0, 100), certType: form.certType.slice(0, 32), certNo: form.certNo.slice(0, 40), loginName: form.loginName.slice(0, 32) },
     }, status));
   });
 

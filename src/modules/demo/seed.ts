@@ -4,6 +4,9 @@ import path from 'node:path';
 import type { Services } from '../../services.js';
 import { maskIdNumber } from '../persons/rules.js';
 import { personStore } from '../persons/store.js';
+import { usccCheckCharacter } from '../units/certificates.js';
+import { unitStore } from '../units/store.js';
+import { bindingStore } from '../bindings/store.js';
 
 /** Completes 17 digits with the GB 11643 check character. */
 function withCheck(first17: string): string {
@@ -20,10 +23,26 @@ export const DEMO_PERSONS = [
 
 export const DEMO_OPERATOR = { loginName: 'counter', displayName: '示例窗口' };
 
+function uscc(first17: string): string {
+  return first17 + usccCheckCharacter(first17)!;
+}
+
+export const DEMO_UNITS = [
+  {
+    name: '示例科技有限公司', certNo: uscc('91110108MA01ABCD1'), loginName: 'demo_tech', verified: true, contact: 'zhangsan',
+    handlers: [{ loginName: 'lisi', scopes: ['biz:continuing_education'] }],
+  },
+  {
+    name: '示例教育中心', certNo: uscc('52110000MJ0123456'), loginName: 'demo_edu', verified: false, contact: 'lisi',
+    handlers: [{ loginName: 'zhangsan', scopes: ['biz:continuing_education', 'biz:online_service_hall'] }],
+  },
+] as const;
+
 export interface DemoSummary {
   password: string;
   persons: string[];
   operator: string;
+  units: { name: string; loginName: string }[];
 }
 
 /** The demo password is generated once per data directory (never in git) and printed at every start. */
@@ -59,5 +78,36 @@ export async function seedDemoData(services: Services): Promise<DemoSummary> {
   if (!(await services.operators.byLoginName(DEMO_OPERATOR.loginName))) {
     await services.operators.create(DEMO_OPERATOR.loginName, DEMO_OPERATOR.displayName, password);
   }
-  return { password, persons: DEMO_PERSONS.map((person) => person.loginName), operator: DEMO_OPERATOR.loginName };
+  const known = new Set(services.catalog.businesses.map((business) => business.scope));
+  for (const demo of DEMO_UNITS) {
+    if (await unitStore.byCertificate(services.db, 'uscc', demo.certNo)) continue;
+    const contact = await services.persons.byAccount(demo.contact);
+    if (!contact) continue;
+    const unitId = crypto.randomUUID();
+    await services.db.transaction(async (tx) => {
+      await unitStore.insert(tx, {
+        id: unitId, name: demo.name, certType: 'uscc', certNo: demo.certNo, loginName: demo.loginName,
+        passwordHash: await services.hasher.hash(password), registeredBy: contact.id, at,
+      });
+      if (demo.verified) await unitStore.markVerified(tx, unitId, 'system:demo', at);
+      await bindingStore.insert(tx, {
+        id: crypto.randomUUID(), unitId, personId: contact.id, role: 'contact', status: 'active', scopes: [...known], validFrom: null, validUntil: null, at,
+      });
+      for (const handler of demo.handlers) {
+        const person = await personStore.byLoginNameOrMobile(tx, handler.loginName);
+        if (!person) continue;
+        await bindingStore.insert(tx, {
+          id: crypto.randomUUID(), unitId, personId: person.id, role: 'handler', status: 'active',
+          scopes: handler.scopes.filter((scope) => known.has(scope)), validFrom: null, validUntil: null, at,
+        });
+      }
+      await services.audit.record({ actor: { type: 'system' } }, { action: 'unit.register', target: { type: 'unit', id: unitId }, detail: { demo: true } }, tx);
+    });
+  }
+  return {
+    password,
+    persons: DEMO_PERSONS.map((person) => person.loginName),
+    operator: DEMO_OPERATOR.loginName,
+    units: DEMO_UNITS.map((unit) => ({ name: unit.name, loginName: unit.loginName })),
+  };
 }

@@ -60,9 +60,45 @@ export function operatorRoutes(services: Services, requireAccount: RequireAccoun
     });
   }
 
+  router.get('/units', async (ctx) => {
+    const query = text(ctx.query.q)?.trim() ?? '';
+    render(ctx, 'operator/units.njk', { query, units: query ? await services.units.search(query) : [] });
+  });
+
+  async function unitPage(ctx: Context, view: Record<string, unknown> = {}, status = 200): Promise<void> {
+    const unit = assertFound(await services.units.byId(String(ctx.params.id)));
+    render(ctx, 'operator/unit.njk', {
+      csrf: csrfToken(ctx), unit, codes: await services.verification.list(unit.id),
+      bindings: await services.bindings.listForUnit(unit.id), history: await audit.list({ actingUnitId: unit.id, limit: 50 }),
+      done: ctx.query.done === '1', ...view,
+    }, status);
+  }
+
+  router.get('/units/:id', (ctx) => unitPage(ctx));
+
+  // R-U5: the code is shown once, here, to hand over at the counter; only its HMAC is kept.
+  router.post('/units/:id/codes', parseBody(), verifyCsrf(), async (ctx) => {
+    const unit = assertFound(await services.units.byId(String(ctx.params.id)));
+    await withFormErrors(ctx, async () => {
+      const issued = await services.verification.issue(unit.id, actor(ctx));
+      await unitPage(ctx, { issued: { code: issued.code, expires: issued.expiresAt.toISOString().replace('T', ' ').slice(0, 16) } });
+    }, (view, status) => unitPage(ctx, view, status));
+  });
+
+  for (const [action, status] of [['disable', 'disabled'], ['enable', 'active']] as const) {
+    router.post(`/units/:id/${action}`, parseBody(), verifyCsrf(), async (ctx) => {
+      const unit = assertFound(await services.units.byId(String(ctx.params.id)));
+      await services.units.setStatus(unit.id, status, actor(ctx));
+      seeOther(ctx, `/operator/units/${unit.id}?done=1`);
+    });
+  }
+
   router.get('/audit', async (ctx) => {
     const actorType = ACTOR_TYPES.find((type) => type === ctx.query.actorType);
-    const filter = { actorType, actorId: text(ctx.query.actorId), targetId: text(ctx.query.targetId), action: text(ctx.query.action), limit: 200 };
+    const filter = {
+      actorType, actorId: text(ctx.query.actorId), targetId: text(ctx.query.targetId), action: text(ctx.query.action),
+      actingUnitId: /^[0-9a-f-]{36}$/.test(text(ctx.query.unitId) ?? '') ? text(ctx.query.unitId) : undefined, limit: 200,
+    };
     render(ctx, 'operator/audit.njk', { entries: await audit.list(filter), filter, actorTypes: ACTOR_TYPES });
   });
 

@@ -1,0 +1,135 @@
+import type { Router } from '@koa/router';
+import type { Context } from 'koa';
+import type Provider from 'oidc-provider';
+import { AppError } from '../shared/errors.js';
+import { translate } from '../shared/i18n/index.js';
+import { auditContext, csrfToken, formFields, parseBody, verifyCsrf } from '../shared/http/forms.js';
+import { state } from '../shared/http/middleware.js';
+import { render } from '../shared/http/views.js';
+import { parseAccountId } from '../shared/account-id.js';
+import type { Services } from '../services.js';
+import { clientName, finish, loadInteraction, type Interaction } from './context.js';
+
+interface PickerView {
+  error?: string | undefined;
+  selected?: string | undefined;
+}
+
+function personOf(interaction: Interaction): string {
+  const ref = parseAccountId((interaction.session as { accountId?: string } | undefined)?.accountId);
+  if (!ref || ref.kind !== 'person') throw new AppError('interaction_expired', 400);
+  return ref.id;
+}
+
+function sessionUidOf(interaction: Interaction): string {
+  const uid = (interaction.session as { uid?: string } | undefined)?.uid;
+  if (!uid) throw new AppError('interaction_expired', 400);
+  return uid;
+}
+
+/**
+ * The unit picker (C-UI2) and the unverified-unit interstitial (C-UI3) of the select_unit prompt. The choice is
+ * checked on the server (S-40): only a unit with a binding in force now can be chosen.
+ */
+export function unitInteractionRoutes(router: Router, provider: Provider, services: Services) {
+  const { bindings, units, verification, unitGrants, catalog } = services;
+
+  /** Businesses asked for by the RP that need a verified unit. */
+  function verifiedOnlyRequested(interaction: Interaction): string[] {
+    const requested = new Set(String((interaction.params as Record<string, unknown>).scope ?? '').split(' '));
+    return catalog.businesses.filter((business) => business.requiresVerifiedUnit && requested.has(business.scope)).map((business) => business.scope);
+  }
+
+  async function picker(ctx: Context, interaction: Interaction, view: PickerView = {}, status = 200): Promise<void> {
+    const locale = state(ctx).locale;
+    const personId = personOf(interaction);
+    const mine = await bindings.listForPerson(personId);
+    const choices = mine.filter((binding) => binding.effective === 'active' && binding.unit?.status === 'active');
+    const pending = mine.filter((binding) => binding.status === 'pending').length;
+    const params = interaction.params as Record<string, unknown>;
+    const hint = typeof params.unit_hint === 'string' ? params.unit_hint : undefined;
+    const hintRefused = hint !== undefined && !choices.some((binding) => binding.unitId === hint);
+    const acting = await unitGrants.sessionUnit((interaction.session as { uid?: string } | undefined)?.uid);
+    const selected = view.selected ?? (hintRefused ? undefined : hint) ?? acting?.unitId ?? (choices.length === 1 ? choices[0]?.unitId : undefined);
+    render(ctx, 'interaction/select-unit.njk', {
+      uid: interaction.uid,
+      csrf: csrfToken(ctx),
+      client: clientName(services, params.client_id, locale),
+      choices: choices.map((binding) => ({
+        unitId: binding.unitId, name: binding.unit?.name, certNo: binding.unit?.certNo, certType: binding.unit?.certType,
+        verified: binding.unit?.verified, role: binding.role, checked: binding.unitId === selected,
+      })),
+      pending,
+      hintRefused,
+      error: view.error,
+    }, status);
+  }
+
+  async function choose(ctx: Context, interaction: Interaction, unitId: string | null): Promise<void> {
+    const personId = personOf(interaction);
+    await unitGrants.setSessionUnit(sessionUidOf(interaction), personId, unitId);
+    await finish(ctx, provider, { select_unit: { unitId } }, true);
+  }
+
+  async function interstitial(ctx: Context, interaction: Interaction, unitId: string, error?: string, status = 200): Promise<void> {
+    const locale = state(ctx).locale;
+    const unit = await units.byId(unitId);
+    const names = verifiedOnlyRequested(interaction)
+      .map((scope) => catalog.businesses.find((business) => business.scope === scope)?.name[locale] ?? scope).join('、');
+    render(ctx, 'interaction/unit-unverified.njk', {
+      uid: interaction.uid, csrf: csrfToken(ctx), unitId, unitName: unit?.name, business: names, error,
+    }, status);
+  }
+
+  router.post('/select-unit', parseBody(), verifyCsrf(), async (ctx) => {
+    const interaction = await loadInteraction(ctx, provider);
+    if (interaction.prompt.name !== 'select_unit') throw new AppError('interaction_expired', 400);
+    const form = formFields(ctx, ['unitId', 'personal', 'confirm'], 64);
+    const locale = state(ctx).locale;
+    if (form.personal === '1') {
+      await choose(ctx, interaction, null);
+      return;
+    }
+    if (!form.unitId) {
+      await picker(ctx, interaction, { error: translate(locale, 'error.unit_selection_required') }, 400);
+      return;
+    }
+    const personId = personOf(interaction);
+    const binding = await bindings.activeFor(personId, form.unitId);
+    const unit = binding ? await units.byId(form.unitId) : undefined;
+    if (!binding || !unit || unit.status !== 'active') {
+      await services.audit.record(auditContext(ctx, { type: 'person', id: personId }), {
+        action: 'person.select_unit', outcome: 'failure', target: { type: 'unit', id: form.unitId.slice(0, 64) },
+      });
+      await picker(ctx, interaction, { error: translate(locale, 'error.unit_not_selectable') }, 403);
+      return;
+    }
+    if (!unit.verified && verifiedOnlyRequested(interaction).length > 0 && form.confirm !== '1') {
+      await interstitial(ctx, interaction, unit.id);
+      return;
+    }
+    await choose(ctx, interaction, unit.id);
+  });
+
+  router.post('/unit-code', parseBody(), verifyCsrf(), async (ctx) => {
+    const interaction = await loadInteraction(ctx, provider);
+    if (interaction.prompt.name !== 'select_unit') throw new AppError('interaction_expired', 400);
+    const form = formFields(ctx, ['unitId', 'code'], 64);
+    const personId = personOf(interaction);
+    if (!(await bindings.activeFor(personId, form.unitId))) {
+      await picker(ctx, interaction, { error: translate(state(ctx).locale, 'error.unit_not_selectable') }, 403);
+      return;
+    }
+    try {
+      // Guide §6: a handler acting for the unit may enter the counter's authorisation code.
+      await verification.redeem(form.unitId, form.code, auditContext(ctx, { type: 'person', id: personId }, form.unitId));
+    } catch (error) {
+      if (!(error instanceof AppError)) throw error;
+      await interstitial(ctx, interaction, form.unitId, translate(state(ctx).locale, error.messageKey, error.params), error.status);
+      return;
+    }
+    await choose(ctx, interaction, form.unitId);
+  });
+
+  return { picker };
+}

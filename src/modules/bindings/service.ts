@@ -1,0 +1,236 @@
+import crypto from 'node:crypto';
+import type { Database } from '../../shared/db/database.js';
+import { AppError, assertThat } from '../../shared/errors.js';
+import type { AuditContext, AuditLog } from '../audit/audit-log.js';
+import type { UnitAccessRevoker } from '../../shared/sessions.js';
+import { personStore, type Person } from '../persons/store.js';
+import { normalizeMobile } from '../persons/rules.js';
+import { unitStore, type Unit } from '../units/store.js';
+import { bindingStore, type Binding } from './store.js';
+import { canTransition, effectiveStatus, TRANSITIONS, type BindingAction, type EffectiveStatus } from './lifecycle.js';
+
+export interface BindRequest {
+  /** Login name or mobile number of the person to bind. */
+  account: string;
+  scopes: string[];
+  /** Optional validity period, dates `YYYY-MM-DD` in China Standard Time, both inclusive. */
+  validFrom?: string | undefined;
+  validUntil?: string | undefined;
+}
+
+export interface BindingView extends Binding {
+  effective: EffectiveStatus;
+  /** The validity period as the dates a person chose (China Standard Time, end inclusive). */
+  validFromDate: string | null;
+  validUntilDate: string | null;
+  /** The business scopes in force: every catalogue business for the contact, the granted ones otherwise. */
+  effectiveScopes: string[];
+}
+
+export interface BindingServiceDeps {
+  db: Database;
+  audit: AuditLog;
+  /** Every business scope of the catalogue. */
+  allScopes: () => string[];
+  revoker: UnitAccessRevoker;
+  now?: () => Date;
+}
+
+const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
+
+/** Start of a calendar day in China Standard Time (UTC+8). */
+function chinaDay(value: string, field: string, plusDays = 0): Date {
+  const match = DATE.exec(value.trim());
+  const date = match ? new Date(Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3]) + plusDays, -8)) : undefined;
+  if (!match || !date || Number.isNaN(date.getTime())) throw new AppError('binding_validity_invalid', 400, {}, field);
+  const check = new Date(date.getTime() + 8 * 3600 * 1000);
+  if (plusDays === 0 && (check.getUTCFullYear() !== Number(match[1]) || check.getUTCMonth() + 1 !== Number(match[2]) || check.getUTCDate() !== Number(match[3]))) {
+    throw new AppError('binding_validity_invalid', 400, {}, field);
+  }
+  return date;
+}
+
+function uniqueViolation(error: unknown): boolean {
+  return (error as { driverError?: { code?: string } }).driverError?.code === '23505';
+}
+
+/** Handler bindings and the common contact (R-B1–R-B6, C-UI4). Every unit-side call is scoped by the unit. */
+export class BindingService {
+  readonly #now: () => Date;
+
+  constructor(private readonly deps: BindingServiceDeps) {
+    this.#now = deps.now ?? (() => new Date());
+  }
+
+  view(binding: Binding, at: Date = this.#now()): BindingView {
+    const chinaDate = (date: Date) => new Date(date.getTime() + 8 * 3600 * 1000).toISOString().slice(0, 10);
+    return {
+      ...binding,
+      effective: effectiveStatus(binding, at),
+      validFromDate: binding.validFrom ? chinaDate(binding.validFrom) : null,
+      validUntilDate: binding.validUntil ? chinaDate(new Date(binding.validUntil.getTime() - 1)) : null,
+      effectiveScopes: binding.role === 'contact' ? this.deps.allScopes() : binding.scopes.filter((scope) => this.deps.allScopes().includes(scope)),
+    };
+  }
+
+  async listForUnit(unitId: string): Promise<(BindingView & { person: Person | undefined })[]> {
+    const bindings = await bindingStore.listForUnit(this.deps.db, unitId);
+    const persons = await personStore.byIds(this.deps.db, bindings.map((binding) => binding.personId));
+    const at = this.#now();
+    return bindings.map((binding) => ({ ...this.view(binding, at), person: persons.find((person) => person.id === binding.personId) }));
+  }
+
+  async listForPerson(personId: string): Promise<(BindingView & { unit: Unit | undefined })[]> {
+    const bindings = await bindingStore.listForPerson(this.deps.db, personId);
+    const units = await unitStore.byIds(this.deps.db, bindings.map((binding) => binding.unitId));
+    const at = this.#now();
+    return bindings.map((binding) => ({ ...this.view(binding, at), unit: units.find((unit) => unit.id === binding.unitId) }));
+  }
+
+  /** The person's binding for this unit if it is in force now (active, within its validity, unit active). */
+  async activeFor(personId: string, unitId: string): Promise<BindingView | undefined> {
+    const binding = await bindingStore.live(this.deps.db, unitId, personId);
+    if (!binding) return undefined;
+    const view = this.view(binding);
+    return view.effective === 'active' ? view : undefined;
+  }
+
+  #scopes(requested: string[]): string[] {
+    const known = new Set(this.deps.allScopes());
+    const unique = [...new Set(requested.map((scope) => scope.trim()).filter(Boolean))];
+    const unknown = unique.find((scope) => !known.has(scope));
+    if (unknown) throw new AppError('binding_scope_unknown', 400, { scope: unknown.slice(0, 40) }, 'scopes');
+    return unique;
+  }
+
+  #validity(from: string | undefined, until: string | undefined): { validFrom: Date | null; validUntil: Date | null } {
+    const validFrom = from?.trim() ? chinaDay(from, 'validFrom') : null;
+    const validUntil = until?.trim() ? chinaDay(until, 'validUntil', 1) : null;
+    if (validUntil && validUntil <= this.#now()) throw new AppError('binding_validity_past', 400, {}, 'validUntil');
+    if (validFrom && validUntil && validUntil <= validFrom) throw new AppError('binding_validity_order', 400, {}, 'validUntil');
+    return { validFrom, validUntil };
+  }
+
+  /** R-B1: binds a real-name verified person, pending until the person accepts; one live binding per pair (R-B2). */
+  async bind(unitId: string, request: BindRequest, context: AuditContext): Promise<Binding> {
+    const account = request.account.trim();
+    assertThat(account.length > 0 && account.length <= 64, 'binding_person_not_found', 404);
+    const person = await personStore.byLoginNameOrMobile(this.deps.db, normalizeMobile(account) ?? account);
+    if (!person || person.status !== 'active') throw new AppError('binding_person_not_found', 404, {}, 'account');
+    if (person.realnameStatus !== 'verified') throw new AppError('binding_person_not_verified', 409, {}, 'account');
+    const scopes = this.#scopes(request.scopes);
+    const { validFrom, validUntil } = this.#validity(request.validFrom, request.validUntil);
+    const id = crypto.randomUUID();
+    try {
+      await this.deps.db.transaction(async (tx) => {
+        const unit = await unitStore.byId(tx, unitId);
+        assertThat(unit && unit.status === 'active', 'not_found', 404);
+        if (await bindingStore.live(tx, unitId, person.id)) throw new AppError('binding_exists', 409, {}, 'account');
+        await bindingStore.insert(tx, { id, unitId, personId: person.id, role: 'handler', status: 'pending', scopes, validFrom, validUntil, at: this.#now() });
+        await this.deps.audit.record(context, { action: 'binding.bind', target: { type: 'person', id: person.id }, detail: { bindingId: id, scopes } }, tx);
+      });
+    } catch (error) {
+      if (uniqueViolation(error)) throw new AppError('binding_exists', 409, {}, 'account');
+      throw error;
+    }
+    const created = await bindingStore.ofUnit(this.deps.db, unitId, id);
+    assertThat(created, 'server', 500);
+    return created;
+  }
+
+  async #personTransition(personId: string, bindingId: string, action: BindingAction, context: AuditContext): Promise<void> {
+    const rule = TRANSITIONS[action];
+    await this.deps.db.transaction(async (tx) => {
+      const binding = await bindingStore.ofPerson(tx, personId, bindingId, true);
+      assertThat(binding, 'not_found', 404);
+      assertThat(canTransition(action, binding.status), 'binding_state', 409);
+      await bindingStore.setStatus(tx, binding.id, rule.from, rule.to, this.#now());
+      await this.deps.audit.record({ ...context, actingUnitId: binding.unitId }, { action: `binding.${action}`, target: { type: 'binding', id: binding.id } }, tx);
+    });
+  }
+
+  /** Guide §3: the person accepts the binding in the account centre. */
+  accept(personId: string, bindingId: string, context: AuditContext): Promise<void> {
+    return this.#personTransition(personId, bindingId, 'accept', context);
+  }
+
+  decline(personId: string, bindingId: string, context: AuditContext): Promise<void> {
+    return this.#personTransition(personId, bindingId, 'decline', context);
+  }
+
+  /** R-B4, guide §5: 取消绑定 takes effect at once; the common contact cannot be unbound (R-B5). */
+  async unbind(unitId: string, bindingId: string, context: AuditContext): Promise<void> {
+    let personId = '';
+    await this.deps.db.transaction(async (tx) => {
+      const binding = await bindingStore.ofUnit(tx, unitId, bindingId, true);
+      assertThat(binding, 'not_found', 404);
+      if (binding.role === 'contact') throw new AppError('binding_contact_cannot_be_unbound', 409);
+      assertThat(canTransition('unbind', binding.status), 'binding_state', 409);
+      await bindingStore.setStatus(tx, binding.id, TRANSITIONS.unbind.from, 'unbound', this.#now());
+      await this.deps.audit.record(context, { action: 'binding.unbind', target: { type: 'person', id: binding.personId }, detail: { bindingId } }, tx);
+      personId = binding.personId;
+    });
+    await this.deps.revoker.revokeUnitAccess(personId, unitId);
+  }
+
+  /** R-B3: new permissions (and validity) for a handler; tokens afterwards carry at most the new set. */
+  async setScopes(unitId: string, bindingId: string, scopesInput: string[], validFromInput: string | undefined, validUntilInput: string | undefined, context: AuditContext): Promise<void> {
+    const scopes = this.#scopes(scopesInput);
+    const { validFrom, validUntil } = this.#validity(validFromInput, validUntilInput);
+    let personId = '';
+    await this.deps.db.transaction(async (tx) => {
+      const binding = await bindingStore.ofUnit(tx, unitId, bindingId, true);
+      assertThat(binding && (binding.status === 'pending' || binding.status === 'active'), 'not_found', 404);
+      if (binding.role === 'contact') throw new AppError('binding_contact_has_all_scopes', 409);
+      await bindingStore.setScopes(tx, binding.id, scopes, validFrom, validUntil, this.#now());
+      await this.deps.audit.record(context, {
+        action: 'binding.scopes', target: { type: 'person', id: binding.personId }, detail: { bindingId, before: binding.scopes, after: scopes },
+      }, tx);
+      personId = binding.personId;
+    });
+    await this.deps.revoker.refreshUnitAccess(personId, unitId);
+  }
+
+  /**
+   * R-B5: makes an active handler the common contact; the previous contact becomes a handler keeping every
+   * business permission. The unit row is locked so concurrent requests apply one after the other.
+   */
+  async setContact(unitId: string, bindingId: string, context: AuditContext): Promise<void> {
+    await this.deps.db.transaction(async (tx) => {
+      const unit = await unitStore.byId(tx, unitId, true);
+      assertThat(unit, 'not_found', 404);
+      const target = await bindingStore.ofUnit(tx, unitId, bindingId, true);
+      assertThat(target, 'not_found', 404);
+      if (target.role === 'contact') return;
+      if (target.status !== 'active' || effectiveStatus(target, this.#now()) !== 'active') throw new AppError('binding_contact_must_be_active', 409);
+      const current = await bindingStore.contactOf(tx, unitId, true);
+      const at = this.#now();
+      if (current) await bindingStore.setRole(tx, current.id, 'handler', this.deps.allScopes(), at);
+      await bindingStore.setRole(tx, target.id, 'contact', this.deps.allScopes(), at);
+      await this.deps.audit.record(context, {
+        action: 'binding.contact', target: { type: 'person', id: target.personId }, detail: { bindingId, previous: current?.personId },
+      }, tx);
+    });
+  }
+
+  /**
+   * R-B6: bindings whose validity period has ended behave as unbound. Claims already refuse them at every
+   * issuance; this also revokes their grants and notifies the RPs (run periodically). Returns how many ended.
+   */
+  async processExpired(): Promise<number> {
+    const at = this.#now();
+    const { rows } = await this.deps.db.query<{ id: string; unit_id: string; person_id: string }>(
+      `UPDATE binding SET expiry_processed_at = $1
+       WHERE status = 'active' AND valid_until IS NOT NULL AND valid_until <= $1 AND expiry_processed_at IS NULL
+       RETURNING id, unit_id, person_id`,
+      [at],
+    );
+    for (const row of rows) {
+      await this.deps.revoker.revokeUnitAccess(row.person_id, row.unit_id);
+      await this.deps.audit.record({ actor: { type: 'system' }, actingUnitId: row.unit_id }, {
+        action: 'binding.expire', target: { type: 'person', id: row.person_id }, detail: { bindingId: row.id },
+      });
+    }
+    return rows.length;
+  }
+}

@@ -1,0 +1,134 @@
+import type { Queryable } from '../../shared/db/database.js';
+import type { BindingRole, BindingStatus } from './lifecycle.js';
+
+export interface Binding {
+  id: string;
+  unitId: string;
+  personId: string;
+  role: BindingRole;
+  status: BindingStatus;
+  /** Business scopes granted (`biz:<code>`); a contact has every business of the catalogue (see service). */
+  scopes: string[];
+  validFrom: Date | null;
+  validUntil: Date | null;
+  createdAt: Date;
+  acceptedAt: Date | null;
+  endedAt: Date | null;
+}
+
+interface Row {
+  id: string;
+  unit_id: string;
+  person_id: string;
+  role: BindingRole;
+  status: BindingStatus;
+  scopes: string[];
+  valid_from: Date | null;
+  valid_until: Date | null;
+  created_at: Date;
+  accepted_at: Date | null;
+  ended_at: Date | null;
+}
+
+const COLUMNS = 'id, unit_id, person_id, role, status, scopes, valid_from, valid_until, created_at, accepted_at, ended_at';
+const UUID = /^[0-9a-f-]{36}$/i;
+
+function toBinding(row: Row): Binding {
+  return {
+    id: row.id, unitId: row.unit_id, personId: row.person_id, role: row.role, status: row.status, scopes: row.scopes,
+    validFrom: row.valid_from, validUntil: row.valid_until, createdAt: row.created_at, acceptedAt: row.accepted_at, endedAt: row.ended_at,
+  };
+}
+
+export interface NewBinding {
+  id: string;
+  unitId: string;
+  personId: string;
+  role: BindingRole;
+  status: BindingStatus;
+  scopes: string[];
+  validFrom: Date | null;
+  validUntil: Date | null;
+  at: Date;
+}
+
+export const bindingStore = {
+  async insert(db: Queryable, binding: NewBinding): Promise<void> {
+    await db.query(
+      `INSERT INTO binding (id, unit_id, person_id, role, status, scopes, valid_from, valid_until, created_at, updated_at, accepted_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, CASE WHEN $5 = 'active' THEN $9::timestamptz END)`,
+      [binding.id, binding.unitId, binding.personId, binding.role, binding.status, binding.scopes, binding.validFrom, binding.validUntil, binding.at],
+    );
+  },
+
+  /** A binding of this unit (every unit-side query is scoped by the unit, S-45). */
+  async ofUnit(db: Queryable, unitId: string, id: string, lock = false): Promise<Binding | undefined> {
+    if (!UUID.test(id) || !UUID.test(unitId)) return undefined;
+    const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM binding WHERE id = $1 AND unit_id = $2${lock ? ' FOR UPDATE' : ''}`, [id, unitId]);
+    return rows[0] && toBinding(rows[0]);
+  },
+
+  /** A binding of this person (every person-side query is scoped by the person). */
+  async ofPerson(db: Queryable, personId: string, id: string, lock = false): Promise<Binding | undefined> {
+    if (!UUID.test(id) || !UUID.test(personId)) return undefined;
+    const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM binding WHERE id = $1 AND person_id = $2${lock ? ' FOR UPDATE' : ''}`, [id, personId]);
+    return rows[0] && toBinding(rows[0]);
+  },
+
+  async listForUnit(db: Queryable, unitId: string, includeEnded = false): Promise<Binding[]> {
+    const { rows } = await db.query<Row>(
+      `SELECT ${COLUMNS} FROM binding WHERE unit_id = $1 ${includeEnded ? '' : "AND status IN ('pending', 'active')"}
+       ORDER BY (role = 'contact') DESC, created_at`,
+      [unitId],
+    );
+    return rows.map(toBinding);
+  },
+
+  async listForPerson(db: Queryable, personId: string): Promise<Binding[]> {
+    const { rows } = await db.query<Row>(
+      `SELECT ${COLUMNS} FROM binding WHERE person_id = $1 AND status IN ('pending', 'active') ORDER BY created_at`,
+      [personId],
+    );
+    return rows.map(toBinding);
+  },
+
+  async live(db: Queryable, unitId: string, personId: string): Promise<Binding | undefined> {
+    const { rows } = await db.query<Row>(
+      `SELECT ${COLUMNS} FROM binding WHERE unit_id = $1 AND person_id = $2 AND status IN ('pending', 'active')`, [unitId, personId],
+    );
+    return rows[0] && toBinding(rows[0]);
+  },
+
+  async contactOf(db: Queryable, unitId: string, lock = false): Promise<Binding | undefined> {
+    const { rows } = await db.query<Row>(
+      `SELECT ${COLUMNS} FROM binding WHERE unit_id = $1 AND role = 'contact' AND status = 'active'${lock ? ' FOR UPDATE' : ''}`, [unitId],
+    );
+    return rows[0] && toBinding(rows[0]);
+  },
+
+  async setStatus(db: Queryable, id: string, from: readonly BindingStatus[], to: BindingStatus, at: Date): Promise<number> {
+    const { rowCount } = await db.query(
+      `UPDATE binding SET status = $3, updated_at = $4,
+         accepted_at = CASE WHEN $3 = 'active' THEN $4::timestamptz ELSE accepted_at END,
+         ended_at = CASE WHEN $3 IN ('declined', 'unbound') THEN $4::timestamptz ELSE ended_at END
+       WHERE id = $1 AND status = ANY($2::text[])`,
+      [id, [...from], to, at],
+    );
+    return rowCount;
+  },
+
+  async setScopes(db: Queryable, id: string, scopes: string[], validFrom: Date | null, validUntil: Date | null, at: Date): Promise<void> {
+    await db.query('UPDATE binding SET scopes = $2, valid_from = $3, valid_until = $4, updated_at = $5 WHERE id = $1', [id, scopes, validFrom, validUntil, at]);
+  },
+
+  /** A contact's binding never expires (the unit must always have a way back in), so promotion clears validity. */
+  async setRole(db: Queryable, id: string, role: 'handler' | 'contact', scopes: string[], at: Date): Promise<void> {
+    await db.query(
+      `UPDATE binding SET role = $2, scopes = $3, updated_at = $4,
+         valid_from = CASE WHEN $2 = 'contact' THEN NULL ELSE valid_from END,
+         valid_until = CASE WHEN $2 = 'contact' THEN NULL ELSE valid_until END
+       WHERE id = $1`,
+      [id, role, scopes, at],
+    );
+  },
+};

@@ -1,0 +1,129 @@
+import { Router } from '@koa/router';
+import type { Context } from 'koa';
+import { auditContext, csrfToken, formFields, parseBody, seeOther, verifyCsrf } from '../../shared/http/forms.js';
+import { state } from '../../shared/http/middleware.js';
+import { render } from '../../shared/http/views.js';
+import type { Services } from '../../services.js';
+import { consoleAccount, type RequireAccount } from '../../interactions/console.js';
+import { maskMobile } from '../persons/rules.js';
+import { assertFound, withFormErrors } from '../persons/routes.js';
+import { CERT_TYPES } from './certificates.js';
+
+/** Business scopes chosen in a form: the repeated `scopes` field (a single value arrives as a string). */
+export function scopesOf(ctx: Context): string[] {
+  const body = (ctx.request as { body?: Record<string, unknown> }).body ?? {};
+  const raw = body.scopes;
+  const list = Array.isArray(raw) ? raw : raw === undefined ? [] : [raw];
+  return list.filter((value): value is string => typeof value === 'string').slice(0, 50).map((value) => value.slice(0, 64));
+}
+
+/**
+ * The unit console (C-UI4, R-U4, R-U5): unit information, 子账户信息 (bindings), verification, password, log.
+ * Every query is scoped by the signed-in unit (S-45); sensitive actions need a recent sign-in (S-34).
+ */
+export function unitRoutes(services: Services, requireAccount: RequireAccount): Router {
+  const router = new Router({ prefix: '/unit' });
+  const { units, bindings, verification, audit, catalog, config } = services;
+  const fresh = requireAccount('unit', { freshSeconds: config.reauthSeconds });
+  router.use(requireAccount('unit'));
+
+  const unitId = (ctx: Context) => consoleAccount(ctx).id;
+  const actor = (ctx: Context) => auditContext(ctx, { type: 'unit', id: unitId(ctx) }, unitId(ctx));
+  const me = async (ctx: Context) => assertFound(await units.byId(unitId(ctx)));
+  const businesses = (ctx: Context) => catalog.businesses.map((business) => ({
+    scope: business.scope, name: business.name[state(ctx).locale], requiresVerifiedUnit: business.requiresVerifiedUnit,
+  }));
+
+  async function home(ctx: Context, view: Record<string, unknown> = {}, status = 200): Promise<void> {
+    const unit = await me(ctx);
+    render(ctx, 'unit/index.njk', {
+      csrf: csrfToken(ctx), unit, certTypes: CERT_TYPES, history: await units.nameHistory(unit.id),
+      done: typeof ctx.query.done === 'string' ? ctx.query.done : undefined, ...view,
+    }, status);
+  }
+
+  router.get('/', (ctx) => home(ctx));
+
+  router.post('/info', parseBody(), verifyCsrf(), async (ctx) => {
+    const form = formFields(ctx, ['name'], 512);
+    await withFormErrors(ctx, async () => {
+      await units.updateName(unitId(ctx), form.name, actor(ctx));
+      seeOther(ctx, '/unit?done=info');
+    }, (view, status) => home(ctx, { ...view, name: form.name.slice(0, 100) }, status));
+  });
+
+  router.get('/name-change', fresh, async (ctx) => render(ctx, 'unit/name-change.njk', { csrf: csrfToken(ctx), unit: await me(ctx) }));
+  router.post('/name-change', parseBody(), verifyCsrf(), fresh, async (ctx) => {
+    const form = formFields(ctx, ['name'], 512);
+    await withFormErrors(ctx, async () => {
+      await units.changeVerifiedName(unitId(ctx), form.name, actor(ctx));
+      seeOther(ctx, '/unit?done=name_change');
+    }, async (view, status) => render(ctx, 'unit/name-change.njk', { ...view, csrf: csrfToken(ctx), unit: await me(ctx), name: form.name.slice(0, 100) }, status));
+  });
+
+  async function subaccounts(ctx: Context, view: Record<string, unknown> = {}, status = 200): Promise<void> {
+    const list = await bindings.listForUnit(unitId(ctx));
+    render(ctx, 'unit/bindings.njk', {
+      csrf: csrfToken(ctx), unit: await me(ctx), businesses: businesses(ctx),
+      bindings: list.map((binding) => ({ ...binding, mobile: binding.person ? maskMobile(binding.person.mobile) : '' })),
+      done: typeof ctx.query.done === 'string' ? ctx.query.done : undefined, ...view,
+    }, status);
+  }
+
+  router.get('/bindings', fresh, (ctx) => subaccounts(ctx));
+
+  router.post('/bindings', parseBody(), verifyCsrf(), fresh, async (ctx) => {
+    const form = formFields(ctx, ['account', 'validFrom', 'validUntil'], 64);
+    const scopes = scopesOf(ctx);
+    await withFormErrors(ctx, async () => {
+      await bindings.bind(unitId(ctx), { account: form.account, scopes, validFrom: form.validFrom, validUntil: form.validUntil }, actor(ctx));
+      seeOther(ctx, '/unit/bindings?done=bind');
+    }, (view, status) => subaccounts(ctx, { ...view, form: { ...form, scopes } }, status));
+  });
+
+  router.post('/bindings/:id/unbind', parseBody(), verifyCsrf(), fresh, async (ctx) => {
+    await withFormErrors(ctx, async () => {
+      await bindings.unbind(unitId(ctx), String(ctx.params.id), actor(ctx));
+      seeOther(ctx, '/unit/bindings?done=unbind');
+    }, (view, status) => subaccounts(ctx, view, status));
+  });
+
+  router.post('/bindings/:id/scopes', parseBody(), verifyCsrf(), fresh, async (ctx) => {
+    const form = formFields(ctx, ['validFrom', 'validUntil'], 32);
+    await withFormErrors(ctx, async () => {
+      await bindings.setScopes(unitId(ctx), String(ctx.params.id), scopesOf(ctx), form.validFrom, form.validUntil, actor(ctx));
+      seeOther(ctx, '/unit/bindings?done=scopes');
+    }, (view, status) => subaccounts(ctx, view, status));
+  });
+
+  router.post('/bindings/:id/contact', parseBody(), verifyCsrf(), fresh, async (ctx) => {
+    await withFormErrors(ctx, async () => {
+      await bindings.setContact(unitId(ctx), String(ctx.params.id), actor(ctx));
+      seeOther(ctx, '/unit/bindings?done=contact');
+    }, (view, status) => subaccounts(ctx, view, status));
+  });
+
+  router.get('/verify', async (ctx) => render(ctx, 'unit/verify.njk', { csrf: csrfToken(ctx), unit: await me(ctx) }));
+  router.post('/verify', parseBody(), verifyCsrf(), async (ctx) => {
+    const form = formFields(ctx, ['code'], 32);
+    await withFormErrors(ctx, async () => {
+      await verification.redeem(unitId(ctx), form.code, actor(ctx));
+      seeOther(ctx, '/unit?done=verified');
+    }, async (view, status) => render(ctx, 'unit/verify.njk', { ...view, csrf: csrfToken(ctx), unit: await me(ctx) }, status));
+  });
+
+  router.get('/password', fresh, async (ctx) => render(ctx, 'unit/password.njk', { csrf: csrfToken(ctx) }));
+  router.post('/password', parseBody(), verifyCsrf(), fresh, async (ctx) => {
+    const form = formFields(ctx, ['currentPassword', 'password', 'passwordConfirm'], 512);
+    await withFormErrors(ctx, async () => {
+      await units.changePassword(unitId(ctx), form.currentPassword, form.password, form.passwordConfirm, actor(ctx), consoleAccount(ctx).sessionUid);
+      seeOther(ctx, '/unit?done=password');
+    }, (view, status) => render(ctx, 'unit/password.njk', { ...view, csrf: csrfToken(ctx) }, status));
+  });
+
+  router.get('/audit', async (ctx) => {
+    render(ctx, 'unit/audit.njk', { unit: await me(ctx), entries: await audit.list({ actingUnitId: unitId(ctx), limit: 200 }) });
+  });
+
+  return router;
+}

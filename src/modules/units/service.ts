@@ -1,0 +1,209 @@
+import crypto from 'node:crypto';
+import type { Database } from '../../shared/db/database.js';
+import { AppError, assertThat } from '../../shared/errors.js';
+import { checkPassword, type PasswordHasher } from '../../shared/security/passwords.js';
+import { ACCOUNT_LOCKOUT, IP_LOCKOUT, type Throttle } from '../../shared/security/throttle.js';
+import type { AccountSessions, UnitAccessRevoker } from '../../shared/sessions.js';
+import { accountIdOf } from '../../shared/account-id.js';
+import type { AuditContext, AuditLog } from '../audit/audit-log.js';
+import { isValidLoginName } from '../persons/rules.js';
+import { personStore } from '../persons/store.js';
+import { bindingStore } from '../bindings/store.js';
+import { isCertType, normalizeCertNo, normalizeUnitName, type CertType } from './certificates.js';
+import { unitStore, type Unit } from './store.js';
+
+export interface UnitRegistration {
+  name: string;
+  certType: string;
+  certNo: string;
+  loginName: string;
+  password: string;
+  passwordConfirm: string;
+}
+
+export interface UnitServiceDeps {
+  db: Database;
+  revoker: UnitAccessRevoker;
+  hasher: PasswordHasher;
+  throttle: Throttle;
+  audit: AuditLog;
+  sessions: AccountSessions;
+  /** Every business scope of the catalogue: what a common contact holds. */
+  allScopes: () => string[];
+  now?: () => Date;
+}
+
+function uniqueViolation(error: unknown): string | undefined {
+  const driver = (error as { driverError?: { code?: string; constraint?: string } }).driverError;
+  return driver?.code === '23505' ? driver.constraint ?? 'unique' : undefined;
+}
+
+function passwordProblem(password: string, confirm: string, loginName: string): void {
+  const problem = checkPassword(password, { loginName });
+  if (problem) throw new AppError(`password_${problem}`, 400, {}, 'password');
+  if (password !== confirm) throw new AppError('password_mismatch', 400, {}, 'passwordConfirm');
+}
+
+/** Units and unit accounts (R-U1–R-U4). */
+export class UnitService {
+  readonly #now: () => Date;
+
+  constructor(private readonly deps: UnitServiceDeps) {
+    this.#now = deps.now ?? (() => new Date());
+  }
+
+  byId(id: string): Promise<Unit | undefined> {
+    return unitStore.byId(this.deps.db, id);
+  }
+
+  byIds(ids: string[]): Promise<Unit[]> {
+    return unitStore.byIds(this.deps.db, ids);
+  }
+
+  search(query: string): Promise<Unit[]> {
+    const text = query.trim();
+    return text ? unitStore.search(this.deps.db, text) : Promise.resolve([]);
+  }
+
+  nameHistory(id: string) {
+    return unitStore.nameHistory(this.deps.db, id);
+  }
+
+  /** Checks the certificate fields and returns them normalised (R-U2). */
+  certificate(certType: string, certNo: string): { certType: CertType; certNo: string } {
+    if (!isCertType(certType)) throw new AppError('unit_cert_type_invalid', 400, {}, 'certType');
+    const normalized = normalizeCertNo(certType, certNo);
+    if (!normalized) throw new AppError(certType === 'uscc' ? 'unit_uscc_invalid' : 'unit_cert_no_invalid', 400, {}, 'certNo');
+    return { certType, certNo: normalized };
+  }
+
+  /**
+   * R-U1/R-U2: a real-name verified person registers the unit and becomes its first common contact (an active
+   * contact binding with every business permission). A second registration of the same certificate is refused
+   * with “单位已注册”.
+   */
+  async register(personId: string, input: UnitRegistration, context: AuditContext): Promise<Unit> {
+    const person = await personStore.byId(this.deps.db, personId);
+    assertThat(person, 'not_found', 404);
+    if (person.realnameStatus !== 'verified') throw new AppError('unit_registrant_not_verified', 403);
+    const name = normalizeUnitName(input.name);
+    if (!name) throw new AppError('unit_name_invalid', 400, {}, 'name');
+    const { certType, certNo } = this.certificate(input.certType, input.certNo);
+    const loginName = input.loginName.trim();
+    if (!isValidLoginName(loginName)) throw new AppError('login_name_invalid', 400, {}, 'loginName');
+    passwordProblem(input.password, input.passwordConfirm, loginName);
+    if (await unitStore.byCertificate(this.deps.db, certType, certNo)) throw new AppError('unit_registered', 409, {}, 'certNo');
+    if (await unitStore.loginNameTaken(this.deps.db, loginName)) throw new AppError('login_name_taken', 409, {}, 'loginName');
+    const passwordHash = await this.deps.hasher.hash(input.password);
+    const id = crypto.randomUUID();
+    const at = this.#now();
+    try {
+      await this.deps.db.transaction(async (tx) => {
+        await unitStore.insert(tx, { id, name, certType, certNo, loginName, passwordHash, registeredBy: personId, at });
+        await bindingStore.insert(tx, {
+          id: crypto.randomUUID(), unitId: id, personId, role: 'contact', status: 'active', scopes: this.deps.allScopes(),
+          validFrom: null, validUntil: null, at,
+        });
+        await this.deps.audit.record({ ...context, actingUnitId: id }, { action: 'unit.register', target: { type: 'unit', id }, detail: { certType, certNo, name } }, tx);
+      });
+    } catch (error) {
+      const constraint = uniqueViolation(error);
+      if (constraint === 'unit_certificate_key') throw new AppError('unit_registered', 409, {}, 'certNo');
+      if (constraint === 'unit_login_name_key') throw new AppError('login_name_taken', 409, {}, 'loginName');
+      throw error;
+    }
+    const unit = await this.byId(id);
+    assertThat(unit, 'server', 500);
+    return unit;
+  }
+
+  /** Unit account sign-in (the 单位登录 tab), throttled like personal sign-in (S-21, S-22). */
+  async authenticate(loginNameInput: string, password: string, context: AuditContext): Promise<Unit> {
+    const loginName = loginNameInput.trim().toLowerCase();
+    const keys = [`login:unit:${loginName}`, `login:ip:${context.ip ?? 'unknown'}`];
+    const throttled = await this.deps.throttle.state(keys);
+    if (throttled.locked) throw new AppError('account_locked', 429, { seconds: throttled.retryAfterSeconds });
+    const found = loginName && password ? await unitStore.credentialsFor(this.deps.db, loginName) : undefined;
+    const valid = found ? await this.deps.hasher.verify(found.passwordHash, password) : await this.deps.hasher.verifyDummy(password);
+    if (!found || !valid) {
+      await this.deps.throttle.fail(keys[0]!, ACCOUNT_LOCKOUT);
+      await this.deps.throttle.fail(keys[1]!, IP_LOCKOUT);
+      await this.deps.audit.record(found ? { ...context, actor: { type: 'unit', id: found.id }, actingUnitId: found.id } : context, {
+        action: 'unit.sign_in', outcome: 'failure', target: found ? { type: 'unit', id: found.id } : undefined,
+      });
+      throw new AppError('credentials_invalid', 401, {}, 'password');
+    }
+    if (found.status !== 'active') throw new AppError('account_disabled', 403);
+    await this.deps.throttle.reset(keys[0]!);
+    await this.deps.audit.record({ ...context, actor: { type: 'unit', id: found.id }, actingUnitId: found.id }, {
+      action: 'unit.sign_in', target: { type: 'unit', id: found.id },
+    });
+    const { passwordHash: _hash, ...unit } = found;
+    return unit;
+  }
+
+  /** R-U4: the general form changes the name only while the unit is unverified; certificate fields never. */
+  async updateName(unitId: string, nameInput: string, context: AuditContext): Promise<void> {
+    const name = normalizeUnitName(nameInput);
+    if (!name) throw new AppError('unit_name_invalid', 400, {}, 'name');
+    await this.deps.db.transaction(async (tx) => {
+      const unit = await unitStore.byId(tx, unitId, true);
+      assertThat(unit, 'not_found', 404);
+      if (unit.verified) throw new AppError('unit_name_locked', 409, {}, 'name');
+      if (unit.name === name) return;
+      await unitStore.setName(tx, unitId, name, this.#now());
+      await unitStore.addNameHistory(tx, unitId, unit.name, name, `${context.actor.type}:${context.actor.id ?? ''}`, this.#now());
+      await this.deps.audit.record(context, { action: 'unit.update', target: { type: 'unit', id: unitId }, detail: { oldName: unit.name, name } }, tx);
+    });
+  }
+
+  /**
+   * R-U4 / guide §8: the dedicated name change of a verified unit; the previous name stays in the history and
+   * tokens issued or refreshed afterwards carry the new name.
+   */
+  async changeVerifiedName(unitId: string, nameInput: string, context: AuditContext): Promise<void> {
+    const name = normalizeUnitName(nameInput);
+    if (!name) throw new AppError('unit_name_invalid', 400, {}, 'name');
+    await this.deps.db.transaction(async (tx) => {
+      const unit = await unitStore.byId(tx, unitId, true);
+      assertThat(unit, 'not_found', 404);
+      if (!unit.verified) throw new AppError('unit_name_change_unverified', 409, {}, 'name');
+      if (unit.name === name) throw new AppError('unit_name_unchanged', 400, {}, 'name');
+      const at = this.#now();
+      await unitStore.setName(tx, unitId, name, at);
+      await unitStore.addNameHistory(tx, unitId, unit.name, name, `${context.actor.type}:${context.actor.id ?? ''}`, at);
+      await this.deps.audit.record(context, { action: 'unit.name_change', target: { type: 'unit', id: unitId }, detail: { oldName: unit.name, name } }, tx);
+    });
+  }
+
+  /** Changes the unit account's password; ends the unit account's other sessions. */
+  async changePassword(unitId: string, current: string, next: string, confirm: string, context: AuditContext, keepSessionUid?: string): Promise<void> {
+    const unit = await this.byId(unitId);
+    assertThat(unit, 'not_found', 404);
+    const hash = await unitStore.passwordHash(this.deps.db, unitId);
+    if (!hash || !(await this.deps.hasher.verify(hash, current))) {
+      await this.deps.audit.record(context, { action: 'unit.password_change', outcome: 'failure', target: { type: 'unit', id: unitId } });
+      throw new AppError('current_password_invalid', 400, {}, 'currentPassword');
+    }
+    passwordProblem(next, confirm, unit.loginName);
+    const nextHash = await this.deps.hasher.hash(next);
+    await this.deps.db.transaction(async (tx) => {
+      await unitStore.setPassword(tx, unitId, nextHash, this.#now());
+      await this.deps.audit.record(context, { action: 'unit.password_change', target: { type: 'unit', id: unitId } }, tx);
+    });
+    await this.deps.sessions.endAll(accountIdOf({ kind: 'unit', id: unitId }), { keepSessionUid });
+  }
+
+  /** R-B6: a disabled unit gets no tokens on any path; its handlers' access and the unit account's sessions end. */
+  async setStatus(unitId: string, status: 'active' | 'disabled', context: AuditContext): Promise<void> {
+    await this.deps.db.transaction(async (tx) => {
+      const updated = await unitStore.setStatus(tx, unitId, status, this.#now());
+      assertThat(updated === 1, 'not_found', 404);
+      await this.deps.audit.record({ ...context, actingUnitId: unitId }, { action: status === 'disabled' ? 'unit.disable' : 'unit.enable', target: { type: 'unit', id: unitId } }, tx);
+    });
+    if (status === 'disabled') {
+      await this.deps.revoker.revokeAllForUnit(unitId);
+      await this.deps.sessions.endAll(accountIdOf({ kind: 'unit', id: unitId }), {});
+    }
+  }
+}

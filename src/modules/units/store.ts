@@ -1,0 +1,141 @@
+import type { Queryable } from '../../shared/db/database.js';
+import type { CertType } from './certificates.js';
+
+export interface Unit {
+  id: string;
+  name: string;
+  certType: CertType;
+  certNo: string;
+  loginName: string;
+  verified: boolean;
+  verifiedAt: Date | null;
+  status: 'active' | 'disabled';
+  registeredBy: string;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+interface Row {
+  id: string;
+  name: string;
+  cert_type: CertType;
+  cert_no: string;
+  login_name: string;
+  verified_at: Date | null;
+  status: 'active' | 'disabled';
+  registered_by: string;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const COLUMNS = 'id, name, cert_type, cert_no, login_name, verified_at, status, registered_by, created_at, updated_at';
+const UUID = /^[0-9a-f-]{36}$/i;
+
+function toUnit(row: Row): Unit {
+  return {
+    id: row.id, name: row.name, certType: row.cert_type, certNo: row.cert_no, loginName: row.login_name,
+    verified: row.verified_at !== null, verifiedAt: row.verified_at, status: row.status, registeredBy: row.registered_by,
+    createdAt: row.created_at, updatedAt: row.updated_at,
+  };
+}
+
+export interface NewUnit {
+  id: string;
+  name: string;
+  certType: CertType;
+  certNo: string;
+  loginName: string;
+  passwordHash: string;
+  registeredBy: string;
+  at: Date;
+}
+
+export const unitStore = {
+  async insert(db: Queryable, unit: NewUnit): Promise<void> {
+    await db.query(
+      `INSERT INTO unit (id, name, cert_type, cert_no, login_name, password_hash, password_changed_at, registered_by, created_at, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $8, $7, $8, $8)`,
+      [unit.id, unit.name, unit.certType, unit.certNo, unit.loginName, unit.passwordHash, unit.registeredBy, unit.at],
+    );
+  },
+
+  async byId(db: Queryable, id: string, lock = false): Promise<Unit | undefined> {
+    if (!UUID.test(id)) return undefined;
+    const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM unit WHERE id = $1${lock ? ' FOR UPDATE' : ''}`, [id]);
+    return rows[0] && toUnit(rows[0]);
+  },
+
+  async byIds(db: Queryable, ids: string[]): Promise<Unit[]> {
+    const valid = ids.filter((id) => UUID.test(id));
+    if (valid.length === 0) return [];
+    const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM unit WHERE id = ANY($1::uuid[])`, [valid]);
+    return rows.map(toUnit);
+  },
+
+  async byCertificate(db: Queryable, certType: CertType, certNo: string): Promise<Unit | undefined> {
+    const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM unit WHERE cert_type = $1 AND cert_no = $2`, [certType, certNo]);
+    return rows[0] && toUnit(rows[0]);
+  },
+
+  /** Operator search by certificate number (any type), login name or exact name. */
+  async search(db: Queryable, query: string, limit = 50): Promise<Unit[]> {
+    const { rows } = await db.query<Row>(
+      `SELECT ${COLUMNS} FROM unit WHERE cert_no = upper($1) OR replace(cert_no, '-', '') = upper($1)
+         OR lower(login_name) = lower($1) OR name = $1 ORDER BY created_at DESC LIMIT $2`,
+      [query, limit],
+    );
+    return rows.map(toUnit);
+  },
+
+  async credentialsFor(db: Queryable, loginName: string): Promise<(Unit & { passwordHash: string }) | undefined> {
+    const { rows } = await db.query<Row & { password_hash: string }>(
+      `SELECT ${COLUMNS}, password_hash FROM unit WHERE lower(login_name) = lower($1)`, [loginName],
+    );
+    const row = rows[0];
+    return row && { ...toUnit(row), passwordHash: row.password_hash };
+  },
+
+  async passwordHash(db: Queryable, id: string): Promise<string | undefined> {
+    const { rows } = await db.query<{ password_hash: string }>('SELECT password_hash FROM unit WHERE id = $1', [id]);
+    return rows[0]?.password_hash;
+  },
+
+  async loginNameTaken(db: Queryable, loginName: string): Promise<boolean> {
+    const { rows } = await db.query('SELECT 1 FROM unit WHERE lower(login_name) = lower($1)', [loginName]);
+    return rows.length > 0;
+  },
+
+  async setName(db: Queryable, id: string, name: string, at: Date): Promise<void> {
+    await db.query('UPDATE unit SET name = $2, updated_at = $3 WHERE id = $1', [id, name, at]);
+  },
+
+  async addNameHistory(db: Queryable, id: string, oldName: string, newName: string, changedBy: string, at: Date): Promise<void> {
+    await db.query(
+      'INSERT INTO unit_name_history (unit_id, old_name, new_name, changed_at, changed_by) VALUES ($1, $2, $3, $4, $5)',
+      [id, oldName, newName, at, changedBy],
+    );
+  },
+
+  async nameHistory(db: Queryable, id: string): Promise<{ oldName: string; newName: string; changedAt: Date }[]> {
+    const { rows } = await db.query<{ old_name: string; new_name: string; changed_at: Date }>(
+      'SELECT old_name, new_name, changed_at FROM unit_name_history WHERE unit_id = $1 ORDER BY changed_at DESC, id DESC', [id],
+    );
+    return rows.map((row) => ({ oldName: row.old_name, newName: row.new_name, changedAt: row.changed_at }));
+  },
+
+  async setPassword(db: Queryable, id: string, hash: string, at: Date): Promise<void> {
+    await db.query('UPDATE unit SET password_hash = $2, password_changed_at = $3, updated_at = $3 WHERE id = $1', [id, hash, at]);
+  },
+
+  async markVerified(db: Queryable, id: string, by: string, at: Date): Promise<number> {
+    const { rowCount } = await db.query(
+      'UPDATE unit SET verified_at = $3, verified_by = $2, updated_at = $3 WHERE id = $1 AND verified_at IS NULL', [id, by, at],
+    );
+    return rowCount;
+  },
+
+  async setStatus(db: Queryable, id: string, status: 'active' | 'disabled', at: Date): Promise<number> {
+    const { rowCount } = await db.query('UPDATE unit SET status = $2, updated_at = $3 WHERE id = $1 AND status <> $2', [id, status, at]);
+    return rowCount;
+  },
+};

@@ -1,0 +1,61 @@
+import type { Services } from '../services.js';
+import type { BindingView } from '../modules/bindings/service.js';
+import type { Unit } from '../modules/units/store.js';
+
+/** A person's access for a unit as it stands now (C-T5: computed at every issuance, refresh, userinfo, introspection). */
+export interface UnitAccess {
+  unit: Unit;
+  binding: BindingView;
+  /** Business scopes the unit grants this person now, minus those needing a verified unit while it is not. */
+  allowed: string[];
+}
+
+/** The business scopes of the catalogue that need a verified unit. */
+function verifiedOnly(services: Services): Set<string> {
+  return new Set(services.catalog.businesses.filter((business) => business.requiresVerifiedUnit).map((business) => business.scope));
+}
+
+/**
+ * For the grant of a token: `undefined` for a personal grant, `null` when the grant was for a unit but the
+ * access no longer holds (unbound, expired, unit or person disabled), else the current access.
+ */
+export async function unitAccessForGrant(services: Services, personId: string, grantId: string | undefined): Promise<UnitAccess | null | undefined> {
+  const link = await services.unitGrants.forGrant(grantId);
+  if (!link) return undefined;
+  if (link.personId !== personId) return null;
+  return unitAccess(services, personId, link.unitId);
+}
+
+/** The person's current access for the unit, or null. */
+export async function unitAccess(services: Services, personId: string, unitId: string): Promise<UnitAccess | null> {
+  const unit = await services.units.byId(unitId);
+  if (!unit || unit.status !== 'active') return null;
+  const binding = await services.bindings.activeFor(personId, unitId);
+  if (!binding) return null;
+  const needsVerified = verifiedOnly(services);
+  const allowed = binding.effectiveScopes.filter((scope) => unit.verified || !needsVerified.has(scope));
+  return { unit, binding, allowed };
+}
+
+/** C-T2: the unit claims for the ID token and userinfo; `unit_scopes` are the requested scopes still allowed. */
+export function unitClaims(access: UnitAccess, requestedScope: string | undefined): Record<string, unknown> {
+  const requested = new Set((requestedScope ?? '').split(' '));
+  return {
+    unit_id: access.unit.id,
+    unit_name: access.unit.name,
+    unit_cert_type: access.unit.certType,
+    unit_cert_no: access.unit.certNo,
+    unit_verified: access.unit.verified,
+    unit_role: access.binding.role,
+    unit_scopes: access.allowed.filter((scope) => requested.has(scope)),
+  };
+}
+
+/** C-T4: what a JWT access token for a resource server carries besides the standard claims and `scope`. */
+export function unitTokenClaims(access: UnitAccess): Record<string, unknown> {
+  return { unit_id: access.unit.id, unit_role: access.binding.role, unit_verified: access.unit.verified };
+}
+
+export function isBusinessScope(scope: string): boolean {
+  return scope.startsWith('biz:');
+}

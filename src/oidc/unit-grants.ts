@@ -1,0 +1,140 @@
+import type Provider from 'oidc-provider';
+import type { Queryable } from '../shared/db/database.js';
+import type { Logger } from '../shared/logger.js';
+import type { UnitAccessRevoker } from '../shared/sessions.js';
+import { notifyBackchannel, type LogoutNotice, type StoredSession } from './backchannel.js';
+
+export interface GrantUnit {
+  grantId: string;
+  clientId: string;
+  personId: string;
+  unitId: string;
+}
+
+/**
+ * Where the unit chosen in a sign-in lives: node-oidc-provider's Grant cannot hold it, so grant_unit keys it by
+ * grant id (one grant per client, person and unit), and session_unit records the identity a person acts as in
+ * an SSO session. Also the revocation that ends a person's access for a unit (R-B4, R-B6).
+ */
+export class UnitGrants implements UnitAccessRevoker {
+  #provider: Provider | undefined;
+
+  constructor(private readonly db: Queryable, private readonly logger: Logger, private readonly now: () => Date = () => new Date()) {}
+
+  attach(provider: Provider): void {
+    this.#provider = provider;
+  }
+
+  async forGrant(grantId: string | undefined): Promise<GrantUnit | undefined> {
+    if (!grantId) return undefined;
+    const { rows } = await this.db.query<{ grant_id: string; client_id: string; person_id: string; unit_id: string }>(
+      'SELECT grant_id, client_id, person_id, unit_id FROM grant_unit WHERE grant_id = $1', [grantId],
+    );
+    const row = rows[0];
+    return row && { grantId: row.grant_id, clientId: row.client_id, personId: row.person_id, unitId: row.unit_id };
+  }
+
+  /** The newest live grant of this client for this person acting for this unit. */
+  async findGrant(clientId: string, personId: string, unitId: string): Promise<string | undefined> {
+    const { rows } = await this.db.query<{ grant_id: string }>(
+      `SELECT g.grant_id FROM grant_unit g JOIN oidc_model m ON m.model = 'Grant' AND m.id = g.grant_id
+       WHERE g.client_id = $1 AND g.person_id = $2 AND g.unit_id = $3 AND (m.expires_at IS NULL OR m.expires_at > $4)
+       ORDER BY g.created_at DESC LIMIT 1`,
+      [clientId, personId, unitId, this.now()],
+    );
+    return rows[0]?.grant_id;
+  }
+
+  async link(grantId: string, clientId: string, personId: string, unitId: string): Promise<void> {
+    await this.db.query(
+      `INSERT INTO grant_unit (grant_id, client_id, person_id, unit_id, created_at) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (grant_id) DO NOTHING`,
+      [grantId, clientId, personId, unitId, this.now()],
+    );
+  }
+
+  /** The unit (or null: personally) a person acts as in the SSO session; undefined when never chosen. */
+  async sessionUnit(sessionUid: string | undefined): Promise<{ personId: string; unitId: string | null } | undefined> {
+    if (!sessionUid) return undefined;
+    const { rows } = await this.db.query<{ person_id: string; unit_id: string | null }>(
+      'SELECT person_id, unit_id FROM session_unit WHERE session_uid = $1', [sessionUid],
+    );
+    return rows[0] && { personId: rows[0].person_id, unitId: rows[0].unit_id };
+  }
+
+  async setSessionUnit(sessionUid: string, personId: string, unitId: string | null): Promise<void> {
+    await this.db.query(
+      `INSERT INTO session_unit (session_uid, person_id, unit_id, selected_at) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (session_uid) DO UPDATE SET person_id = EXCLUDED.person_id, unit_id = EXCLUDED.unit_id, selected_at = EXCLUDED.selected_at`,
+      [sessionUid, personId, unitId, this.now()],
+    );
+  }
+
+  async clearSessionUnit(sessionUid: string): Promise<void> {
+    await this.db.query('DELETE FROM session_unit WHERE session_uid = $1', [sessionUid]);
+  }
+
+  async #grantsOf(personId: string | undefined, unitId: string): Promise<GrantUnit[]> {
+    const { rows } = await this.db.query<{ grant_id: string; client_id: string; person_id: string; unit_id: string }>(
+      `SELECT grant_id, client_id, person_id, unit_id FROM grant_unit WHERE unit_id = $1 AND ($2::uuid IS NULL OR person_id = $2)`,
+      [unitId, personId ?? null],
+    );
+    return rows.map((row) => ({ grantId: row.grant_id, clientId: row.client_id, personId: row.person_id, unitId: row.unit_id }));
+  }
+
+  /**
+   * R-B4/R-B6: ends the person's access for the unit at once: every grant for (person, unit) goes with all its
+   * codes, access and refresh tokens (introspection inactive, refresh invalid_grant), SSO sessions acting for
+   * the unit fall back to asking again, and RPs holding a session for it receive a back-channel logout.
+   */
+  async revokeUnitAccess(personId: string, unitId: string): Promise<void> {
+    await this.#revoke(await this.#grantsOf(personId, unitId));
+    await this.db.query('UPDATE session_unit SET unit_id = NULL, selected_at = $3 WHERE person_id = $1 AND unit_id = $2', [personId, unitId, this.now()]);
+  }
+
+  /** Every person's access for a disabled unit. */
+  async revokeAllForUnit(unitId: string): Promise<void> {
+    await this.#revoke(await this.#grantsOf(undefined, unitId));
+    await this.db.query('UPDATE session_unit SET unit_id = NULL, selected_at = $2 WHERE unit_id = $1', [unitId, this.now()]);
+  }
+
+  /**
+   * R-B3/S-42: permissions changed. Outstanding opaque access tokens go (introspection turns inactive); the
+   * refresh tokens stay, and the next refresh carries the current set, never more.
+   */
+  async refreshUnitAccess(personId: string, unitId: string): Promise<void> {
+    const grants = await this.#grantsOf(personId, unitId);
+    if (grants.length === 0) return;
+    await this.db.query("DELETE FROM oidc_model WHERE model IN ('AccessToken', 'AuthorizationCode') AND grant_id = ANY($1)", [grants.map((g) => g.grantId)]);
+  }
+
+  async #revoke(grants: GrantUnit[]): Promise<void> {
+    if (grants.length === 0) return;
+    const ids = grants.map((grant) => grant.grantId);
+    const { rows } = await this.db.query<{ payload: StoredSession }>(
+      `SELECT payload FROM oidc_model WHERE model = 'Session' AND account_id = ANY($1)`,
+      [[...new Set(grants.map((grant) => grant.personId))]],
+    );
+    const notices: LogoutNotice[] = [];
+    for (const { payload } of rows) {
+      for (const [clientId, authorization] of Object.entries(payload.authorizations ?? {})) {
+        if (authorization.grantId && ids.includes(authorization.grantId) && payload.accountId) {
+          notices.push({ clientId, sub: payload.accountId, sid: authorization.sid ?? '' });
+        }
+      }
+    }
+    await this.db.query("DELETE FROM oidc_model WHERE grant_id = ANY($1) OR (model = 'Grant' AND id = ANY($1))", [ids]);
+    await this.db.query('DELETE FROM grant_unit WHERE grant_id = ANY($1)', [ids]);
+    await notifyBackchannel(this.#provider, notices, this.logger);
+  }
+
+  /** Removes links whose grant no longer exists (periodic housekeeping). */
+  async sweep(): Promise<void> {
+    await this.db.query(
+      `DELETE FROM grant_unit g WHERE NOT EXISTS (SELECT 1 FROM oidc_model m WHERE m.model = 'Grant' AND m.id = g.grant_id)`,
+    );
+    await this.db.query(
+      `DELETE FROM session_unit s WHERE NOT EXISTS (SELECT 1 FROM oidc_model m WHERE m.model = 'Session' AND m.uid = s.session_uid)`,
+    );
+  }
+}

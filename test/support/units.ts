@@ -1,0 +1,38 @@
+import type { Services } from '../../src/services.js';
+import { usccCheckCharacter } from '../../src/modules/units/certificates.js';
+import type { Unit } from '../../src/modules/units/store.js';
+import type { TestPerson } from './people.js';
+
+let counter = 0;
+
+/** A fresh valid unified social credit code (GB 32100) for this run. */
+export function uscc(): string {
+  counter += 1;
+  const body = `9111010${String(process.pid % 100).padStart(2, '0')}MA${String(Date.now() % 1e6).padStart(6, '0')}${String(counter % 100).padStart(2, '0')}`.slice(0, 17);
+  return body + usccCheckCharacter(body)!;
+}
+
+export interface TestUnit extends Unit {
+  password: string;
+}
+
+/** Registers a unit through the service (the contact must be real-name verified), optionally verified. */
+export async function createUnit(services: Services, contact: TestPerson, options: { name?: string; verified?: boolean } = {}): Promise<TestUnit> {
+  const password = 'unit password for tests';
+  const loginName = `unit${Date.now().toString(36)}${counter}`;
+  const unit = await services.units.register(contact.id, {
+    name: options.name ?? `测试单位${counter}`, certType: 'uscc', certNo: uscc(), loginName, password, passwordConfirm: password,
+  }, { actor: { type: 'person', id: contact.id } });
+  if (options.verified) {
+    await services.db.query("UPDATE unit SET verified_at = now(), verified_by = 'test' WHERE id = $1", [unit.id]);
+    return { ...unit, verified: true, password };
+  }
+  return { ...unit, password };
+}
+
+/** Binds a person as handler with the scopes and accepts on the person's behalf. */
+export async function bindHandler(services: Services, unit: Unit, person: TestPerson, scopes: string[]): Promise<string> {
+  const binding = await services.bindings.bind(unit.id, { account: person.loginName, scopes }, { actor: { type: 'unit', id: unit.id } });
+  await services.bindings.accept(person.id, binding.id, { actor: { type: 'person', id: person.id } });
+  return binding.id;
+}
