@@ -1,6 +1,8 @@
 import type { MessageKey } from './zh-CN.js';
+import { recoveryEn } from './modules/recovery.js';
+import { portalEn } from './modules/portal.js';
 
-export const en: Record<MessageKey, string> = {
+const core: Record<Exclude<MessageKey, keyof typeof recoveryEn | keyof typeof portalEn>, string> = {
   'app.name': 'Unified Identity Platform',
   'app.language': 'Language',
   'app.switch_to': '中文',
@@ -357,3 +359,5 @@ export const en: Record<MessageKey, string> = {
   'audit.action.person.select_unit': "Unit chosen",
   'unit.name_change_hint': "The unit is verified: its name changes only through \"Change of unit name\"; previous names are kept in the history.",
 };
+
+export const en: Record<MessageKey, string> = { ...core, ...recoveryEn, ...portalEn };

@@ -1,5 +1,8 @@
+import { recoveryZh } from './modules/recovery.js';
+import { portalZh } from './modules/portal.js';
+
 /** Simplified Chinese, the default language. Keys are stable; the English catalogue must have the same keys. */
-export const zhCN = {
+const core = {
   'app.name': '统一身份认证平台',
   'app.language': '语言',
   'app.switch_to': 'English',
@@ -356,5 +359,7 @@ export const zhCN = {
   'audit.action.person.select_unit': "选择单位",
   'unit.name_change_hint': "单位已完成实名认证，名称只能通过“单位名称变更”修改，原名称将保留在变更记录中。",
 } as const;
+
+export const zhCN = { ...core, ...recoveryZh, ...portalZh } as const;
 
 export type MessageKey = keyof typeof zhCN;
