@@ -21,6 +21,9 @@ import { personRoutes } from './modules/persons/routes.js';
 import { accountRoutes } from './modules/account/routes.js';
 import { operatorRoutes } from './modules/operators/routes.js';
 import { unitRoutes } from './modules/units/routes.js';
+import { portalRoutes } from './modules/portal/routes.js';
+import { apiRoutes } from './modules/api/routes.js';
+import { bearerAuth } from './oidc/bearer.js';
 
 export interface AppDeps {
   config: AppConfig;
@@ -48,7 +51,6 @@ function languageRoutes(): Router {
     ctx.cookies.set('lang', locale, { httpOnly: true, sameSite: 'lax', secure: ctx.secure, maxAge: 365 * 24 * 3600 * 1000 });
     ctx.redirect(safeReturnPath(ctx.query.return, '/'));
   });
-  router.get('/', (ctx) => ctx.redirect('/account'));
   return router;
 }
 
@@ -64,7 +66,7 @@ export function createApp(deps: AppDeps): App {
   const provider = createProvider({ ...deps, services });
   services.sessions.attach(provider);
   services.unitGrants.attach(provider);
-  const { routes: consoleRoutes, requireAccount } = consoleAuth(provider, deps.config.issuer);
+  const { routes: consoleRoutes, requireAccount, currentAccount } = consoleAuth(provider, deps.config.issuer);
 
   provider.use(requestContext(deps.logger));
   provider.use(securityHeaders(new URL(deps.config.issuer).protocol === 'https:'));
@@ -79,6 +81,12 @@ export function createApp(deps: AppDeps): App {
     accountRoutes(services, requireAccount),
     operatorRoutes(services, requireAccount),
     unitRoutes(services, requireAccount),
+    portalRoutes(services, currentAccount),
+    apiRoutes(services, bearerAuth(provider, deps.config.reauthSeconds, async (kind, id) => {
+      if (kind === 'person') return (await services.persons.byId(id))?.status === 'active';
+      if (kind === 'unit') return (await services.units.byId(id))?.status === 'active';
+      return (await services.operators.byId(id))?.status === 'active';
+    })),
   ]) {
     provider.use(router.routes());
     provider.use(router.allowedMethods());

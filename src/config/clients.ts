@@ -9,7 +9,8 @@ import {
 } from 'class-validator';
 import { ConfigError, type RunMode } from './env.js';
 
-export const BASE_SCOPES = ['openid', 'profile', 'phone', 'offline_access', 'unit'] as const;
+export const BASE_SCOPES = ['openid', 'profile', 'phone', 'offline_access', 'unit', 'manage'] as const;
+export const ACCOUNT_KINDS = ['person', 'unit', 'operator'] as const;
 const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'none'] as const;
 const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
 const ABSOLUTE_URL = /^https?:\/\/[^\s#]+$/;
@@ -82,6 +83,13 @@ export class ClientEntry {
   /** The catalogue business this client is the system of (links its portal tile to it). */
   @IsOptional() @IsString()
   business?: string;
+
+  /**
+   * Which accounts sign in to this client: persons (default; every business system), or — for integrations of
+   * the management API only — unit accounts or operators (R-U3: never for a business system).
+   */
+  @IsOptional() @IsIn(ACCOUNT_KINDS)
+  account_kind?: (typeof ACCOUNT_KINDS)[number];
 }
 
 export class ClientsFile {
@@ -106,6 +114,7 @@ export interface RegisteredClient {
   name: { 'zh-CN': string; en: string };
   firstParty: boolean;
   business: string | undefined;
+  accountKind: (typeof ACCOUNT_KINDS)[number];
   /** Client metadata in the form node-oidc-provider takes. */
   metadata: Record<string, unknown>;
 }
@@ -216,6 +225,7 @@ function toClient(entry: ClientEntry, secret: string | undefined): RegisteredCli
     name: { 'zh-CN': entry.client_name['zh-CN'], en: entry.client_name.en ?? entry.client_name['zh-CN'] },
     firstParty: entry.first_party ?? false,
     business: entry.business,
+    accountKind: entry.account_kind ?? 'person',
     metadata,
   };
 }
@@ -237,6 +247,11 @@ function checkReferences(file: string, parsed: ClientsFile): void {
     }
     if (client.business !== undefined && !codes.has(client.business)) {
       fail(file, `${where}: business: "${client.business}" is not in businesses`);
+    }
+    if (client.account_kind && client.account_kind !== 'person') {
+      if (client.business || client.scopes.some((scope) => scope.startsWith('biz:') || scope === 'unit')) {
+        fail(file, `${where}: account_kind: a client for ${client.account_kind} accounts is a management integration and cannot be a business system (no business, unit or biz: scopes)`);
+      }
     }
     const grants = client.grant_types ?? ['authorization_code', 'refresh_token'];
     if (client.token_endpoint_auth_method === 'none' && grants.includes('client_credentials')) {

@@ -19,6 +19,9 @@ export interface ConsoleAccount {
 
 export type RequireAccount = (kind: ConsoleKind, options?: { freshSeconds?: number }) => Middleware;
 
+/** The signed-in account of the SSO session, if any (pages that also serve visitors). */
+export type CurrentAccount = (ctx: Context) => Promise<ConsoleAccount | undefined>;
+
 const LOGIN_COOKIE = 'console_login';
 const HOME: Record<ConsoleKind, string> = { person: '/account', unit: '/unit', operator: '/operator' };
 
@@ -33,7 +36,7 @@ export function consoleAccount(ctx: Context): ConsoleAccount {
  * through an ordinary authorization request of the built-in `console` client, so every sign-in uses the same
  * interaction pages, throttling and session handling as for business systems.
  */
-export function consoleAuth(provider: Provider, issuer: string): { routes: Router; requireAccount: RequireAccount } {
+export function consoleAuth(provider: Provider, issuer: string): { routes: Router; requireAccount: RequireAccount; currentAccount: CurrentAccount } {
   const router = new Router();
 
   function loginUrl(kind: ConsoleKind, returnTo: string, reauth: boolean): string {
@@ -60,6 +63,7 @@ export function consoleAuth(provider: Provider, issuer: string): { routes: Route
       ui_locales: state(ctx).locale,
     });
     if (ctx.query.reauth === '1') query.set('prompt', 'login');
+    else if (ctx.query.select_unit === '1' && kind === 'person') query.set('prompt', 'select_unit');
     ctx.set('Cache-Control', 'no-store');
     ctx.redirect(`/auth?${query.toString()}`);
   });
@@ -106,5 +110,12 @@ export function consoleAuth(provider: Provider, issuer: string): { routes: Route
     await next();
   };
 
-  return { routes: router, requireAccount };
+  const currentAccount: CurrentAccount = async (ctx) => {
+    const session = await provider.Session.get(ctx);
+    const ref = parseAccountId(session.accountId);
+    if (!ref || (ref.kind === 'operator' && !session.amr?.includes('otp'))) return undefined;
+    return { kind: ref.kind, id: ref.id, sessionUid: session.uid, loginTs: session.loginTs ?? 0 };
+  };
+
+  return { routes: router, requireAccount, currentAccount };
 }

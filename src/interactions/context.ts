@@ -31,9 +31,11 @@ export async function loadInteraction(ctx: Context, provider: Provider): Promise
 }
 
 /** The kind of account this interaction signs in (persons for every business system). */
-export function accountKindOf(interaction: Interaction): ConsoleKind {
+export function accountKindOf(interaction: Interaction, services: Services): ConsoleKind {
   const params = interaction.params as Record<string, unknown>;
-  if (params.client_id !== CONSOLE_CLIENT_ID) return 'person';
+  if (params.client_id !== CONSOLE_CLIENT_ID) {
+    return services.catalog.clients.find((client) => client.clientId === params.client_id)?.accountKind ?? 'person';
+  }
   return typeof params.console === 'string' && (CONSOLE_KINDS as readonly string[]).includes(params.console)
     ? params.console as ConsoleKind : 'person';
 }

@@ -47,7 +47,7 @@ export function interactionRoutes(provider: Provider, services: Services): Route
 
   async function renderLogin(ctx: Context, interaction: Interaction, view: LoginView = {}, status = 200): Promise<void> {
     const locale = state(ctx).locale;
-    const kind = accountKindOf(interaction);
+    const kind = accountKindOf(interaction, services);
     const uid = interaction.uid;
     const common = { uid, csrf: csrfToken(ctx), error: view.error, errorField: view.field, languageSwitch: `/lang?to=${locale === 'en' ? 'zh-CN' : 'en'}&return=/interaction/${uid}` };
     if (kind === 'operator') {
@@ -117,7 +117,7 @@ export function interactionRoutes(provider: Provider, services: Services): Route
     const interaction = await loadInteraction(ctx, provider);
     if (interaction.prompt.name !== 'login') throw new AppError('interaction_expired', 400);
     const form = formFields(ctx, ['account', 'password', 'unitMode'], 512);
-    if (accountKindOf(interaction) !== 'person') throw new AppError('forbidden', 403);
+    if (accountKindOf(interaction, services) !== 'person') throw new AppError('forbidden', 403);
     try {
       const person = await services.persons.authenticate(form.account, form.password, auditContext(ctx));
       // A new sign-in starts a new acting identity: personally, or the unit picked next (C-UI2).
@@ -139,7 +139,7 @@ export function interactionRoutes(provider: Provider, services: Services): Route
     const form = formFields(ctx, ['account', 'password'], 512);
     try {
       const unit = await services.units.authenticate(form.account, form.password, auditContext(ctx));
-      if (accountKindOf(interaction) !== 'unit') {
+      if (accountKindOf(interaction, services) !== 'unit') {
         // R-U3: a unit account never signs in to a business system; it may go to its console instead.
         await renderLogin(ctx, interaction, { tab: 'person', error: translate(state(ctx).locale, 'login.unit_not_allowed'), unitConsole: true }, 403);
         return;
@@ -153,7 +153,7 @@ export function interactionRoutes(provider: Provider, services: Services): Route
 
   router.post('/operator-login', parseBody(), verifyCsrf(), async (ctx) => {
     const interaction = await loadInteraction(ctx, provider);
-    if (interaction.prompt.name !== 'login' || accountKindOf(interaction) !== 'operator') throw new AppError('forbidden', 403);
+    if (interaction.prompt.name !== 'login' || accountKindOf(interaction, services) !== 'operator') throw new AppError('forbidden', 403);
     const form = formFields(ctx, ['account', 'password'], 512);
     try {
       const operator = await services.operators.authenticatePassword(form.account, form.password, auditContext(ctx));
@@ -170,7 +170,7 @@ export function interactionRoutes(provider: Provider, services: Services): Route
   router.post('/totp', parseBody(), verifyCsrf(), async (ctx) => {
     const interaction = await loadInteraction(ctx, provider);
     const step = operatorStep(interaction);
-    if (interaction.prompt.name !== 'login' || accountKindOf(interaction) !== 'operator' || !step) throw new AppError('interaction_expired', 400);
+    if (interaction.prompt.name !== 'login' || accountKindOf(interaction, services) !== 'operator' || !step) throw new AppError('interaction_expired', 400);
     const form = formFields(ctx, ['totp'], 16);
     try {
       await services.operators.verifyTotp(step.operatorId, form.totp, auditContext(ctx, { type: 'operator', id: step.operatorId }));

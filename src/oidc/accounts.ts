@@ -3,7 +3,7 @@ import { parseAccountId } from '../shared/account-id.js';
 import type { Person } from '../modules/persons/store.js';
 import type { Services } from '../services.js';
 import { CONSOLE_CLIENT_ID } from './console-client.js';
-import { isBusinessScope, unitAccessForGrant, unitClaims, type UnitAccess } from './unit-access.js';
+import { isBusinessScope, unitAccessForGrant, unitClaims, type UnitAccess } from '../modules/bindings/access.js';
 
 /** Standard claims of a person (profile, phone) and the real-name flag. */
 export function personClaims(person: Person): AccountClaims {
@@ -58,7 +58,10 @@ export function createFindAccount(services: Services): FindAccount {
     const ref = parseAccountId(id);
     if (!ref) return undefined;
     if (ref.kind !== 'person') {
-      if (clientIdOf(ctx, token) !== CONSOLE_CLIENT_ID) return undefined;
+      // Only the provider's consoles and management-API clients registered for this kind of account (R-U3).
+      const clientId = clientIdOf(ctx, token);
+      const registered = services.catalog.clients.find((client) => client.clientId === clientId)?.accountKind;
+      if (clientId !== CONSOLE_CLIENT_ID && registered !== ref.kind) return undefined;
       const active = ref.kind === 'operator'
         ? (await services.operators.byId(ref.id))?.status === 'active'
         : (await services.units.byId(ref.id))?.status === 'active';

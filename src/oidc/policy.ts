@@ -5,9 +5,12 @@ import { selectUnitPrompt, type UnitSelectionDeps } from './unit-selection.js';
 
 const { base, Check } = interactionPolicy;
 
+/** Management-API clients registered for unit accounts or operators (clients.json `account_kind`). */
+export type AccountKindOfClient = (clientId: string) => ConsoleKind;
+
 /** Which kind of account the request needs: a person for every business system; the console says which. */
-export function requiredAccountKind(ctx: KoaContextWithOIDC): ConsoleKind {
-  if (ctx.oidc.client?.clientId !== CONSOLE_CLIENT_ID) return 'person';
+export function requiredAccountKind(ctx: KoaContextWithOIDC, kindOfClient: AccountKindOfClient): ConsoleKind {
+  if (ctx.oidc.client?.clientId !== CONSOLE_CLIENT_ID) return ctx.oidc.client ? kindOfClient(ctx.oidc.client.clientId) : 'person';
   const asked = ctx.oidc.params?.console;
   return typeof asked === 'string' && (CONSOLE_KINDS as readonly string[]).includes(asked) ? asked as ConsoleKind : 'person';
 }
@@ -17,7 +20,7 @@ export function requiredAccountKind(ctx: KoaContextWithOIDC): ConsoleKind {
  * signed-in account must be of the kind the client needs (a person for business systems, R-U3) and must still
  * be usable (not disabled, R-B6). Operators must also have passed the second factor.
  */
-export function buildPolicy(deps: UnitSelectionDeps) {
+export function buildPolicy(deps: UnitSelectionDeps, kindOfClient: AccountKindOfClient) {
   const policy = base();
   const login = policy.get('login');
   if (!login) throw new Error('login prompt missing from the base policy');
@@ -26,7 +29,7 @@ export function buildPolicy(deps: UnitSelectionDeps) {
     if (!session?.accountId) return Check.NO_NEED_TO_PROMPT; // no_session asks for the login
     const ref = parseAccountId(session.accountId);
     if (!account || !ref) return Check.REQUEST_PROMPT;
-    const wanted = requiredAccountKind(ctx);
+    const wanted = requiredAccountKind(ctx, kindOfClient);
     if (ref.kind !== wanted) return Check.REQUEST_PROMPT;
     if (wanted === 'operator' && !session.amr?.includes('otp')) return Check.REQUEST_PROMPT;
     return Check.NO_NEED_TO_PROMPT;

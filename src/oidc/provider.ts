@@ -11,7 +11,7 @@ import { createAdapter } from './adapter.js';
 import type { KeyMaterial } from './keys.js';
 import type { Services } from '../services.js';
 import { createFindAccount, requestUnitAccess } from './accounts.js';
-import { unitAccessForGrant, unitTokenClaims } from './unit-access.js';
+import { unitAccessForGrant, unitTokenClaims } from '../modules/bindings/access.js';
 import { parseAccountId } from '../shared/account-id.js';
 import { buildPolicy } from './policy.js';
 import { createLoadExistingGrant } from './grants.js';
@@ -102,7 +102,7 @@ export function buildConfiguration(deps: ProviderDeps): Configuration {
       long: { httpOnly: true, sameSite: config.authorizationPost ? 'none' : 'lax', signed: true },
       short: { httpOnly: true, sameSite: config.authorizationPost ? 'none' : 'lax', signed: true },
     },
-    scopes: ['openid', 'offline_access', 'profile', 'phone', 'unit', ...businessScopes],
+    scopes: ['openid', 'offline_access', 'profile', 'phone', 'unit', 'manage', ...businessScopes],
     claims: { ...CLAIMS } as unknown as Configuration['claims'],
     conformIdTokenClaims: false,
     responseTypes: ['code'],
@@ -197,7 +197,7 @@ export function buildConfiguration(deps: ProviderDeps): Configuration {
       return access && 'grantId' in token && token.grantId ? unitTokenClaims(access) : undefined;
     },
     interactions: {
-      policy: buildPolicy(services),
+      policy: buildPolicy(services, (clientId) => catalog.clients.find((client) => client.clientId === clientId)?.accountKind ?? 'person'),
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
     },
     fetch: fetchForRegisteredClients(catalog),

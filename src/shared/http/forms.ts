@@ -18,7 +18,10 @@ export function parseBody(): Middleware {
     },
   });
   return async (ctx: Context, next: Next) => {
-    if (ctx.method === 'POST' && !ctx.is('urlencoded', 'json')) throw new AppError('unsupported_media_type', 415);
+    const hasBody = Number(ctx.get('content-length') || 0) > 0 || ctx.get('transfer-encoding') !== '';
+    if (ctx.method !== 'GET' && ctx.method !== 'HEAD' && hasBody && !ctx.is('urlencoded', 'json')) {
+      throw new AppError('unsupported_media_type', 415);
+    }
     const length = Number(ctx.get('content-length') || 0);
     if (length > 64 * 1024) throw new AppError('payload_too_large', 413);
     await parser(ctx, next);

@@ -1,6 +1,36 @@
 /** Messages of the portal and the demo business systems. Merged into the catalogues by ../zh-CN.ts and ../en.ts. */
 export const portalZh = {
+  'portal.title': "统一身份认证平台",
+  'portal.welcome': "欢迎使用统一身份认证平台。登录后即可进入各业务系统。",
+  'portal.sign_in': "登录",
+  'portal.identity_person': "当前身份：{name}（个人）",
+  'portal.identity_unit': "当前身份：{name}，代表“{unit}”（{role}）",
+  'portal.switch_unit': "切换单位",
+  'portal.act_for_unit': "以单位身份办理",
+  'portal.account': "个人中心",
+  'portal.sign_out': "退出登录",
+  'portal.businesses': "业务系统",
+  'portal.tile_open': "进入",
+  'portal.reason.sign_in': "登录后使用",
+  'portal.reason.personal': "需以单位身份登录",
+  'portal.reason.not_granted': "本单位未授予您此业务权限",
+  'portal.reason.unverified': "需单位完成实名认证",
 } as const;
 
 export const portalEn: Record<keyof typeof portalZh, string> = {
+  'portal.title': "Unified Identity Platform",
+  'portal.welcome': "Welcome. Sign in once to use every business system.",
+  'portal.sign_in': "Sign in",
+  'portal.identity_person': "Signed in as {name} (personally)",
+  'portal.identity_unit': "Signed in as {name}, acting for \"{unit}\" ({role})",
+  'portal.switch_unit': "Switch unit",
+  'portal.act_for_unit': "Act for a unit",
+  'portal.account': "My account",
+  'portal.sign_out': "Sign out",
+  'portal.businesses': "Business systems",
+  'portal.tile_open': "Open",
+  'portal.reason.sign_in': "Sign in to use",
+  'portal.reason.personal': "Sign in as a unit to use",
+  'portal.reason.not_granted': "Your unit has not granted you this business",
+  'portal.reason.unverified': "Needs a verified unit",
 };

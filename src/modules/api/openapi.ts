@@ -1,0 +1,120 @@
+/** The OpenAPI 3.1 description of the management API (served at /api/v1/openapi.json). */
+export function openApiDocument(issuer: string, businessScopes: string[]): Record<string, unknown> {
+  const json = (schema: Record<string, unknown>) => ({ content: { 'application/json': { schema } } });
+  const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+  const error = { description: 'Error', ...json(ref('Error')) };
+  const errors = { 400: error, 401: error, 403: error, 404: error, 409: error, 429: error };
+  const id = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
+  const op = (summary: string, tag: string, extra: Record<string, unknown> = {}) => ({ summary, tags: [tag], responses: { ...errors }, ...extra });
+  const ok = (schema: Record<string, unknown>, status = '200') => ({ [status]: { description: 'OK', ...json(schema) } });
+  const noContent = { 204: { description: 'Done' } };
+  const body = (schema: Record<string, unknown>) => ({ requestBody: { required: true, ...json(schema) } });
+  const withResponses = (operation: ReturnType<typeof op>, responses: Record<string, unknown>) => ({ ...operation, responses: { ...responses, ...operation.responses } });
+  const fresh = 'Requires an access token obtained from a sign-in within the re-authentication window (S-34); otherwise 401 reauth_required.';
+
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: '统一身份认证平台 management API',
+      version: '1.0.0',
+      description: 'Unit, binding and counter operations. Authorise with an access token of this provider carrying the `manage` scope, obtained by a client registered in clients.json with `account_kind` unit, person or operator.',
+    },
+    servers: [{ url: `${issuer}/api/v1` }],
+    security: [{ oauth2: ['manage'] }],
+    tags: [{ name: 'unit', description: 'The signed-in unit account (unit console)' }, { name: 'person', description: 'The signed-in person (account centre)' }, { name: 'counter', description: 'Operators at the counter' }],
+    paths: {
+      '/unit': {
+        get: withResponses(op('The unit, with its name history', 'unit'), ok(ref('UnitWithHistory'))),
+        patch: withResponses(op('Change the name of an unverified unit (R-U4)', 'unit', body(ref('UnitName'))), ok(ref('Unit'))),
+      },
+      '/unit/name-change': { post: withResponses(op('Change the name of a verified unit; the old name is kept (R-U4)', 'unit', { description: fresh, ...body(ref('UnitName')) }), ok(ref('Unit'))) },
+      '/unit/bindings': {
+        get: withResponses(op('子账户信息: the bindings of the unit', 'unit'), ok({ type: 'object', properties: { bindings: { type: 'array', items: ref('Binding') } } })),
+        post: withResponses(op('Bind a real-name verified person; pending until accepted (R-B1)', 'unit', { description: fresh, ...body(ref('Bind')) }), ok(ref('Binding'), '201')),
+      },
+      '/unit/bindings/{id}/unbind': { post: withResponses(op('取消绑定 (R-B4); refused for the common contact (R-B5)', 'unit', { description: fresh, parameters: [id] }), noContent) },
+      '/unit/bindings/{id}/scopes': { put: withResponses(op('Change permissions and validity of a handler (R-B3)', 'unit', { description: fresh, parameters: [id], ...body(ref('Scopes')) }), noContent) },
+      '/unit/bindings/{id}/contact': { post: withResponses(op('Make an active handler the common contact (R-B5)', 'unit', { description: fresh, parameters: [id] }), noContent) },
+      '/unit/verification': { post: withResponses(op('Verify the unit with the counter authorisation code (R-U5)', 'unit', body(ref('Code'))), ok(ref('Unit'))) },
+      '/unit/audit': { get: withResponses(op('The unit audit log (R-A1)', 'unit'), ok({ type: 'object', properties: { entries: { type: 'array', items: ref('AuditEntry') } } })) },
+      '/me/bindings': { get: withResponses(op('My pending and active bindings', 'person'), ok({ type: 'object', properties: { bindings: { type: 'array', items: ref('Binding') } } })) },
+      '/me/bindings/{id}/accept': { post: withResponses(op('Accept a pending binding (guide §3)', 'person', { parameters: [id] }), noContent) },
+      '/me/bindings/{id}/decline': { post: withResponses(op('Decline a pending binding', 'person', { parameters: [id] }), noContent) },
+      '/me/units': { post: withResponses(op('Register a unit; the person becomes its common contact (R-U1, R-U2)', 'person', body(ref('UnitRegistration'))), ok(ref('Unit'), '201')) },
+      '/counter/units': { get: withResponses(op('Find units by certificate number, login name or name', 'counter', { parameters: [{ name: 'q', in: 'query', required: true, schema: { type: 'string', maxLength: 64 } }] }), ok({ type: 'object', properties: { units: { type: 'array', items: ref('Unit') } } })) },
+      '/counter/units/{id}/verification-codes': {
+        get: withResponses(op('Issued codes and their state', 'counter', { parameters: [id] }), ok({ type: 'object', properties: { codes: { type: 'array', items: ref('IssuedCode') } } })),
+        post: withResponses(op('Issue an authorisation code (shown once; invalidates earlier unused codes)', 'counter', { parameters: [id] }), ok({ type: 'object', properties: { code: { type: 'string', examples: ['ABCDE-FGHJK'] }, expiresAt: { type: 'string', format: 'date-time' } } }, '201')),
+      },
+      '/counter/audit': { get: withResponses(op('The audit log with filters', 'counter', { parameters: ['actorId', 'targetId', 'action'].map((name) => ({ name, in: 'query', schema: { type: 'string', maxLength: 64 } })) }), ok({ type: 'object', properties: { entries: { type: 'array', items: ref('AuditEntry') } } })) },
+    },
+    components: {
+      securitySchemes: {
+        oauth2: {
+          type: 'oauth2',
+          flows: { authorizationCode: { authorizationUrl: `${issuer}/auth`, tokenUrl: `${issuer}/token`, scopes: { manage: 'Use the management API for the signed-in account' } } },
+        },
+      },
+      schemas: {
+        Error: { type: 'object', required: ['error', 'message'], properties: { error: { type: 'string' }, message: { type: 'string' }, field: { type: 'string' }, requestId: { type: 'string' } } },
+        Unit: {
+          type: 'object',
+          properties: {
+            id: { type: 'string', format: 'uuid' }, name: { type: 'string' }, certType: { enum: ['uscc', 'org_code', 'business_license', 'public_institution', 'other'] },
+            certNo: { type: 'string' }, loginName: { type: 'string' }, verified: { type: 'boolean' }, status: { enum: ['active', 'disabled'] },
+          },
+        },
+        UnitWithHistory: {
+          allOf: [ref('Unit'), { type: 'object', properties: { nameHistory: { type: 'array', items: { type: 'object', properties: { oldName: { type: 'string' }, newName: { type: 'string' }, changedAt: { type: 'string', format: 'date-time' } } } } } }],
+        },
+        UnitName: { type: 'object', required: ['name'], additionalProperties: false, properties: { name: { type: 'string', minLength: 2, maxLength: 100 } } },
+        UnitRegistration: {
+          type: 'object', required: ['name', 'certType', 'certNo', 'loginName', 'password'], additionalProperties: false,
+          properties: {
+            name: { type: 'string' }, certType: { enum: ['uscc', 'org_code', 'business_license', 'public_institution', 'other'] }, certNo: { type: 'string' },
+            loginName: { type: 'string' }, password: { type: 'string', minLength: 8, maxLength: 128 },
+          },
+        },
+        Binding: {
+          type: 'object',
+          properties: {
+            id: { type: 'string', format: 'uuid' }, unitId: { type: 'string', format: 'uuid' },
+            person: { type: 'object', properties: { id: { type: 'string' }, loginName: { type: 'string' }, legalName: { type: ['string', 'null'] }, mobile: { type: 'string', description: 'masked' } } },
+            unit: ref('Unit'),
+            role: { enum: ['handler', 'contact'] }, status: { enum: ['pending', 'active', 'declined', 'unbound'] },
+            effectiveStatus: { enum: ['pending', 'active', 'declined', 'unbound', 'expired', 'not_yet_valid'] },
+            scopes: { type: 'array', items: { enum: businessScopes } },
+            validFrom: { type: ['string', 'null'], format: 'date' }, validUntil: { type: ['string', 'null'], format: 'date' },
+          },
+        },
+        Bind: {
+          type: 'object', required: ['account', 'scopes'], additionalProperties: false,
+          properties: {
+            account: { type: 'string', description: 'login name or mobile number' }, scopes: { type: 'array', items: { enum: businessScopes } },
+            validFrom: { type: 'string', format: 'date' }, validUntil: { type: 'string', format: 'date' },
+          },
+        },
+        Scopes: {
+          type: 'object', required: ['scopes'], additionalProperties: false,
+          properties: { scopes: { type: 'array', items: { enum: businessScopes } }, validFrom: { type: 'string', format: 'date' }, validUntil: { type: 'string', format: 'date' } },
+        },
+        Code: { type: 'object', required: ['code'], additionalProperties: false, properties: { code: { type: 'string', examples: ['ABCDE-FGHJK'] } } },
+        IssuedCode: {
+          type: 'object',
+          properties: {
+            id: { type: 'string' }, hint: { type: 'string' }, issuedAt: { type: 'string', format: 'date-time' }, expiresAt: { type: 'string', format: 'date-time' },
+            attempts: { type: 'integer' }, state: { enum: ['live', 'used', 'expired', 'invalidated'] }, usedAt: { type: ['string', 'null'], format: 'date-time' },
+          },
+        },
+        AuditEntry: {
+          type: 'object',
+          properties: {
+            id: { type: 'string' }, at: { type: 'string', format: 'date-time' }, action: { type: 'string' }, outcome: { enum: ['success', 'failure'] },
+            actorType: { type: 'string' }, actorId: { type: ['string', 'null'] }, actingUnitId: { type: ['string', 'null'] },
+            targetType: { type: ['string', 'null'] }, targetId: { type: ['string', 'null'] }, ip: { type: ['string', 'null'] }, detail: { type: 'object' },
+          },
+        },
+      },
+    },
+  };
+}

@@ -1,0 +1,179 @@
+import { Router } from '@koa/router';
+import type { Context, Middleware } from 'koa';
+import { AppError } from '../../shared/errors.js';
+import { auditContext, parseBody } from '../../shared/http/forms.js';
+import { validBody } from '../../shared/http/validate.js';
+import type { AccountKind } from '../../shared/account-id.js';
+import type { Services } from '../../services.js';
+import type { ApiAccount } from '../../oidc/bearer.js';
+import type { AuditContext } from '../audit/audit-log.js';
+import type { BindingView } from '../bindings/service.js';
+import type { Person } from '../persons/store.js';
+import { maskMobile } from '../persons/rules.js';
+import type { Unit } from '../units/store.js';
+import { BindDto, CodeDto, ScopesDto, UnitNameDto, UnitRegistrationDto } from './dto.js';
+import { openApiDocument } from './openapi.js';
+
+function account(ctx: Context, kind: AccountKind): ApiAccount {
+  const found = (ctx.state as { apiAccount?: ApiAccount }).apiAccount;
+  if (!found || found.kind !== kind) throw new AppError('forbidden', 403);
+  return found;
+}
+
+/** S-34 for the API: sensitive operations need a token straight from a recent sign-in. */
+function fresh(api: ApiAccount): void {
+  if (!api.fresh) throw new AppError('reauth_required', 401);
+}
+
+function unitJson(unit: Unit) {
+  return {
+    id: unit.id, name: unit.name, certType: unit.certType, certNo: unit.certNo, loginName: unit.loginName,
+    verified: unit.verified, status: unit.status,
+  };
+}
+
+function bindingJson(binding: BindingView & { person?: Person | undefined; unit?: Unit | undefined }) {
+  return {
+    id: binding.id,
+    unitId: binding.unitId,
+    ...(binding.person ? { person: { id: binding.person.id, loginName: binding.person.loginName, legalName: binding.person.legalName, mobile: maskMobile(binding.person.mobile) } } : {}),
+    ...(binding.unit ? { unit: unitJson(binding.unit) } : {}),
+    role: binding.role,
+    status: binding.status,
+    effectiveStatus: binding.effective,
+    scopes: binding.effectiveScopes,
+    validFrom: binding.validFromDate,
+    validUntil: binding.validUntilDate,
+  };
+}
+
+/**
+ * The JSON management API (PRODUCT.md §7): the unit console's, the account centre's and the counter's
+ * operations for integrations, authorised by this provider's own access tokens with the `manage` scope, and
+ * described by the OpenAPI 3.1 document at /api/v1/openapi.json.
+ */
+export function apiRoutes(services: Services, bearer: Middleware): Router {
+  const router = new Router({ prefix: '/api/v1' });
+  const { units, bindings, verification, audit } = services;
+
+  router.get('/openapi.json', (ctx) => {
+    ctx.set('Cache-Control', 'no-cache');
+    ctx.body = openApiDocument(services.config.issuer, services.catalog.businesses.map((business) => business.scope));
+  });
+
+  const secured = new Router();
+  secured.use(bearer, parseBody());
+  const as = (ctx: Context, kind: AccountKind): { api: ApiAccount; context: AuditContext } => {
+    const api = account(ctx, kind);
+    return { api, context: auditContext(ctx, { type: kind, id: api.id }, kind === 'unit' ? api.id : undefined) };
+  };
+
+  // --- the unit account (unit console) ---
+  secured.get('/unit', async (ctx) => {
+    const { api } = as(ctx, 'unit');
+    const unit = await units.byId(api.id);
+    if (!unit) throw new AppError('not_found', 404);
+    ctx.body = { ...unitJson(unit), nameHistory: await units.nameHistory(unit.id) };
+  });
+  secured.patch('/unit', async (ctx) => {
+    const { api, context } = as(ctx, 'unit');
+    await units.updateName(api.id, validBody(ctx, UnitNameDto).name, context);
+    ctx.body = unitJson((await units.byId(api.id))!);
+  });
+  secured.post('/unit/name-change', async (ctx) => {
+    const { api, context } = as(ctx, 'unit');
+    fresh(api);
+    await units.changeVerifiedName(api.id, validBody(ctx, UnitNameDto).name, context);
+    ctx.body = unitJson((await units.byId(api.id))!);
+  });
+  secured.get('/unit/bindings', async (ctx) => {
+    const { api } = as(ctx, 'unit');
+    ctx.body = { bindings: (await bindings.listForUnit(api.id)).map(bindingJson) };
+  });
+  secured.post('/unit/bindings', async (ctx) => {
+    const { api, context } = as(ctx, 'unit');
+    fresh(api);
+    const body = validBody(ctx, BindDto);
+    const created = await bindings.bind(api.id, body, context);
+    ctx.status = 201;
+    ctx.body = bindingJson(bindings.view(created));
+  });
+  secured.post('/unit/bindings/:id/unbind', async (ctx) => {
+    const { api, context } = as(ctx, 'unit');
+    fresh(api);
+    await bindings.unbind(api.id, String(ctx.params.id), context);
+    ctx.status = 204;
+  });
+  secured.put('/unit/bindings/:id/scopes', async (ctx) => {
+    const { api, context } = as(ctx, 'unit');
+    fresh(api);
+    const body = validBody(ctx, ScopesDto);
+    await bindings.setScopes(api.id, String(ctx.params.id), body.scopes, body.validFrom, body.validUntil, context);
+    ctx.status = 204;
+  });
+  secured.post('/unit/bindings/:id/contact', async (ctx) => {
+    const { api, context } = as(ctx, 'unit');
+    fresh(api);
+    await bindings.setContact(api.id, String(ctx.params.id), context);
+    ctx.status = 204;
+  });
+  secured.post('/unit/verification', async (ctx) => {
+    const { api, context } = as(ctx, 'unit');
+    await verification.redeem(api.id, validBody(ctx, CodeDto).code, context);
+    ctx.body = unitJson((await units.byId(api.id))!);
+  });
+  secured.get('/unit/audit', async (ctx) => {
+    const { api } = as(ctx, 'unit');
+    ctx.body = { entries: await audit.list({ actingUnitId: api.id, limit: 200 }) };
+  });
+
+  // --- a person (account centre) ---
+  secured.get('/me/bindings', async (ctx) => {
+    const { api } = as(ctx, 'person');
+    ctx.body = { bindings: (await bindings.listForPerson(api.id)).map(bindingJson) };
+  });
+  for (const action of ['accept', 'decline'] as const) {
+    secured.post(`/me/bindings/:id/${action}`, async (ctx) => {
+      const { api, context } = as(ctx, 'person');
+      await bindings[action](api.id, String(ctx.params.id), context);
+      ctx.status = 204;
+    });
+  }
+  secured.post('/me/units', async (ctx) => {
+    const { api, context } = as(ctx, 'person');
+    const body = validBody(ctx, UnitRegistrationDto);
+    const unit = await units.register(api.id, { ...body, passwordConfirm: body.password }, context);
+    ctx.status = 201;
+    ctx.body = unitJson(unit);
+  });
+
+  // --- an operator (counter) ---
+  secured.get('/counter/units', async (ctx) => {
+    as(ctx, 'operator');
+    const query = typeof ctx.query.q === 'string' ? ctx.query.q.slice(0, 64) : '';
+    ctx.body = { units: (await units.search(query)).map(unitJson) };
+  });
+  secured.get('/counter/units/:id/verification-codes', async (ctx) => {
+    as(ctx, 'operator');
+    const unit = await units.byId(String(ctx.params.id));
+    if (!unit) throw new AppError('not_found', 404);
+    ctx.body = { codes: await verification.list(unit.id) };
+  });
+  secured.post('/counter/units/:id/verification-codes', async (ctx) => {
+    const { context } = as(ctx, 'operator');
+    const unit = await units.byId(String(ctx.params.id));
+    if (!unit) throw new AppError('not_found', 404);
+    const issued = await verification.issue(unit.id, context);
+    ctx.status = 201;
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { code: issued.code, expiresAt: issued.expiresAt.toISOString() };
+  });
+  secured.get('/counter/audit', async (ctx) => {
+    as(ctx, 'operator');
+    const text = (value: unknown) => (typeof value === 'string' ? value.slice(0, 64) : undefined);
+    ctx.body = { entries: await audit.list({ actorId: text(ctx.query.actorId), targetId: text(ctx.query.targetId), action: text(ctx.query.action), limit: 200 }) };
+  });
+
+  router.use(secured.routes(), secured.allowedMethods());
+  return router;
+}

@@ -1,0 +1,53 @@
+import { Router } from '@koa/router';
+import type { Context } from 'koa';
+import { state } from '../../shared/http/middleware.js';
+import { render } from '../../shared/http/views.js';
+import type { Services } from '../../services.js';
+import type { CurrentAccount } from '../../interactions/console.js';
+import { unitAccess, type UnitAccess } from '../bindings/access.js';
+
+type TileState = 'open' | 'sign_in' | 'personal' | 'not_granted' | 'unverified';
+
+/**
+ * The portal (C-UI6): the platform's home after sign-in. It shows the current identity (the person, or the
+ * person acting for a unit), a tile per business system of clients.json, open when the identity may use it and
+ * saying why not otherwise, switching unit without the password, and sign-out.
+ */
+export function portalRoutes(services: Services, currentAccount: CurrentAccount): Router {
+  const router = new Router();
+  const { catalog, persons, unitGrants } = services;
+
+  function tileState(scope: string, requiresVerifiedUnit: boolean, access: UnitAccess | null | undefined, signedIn: boolean): TileState {
+    if (!signedIn) return 'sign_in';
+    if (!access) return 'personal';
+    if (access.allowed.includes(scope)) return 'open';
+    if (requiresVerifiedUnit && !access.unit.verified && access.binding.effectiveScopes.includes(scope)) return 'unverified';
+    return 'not_granted';
+  }
+
+  async function page(ctx: Context): Promise<void> {
+    const locale = state(ctx).locale;
+    const account = await currentAccount(ctx);
+    if (account?.kind === 'unit') return ctx.redirect('/unit');
+    if (account?.kind === 'operator') return ctx.redirect('/operator');
+    const person = account ? await persons.byId(account.id) : undefined;
+    const acting = person ? await unitGrants.sessionUnit(account?.sessionUid) : undefined;
+    const access = person && acting?.unitId ? await unitAccess(services, person.id, acting.unitId) : undefined;
+    const tiles = catalog.businesses.filter((business) => business.portalUrl).map((business) => ({
+      name: business.name[locale],
+      url: business.portalUrl,
+      state: tileState(business.scope, business.requiresVerifiedUnit, access, !!person),
+    }));
+    render(ctx, 'portal/index.njk', {
+      person,
+      displayName: person ? (person.realnameStatus === 'verified' && person.legalName ? `${person.legalName}（${person.loginName}）` : person.loginName) : undefined,
+      access,
+      tiles,
+      languageSwitch: `/lang?to=${locale === 'en' ? 'zh-CN' : 'en'}&return=/`,
+    });
+  }
+
+  router.get('/', page);
+  router.get('/portal', page);
+  return router;
+}
