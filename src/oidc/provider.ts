@@ -205,10 +205,25 @@ export function buildConfiguration(deps: ProviderDeps): Configuration {
   return configuration;
 }
 
+const CLIENT_AUTH_ROUTES = new Set(['token', 'introspection', 'revocation']);
+
 /** Builds the provider. It is itself the Koa application; our middleware is added with `provider.use`. */
 export function createProvider(deps: ProviderDeps): Provider {
   const provider = new Provider(deps.config.issuer, buildConfiguration(deps));
   provider.proxy = deps.config.trustProxy;
+  // RFC 6749 §5.2: a request that includes no client authentication at all is `invalid_client` (401), which the
+  // library reports as invalid_request (400).
+  provider.use(async (ctx, next) => {
+    await next();
+    const body = ctx.body as { error?: string; error_description?: string } | undefined;
+    const route = (ctx as unknown as KoaContextWithOIDC).oidc?.route;
+    if (ctx.status === 400 && body?.error === 'invalid_request' && CLIENT_AUTH_ROUTES.has(route ?? '')
+      && body.error_description === 'no client authentication mechanism provided') {
+      ctx.status = 401;
+      ctx.set('WWW-Authenticate', 'Basic realm="token"');
+      ctx.body = { error: 'invalid_client', error_description: 'client authentication is required' };
+    }
+  });
   provider.on('server_error', (ctx: KoaContextWithOIDC, error: Error) => {
     const s = state(ctx);
     if (isDatabaseUnavailable(error)) {

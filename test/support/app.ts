@@ -52,11 +52,21 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...options.env,
   });
-  const database = options.database ?? await createTestDatabase();
-  const catalog = loadClients({ file: clientsFile, mode: config.mode, dataDir: config.dataDir });
-  const keys = await loadKeys({ dir: config.certsDir, generate: true });
-  const app = createApp({ config, db: database.db, catalog, keys, logger: createLogger(config.logLevel) });
+  let database: TestDatabase | undefined;
+  let app: App;
+  try {
+    database = options.database ?? await createTestDatabase();
+    const catalog = loadClients({ file: clientsFile, mode: config.mode, dataDir: config.dataDir });
+    const keys = await loadKeys({ dir: config.certsDir, generate: true });
+    app = createApp({ config, db: database.db, catalog, keys, logger: createLogger(config.logLevel) });
+  } catch (error) {
+    // A failed start must not leave a server (or a database) behind that keeps jest running.
+    server.close();
+    if (database && !options.database) await database.drop();
+    throw error;
+  }
   handler = app.koa.callback();
+  const { catalog } = app.services;
   return {
     url: issuer,
     issuer,

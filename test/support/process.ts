@@ -50,7 +50,7 @@ export async function runScript(script: string, env: Record<string, string>, arg
 }
 
 /** Starts the built server and resolves once its discovery document answers. */
-export async function startServerProcess(env: Record<string, string>, timeoutMs = 30_000): Promise<ServerProcess> {
+export async function startServerProcess(env: Record<string, string>, timeoutMs = 60_000): Promise<ServerProcess> {
   const port = Number(env.PORT ?? await freePort());
   const url = `http://127.0.0.1:${port}`;
   const run = launch(MAIN, { PORT: String(port), ISSUER: url, ...env });
