@@ -21,6 +21,8 @@ import { personRoutes } from './modules/persons/routes.js';
 import { accountRoutes } from './modules/account/routes.js';
 import { operatorRoutes } from './modules/operators/routes.js';
 import { unitRoutes } from './modules/units/routes.js';
+import { recoveryRoutes } from './modules/recovery/routes.js';
+import { appealOperatorRoutes } from './modules/recovery/operator-routes.js';
 import { portalRoutes } from './modules/portal/routes.js';
 import { apiRoutes } from './modules/api/routes.js';
 import { bearerAuth } from './oidc/bearer.js';
@@ -81,6 +83,8 @@ export function createApp(deps: AppDeps): App {
     accountRoutes(services, requireAccount),
     operatorRoutes(services, requireAccount),
     unitRoutes(services, requireAccount),
+    recoveryRoutes(services, requireAccount),
+    appealOperatorRoutes(services, requireAccount),
     portalRoutes(services, currentAccount),
     apiRoutes(services, bearerAuth(provider, deps.config.reauthSeconds, async (kind, id) => {
       if (kind === 'person') return (await services.persons.byId(id))?.status === 'active';

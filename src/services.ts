@@ -5,7 +5,8 @@ import type { Logger } from './shared/logger.js';
 import { AuditLog } from './modules/audit/audit-log.js';
 import { PersonService } from './modules/persons/service.js';
 import { OperatorService } from './modules/operators/service.js';
-import { OutboxNotifier, type Notifier } from './shared/notifier/notifier.js';
+import type { Notifier } from './shared/notifier/notifier.js';
+import { createNotifier, supportsChannel } from './shared/notifier/select.js';
 import { OneTimeCodes } from './shared/security/one-time-codes.js';
 import { PasswordHasher } from './shared/security/passwords.js';
 import { Secrets } from './shared/security/secrets.js';
@@ -15,6 +16,8 @@ import { UnitGrants } from './oidc/unit-grants.js';
 import { UnitService } from './modules/units/service.js';
 import { UnitVerification } from './modules/units/verification.js';
 import { BindingService } from './modules/bindings/service.js';
+import { RecoveryService } from './modules/recovery/service.js';
+import { AppealService } from './modules/recovery/appeals.js';
 
 export interface ServiceDeps {
   config: AppConfig;
@@ -22,7 +25,7 @@ export interface ServiceDeps {
   catalog: ClientCatalog;
   dataKey: Buffer;
   logger: Logger;
-  /** The outside world; the outbox when not given. */
+  /** The outside world; when not given, the one of the configuration (SMS gateway, SMTP, or the development outbox). */
   notifier?: Notifier;
   now?: () => Date;
 }
@@ -34,7 +37,7 @@ export function createServices(deps: ServiceDeps) {
   const secrets = new Secrets(deps.dataKey);
   const audit = new AuditLog(db, now);
   const throttle = new Throttle(db, now);
-  const notifier = deps.notifier ?? new OutboxNotifier(db, deps.logger, config.mode !== 'production', now);
+  const notifier = deps.notifier ?? createNotifier(config, db, deps.logger, now);
   const hasher = new PasswordHasher(config.hashConcurrency);
   const codes = new OneTimeCodes(db, secrets, notifier, throttle, now);
   const sessions = new OidcSessions(db, deps.logger);
@@ -47,9 +50,13 @@ export function createServices(deps: ServiceDeps) {
   const units = new UnitService({ db, hasher, throttle, audit, sessions, revoker: unitGrants, allScopes, now });
   const bindings = new BindingService({ db, audit, allScopes, revoker: unitGrants, now });
   const verification = new UnitVerification({ db, secrets, throttle, audit, ttlHours: config.unitCodeTtlHours, now });
+  const recovery = new RecoveryService({ db, units, codes, hasher, throttle, audit, secrets, sessions, now });
+  const appeals = new AppealService({
+    db, units, notifier, emailEnabled: supportsChannel(notifier, 'email'), hasher, throttle, audit, secrets, sessions, issuer: config.issuer, now,
+  });
   return {
     config, catalog: deps.catalog, db, secrets, audit, throttle, notifier, hasher, codes, sessions, persons, operators,
-    units, bindings, verification, unitGrants, now,
+    units, bindings, verification, unitGrants, recovery, appeals, now,
   };
 }
 

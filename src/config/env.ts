@@ -37,6 +37,25 @@ export interface AppConfig {
   unitCodeTtlHours: number;
   /** A sensitive console action needs a sign-in within this many seconds (S-34). */
   reauthSeconds: number;
+  /** HTTP SMS gateway (POST JSON `{to, text}`); undefined: SMS go to the development outbox. */
+  smsGateway: SmsGatewayConfig | undefined;
+  /** SMTP server for e-mail; undefined: e-mail goes to the development outbox. */
+  smtp: SmtpConfig | undefined;
+}
+
+export interface SmsGatewayConfig {
+  url: string;
+  /** Sent as `Authorization: Bearer <token>` when set. */
+  token: string | undefined;
+  timeoutMs: number;
+}
+
+export interface SmtpConfig {
+  /** `smtp://user:password@host:587` or `smtps://…` (nodemailer connection URL). */
+  url: string;
+  /** The From address, e.g. `统一身份认证平台 <noreply@example.gov.cn>`. */
+  from: string;
+  timeoutMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -78,6 +97,39 @@ function modeFrom(raw: string | undefined): RunMode {
   throw new ConfigError(`NODE_ENV must be production, development or test, got "${raw}"`);
 }
 
+function smsGatewayFrom(env: Env): SmsGatewayConfig | undefined {
+  const url = env.SMS_GATEWAY_URL || undefined;
+  const token = env.SMS_GATEWAY_TOKEN || undefined;
+  if (!url) {
+    if (token) throw new ConfigError('SMS_GATEWAY_TOKEN is set but SMS_GATEWAY_URL is not');
+    return undefined;
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new ConfigError('SMS_GATEWAY_URL must be an absolute http(s) URL such as https://sms.example.gov.cn/send');
+  }
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw new ConfigError('SMS_GATEWAY_URL must use https or http');
+  if (token !== undefined && !/^[\x21-\x7e]{1,512}$/.test(token)) throw new ConfigError('SMS_GATEWAY_TOKEN must be 1 to 512 printable ASCII characters without spaces');
+  return { url, token, timeoutMs: integer(env, 'SMS_GATEWAY_TIMEOUT_MS', 5000, 100, 60_000) };
+}
+
+function smtpFrom(env: Env): SmtpConfig | undefined {
+  const url = env.SMTP_URL || undefined;
+  const from = env.SMTP_FROM || undefined;
+  if (!url) {
+    if (from) throw new ConfigError('SMTP_FROM is set but SMTP_URL is not');
+    return undefined;
+  }
+  if (!/^smtps?:\/\/[^\s/]+/.test(url)) throw new ConfigError('SMTP_URL must be an smtp:// or smtps:// URL such as smtp://user:password@mail.example.gov.cn:587');
+  if (!from) throw new ConfigError('SMTP_FROM must be set when SMTP_URL is (e.g. "统一身份认证平台 <noreply@example.gov.cn>")');
+  if (!/^([^<>\r\n]*<[^\s@<>]+@[^\s@<>]+>|[^\s@<>]+@[^\s@<>]+)$/.test(from.trim())) {
+    throw new ConfigError(`SMTP_FROM must be an e-mail address, optionally with a name: "Name <address>", got "${from}"`);
+  }
+  return { url, from: from.trim(), timeoutMs: integer(env, 'SMTP_TIMEOUT_MS', 10_000, 100, 120_000) };
+}
+
 /** Reads the process environment into a typed, validated configuration. */
 export function loadConfig(env: Env = process.env, cwd = process.cwd()): AppConfig {
   const mode = modeFrom(env.NODE_ENV);
@@ -113,5 +165,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): AppConf
     hashConcurrency: integer(env, 'HASH_CONCURRENCY', 2, 1, 64),
     unitCodeTtlHours: integer(env, 'UNIT_CODE_TTL_HOURS', 72, 1, 24 * 30),
     reauthSeconds: integer(env, 'REAUTH_SECONDS', 600, 30, 24 * 3600),
+    smsGateway: smsGatewayFrom(env),
+    smtp: smtpFrom(env),
   };
 }

@@ -17,7 +17,11 @@ export interface Notification {
 
 /** The outside world: SMS and e-mail. Tests and development read what was sent from the outbox. */
 export interface Notifier {
-  send(notification: Notification): Promise<void>;
+  /**
+   * Sends one message. `tx`: the caller's transaction, when the message is the last step of one (the outbox then
+   * writes in it, so it needs no second connection and disappears if the transaction rolls back).
+   */
+  send(notification: Notification, tx?: Queryable): Promise<void>;
 }
 
 /** Masks all but the last four characters of a mobile number or the domain of an e-mail, for logs. */
@@ -39,9 +43,9 @@ export class OutboxNotifier implements Notifier {
     private readonly now: () => Date = () => new Date(),
   ) {}
 
-  async send(notification: Notification): Promise<void> {
+  async send(notification: Notification, tx: Queryable = this.db): Promise<void> {
     const at = this.now();
-    await this.db.query(
+    await tx.query(
       `INSERT INTO notification_outbox (id, channel, recipient, template, body, created_at, sent_at)
        VALUES ($1, $2, $3, $4, $5, $6, $6)`,
       [crypto.randomUUID(), notification.channel, notification.to, notification.template, notification.body, at],

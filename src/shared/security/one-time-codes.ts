@@ -6,7 +6,7 @@ import { translate, type Locale, type MessageKey } from '../i18n/index.js';
 import type { Secrets } from './secrets.js';
 import type { Throttle } from './throttle.js';
 
-export type CodePurpose = 'register' | 'password_reset' | 'mobile_change' | 'unit_recovery';
+export type CodePurpose = 'register' | 'password_reset' | 'mobile_change' | 'unit_recovery' | 'unit_password_reset';
 
 const TTL_SECONDS = 5 * 60;
 const MAX_ATTEMPTS = 5;
@@ -44,11 +44,15 @@ export class OneTimeCodes {
     return this.secrets.hmac('one-time-code', `${challenge}:${code}`);
   }
 
-  async issue(request: IssueRequest): Promise<IssuedCode> {
-    const perDestination = await this.throttle.allow(`otp:to:${request.mobile}`, 1, RESEND_SECONDS);
-    const perDay = await this.throttle.allow(`otp:to-day:${request.mobile}`, 10, 24 * 3600);
-    const perIp = await this.throttle.allow(`otp:ip:${request.ip}`, 20, 3600);
+  async #allowSending(destination: string, ip: string): Promise<void> {
+    const perDestination = await this.throttle.allow(`otp:to:${destination}`, 1, RESEND_SECONDS);
+    const perDay = await this.throttle.allow(`otp:to-day:${destination}`, 10, 24 * 3600);
+    const perIp = await this.throttle.allow(`otp:ip:${ip}`, 20, 3600);
     if (!perDestination || !perDay || !perIp) throw new AppError('too_many_requests', 429);
+  }
+
+  async issue(request: IssueRequest): Promise<IssuedCode> {
+    await this.#allowSending(request.mobile, request.ip);
     const challenge = crypto.randomUUID();
     const code = crypto.randomInt(0, 1_000_000).toString().padStart(6, '0');
     const now = this.now();
@@ -69,24 +73,50 @@ export class OneTimeCodes {
   }
 
   /**
+   * What `issue` answers when there is nobody to send to (an unknown account, S-22): the same rate limits, counted
+   * under `decoyKey` (a stable stand-in for the destination), and a challenge that can never succeed.
+   */
+  async decoy(decoyKey: string, ip: string): Promise<IssuedCode> {
+    await this.#allowSending(`decoy:${decoyKey}`, ip);
+    return { challenge: crypto.randomUUID(), expiresAt: new Date(this.now().getTime() + TTL_SECONDS * 1000) };
+  }
+
+  /**
    * Checks and consumes a code. Every attempt counts; wrong, expired, used, exhausted or foreign codes all fail
    * the same way (`code_invalid`).
    */
   async consume(challenge: string, purpose: CodePurpose, subject: string, code: string, tx: Queryable = this.db): Promise<void> {
-    if (!/^[0-9a-f-]{36}$/.test(challenge) || !/^\d{6}$/.test(code)) throw new AppError('code_invalid', 400, {}, 'code');
-    const now = this.now();
     // Attempts count even when the caller's transaction rolls back, so they run outside it.
+    await this.check(challenge, purpose, subject, code);
+    await this.use(challenge, purpose, subject, tx);
+  }
+
+  /**
+   * The first half of `consume`, for callers that must use the code inside their own transaction: checks the code
+   * (every attempt counts, outside any transaction) without using it. Then `use` it in the transaction. Unlike
+   * `consume(…, tx)`, this never needs a second connection while the caller's transaction holds one (the embedded
+   * database has a single connection).
+   */
+  async check(challenge: string, purpose: CodePurpose, subject: string, code: string): Promise<void> {
+    if (!/^[0-9a-f-]{36}$/.test(challenge) || !/^\d{6}$/.test(code)) throw new AppError('code_invalid', 400, {}, 'code');
     const { rows } = await this.db.query<{ code_hmac: string }>(
       `UPDATE one_time_code SET attempts = attempts + 1
        WHERE id = $1 AND purpose = $2 AND subject = $3 AND consumed_at IS NULL AND expires_at > $4 AND attempts < max_attempts
        RETURNING code_hmac`,
-      [challenge, purpose, subject, now],
+      [challenge, purpose, subject, this.now()],
     );
     const row = rows[0];
     if (!row || !this.secrets.hmacEquals('one-time-code', `${challenge}:${code}`, row.code_hmac)) {
       throw new AppError('code_invalid', 400, {}, 'code');
     }
-    const used = await tx.query('UPDATE one_time_code SET consumed_at = $2 WHERE id = $1 AND consumed_at IS NULL', [challenge, now]);
+  }
+
+  /** The second half: uses a checked code once, in the caller's transaction (a concurrent use loses). */
+  async use(challenge: string, purpose: CodePurpose, subject: string, tx: Queryable): Promise<void> {
+    const used = await tx.query(
+      'UPDATE one_time_code SET consumed_at = $4 WHERE id = $1 AND purpose = $2 AND subject = $3 AND consumed_at IS NULL AND expires_at > $4',
+      [challenge, purpose, subject, this.now()],
+    );
     if (used.rowCount !== 1) throw new AppError('code_invalid', 400, {}, 'code');
   }
 

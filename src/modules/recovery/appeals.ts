@@ -1,0 +1,295 @@
+import crypto from 'node:crypto';
+import type { Database, Queryable } from '../../shared/db/database.js';
+import { accountIdOf } from '../../shared/account-id.js';
+import { AppError, assertThat } from '../../shared/errors.js';
+import { translate, type Locale } from '../../shared/i18n/index.js';
+import type { Channel, Notifier } from '../../shared/notifier/notifier.js';
+import { checkPassword, type PasswordHasher } from '../../shared/security/passwords.js';
+import { randomString, type Secrets } from '../../shared/security/secrets.js';
+import type { LockoutPolicy, Throttle } from '../../shared/security/throttle.js';
+import type { AccountSessions } from '../../shared/sessions.js';
+import type { AuditContext, AuditLog } from '../audit/audit-log.js';
+import { normalizeLegalName, normalizeMobile } from '../persons/rules.js';
+import type { UnitService } from '../units/service.js';
+import { unitStore, type Unit } from '../units/store.js';
+import { checkDocuments, type UploadedFile } from './documents.js';
+import { recoveryStore, type Appeal, type AppealDocumentInfo, type AppealKind, type AppealStatus } from './store.js';
+
+/** Unambiguous alphabet (no 0/O, 1/I/L); 12 symbols carry 59 bits. */
+const REFERENCE_ALPHABET = 'ABCDEFGHJKMNPQRSTUVWXYZ23456789';
+const REFERENCE_LENGTH = 12;
+/** The single-use link sent on approval is valid this long (R-R3: short-lived). */
+export const APPEAL_LINK_TTL_HOURS = 24;
+
+/** Rate limits of appeals (S-21): submissions per certificate and per IP; failed status look-ups per IP. */
+export const APPEAL_LIMITS = {
+  submitPerIp: { limit: 10, windowSeconds: 3600 },
+  submitPerCertificate: { limit: 3, windowSeconds: 24 * 3600 },
+  statusFailuresPerIp: { limit: 10, windowSeconds: 15 * 60, lockSeconds: 15 * 60, maxLockSeconds: 3600 } satisfies LockoutPolicy,
+  linkFailuresPerIp: { limit: 10, windowSeconds: 15 * 60, lockSeconds: 15 * 60, maxLockSeconds: 3600 } satisfies LockoutPolicy,
+} as const;
+
+/** What the applicant sees: `approved` becomes `expired` when the link passed its time unused. */
+export type AppealState = AppealStatus | 'expired';
+
+export interface AppealForm {
+  applicantName: string;
+  contact: string;
+  certType: string;
+  certNo: string;
+  kind: string;
+}
+
+export interface AppealServiceDeps {
+  db: Database;
+  units: UnitService;
+  notifier: Notifier;
+  /** Whether e-mail can be sent (production without SMTP cannot): otherwise applicants give a mobile number. */
+  emailEnabled: boolean;
+  hasher: PasswordHasher;
+  throttle: Throttle;
+  audit: AuditLog;
+  secrets: Secrets;
+  sessions: AccountSessions;
+  issuer: string;
+  now?: () => Date;
+}
+
+/** `ABCD-EFGH-JKMN`; what the applicant types is normalised (case, spaces, hyphens) before the look-up. */
+export function formatReference(reference: string): string {
+  return reference.replace(/(.{4})(?=.)/g, '$1-');
+}
+
+function normalizeReference(input: string): string {
+  return input.toUpperCase().replace(/[\s-]/g, '');
+}
+
+const EMAIL = /^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
+
+/** A mobile number or an e-mail address, normalised, with the channel to reach it. */
+export function parseContact(input: string): { channel: Channel; contact: string } | undefined {
+  const mobile = normalizeMobile(input);
+  if (mobile) return { channel: 'sms', contact: mobile };
+  const email = input.trim().toLowerCase();
+  return email.length <= 254 && EMAIL.test(email) ? { channel: 'email', contact: email } : undefined;
+}
+
+/**
+ * Appeals (申诉, R-R3): an applicant without the common contact files certificate documents; an operator decides;
+ * approval sends a single-use link, valid APPEAL_LINK_TTL_HOURS, to the applicant's mobile or e-mail. Filing says
+ * nothing about whether a unit is registered with the certificate (S-22), except that a verified unit is refused,
+ * since R-R2 offers it only the common-contact path.
+ */
+export class AppealService {
+  readonly #now: () => Date;
+
+  constructor(private readonly deps: AppealServiceDeps) {
+    this.#now = deps.now ?? (() => new Date());
+  }
+
+  get emailEnabled(): boolean {
+    return this.deps.emailEnabled;
+  }
+
+  #linkDigest(token: string): string {
+    return this.deps.secrets.hmac('appeal-link', token);
+  }
+
+  state(appeal: Appeal, at: Date = this.#now()): AppealState {
+    if (appeal.status === 'approved' && appeal.linkExpiresAt && appeal.linkExpiresAt <= at) return 'expired';
+    return appeal.status;
+  }
+
+  /** Sent as the last step of the caller's transaction: if the applicant cannot be reached, nothing is kept. */
+  async #notify(appeal: Pick<Appeal, 'contactChannel' | 'contact' | 'locale'>, template: 'submitted' | 'approved' | 'rejected', params: Record<string, string | number>, tx: Queryable): Promise<void> {
+    const locale = appeal.locale;
+    await this.deps.notifier.send({
+      channel: appeal.contactChannel, to: appeal.contact, template: `appeal.${template}`,
+      subject: translate(locale, `recovery.appeal_mail_subject.${template}`, params),
+      body: translate(locale, `recovery.appeal_message.${template}`, params),
+    }, tx);
+  }
+
+  /** Files an appeal: fields, then documents (sniffed), then the rate limits; nothing is written on a refusal. */
+  async submit(form: AppealForm, files: readonly UploadedFile[], locale: Locale, context: AuditContext): Promise<string> {
+    const applicantName = normalizeLegalName(form.applicantName);
+    if (!applicantName) throw new AppError('appeal_applicant_invalid', 400, {}, 'applicantName');
+    const reach = parseContact(form.contact);
+    if (!reach) throw new AppError('appeal_contact_invalid', 400, {}, 'contact');
+    if (reach.channel === 'email' && !this.deps.emailEnabled) throw new AppError('appeal_email_unavailable', 400, {}, 'contact');
+    const { certType, certNo } = this.deps.units.certificate(form.certType, form.certNo);
+    if (form.kind !== 'account' && form.kind !== 'password') throw new AppError('appeal_kind_invalid', 400, {}, 'kind');
+    const kind: AppealKind = form.kind;
+    const documents = await checkDocuments(files);
+    const ip = context.ip ?? 'unknown';
+    const perIp = await this.deps.throttle.allow(`appeal:ip:${ip}`, APPEAL_LIMITS.submitPerIp.limit, APPEAL_LIMITS.submitPerIp.windowSeconds);
+    const perCertificate = await this.deps.throttle.allow(`appeal:cert:${certType}:${certNo}`, APPEAL_LIMITS.submitPerCertificate.limit, APPEAL_LIMITS.submitPerCertificate.windowSeconds);
+    assertThat(perIp && perCertificate, 'too_many_requests', 429);
+    const unit = await unitStore.byCertificate(this.deps.db, certType, certNo);
+    if (unit?.verified) throw new AppError('appeal_unit_verified', 409, {}, 'certNo');
+    const id = crypto.randomUUID();
+    const reference = randomString(REFERENCE_LENGTH, REFERENCE_ALPHABET);
+    const at = this.#now();
+    await this.deps.db.transaction(async (tx) => {
+      await recoveryStore.insertAppeal(tx, {
+        id, reference, kind, certType, certNo, unitId: unit?.id ?? null, applicantName, contactChannel: reach.channel,
+        contact: reach.contact, locale, ip: context.ip ?? null, at,
+      });
+      for (const document of documents) await recoveryStore.insertDocument(tx, id, document, at);
+      await this.deps.audit.record({ ...context, actingUnitId: unit?.id }, {
+        action: 'appeal.submit', target: { type: 'appeal', id },
+        detail: { reference, kind, certType, certNo, documents: documents.map((document) => ({ type: document.contentType, size: document.size, sha256: document.sha256 })) },
+      }, tx);
+      await this.#notify({ contactChannel: reach.channel, contact: reach.contact, locale }, 'submitted', { reference: formatReference(reference) }, tx);
+    });
+    return formatReference(reference);
+  }
+
+  /**
+   * The state of an appeal for its applicant: the reference and the contact given when filing must both match;
+   * an unknown reference and a wrong contact give the same answer, and failures are throttled per IP.
+   */
+  async status(referenceInput: string, contactInput: string, context: AuditContext): Promise<{ appeal: Appeal; state: AppealState; reference: string }> {
+    const key = `appeal:status:ip:${context.ip ?? 'unknown'}`;
+    const throttled = await this.deps.throttle.state([key]);
+    if (throttled.locked) throw new AppError('account_locked', 429, { seconds: throttled.retryAfterSeconds });
+    const reference = normalizeReference(referenceInput);
+    const reach = parseContact(contactInput);
+    const appeal = reference.length === REFERENCE_LENGTH && /^[A-Z0-9]+$/.test(reference) ? await recoveryStore.byReference(this.deps.db, reference) : undefined;
+    if (!appeal || !reach || reach.contact !== appeal.contact) {
+      await this.deps.throttle.fail(key, APPEAL_LIMITS.statusFailuresPerIp);
+      await this.deps.audit.record(context, { action: 'appeal.status_view', outcome: 'failure' });
+      throw new AppError('appeal_not_found', 404, {}, 'reference');
+    }
+    await this.deps.audit.record({ ...context, actingUnitId: appeal.unitId ?? undefined }, { action: 'appeal.status_view', target: { type: 'appeal', id: appeal.id } });
+    return { appeal, state: this.state(appeal), reference: formatReference(appeal.reference) };
+  }
+
+  // Operator side (the counter console).
+
+  async list(status: AppealStatus | undefined): Promise<(Appeal & { state: AppealState; unit: Unit | undefined; referenceText: string })[]> {
+    const appeals = await recoveryStore.list(this.deps.db, status);
+    const units = await unitStore.byIds(this.deps.db, appeals.flatMap((appeal) => (appeal.unitId ? [appeal.unitId] : [])));
+    const at = this.#now();
+    return appeals.map((appeal) => ({
+      ...appeal, state: this.state(appeal, at), unit: units.find((unit) => unit.id === appeal.unitId), referenceText: formatReference(appeal.reference),
+    }));
+  }
+
+  async get(id: string): Promise<{ appeal: Appeal; state: AppealState; unit: Unit | undefined; documents: AppealDocumentInfo[]; referenceText: string }> {
+    const appeal = await recoveryStore.byId(this.deps.db, id);
+    if (!appeal) throw new AppError('not_found', 404);
+    const unit = appeal.unitId ? await unitStore.byId(this.deps.db, appeal.unitId) : undefined;
+    return { appeal, state: this.state(appeal), unit, documents: await recoveryStore.documents(this.deps.db, appeal.id), referenceText: formatReference(appeal.reference) };
+  }
+
+  /** One document for an operator (audited); the route serves it as an attachment with its sniffed type. */
+  async document(appealId: string, documentId: string, context: AuditContext): Promise<AppealDocumentInfo & { content: Buffer; reference: string }> {
+    const appeal = await recoveryStore.byId(this.deps.db, appealId);
+    const document = appeal && await recoveryStore.documentContent(this.deps.db, appeal.id, documentId);
+    if (!appeal || !document) throw new AppError('not_found', 404);
+    await this.deps.audit.record({ ...context, actingUnitId: appeal.unitId ?? undefined }, {
+      action: 'appeal.document_download', target: { type: 'appeal', id: appeal.id }, detail: { document: document.id, seq: document.seq },
+    });
+    return { ...document, reference: appeal.reference };
+  }
+
+  /**
+   * Approval: only for an appeal that names a registered, active unit that is still unverified (R-R2). A random
+   * token is sent to the applicant as a link; only its HMAC is kept. The message is sent inside the transaction:
+   * if it cannot be sent, the appeal stays pending.
+   */
+  async approve(id: string, noteInput: string, context: AuditContext): Promise<void> {
+    const note = noteInput.trim();
+    assertThat(note.length <= 200, 'note_invalid', 400);
+    const token = crypto.randomBytes(32).toString('base64url');
+    const at = this.#now();
+    const expiresAt = new Date(at.getTime() + APPEAL_LINK_TTL_HOURS * 3600 * 1000);
+    await this.deps.db.transaction(async (tx) => {
+      const appeal = await recoveryStore.byId(tx, id, true);
+      if (!appeal) throw new AppError('not_found', 404);
+      if (appeal.status !== 'pending') throw new AppError('appeal_not_pending', 409);
+      const unit = appeal.unitId ? await unitStore.byId(tx, appeal.unitId, true) : undefined;
+      if (!unit || unit.status !== 'active') throw new AppError('appeal_no_unit', 409);
+      if (unit.verified) throw new AppError('appeal_unit_verified', 409);
+      await recoveryStore.decide(tx, appeal.id, { status: 'approved', operatorId: context.actor.id ?? '', note: note || null, linkHmac: this.#linkDigest(token), linkExpiresAt: expiresAt, at });
+      await this.deps.audit.record({ ...context, actingUnitId: unit.id }, {
+        action: 'appeal.approve', target: { type: 'appeal', id: appeal.id }, detail: { reference: appeal.reference, kind: appeal.kind, note },
+      }, tx);
+      const link = `${this.deps.issuer}/recover/unit/appeal/link?token=${token}`;
+      await this.#notify(appeal, 'approved', { reference: formatReference(appeal.reference), link, hours: APPEAL_LINK_TTL_HOURS }, tx);
+    });
+  }
+
+  async reject(id: string, noteInput: string, context: AuditContext): Promise<void> {
+    const note = noteInput.trim();
+    assertThat(note.length >= 2 && note.length <= 200, 'note_invalid', 400);
+    await this.deps.db.transaction(async (tx) => {
+      const appeal = await recoveryStore.byId(tx, id, true);
+      if (!appeal) throw new AppError('not_found', 404);
+      if (appeal.status !== 'pending') throw new AppError('appeal_not_pending', 409);
+      await recoveryStore.decide(tx, appeal.id, { status: 'rejected', operatorId: context.actor.id ?? '', note, linkHmac: null, linkExpiresAt: null, at: this.#now() });
+      await this.deps.audit.record({ ...context, actingUnitId: appeal.unitId ?? undefined }, {
+        action: 'appeal.reject', target: { type: 'appeal', id: appeal.id }, detail: { reference: appeal.reference, note },
+      }, tx);
+      await this.#notify(appeal, 'rejected', { reference: formatReference(appeal.reference), note }, tx);
+    });
+  }
+
+  // The applicant's single-use link.
+
+  async #linkAppeal(token: string, context: AuditContext): Promise<Appeal> {
+    const key = `appeal:link:ip:${context.ip ?? 'unknown'}`;
+    const throttled = await this.deps.throttle.state([key]);
+    if (throttled.locked) throw new AppError('account_locked', 429, { seconds: throttled.retryAfterSeconds });
+    const appeal = /^[A-Za-z0-9_-]{43}$/.test(token) ? await recoveryStore.byLink(this.deps.db, this.#linkDigest(token)) : undefined;
+    if (!appeal || this.state(appeal) !== 'approved') {
+      await this.deps.throttle.fail(key, APPEAL_LIMITS.linkFailuresPerIp);
+      await this.deps.audit.record(appeal ? { ...context, actingUnitId: appeal.unitId ?? undefined } : context, {
+        action: 'appeal.link_use', outcome: 'failure', target: appeal ? { type: 'appeal', id: appeal.id } : undefined, detail: { reason: appeal ? this.state(appeal) : 'unknown' },
+      });
+      throw new AppError('appeal_link_invalid', 400);
+    }
+    return appeal;
+  }
+
+  /** The page behind the link: which recovery it grants (nothing is consumed by looking). */
+  async checkLink(token: string, context: AuditContext): Promise<{ kind: AppealKind; reference: string }> {
+    const appeal = await this.#linkAppeal(token, context);
+    return { kind: appeal.kind, reference: formatReference(appeal.reference) };
+  }
+
+  /**
+   * Uses the link once: account recovery reveals the login name; password recovery sets the new password and ends
+   * the unit account's sessions. The unit must still be active and unverified (R-R2).
+   */
+  async useLink(token: string, input: { password?: string; passwordConfirm?: string }, context: AuditContext): Promise<{ kind: AppealKind; unit: Unit }> {
+    const appeal = await this.#linkAppeal(token, context);
+    const unit = appeal.unitId ? await unitStore.byId(this.deps.db, appeal.unitId) : undefined;
+    if (!unit || unit.status !== 'active') throw new AppError('appeal_link_invalid', 400);
+    if (unit.verified) throw new AppError('appeal_unit_verified', 409);
+    let hash: string | undefined;
+    if (appeal.kind === 'password') {
+      const problem = checkPassword(input.password ?? '', { loginName: unit.loginName });
+      if (problem) throw new AppError(`password_${problem}`, 400, {}, 'password');
+      if (input.password !== input.passwordConfirm) throw new AppError('password_mismatch', 400, {}, 'passwordConfirm');
+      hash = await this.deps.hasher.hash(input.password!);
+    }
+    const at = this.#now();
+    await this.deps.db.transaction(async (tx) => {
+      if (await recoveryStore.useLink(tx, appeal.id, at) !== 1) throw new AppError('appeal_link_invalid', 400);
+      const audit = { ...context, actingUnitId: unit.id };
+      if (hash) {
+        await unitStore.setPassword(tx, unit.id, hash, at);
+        await this.deps.audit.record(audit, { action: 'unit.password_reset', target: { type: 'unit', id: unit.id }, detail: { path: 'appeal', appeal: appeal.id } }, tx);
+      } else {
+        await this.deps.audit.record(audit, { action: 'recovery.account_reveal', target: { type: 'unit', id: unit.id }, detail: { path: 'appeal', appeal: appeal.id } }, tx);
+      }
+    });
+    if (hash) {
+      await this.deps.throttle.reset(`login:unit:${unit.loginName.toLowerCase()}`);
+      await this.deps.sessions.endAll(accountIdOf({ kind: 'unit', id: unit.id }), {});
+    }
+    return { kind: appeal.kind, unit };
+  }
+}

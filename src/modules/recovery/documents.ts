@@ -1,0 +1,46 @@
+import crypto from 'node:crypto';
+import { fileTypeFromBuffer } from 'file-type';
+import { AppError } from '../../shared/errors.js';
+import type { NewDocument } from './store.js';
+
+/** R-R3 / S-35: at most 5 documents of at most 5 MB each, PDF, JPEG or PNG by their content. */
+export const DOCUMENT_LIMITS = { maxFiles: 5, maxBytes: 5 * 1024 * 1024 } as const;
+
+/** The sniffed types we accept, and the extension used when an operator downloads the file. */
+export const DOCUMENT_TYPES: Readonly<Record<string, string>> = { 'application/pdf': 'pdf', 'image/jpeg': 'jpg', 'image/png': 'png' };
+
+/** An uploaded file as the multipart parser hands it over (memory storage). */
+export interface UploadedFile {
+  originalname: string;
+  size: number;
+  buffer: Buffer;
+}
+
+/** The uploader's file name, for display only: no path, no control characters, at most 100 characters. */
+export function displayName(original: string): string {
+  const base = original.split(/[\\/]/).pop() ?? '';
+  const clean = base.normalize('NFC').replace(/[\p{Cc}\p{Cf}<>"]/gu, '').trim();
+  return [...clean].slice(0, 100).join('') || 'document';
+}
+
+/**
+ * Checks every uploaded document; the type comes from the content (magic numbers), never from the name or the
+ * declared type, so a renamed executable or an HTML page called .pdf is refused.
+ */
+export async function checkDocuments(files: readonly UploadedFile[]): Promise<NewDocument[]> {
+  if (files.length === 0) throw new AppError('appeal_documents_required', 400, {}, 'documents');
+  if (files.length > DOCUMENT_LIMITS.maxFiles) throw new AppError('appeal_too_many_files', 400, { max: DOCUMENT_LIMITS.maxFiles }, 'documents');
+  const documents: NewDocument[] = [];
+  for (const [index, file] of files.entries()) {
+    const name = displayName(file.originalname);
+    if (file.size === 0 || file.buffer.length === 0) throw new AppError('appeal_file_empty', 400, { name }, 'documents');
+    if (file.buffer.length > DOCUMENT_LIMITS.maxBytes) throw new AppError('appeal_file_too_large', 413, { name, mb: DOCUMENT_LIMITS.maxBytes / 1024 / 1024 }, 'documents');
+    const sniffed = await fileTypeFromBuffer(file.buffer);
+    if (!sniffed || !DOCUMENT_TYPES[sniffed.mime]) throw new AppError('appeal_file_type', 400, { name }, 'documents');
+    documents.push({
+      id: crypto.randomUUID(), seq: index + 1, filename: name, contentType: sniffed.mime, size: file.buffer.length,
+      sha256: crypto.createHash('sha256').update(file.buffer).digest('hex'), content: file.buffer,
+    });
+  }
+  return documents;
+}

@@ -1,0 +1,194 @@
+import { Router } from '@koa/router';
+import multer from '@koa/multer';
+import type { Context } from 'koa';
+import { AppError } from '../../shared/errors.js';
+import { auditContext, csrfToken, formFields, parseBody, seeOther, verifyCsrf } from '../../shared/http/forms.js';
+import { state } from '../../shared/http/middleware.js';
+import { render } from '../../shared/http/views.js';
+import type { Services } from '../../services.js';
+import { consoleAccount, type RequireAccount } from '../../interactions/console.js';
+import { withFormErrors } from '../persons/routes.js';
+import { CERT_TYPES } from '../units/certificates.js';
+import { DOCUMENT_LIMITS, displayName, type UploadedFile } from './documents.js';
+import type { RecoveryKind } from './service.js';
+
+const KINDS: readonly RecoveryKind[] = ['account', 'password'];
+const MASKED = /^1\d{2}\*{4}\d{4}$/;
+/** The largest appeal request read at all: five full documents and the form fields. */
+const MAX_APPEAL_REQUEST = DOCUMENT_LIMITS.maxFiles * (DOCUMENT_LIMITS.maxBytes + 1) + 64 * 1024;
+
+const upload = multer({
+  storage: multer.memoryStorage(),
+  defParamCharset: 'utf8',
+  limits: {
+    fileSize: DOCUMENT_LIMITS.maxBytes, files: DOCUMENT_LIMITS.maxFiles, fields: 20, fieldSize: 4096, fieldNameSize: 64, parts: 30, headerPairs: 100,
+  },
+}).array('documents', DOCUMENT_LIMITS.maxFiles);
+
+/** Parses the multipart appeal form in memory; the parser's refusals become clear form errors (nothing is kept). */
+async function parseUpload(ctx: Context): Promise<void> {
+  if (!ctx.is('multipart')) throw new AppError('unsupported_media_type', 415);
+  if (Number(ctx.get('content-length') || 0) > MAX_APPEAL_REQUEST) throw new AppError('appeal_upload_too_large', 413, { max: DOCUMENT_LIMITS.maxFiles, mb: DOCUMENT_LIMITS.maxBytes / 1024 / 1024 }, 'documents');
+  try {
+    await upload(ctx, async () => {});
+  } catch (error) {
+    const { code, field, filename } = error as { code?: string; field?: string; filename?: string };
+    const name = displayName(filename ?? '');
+    if (code === 'LIMIT_FILE_SIZE') throw new AppError('appeal_file_too_large', 413, { name, mb: DOCUMENT_LIMITS.maxBytes / 1024 / 1024 }, 'documents');
+    if (code === 'LIMIT_FILE_COUNT' || (code === 'LIMIT_UNEXPECTED_FILE' && field === 'documents')) {
+      throw new AppError('appeal_too_many_files', 400, { max: DOCUMENT_LIMITS.maxFiles }, 'documents');
+    }
+    if (typeof code === 'string' && code.startsWith('LIMIT_')) throw new AppError('validation', 400, {}, field === 'documents' ? 'documents' : undefined);
+    throw new AppError('bad_request', 400);
+  }
+}
+
+/**
+ * Public recovery of unit accounts (R-R1–R-R3, C-UI5, guide §9–§10): “账号找回” and “密码找回” through the common
+ * contact (“通过常用联系人找回”) or an appeal (申诉), the appeal's status and its single-use link; and the common
+ * contact's recovery section in the account centre.
+ */
+export function recoveryRoutes(services: Services, requireAccount: RequireAccount): Router {
+  const router = new Router();
+  const { recovery, appeals, config } = services;
+  const fresh = requireAccount('person', { freshSeconds: config.reauthSeconds });
+
+  const certForm = (form: { certType: string; certNo: string }) => ({ certType: form.certType.slice(0, 32), certNo: form.certNo.slice(0, 40) });
+
+  function start(ctx: Context, kind: RecoveryKind, view: Record<string, unknown> = {}, status = 200): void {
+    render(ctx, 'recovery/start.njk', { csrf: csrfToken(ctx), kind, certTypes: CERT_TYPES, ...view }, status);
+  }
+
+  for (const kind of KINDS) {
+    router.get(`/recover/unit/${kind}`, (ctx) => start(ctx, kind));
+
+    // Step 1: the paths for this certificate (same page for a real unit and an unknown certificate, S-22).
+    router.post(`/recover/unit/${kind}`, parseBody(), verifyCsrf(), async (ctx) => {
+      const form = formFields(ctx, ['certType', 'certNo'], 64);
+      await withFormErrors(ctx, async () => {
+        const paths = await recovery.paths(form.certType, form.certNo, ctx.ip);
+        render(ctx, 'recovery/paths.njk', { csrf: csrfToken(ctx), kind, ...paths });
+      }, (view, status) => start(ctx, kind, { ...view, form: certForm(form) }, status));
+    });
+
+    // Step 2: “通过常用联系人找回”: a code to the common contact's mobile.
+    router.post(`/recover/unit/${kind}/code`, parseBody(), verifyCsrf(), async (ctx) => {
+      const form = formFields(ctx, ['certType', 'certNo'], 64);
+      await withFormErrors(ctx, async () => {
+        const sent = await recovery.sendCode(kind, form.certType, form.certNo, state(ctx).locale, auditContext(ctx));
+        const { certType, certNo } = services.units.certificate(form.certType, form.certNo);
+        render(ctx, 'recovery/code.njk', { csrf: csrfToken(ctx), kind, certType, certNo, ...sent });
+      }, (view, status) => start(ctx, kind, { ...view, form: certForm(form) }, status));
+    });
+  }
+
+  const codeFields = ['certType', 'certNo', 'challenge', 'maskedMobile', 'code'] as const;
+  const codePage = (ctx: Context, kind: RecoveryKind, form: Record<(typeof codeFields)[number], string>, view: Record<string, unknown>, status: number) => render(ctx, 'recovery/code.njk', {
+    ...view, csrf: csrfToken(ctx), kind, ...certForm(form), challenge: form.challenge.slice(0, 36), maskedMobile: MASKED.test(form.maskedMobile) ? form.maskedMobile : '',
+  }, status);
+
+  // Step 3 of 账号找回: the code reveals the login name (R-R1).
+  router.post('/recover/unit/account/verify', parseBody(), verifyCsrf(), async (ctx) => {
+    const form = formFields(ctx, codeFields, 64);
+    await withFormErrors(ctx, async () => {
+      const unit = await recovery.revealAccount(form.certType, form.certNo, form.challenge, form.code, auditContext(ctx));
+      render(ctx, 'recovery/found.njk', { kind: 'account', unit });
+    }, (view, status) => codePage(ctx, 'account', form, view, status));
+  });
+
+  // Step 3 of 密码找回: the code and a new password (R-R2); the unit account's sessions end.
+  router.post('/recover/unit/password/reset', parseBody(), verifyCsrf(), async (ctx) => {
+    const form = formFields(ctx, [...codeFields, 'password', 'passwordConfirm'], 512);
+    await withFormErrors(ctx, async () => {
+      const unit = await recovery.resetPassword(form.certType, form.certNo, form.challenge, form.code, form.password, form.passwordConfirm, auditContext(ctx));
+      render(ctx, 'recovery/found.njk', { kind: 'password', unit });
+    }, (view, status) => codePage(ctx, 'password', form, view, status));
+  });
+
+  // 申诉 (R-R3): the public form with documents.
+  function appealForm(ctx: Context, view: Record<string, unknown> = {}, status = 200): void {
+    render(ctx, 'recovery/appeal.njk', {
+      csrf: csrfToken(ctx), certTypes: CERT_TYPES, emailEnabled: appeals.emailEnabled, maxFiles: DOCUMENT_LIMITS.maxFiles,
+      maxMb: DOCUMENT_LIMITS.maxBytes / 1024 / 1024, ...view,
+    }, status);
+  }
+
+  router.get('/recover/unit/appeal', (ctx) => {
+    const text = (value: unknown, max: number) => (typeof value === 'string' ? value.slice(0, max) : '');
+    const kind = KINDS.find((value) => value === ctx.query.kind) ?? 'account';
+    appealForm(ctx, { form: { kind, certType: text(ctx.query.certType, 32), certNo: text(ctx.query.certNo, 40) } });
+  });
+
+  router.post('/recover/unit/appeal', async (ctx) => {
+    const fields = ['applicantName', 'contact', 'certType', 'certNo', 'kind'] as const;
+    await withFormErrors(ctx, async () => {
+      await parseUpload(ctx);
+      await verifyCsrf()(ctx, async () => {});
+      const form = formFields(ctx, fields, 256);
+      const files = ((ctx.request as { files?: unknown }).files ?? []) as UploadedFile[];
+      const reference = await appeals.submit(form, files, state(ctx).locale, auditContext(ctx));
+      render(ctx, 'recovery/appeal-submitted.njk', { reference });
+    }, (view, status) => {
+      // What the parser read before it stopped (nothing of it is kept), to fill the form in again.
+      const body = (ctx.request as { body?: unknown }).body ?? (ctx.req as { body?: unknown }).body;
+      const source = body && typeof body === 'object' ? body as Record<string, unknown> : {};
+      const value = (name: string, max: number) => (typeof source[name] === 'string' ? (source[name] as string).slice(0, max) : '');
+      appealForm(ctx, {
+        ...view, form: { applicantName: value('applicantName', 50), contact: value('contact', 254), certType: value('certType', 32), certNo: value('certNo', 40), kind: value('kind', 16) },
+      }, status);
+    });
+  });
+
+  // The applicant follows the appeal with its reference number and the contact given (no enumeration).
+  router.get('/recover/unit/appeal/status', (ctx) => render(ctx, 'recovery/appeal-status.njk', { csrf: csrfToken(ctx) }));
+  router.post('/recover/unit/appeal/status', parseBody(), verifyCsrf(), async (ctx) => {
+    const form = formFields(ctx, ['reference', 'contact'], 256);
+    await withFormErrors(ctx, async () => {
+      const found = await appeals.status(form.reference, form.contact, auditContext(ctx));
+      render(ctx, 'recovery/appeal-status.njk', { csrf: csrfToken(ctx), found, form: { reference: found.reference, contact: form.contact.slice(0, 254) } });
+    }, (view, status) => render(ctx, 'recovery/appeal-status.njk', {
+      ...view, csrf: csrfToken(ctx), form: { reference: form.reference.slice(0, 20), contact: form.contact.slice(0, 254) },
+    }, status));
+  });
+
+  // The single-use link of an approved appeal: looking does not use it; the form does.
+  router.get('/recover/unit/appeal/link', async (ctx) => {
+    const token = typeof ctx.query.token === 'string' ? ctx.query.token.slice(0, 64) : '';
+    await withFormErrors(ctx, async () => {
+      const link = await appeals.checkLink(token, auditContext(ctx));
+      render(ctx, 'recovery/link.njk', { csrf: csrfToken(ctx), token, ...link });
+    }, (view, status) => render(ctx, 'recovery/link.njk', { ...view }, status));
+  });
+  router.post('/recover/unit/appeal/link', parseBody(), verifyCsrf(), async (ctx) => {
+    const form = formFields(ctx, ['token', 'password', 'passwordConfirm'], 512);
+    await withFormErrors(ctx, async () => {
+      const used = await appeals.useLink(form.token, form, auditContext(ctx));
+      render(ctx, 'recovery/found.njk', { kind: used.kind, unit: used.unit });
+    }, async (view, status) => {
+      const link = await appeals.checkLink(form.token, auditContext(ctx)).catch(() => undefined);
+      render(ctx, 'recovery/link.njk', { ...view, csrf: csrfToken(ctx), token: link ? form.token.slice(0, 64) : '', ...link }, status);
+    });
+  });
+
+  // The account centre: the common contact sees the unit's login name and may set a new unit password (R-R1, R-R2).
+  const person = (ctx: Context) => auditContext(ctx, { type: 'person', id: consoleAccount(ctx).id });
+
+  async function contactPage(ctx: Context, view: Record<string, unknown> = {}, status = 200): Promise<void> {
+    const units = await recovery.revealToContact(consoleAccount(ctx).id, person(ctx));
+    render(ctx, 'recovery/contact-units.njk', {
+      csrf: csrfToken(ctx), units, done: ctx.query.done === 'password' ? String(ctx.query.unit ?? '') : undefined, ...view,
+    }, status);
+  }
+
+  router.get('/account/unit-recovery', fresh, (ctx) => contactPage(ctx));
+  router.post('/account/unit-recovery/:unitId/password', parseBody(), verifyCsrf(), fresh, async (ctx) => {
+    const form = formFields(ctx, ['password', 'passwordConfirm'], 512);
+    const unitId = String(ctx.params.unitId);
+    await withFormErrors(ctx, async () => {
+      await recovery.resetByContact(consoleAccount(ctx).id, unitId, form.password, form.passwordConfirm, person(ctx));
+      seeOther(ctx, `/account/unit-recovery?done=password&unit=${encodeURIComponent(unitId)}`);
+    }, (view, status) => contactPage(ctx, { ...view, errorUnit: unitId }, status));
+  });
+
+  return router;
+}

@@ -1,0 +1,236 @@
+import type { Database, Transaction } from '../../shared/db/database.js';
+import { accountIdOf } from '../../shared/account-id.js';
+import { AppError, assertThat } from '../../shared/errors.js';
+import type { Locale } from '../../shared/i18n/index.js';
+import type { CodePurpose, OneTimeCodes } from '../../shared/security/one-time-codes.js';
+import { checkPassword, type PasswordHasher } from '../../shared/security/passwords.js';
+import type { Secrets } from '../../shared/security/secrets.js';
+import type { LockoutPolicy, Throttle } from '../../shared/security/throttle.js';
+import type { AccountSessions } from '../../shared/sessions.js';
+import type { AuditContext, AuditLog } from '../audit/audit-log.js';
+import { bindingStore } from '../bindings/store.js';
+import { maskMobile } from '../persons/rules.js';
+import type { CertType } from '../units/certificates.js';
+import type { UnitService } from '../units/service.js';
+import { unitStore, type Unit } from '../units/store.js';
+import { recoveryStore, type AppealKind, type RecoveryTarget } from './store.js';
+
+export type RecoveryKind = AppealKind;
+
+/** Rate limits of the recovery endpoints (S-21), per certificate (the unit, whether or not it exists) and per IP. */
+export const RECOVERY_LIMITS = {
+  lookupPerIp: { limit: 60, windowSeconds: 3600 },
+  sendPerCertificate: { limit: 5, windowSeconds: 3600 },
+  /** Wrong codes for one certificate, from anywhere: then the certificate is locked for a while. */
+  failuresPerCertificate: { limit: 10, windowSeconds: 3600, lockSeconds: 15 * 60, maxLockSeconds: 3600 } satisfies LockoutPolicy,
+  /** Wrong codes from one IP, across certificates. */
+  failuresPerIp: { limit: 30, windowSeconds: 3600, lockSeconds: 15 * 60, maxLockSeconds: 3600 } satisfies LockoutPolicy,
+} as const;
+
+const PURPOSE: Record<RecoveryKind, CodePurpose> = { account: 'unit_recovery', password: 'unit_password_reset' };
+
+/** Mobile prefixes in use in mainland China, for stand-in numbers that look like any other. */
+const PREFIXES = ['130', '131', '132', '133', '134', '135', '136', '137', '138', '139', '150', '151', '152', '153', '155',
+  '156', '157', '158', '159', '166', '173', '176', '177', '178', '180', '181', '182', '183', '185', '186', '187', '188', '189', '199'];
+
+/** What the first step shows for a certificate: the same shape whether or not a unit exists (S-22). */
+export interface RecoveryPaths {
+  certType: CertType;
+  certNo: string;
+  /** The common contact's mobile, masked; for an unknown certificate or an unreachable contact a stable stand-in. */
+  maskedMobile: string;
+  /** R-R2: the appeal is not offered to a verified unit. */
+  appeal: boolean;
+}
+
+export interface RecoveryServiceDeps {
+  db: Database;
+  units: UnitService;
+  codes: OneTimeCodes;
+  hasher: PasswordHasher;
+  throttle: Throttle;
+  audit: AuditLog;
+  secrets: Secrets;
+  sessions: AccountSessions;
+  now?: () => Date;
+}
+
+function passwordProblem(password: string, confirm: string, loginName?: string): void {
+  const problem = checkPassword(password, loginName ? { loginName } : {});
+  if (problem) throw new AppError(`password_${problem}`, 400, {}, 'password');
+  if (password !== confirm) throw new AppError('password_mismatch', 400, {}, 'passwordConfirm');
+}
+
+/**
+ * Unit account and password recovery through the common contact (R-R1, R-R2, guide §9–§10): a one-time code to
+ * the contact's verified mobile, or the contact's own account centre. Until a code is proven, every answer has the
+ * same shape for a real unit, an unknown certificate and a unit whose contact cannot be reached (S-22): the masked
+ * number shown for the last two is derived from the certificate with a keyed HMAC, so it is stable and looks like
+ * any other; sending to it counts against the same rate limits but sends nothing, and its challenge never succeeds.
+ */
+export class RecoveryService {
+  readonly #now: () => Date;
+
+  constructor(private readonly deps: RecoveryServiceDeps) {
+    this.#now = deps.now ?? (() => new Date());
+  }
+
+  /** A stand-in mobile number for a certificate (only ever shown masked, never sent to). */
+  #standIn(certType: CertType, certNo: string): string {
+    const digest = Buffer.from(this.deps.secrets.hmac('recovery-stand-in-mobile', `${certType}:${certNo}`), 'base64url');
+    const prefix = PREFIXES[digest[0]! % PREFIXES.length]!;
+    const rest = [...digest.subarray(1, 9)].map((byte) => String(byte % 10)).join('');
+    return prefix + rest;
+  }
+
+  /** The unit and its contact's mobile when the common-contact path can work, else undefined. */
+  async #reachable(certType: CertType, certNo: string): Promise<(RecoveryTarget & { contactMobile: string }) | undefined> {
+    const target = await recoveryStore.target(this.deps.db, certType, certNo);
+    return target && target.unitActive && target.contactMobile ? { ...target, contactMobile: target.contactMobile } : undefined;
+  }
+
+  /** Step 1: the recovery paths for a certificate, with the (real or stand-in) masked mobile of the contact. */
+  async paths(certTypeInput: string, certNoInput: string, ip: string): Promise<RecoveryPaths> {
+    const { certType, certNo } = this.deps.units.certificate(certTypeInput, certNoInput);
+    assertThat(await this.deps.throttle.allow(`recovery:lookup:ip:${ip}`, RECOVERY_LIMITS.lookupPerIp.limit, RECOVERY_LIMITS.lookupPerIp.windowSeconds), 'too_many_requests', 429);
+    const target = await recoveryStore.target(this.deps.db, certType, certNo);
+    const reachable = target && target.unitActive && target.contactMobile;
+    return {
+      certType, certNo,
+      maskedMobile: maskMobile(reachable ? target.contactMobile! : this.#standIn(certType, certNo)),
+      appeal: !target?.verified,
+    };
+  }
+
+  /** Step 2: a code to the common contact's mobile (or, with nobody to send to, the same answer and nothing sent). */
+  async sendCode(kind: RecoveryKind, certTypeInput: string, certNoInput: string, locale: Locale, context: AuditContext): Promise<{ challenge: string; maskedMobile: string }> {
+    const { certType, certNo } = this.deps.units.certificate(certTypeInput, certNoInput);
+    const ip = context.ip ?? 'unknown';
+    const { limit, windowSeconds } = RECOVERY_LIMITS.sendPerCertificate;
+    assertThat(await this.deps.throttle.allow(`recovery:send:cert:${certType}:${certNo}`, limit, windowSeconds), 'too_many_requests', 429);
+    const target = await this.#reachable(certType, certNo);
+    if (!target) {
+      const standIn = this.#standIn(certType, certNo);
+      const decoy = await this.deps.codes.decoy(this.deps.secrets.hmac('recovery-decoy', `${certType}:${certNo}`), ip);
+      await this.deps.audit.record(context, { action: 'recovery.code_send', outcome: 'failure', detail: { kind, certType, certNo, reason: 'no_reachable_contact' } });
+      return { challenge: decoy.challenge, maskedMobile: maskMobile(standIn) };
+    }
+    const issued = await this.deps.codes.issue({ purpose: PURPOSE[kind], subject: target.unitId, mobile: target.contactMobile, locale, ip });
+    await this.deps.audit.record({ ...context, actingUnitId: target.unitId }, {
+      action: 'recovery.code_send', target: { type: 'unit', id: target.unitId }, detail: { kind, certType, certNo },
+    });
+    return { challenge: issued.challenge, maskedMobile: maskMobile(target.contactMobile) };
+  }
+
+  /**
+   * Checks a code for the certificate's unit (bound to that unit and purpose: another unit's code fails), counting
+   * failures per certificate and per IP. Runs `work` in the transaction that consumes the code, so a refusal inside
+   * it (e.g. the new password contains the login name) leaves the code usable.
+   */
+  async #withCode<T>(kind: RecoveryKind, certTypeInput: string, certNoInput: string, challenge: string, code: string, context: AuditContext,
+    work: (unit: Unit, tx: Transaction) => Promise<T>): Promise<T> {
+    const { certType, certNo } = this.deps.units.certificate(certTypeInput, certNoInput);
+    const keys = [`recovery:verify:cert:${certType}:${certNo}`, `recovery:verify:ip:${context.ip ?? 'unknown'}`] as const;
+    const throttled = await this.deps.throttle.state([...keys]);
+    if (throttled.locked) throw new AppError('account_locked', 429, { seconds: throttled.retryAfterSeconds });
+    const target = await this.#reachable(certType, certNo);
+    const unit = target && await unitStore.byId(this.deps.db, target.unitId);
+    try {
+      if (!unit) throw new AppError('code_invalid', 400, {}, 'code');
+      await this.deps.codes.check(challenge, PURPOSE[kind], unit.id, code.trim());
+      return await this.deps.db.transaction(async (tx) => {
+        await this.deps.codes.use(challenge, PURPOSE[kind], unit.id, tx);
+        return work(unit, tx);
+      });
+    } catch (error) {
+      if (error instanceof AppError && error.code === 'code_invalid') {
+        await this.deps.throttle.fail(keys[0], RECOVERY_LIMITS.failuresPerCertificate);
+        await this.deps.throttle.fail(keys[1], RECOVERY_LIMITS.failuresPerIp);
+        await this.deps.audit.record(unit ? { ...context, actingUnitId: unit.id } : context, {
+          action: 'recovery.code_verify', outcome: 'failure', target: unit ? { type: 'unit', id: unit.id } : undefined, detail: { kind, certType, certNo },
+        });
+      }
+      throw error;
+    }
+  }
+
+  /** 账号找回 through the common contact (R-R1): a valid code reveals the unit's login name. */
+  async revealAccount(certType: string, certNo: string, challenge: string, code: string, context: AuditContext): Promise<Unit> {
+    const unit = await this.#withCode('account', certType, certNo, challenge, code, context, async (found, tx) => {
+      await this.deps.audit.record({ ...context, actingUnitId: found.id }, {
+        action: 'recovery.account_reveal', target: { type: 'unit', id: found.id }, detail: { path: 'contact_code' },
+      }, tx);
+      return found;
+    });
+    await this.deps.throttle.reset(`recovery:verify:cert:${unit.certType}:${unit.certNo}`);
+    return unit;
+  }
+
+  /**
+   * 密码找回 through the common contact (R-R2): a valid code and a new password. The general password rules are
+   * checked first; the rule against containing the login name only after the code, so it cannot reveal the name.
+   */
+  async resetPassword(certType: string, certNo: string, challenge: string, code: string, password: string, confirm: string, context: AuditContext): Promise<Unit> {
+    passwordProblem(password, confirm);
+    const hash = await this.deps.hasher.hash(password);
+    const unit = await this.#withCode('password', certType, certNo, challenge, code, context, async (found, tx) => {
+      passwordProblem(password, confirm, found.loginName);
+      await unitStore.setPassword(tx, found.id, hash, this.#now());
+      await this.deps.audit.record({ ...context, actingUnitId: found.id }, {
+        action: 'unit.password_reset', target: { type: 'unit', id: found.id }, detail: { path: 'contact_code' },
+      }, tx);
+      return found;
+    });
+    await this.#afterReset(unit);
+    return unit;
+  }
+
+  /** A reset password ends every session of the unit account and lifts a sign-in lockout. */
+  async #afterReset(unit: Unit): Promise<void> {
+    await this.deps.throttle.reset(`recovery:verify:cert:${unit.certType}:${unit.certNo}`);
+    await this.deps.throttle.reset(`login:unit:${unit.loginName.toLowerCase()}`);
+    await this.deps.sessions.endAll(accountIdOf({ kind: 'unit', id: unit.id }), {});
+  }
+
+  /** The units whose active common contact is this person (the account centre's recovery section). */
+  async unitsOfContact(personId: string): Promise<Unit[]> {
+    const bindings = await bindingStore.listForPerson(this.deps.db, personId);
+    const ids = bindings.filter((binding) => binding.role === 'contact' && binding.status === 'active').map((binding) => binding.unitId);
+    return unitStore.byIds(this.deps.db, ids);
+  }
+
+  async #asContact(personId: string, unitId: string): Promise<Unit> {
+    const contact = /^[0-9a-f-]{36}$/i.test(unitId) ? await bindingStore.contactOf(this.deps.db, unitId) : undefined;
+    const unit = contact?.personId === personId ? await unitStore.byId(this.deps.db, unitId) : undefined;
+    if (!unit) throw new AppError('not_found', 404);
+    return unit;
+  }
+
+  /** R-R1 in the account centre: the common contact sees the unit's login name (audited). */
+  async revealToContact(personId: string, context: AuditContext): Promise<Unit[]> {
+    const units = await this.unitsOfContact(personId);
+    for (const unit of units) {
+      await this.deps.audit.record({ ...context, actingUnitId: unit.id }, {
+        action: 'recovery.account_reveal', target: { type: 'unit', id: unit.id }, detail: { path: 'contact_console' },
+      });
+    }
+    return units;
+  }
+
+  /** R-R2 in the account centre: the common contact sets a new password for the unit account. */
+  async resetByContact(personId: string, unitId: string, password: string, confirm: string, context: AuditContext): Promise<Unit> {
+    const unit = await this.#asContact(personId, unitId);
+    passwordProblem(password, confirm, unit.loginName);
+    const hash = await this.deps.hasher.hash(password);
+    await this.deps.db.transaction(async (tx) => {
+      const current = await bindingStore.contactOf(tx, unitId, true);
+      if (current?.personId !== personId) throw new AppError('not_found', 404);
+      await unitStore.setPassword(tx, unitId, hash, this.#now());
+      await this.deps.audit.record({ ...context, actingUnitId: unitId }, {
+        action: 'unit.password_reset', target: { type: 'unit', id: unitId }, detail: { path: 'contact_console' },
+      }, tx);
+    });
+    await this.#afterReset(unit);
+    return unit;
+  }
+}

@@ -1,0 +1,204 @@
+import type { Queryable } from '../../shared/db/database.js';
+import type { Channel } from '../../shared/notifier/notifier.js';
+import type { Locale } from '../../shared/i18n/index.js';
+import type { CertType } from '../units/certificates.js';
+
+/** What the common-contact path needs to know about a certificate, read in one statement whatever the outcome. */
+export interface RecoveryTarget {
+  unitId: string;
+  loginName: string;
+  verified: boolean;
+  unitActive: boolean;
+  /** The active common contact's mobile, when the contact is active and the number verified. */
+  contactMobile: string | undefined;
+}
+
+export type AppealKind = 'account' | 'password';
+export type AppealStatus = 'pending' | 'approved' | 'rejected' | 'completed';
+
+export interface Appeal {
+  id: string;
+  reference: string;
+  kind: AppealKind;
+  certType: CertType;
+  certNo: string;
+  unitId: string | null;
+  applicantName: string;
+  contactChannel: Channel;
+  contact: string;
+  locale: Locale;
+  status: AppealStatus;
+  createdAt: Date;
+  decidedAt: Date | null;
+  decidedBy: string | null;
+  decisionNote: string | null;
+  linkExpiresAt: Date | null;
+  linkUsedAt: Date | null;
+}
+
+export interface AppealDocumentInfo {
+  id: string;
+  seq: number;
+  filename: string;
+  contentType: string;
+  size: number;
+  sha256: string;
+}
+
+interface AppealRow {
+  id: string;
+  reference: string;
+  kind: AppealKind;
+  cert_type: CertType;
+  cert_no: string;
+  unit_id: string | null;
+  applicant_name: string;
+  contact_channel: Channel;
+  contact: string;
+  locale: Locale;
+  status: AppealStatus;
+  created_at: Date;
+  decided_at: Date | null;
+  decided_by: string | null;
+  decision_note: string | null;
+  link_expires_at: Date | null;
+  link_used_at: Date | null;
+}
+
+const COLUMNS = `id, reference, kind, cert_type, cert_no, unit_id, applicant_name, contact_channel, contact, locale, status,
+  created_at, decided_at, decided_by, decision_note, link_expires_at, link_used_at`;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function toAppeal(row: AppealRow): Appeal {
+  return {
+    id: row.id, reference: row.reference, kind: row.kind, certType: row.cert_type, certNo: row.cert_no, unitId: row.unit_id,
+    applicantName: row.applicant_name, contactChannel: row.contact_channel, contact: row.contact, locale: row.locale,
+    status: row.status, createdAt: row.created_at, decidedAt: row.decided_at, decidedBy: row.decided_by,
+    decisionNote: row.decision_note, linkExpiresAt: row.link_expires_at, linkUsedAt: row.link_used_at,
+  };
+}
+
+export interface NewAppeal {
+  id: string;
+  reference: string;
+  kind: AppealKind;
+  certType: CertType;
+  certNo: string;
+  unitId: string | null;
+  applicantName: string;
+  contactChannel: Channel;
+  contact: string;
+  locale: Locale;
+  ip: string | null;
+  at: Date;
+}
+
+export interface NewDocument {
+  id: string;
+  seq: number;
+  filename: string;
+  contentType: string;
+  size: number;
+  sha256: string;
+  content: Buffer;
+}
+
+/** SQL of recovery and appeals; every function takes the connection or transaction to run on. */
+export const recoveryStore = {
+  async target(db: Queryable, certType: CertType, certNo: string): Promise<RecoveryTarget | undefined> {
+    const { rows } = await db.query<{
+      id: string; login_name: string; verified_at: Date | null; status: string;
+      mobile: string | null; mobile_verified_at: Date | null; person_status: string | null;
+    }>(
+      `SELECT u.id, u.login_name, u.verified_at, u.status, p.mobile, p.mobile_verified_at, p.status AS person_status
+       FROM unit u
+       LEFT JOIN binding b ON b.unit_id = u.id AND b.role = 'contact' AND b.status = 'active'
+       LEFT JOIN person p ON p.id = b.person_id
+       WHERE u.cert_type = $1 AND u.cert_no = $2`,
+      [certType, certNo],
+    );
+    const row = rows[0];
+    if (!row) return undefined;
+    const reachable = row.mobile && row.mobile_verified_at && row.person_status === 'active';
+    return {
+      unitId: row.id, loginName: row.login_name, verified: row.verified_at !== null, unitActive: row.status === 'active',
+      contactMobile: reachable ? row.mobile! : undefined,
+    };
+  },
+
+  async insertAppeal(db: Queryable, appeal: NewAppeal): Promise<void> {
+    await db.query(
+      `INSERT INTO appeal (id, reference, kind, cert_type, cert_no, unit_id, applicant_name, contact_channel, contact, locale, submitted_ip, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+      [appeal.id, appeal.reference, appeal.kind, appeal.certType, appeal.certNo, appeal.unitId, appeal.applicantName,
+        appeal.contactChannel, appeal.contact, appeal.locale, appeal.ip, appeal.at],
+    );
+  },
+
+  async insertDocument(db: Queryable, appealId: string, document: NewDocument, at: Date): Promise<void> {
+    await db.query(
+      `INSERT INTO appeal_document (id, appeal_id, seq, filename, content_type, size, sha256, content, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+      [document.id, appealId, document.seq, document.filename, document.contentType, document.size, document.sha256, document.content, at],
+    );
+  },
+
+  async byId(db: Queryable, id: string, lock = false): Promise<Appeal | undefined> {
+    if (!UUID.test(id)) return undefined;
+    const { rows } = await db.query<AppealRow>(`SELECT ${COLUMNS} FROM appeal WHERE id = $1${lock ? ' FOR UPDATE' : ''}`, [id]);
+    return rows[0] && toAppeal(rows[0]);
+  },
+
+  async byReference(db: Queryable, reference: string): Promise<Appeal | undefined> {
+    const { rows } = await db.query<AppealRow>(`SELECT ${COLUMNS} FROM appeal WHERE reference = $1`, [reference]);
+    return rows[0] && toAppeal(rows[0]);
+  },
+
+  async byLink(db: Queryable, linkHmac: string, lock = false): Promise<Appeal | undefined> {
+    const { rows } = await db.query<AppealRow>(`SELECT ${COLUMNS} FROM appeal WHERE link_hmac = $1${lock ? ' FOR UPDATE' : ''}`, [linkHmac]);
+    return rows[0] && toAppeal(rows[0]);
+  },
+
+  async list(db: Queryable, status: AppealStatus | undefined, limit = 100): Promise<Appeal[]> {
+    const { rows } = status
+      ? await db.query<AppealRow>(`SELECT ${COLUMNS} FROM appeal WHERE status = $1 ORDER BY created_at LIMIT $2`, [status, limit])
+      : await db.query<AppealRow>(`SELECT ${COLUMNS} FROM appeal ORDER BY created_at DESC LIMIT $1`, [limit]);
+    return rows.map(toAppeal);
+  },
+
+  async documents(db: Queryable, appealId: string): Promise<AppealDocumentInfo[]> {
+    const { rows } = await db.query<{ id: string; seq: number; filename: string; content_type: string; size: number; sha256: string }>(
+      'SELECT id, seq, filename, content_type, size, sha256 FROM appeal_document WHERE appeal_id = $1 ORDER BY seq', [appealId],
+    );
+    return rows.map((row) => ({ id: row.id, seq: row.seq, filename: row.filename, contentType: row.content_type, size: row.size, sha256: row.sha256 }));
+  },
+
+  async documentContent(db: Queryable, appealId: string, documentId: string): Promise<(AppealDocumentInfo & { content: Buffer }) | undefined> {
+    if (!UUID.test(appealId) || !UUID.test(documentId)) return undefined;
+    const { rows } = await db.query<{ id: string; seq: number; filename: string; content_type: string; size: number; sha256: string; content: Buffer }>(
+      'SELECT id, seq, filename, content_type, size, sha256, content FROM appeal_document WHERE appeal_id = $1 AND id = $2', [appealId, documentId],
+    );
+    const row = rows[0];
+    return row && { id: row.id, seq: row.seq, filename: row.filename, contentType: row.content_type, size: row.size, sha256: row.sha256, content: row.content };
+  },
+
+  /** pending → approved | rejected; returns the rows changed (0: not pending any more). */
+  async decide(db: Queryable, id: string, decision: { status: 'approved' | 'rejected'; operatorId: string; note: string | null; linkHmac: string | null; linkExpiresAt: Date | null; at: Date }): Promise<number> {
+    const { rowCount } = await db.query(
+      `UPDATE appeal SET status = $2, decided_by = $3, decision_note = $4, link_hmac = $5, link_expires_at = $6, decided_at = $7
+       WHERE id = $1 AND status = 'pending'`,
+      [id, decision.status, decision.operatorId, decision.note, decision.linkHmac, decision.linkExpiresAt, decision.at],
+    );
+    return rowCount;
+  },
+
+  /** approved → completed, once, while the link is valid; returns the rows changed. */
+  async useLink(db: Queryable, id: string, at: Date): Promise<number> {
+    const { rowCount } = await db.query(
+      `UPDATE appeal SET status = 'completed', link_used_at = $2
+       WHERE id = $1 AND status = 'approved' AND link_used_at IS NULL AND link_expires_at > $2`,
+      [id, at],
+    );
+    return rowCount;
+  },
+};
