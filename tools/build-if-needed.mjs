@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const stamp = path.join(root, 'dist', '.build-stamp');
-const sources = ['src', 'migrations', 'scripts', 'tsconfig.json', 'tsconfig.build.json', 'package.json'];
+const sources = ['src', 'migrations', 'scripts', 'demo', 'bench/rp-verify.ts', 'tsconfig.json', 'tsconfig.build.json', 'package.json'];
 
 function newest(entry) {
   const full = path.join(root, entry);
