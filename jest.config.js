@@ -17,5 +17,5 @@ export default {
     }],
   },
   globalSetup: '<rootDir>/test/support/global-setup.ts',
-  testTimeout: 30000,
+  testTimeout: 60000,
 };

@@ -65,21 +65,55 @@ export class Units1764270200000 implements MigrationInterface {
     await runner.query("CREATE INDEX binding_person ON binding (person_id) WHERE status IN ('pending', 'active')");
     await runner.query("CREATE INDEX binding_expiring ON binding (valid_until) WHERE status = 'active' AND valid_until IS NOT NULL AND expiry_processed_at IS NULL");
     await runner.query(`
-      CREATE FUNCTION binding_one_contact() RETURNS trigger LANGUAGE plpgsql AS $$
+      CREATE FUNCTION unit_has_one_contact(affected uuid) RETURNS void LANGUAGE plpgsql AS $$
       DECLARE
-        affected uuid := COALESCE(NEW.unit_id, OLD.unit_id);
         contacts integer;
       BEGIN
+        -- a unit deleted in the same transaction needs no contact
+        IF NOT EXISTS (SELECT 1 FROM unit WHERE id = affected) THEN
+          RETURN;
+        END IF;
         SELECT count(*) INTO contacts FROM binding WHERE unit_id = affected AND role = 'contact' AND status = 'active';
         IF contacts <> 1 THEN
           RAISE EXCEPTION 'unit % must have exactly one active common contact, has %', affected, contacts
-            USING ERRCODE = '23514', CONSTRAINT = 'binding_one_contact';
+            USING ERRCODE = '23514', CONSTRAINT = 'unit_one_contact';
+        END IF;
+      END $$`);
+    await runner.query(`
+      CREATE FUNCTION binding_one_contact() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF TG_OP = 'UPDATE' OR TG_OP = 'DELETE' THEN
+          PERFORM unit_has_one_contact(OLD.unit_id);
+        END IF;
+        IF TG_OP = 'INSERT' OR TG_OP = 'UPDATE' THEN
+          PERFORM unit_has_one_contact(NEW.unit_id);
         END IF;
         RETURN NULL;
       END $$`);
     await runner.query(`
       CREATE CONSTRAINT TRIGGER binding_one_contact AFTER INSERT OR UPDATE OR DELETE ON binding
       DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION binding_one_contact()`);
+    await runner.query(`
+      CREATE FUNCTION unit_one_contact() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        PERFORM unit_has_one_contact(NEW.id);
+        RETURN NULL;
+      END $$`);
+    // A unit is registered together with its first contact (R-U1): it cannot be committed without one.
+    await runner.query(`
+      CREATE CONSTRAINT TRIGGER unit_one_contact AFTER INSERT ON unit
+      DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION unit_one_contact()`);
+    // A binding always belongs to the same unit and person (S-44): they are never reassigned.
+    await runner.query(`
+      CREATE FUNCTION binding_fixed_parties() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.unit_id <> OLD.unit_id OR NEW.person_id <> OLD.person_id THEN
+          RAISE EXCEPTION 'a binding keeps its unit and person' USING ERRCODE = '23514', CONSTRAINT = 'binding_fixed_parties';
+        END IF;
+        RETURN NEW;
+      END $$`);
+    await runner.query(`
+      CREATE TRIGGER binding_fixed_parties BEFORE UPDATE ON binding FOR EACH ROW EXECUTE FUNCTION binding_fixed_parties()`);
 
     await runner.query(`
       CREATE TABLE unit_verification_code (
@@ -127,8 +161,11 @@ export class Units1764270200000 implements MigrationInterface {
     await runner.query('DROP TABLE grant_unit');
     await runner.query('DROP TABLE unit_verification_code');
     await runner.query('DROP TABLE binding');
+    await runner.query('DROP FUNCTION binding_fixed_parties()');
     await runner.query('DROP FUNCTION binding_one_contact()');
     await runner.query('DROP TABLE unit_name_history');
     await runner.query('DROP TABLE unit');
+    await runner.query('DROP FUNCTION unit_one_contact()');
+    await runner.query('DROP FUNCTION unit_has_one_contact(uuid)');
   }
 }

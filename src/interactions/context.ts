@@ -9,6 +9,9 @@ import { CONSOLE_CLIENT_ID, CONSOLE_KINDS, type ConsoleKind } from '../oidc/cons
 
 export type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
 
+/** Cookie (on the interaction's path) remembering the language the relying party asked for with ui_locales. */
+export const INTERACTION_LOCALE = 'interaction_locale';
+
 /**
  * The interaction of this request, checked against the uid in the path. An expired or foreign interaction is a
  * readable 400 ("sign-in has timed out"), never a 500.
@@ -26,6 +29,11 @@ export async function loadInteraction(ctx: Context, provider: Provider): Promise
   const uiLocales = typeof params.ui_locales === 'string' ? params.ui_locales : undefined;
   const query = ctx.query as Record<string, unknown>;
   state(ctx).locale = pickLocale(typeof query.lang === 'string' ? query.lang : undefined, ctx.cookies.get('lang'), uiLocales);
+  if (uiLocales && ctx.method === 'GET') {
+    ctx.cookies.set(INTERACTION_LOCALE, pickLocale(uiLocales), {
+      path: `/interaction/${interaction.uid}`, httpOnly: true, sameSite: 'lax', secure: ctx.secure, maxAge: 15 * 60 * 1000,
+    });
+  }
   ctx.set('Cache-Control', 'no-store');
   return interaction;
 }

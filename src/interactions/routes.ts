@@ -3,14 +3,14 @@ import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import QRCode from 'qrcode';
 import { AppError } from '../shared/errors.js';
-import { translate } from '../shared/i18n/index.js';
+import { pickLocale, translate } from '../shared/i18n/index.js';
 import { auditContext, csrfToken, formFields, parseBody, verifyCsrf } from '../shared/http/forms.js';
 import { state } from '../shared/http/middleware.js';
 import { render } from '../shared/http/views.js';
 import { parseAccountId } from '../shared/account-id.js';
 import type { Services } from '../services.js';
 import { accountIdOf } from '../shared/account-id.js';
-import { accountKindOf, clientName, finish, loadInteraction, type Interaction } from './context.js';
+import { accountKindOf, clientName, finish, INTERACTION_LOCALE, loadInteraction, type Interaction } from './context.js';
 import { unitInteractionRoutes } from './unit-routes.js';
 
 /** How long the first factor of an operator sign-in stays valid for the second. */
@@ -39,6 +39,14 @@ interface LoginView {
 /** The sign-in, second-factor and consent pages of the provider's interactions (C-UI1). */
 export function interactionRoutes(provider: Provider, services: Services): Router {
   const router = new Router({ prefix: '/interaction/:uid' });
+  // Errors raised before a handler runs (CSRF, body size or type) speak the language of the sign-in, kept in a
+  // cookie of the interaction's path when its page was shown (reading the interaction would wait on the database
+  // while an oversized body is still arriving).
+  router.use(async (ctx, next) => {
+    const remembered = ctx.cookies.get(INTERACTION_LOCALE);
+    if (!ctx.query.lang && !ctx.cookies.get('lang') && remembered) state(ctx).locale = pickLocale(remembered);
+    await next();
+  });
   const unitPages = unitInteractionRoutes(router, provider, services);
 
   function messageOf(ctx: Context, error: AppError): string {
@@ -75,7 +83,7 @@ export function interactionRoutes(provider: Provider, services: Services): Route
       ...common,
       tab: view.tab ?? (kind === 'unit' ? 'unit' : 'person'),
       unitTabOnly: kind === 'unit',
-      unitMode: view.unitMode ?? params.login_as === 'unit',
+      unitMode: view.unitMode ?? (params.login_as === 'unit' || typeof params.unit_hint === 'string'),
       unitConsole: view.unitConsole,
       account: view.account ?? (typeof params.login_hint === 'string' ? params.login_hint : ''),
       client: clientName(services, params.client_id, locale),

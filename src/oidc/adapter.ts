@@ -16,6 +16,11 @@ interface Row {
   consumed_at: Date | null;
 }
 
+/** No stored identifier contains NUL, and PostgreSQL refuses it in text: such a lookup finds nothing. */
+function storable(value: string): boolean {
+  return !value.includes('\u0000');
+}
+
 function withConsumed(row: Row | undefined): AdapterPayload | undefined {
   if (!row) return undefined;
   if (!row.consumed_at) return row.payload;
@@ -53,6 +58,7 @@ export function createAdapter(db: Queryable, options: AdapterOptions = {}): new 
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
+      if (!storable(id)) return undefined;
       const { rows } = await db.query<Row>(
         `SELECT payload, consumed_at FROM oidc_model
          WHERE model = $1 AND id = $2 AND (expires_at IS NULL OR expires_at > $3)`,
@@ -62,6 +68,7 @@ export function createAdapter(db: Queryable, options: AdapterOptions = {}): new 
     }
 
     async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+      if (!storable(uid)) return undefined;
       const { rows } = await db.query<Row>(
         `SELECT payload, consumed_at FROM oidc_model
          WHERE model = $1 AND uid = $2 AND (expires_at IS NULL OR expires_at > $3)`,
@@ -71,6 +78,7 @@ export function createAdapter(db: Queryable, options: AdapterOptions = {}): new 
     }
 
     async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+      if (!storable(userCode)) return undefined;
       const { rows } = await db.query<Row>(
         `SELECT payload, consumed_at FROM oidc_model
          WHERE model = $1 AND user_code = $2 AND (expires_at IS NULL OR expires_at > $3)`,
@@ -85,6 +93,7 @@ export function createAdapter(db: Queryable, options: AdapterOptions = {}): new 
      * the grant and everything issued from it are revoked, and the request fails with invalid_grant.
      */
     async consume(id: string): Promise<void> {
+      if (!storable(id)) throw new errors.InvalidGrant('grant not found');
       const timestamp = new Date(now());
       const won = await db.query(
         `UPDATE oidc_model SET consumed_at = $3
@@ -105,11 +114,13 @@ export function createAdapter(db: Queryable, options: AdapterOptions = {}): new 
     }
 
     async destroy(id: string): Promise<void> {
+      if (!storable(id)) return;
       await db.query('DELETE FROM oidc_model WHERE model = $1 AND id = $2', [this.model, id]);
     }
 
     /** Removes every artefact issued under the grant (all models), like the provider's reference adapter. */
     async revokeByGrantId(grantId: string): Promise<void> {
+      if (!storable(grantId)) return;
       await db.query('DELETE FROM oidc_model WHERE grant_id = $1', [grantId]);
     }
   };

@@ -14,6 +14,8 @@ interface KeyState {
   createdAt: string;
   /** Set when a newer key of the same algorithm took over signing. */
   retiredAt?: string;
+  /** Set while the key is published ahead of signing (staged rotation); cleared when it is promoted. */
+  stagedAt?: string;
 }
 
 export interface KeyMaterial {
@@ -180,16 +182,27 @@ export async function loadKeys({ dir, generate }: LoadKeysOptions): Promise<Load
 
 export interface RotationResult {
   added: string[];
+  promoted: string[];
   retired: string[];
   removed: string[];
 }
 
 /**
- * Adds and promotes a new key per algorithm and a new cookie key. Previous signing keys stay published (for
- * verification) until `retentionSeconds` after their retirement, then are removed; old cookie keys are kept for
- * verifying existing cookies, up to three.
+ * - `rotate` (default): promote the staged keys if there are any, otherwise add a new key per algorithm and
+ *   promote it at once;
+ * - `stage`: add a new key per algorithm that is published in the JWKS but does not sign yet, so relying parties
+ *   cache it before it is used (promote it after their JWKS cache lifetime, e.g. 10 minutes, or later);
+ * - `promote`: make the staged keys sign.
  */
-export async function rotateKeys(dir: string, retentionSeconds: number, at: Date = new Date()): Promise<RotationResult> {
+export type RotationMode = 'rotate' | 'stage' | 'promote';
+
+/**
+ * Rotates the signing keys and adds a new cookie key (old cookie keys keep verifying, up to three). Keys that stop
+ * signing stay published (for verification) until `retentionSeconds` after their retirement, then a later
+ * rotation removes them. The file keeps the signing key of each algorithm first (node-oidc-provider signs with
+ * the first key of an algorithm), then retired keys, then staged ones.
+ */
+export async function rotateKeys(dir: string, retentionSeconds: number, at: Date = new Date(), mode: RotationMode = 'rotate'): Promise<RotationResult> {
   ensureDirectory(dir);
   return withLock(dir, async () => {
     const current = readJson<unknown>(dir, FILES.jwks);
@@ -197,27 +210,45 @@ export async function rotateKeys(dir: string, retentionSeconds: number, at: Date
     const material = validate(dir, current, readJson<unknown>(dir, FILES.cookies));
     const state = readJson<Record<string, KeyState>>(dir, FILES.state) ?? {};
     const stamp = at.toISOString();
-    const fresh = await Promise.all(SIGNING_ALGORITHMS.map(generateKey));
-    const retired: string[] = [];
-    const removed: string[] = [];
+    const entry = (key: PrivateJwk) => (state[key.kid] ??= { createdAt: stamp });
+    const staged = material.jwks.keys.filter((key) => entry(key).stagedAt);
+    const result: RotationResult = { added: [], promoted: [], retired: [], removed: [] };
+
+    if (mode === 'stage') {
+      if (staged.length > 0) throw new ConfigError(`keys are already staged (${staged.map((key) => key.kid).join(', ')}); promote them first`);
+      const fresh = await Promise.all(SIGNING_ALGORITHMS.map(generateKey));
+      for (const key of fresh) state[key.kid] = { createdAt: stamp, stagedAt: stamp };
+      writeJson(dir, FILES.state, state);
+      writeJson(dir, FILES.jwks, { keys: [...material.jwks.keys, ...fresh] });
+      return { ...result, added: fresh.map((key) => key.kid) };
+    }
+    if (mode === 'promote' && staged.length === 0) throw new ConfigError('no staged keys to promote; run with --stage first');
+
+    const incoming = staged.length > 0 ? staged : await Promise.all(SIGNING_ALGORITHMS.map(generateKey));
+    if (staged.length === 0) result.added = incoming.map((key) => key.kid);
+    for (const key of incoming) {
+      state[key.kid] = { createdAt: state[key.kid]?.createdAt ?? stamp };
+      result.promoted.push(key.kid);
+    }
+    const promoted = new Set(result.promoted);
     const kept = material.jwks.keys.filter((key) => {
-      const entry = (state[key.kid] ??= { createdAt: stamp });
-      if (!entry.retiredAt) {
-        entry.retiredAt = stamp;
-        retired.push(key.kid);
+      if (promoted.has(key.kid)) return false;
+      const info = entry(key);
+      if (!info.retiredAt) {
+        info.retiredAt = stamp;
+        result.retired.push(key.kid);
       }
-      const expired = at.getTime() - Date.parse(entry.retiredAt) > retentionSeconds * 1000;
+      const expired = at.getTime() - Date.parse(info.retiredAt) > retentionSeconds * 1000;
       if (expired) {
-        removed.push(key.kid);
+        result.removed.push(key.kid);
         delete state[key.kid];
       }
       return !expired;
     });
-    for (const key of fresh) state[key.kid] = { createdAt: stamp };
     writeJson(dir, FILES.cookies, [cookieKey(), ...material.cookieKeys].slice(0, COOKIE_KEYS_KEPT + 1));
     writeJson(dir, FILES.state, state);
-    writeJson(dir, FILES.jwks, { keys: [...fresh, ...kept] });
-    return { added: fresh.map((key) => key.kid), retired, removed };
+    writeJson(dir, FILES.jwks, { keys: [...incoming, ...kept] });
+    return result;
   });
 }
 

@@ -3,7 +3,7 @@ import type { AppConfig } from '../config/env.js';
 import type { ClientCatalog } from '../config/clients.js';
 import type { Database } from '../shared/db/database.js';
 import type { Logger } from '../shared/logger.js';
-import { isDatabaseUnavailable } from '../shared/errors.js';
+import { isDatabaseUnavailable, isUnstorableInput } from '../shared/errors.js';
 import { translate, isMessageKey, type Locale } from '../shared/i18n/index.js';
 import { renderTemplate } from '../shared/http/views.js';
 import { state } from '../shared/http/middleware.js';
@@ -226,6 +226,10 @@ export function createProvider(deps: ProviderDeps): Provider {
   });
   provider.on('server_error', (ctx: KoaContextWithOIDC, error: Error) => {
     const s = state(ctx);
+    if (isUnstorableInput(error)) {
+      s.badInput = true;
+      return;
+    }
     if (isDatabaseUnavailable(error)) {
       s.databaseUnavailable = true;
       s.log?.error({ err: error }, 'database unavailable');

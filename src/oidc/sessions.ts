@@ -28,7 +28,7 @@ export class OidcSessions implements AccountSessions {
       [accountId],
     );
     const notices = rows.flatMap(({ payload }) =>
-      Object.entries(payload.authorizations ?? {}).map(([clientId, { sid }]) => ({ clientId, sub: accountId, sid: sid ?? '' })));
+      Object.entries(payload.authorizations ?? {}).flatMap(([clientId, { sid }]) => (sid ? [{ clientId, sub: accountId, sid }] : [])));
     await notifyBackchannel(this.#provider, notices, this.logger);
   }
 

@@ -118,8 +118,8 @@ export class UnitGrants implements UnitAccessRevoker {
     const notices: LogoutNotice[] = [];
     for (const { payload } of rows) {
       for (const [clientId, authorization] of Object.entries(payload.authorizations ?? {})) {
-        if (authorization.grantId && ids.includes(authorization.grantId) && payload.accountId) {
-          notices.push({ clientId, sub: payload.accountId, sid: authorization.sid ?? '' });
+        if (authorization.grantId && ids.includes(authorization.grantId) && payload.accountId && authorization.sid) {
+          notices.push({ clientId, sub: payload.accountId, sid: authorization.sid });
         }
       }
     }

@@ -11,6 +11,11 @@ export interface AccountRef {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+/** A canonical lower-case UUID, as every id of ours is; anything else can never match a row. */
+export function isUuid(value: unknown): value is string {
+  return typeof value === 'string' && UUID.test(value);
+}
+
 export function parseAccountId(accountId: string | undefined): AccountRef | undefined {
   if (!accountId) return undefined;
   const colon = accountId.indexOf(':');

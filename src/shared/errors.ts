@@ -45,3 +45,13 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   }
   return false;
 }
+
+/** Input the database cannot hold as text (a NUL byte, an invalid byte sequence): the request is bad, not the server. */
+export function isUnstorableInput(error: unknown): boolean {
+  for (let current = error as { code?: unknown; driverError?: unknown; cause?: unknown } | undefined, depth = 0;
+    current && depth < 4; depth += 1) {
+    if (current.code === '22021' || current.code === '22P05' || current.code === '22P02') return true;
+    current = (current.driverError ?? current.cause) as typeof current;
+  }
+  return false;
+}

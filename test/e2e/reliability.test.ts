@@ -6,7 +6,7 @@ import { startTestApp } from '../support/app.js';
 import { Browser } from '../support/browser.js';
 import { createTestDatabase } from '../support/database.js';
 import { testClientsFile, TEST_SECRET } from '../support/fixtures.js';
-import { startServerProcess } from '../support/process.js';
+import { freePort, startServerProcess } from '../support/process.js';
 import { createPerson } from '../support/people.js';
 import { authorizationUrl, callbackOf, discover, redeem } from '../support/rp.js';
 import { startRoundRobin } from '../support/round-robin.js';
@@ -15,7 +15,8 @@ describe('reliability (S-51, S-52)', () => {
   it('S-51 when the process is killed with SIGKILL, then keys, sessions, grants and refresh tokens survive and a half-finished sign-in resumes', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uop-s51-'));
     fs.writeFileSync(path.join(dir, 'clients.json'), JSON.stringify(testClientsFile()));
-    const env = { CERTS_DIR: path.join(dir, 'certs'), DATA_DIR: path.join(dir, 'data'), CLIENTS_FILE: path.join(dir, 'clients.json') };
+    // The same port (hence the same issuer) before and after the restart.
+    const env = { PORT: String(await freePort()), CERTS_DIR: path.join(dir, 'certs'), DATA_DIR: path.join(dir, 'data'), CLIENTS_FILE: path.join(dir, 'clients.json') };
     let running = await startServerProcess(env);
     try {
       const password = fs.readFileSync(path.join(dir, 'data', 'demo-password.txt'), 'utf8').trim();

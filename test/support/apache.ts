@@ -42,6 +42,16 @@ export interface ApacheRpOptions {
   clientId: string;
   clientSecret: string;
   scope: string;
+  /**
+   * What `<Location /protected>` requires instead of `Require valid-user`, e.g. `claim unit_id:<id>`
+   * (mod_auth_openidc's claim authorisation); each entry becomes one `Require` line. With it, Apache answers an
+   * authenticated person who fails the rule with 403 (`AuthzSendForbiddenOnFailure On`).
+   */
+  require?: string[];
+  /** Extra parameters of every authentication request (OIDCAuthRequestParams), e.g. `login_as=unit`. */
+  authRequestParams?: string;
+  /** The claims the protected page prints; PRINTED_CLAIMS when not given. */
+  printedClaims?: string[];
 }
 
 export interface ApacheRp {
@@ -100,9 +110,12 @@ function config(dir: string, options: ApacheRpOptions): string {
     'OIDCProviderAuthRequestMethod GET',
     'OIDCProviderTokenEndpointAuth client_secret_basic',
     'OIDCPassClaimsAs environment',
+    ...(options.authRequestParams ? [`OIDCAuthRequestParams ${quote(options.authRequestParams)}`] : []),
     '<Location /protected>',
     '  AuthType openid-connect',
-    '  Require valid-user',
+    ...(options.require?.length
+      ? [...options.require.map((rule) => `  Require ${rule}`), '  AuthzSendForbiddenOnFailure On']
+      : ['  Require valid-user']),
     '</Location>',
     '',
   ].join('\n');
@@ -117,8 +130,8 @@ function unprivilegedAccount(): { user: string; group: string } {
   throw new Error('no unprivileged account (www-data or nobody) for Apache to run its workers as');
 }
 
-function claimsPage(): string {
-  const lines = PRINTED_CLAIMS.map((claim) => `<li>${claim}=<!--#echo var="OIDC_CLAIM_${claim}" --></li>`);
+function claimsPage(claims: string[] = PRINTED_CLAIMS): string {
+  const lines = claims.map((claim) => `<li>${claim}=<!--#echo var="OIDC_CLAIM_${claim}" --></li>`);
   return `<!doctype html>\n<html><head><meta charset="utf-8"><title>protected</title></head><body>\n<ul id="claims">\n${lines.join('\n')}\n</ul>\n</body></html>\n`;
 }
 
@@ -136,7 +149,7 @@ export async function startApacheRp(options: ApacheRpOptions, timeoutMs = 10_000
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uop-apache-'));
   const htdocs = path.join(dir, 'htdocs');
   fs.mkdirSync(path.join(htdocs, 'protected'), { recursive: true });
-  fs.writeFileSync(path.join(htdocs, 'protected', 'claims.shtml'), claimsPage());
+  fs.writeFileSync(path.join(htdocs, 'protected', 'claims.shtml'), claimsPage(options.printedClaims));
   fs.writeFileSync(path.join(dir, 'mime.types'), ''); // the types needed are set with AddType
   const conf = path.join(dir, 'httpd.conf');
   fs.writeFileSync(conf, config(dir, options), { mode: 0o600 });

@@ -1,5 +1,5 @@
 import type { Services } from '../../src/services.js';
-import { usccCheckCharacter } from '../../src/modules/units/certificates.js';
+import { orgCodeCheckCharacter, usccCheckCharacter } from '../../src/modules/units/certificates.js';
 import type { Unit } from '../../src/modules/units/store.js';
 import type { TestPerson } from './people.js';
 
@@ -8,7 +8,9 @@ let counter = 0;
 /** A fresh valid unified social credit code (GB 32100) for this run. */
 export function uscc(): string {
   counter += 1;
-  const body = `9111010${String(process.pid % 100).padStart(2, '0')}MA${String(Date.now() % 1e6).padStart(6, '0')}${String(counter % 100).padStart(2, '0')}`.slice(0, 17);
+  // Unique within the process (and, via the pid, across the parallel workers).
+  const organisation = `${String(process.pid % 100).padStart(2, '0')}${String(counter).padStart(6, '0')}`;
+  const body = `91110108${organisation}${orgCodeCheckCharacter(organisation)}`;
   return body + usccCheckCharacter(body)!;
 }
 

@@ -9,7 +9,7 @@ import type { Services } from '../../services.js';
 import type { RequireAccount } from '../../interactions/console.js';
 import { consoleAccount } from '../../interactions/console.js';
 import { maskMobile, normalizeMobile } from '../persons/rules.js';
-import { assertFound, withFormErrors } from '../persons/routes.js';
+import { assertFound, visibleField, withFormErrors } from '../persons/routes.js';
 import { CERT_TYPES } from '../units/certificates.js';
 
 /** The account centre of a person (PRODUCT.md §7): profile, password, mobile, real name, signed-in systems. */
@@ -74,7 +74,9 @@ export function accountRoutes(services: Services, requireAccount: RequireAccount
       seeOther(ctx, '/account?done=mobile');
     }, (view, status) => {
       const mobile = normalizeMobile(form.mobile) ?? '';
-      render(ctx, 'account/mobile.njk', { ...view, csrf: csrfToken(ctx), step: 'code', challenge: form.challenge, mobile, masked: mobile ? maskMobile(mobile) : '' }, status);
+      render(ctx, 'account/mobile.njk', {
+        ...view, errorField: visibleField(view.errorField, ['code']), csrf: csrfToken(ctx), step: 'code', challenge: form.challenge, mobile, masked: mobile ? maskMobile(mobile) : '',
+      }, status);
     });
   });
 

@@ -1,4 +1,5 @@
 import type { Queryable } from '../../shared/db/database.js';
+import { isUuid } from '../../shared/account-id.js';
 import type { BindingRole, BindingStatus } from './lifecycle.js';
 
 export interface Binding {
@@ -31,7 +32,6 @@ interface Row {
 }
 
 const COLUMNS = 'id, unit_id, person_id, role, status, scopes, valid_from, valid_until, created_at, accepted_at, ended_at';
-const UUID = /^[0-9a-f-]{36}$/i;
 
 function toBinding(row: Row): Binding {
   return {
@@ -63,19 +63,20 @@ export const bindingStore = {
 
   /** A binding of this unit (every unit-side query is scoped by the unit, S-45). */
   async ofUnit(db: Queryable, unitId: string, id: string, lock = false): Promise<Binding | undefined> {
-    if (!UUID.test(id) || !UUID.test(unitId)) return undefined;
+    if (!isUuid(id) || !isUuid(unitId)) return undefined;
     const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM binding WHERE id = $1 AND unit_id = $2${lock ? ' FOR UPDATE' : ''}`, [id, unitId]);
     return rows[0] && toBinding(rows[0]);
   },
 
   /** A binding of this person (every person-side query is scoped by the person). */
   async ofPerson(db: Queryable, personId: string, id: string, lock = false): Promise<Binding | undefined> {
-    if (!UUID.test(id) || !UUID.test(personId)) return undefined;
+    if (!isUuid(id) || !isUuid(personId)) return undefined;
     const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM binding WHERE id = $1 AND person_id = $2${lock ? ' FOR UPDATE' : ''}`, [id, personId]);
     return rows[0] && toBinding(rows[0]);
   },
 
   async listForUnit(db: Queryable, unitId: string, includeEnded = false): Promise<Binding[]> {
+    if (!isUuid(unitId)) return [];
     const { rows } = await db.query<Row>(
       `SELECT ${COLUMNS} FROM binding WHERE unit_id = $1 ${includeEnded ? '' : "AND status IN ('pending', 'active')"}
        ORDER BY (role = 'contact') DESC, created_at`,
@@ -93,6 +94,7 @@ export const bindingStore = {
   },
 
   async live(db: Queryable, unitId: string, personId: string): Promise<Binding | undefined> {
+    if (!isUuid(unitId) || !isUuid(personId)) return undefined;
     const { rows } = await db.query<Row>(
       `SELECT ${COLUMNS} FROM binding WHERE unit_id = $1 AND person_id = $2 AND status IN ('pending', 'active')`, [unitId, personId],
     );
@@ -100,6 +102,7 @@ export const bindingStore = {
   },
 
   async contactOf(db: Queryable, unitId: string, lock = false): Promise<Binding | undefined> {
+    if (!isUuid(unitId)) return undefined;
     const { rows } = await db.query<Row>(
       `SELECT ${COLUMNS} FROM binding WHERE unit_id = $1 AND role = 'contact' AND status = 'active'${lock ? ' FOR UPDATE' : ''}`, [unitId],
     );

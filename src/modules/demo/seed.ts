@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Services } from '../../services.js';
 import { maskIdNumber } from '../persons/rules.js';
 import { personStore } from '../persons/store.js';
-import { usccCheckCharacter } from '../units/certificates.js';
+import { orgCodeCheckCharacter, usccCheckCharacter } from '../units/certificates.js';
 import { unitStore } from '../units/store.js';
 import { bindingStore } from '../bindings/store.js';
 
@@ -23,17 +23,19 @@ export const DEMO_PERSONS = [
 
 export const DEMO_OPERATOR = { loginName: 'counter', displayName: '示例窗口' };
 
-function uscc(first17: string): string {
+/** A unified social credit code from its registration prefix (8 characters) and organisation code (8 characters). */
+function uscc(prefix: string, organisation: string): string {
+  const first17 = `${prefix}${organisation}${orgCodeCheckCharacter(organisation)}`;
   return first17 + usccCheckCharacter(first17)!;
 }
 
 export const DEMO_UNITS = [
   {
-    name: '示例科技有限公司', certNo: uscc('91110108MA01ABCD1'), loginName: 'demo_tech', verified: true, contact: 'zhangsan',
+    name: '示例科技有限公司', certNo: uscc('91110108', 'MA01ABCD'), loginName: 'demo_tech', verified: true, contact: 'zhangsan',
     handlers: [{ loginName: 'lisi', scopes: ['biz:continuing_education'] }],
   },
   {
-    name: '示例教育中心', certNo: uscc('52110000MJ0123456'), loginName: 'demo_edu', verified: false, contact: 'lisi',
+    name: '示例教育中心', certNo: uscc('52110000', 'MJ012345'), loginName: 'demo_edu', verified: false, contact: 'lisi',
     handlers: [{ loginName: 'zhangsan', scopes: ['biz:continuing_education', 'biz:online_service_hall'] }],
   },
 ] as const;

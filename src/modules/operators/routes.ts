@@ -1,4 +1,5 @@
 import { Router } from '@koa/router';
+import { isUuid } from '../../shared/account-id.js';
 import type { Context } from 'koa';
 import { auditContext, csrfToken, formFields, parseBody, seeOther, verifyCsrf } from '../../shared/http/forms.js';
 import { render } from '../../shared/http/views.js';
@@ -97,7 +98,7 @@ export function operatorRoutes(services: Services, requireAccount: RequireAccoun
     const actorType = ACTOR_TYPES.find((type) => type === ctx.query.actorType);
     const filter = {
       actorType, actorId: text(ctx.query.actorId), targetId: text(ctx.query.targetId), action: text(ctx.query.action),
-      actingUnitId: /^[0-9a-f-]{36}$/.test(text(ctx.query.unitId) ?? '') ? text(ctx.query.unitId) : undefined, limit: 200,
+      actingUnitId: isUuid(ctx.query.unitId) ? ctx.query.unitId : undefined, limit: 200,
     };
     render(ctx, 'operator/audit.njk', { entries: await audit.list(filter), filter, actorTypes: ACTOR_TYPES });
   });

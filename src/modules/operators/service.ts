@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { isUuid } from '../../shared/account-id.js';
 import type { Database, Queryable } from '../../shared/db/database.js';
 import { AppError, assertThat } from '../../shared/errors.js';
 import type { PasswordHasher } from '../../shared/security/passwords.js';
@@ -59,7 +60,7 @@ export class OperatorService {
   }
 
   async byId(id: string, db: Queryable = this.deps.db): Promise<Operator | undefined> {
-    if (!/^[0-9a-f-]{36}$/i.test(id)) return undefined;
+    if (!isUuid(id)) return undefined;
     const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM operator WHERE id = $1`, [id]);
     return rows[0] && toOperator(rows[0]);
   }
@@ -103,13 +104,13 @@ export class OperatorService {
   /** First factor. Same throttling and same answers as for persons (S-21, S-22). */
   async authenticatePassword(loginName: string, password: string, context: AuditContext): Promise<Operator> {
     const name = loginName.trim().toLowerCase();
-    const keys = [`login:operator:${name}`, `login:ip:${context.ip ?? 'unknown'}`];
-    const throttled = await this.deps.throttle.state(keys);
-    if (throttled.locked) throw new AppError('account_locked', 429, { seconds: throttled.retryAfterSeconds });
     const { rows } = await this.deps.db.query<Row & { password_hash: string }>(
       `SELECT ${COLUMNS}, password_hash FROM operator WHERE lower(login_name) = $1`, [name],
     );
     const row = rows[0];
+    const keys = [`login:operator:${row?.id ?? name}`, `login:ip:${context.ip ?? 'unknown'}`];
+    const throttled = await this.deps.throttle.state(keys);
+    if (throttled.locked) throw new AppError('account_locked', 429, { seconds: throttled.retryAfterSeconds });
     const valid = row ? await this.deps.hasher.verify(row.password_hash, password) : await this.deps.hasher.verifyDummy(password);
     if (!row || !valid) {
       await this.deps.throttle.fail(keys[0]!, ACCOUNT_LOCKOUT);

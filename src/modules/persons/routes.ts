@@ -9,12 +9,12 @@ import type { Services } from '../../services.js';
 import { maskMobile, normalizeMobile } from './rules.js';
 
 /** A failed form step re-renders its page with the message in the page's language and the entered values. */
-export async function withFormErrors(ctx: Context, work: () => Promise<void>, onError: (view: { error: string; errorField: string | undefined }, status: number) => void): Promise<void> {
+export async function withFormErrors(ctx: Context, work: () => Promise<void>, onError: (view: { error: string; errorField: string | undefined }, status: number) => void | Promise<void>): Promise<void> {
   try {
     await work();
   } catch (error) {
     if (!(error instanceof AppError) || error.status >= 500) throw error;
-    onError({ error: translate(state(ctx).locale, error.messageKey, error.params), errorField: error.field }, error.status);
+    await onError({ error: translate(state(ctx).locale, error.messageKey, error.params), errorField: error.field }, error.status);
   }
 }
 
@@ -48,7 +48,8 @@ export function personRoutes(services: Services): Router {
     }, (view, status) => {
       const mobile = normalizeMobile(form.mobile) ?? '';
       render(ctx, 'persons/register-account.njk', {
-        ...view, csrf: csrfToken(ctx), returnTo, challenge: form.challenge, mobile, masked: mobile ? maskMobile(mobile) : '', loginName: form.loginName.slice(0, 32),
+        ...view, errorField: visibleField(view.errorField, ['code', 'loginName', 'password', 'passwordConfirm']),
+        csrf: csrfToken(ctx), returnTo, challenge: form.challenge, mobile, masked: mobile ? maskMobile(mobile) : '', loginName: form.loginName.slice(0, 32),
       }, status);
     });
   });
@@ -76,6 +77,11 @@ export function personRoutes(services: Services): Router {
   });
 
   return router;
+}
+
+/** An error on a field the page does not show (a hidden input) is shown as a form-level error. */
+export function visibleField(field: string | undefined, visible: string[]): string | undefined {
+  return field && visible.includes(field) ? field : undefined;
 }
 
 export function assertFound<T>(value: T | undefined): T {

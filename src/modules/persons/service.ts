@@ -76,10 +76,9 @@ export class PersonService {
   async sendRegistrationCode(mobileInput: string, locale: Locale, ip: string): Promise<string> {
     const mobile = mobileOf(mobileInput);
     if (await personStore.mobileTaken(this.deps.db, mobile)) {
-      const allowed = await this.deps.throttle.allow(`otp:to:${mobile}`, 1, 60);
-      assertThat(allowed, 'too_many_requests', 429);
+      const decoy = await this.deps.codes.decoy(mobile, ip); // the same rate limits as a real code
       await this.deps.notifier.send({ channel: 'sms', to: mobile, template: 'register.already', body: translate(locale, 'otp.sms_already_registered') });
-      return crypto.randomUUID();
+      return decoy.challenge;
     }
     const issued = await this.deps.codes.issue({ purpose: 'register', subject: mobile, mobile, locale, ip });
     return issued.challenge;
@@ -96,8 +95,9 @@ export class PersonService {
     const id = crypto.randomUUID();
     const at = this.#now();
     try {
+      await this.deps.codes.check(input.challenge, 'register', mobile, input.code);
       await this.deps.db.transaction(async (tx) => {
-        await this.deps.codes.consume(input.challenge, 'register', mobile, input.code, tx);
+        await this.deps.codes.use(input.challenge, 'register', mobile, tx);
         await personStore.insert(tx, { id, loginName, passwordHash, mobile, at });
         await this.deps.audit.record({ ...context, actor: { type: 'person', id } }, { action: 'person.register', target: { type: 'person', id } }, tx);
       });
@@ -112,6 +112,19 @@ export class PersonService {
     return person;
   }
 
+  /** Re-entering the current password is throttled like a sign-in, so a stolen session cannot guess it. */
+  async #checkCurrentPassword(personId: string, password: string, context: AuditContext, action: string): Promise<void> {
+    const key = `login:person:${personId}`;
+    const throttled = await this.deps.throttle.state([key]);
+    if (throttled.locked) throw new AppError('account_locked', 429, { seconds: throttled.retryAfterSeconds });
+    const hash = await personStore.passwordHash(this.deps.db, personId);
+    if (!hash || !(await this.deps.hasher.verify(hash, password))) {
+      await this.deps.throttle.fail(key, ACCOUNT_LOCKOUT);
+      await this.deps.audit.record(context, { action, outcome: 'failure', target: { type: 'person', id: personId } });
+      throw new AppError('current_password_invalid', 400, {}, 'currentPassword');
+    }
+  }
+
   /**
    * Password sign-in by login name or mobile number. Unknown accounts cost the same argon2 work and give the
    * same answer as a wrong password (S-22); failures are counted per account and per IP in the database (S-21).
@@ -119,10 +132,11 @@ export class PersonService {
   async authenticate(accountInput: string, password: string, context: AuditContext): Promise<Person> {
     const account = accountInput.trim().toLowerCase();
     const ip = context.ip ?? 'unknown';
-    const keys = [`login:person:${account}`, `login:ip:${ip}`];
+    const found = account && password ? await personStore.credentialsFor(this.deps.db, account) : undefined;
+    // Counted per person, whichever identifier was typed (login name or mobile); per typed name when unknown.
+    const keys = [`login:person:${found?.id ?? account}`, `login:ip:${ip}`];
     const throttled = await this.deps.throttle.state(keys);
     if (throttled.locked) throw new AppError('account_locked', 429, { seconds: throttled.retryAfterSeconds });
-    const found = account && password ? await personStore.credentialsFor(this.deps.db, account) : undefined;
     const valid = found ? await this.deps.hasher.verify(found.passwordHash, password) : await this.deps.hasher.verifyDummy(password);
     if (!found || !valid) {
       await this.deps.throttle.fail(keys[0]!, ACCOUNT_LOCKOUT);
@@ -154,11 +168,7 @@ export class PersonService {
   async changePassword(personId: string, current: string, next: string, confirm: string, context: AuditContext, keepSessionUid?: string): Promise<void> {
     const person = await this.byId(personId);
     assertThat(person, 'not_found', 404);
-    const hash = await personStore.passwordHash(this.deps.db, personId);
-    if (!hash || !(await this.deps.hasher.verify(hash, current))) {
-      await this.deps.audit.record(context, { action: 'person.password_change', outcome: 'failure', target: { type: 'person', id: personId } });
-      throw new AppError('current_password_invalid', 400, {}, 'currentPassword');
-    }
+    await this.#checkCurrentPassword(personId, current, context, 'person.password_change');
     assertPassword(next, confirm, { loginName: person.loginName, mobile: person.mobile });
     const nextHash = await this.deps.hasher.hash(next);
     await this.deps.db.transaction(async (tx) => {
@@ -177,9 +187,8 @@ export class PersonService {
     assertThat(account.length > 0 && account.length <= 64, 'account_required', 400);
     const person = await personStore.byLoginNameOrMobile(this.deps.db, account);
     if (!person || person.status !== 'active' || !person.mobileVerified) {
-      const allowed = await this.deps.throttle.allow(`otp:ip:${ip}`, 20, 3600);
-      assertThat(allowed, 'too_many_requests', 429);
-      return crypto.randomUUID();
+      // Same limits as a real send, counted under a stand-in for the unknown account (S-22).
+      return (await this.deps.codes.decoy(`reset:${this.deps.secrets.hmac('decoy', account.toLowerCase())}`, ip)).challenge;
     }
     const issued = await this.deps.codes.issue({ purpose: 'password_reset', subject: person.id, mobile: person.mobile, locale, ip });
     return issued.challenge;
@@ -191,14 +200,15 @@ export class PersonService {
     if (!person) throw new AppError('code_invalid', 400, {}, 'code');
     assertPassword(password, confirm, { loginName: person.loginName, mobile: person.mobile });
     const hash = await this.deps.hasher.hash(password);
+    await this.deps.codes.check(challenge, 'password_reset', person.id, code);
     await this.deps.db.transaction(async (tx) => {
-      await this.deps.codes.consume(challenge, 'password_reset', person.id, code, tx);
+      await this.deps.codes.use(challenge, 'password_reset', person.id, tx);
       await personStore.setPassword(tx, person.id, hash, this.#now());
       await this.deps.audit.record({ ...context, actor: { type: 'person', id: person.id } }, {
         action: 'person.password_reset', target: { type: 'person', id: person.id },
       }, tx);
     });
-    await this.deps.throttle.reset(`login:person:${person.loginName.toLowerCase()}`);
+    await this.deps.throttle.reset(`login:person:${person.id}`);
     await this.deps.sessions.endAll(person.id, {});
     return person;
   }
@@ -206,8 +216,7 @@ export class PersonService {
   /** Step 1 of a mobile change: the current password, then a code to the new number. */
   async startMobileChange(personId: string, password: string, mobileInput: string, locale: Locale, context: AuditContext): Promise<string> {
     const mobile = mobileOf(mobileInput);
-    const hash = await personStore.passwordHash(this.deps.db, personId);
-    if (!hash || !(await this.deps.hasher.verify(hash, password))) throw new AppError('current_password_invalid', 400, {}, 'currentPassword');
+    await this.#checkCurrentPassword(personId, password, context, 'person.mobile_change');
     if (await personStore.mobileTaken(this.deps.db, mobile)) throw new AppError('mobile_taken', 409, {}, 'mobile');
     const issued = await this.deps.codes.issue({ purpose: 'mobile_change', subject: `${personId}:${mobile}`, mobile, locale, ip: context.ip ?? 'unknown' });
     return issued.challenge;
@@ -216,8 +225,9 @@ export class PersonService {
   async completeMobileChange(personId: string, mobileInput: string, challenge: string, code: string, context: AuditContext): Promise<void> {
     const mobile = mobileOf(mobileInput);
     try {
+      await this.deps.codes.check(challenge, 'mobile_change', `${personId}:${mobile}`, code);
       await this.deps.db.transaction(async (tx) => {
-        await this.deps.codes.consume(challenge, 'mobile_change', `${personId}:${mobile}`, code, tx);
+        await this.deps.codes.use(challenge, 'mobile_change', `${personId}:${mobile}`, tx);
         await personStore.setMobile(tx, personId, mobile, this.#now());
         await this.deps.audit.record(context, { action: 'person.mobile_change', target: { type: 'person', id: personId } }, tx);
       });

@@ -1,4 +1,5 @@
 import type { Queryable } from '../../shared/db/database.js';
+import { isUuid } from '../../shared/account-id.js';
 
 export type RealnameStatus = 'none' | 'pending' | 'verified' | 'rejected';
 
@@ -77,13 +78,13 @@ export const personStore = {
   },
 
   async byId(db: Queryable, id: string): Promise<Person | undefined> {
-    if (!/^[0-9a-f-]{36}$/i.test(id)) return undefined;
+    if (!isUuid(id)) return undefined;
     const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM person WHERE id = $1`, [id]);
     return rows[0] && toPerson(rows[0]);
   },
 
   async byIds(db: Queryable, ids: string[]): Promise<Person[]> {
-    const valid = ids.filter((id) => /^[0-9a-f-]{36}$/i.test(id));
+    const valid = ids.filter((id) => isUuid(id));
     if (valid.length === 0) return [];
     const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM person WHERE id = ANY($1::uuid[])`, [valid]);
     return rows.map(toPerson);

@@ -22,18 +22,13 @@ export function usccCheckCharacter(first17: string): string | undefined {
 }
 
 /** GB 11714 organisation code: 8 characters and a mod 11 check character. */
-function orgCodeValid(code: string): boolean {
-  if (!/^[0-9A-Z]{8}[0-9X]$/.test(code)) return false;
-  const weights = [3, 7, 9, 10, 5, 8, 4, 2];
-  const sum = weights.reduce((total, weight, index) => total + weight * parseInt(code[index]!, 36), 0);
-  const check = 11 - (sum % 11);
-  const expected = check === 10 ? 'X' : check === 11 ? '0' : String(check);
-  return code[8] === expected;
+export function orgCodeValid(code: string): boolean {
+  return /^[0-9A-Z]{8}[0-9X]$/.test(code) && orgCodeCheckCharacter(code.slice(0, 8)) === code[8];
 }
 
 /**
  * Normalises and checks a certificate number for its type; returns the canonical form or undefined.
- * - uscc: 18 characters with the GB 32100 check character (and a valid embedded organisation code);
+ * - uscc: 18 characters with the GB 32100 check character and a valid embedded GB 11714 organisation code;
  * - org_code: GB 11714, `12345678-9` or `123456789`;
  * - business_license: the 15-digit registration number of the old business licence;
  * - public_institution: the 12-digit certificate number of a public institution legal person;
@@ -44,7 +39,8 @@ export function normalizeCertNo(type: CertType, input: string): string | undefin
   switch (type) {
     case 'uscc': {
       if (!/^[0-9A-HJ-NPQRTUWXY]{18}$/.test(value)) return undefined;
-      return usccCheckCharacter(value.slice(0, 17)) === value[17] ? value : undefined;
+      // Characters 9–17 are the organisation code of GB 11714, with its own check character.
+      return usccCheckCharacter(value.slice(0, 17)) === value[17] && orgCodeValid(value.slice(8, 17)) ? value : undefined;
     }
     case 'org_code': {
       const plain = value.replace('-', '');
@@ -64,4 +60,12 @@ export function normalizeUnitName(input: string): string | undefined {
   const name = input.normalize('NFC').trim().replace(/\s+/g, ' ');
   if ([...name].length < 2 || [...name].length > 100) return undefined;
   return /[\p{Cc}<>]/u.test(name) ? undefined : name;
+}
+
+/** The GB 11714 check character for the first 8 characters of an organisation code. */
+export function orgCodeCheckCharacter(first8: string): string {
+  const weights = [3, 7, 9, 10, 5, 8, 4, 2];
+  const sum = weights.reduce((total, weight, index) => total + weight * parseInt(first8[index]!, 36), 0);
+  const check = 11 - (sum % 11);
+  return check === 10 ? 'X' : check === 11 ? '0' : String(check);
 }

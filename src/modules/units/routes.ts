@@ -44,7 +44,7 @@ export function unitRoutes(services: Services, requireAccount: RequireAccount): 
 
   router.get('/', (ctx) => home(ctx));
 
-  router.post('/info', parseBody(), verifyCsrf(), async (ctx) => {
+  router.post('/info', parseBody(), verifyCsrf(), fresh, async (ctx) => {
     const form = formFields(ctx, ['name'], 512);
     await withFormErrors(ctx, async () => {
       await units.updateName(unitId(ctx), form.name, actor(ctx));

@@ -120,10 +120,10 @@ export class UnitService {
   /** Unit account sign-in (the 单位登录 tab), throttled like personal sign-in (S-21, S-22). */
   async authenticate(loginNameInput: string, password: string, context: AuditContext): Promise<Unit> {
     const loginName = loginNameInput.trim().toLowerCase();
-    const keys = [`login:unit:${loginName}`, `login:ip:${context.ip ?? 'unknown'}`];
+    const found = loginName && password ? await unitStore.credentialsFor(this.deps.db, loginName) : undefined;
+    const keys = [`login:unit:${found?.id ?? loginName}`, `login:ip:${context.ip ?? 'unknown'}`];
     const throttled = await this.deps.throttle.state(keys);
     if (throttled.locked) throw new AppError('account_locked', 429, { seconds: throttled.retryAfterSeconds });
-    const found = loginName && password ? await unitStore.credentialsFor(this.deps.db, loginName) : undefined;
     const valid = found ? await this.deps.hasher.verify(found.passwordHash, password) : await this.deps.hasher.verifyDummy(password);
     if (!found || !valid) {
       await this.deps.throttle.fail(keys[0]!, ACCOUNT_LOCKOUT);
@@ -180,8 +180,12 @@ export class UnitService {
   async changePassword(unitId: string, current: string, next: string, confirm: string, context: AuditContext, keepSessionUid?: string): Promise<void> {
     const unit = await this.byId(unitId);
     assertThat(unit, 'not_found', 404);
+    const key = `login:unit:${unitId}`;
+    const throttled = await this.deps.throttle.state([key]);
+    if (throttled.locked) throw new AppError('account_locked', 429, { seconds: throttled.retryAfterSeconds });
     const hash = await unitStore.passwordHash(this.deps.db, unitId);
     if (!hash || !(await this.deps.hasher.verify(hash, current))) {
+      await this.deps.throttle.fail(key, ACCOUNT_LOCKOUT);
       await this.deps.audit.record(context, { action: 'unit.password_change', outcome: 'failure', target: { type: 'unit', id: unitId } });
       throw new AppError('current_password_invalid', 400, {}, 'currentPassword');
     }

@@ -1,4 +1,5 @@
 import type { Queryable } from '../../shared/db/database.js';
+import { isUuid } from '../../shared/account-id.js';
 import type { CertType } from './certificates.js';
 
 export interface Unit {
@@ -29,7 +30,6 @@ interface Row {
 }
 
 const COLUMNS = 'id, name, cert_type, cert_no, login_name, verified_at, status, registered_by, created_at, updated_at';
-const UUID = /^[0-9a-f-]{36}$/i;
 
 function toUnit(row: Row): Unit {
   return {
@@ -60,13 +60,13 @@ export const unitStore = {
   },
 
   async byId(db: Queryable, id: string, lock = false): Promise<Unit | undefined> {
-    if (!UUID.test(id)) return undefined;
+    if (!isUuid(id)) return undefined;
     const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM unit WHERE id = $1${lock ? ' FOR UPDATE' : ''}`, [id]);
     return rows[0] && toUnit(rows[0]);
   },
 
   async byIds(db: Queryable, ids: string[]): Promise<Unit[]> {
-    const valid = ids.filter((id) => UUID.test(id));
+    const valid = ids.filter((id) => isUuid(id));
     if (valid.length === 0) return [];
     const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM unit WHERE id = ANY($1::uuid[])`, [valid]);
     return rows.map(toUnit);

@@ -110,8 +110,10 @@ export class UnitVerification {
    */
   async redeem(unitId: string, input: string, context: AuditContext): Promise<void> {
     const code = normalizeCode(input);
-    const keys = [`unit-code:unit:${unitId}`, `unit-code:ip:${context.ip ?? 'unknown'}`];
-    const throttled = await this.deps.throttle.state(keys);
+    // Each code allows 5 attempts; per client IP, 20 failures an hour lock code entry (a per-unit lock would let
+    // anyone keep a unit from verifying).
+    const ipKey = `unit-code:ip:${context.ip ?? 'unknown'}`;
+    const throttled = await this.deps.throttle.state([ipKey]);
     if (throttled.locked) throw new AppError('account_locked', 429, { seconds: throttled.retryAfterSeconds });
     const unit = await unitStore.byId(this.deps.db, unitId);
     assertThat(unit, 'not_found', 404);
@@ -129,7 +131,7 @@ export class UnitVerification {
       if (live && live.attempts >= MAX_ATTEMPTS) {
         await this.deps.db.query('UPDATE unit_verification_code SET invalidated_at = $2 WHERE id = $1 AND invalidated_at IS NULL', [live.id, at]);
       }
-      await this.deps.throttle.fail(keys[1]!, { limit: 20, windowSeconds: 3600, lockSeconds: 15 * 60, maxLockSeconds: 3600 });
+      await this.deps.throttle.fail(ipKey, { limit: 20, windowSeconds: 3600, lockSeconds: 15 * 60, maxLockSeconds: 3600 });
       await this.deps.audit.record({ ...context, actingUnitId: unitId }, { action: 'unit.verify', outcome: 'failure', target: { type: 'unit', id: unitId } });
       throw new AppError('unit_code_invalid', 400, {}, 'code');
     }

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import type { Context, Middleware, Next } from 'koa';
 import helmet from 'koa-helmet';
 import type { Logger } from '../logger.js';
-import { AppError, isDatabaseUnavailable } from '../errors.js';
+import { AppError, isDatabaseUnavailable, isUnstorableInput } from '../errors.js';
 import { pickLocale, translate, type Locale, type MessageKey } from '../i18n/index.js';
 import { render } from './views.js';
 
@@ -12,6 +12,8 @@ export interface RequestState {
   locale: Locale;
   /** Set when the provider reported a server error caused by an unreachable database. */
   databaseUnavailable?: boolean;
+  /** Set when the provider reported a server error caused by input the database cannot store (e.g. NUL). */
+  badInput?: boolean;
 }
 
 export function state(ctx: Context): RequestState {
@@ -65,6 +67,7 @@ const HTTP_ERROR_KEYS: Record<number, [string, MessageKey]> = {
   400: ['bad_request', 'error.bad_request'],
   403: ['forbidden', 'error.forbidden'],
   404: ['not_found', 'error.not_found'],
+  405: ['method_not_allowed', 'error.method_not_allowed'],
   413: ['payload_too_large', 'error.payload_too_large'],
   415: ['unsupported_media_type', 'error.unsupported_media_type'],
   429: ['too_many_requests', 'error.too_many_requests'],
@@ -79,9 +82,16 @@ export function errorBoundary(): Middleware {
     try {
       await next();
       if (ctx.status === 404 && ctx.body == null) respond(ctx, 404, 'not_found', 'error.not_found');
+      if (ctx.status === 405 && (ctx.body == null || typeof ctx.body === 'string')) respond(ctx, 405, 'method_not_allowed', 'error.method_not_allowed');
       if (state(ctx).databaseUnavailable && ctx.status === 500) {
         ctx.status = 503;
         ctx.set('Retry-After', '5');
+      }
+      if (state(ctx).badInput && ctx.status === 500) {
+        const html = ctx.response.is('html');
+        ctx.status = 400;
+        if (html) respond(ctx, 400, 'bad_request', 'error.bad_request');
+        else ctx.body = { error: 'invalid_request', error_description: 'the request contains characters that are not allowed' };
       }
     } catch (error) {
       if (error instanceof AppError) {
@@ -92,6 +102,10 @@ export function errorBoundary(): Middleware {
       const known = typeof status === 'number' ? HTTP_ERROR_KEYS[status] : undefined;
       if (known && (error as { expose?: boolean }).expose !== false) {
         respond(ctx, status as number, known[0], known[1]);
+        return;
+      }
+      if (isUnstorableInput(error)) {
+        respond(ctx, 400, 'bad_request', 'error.bad_request');
         return;
       }
       if (isDatabaseUnavailable(error)) {

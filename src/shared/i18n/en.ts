@@ -17,6 +17,7 @@ const core: Record<Exclude<MessageKey, keyof typeof recoveryEn | keyof typeof po
   'error.unsupported_media_type': 'This kind of submission is not supported.',
   'error.too_many_requests': 'Too many attempts. Please wait and try again.',
   'error.forbidden': 'You are not allowed to do this.',
+  'error.method_not_allowed': 'This page cannot be used this way.',
   'error.csrf': 'This page has expired. Please reload it and try again.',
   'error.oidc.invalid_request': 'The sign-in request is not valid. Go back to the business system and start again.',
   'error.oidc.invalid_redirect_uri': 'The business system gave a return address that is not registered; sign-in cannot continue.',

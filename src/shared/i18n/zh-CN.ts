@@ -17,6 +17,7 @@ const core = {
   'error.unsupported_media_type': '不支持的提交格式。',
   'error.too_many_requests': '操作过于频繁，请稍后再试。',
   'error.forbidden': '您无权执行此操作。',
+  'error.method_not_allowed': '不支持这种访问方式。',
   'error.csrf': '页面已过期，请刷新后重试。',
   'error.oidc.invalid_request': '登录请求无效，请返回业务系统重新发起登录。',
   'error.oidc.invalid_redirect_uri': '业务系统提供的回调地址未登记，无法继续登录。',
