@@ -9,6 +9,7 @@ import type { Notifier } from './shared/notifier/notifier.js';
 import { createNotifier, supportsChannel } from './shared/notifier/select.js';
 import { OneTimeCodes } from './shared/security/one-time-codes.js';
 import { PasswordHasher } from './shared/security/passwords.js';
+import { PasswordSignIn } from './shared/security/password-sign-in.js';
 import { Secrets } from './shared/security/secrets.js';
 import { Throttle } from './shared/security/throttle.js';
 import { OidcSessions } from './oidc/sessions.js';
@@ -39,15 +40,16 @@ export function createServices(deps: ServiceDeps) {
   const throttle = new Throttle(db, now);
   const notifier = deps.notifier ?? createNotifier(config, db, deps.logger, now);
   const hasher = new PasswordHasher(config.hashConcurrency);
+  const signIn = new PasswordSignIn(throttle, hasher);
   const codes = new OneTimeCodes(db, secrets, notifier, throttle, now);
   const sessions = new OidcSessions(db, deps.logger);
-  const persons = new PersonService({ db, hasher, codes, throttle, audit, secrets, notifier, sessions, now });
+  const persons = new PersonService({ db, hasher, codes, throttle, signIn, audit, secrets, notifier, sessions, now });
   const operators = new OperatorService({
-    db, hasher, throttle, audit, secrets, sessions, issuerName: new URL(config.issuer).host, now,
+    db, hasher, throttle, signIn, audit, secrets, sessions, issuerName: new URL(config.issuer).host, now,
   });
   const allScopes = () => deps.catalog.businesses.map((business) => business.scope);
   const unitGrants = new UnitGrants(db, deps.logger, now);
-  const units = new UnitService({ db, hasher, throttle, audit, sessions, revoker: unitGrants, allScopes, now });
+  const units = new UnitService({ db, hasher, signIn, audit, sessions, revoker: unitGrants, allScopes, now });
   const bindings = new BindingService({ db, audit, allScopes, revoker: unitGrants, now });
   const verification = new UnitVerification({ db, secrets, throttle, audit, ttlHours: config.unitCodeTtlHours, now });
   const recovery = new RecoveryService({ db, units, codes, hasher, throttle, audit, secrets, sessions, now });

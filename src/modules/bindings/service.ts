@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import type { Database } from '../../shared/db/database.js';
+import { uniqueViolation } from '../../shared/db/errors.js';
 import { AppError, assertThat } from '../../shared/errors.js';
 import type { AuditContext, AuditLog } from '../audit/audit-log.js';
 import type { UnitAccessRevoker } from '../../shared/sessions.js';
@@ -48,10 +49,6 @@ function chinaDay(value: string, field: string, plusDays = 0): Date {
     throw new AppError('binding_validity_invalid', 400, {}, field);
   }
   return date;
-}
-
-function uniqueViolation(error: unknown): boolean {
-  return (error as { driverError?: { code?: string } }).driverError?.code === '23505';
 }
 
 /** Handler bindings and the common contact (R-B1–R-B6, C-UI4). Every unit-side call is scoped by the unit. */

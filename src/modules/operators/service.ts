@@ -1,11 +1,13 @@
 import crypto from 'node:crypto';
 import { isUuid } from '../../shared/account-id.js';
 import type { Database, Queryable } from '../../shared/db/database.js';
+import { uniqueViolation } from '../../shared/db/errors.js';
 import { AppError, assertThat } from '../../shared/errors.js';
 import type { PasswordHasher } from '../../shared/security/passwords.js';
 import { checkPassword } from '../../shared/security/passwords.js';
 import { randomString, type Secrets } from '../../shared/security/secrets.js';
-import { ACCOUNT_LOCKOUT, IP_LOCKOUT, type Throttle } from '../../shared/security/throttle.js';
+import type { Throttle } from '../../shared/security/throttle.js';
+import type { PasswordSignIn } from '../../shared/security/password-sign-in.js';
 import { base32Decode, base32Encode, matchTotp, otpauthUri } from '../../shared/security/totp.js';
 import type { AuditContext, AuditLog } from '../audit/audit-log.js';
 import type { AccountSessions } from '../../shared/sessions.js';
@@ -41,6 +43,7 @@ export interface OperatorServiceDeps {
   db: Database;
   hasher: PasswordHasher;
   throttle: Throttle;
+  signIn: PasswordSignIn;
   audit: AuditLog;
   secrets: Secrets;
   sessions: AccountSessions;
@@ -93,7 +96,7 @@ export class OperatorService {
         await this.deps.audit.record({ actor: { type: 'system' } }, { action: 'operator.create', target: { type: 'operator', id } }, tx);
       });
     } catch (error) {
-      if ((error as { driverError?: { code?: string } }).driverError?.code === '23505') throw new AppError('login_name_taken', 409);
+      if (uniqueViolation(error)) throw new AppError('login_name_taken', 409);
       throw error;
     }
     const operator = await this.byId(id);
@@ -108,20 +111,14 @@ export class OperatorService {
       `SELECT ${COLUMNS}, password_hash FROM operator WHERE lower(login_name) = $1`, [name],
     );
     const row = rows[0];
-    const keys = [`login:operator:${row?.id ?? name}`, `login:ip:${context.ip ?? 'unknown'}`];
-    const throttled = await this.deps.throttle.state(keys);
-    if (throttled.locked) throw new AppError('account_locked', 429, { seconds: throttled.retryAfterSeconds });
-    const valid = row ? await this.deps.hasher.verify(row.password_hash, password) : await this.deps.hasher.verifyDummy(password);
+    const valid = await this.deps.signIn.check('operator', row && { id: row.id, passwordHash: row.password_hash }, name, password, context.ip);
     if (!row || !valid) {
-      await this.deps.throttle.fail(keys[0]!, ACCOUNT_LOCKOUT);
-      await this.deps.throttle.fail(keys[1]!, IP_LOCKOUT);
       await this.deps.audit.record(context, {
         action: 'operator.sign_in', outcome: 'failure', target: row ? { type: 'operator', id: row.id } : undefined, detail: { factor: 'password' },
       });
       throw new AppError('credentials_invalid', 401, {}, 'password');
     }
     if (row.status !== 'active') throw new AppError('account_disabled', 403);
-    await this.deps.throttle.reset(keys[0]!);
     return toOperator(row);
   }
 

@@ -4,9 +4,11 @@ import { AppError, assertThat } from '../../shared/errors.js';
 import { translate, type Locale } from '../../shared/i18n/index.js';
 import type { Notifier } from '../../shared/notifier/notifier.js';
 import type { OneTimeCodes } from '../../shared/security/one-time-codes.js';
-import { checkPassword, type PasswordHasher } from '../../shared/security/passwords.js';
+import { assertNewPassword, type PasswordHasher } from '../../shared/security/passwords.js';
+import { uniqueViolation } from '../../shared/db/errors.js';
 import type { Secrets } from '../../shared/security/secrets.js';
-import { ACCOUNT_LOCKOUT, IP_LOCKOUT, type Throttle } from '../../shared/security/throttle.js';
+import type { Throttle } from '../../shared/security/throttle.js';
+import type { PasswordSignIn } from '../../shared/security/password-sign-in.js';
 import type { AuditContext, AuditLog } from '../audit/audit-log.js';
 import type { AccountSessions } from '../../shared/sessions.js';
 import { personStore, type Person } from './store.js';
@@ -17,6 +19,7 @@ export interface PersonServiceDeps {
   hasher: PasswordHasher;
   codes: OneTimeCodes;
   throttle: Throttle;
+  signIn: PasswordSignIn;
   audit: AuditLog;
   secrets: Secrets;
   notifier: Notifier;
@@ -31,12 +34,6 @@ export interface Registration {
   mobile: string;
   challenge: string;
   code: string;
-}
-
-function assertPassword(password: string, confirm: string, identity: { loginName?: string; mobile?: string }): void {
-  const problem = checkPassword(password, identity);
-  if (problem) throw new AppError(`password_${problem}`, 400, {}, 'password');
-  if (password !== confirm) throw new AppError('password_mismatch', 400, {}, 'passwordConfirm');
 }
 
 function mobileOf(value: string): string {
@@ -89,7 +86,7 @@ export class PersonService {
     const loginName = input.loginName.trim();
     if (!isValidLoginName(loginName)) throw new AppError('login_name_invalid', 400, {}, 'loginName');
     const mobile = mobileOf(input.mobile);
-    assertPassword(input.password, input.passwordConfirm, { loginName, mobile });
+    assertNewPassword(input.password, input.passwordConfirm, { loginName, mobile });
     if (await personStore.loginNameTaken(this.deps.db, loginName)) throw new AppError('login_name_taken', 409, {}, 'loginName');
     const passwordHash = await this.deps.hasher.hash(input.password);
     const id = crypto.randomUUID();
@@ -102,7 +99,7 @@ export class PersonService {
         await this.deps.audit.record({ ...context, actor: { type: 'person', id } }, { action: 'person.register', target: { type: 'person', id } }, tx);
       });
     } catch (error) {
-      if ((error as { driverError?: { code?: string } }).driverError?.code === '23505') {
+      if (uniqueViolation(error)) {
         throw new AppError('login_name_taken', 409, {}, 'loginName'); // a concurrent registration won the name
       }
       throw error;
@@ -114,12 +111,9 @@ export class PersonService {
 
   /** Re-entering the current password is throttled like a sign-in, so a stolen session cannot guess it. */
   async #checkCurrentPassword(personId: string, password: string, context: AuditContext, action: string): Promise<void> {
-    const key = `login:person:${personId}`;
-    const throttled = await this.deps.throttle.state([key]);
-    if (throttled.locked) throw new AppError('account_locked', 429, { seconds: throttled.retryAfterSeconds });
     const hash = await personStore.passwordHash(this.deps.db, personId);
-    if (!hash || !(await this.deps.hasher.verify(hash, password))) {
-      await this.deps.throttle.fail(key, ACCOUNT_LOCKOUT);
+    const account = hash ? { id: personId, passwordHash: hash } : undefined;
+    if (!(await this.deps.signIn.check('person', account, personId, password, context.ip))) {
       await this.deps.audit.record(context, { action, outcome: 'failure', target: { type: 'person', id: personId } });
       throw new AppError('current_password_invalid', 400, {}, 'currentPassword');
     }
@@ -131,16 +125,9 @@ export class PersonService {
    */
   async authenticate(accountInput: string, password: string, context: AuditContext): Promise<Person> {
     const account = accountInput.trim().toLowerCase();
-    const ip = context.ip ?? 'unknown';
     const found = account && password ? await personStore.credentialsFor(this.deps.db, account) : undefined;
-    // Counted per person, whichever identifier was typed (login name or mobile); per typed name when unknown.
-    const keys = [`login:person:${found?.id ?? account}`, `login:ip:${ip}`];
-    const throttled = await this.deps.throttle.state(keys);
-    if (throttled.locked) throw new AppError('account_locked', 429, { seconds: throttled.retryAfterSeconds });
-    const valid = found ? await this.deps.hasher.verify(found.passwordHash, password) : await this.deps.hasher.verifyDummy(password);
+    const valid = await this.deps.signIn.check('person', found, account, password, context.ip);
     if (!found || !valid) {
-      await this.deps.throttle.fail(keys[0]!, ACCOUNT_LOCKOUT);
-      await this.deps.throttle.fail(keys[1]!, IP_LOCKOUT);
       await this.deps.audit.record(found ? { ...context, actor: { type: 'person', id: found.id } } : context, {
         action: 'person.sign_in', outcome: 'failure', target: found ? { type: 'person', id: found.id } : undefined,
         detail: { reason: found ? 'password' : 'unknown_account' },
@@ -153,7 +140,6 @@ export class PersonService {
       });
       throw new AppError('account_disabled', 403);
     }
-    await this.deps.throttle.reset(keys[0]!);
     if (this.deps.hasher.needsRehash(found.passwordHash)) {
       await personStore.setPassword(this.deps.db, found.id, await this.deps.hasher.hash(password), found.passwordChangedAt);
     }
@@ -169,7 +155,7 @@ export class PersonService {
     const person = await this.byId(personId);
     assertThat(person, 'not_found', 404);
     await this.#checkCurrentPassword(personId, current, context, 'person.password_change');
-    assertPassword(next, confirm, { loginName: person.loginName, mobile: person.mobile });
+    assertNewPassword(next, confirm, { loginName: person.loginName, mobile: person.mobile });
     const nextHash = await this.deps.hasher.hash(next);
     await this.deps.db.transaction(async (tx) => {
       await personStore.setPassword(tx, personId, nextHash, this.#now());
@@ -198,7 +184,7 @@ export class PersonService {
     const personId = await this.deps.codes.subjectOf(challenge, 'password_reset');
     const person = personId ? await this.byId(personId) : undefined;
     if (!person) throw new AppError('code_invalid', 400, {}, 'code');
-    assertPassword(password, confirm, { loginName: person.loginName, mobile: person.mobile });
+    assertNewPassword(password, confirm, { loginName: person.loginName, mobile: person.mobile });
     const hash = await this.deps.hasher.hash(password);
     await this.deps.codes.check(challenge, 'password_reset', person.id, code);
     await this.deps.db.transaction(async (tx) => {
@@ -232,7 +218,7 @@ export class PersonService {
         await this.deps.audit.record(context, { action: 'person.mobile_change', target: { type: 'person', id: personId } }, tx);
       });
     } catch (error) {
-      if ((error as { driverError?: { code?: string } }).driverError?.code === '23505') throw new AppError('mobile_taken', 409, {}, 'mobile');
+      if (uniqueViolation(error)) throw new AppError('mobile_taken', 409, {}, 'mobile');
       throw error;
     }
   }
@@ -251,7 +237,7 @@ export class PersonService {
         await this.deps.audit.record(context, { action: 'person.realname_submit', target: { type: 'person', id: personId } }, tx);
       });
     } catch (error) {
-      if ((error as { driverError?: { code?: string } }).driverError?.code === '23505') throw new AppError('id_number_taken', 409, {}, 'idNumber');
+      if (uniqueViolation(error)) throw new AppError('id_number_taken', 409, {}, 'idNumber');
       throw error;
     }
   }

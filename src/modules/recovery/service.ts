@@ -3,7 +3,7 @@ import { accountIdOf } from '../../shared/account-id.js';
 import { AppError, assertThat } from '../../shared/errors.js';
 import type { Locale } from '../../shared/i18n/index.js';
 import type { CodePurpose, OneTimeCodes } from '../../shared/security/one-time-codes.js';
-import { checkPassword, type PasswordHasher } from '../../shared/security/passwords.js';
+import { assertNewPassword, type PasswordHasher } from '../../shared/security/passwords.js';
 import type { Secrets } from '../../shared/security/secrets.js';
 import type { LockoutPolicy, Throttle } from '../../shared/security/throttle.js';
 import type { AccountSessions } from '../../shared/sessions.js';
@@ -53,12 +53,6 @@ export interface RecoveryServiceDeps {
   secrets: Secrets;
   sessions: AccountSessions;
   now?: () => Date;
-}
-
-function passwordProblem(password: string, confirm: string, loginName?: string): void {
-  const problem = checkPassword(password, loginName ? { loginName } : {});
-  if (problem) throw new AppError(`password_${problem}`, 400, {}, 'password');
-  if (password !== confirm) throw new AppError('password_mismatch', 400, {}, 'passwordConfirm');
 }
 
 /**
@@ -171,10 +165,10 @@ export class RecoveryService {
    * checked first; the rule against containing the login name only after the code, so it cannot reveal the name.
    */
   async resetPassword(certType: string, certNo: string, challenge: string, code: string, password: string, confirm: string, context: AuditContext): Promise<Unit> {
-    passwordProblem(password, confirm);
+    assertNewPassword(password, confirm);
     const hash = await this.deps.hasher.hash(password);
     const unit = await this.#withCode('password', certType, certNo, challenge, code, context, async (found, tx) => {
-      passwordProblem(password, confirm, found.loginName);
+      assertNewPassword(password, confirm, { loginName: found.loginName });
       await unitStore.setPassword(tx, found.id, hash, this.#now());
       await this.deps.audit.record({ ...context, actingUnitId: found.id }, {
         action: 'unit.password_reset', target: { type: 'unit', id: found.id }, detail: { path: 'contact_code' },
@@ -220,7 +214,7 @@ export class RecoveryService {
   /** R-R2 in the account centre: the common contact sets a new password for the unit account. */
   async resetByContact(personId: string, unitId: string, password: string, confirm: string, context: AuditContext): Promise<Unit> {
     const unit = await this.#asContact(personId, unitId);
-    passwordProblem(password, confirm, unit.loginName);
+    assertNewPassword(password, confirm, { loginName: unit.loginName });
     const hash = await this.deps.hasher.hash(password);
     await this.deps.db.transaction(async (tx) => {
       const current = await bindingStore.contactOf(tx, unitId, true);

@@ -1,8 +1,9 @@
 import crypto from 'node:crypto';
 import type { Database } from '../../shared/db/database.js';
 import { AppError, assertThat } from '../../shared/errors.js';
-import { checkPassword, type PasswordHasher } from '../../shared/security/passwords.js';
-import { ACCOUNT_LOCKOUT, IP_LOCKOUT, type Throttle } from '../../shared/security/throttle.js';
+import { assertNewPassword, type PasswordHasher } from '../../shared/security/passwords.js';
+import { uniqueViolation } from '../../shared/db/errors.js';
+import type { PasswordSignIn } from '../../shared/security/password-sign-in.js';
 import type { AccountSessions, UnitAccessRevoker } from '../../shared/sessions.js';
 import { accountIdOf } from '../../shared/account-id.js';
 import type { AuditContext, AuditLog } from '../audit/audit-log.js';
@@ -25,23 +26,12 @@ export interface UnitServiceDeps {
   db: Database;
   revoker: UnitAccessRevoker;
   hasher: PasswordHasher;
-  throttle: Throttle;
+  signIn: PasswordSignIn;
   audit: AuditLog;
   sessions: AccountSessions;
   /** Every business scope of the catalogue: what a common contact holds. */
   allScopes: () => string[];
   now?: () => Date;
-}
-
-function uniqueViolation(error: unknown): string | undefined {
-  const driver = (error as { driverError?: { code?: string; constraint?: string } }).driverError;
-  return driver?.code === '23505' ? driver.constraint ?? 'unique' : undefined;
-}
-
-function passwordProblem(password: string, confirm: string, loginName: string): void {
-  const problem = checkPassword(password, { loginName });
-  if (problem) throw new AppError(`password_${problem}`, 400, {}, 'password');
-  if (password !== confirm) throw new AppError('password_mismatch', 400, {}, 'passwordConfirm');
 }
 
 /** Units and unit accounts (R-U1–R-U4). */
@@ -91,7 +81,7 @@ export class UnitService {
     const { certType, certNo } = this.certificate(input.certType, input.certNo);
     const loginName = input.loginName.trim();
     if (!isValidLoginName(loginName)) throw new AppError('login_name_invalid', 400, {}, 'loginName');
-    passwordProblem(input.password, input.passwordConfirm, loginName);
+    assertNewPassword(input.password, input.passwordConfirm, { loginName });
     if (await unitStore.byCertificate(this.deps.db, certType, certNo)) throw new AppError('unit_registered', 409, {}, 'certNo');
     if (await unitStore.loginNameTaken(this.deps.db, loginName)) throw new AppError('login_name_taken', 409, {}, 'loginName');
     const passwordHash = await this.deps.hasher.hash(input.password);
@@ -121,20 +111,14 @@ export class UnitService {
   async authenticate(loginNameInput: string, password: string, context: AuditContext): Promise<Unit> {
     const loginName = loginNameInput.trim().toLowerCase();
     const found = loginName && password ? await unitStore.credentialsFor(this.deps.db, loginName) : undefined;
-    const keys = [`login:unit:${found?.id ?? loginName}`, `login:ip:${context.ip ?? 'unknown'}`];
-    const throttled = await this.deps.throttle.state(keys);
-    if (throttled.locked) throw new AppError('account_locked', 429, { seconds: throttled.retryAfterSeconds });
-    const valid = found ? await this.deps.hasher.verify(found.passwordHash, password) : await this.deps.hasher.verifyDummy(password);
+    const valid = await this.deps.signIn.check('unit', found, loginName, password, context.ip);
     if (!found || !valid) {
-      await this.deps.throttle.fail(keys[0]!, ACCOUNT_LOCKOUT);
-      await this.deps.throttle.fail(keys[1]!, IP_LOCKOUT);
       await this.deps.audit.record(found ? { ...context, actor: { type: 'unit', id: found.id }, actingUnitId: found.id } : context, {
         action: 'unit.sign_in', outcome: 'failure', target: found ? { type: 'unit', id: found.id } : undefined,
       });
       throw new AppError('credentials_invalid', 401, {}, 'password');
     }
     if (found.status !== 'active') throw new AppError('account_disabled', 403);
-    await this.deps.throttle.reset(keys[0]!);
     await this.deps.audit.record({ ...context, actor: { type: 'unit', id: found.id }, actingUnitId: found.id }, {
       action: 'unit.sign_in', target: { type: 'unit', id: found.id },
     });
@@ -180,16 +164,12 @@ export class UnitService {
   async changePassword(unitId: string, current: string, next: string, confirm: string, context: AuditContext, keepSessionUid?: string): Promise<void> {
     const unit = await this.byId(unitId);
     assertThat(unit, 'not_found', 404);
-    const key = `login:unit:${unitId}`;
-    const throttled = await this.deps.throttle.state([key]);
-    if (throttled.locked) throw new AppError('account_locked', 429, { seconds: throttled.retryAfterSeconds });
     const hash = await unitStore.passwordHash(this.deps.db, unitId);
-    if (!hash || !(await this.deps.hasher.verify(hash, current))) {
-      await this.deps.throttle.fail(key, ACCOUNT_LOCKOUT);
+    if (!(await this.deps.signIn.check('unit', hash ? { id: unitId, passwordHash: hash } : undefined, unitId, current, context.ip))) {
       await this.deps.audit.record(context, { action: 'unit.password_change', outcome: 'failure', target: { type: 'unit', id: unitId } });
       throw new AppError('current_password_invalid', 400, {}, 'currentPassword');
     }
-    passwordProblem(next, confirm, unit.loginName);
+    assertNewPassword(next, confirm, { loginName: unit.loginName });
     const nextHash = await this.deps.hasher.hash(next);
     await this.deps.db.transaction(async (tx) => {
       await unitStore.setPassword(tx, unitId, nextHash, this.#now());

@@ -1,6 +1,7 @@
 import argon2 from 'argon2';
 import { dictionary } from '@zxcvbn-ts/language-common';
 import { Semaphore } from './semaphore.js';
+import { AppError } from '../errors.js';
 
 /** OWASP Password Storage Cheat Sheet: argon2id, 19 MiB, t=2, p=1 (R-P3). */
 export const ARGON2_OPTIONS = { type: argon2.argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
@@ -40,6 +41,13 @@ export function checkPassword(password: string, identity: { loginName?: string; 
     if (part && part.length >= 4 && lower.includes(part.toLowerCase())) return 'contains_identity';
   }
   return undefined;
+}
+
+/** Refuses a new password that breaks R-P3 or differs from its confirmation, naming the field. */
+export function assertNewPassword(password: string, confirm: string, identity: { loginName?: string; mobile?: string } = {}): void {
+  const problem = checkPassword(password, identity);
+  if (problem) throw new AppError(`password_${problem}`, 400, {}, 'password');
+  if (password !== confirm) throw new AppError('password_mismatch', 400, {}, 'passwordConfirm');
 }
 
 /**
