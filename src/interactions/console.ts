@@ -101,7 +101,7 @@ export function consoleAuth(provider: Provider, issuer: string): { routes: Route
     const fresh = options.freshSeconds === undefined || Date.now() / 1000 - loginTs <= options.freshSeconds;
     if (!ref || !matches || !fresh) {
       if (ctx.method === 'GET' || ctx.method === 'HEAD') {
-        ctx.redirect(loginUrl(kind, ctx.originalUrl, !!matches && !fresh));
+        ctx.redirect(loginUrl(kind, safeReturnPath(ctx.originalUrl, HOME[kind]), !!matches && !fresh));
         return;
       }
       throw new AppError(matches ? 'reauth_required' : 'forbidden', matches ? 401 : 403);
