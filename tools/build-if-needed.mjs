@@ -23,5 +23,8 @@ if (sources.some((entry) => newest(entry) > built)) {
   const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
   const result = spawnSync(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
   if (result.status !== 0) process.exit(result.status ?? 1);
+  // The embedded database a fresh DATA_DIR starts from (skips PGlite's initdb at the first start).
+  const template = spawnSync(process.execPath, [path.join(root, 'dist', 'scripts', 'pglite-template.js')], { stdio: 'inherit' });
+  if (template.status !== 0) process.exit(template.status ?? 1);
   fs.writeFileSync(stamp, new Date().toISOString());
 }

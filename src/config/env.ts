@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 
 /** Raised for any configuration problem found at start; main prints its one-line message and exits 1. */
@@ -162,7 +163,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): AppConf
     authorizationPost: flag(env, 'AUTHORIZATION_POST', false),
     demoData,
     sweepIntervalSeconds: integer(env, 'SWEEP_INTERVAL_SECONDS', 60, 1, 86400),
-    hashConcurrency: integer(env, 'HASH_CONCURRENCY', 2, 1, 64),
+    // One core short of all: argon2 must leave a core to the event loop and token signing (Q-P1, Q-P3).
+    hashConcurrency: integer(env, 'HASH_CONCURRENCY', Math.max(1, os.availableParallelism() - 1), 1, 64),
     unitCodeTtlHours: integer(env, 'UNIT_CODE_TTL_HOURS', 72, 1, 24 * 30),
     reauthSeconds: integer(env, 'REAUTH_SECONDS', 600, 30, 24 * 3600),
     smsGateway: smsGatewayFrom(env),

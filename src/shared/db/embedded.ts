@@ -4,6 +4,10 @@ import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import { ConfigError } from '../../config/env.js';
+import { PROJECT_ROOT } from '../paths.js';
+
+/** An initialised, migrated PGlite directory made by the build (scripts/pglite-template.ts). */
+export const EMBEDDED_TEMPLATE = path.join(PROJECT_ROOT, 'dist', 'pglite-template');
 
 /**
  * The embedded database: PGlite (PostgreSQL compiled to WebAssembly) served over the PostgreSQL wire protocol on
@@ -51,7 +55,7 @@ function acquireDirectoryLock(dir: string): () => void {
 /**
  * Starts PGlite persisted in `dataDir` (or in memory when `dataDir` is undefined) behind a socket server.
  */
-export async function startEmbeddedDatabase(dataDir: string | undefined): Promise<EmbeddedDatabase> {
+export async function startEmbeddedDatabase(dataDir: string | undefined, useTemplate = true): Promise<EmbeddedDatabase> {
   let release = (): void => {};
   let db: PGlite;
   if (dataDir) {
@@ -62,8 +66,14 @@ export async function startEmbeddedDatabase(dataDir: string | undefined): Promis
       throw new ConfigError(`DATA_DIR ${dataDir} is not writable (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
     }
     release = acquireDirectoryLock(dataDir);
+    const pgdata = path.join(dataDir, 'pgdata');
     try {
-      db = await PGlite.create(path.join(dataDir, 'pgdata'));
+      // A new directory starts as a copy of the build's template instead of running initdb (Q-P5); migrations
+      // newer than the template are applied at start as usual.
+      if (useTemplate && !fs.existsSync(path.join(pgdata, 'PG_VERSION')) && fs.existsSync(path.join(EMBEDDED_TEMPLATE, 'PG_VERSION'))) {
+        fs.cpSync(EMBEDDED_TEMPLATE, pgdata, { recursive: true });
+      }
+      db = await PGlite.create(pgdata);
     } catch (error) {
       release();
       throw new ConfigError(`the embedded database in ${dataDir} cannot be opened: ${(error as Error).message}`);

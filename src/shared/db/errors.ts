@@ -3,6 +3,8 @@
  * service turn the database's last word on a race into the same answer its own check would have given.
  */
 export function uniqueViolation(error: unknown): string | undefined {
-  const driver = (error as { driverError?: { code?: string; constraint?: string } }).driverError;
-  return driver?.code === '23505' ? driver.constraint ?? 'unique' : undefined;
+  // From a transaction (TypeORM wraps the driver's error) or a plain statement (the driver's error itself).
+  const outer = error as { code?: string; constraint?: string; driverError?: { code?: string; constraint?: string } };
+  const driver = outer.driverError ?? outer;
+  return driver.code === '23505' ? driver.constraint ?? 'unique' : undefined;
 }

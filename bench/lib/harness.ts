@@ -1,0 +1,313 @@
+// The server side of a benchmark, run as a child process (bench/lib/servers.ts forks it) so that its environment
+// (UV_THREADPOOL_SIZE, HASH_CONCURRENCY, …) is its own and the load generator does not share its event loop.
+// BENCH_HARNESS selects what it serves:
+//   {"kind":"app","database":"postgres"|"pglite"}: this provider, started by startServer() exactly as
+//     `npm start` does, on a fresh database (PostgreSQL: a new database next to TEST_DATABASE_URL / BENCH_DATABASE_URL).
+//   {"kind":"bare"}: node-oidc-provider alone with its in-memory adapter, configured like ours for the token
+//     endpoints (same clients, keys, algorithms, TTLs, features) and an interaction handler that signs in at once.
+// Commands arrive over the IPC channel: seed, ceiling, queries, profile, stop.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import inspector from 'node:inspector/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { AddressInfo } from 'node:net';
+import Provider, { type Configuration } from 'oidc-provider';
+import { loadConfig } from '../../src/config/env.js';
+import { loadClients } from '../../src/config/clients.js';
+import { loadKeys } from '../../src/oidc/keys.js';
+import { CLAIMS, TTL } from '../../src/oidc/provider.js';
+import { startServer, type RunningServer } from '../../src/server.js';
+import { createLogger } from '../../src/shared/logger.js';
+import { createPostgresDatabase } from '../../test/support/database.js';
+import { createPerson, PASSWORD } from '../../test/support/people.js';
+import { bindHandler, createUnit } from '../../test/support/units.js';
+import { benchClientsFile } from './clients.js';
+import type { CpuProfile } from './profile.js';
+
+interface HarnessOptions {
+  kind: 'app' | 'bare';
+  database?: 'postgres' | 'pglite';
+  /** Directory holding (or receiving) certs/; shared so that both servers of a comparison sign with one key. */
+  certsDir: string;
+}
+
+interface Request {
+  id: number;
+  cmd: string;
+  args?: Record<string, unknown>;
+}
+
+const options = JSON.parse(process.env.BENCH_HARNESS ?? '{}') as HarnessOptions;
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uop-bench-'));
+const clientsFile = path.join(dir, 'clients.json');
+fs.writeFileSync(clientsFile, JSON.stringify(benchClientsFile()));
+
+async function listenPort(): Promise<number> {
+  const probe = http.createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
+
+/** node-oidc-provider with what our configuration sets for the token, introspection and revocation endpoints. */
+async function startBare(port: number): Promise<{ url: string; close(): Promise<void> }> {
+  const issuer = `http://127.0.0.1:${port}`;
+  const catalog = loadClients({ file: clientsFile, mode: 'development', dataDir: dir });
+  const keys = await loadKeys({ dir: options.certsDir, generate: true });
+  const configuration: Configuration = {
+    clients: catalog.clients.map((client) => client.metadata) as unknown as Configuration['clients'],
+    jwks: keys.jwks as Configuration['jwks'],
+    cookies: { keys: keys.cookieKeys, long: { httpOnly: true, sameSite: 'lax', signed: true }, short: { httpOnly: true, sameSite: 'lax', signed: true } },
+    scopes: ['openid', 'offline_access', 'profile', 'phone', 'unit', 'manage', ...catalog.businesses.map((business) => business.scope)],
+    claims: { ...CLAIMS } as unknown as Configuration['claims'],
+    conformIdTokenClaims: false,
+    responseTypes: ['code'],
+    pkce: { required: () => true },
+    clientDefaults: {
+      grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic', id_token_signed_response_alg: 'RS256',
+    },
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
+    features: {
+      devInteractions: { enabled: false },
+      introspection: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
+      revocation: { enabled: true },
+      userinfo: { enabled: true },
+      clientCredentials: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: () => undefined,
+        useGrantedResource: () => false,
+        getResourceServerInfo: (_ctx, resource) => ({
+          scope: catalog.businesses.filter((business) => business.resource === resource).map((business) => business.scope).join(' '),
+          audience: resource, accessTokenFormat: 'jwt', accessTokenTTL: TTL.ResourceAccessToken, jwt: { sign: { alg: 'RS256' } },
+        }),
+      },
+    },
+    rotateRefreshToken: true,
+    issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+    ttl: {
+      AuthorizationCode: TTL.AuthorizationCode,
+      AccessToken: (_ctx, token) => (token.resourceServer ? TTL.ResourceAccessToken : TTL.AccessToken),
+      ClientCredentials: (_ctx, token) => (token.resourceServer ? TTL.ResourceAccessToken : TTL.ClientCredentials),
+      IdToken: TTL.IdToken,
+      Interaction: TTL.Interaction,
+      Session: TTL.Session,
+      Grant: TTL.RefreshTokenAbsolute,
+      RefreshToken: (_ctx, token) => Math.max(1, Math.min(TTL.RefreshToken, TTL.RefreshTokenAbsolute - token.totalLifetime())),
+    },
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+  };
+  const provider = new Provider(issuer, configuration);
+  // Signs in and consents at once: only the token endpoints are compared, the bare side needs tokens to refresh.
+  provider.use(async (ctx, next) => {
+    if (!ctx.path.startsWith('/interaction/')) return next();
+    const details = await provider.interactionDetails(ctx.req, ctx.res);
+    let result: Record<string, unknown>;
+    if (details.prompt.name === 'login') {
+      result = { login: { accountId: `bench-${crypto.randomUUID()}` } };
+    } else {
+      const accountId = String(details.session?.accountId);
+      const grant = details.grantId
+        ? await provider.Grant.find(details.grantId)
+        : new provider.Grant({ accountId, clientId: String(details.params.client_id) });
+      if (!grant) throw new Error('grant not found');
+      const missing = details.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
+      if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
+      if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
+      for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(' '));
+      result = { consent: { grantId: await grant.save() } };
+    }
+    const to = await provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: true });
+    ctx.status = 303;
+    ctx.redirect(to);
+  });
+  const server = http.createServer(provider.callback());
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return {
+    url: issuer,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+async function startApp(port: number): Promise<{ url: string; running: RunningServer; close(): Promise<void> }> {
+  let dropDatabase = async () => {};
+  const env: Record<string, string | undefined> = {
+    ...process.env,
+    NODE_ENV: 'development',
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    ISSUER: `http://127.0.0.1:${port}`,
+    CERTS_DIR: options.certsDir,
+    CLIENTS_FILE: clientsFile,
+    DATA_DIR: path.join(dir, 'data'),
+    DEMO_DATA: 'false',
+    LOG_LEVEL: process.env.LOG_LEVEL || 'warn',
+    DATABASE_URL: undefined,
+  };
+  if (options.database !== 'pglite') {
+    process.env.TEST_DATABASE_URL = process.env.BENCH_DATABASE_URL || process.env.TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
+    const created = await createPostgresDatabase();
+    env.DATABASE_URL = created.url;
+    dropDatabase = () => created.drop();
+  }
+  const config = loadConfig(env, dir);
+  const running = await startServer(config, createLogger(config.logLevel));
+  return {
+    url: running.url,
+    running,
+    async close() {
+      running.server.closeAllConnections();
+      await running.stop(1000);
+      await dropDatabase();
+    },
+  };
+}
+
+const port = await listenPort();
+let running: RunningServer | undefined;
+let served: { url: string; close(): Promise<void> };
+if (options.kind === 'bare') {
+  served = await startBare(port);
+} else {
+  const app = await startApp(port);
+  running = app.running;
+  served = app;
+}
+
+/** Counts statements by their first words while enabled (adapter calls and the app's own queries). */
+const queryCounts = new Map<string, number>();
+let counting = false;
+if (running) {
+  const original = running.db.query.bind(running.db);
+  running.db.query = ((sql: string, params?: unknown[]) => {
+    if (counting) {
+      // Adapter statements are told apart by model (their first parameter).
+      const model = sql.includes('oidc_model') && typeof params?.[0] === 'string' && /^[A-Z]/.test(params[0]) ? ` [${params[0]}]` : '';
+      const key = `${sql.replace(/\s+/g, ' ').trim().slice(0, 90)}${model}`;
+      queryCounts.set(key, (queryCounts.get(key) ?? 0) + 1);
+    }
+    return original(sql, params);
+  }) as typeof running.db.query;
+}
+
+let session: inspector.Session | undefined;
+
+/** CPU time (user + system, clock ticks of 10 ms) of a process, from /proc; 0 when it is gone. */
+function ticks(pid: number): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU used so far by this process (all its threads: main, libuv pool, GC) and by its PostgreSQL backends. */
+async function cpu(): Promise<{ processMs: number; backends: Record<number, number> }> {
+  const usage = process.cpuUsage();
+  const backends: Record<number, number> = {};
+  if (running?.db.kind === 'postgres') {
+    const { rows } = await running.db.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database()');
+    for (const { pid } of rows) backends[pid] = ticks(pid) * 10;
+  }
+  return { processMs: (usage.user + usage.system) / 1000, backends };
+}
+
+async function handle(request: Request): Promise<unknown> {
+  const args = request.args ?? {};
+  switch (request.cmd) {
+    case 'seed': {
+      // Handlers of one verified unit: each signs in with the checkbox and picks the unit (C-UI2).
+      if (!running) throw new Error('seed needs the app');
+      const services = running.app.services;
+      const contact = await createPerson(services, { verified: true, legalName: '压测联系人' });
+      const unit = await createUnit(services, contact, { name: '压测科技有限公司', verified: true });
+      const handlers = [];
+      for (let index = 0; index < Number(args.handlers ?? 1); index += 1) {
+        const person = await createPerson(services, { verified: true, legalName: '压测经办人' });
+        await bindHandler(services, unit, person, ['biz:continuing_education']);
+        handlers.push({ account: person.loginName, password: person.password, unitId: unit.id });
+      }
+      return handlers;
+    }
+    case 'ceiling': {
+      // argon2 verifications through the application's own PasswordHasher (same parameters, same semaphore).
+      if (!running) throw new Error('ceiling needs the app');
+      const hasher = running.app.services.hasher;
+      const hash = await hasher.hash(PASSWORD);
+      const concurrency = Number(args.concurrency ?? 1);
+      const deadline = performance.now() + Number(args.ms ?? 5000);
+      const start = performance.now();
+      let count = 0;
+      await Promise.all(Array.from({ length: concurrency }, async () => {
+        while (performance.now() < deadline) {
+          if (!(await hasher.verify(hash, PASSWORD))) throw new Error('verification failed');
+          count += 1;
+        }
+      }));
+      const elapsedMs = performance.now() - start;
+      return { count, elapsedMs, perSecond: (count * 1000) / elapsedMs };
+    }
+    case 'cpu':
+      return cpu();
+    case 'queries': {
+      if (args.action === 'start') {
+        queryCounts.clear();
+        counting = true;
+        return undefined;
+      }
+      counting = false;
+      return [...queryCounts].sort((a, b) => b[1] - a[1]);
+    }
+    case 'profile': {
+      if (args.action === 'start') {
+        session = new inspector.Session();
+        session.connect();
+        await session.post('Profiler.enable');
+        await session.post('Profiler.setSamplingInterval', { interval: 200 });
+        await session.post('Profiler.start');
+        return undefined;
+      }
+      if (!session) throw new Error('profile not started');
+      const { profile } = await session.post('Profiler.stop') as { profile: CpuProfile };
+      session.disconnect();
+      session = undefined;
+      const file = String(args.file);
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.writeFileSync(file, JSON.stringify(profile));
+      return file;
+    }
+    case 'stop': {
+      await served.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+      setImmediate(() => process.exit(0));
+      return undefined;
+    }
+    default:
+      throw new Error(`unknown command ${request.cmd}`);
+  }
+}
+
+process.on('message', (request: Request) => {
+  handle(request).then(
+    (result) => process.send?.({ id: request.id, ok: true, result }),
+    (error: unknown) => process.send?.({ id: request.id, ok: false, error: error instanceof Error ? error.stack ?? error.message : String(error) }),
+  );
+});
+process.on('disconnect', () => {
+  // The benchmark went away: clean up the database and the temporary directory anyway.
+  served.close().catch(() => undefined).finally(() => {
+    fs.rmSync(dir, { recursive: true, force: true });
+    process.exit(0);
+  });
+});
+process.send?.({ ready: true, url: served.url, pid: process.pid });
