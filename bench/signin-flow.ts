@@ -28,7 +28,8 @@ for (const name of ['HASH_CONCURRENCY', 'UV_THREADPOOL_SIZE', 'DATABASE_POOL_SIZ
 }
 
 const cores = os.availableParallelism();
-const hashConcurrency = Number(serverEnv.HASH_CONCURRENCY ?? 2);
+const defaultHashConcurrency = Math.max(1, os.availableParallelism() - 1); // the server's default (src/config/env.ts)
+const hashConcurrency = Number(serverEnv.HASH_CONCURRENCY ?? defaultHashConcurrency);
 
 interface Server {
   name: string;
@@ -186,7 +187,7 @@ ${keyValues(info)}
 
 ${keyValues({
     database, 'concurrency (C)': concurrencies.join(', '), 'seconds per window': seconds, repeats,
-    'server env': JSON.stringify({ UV_THREADPOOL_SIZE: '8', ...serverEnv }), 'HASH_CONCURRENCY': serverEnv.HASH_CONCURRENCY ?? '2 (default)',
+    'server env': JSON.stringify({ UV_THREADPOOL_SIZE: '8', ...serverEnv }), 'HASH_CONCURRENCY': serverEnv.HASH_CONCURRENCY ?? `${defaultHashConcurrency} (default: cores − 1)`,
     scope: UNIT_SCOPE,
   })}
 
