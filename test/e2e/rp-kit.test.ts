@@ -1,7 +1,6 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -13,6 +12,7 @@ import {
   createVerifier, identityOf, protect, requireToken, requireUnit, type FetchLike, type RpError, type Verifier,
 } from '../../src/rp/index.js';
 import { rotateKeys } from '../../src/oidc/keys.js';
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { Browser } from '../support/browser.js';
@@ -298,52 +298,16 @@ describe('RP kit against the provider (S-9, C-T4)', () => {
   });
 });
 
-/** A TCP proxy whose target can be switched: one stable issuer URL in front of successive instances. */
-async function switchableProxy(): Promise<{ url: string; switchTo(port: number): Promise<void>; close(): Promise<void> }> {
-  let target = 0;
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((incoming) => {
-    const outgoing = net.connect(target, '127.0.0.1');
-    sockets.add(incoming).add(outgoing);
-    incoming.pipe(outgoing).pipe(incoming);
-    const drop = () => {
-      incoming.destroy();
-      outgoing.destroy();
-      sockets.delete(incoming);
-      sockets.delete(outgoing);
-    };
-    incoming.on('error', drop).on('close', drop);
-    outgoing.on('error', drop).on('close', drop);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const cut = () => {
-    for (const socket of sockets) socket.destroy();
-    sockets.clear();
-  };
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    async switchTo(port) {
-      target = port;
-      cut();
-      await new Promise((resolve) => setTimeout(resolve, 100)); // let pooled client connections see the close
-    },
-    close: () => new Promise<void>((resolve) => {
-      cut();
-      server.close(() => resolve());
-    }),
-  };
-}
-
 describe('RP kit across a signing-key rotation (S-12, C-T7)', () => {
   let database: TestDatabase;
   let dir: string;
-  let proxy: Awaited<ReturnType<typeof switchableProxy>>;
+  let proxy: TcpProxy;
   const apps: TestApp[] = [];
 
   beforeAll(async () => {
     database = await createTestDatabase();
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uop-rp-rotation-'));
-    proxy = await switchableProxy();
+    proxy = await startTcpProxy({ host: '127.0.0.1', port: 1 });
   });
   afterAll(async () => {
     for (const app of apps) await app.close();

@@ -3,12 +3,16 @@ import net from 'node:net';
 /** A TCP proxy that a test can cut and restore, to simulate the database going away and coming back. */
 export interface TcpProxy {
   port: number;
+  url: string;
   cut(): Promise<void>;
   restore(): Promise<void>;
+  /** Sends new connections to another port (existing ones are closed): one stable address for successive servers. */
+  switchTo(port: number): Promise<void>;
   close(): Promise<void>;
 }
 
-export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
+export async function startTcpProxy(initial: { host: string; port: number }): Promise<TcpProxy> {
+  const target = { ...initial };
   const sockets = new Set<net.Socket>();
   let server: net.Server | undefined;
   let port = 0;
@@ -36,5 +40,17 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     server = undefined;
   };
   await listen();
-  return { get port() { return port; }, cut, restore: listen, close: cut };
+  return {
+    get port() { return port; },
+    get url() { return `http://127.0.0.1:${port}`; },
+    cut,
+    restore: listen,
+    async switchTo(next: number) {
+      target.port = next;
+      for (const socket of sockets) socket.destroy();
+      sockets.clear();
+      await new Promise((resolve) => setTimeout(resolve, 100)); // let pooled client connections see the close
+    },
+    close: cut,
+  };
 }
