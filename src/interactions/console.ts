@@ -94,10 +94,13 @@ export function consoleAuth(provider: Provider, issuer: string): { routes: Route
 
   const requireAccount: RequireAccount = (kind, options = {}) => async (ctx: Context, next: Next) => {
     ctx.set('Cache-Control', 'no-store');
-    const session = await provider.Session.get(ctx);
-    const ref = parseAccountId(session.accountId);
-    const loginTs = session.loginTs ?? 0;
-    const matches = ref?.kind === kind && (kind !== 'operator' || session.amr?.includes('otp'));
+    // A route-level freshness check after the router's guard reuses what the guard read from the session.
+    const known = (ctx.state as { account?: ConsoleAccount }).account;
+    const session = known?.kind === kind ? undefined : await provider.Session.get(ctx);
+    const ref = known?.kind === kind ? { kind, id: known.id } : parseAccountId(session?.accountId);
+    const loginTs = known?.kind === kind ? known.loginTs : session?.loginTs ?? 0;
+    const sessionUid = known?.kind === kind ? known.sessionUid : session?.uid ?? '';
+    const matches = ref?.kind === kind && (kind !== 'operator' || known?.kind === kind || session?.amr?.includes('otp'));
     const fresh = options.freshSeconds === undefined || Date.now() / 1000 - loginTs <= options.freshSeconds;
     if (!ref || !matches || !fresh) {
       if (ctx.method === 'GET' || ctx.method === 'HEAD') {
@@ -106,7 +109,7 @@ export function consoleAuth(provider: Provider, issuer: string): { routes: Route
       }
       throw new AppError(matches ? 'reauth_required' : 'forbidden', matches ? 401 : 403);
     }
-    (ctx.state as { account?: ConsoleAccount }).account = { kind, id: ref.id, sessionUid: session.uid, loginTs };
+    (ctx.state as { account?: ConsoleAccount }).account = { kind, id: ref.id, sessionUid, loginTs };
     await next();
   };
 

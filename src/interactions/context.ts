@@ -55,9 +55,13 @@ export function clientName(services: Services, clientId: unknown, locale: 'zh-CN
   return locale === 'en' ? 'Unified Identity Platform' : '统一身份认证平台';
 }
 
-/** Completes the interaction with a result and sends the browser back to the authorization endpoint. */
-export async function finish(ctx: Context, provider: Provider, result: Record<string, unknown>, merge = false): Promise<void> {
-  const returnTo = await provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: merge });
+/**
+ * Completes the interaction with a result and sends the browser back to the authorization endpoint. What the
+ * library's interactionResult does, on the interaction this request already loaded (no second read).
+ */
+export async function finish(ctx: Context, interaction: Interaction, result: Record<string, unknown>, merge = false): Promise<void> {
+  interaction.result = merge && !('error' in result) ? { ...interaction.lastSubmission, ...result } : result;
+  await interaction.save(Math.max(1, (interaction.exp ?? 0) - Math.floor(Date.now() / 1000)));
   ctx.status = 303;
-  ctx.redirect(returnTo);
+  ctx.redirect(interaction.returnTo);
 }

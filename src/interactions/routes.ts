@@ -131,7 +131,7 @@ export function interactionRoutes(provider: Provider, services: Services): Route
       // A new sign-in starts a new acting identity: personally, or the unit picked next (C-UI2).
       const sessionUid = (interaction.session as { uid?: string } | undefined)?.uid;
       if (sessionUid) await services.unitGrants.clearSessionUnit(sessionUid);
-      await finish(ctx, provider, {
+      await finish(ctx, interaction, {
         login: { accountId: accountIdOf({ kind: 'person', id: person.id }), amr: ['pwd'], remember: true },
         unit_mode: form.unitMode === '1',
       });
@@ -152,7 +152,7 @@ export function interactionRoutes(provider: Provider, services: Services): Route
         await renderLogin(ctx, interaction, { tab: 'person', error: translate(state(ctx).locale, 'login.unit_not_allowed'), unitConsole: true }, 403);
         return;
       }
-      await finish(ctx, provider, { login: { accountId: accountIdOf({ kind: 'unit', id: unit.id }), amr: ['pwd'], remember: true } });
+      await finish(ctx, interaction, { login: { accountId: accountIdOf({ kind: 'unit', id: unit.id }), amr: ['pwd'], remember: true } });
     } catch (error) {
       if (!(error instanceof AppError)) throw error;
       await renderLogin(ctx, interaction, { tab: 'unit', error: messageOf(ctx, error), field: error.field, account: form.account.slice(0, 64) }, error.status);
@@ -182,7 +182,7 @@ export function interactionRoutes(provider: Provider, services: Services): Route
     const form = formFields(ctx, ['totp'], 16);
     try {
       await services.operators.verifyTotp(step.operatorId, form.totp, auditContext(ctx, { type: 'operator', id: step.operatorId }));
-      await finish(ctx, provider, { login: { accountId: accountIdOf({ kind: 'operator', id: step.operatorId }), amr: ['pwd', 'otp'], acr: 'urn:uop:mfa', remember: false } });
+      await finish(ctx, interaction, { login: { accountId: accountIdOf({ kind: 'operator', id: step.operatorId }), amr: ['pwd', 'otp'], acr: 'urn:uop:mfa', remember: false } });
     } catch (error) {
       if (!(error instanceof AppError)) throw error;
       await renderLogin(ctx, interaction, { error: messageOf(ctx, error), field: 'totp' }, error.status);
@@ -204,12 +204,12 @@ export function interactionRoutes(provider: Provider, services: Services): Route
     if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
     for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(' '));
     const grantId = await grant.save();
-    await finish(ctx, provider, { consent: { grantId } }, true);
+    await finish(ctx, interaction, { consent: { grantId } }, true);
   });
 
   router.post('/abort', parseBody(), verifyCsrf(), async (ctx) => {
-    await loadInteraction(ctx, provider);
-    await finish(ctx, provider, { error: 'access_denied', error_description: 'End-User aborted interaction' });
+    const interaction = await loadInteraction(ctx, provider);
+    await finish(ctx, interaction, { error: 'access_denied', error_description: 'End-User aborted interaction' });
   });
 
   return router;

@@ -68,7 +68,7 @@ export function unitInteractionRoutes(router: Router, provider: Provider, servic
   async function choose(ctx: Context, interaction: Interaction, unitId: string | null): Promise<void> {
     const personId = personOf(interaction);
     await unitGrants.setSessionUnit(sessionUidOf(interaction), personId, unitId);
-    await finish(ctx, provider, { select_unit: { unitId } }, true);
+    await finish(ctx, interaction, { select_unit: { unitId } }, true);
   }
 
   async function interstitial(ctx: Context, interaction: Interaction, unitId: string, error?: string, status = 200): Promise<void> {

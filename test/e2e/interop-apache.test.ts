@@ -1,6 +1,6 @@
 import { startTestApp, type TestApp } from '../support/app.js';
-import { assertApacheInstalled, redirectUriFor, startApacheRp, type ApacheRp } from '../support/apache.js';
-import { Browser, type Page } from '../support/browser.js';
+import { assertApacheInstalled, readPrintedClaims, redirectUriFor, startApacheRp, type ApacheRp } from '../support/apache.js';
+import { Browser } from '../support/browser.js';
 import { testClient, testClientsFile } from '../support/fixtures.js';
 import { createPerson, type TestPerson } from '../support/people.js';
 import { freePort } from '../support/process.js';
@@ -13,16 +13,6 @@ import { freePort } from '../support/process.js';
 
 const APACHE_CLIENT_ID = 'apache-rp';
 const APACHE_SECRET = 'apache-interop-secret-0123456789abcdefghijklmnop';
-
-/** The claims the protected page printed, from its `<li>name=value</li>` lines. */
-function printedClaims(page: Page): Record<string, string> {
-  const claims: Record<string, string> = {};
-  for (const item of page.html.querySelectorAll('#claims li')) {
-    const [name, ...value] = item.text.split('=');
-    claims[name!] = value.join('=');
-  }
-  return claims;
-}
 
 describe('interop with Apache httpd and mod_auth_openidc as the relying party', () => {
   let app: TestApp | undefined;
@@ -110,7 +100,7 @@ describe('interop with Apache httpd and mod_auth_openidc as the relying party', 
     await step('Apache serves the protected page', () => {
       expect({ url: page.url, status: page.status }).toEqual({ url: rp.protectedUrl, status: 200 });
     });
-    expect(printedClaims(page)).toEqual({
+    expect(readPrintedClaims(page)).toEqual({
       sub: person.id,
       preferred_username: person.loginName,
       name: '张三',
@@ -120,7 +110,7 @@ describe('interop with Apache httpd and mod_auth_openidc as the relying party', 
     // Apache's session now stands on its own: the page is served again without a visit to the provider.
     const again = await browser.navigate(rp.protectedUrl);
     expect(again.status).toBe(200);
-    expect(printedClaims(again).sub).toBe(person.id);
+    expect(readPrintedClaims(again).sub).toBe(person.id);
   });
 
   it('when another browser without an Apache session asks for the page, then Apache sends it to the provider instead', async () => {

@@ -1,5 +1,5 @@
 import { startTestApp, type TestApp } from '../support/app.js';
-import { assertApacheInstalled, redirectUriFor, startApacheRp, type ApacheRp } from '../support/apache.js';
+import { assertApacheInstalled, readPrintedClaims, redirectUriFor, startApacheRp, type ApacheRp } from '../support/apache.js';
 import { Browser, type Page } from '../support/browser.js';
 import { testClient } from '../support/fixtures.js';
 import { createPerson, type TestPerson } from '../support/people.js';
@@ -16,15 +16,6 @@ import { formDefaults, pickerChoices, postFields, unitClientsFile } from '../sup
 
 const APACHE_CLIENT_ID = 'apache-unit-rp';
 const APACHE_SECRET = 'apache-unit-interop-secret-0123456789abcdefghijkl';
-
-function printedClaims(page: Page): Record<string, string> {
-  const claims: Record<string, string> = {};
-  for (const item of page.html.querySelectorAll('#claims li')) {
-    const [name, ...value] = item.text.split('=');
-    claims[name!] = value.join('=');
-  }
-  return claims;
-}
 
 describe('interop: Apache mod_auth_openidc requiring the unit_id claim (C-T2, C-T6)', () => {
   let app: TestApp | undefined;
@@ -125,7 +116,7 @@ describe('interop: Apache mod_auth_openidc requiring the unit_id claim (C-T2, C-
     await step('Apache serves the protected page', () => {
       expect({ url: page.url, status: page.status }).toEqual({ url: apache!.protectedUrl, status: 200 });
     });
-    expect(printedClaims(page)).toEqual({ sub: lisi.id, unit_id: admitted.id, unit_name: '准入单位有限公司', unit_role: 'handler' });
+    expect(readPrintedClaims(page)).toEqual({ sub: lisi.id, unit_id: admitted.id, unit_name: '准入单位有限公司', unit_role: 'handler' });
     const again = await browser.navigate(apache!.protectedUrl);
     expect(again.status).toBe(200);
   });

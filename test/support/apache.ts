@@ -1,3 +1,4 @@
+import type { Page } from './browser.js';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -67,6 +68,16 @@ export interface ApacheRp {
 
 /** The claims the protected page prints, one `name=value` line each (SSI echo of OIDC_CLAIM_* variables). */
 export const PRINTED_CLAIMS = ['sub', 'preferred_username', 'name', 'phone_number'];
+
+/** The claims the protected page printed, from its `<li>name=value</li>` lines. */
+export function readPrintedClaims(page: Page): Record<string, string> {
+  const claims: Record<string, string> = {};
+  for (const item of page.html.querySelectorAll('#claims li')) {
+    const [name, ...value] = item.text.split('=');
+    claims[name!] = value.join('=');
+  }
+  return claims;
+}
 
 export function redirectUriFor(port: number): string {
   return `http://127.0.0.1:${port}/protected/redirect_uri`;

@@ -8,10 +8,8 @@ export class UnitNameDto {
   name!: string;
 }
 
-export class BindDto {
-  @IsString() @MinLength(1) @MaxLength(64)
-  account!: string;
-
+/** New permissions and validity of a handler (R-B3). */
+export class ScopesDto {
   @IsArray() @ArrayMaxSize(50) @IsString({ each: true }) @MaxLength(64, { each: true })
   scopes!: string[];
 
@@ -22,15 +20,10 @@ export class BindDto {
   validUntil?: string;
 }
 
-export class ScopesDto {
-  @IsArray() @ArrayMaxSize(50) @IsString({ each: true }) @MaxLength(64, { each: true })
-  scopes!: string[];
-
-  @IsOptional() @IsString() @Matches(DATE)
-  validFrom?: string;
-
-  @IsOptional() @IsString() @Matches(DATE)
-  validUntil?: string;
+/** A binding: the person (login name or mobile number) and the permissions (R-B1). */
+export class BindDto extends ScopesDto {
+  @IsString() @MinLength(1) @MaxLength(64)
+  account!: string;
 }
 
 export class CodeDto {
