@@ -3,8 +3,12 @@
 
 FROM node:24-slim AS build
 WORKDIR /app
+# The RP kit is an npm workspace: npm ci needs its package.json; the build compiles it (the demo systems use it).
 COPY package.json package-lock.json ./
+COPY packages/rp-kit/package.json ./packages/rp-kit/
 RUN npm ci --no-audit --no-fund
+COPY packages/rp-kit/tsconfig.json ./packages/rp-kit/
+COPY packages/rp-kit/src ./packages/rp-kit/src
 COPY tsconfig.json tsconfig.build.json ./
 COPY tools ./tools
 COPY src ./src
@@ -22,7 +26,9 @@ ENV NODE_ENV=production \
     DATA_DIR=/app/data \
     CLIENTS_FILE=/app/config/clients.json
 WORKDIR /app
+# Production dependencies only; the kit's workspace entry is only its package.json (the provider never imports it).
 COPY package.json package-lock.json ./
+COPY packages/rp-kit/package.json ./packages/rp-kit/
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY views ./views

@@ -18,7 +18,7 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import * as jose from 'jose';
-import { createVerifier, type SigningAlgorithm } from '../src/rp/index.js';
+import { createVerifier, type SigningAlgorithm } from '@unit-oidc/rp-kit';
 
 interface Args {
   seconds: number;

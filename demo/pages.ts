@@ -1,4 +1,4 @@
-import type { IdTokenIdentity } from '../src/rp/index.js';
+import type { IdTokenIdentity } from '@unit-oidc/rp-kit';
 import type { DemoSection, DemoSystem } from './systems.js';
 
 /** Server-rendered zh-CN pages of the demo business systems (no script, every value escaped). */

@@ -6,7 +6,7 @@ import { Router } from '@koa/router';
 import * as client from 'openid-client';
 import {
   createVerifier, identityOf, requireUnit, RpError, type IdTokenIdentity, type Verifier, type VerifierOptions,
-} from '../src/rp/index.js';
+} from '@unit-oidc/rp-kit';
 import { businessPage, forbiddenPage, messagePage, signedOutPage, STYLESHEET, unitRequiredPage, type ApiResult, type PageContext } from './pages.js';
 import { sampleRecords, type DemoSection, type DemoSystem } from './systems.js';
 import { SessionStore, type Session, type SignedIn } from './sessions.js';

@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import type { IdTokenIdentity, LogoutNotice } from '../src/rp/index.js';
+import type { IdTokenIdentity, LogoutNotice } from '@unit-oidc/rp-kit';
 
 /** An authorization request in flight (one per browser tab that started a sign-in). */
 export interface PendingLogin {

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const stamp = path.join(root, 'dist', '.build-stamp');
-const sources = ['src', 'migrations', 'scripts', 'demo', 'bench/rp-verify.ts', 'tsconfig.json', 'tsconfig.build.json', 'package.json'];
+const sources = ['src', 'packages/rp-kit/src', 'packages/rp-kit/tsconfig.json', 'migrations', 'scripts', 'demo', 'bench/rp-verify.ts', 'tsconfig.json', 'tsconfig.build.json', 'package.json'];
 
 function newest(entry) {
   const full = path.join(root, entry);
@@ -21,6 +21,9 @@ const built = fs.existsSync(stamp) ? fs.statSync(stamp).mtimeMs : 0;
 if (sources.some((entry) => newest(entry) > built)) {
   process.stderr.write('building (tsc)…\n');
   const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+  // The RP kit workspace first: the demo systems and bench/rp-verify import it by its package name.
+  const kit = spawnSync(process.execPath, [tsc, '-p', path.join(root, 'packages', 'rp-kit', 'tsconfig.json')], { stdio: 'inherit' });
+  if (kit.status !== 0) process.exit(kit.status ?? 1);
   const result = spawnSync(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
   if (result.status !== 0) process.exit(result.status ?? 1);
   // The embedded database a fresh DATA_DIR starts from (skips PGlite's initdb at the first start).

@@ -10,7 +10,7 @@ import * as client from 'openid-client';
 import * as jose from 'jose';
 import {
   createVerifier, identityOf, protect, requireToken, requireUnit, type FetchLike, type RpError, type Verifier,
-} from '../../src/rp/index.js';
+} from '@unit-oidc/rp-kit';
 import { rotateKeys } from '../../src/oidc/keys.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 import { startTestApp, type TestApp } from '../support/app.js';

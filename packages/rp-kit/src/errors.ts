@@ -27,6 +27,9 @@ export type RpErrorCode =
   | 'unit_required'
   | 'unit_role_forbidden'
   | 'unit_not_verified'
+  // 401 for a web app's ID-token session: nobody signed in, or the provider ended the session (back-channel logout)
+  | 'session_required'
+  | 'session_ended'
   // 503: the provider's keys could not be fetched (not the caller's fault)
   | 'keys_unavailable'
   // thrown at construction: the kit was configured wrongly
@@ -92,6 +95,20 @@ export class InsufficientScopeError extends RpError {
   readonly bearerError = 'insufficient_scope';
 
   constructor(readonly code: InsufficientScopeCode, message: string, readonly requiredScope: readonly string[]) {
+    super(message);
+  }
+}
+
+/**
+ * 401 of the ID-token session guard: the request has no signed-in session (`session_required`) or the provider
+ * ended it by back-channel logout (`session_ended`). The app signs the person in again.
+ */
+export class SessionRequiredError extends RpError {
+  override readonly name = 'SessionRequiredError';
+  readonly status = 401;
+  readonly bearerError = undefined;
+
+  constructor(readonly code: 'session_required' | 'session_ended', message: string) {
     super(message);
   }
 }

@@ -80,6 +80,8 @@ export interface AccessTokenIdentity {
   clientId: string;
   /** Absent for a personal sign-in. */
   unit?: TokenUnit;
+  /** The unit role (`unit.role`), absent for a personal sign-in. */
+  role?: UnitRole;
   /** Every granted scope. */
   scopes: string[];
   /** The granted business scopes (`biz:<code>`). */
@@ -95,6 +97,10 @@ export interface IdTokenIdentity {
   subject: string;
   /** Absent for a personal sign-in. */
   unit?: IdTokenUnit;
+  /** The unit role (`unit.role`), absent for a personal sign-in. */
+  role?: UnitRole;
+  /** The business scopes the unit grants this person (`unit_scopes`); empty for a personal sign-in. */
+  scopes: string[];
   /** The provider session (`sid`), the key of back-channel logout. */
   sessionId?: string;
   name?: string;
@@ -162,7 +168,10 @@ export function parseAccessTokenClaims(payload: JWTPayload): AccessTokenIdentity
     tokenId: claims.jti,
     claims,
   };
-  if (unit) identity.unit = unit;
+  if (unit) {
+    identity.unit = unit;
+    identity.role = unit.role;
+  }
   return identity;
 }
 
@@ -174,7 +183,7 @@ export function parseIdTokenClaims(payload: JWTPayload | Record<string, unknown>
   const claims = payload as IdTokenClaims;
   if (!nonEmptyString(claims.sub)) invalid('sub must be a non-empty string');
   if (typeof claims.exp !== 'number') invalid('exp must be a number');
-  const identity: IdTokenIdentity = { subject: claims.sub, expiresAt: new Date(claims.exp * 1000), claims };
+  const identity: IdTokenIdentity = { subject: claims.sub, scopes: [], expiresAt: new Date(claims.exp * 1000), claims };
   if (claims.sid !== undefined) {
     if (!nonEmptyString(claims.sid)) invalid('sid must be a non-empty string');
     identity.sessionId = claims.sid;
@@ -188,6 +197,8 @@ export function parseIdTokenClaims(payload: JWTPayload | Record<string, unknown>
     if (typeof verified !== 'boolean') invalid('unit_verified must be a boolean');
     if (!Array.isArray(scopes) || !scopes.every((scope) => typeof scope === 'string')) invalid('unit_scopes must be an array of strings');
     identity.unit = { id, name, certType, certNo, verified, role: role(claims.unit_role), scopes: [...scopes] };
+    identity.role = identity.unit.role;
+    identity.scopes = [...scopes];
   }
   return identity;
 }

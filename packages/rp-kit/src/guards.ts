@@ -40,8 +40,14 @@ export interface GuardOptions extends Requirements {
   realm?: string;
 }
 
+/** What requirements are checked against: an access token's or an ID-token session's identity. */
+export interface Authorised {
+  unit?: { role: UnitRole; verified: boolean } | undefined;
+  scopes: readonly string[];
+}
+
 /** Throws InsufficientScopeError when the identity does not meet the requirements. */
-export function checkRequirements(identity: AccessTokenIdentity, requirements: Requirements): void {
+export function checkRequirements(identity: Authorised, requirements: Requirements): void {
   const scopes = requirements.scopes ?? [];
   const needsUnit = requirements.unit === true || requirements.roles !== undefined || requirements.verifiedUnit === true;
   const { unit } = identity;
