@@ -131,6 +131,7 @@ describe('S-53 fuzz test with a fixed seed', () => {
       { name: 'introspection', browser: anonymous, path: '/token/introspection', fields: ['token', 'client_id', 'client_secret'], csrf: '' },
       { name: 'revocation', browser: anonymous, path: '/token/revocation', fields: ['token', 'client_id', 'client_secret'], csrf: '' },
       { name: 'management API', browser: anonymous, path: '/api/v1/unit/bindings', fields: ['account', 'scopes'], csrf: '' },
+      { name: 'appeal look-up API', browser: anonymous, path: '/api/v1/appeals/status', fields: ['reference', 'contact'], csrf: '' },
     ];
   }, 180_000);
   afterAll(() => app.close());

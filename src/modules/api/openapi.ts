@@ -10,6 +10,14 @@ export function openApiDocument(issuer: string, businessScopes: string[]): Recor
   const noContent = { 204: { description: 'Done' } };
   const body = (schema: Record<string, unknown>) => ({ requestBody: { required: true, ...json(schema) } });
   const withResponses = (operation: ReturnType<typeof op>, responses: Record<string, unknown>) => ({ ...operation, responses: { ...responses, ...operation.responses } });
+  const auditParameters = [
+    { name: 'action', in: 'query', schema: { type: 'string', maxLength: 64 } },
+    { name: 'outcome', in: 'query', schema: { enum: ['success', 'failure'] } },
+    { name: 'since', in: 'query', description: 'entries at or after this time', schema: { type: 'string', format: 'date-time' } },
+    { name: 'until', in: 'query', description: 'entries before this time', schema: { type: 'string', format: 'date-time' } },
+    { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 500, default: 100 } },
+    { name: 'cursor', in: 'query', description: 'the nextCursor of the previous page', schema: { type: 'string', maxLength: 64 } },
+  ];
   const fresh = 'Requires an access token obtained from a sign-in within the re-authentication window (S-34); otherwise 401 reauth_required.';
 
   return {
@@ -17,11 +25,11 @@ export function openApiDocument(issuer: string, businessScopes: string[]): Recor
     info: {
       title: '统一身份认证平台 management API',
       version: '1.0.0',
-      description: 'Unit, binding and counter operations. Authorise with an access token of this provider carrying the `manage` scope, obtained by a client registered in clients.json with `account_kind` unit, person or operator.',
+      description: 'Unit, binding, counter, appeal and audit operations. Authorise with an access token of this provider carrying the `manage` scope, obtained by a client registered in clients.json with `account_kind` unit, person or operator.',
     },
     servers: [{ url: `${issuer}/api/v1` }],
     security: [{ oauth2: ['manage'] }],
-    tags: [{ name: 'unit', description: 'The signed-in unit account (unit console)' }, { name: 'person', description: 'The signed-in person (account centre)' }, { name: 'counter', description: 'Operators at the counter' }],
+    tags: [{ name: 'unit', description: 'The signed-in unit account (unit console)' }, { name: 'person', description: 'The signed-in person (account centre)' }, { name: 'counter', description: 'Operators at the counter' }, { name: 'appeal', description: 'Applicants of an appeal (no account)' }],
     paths: {
       '/unit': {
         get: withResponses(op('The unit, with its name history', 'unit'), ok(ref('UnitWithHistory'))),
@@ -36,7 +44,7 @@ export function openApiDocument(issuer: string, businessScopes: string[]): Recor
       '/unit/bindings/{id}/scopes': { put: withResponses(op('Change permissions and validity of a handler (R-B3)', 'unit', { description: fresh, parameters: [id], ...body(ref('Scopes')) }), noContent) },
       '/unit/bindings/{id}/contact': { post: withResponses(op('Make an active handler the common contact (R-B5)', 'unit', { description: fresh, parameters: [id] }), noContent) },
       '/unit/verification': { post: withResponses(op('Verify the unit with the counter authorisation code (R-U5)', 'unit', body(ref('Code'))), ok(ref('Unit'))) },
-      '/unit/audit': { get: withResponses(op('The unit audit log (R-A1)', 'unit'), ok({ type: 'object', properties: { entries: { type: 'array', items: ref('AuditEntry') } } })) },
+      '/unit/audit': { get: withResponses(op('The unit audit log (R-A1), newest first, with cursor paging', 'unit', { parameters: auditParameters }), ok(ref('AuditPage'))) },
       '/me/bindings': { get: withResponses(op('My pending and active bindings', 'person'), ok({ type: 'object', properties: { bindings: { type: 'array', items: ref('Binding') } } })) },
       '/me/bindings/{id}/accept': { post: withResponses(op('Accept a pending binding (guide §3)', 'person', { parameters: [id] }), noContent) },
       '/me/bindings/{id}/decline': { post: withResponses(op('Decline a pending binding', 'person', { parameters: [id] }), noContent) },
@@ -46,7 +54,40 @@ export function openApiDocument(issuer: string, businessScopes: string[]): Recor
         get: withResponses(op('Issued codes and their state', 'counter', { parameters: [id] }), ok({ type: 'object', properties: { codes: { type: 'array', items: ref('IssuedCode') } } })),
         post: withResponses(op('Issue an authorisation code (shown once; invalidates earlier unused codes)', 'counter', { parameters: [id] }), ok({ type: 'object', properties: { code: { type: 'string', examples: ['ABCDE-FGHJK'] }, expiresAt: { type: 'string', format: 'date-time' } } }, '201')),
       },
-      '/counter/audit': { get: withResponses(op('The audit log with filters', 'counter', { parameters: ['actorId', 'targetId', 'action'].map((name) => ({ name, in: 'query', schema: { type: 'string', maxLength: 64 } })) }), ok({ type: 'object', properties: { entries: { type: 'array', items: ref('AuditEntry') } } })) },
+      '/counter/audit': {
+        get: withResponses(op('The audit log with filters, newest first, with cursor paging (R-A1)', 'counter', {
+          parameters: [
+            ...auditParameters,
+            { name: 'actorType', in: 'query', schema: { enum: ['person', 'unit', 'operator', 'system', 'anonymous'] } },
+            ...['actorId', 'targetId'].map((name) => ({ name, in: 'query', schema: { type: 'string', maxLength: 64 } })),
+            { name: 'unitId', in: 'query', description: 'the acting unit', schema: { type: 'string', format: 'uuid' } },
+          ],
+        }), ok(ref('AuditPage'))),
+      },
+      '/counter/persons': { get: withResponses(op('Find persons by login name, mobile number or name', 'counter', { parameters: [{ name: 'q', in: 'query', required: true, schema: { type: 'string', minLength: 1, maxLength: 64 } }] }), ok({ type: 'object', properties: { persons: { type: 'array', items: ref('Person') } } })) },
+      '/counter/persons/{id}': { get: withResponses(op('A person', 'counter', { parameters: [id] }), ok(ref('Person'))) },
+      '/counter/persons/{id}/realname/verify': { post: withResponses(op('Verify a person\'s real name: the number read from the identity card must match the submission (R-P2)', 'counter', { parameters: [id], ...body(ref('IdNumber')) }), ok(ref('Person'))) },
+      '/counter/persons/{id}/realname/reject': { post: withResponses(op('Reject a real-name submission with a note', 'counter', { parameters: [id], ...body(ref('Note')) }), ok(ref('Person'))) },
+      '/counter/appeals': {
+        get: withResponses(op('Appeals (申诉) by status (default pending), optionally of one unit', 'counter', {
+          parameters: [
+            { name: 'status', in: 'query', schema: { enum: ['pending', 'approved', 'rejected', 'completed', 'all'] } },
+            { name: 'unitId', in: 'query', schema: { type: 'string', format: 'uuid' } },
+          ],
+        }), ok({ type: 'object', properties: { appeals: { type: 'array', items: ref('Appeal') } } })),
+      },
+      '/counter/appeals/{id}': { get: withResponses(op('An appeal with its unit and documents', 'counter', { parameters: [id] }), ok(ref('AppealDetail'))) },
+      '/counter/appeals/{id}/approve': { post: withResponses(op('Approve: sends the applicant a single-use link valid 24 h (only for a registered, active, unverified unit; R-R2, R-R3)', 'counter', { parameters: [id], ...body(ref('Note')) }), ok(ref('Appeal'))) },
+      '/counter/appeals/{id}/reject': { post: withResponses(op('Reject with a note (2–200 characters), sent to the applicant', 'counter', { parameters: [id], ...body(ref('Note')) }), ok(ref('Appeal'))) },
+      '/counter/appeals/{id}/documents/{documentId}': {
+        get: withResponses(op('Download a document (attachment, sniffed type, nosniff; S-35); audited', 'counter', { parameters: [id, { ...id, name: 'documentId' }] }), {
+          200: { description: 'The document', content: { 'application/pdf': {}, 'image/jpeg': {}, 'image/png': {} } },
+        }),
+      },
+      '/counter/units/{id}/appeals': { get: withResponses(op('The appeals of a unit', 'counter', { parameters: [id] }), ok({ type: 'object', properties: { appeals: { type: 'array', items: ref('Appeal') } } })) },
+      '/appeals/status': {
+        post: withResponses(op('The applicant looks up an appeal with its reference and the contact given when filing (no token: throttled per IP; an unknown reference and a wrong contact answer alike)', 'appeal', { security: [], ...body(ref('AppealLookup')) }), ok(ref('AppealStatus'))),
+      },
     },
     components: {
       securitySchemes: {
@@ -104,6 +145,48 @@ export function openApiDocument(issuer: string, businessScopes: string[]): Recor
           properties: {
             id: { type: 'string' }, hint: { type: 'string' }, issuedAt: { type: 'string', format: 'date-time' }, expiresAt: { type: 'string', format: 'date-time' },
             attempts: { type: 'integer' }, state: { enum: ['live', 'used', 'expired', 'invalidated'] }, usedAt: { type: ['string', 'null'], format: 'date-time' },
+          },
+        },
+        AuditPage: {
+          type: 'object', required: ['entries'],
+          properties: { entries: { type: 'array', items: ref('AuditEntry') }, nextCursor: { type: 'string', description: 'absent on the last page' } },
+        },
+        Person: {
+          type: 'object',
+          properties: {
+            id: { type: 'string', format: 'uuid' }, loginName: { type: 'string' }, mobile: { type: 'string', description: 'masked' }, status: { enum: ['active', 'disabled'] },
+            realnameStatus: { enum: ['none', 'pending', 'verified', 'rejected'] }, legalName: { type: ['string', 'null'] },
+            idNumberMasked: { type: ['string', 'null'], examples: ['4401**********1234'] }, realnameSubmittedAt: { type: ['string', 'null'], format: 'date-time' },
+            realnameDecidedAt: { type: ['string', 'null'], format: 'date-time' }, realnameNote: { type: ['string', 'null'] },
+          },
+        },
+        IdNumber: { type: 'object', required: ['idNumber'], additionalProperties: false, properties: { idNumber: { type: 'string', minLength: 18, maxLength: 18 } } },
+        Note: { type: 'object', required: ['note'], additionalProperties: false, properties: { note: { type: 'string', maxLength: 200 } } },
+        Appeal: {
+          type: 'object',
+          properties: {
+            id: { type: 'string', format: 'uuid' }, reference: { type: 'string', examples: ['ABCD-EFGH-JKMN'] }, kind: { enum: ['account', 'password'] },
+            certType: { type: 'string' }, certNo: { type: 'string' }, unitId: { type: ['string', 'null'], format: 'uuid' }, applicantName: { type: 'string' },
+            contactChannel: { enum: ['sms', 'email'] }, contact: { type: 'string' }, status: { enum: ['pending', 'approved', 'rejected', 'completed', 'expired'] },
+            createdAt: { type: 'string', format: 'date-time' }, decidedAt: { type: ['string', 'null'], format: 'date-time' }, decidedBy: { type: ['string', 'null'] },
+            decisionNote: { type: ['string', 'null'] }, linkExpiresAt: { type: ['string', 'null'], format: 'date-time' }, linkUsedAt: { type: ['string', 'null'], format: 'date-time' },
+          },
+        },
+        AppealDetail: {
+          allOf: [ref('Appeal'), {
+            type: 'object',
+            properties: {
+              unit: { oneOf: [ref('Unit'), { type: 'null' }] },
+              documents: { type: 'array', items: { type: 'object', properties: { id: { type: 'string', format: 'uuid' }, seq: { type: 'integer' }, contentType: { type: 'string' }, size: { type: 'integer' }, sha256: { type: 'string' } } } },
+            },
+          }],
+        },
+        AppealLookup: { type: 'object', required: ['reference', 'contact'], additionalProperties: false, properties: { reference: { type: 'string', examples: ['ABCD-EFGH-JKMN'] }, contact: { type: 'string', description: 'mobile number or e-mail given when filing' } } },
+        AppealStatus: {
+          type: 'object',
+          properties: {
+            reference: { type: 'string' }, kind: { enum: ['account', 'password'] }, status: { enum: ['pending', 'approved', 'rejected', 'completed', 'expired'] },
+            createdAt: { type: 'string', format: 'date-time' }, decidedAt: { type: ['string', 'null'], format: 'date-time' }, decisionNote: { type: 'string', description: 'only when rejected' },
           },
         },
         AuditEntry: {

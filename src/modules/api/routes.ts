@@ -2,7 +2,7 @@ import { Router } from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import { AppError } from '../../shared/errors.js';
 import { auditContext, parseBody } from '../../shared/http/forms.js';
-import { validBody } from '../../shared/http/validate.js';
+import { validBody, validQuery } from '../../shared/http/validate.js';
 import type { AccountKind } from '../../shared/account-id.js';
 import type { Services } from '../../services.js';
 import type { ApiAccount } from '../../oidc/bearer.js';
@@ -11,7 +11,8 @@ import type { BindingView } from '../bindings/service.js';
 import type { Person } from '../persons/store.js';
 import { maskMobile } from '../persons/rules.js';
 import type { Unit } from '../units/store.js';
-import { BindDto, CodeDto, ScopesDto, UnitNameDto, UnitRegistrationDto } from './dto.js';
+import { BindDto, CodeDto, ScopesDto, UnitAuditQueryDto, UnitNameDto, UnitRegistrationDto } from './dto.js';
+import { appealStatusRoute, auditPage, counterApiRoutes } from './counter-routes.js';
 import { openApiDocument } from './openapi.js';
 
 function account(ctx: Context, kind: AccountKind): ApiAccount {
@@ -54,7 +55,7 @@ function bindingJson(binding: BindingView & { person?: Person | undefined; unit?
  */
 export function apiRoutes(services: Services, bearer: Middleware): Router {
   const router = new Router({ prefix: '/api/v1' });
-  const { units, bindings, verification, audit } = services;
+  const { units, bindings, verification } = services;
 
   router.get('/openapi.json', (ctx) => {
     ctx.set('Cache-Control', 'no-cache');
@@ -124,7 +125,7 @@ export function apiRoutes(services: Services, bearer: Middleware): Router {
   });
   secured.get('/unit/audit', async (ctx) => {
     const { api } = as(ctx, 'unit');
-    ctx.body = { entries: await audit.list({ actingUnitId: api.id, limit: 200 }) };
+    ctx.body = await auditPage(services, { actingUnitId: api.id }, validQuery(ctx, UnitAuditQueryDto));
   });
 
   // --- a person (account centre) ---
@@ -168,12 +169,9 @@ export function apiRoutes(services: Services, bearer: Middleware): Router {
     ctx.set('Cache-Control', 'no-store');
     ctx.body = { code: issued.code, expiresAt: issued.expiresAt.toISOString() };
   });
-  secured.get('/counter/audit', async (ctx) => {
-    as(ctx, 'operator');
-    const text = (value: unknown) => (typeof value === 'string' ? value.slice(0, 64) : undefined);
-    ctx.body = { entries: await audit.list({ actorId: text(ctx.query.actorId), targetId: text(ctx.query.targetId), action: text(ctx.query.action), limit: 200 }) };
-  });
+  counterApiRoutes(secured, services, as);
 
+  appealStatusRoute(router, services);
   router.use(secured.routes(), secured.allowedMethods());
   return router;
 }

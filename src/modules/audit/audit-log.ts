@@ -49,8 +49,43 @@ export interface AuditFilter {
   limit?: number | undefined;
 }
 
+/** Filters of the paged audit query (management API): a time range, the outcome and a cursor. */
+export interface AuditPageFilter extends Omit<AuditFilter, 'before' | 'limit'> {
+  outcome?: 'success' | 'failure' | undefined;
+  /** Entries at or after this time. */
+  since?: Date | undefined;
+  /** Entries before this time. */
+  until?: Date | undefined;
+}
+
+export interface AuditPage {
+  entries: AuditRecord[];
+  /** Pass as `cursor` for the next (older) entries; absent on the last page. */
+  nextCursor?: string;
+}
+
+/** Thrown for a cursor this log did not issue (the route answers 400). */
+export class InvalidCursorError extends Error {
+  override readonly name = 'InvalidCursorError';
+}
+
+/**
+ * A keyset cursor: the position (time in microseconds, id) of the last entry of a page, so paging is stable while
+ * new entries are appended and costs one index range scan at any depth (no OFFSET).
+ */
+function encodeCursor(microseconds: string, id: string): string {
+  return Buffer.from(`${microseconds}.${id}`, 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string): { microseconds: string; id: string } {
+  const match = /^(\d{1,16})\.(\d{1,18})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (!match?.[1] || !match[2] || encodeCursor(match[1], match[2]) !== cursor) throw new InvalidCursorError('invalid cursor');
+  return { microseconds: match[1], id: match[2] };
+}
+
 interface Row {
   id: string;
+  at_us?: string;
   at: Date;
   action: string;
   outcome: 'success' | 'failure';
@@ -105,10 +140,58 @@ export class AuditLog {
        ORDER BY at DESC, id DESC LIMIT $${params.length}`,
       params,
     );
-    return rows.map((row) => ({
-      id: row.id, at: row.at, action: row.action, outcome: row.outcome, actorType: row.actor_type, actorId: row.actor_id,
-      actingUnitId: row.acting_unit_id, targetType: row.target_type, targetId: row.target_id, ip: row.ip,
-      requestId: row.request_id, detail: row.detail,
-    }));
+    return rows.map(toRecord);
   }
+
+  /**
+   * One page of entries, newest first, after `cursor` (the `nextCursor` of the previous page). Throws
+   * InvalidCursorError for a cursor that is not one of ours.
+   */
+  async page(filter: AuditPageFilter, limit: number, cursor?: string): Promise<AuditPage> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const add = (sql: string, ...values: unknown[]) => {
+      let text = sql;
+      for (const value of values) {
+        params.push(value);
+        text = text.replace('?', `$${params.length}`);
+      }
+      where.push(text);
+    };
+    if (filter.actorType) add('actor_type = ?', filter.actorType);
+    if (filter.actorId) add('actor_id = ?', filter.actorId);
+    if (filter.actingUnitId) add('acting_unit_id = ?', filter.actingUnitId);
+    if (filter.targetId) add('target_id = ?', filter.targetId);
+    if (filter.action) add('action = ?', filter.action);
+    if (filter.outcome) add('outcome = ?', filter.outcome);
+    if (filter.subjectId) add('(actor_id = ? OR target_id = ?)', filter.subjectId, filter.subjectId);
+    if (filter.since) add('at >= ?', filter.since);
+    if (filter.until) add('at < ?', filter.until);
+    if (cursor !== undefined) {
+      const position = decodeCursor(cursor);
+      add("(at, id) < (timestamptz 'epoch' + ?::bigint * interval '1 microsecond', ?::bigint)", position.microseconds, position.id);
+    }
+    const size = Math.max(1, Math.min(limit, 500));
+    params.push(size + 1);
+    const { rows } = await this.db.query<Row>(
+      `SELECT id::text, at, (extract(epoch FROM at) * 1000000)::bigint::text AS at_us, action, outcome, actor_type, actor_id,
+              acting_unit_id, target_type, target_id, ip, request_id, detail
+       FROM audit_event ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+       ORDER BY at DESC, id DESC LIMIT $${params.length}`,
+      params,
+    );
+    const entries = rows.slice(0, size);
+    const last = entries[entries.length - 1];
+    const page: AuditPage = { entries: entries.map(toRecord) };
+    if (rows.length > size && last?.at_us) page.nextCursor = encodeCursor(last.at_us, last.id);
+    return page;
+  }
+}
+
+function toRecord(row: Row): AuditRecord {
+  return {
+    id: row.id, at: row.at, action: row.action, outcome: row.outcome, actorType: row.actor_type, actorId: row.actor_id,
+    actingUnitId: row.acting_unit_id, targetType: row.target_type, targetId: row.target_id, ip: row.ip,
+    requestId: row.request_id, detail: row.detail,
+  };
 }

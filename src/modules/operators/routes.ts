@@ -70,7 +70,8 @@ export function operatorRoutes(services: Services, requireAccount: RequireAccoun
     const unit = assertFound(await services.units.byId(String(ctx.params.id)));
     render(ctx, 'operator/unit.njk', {
       csrf: csrfToken(ctx), unit, codes: await services.verification.list(unit.id),
-      bindings: await services.bindings.listForUnit(unit.id), history: await audit.list({ actingUnitId: unit.id, limit: 50 }),
+      bindings: await services.bindings.listForUnit(unit.id), appeals: await services.appeals.listForUnit(unit.id),
+      history: await audit.list({ actingUnitId: unit.id, limit: 50 }),
       done: ctx.query.done === '1', ...view,
     }, status);
   }

@@ -176,6 +176,12 @@ export class AppealService {
     }));
   }
 
+  /** The appeals of one unit (the operator console's unit page, the management API). */
+  async listForUnit(unitId: string): Promise<(Appeal & { state: AppealState; referenceText: string })[]> {
+    const at = this.#now();
+    return (await recoveryStore.forUnit(this.deps.db, unitId)).map((appeal) => ({ ...appeal, state: this.state(appeal, at), referenceText: formatReference(appeal.reference) }));
+  }
+
   async get(id: string): Promise<{ appeal: Appeal; state: AppealState; unit: Unit | undefined; documents: AppealDocumentInfo[]; referenceText: string }> {
     const appeal = await recoveryStore.byId(this.deps.db, id);
     if (!appeal) throw new AppError('not_found', 404);

@@ -166,6 +166,12 @@ export const recoveryStore = {
     return rows.map(toAppeal);
   },
 
+  /** The appeals filed for one unit (matched at filing), newest first. */
+  async forUnit(db: Queryable, unitId: string, limit = 100): Promise<Appeal[]> {
+    const { rows } = await db.query<AppealRow>(`SELECT ${COLUMNS} FROM appeal WHERE unit_id = $1 ORDER BY created_at DESC LIMIT $2`, [unitId, limit]);
+    return rows.map(toAppeal);
+  },
+
   async documents(db: Queryable, appealId: string): Promise<AppealDocumentInfo[]> {
     const { rows } = await db.query<{ id: string; seq: number; filename: string; content_type: string; size: number; sha256: string }>(
       'SELECT id, seq, filename, content_type, size, sha256 FROM appeal_document WHERE appeal_id = $1 ORDER BY seq', [appealId],
