@@ -19,7 +19,10 @@ import { bindHandler, createUnit, type TestUnit } from '../support/units.js';
  * ID-token session of the Express web app, and the provider's back-channel logout ending that session.
  */
 
-const run = promisify(execFile);
+const execFileAsync = promisify(execFile);
+/** npm runs here inside `npm test`: its npm_* variables (local prefix, package, lifecycle) must not leak into the fresh project. */
+const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(npm_|INIT_CWD$)/i.test(name)));
+const run = (command: string, args: string[], cwd: string) => execFileAsync(command, args, { cwd, env: cleanEnv, maxBuffer: 10 * 1024 * 1024 });
 const KIT = path.resolve('packages/rp-kit');
 const RESOURCE = 'https://ce.rp.test/api';
 const SCOPE = 'openid profile unit biz:continuing_education';
@@ -88,13 +91,13 @@ describe('RP kit: the packed tarball in a fresh project (issue #17)', () => {
   beforeAll(async () => {
     work = fs.mkdtempSync(path.join(os.tmpdir(), 'rp-kit-pack-'));
     // npm pack runs the kit's prepack (its own tsc build) and writes the tarball a registry would serve.
-    const packed = await run('npm', ['pack', '--json', '--pack-destination', work], { cwd: KIT, maxBuffer: 10 * 1024 * 1024 });
+    const packed = await run('npm', ['pack', '--json', '--pack-destination', work], KIT);
     const [tarball] = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('['))) as { filename: string }[];
     project = path.join(work, 'consumer');
     fs.mkdirSync(project);
     fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'rp-kit-consumer', private: true, type: 'module' }));
     await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error',
-      path.join(work, tarball!.filename), 'express@5', 'koa@3', 'openid-client@6'], { cwd: project, maxBuffer: 10 * 1024 * 1024 });
+      path.join(work, tarball!.filename), 'express@5', 'koa@3', 'openid-client@6', 'typescript@5.9', '@types/node@24'], project);
 
     expressPort = await freePort();
     const expressUrl = `http://127.0.0.1:${expressPort}`;
@@ -134,6 +137,25 @@ describe('RP kit: the packed tarball in a fresh project (issue #17)', () => {
     expect(fs.existsSync(path.join(installed, 'src'))).toBe(false);
     expect(fs.existsSync(path.join(installed, 'test'))).toBe(false);
     expect(fs.existsSync(path.join(project, 'node_modules', 'oidc-provider'))).toBe(false);
+  });
+
+  it('when a TypeScript project type-checks against the installed package, then its declarations stand alone (strict, NodeNext)', async () => {
+    fs.writeFileSync(path.join(project, 'check.ts'), [
+      "import http from 'node:http';",
+      "import { createVerifier, createWebhookVerifier, expressGuard, isEvent, protect, type AccessTokenIdentity, type IdTokenIdentity, type UnitRole } from '@unit-oidc/rp-kit';",
+      "const verifier = createVerifier({ issuer: 'https://id.example.gov.cn', audience: 'https://ce.example.gov.cn/api', clientId: 'ce' });",
+      "export const check = async (token: string): Promise<UnitRole | undefined> => { const identity: AccessTokenIdentity = await verifier.verifyAccessToken(token); return identity.role; };",
+      "export const session = async (token: string): Promise<string[]> => { const identity: IdTokenIdentity = await verifier.verifyIdToken(token); return identity.scopes; };",
+      "export const server = http.createServer(protect(verifier, { unit: true }, (_req, res, identity) => { res.end(identity.unit?.id); }));",
+      "export const middleware: (req: http.IncomingMessage, res: http.ServerResponse, next: (error?: unknown) => void) => void = expressGuard(verifier);",
+      "const event = createWebhookVerifier({ secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' }).verify('{}', {}).event;",
+      "export const renamed: string | undefined = isEvent(event, 'unit.renamed') ? event.data.previousName : undefined;",
+    ].join('\n'));
+    fs.writeFileSync(path.join(project, 'tsconfig.json'), JSON.stringify({
+      compilerOptions: { strict: true, module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', noEmit: true, types: ['node'] }, files: ['check.ts'],
+    }));
+    const result = await run(process.execPath, [path.join(project, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], project).catch((error: { stdout: string }) => error);
+    expect(result.stdout).toBe('');
   });
 
   it('when a unit token of the real provider is sent to the Express, Koa and node:http APIs, then each returns the person, unit, role and scopes', async () => {
