@@ -90,8 +90,14 @@ describe('RP kit: the packed tarball in a fresh project (issue #17)', () => {
 
   beforeAll(async () => {
     work = fs.mkdtempSync(path.join(os.tmpdir(), 'rp-kit-pack-'));
-    // npm pack runs the kit's prepack (its own tsc build) and writes the tarball a registry would serve.
-    const packed = await run('npm', ['pack', '--json', '--pack-destination', work], KIT);
+    // npm pack runs the kit's prepack (its own tsc build) and writes the tarball a registry would serve. It runs on a
+    // copy of the workspace (the repository's node_modules linked in for tsc, jose and @types/node), so that the
+    // shared packages/rp-kit/dist that other test files' processes import is never rebuilt under them.
+    const copy = path.join(work, 'rp-kit');
+    fs.mkdirSync(copy);
+    for (const entry of ['package.json', 'README.md', 'tsconfig.json', 'src', 'examples']) fs.cpSync(path.join(KIT, entry), path.join(copy, entry), { recursive: true });
+    fs.symlinkSync(path.resolve('node_modules'), path.join(copy, 'node_modules'), 'dir');
+    const packed = await run('npm', ['pack', '--json', '--pack-destination', work], copy);
     const [tarball] = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('['))) as { filename: string }[];
     project = path.join(work, 'consumer');
     fs.mkdirSync(project);
