@@ -9,7 +9,7 @@ import { Router } from '@koa/router';
 import * as client from 'openid-client';
 import * as jose from 'jose';
 import {
-  createVerifier, identityOf, protect, requireToken, requireUnit, type FetchLike, type RpError, type Verifier,
+  createVerifier, identityOf, protect, requireSession, requireToken, requireUnit, sessionOf, type FetchLike, type RpError, type Verifier,
 } from '@unit-oidc/rp-kit';
 import { rotateKeys } from '../../src/oidc/keys.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
@@ -145,6 +145,11 @@ describe('RP kit against the provider (S-9, C-T4)', () => {
     router.get('/any', requireToken(verifier, { realm: 'ce' }), (ctx) => {
       ctx.body = { subject: identityOf(ctx).subject, unit: identityOf(ctx).unit ?? null };
     });
+    // A web page behind the ID-token session guard; the test's "session store" is a cookie holding the ID token.
+    router.get('/page', requireSession(verifier, { idToken: (ctx) => ctx.cookies.get('id_token'), loginUrl: '/login', unit: true, scopes: ['biz:continuing_education'] }), (ctx) => {
+      const session = sessionOf(ctx);
+      ctx.body = { subject: session.subject, unit: session.unit?.id ?? null, role: session.role ?? null, scopes: session.scopes };
+    });
     koa.use(router.routes());
     koaServer = await serve(koa.callback());
     httpServer = await serve(protect(verifier, { unit: true, scopes: ['biz:continuing_education'], realm: 'ce' }, (_req, res, identity) => {
@@ -178,6 +183,18 @@ describe('RP kit against the provider (S-9, C-T4)', () => {
       id: unit.id, name: '示例科技有限公司', certType: 'uscc', certNo: unit.certNo, verified: true, role: 'handler', scopes: ['biz:continuing_education'],
     });
     expect((await refusal(verifier.verifyIdToken(unitTokens.access))).code).toBe('wrong_audience');
+  });
+
+  it('when a Koa page is behind the ID-token session guard, then the unit sign-in\'s ID token shows unit, role and scopes; a personal one is 403; none or an access token go to the login', async () => {
+    const page = (idToken?: string) => fetch(`${koaServer.url}/page?tab=1`, { redirect: 'manual', headers: idToken ? { cookie: `id_token=${idToken}` } : {} });
+    const signedIn = await page(unitTokens.id);
+    expect([signedIn.status, await signedIn.json()]).toEqual([200, { subject: handler.id, unit: unit.id, role: 'handler', scopes: ['biz:continuing_education'] }]);
+    const personal = await page(personalTokens.id);
+    expect([personal.status, ((await personal.json()) as { reason: string }).reason]).toEqual([403, 'unit_required']);
+    for (const token of [undefined, unitTokens.access]) {
+      const refused = await page(token);
+      expect([refused.status, refused.headers.get('location')]).toEqual([303, '/login?return_to=%2Fpage%3Ftab%3D1']);
+    }
   });
 
   it('control: a token forged with the provider key and nothing changed verifies (so each case below fails for its one defect)', async () => {

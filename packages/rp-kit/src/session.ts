@@ -118,8 +118,15 @@ async function guarded<Request>(verifier: Verifier, request: Request, options: S
   }
 }
 
-/** Koa middleware: the request must carry a valid ID-token session meeting the requirements (`ctx.state.session`). */
-export function requireSession<Context extends KoaLikeContext & { originalUrl?: string }>(
+/** The context `idToken` gets when not annotated: the Koa-like shape plus the app's own fields (`ctx.cookies`, `ctx.session`). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the app's own context fields, unknown to the kit
+type AnyKoaContext = KoaLikeContext & { originalUrl?: string } & Record<string, any>;
+
+/**
+ * Koa middleware: the request must carry a valid ID-token session meeting the requirements (`ctx.state.session`).
+ * Annotate the `idToken` parameter (`(ctx: Context) => …`) for full types of your context.
+ */
+export function requireSession<Context extends KoaLikeContext & { originalUrl?: string } = AnyKoaContext>(
   verifier: Verifier, options: SessionGuardOptions<Context>,
 ): (ctx: Context, next: () => Promise<unknown>) => Promise<void> {
   return async (ctx, next) => {
