@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { loadClients } from './config/clients.js';
 import type { AppConfig } from './config/env.js';
 import { createApp, type App } from './app.js';
-import { openDatabase, migrate, type Database } from './shared/db/database.js';
+import { openDatabase, migrate, assertSessionPooling, type Database } from './shared/db/database.js';
+import { startMetricsServer, type MetricsServer } from './shared/http/metrics-endpoint.js';
 import type { Logger } from './shared/logger.js';
 import { loadKeys } from './oidc/keys.js';
 import { sweepExpired } from './oidc/adapter.js';
@@ -27,11 +28,14 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
     url: config.databaseUrl,
     dataDir: config.dataDir,
     poolSize: config.databasePoolSize,
+    poolMode: config.databasePoolMode,
     onPoolError: (error) => logger.warn({ err: error }, 'database connection lost'),
   });
   let server: http.Server | undefined;
   let sweeper: NodeJS.Timeout | undefined;
+  let metricsServer: MetricsServer | undefined;
   try {
+    await assertSessionPooling(db);
     const applied = await migrate(db);
     if (applied.length > 0) logger.info({ migrations: applied }, 'applied database migrations');
     const app = createApp({ config, db, catalog, keys, logger });
@@ -54,6 +58,10 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
       })().catch((error: unknown) => logger.warn({ err: error }, 'periodic sweep failed'));
     }, config.sweepIntervalSeconds * 1000);
     sweeper.unref();
+    if (config.metrics?.port !== undefined) {
+      metricsServer = await startMetricsServer({ ...config.metrics, port: config.metrics.port });
+      logger.info({ metrics: `${metricsServer.url}/metrics`, token: config.metrics.token !== undefined }, 'metrics listener ready');
+    }
     const { port } = listening.address() as AddressInfo;
     for (const [clientId, secret] of Object.entries(catalog.generatedSecrets)) {
       logger.info({ clientId, clientSecret: secret }, 'development client secret (set its env: reference to choose your own)');
@@ -81,6 +89,7 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
             });
             listening.closeIdleConnections();
           });
+          await metricsServer?.close();
           await db.close();
         })();
         return stopping;
@@ -89,6 +98,7 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
   } catch (error) {
     clearInterval(sweeper);
     server?.close();
+    await metricsServer?.close();
     await db.close();
     throw error;
   }

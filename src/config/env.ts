@@ -42,6 +42,22 @@ export interface AppConfig {
   smsGateway: SmsGatewayConfig | undefined;
   /** SMTP server for e-mail; undefined: e-mail goes to the development outbox. */
   smtp: SmtpConfig | undefined;
+  /** Prometheus metrics; undefined: not served at all. */
+  metrics: MetricsConfig | undefined;
+  /** How the database is reached: directly (or a session-pooling PgBouncer), or through transaction pooling. */
+  databasePoolMode: DatabasePoolMode;
+}
+
+export type DatabasePoolMode = 'session' | 'transaction';
+
+/**
+ * `/metrics` on its own listener (`port`, never the public one), or, with only a token, on the public listener
+ * behind `Authorization: Bearer <token>`; a token set with a port is required there too.
+ */
+export interface MetricsConfig {
+  port: number | undefined;
+  host: string;
+  token: string | undefined;
 }
 
 export interface SmsGatewayConfig {
@@ -131,6 +147,31 @@ function smtpFrom(env: Env): SmtpConfig | undefined {
   return { url, from: from.trim(), timeoutMs: integer(env, 'SMTP_TIMEOUT_MS', 10_000, 100, 120_000) };
 }
 
+function metricsFrom(env: Env, port: number, production: boolean): MetricsConfig | undefined {
+  const token = env.METRICS_TOKEN || undefined;
+  const metricsPort = env.METRICS_PORT ? integer(env, 'METRICS_PORT', 0, 1, 65535) : undefined;
+  if (token !== undefined && !/^[\x21-\x7e]{16,512}$/.test(token)) {
+    throw new ConfigError('METRICS_TOKEN must be 16 to 512 printable ASCII characters without spaces');
+  }
+  if (metricsPort !== undefined && metricsPort === port) {
+    throw new ConfigError(`METRICS_PORT must differ from PORT (${port}): metrics are never served on the public listener without METRICS_TOKEN`);
+  }
+  if (metricsPort === undefined && token === undefined) {
+    if (env.METRICS_HOST) throw new ConfigError('METRICS_HOST is set but METRICS_PORT is not');
+    return undefined;
+  }
+  return { port: metricsPort, host: env.METRICS_HOST || (production ? '0.0.0.0' : '127.0.0.1'), token };
+}
+
+function poolModeFrom(raw: string | undefined): DatabasePoolMode {
+  if (raw === undefined || raw === '' || raw === 'session') return 'session';
+  if (raw === 'transaction') return 'transaction';
+  if (raw === 'statement') {
+    throw new ConfigError('DATABASE_POOL_MODE=statement is not supported: sign-ins and migrations need multi-statement transactions; use PgBouncer pool_mode=transaction with DATABASE_POOL_MODE=transaction, or session');
+  }
+  throw new ConfigError(`DATABASE_POOL_MODE must be session or transaction, got "${raw}"`);
+}
+
 /** Reads the process environment into a typed, validated configuration. */
 export function loadConfig(env: Env = process.env, cwd = process.cwd()): AppConfig {
   const mode = modeFrom(env.NODE_ENV);
@@ -169,5 +210,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): AppConf
     reauthSeconds: integer(env, 'REAUTH_SECONDS', 600, 30, 24 * 3600),
     smsGateway: smsGatewayFrom(env),
     smtp: smtpFrom(env),
+    metrics: metricsFrom(env, port, production),
+    databasePoolMode: poolModeFrom(env.DATABASE_POOL_MODE),
   };
 }

@@ -31,3 +31,28 @@ describe('environment configuration', () => {
     expect(() => loadConfig(env)).toThrow(message);
   });
 });
+
+describe('metrics and database pool configuration (issue #16)', () => {
+  it('when nothing is set, then metrics are not served and the pool is a session pool', () => {
+    expect(loadConfig({})).toMatchObject({ metrics: undefined, databasePoolMode: 'session' });
+  });
+
+  it('when METRICS_PORT and METRICS_TOKEN are set, then metrics get their own listener with the token', () => {
+    expect(loadConfig({ METRICS_PORT: '9464', METRICS_TOKEN: 'a-token-of-sixteen-chars' }).metrics)
+      .toEqual({ port: 9464, host: '127.0.0.1', token: 'a-token-of-sixteen-chars' });
+    expect(loadConfig({ NODE_ENV: 'production', ISSUER: 'https://id.example.gov.cn', METRICS_PORT: '9464', SMS_GATEWAY_URL: 'https://sms.example/send' }).metrics)
+      .toEqual({ port: 9464, host: '0.0.0.0', token: undefined });
+  });
+
+  it.each([
+    [{ METRICS_PORT: '3000' }, 'METRICS_PORT must differ from PORT'],
+    [{ METRICS_PORT: 'nine' }, 'METRICS_PORT must be a whole number'],
+    [{ METRICS_TOKEN: 'short' }, 'METRICS_TOKEN must be 16 to 512 printable ASCII characters'],
+    [{ METRICS_HOST: '0.0.0.0' }, 'METRICS_HOST is set but METRICS_PORT is not'],
+    [{ DATABASE_POOL_MODE: 'statement' }, 'DATABASE_POOL_MODE=statement is not supported'],
+    [{ DATABASE_POOL_MODE: 'pooled' }, 'DATABASE_POOL_MODE must be session or transaction'],
+  ])('when %j is set, then the start stops with a message naming the variable', (env, message) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+});

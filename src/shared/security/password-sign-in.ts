@@ -1,4 +1,5 @@
 import { AppError } from '../errors.js';
+import { metrics } from '../metrics.js';
 import type { PasswordHasher } from './passwords.js';
 import { ACCOUNT_LOCKOUT, IP_LOCKOUT, type Throttle } from './throttle.js';
 
@@ -16,8 +17,12 @@ export class PasswordSignIn {
   async check(kind: SignInKind, account: { id: string; passwordHash: string } | undefined, typed: string, password: string, ip: string | undefined): Promise<boolean> {
     const keys = [`login:${kind}:${account?.id ?? typed.trim().toLowerCase()}`, `login:ip:${ip ?? 'unknown'}`] as const;
     const throttled = await this.throttle.state([...keys]);
-    if (throttled.locked) throw new AppError('account_locked', 429, { seconds: throttled.retryAfterSeconds });
+    if (throttled.locked) {
+      metrics.signIn(kind, 'locked');
+      throw new AppError('account_locked', 429, { seconds: throttled.retryAfterSeconds });
+    }
     const valid = account ? await this.hasher.verify(account.passwordHash, password) : await this.hasher.verifyDummy(password);
+    metrics.signIn(kind, account && valid ? 'success' : 'failure');
     if (!account || !valid) {
       await this.throttle.fail(keys[0], ACCOUNT_LOCKOUT);
       await this.throttle.fail(keys[1], IP_LOCKOUT);
