@@ -39,6 +39,8 @@ export interface AppDeps {
   /** The outside world (SMS, e-mail); the development outbox when not given. */
   notifier?: Notifier;
   now?: () => Date;
+  /** True once a shutdown began (readiness then fails while requests are still served). */
+  draining?: () => boolean;
 }
 
 export interface App {
@@ -80,7 +82,7 @@ export function createApp(deps: AppDeps): App {
   provider.use(errorBoundary());
   provider.use(mount('/static', serve(PUBLIC_DIR, { maxage: 60 * 60 * 1000, gzip: false, brotli: false })));
   for (const router of [
-    healthRoutes(deps.db),
+    healthRoutes(deps.db, deps.draining),
     publicMetricsRoutes(deps.config.metrics),
     languageRoutes(),
     consoleRoutes,

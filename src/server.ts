@@ -38,7 +38,8 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
     await assertSessionPooling(db);
     const applied = await migrate(db);
     if (applied.length > 0) logger.info({ migrations: applied }, 'applied database migrations');
-    const app = createApp({ config, db, catalog, keys, logger });
+    let draining = false;
+    const app = createApp({ config, db, catalog, keys, logger, draining: () => draining });
     const demo = config.demoData ? await seedDemoData(app.services) : undefined;
     server = http.createServer(app.koa.callback());
     server.requestTimeout = 30_000;
@@ -79,6 +80,11 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
       server: listening,
       stop(graceMs = 10_000) {
         stopping ??= (async () => {
+          draining = true;
+          if (config.shutdownDrainSeconds > 0) {
+            logger.info({ seconds: config.shutdownDrainSeconds }, 'draining: readiness fails, requests are still served');
+            await new Promise((resolve) => setTimeout(resolve, config.shutdownDrainSeconds * 1000));
+          }
           clearInterval(sweeper);
           await new Promise<void>((resolve) => {
             const force = setTimeout(() => listening.closeAllConnections(), graceMs);

@@ -42,6 +42,8 @@ export interface AppConfig {
   smsGateway: SmsGatewayConfig | undefined;
   /** SMTP server for e-mail; undefined: e-mail goes to the development outbox. */
   smtp: SmtpConfig | undefined;
+  /** After SIGTERM, /readyz answers 503 for this long while requests are still served, so load balancers drain. */
+  shutdownDrainSeconds: number;
   /** Prometheus metrics; undefined: not served at all. */
   metrics: MetricsConfig | undefined;
   /** How the database is reached: directly (or a session-pooling PgBouncer), or through transaction pooling. */
@@ -210,6 +212,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): AppConf
     reauthSeconds: integer(env, 'REAUTH_SECONDS', 600, 30, 24 * 3600),
     smsGateway: smsGatewayFrom(env),
     smtp: smtpFrom(env),
+    shutdownDrainSeconds: integer(env, 'SHUTDOWN_DRAIN_SECONDS', production ? 5 : 0, 0, 120),
     metrics: metricsFrom(env, port, production),
     databasePoolMode: poolModeFrom(env.DATABASE_POOL_MODE),
   };
