@@ -42,7 +42,7 @@ async function main(): Promise<number> {
   const logger = createLogger('warn');
   const catalog = loadClients({ file: config.clientsFile, mode: config.mode, dataDir: config.dataDir });
   const keys = await loadKeys({ dir: config.certsDir, generate: config.keysAutoGenerate });
-  const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
+  const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, poolMode: config.databasePoolMode });
   try {
     await migrate(db);
     const { operators } = createServices({ config, db, catalog, dataKey: keys.dataKey, logger });

@@ -42,6 +42,23 @@ describeScaleOut('scale-out behind HAProxy through PgBouncer transaction pooling
     }
   });
 
+  it('when npm run migrate runs twice through transaction pooling, then it applies every migration once under the transaction lock', async () => {
+    const database = await createPostgresDatabase();
+    const pooler = await startPgbouncer(database.url, 'transaction');
+    const script = MAIN.replace(/src\/main\.js$/, 'scripts/migrate.js');
+    try {
+      const runEnv = { DATABASE_URL: pooler.url, DATABASE_POOL_MODE: 'transaction' };
+      const [first, second] = await Promise.all([runScript(script, runEnv), runScript(script, runEnv)]);
+      expect([first.code, second.code]).toEqual([0, 0]);
+      expect([first.stdout, second.stdout].filter((out) => out.startsWith('applied: '))).toHaveLength(1);
+      expect((await runScript(script, runEnv)).stdout).toContain('the schema is up to date');
+      expect((await runScript(script, { DATABASE_URL: pooler.url })).stderr).toContain('cannot migrate: the database connection is pooled per transaction');
+    } finally {
+      await pooler.stop();
+      await database.drop();
+    }
+  });
+
   it('when PgBouncer pools per session, then the default mode (named prepared statements) works', async () => {
     const database = await createPostgresDatabase();
     const pooler = await startPgbouncer(database.url, 'session');
