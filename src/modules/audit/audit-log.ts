@@ -105,10 +105,44 @@ export class AuditLog {
        ORDER BY at DESC, id DESC LIMIT $${params.length}`,
       params,
     );
-    return rows.map((row) => ({
+    return rows.map(toRecord);
+  }
+
+  /**
+   * Every entry after `afterId` (exclusive) and within [since, until), oldest first, in pages of `pageSize`
+   * (keyset on the id, so an export can resume where the last one stopped and never skips or repeats an entry).
+   */
+  async *export(options: { afterId?: string | undefined; since?: Date | undefined; until?: Date | undefined; pageSize?: number } = {}): AsyncGenerator<AuditRecord> {
+    let after = options.afterId ?? '0';
+    const size = options.pageSize ?? 1000;
+    for (;;) {
+      const { rows } = await this.db.query<Row>(
+        `SELECT id::text, at, action, outcome, actor_type, actor_id, acting_unit_id, target_type, target_id, ip, request_id, detail
+         FROM audit_event WHERE id > $1::bigint AND ($2::timestamptz IS NULL OR at >= $2) AND ($3::timestamptz IS NULL OR at < $3)
+         ORDER BY id LIMIT $4`,
+        [after, options.since ?? null, options.until ?? null, size],
+      );
+      for (const row of rows) yield toRecord(row);
+      if (rows.length < size) return;
+      after = rows[rows.length - 1]!.id;
+    }
+  }
+}
+
+function toRecord(row: Row): AuditRecord {
+  return {
       id: row.id, at: row.at, action: row.action, outcome: row.outcome, actorType: row.actor_type, actorId: row.actor_id,
       actingUnitId: row.acting_unit_id, targetType: row.target_type, targetId: row.target_id, ip: row.ip,
       requestId: row.request_id, detail: row.detail,
-    }));
-  }
+  };
+}
+
+/** One JSON line of the SIEM export (`npm run admin -- audit:export`); field names are stable. */
+export function auditJsonLine(record: AuditRecord): string {
+  return JSON.stringify({
+    id: record.id, at: record.at.toISOString(), action: record.action, outcome: record.outcome,
+    actor: { type: record.actorType, id: record.actorId }, actingUnitId: record.actingUnitId,
+    target: record.targetType ? { type: record.targetType, id: record.targetId } : null,
+    ip: record.ip, requestId: record.requestId, detail: record.detail,
+  });
 }
