@@ -12,7 +12,8 @@ import { createProvider } from './oidc/provider.js';
 import { errorBoundary, requestContext, securityHeaders } from './shared/http/middleware.js';
 import { healthRoutes } from './shared/http/health.js';
 import { publicMetricsRoutes } from './shared/http/metrics-endpoint.js';
-import { httpMetrics, metrics } from './shared/metrics.js';
+import { httpMetrics, metrics, routeOf } from './shared/metrics.js';
+import { tracingMiddleware } from './shared/tracing.js';
 import { signingKeyDates } from './oidc/keys.js';
 import { safeReturnPath } from './shared/http/forms.js';
 import { matchLocale } from './shared/i18n/index.js';
@@ -62,7 +63,8 @@ function languageRoutes(): Router {
 }
 
 /**
- * Wires the application without listening (tests serve it themselves). Middleware order: metrics → request context →
+ * Wires the application without listening (tests serve it themselves). Middleware order: metrics → trace span →
+ * request context →
  * security headers → error boundary → static files → our routes → the provider's own routes.
  */
 export function createApp(deps: AppDeps): App {
@@ -77,6 +79,7 @@ export function createApp(deps: AppDeps): App {
 
   metrics.registerSigningKeys(() => signingKeyDates(deps.config.certsDir, deps.keys.jwks.keys));
   provider.use(httpMetrics());
+  provider.use(tracingMiddleware(routeOf));
   provider.use(requestContext(deps.logger));
   provider.use(securityHeaders(new URL(deps.config.issuer).protocol === 'https:'));
   provider.use(errorBoundary());

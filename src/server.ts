@@ -5,6 +5,7 @@ import type { AppConfig } from './config/env.js';
 import { createApp, type App } from './app.js';
 import { openDatabase, migrate, assertSessionPooling, type Database } from './shared/db/database.js';
 import { startMetricsServer, type MetricsServer } from './shared/http/metrics-endpoint.js';
+import { startTracing } from './shared/tracing.js';
 import type { Logger } from './shared/logger.js';
 import { loadKeys } from './oidc/keys.js';
 import { sweepExpired } from './oidc/adapter.js';
@@ -23,6 +24,7 @@ export interface RunningServer {
 export async function startServer(config: AppConfig, logger: Logger): Promise<RunningServer> {
   const catalog = loadClients({ file: config.clientsFile, mode: config.mode, dataDir: config.dataDir });
   const keys = await loadKeys({ dir: config.certsDir, generate: config.keysAutoGenerate });
+  const tracing = startTracing(config.tracing);
   if (keys.generated) logger.info({ certsDir: config.certsDir }, 'generated signing and cookie keys');
   const db = await openDatabase({
     url: config.databaseUrl,
@@ -97,6 +99,7 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
           });
           await metricsServer?.close();
           await db.close();
+          await tracing.shutdown(); // exports the spans still buffered
         })();
         return stopping;
       },
@@ -106,6 +109,7 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
     server?.close();
     await metricsServer?.close();
     await db.close();
+    await tracing.shutdown();
     throw error;
   }
 }

@@ -46,11 +46,21 @@ export interface AppConfig {
   shutdownDrainSeconds: number;
   /** Prometheus metrics; undefined: not served at all. */
   metrics: MetricsConfig | undefined;
+  /** OpenTelemetry traces over OTLP/HTTP; undefined: off. */
+  tracing: TracingConfig | undefined;
   /** How the database is reached: directly (or a session-pooling PgBouncer), or through transaction pooling. */
   databasePoolMode: DatabasePoolMode;
 }
 
 export type DatabasePoolMode = 'session' | 'transaction';
+
+export interface TracingConfig {
+  /** OTLP/HTTP traces endpoint, e.g. http://otel-collector:4318/v1/traces. */
+  endpoint: string;
+  serviceName: string;
+  /** Share of new traces sampled (0–1); an incoming traceparent's decision is followed. */
+  sampleRatio: number;
+}
 
 /**
  * `/metrics` on its own listener (`port`, never the public one), or, with only a token, on the public listener
@@ -165,6 +175,27 @@ function metricsFrom(env: Env, port: number, production: boolean): MetricsConfig
   return { port: metricsPort, host: env.METRICS_HOST || (production ? '0.0.0.0' : '127.0.0.1'), token };
 }
 
+function tracingFrom(env: Env): TracingConfig | undefined {
+  const endpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || undefined;
+  if (!endpoint) {
+    if (env.TRACING_SAMPLE_RATIO) throw new ConfigError('TRACING_SAMPLE_RATIO is set but OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is not');
+    return undefined;
+  }
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    throw new ConfigError('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT must be an http(s) URL such as http://otel-collector:4318/v1/traces');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT must use http or https');
+  const rawRatio = env.TRACING_SAMPLE_RATIO || '1';
+  const sampleRatio = /^(0(\.\d+)?|1(\.0+)?)$/.test(rawRatio) ? Number(rawRatio) : Number.NaN;
+  if (Number.isNaN(sampleRatio)) throw new ConfigError(`TRACING_SAMPLE_RATIO must be a number from 0 to 1, got "${rawRatio}"`);
+  const serviceName = env.OTEL_SERVICE_NAME || 'unit-oidc-provider';
+  if (!/^[\x21-\x7e]{1,128}$/.test(serviceName)) throw new ConfigError('OTEL_SERVICE_NAME must be 1 to 128 printable ASCII characters');
+  return { endpoint, serviceName, sampleRatio };
+}
+
 function poolModeFrom(raw: string | undefined): DatabasePoolMode {
   if (raw === undefined || raw === '' || raw === 'session') return 'session';
   if (raw === 'transaction') return 'transaction';
@@ -214,6 +245,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): AppConf
     smtp: smtpFrom(env),
     shutdownDrainSeconds: integer(env, 'SHUTDOWN_DRAIN_SECONDS', production ? 5 : 0, 0, 120),
     metrics: metricsFrom(env, port, production),
+    tracing: tracingFrom(env),
     databasePoolMode: poolModeFrom(env.DATABASE_POOL_MODE),
   };
 }

@@ -170,7 +170,8 @@ export function httpMetrics(): Middleware {
 
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
-function routeOf(ctx: Context): string {
+/** The route template of a finished request (ours, the provider's, or a fixed bucket); low cardinality. */
+export function routeOf(ctx: Context): string {
   const oidcRoute = (ctx as unknown as { oidc?: { route?: string } }).oidc?.route;
   if (oidcRoute) return `oidc:${oidcRoute}`;
   const matched = (ctx as unknown as { _matchedRoute?: unknown })._matchedRoute;

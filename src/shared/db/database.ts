@@ -4,6 +4,7 @@ import { ConfigError } from '../../config/env.js';
 import { startEmbeddedDatabase, type EmbeddedDatabase } from './embedded.js';
 import { migrations } from '../../../migrations/index.js';
 import { metrics, type PoolStats } from '../metrics.js';
+import { databaseSpan } from '../tracing.js';
 
 export interface QueryResult<T> {
   rows: T[];
@@ -59,16 +60,20 @@ interface PoolStatsSource {
   waitingCount: number;
 }
 
-/** Times a statement for the metrics (`uop_db_query_duration_seconds`). */
-async function timed<T>(work: () => Promise<T>): Promise<T> {
+/** Times a statement for the metrics (`uop_db_query_duration_seconds`) and, when tracing is on, a span. */
+async function timed<T>(sql: string, work: () => Promise<T>): Promise<T> {
   const end = metrics.queryTimer();
+  const span = databaseSpan(sql);
   try {
     const result = await work();
     end(true);
     return result;
   } catch (error) {
     end(false);
+    span.setStatus({ code: 2 }); // SpanStatusCode.ERROR
     throw error;
+  } finally {
+    span.end();
   }
 }
 
@@ -76,7 +81,7 @@ async function timed<T>(work: () => Promise<T>): Promise<T> {
 const MIGRATION_LOCK = 7_130_113;
 
 async function runOn<T>(runner: QueryRunner, sql: string, params?: unknown[]): Promise<QueryResult<T>> {
-  const result = await timed(() => runner.query(sql, params, true));
+  const result = await timed(sql, () => runner.query(sql, params, true));
   return { rows: (result.records ?? []) as T[], rowCount: result.affected ?? 0 };
 }
 
@@ -173,7 +178,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
     dataSource,
     async query<T>(sql: string, params?: unknown[]) {
       const statement = poolMode === 'session' ? { name: statementName(sql), text: sql, values: params ?? [] } : { text: sql, values: params ?? [] };
-      const result = await timed(() => pool.query<T>(statement));
+      const result = await timed(sql, () => pool.query<T>(statement));
       return { rows: result.rows, rowCount: result.rowCount ?? 0 };
     },
     transaction: <T>(work: (tx: Transaction) => Promise<T>) => withRunner(async (runner) => {
