@@ -6,6 +6,7 @@ import { openDatabase, migrate } from '../src/shared/db/database.js';
 import { createLogger } from '../src/shared/logger.js';
 import { createServices } from '../src/services.js';
 import { AppError } from '../src/shared/errors.js';
+import { auditJsonLine } from '../src/modules/audit/audit-log.js';
 import { translate } from '../src/shared/i18n/index.js';
 
 const USAGE = `usage: npm run admin -- <command> [options]
@@ -18,6 +19,8 @@ const USAGE = `usage: npm run admin -- <command> [options]
   operator:enable --login <name>
   operator:reset-totp --login <name>     (enrol a new authenticator at the next sign-in)
   operator:reset-password --login <name> [--password-stdin]
+  audit:export [--since <ISO time>] [--until <ISO time>] [--after-id <id>]
+      print audit events as JSON lines (oldest first) for a SIEM; resume with --after-id <last id exported>.
 
 With the embedded database, stop the provider first (one process per data directory).`;
 
@@ -27,11 +30,21 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
 }
 
+function timeOption(name: string, value: string | undefined): Date | undefined {
+  if (value === undefined) return undefined;
+  const time = /^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:\d{2})?)?$/.test(value) ? new Date(value) : new Date(Number.NaN);
+  if (Number.isNaN(time.getTime())) throw new ConfigError(`--${name} must be an ISO date or time such as 2026-12-01T08:00:00Z, got "${value}"`);
+  return time;
+}
+
 async function main(): Promise<number> {
   const [command, ...rest] = process.argv.slice(2);
   const { values } = parseArgs({
     args: rest,
-    options: { login: { type: 'string' }, name: { type: 'string' }, 'password-stdin': { type: 'boolean' } },
+    options: {
+      login: { type: 'string' }, name: { type: 'string' }, 'password-stdin': { type: 'boolean' },
+      since: { type: 'string' }, until: { type: 'string' }, 'after-id': { type: 'string' },
+    },
     allowPositionals: false,
   });
   if (!command || command === 'help' || command === '--help') {
@@ -42,10 +55,18 @@ async function main(): Promise<number> {
   const logger = createLogger('warn');
   const catalog = loadClients({ file: config.clientsFile, mode: config.mode, dataDir: config.dataDir });
   const keys = await loadKeys({ dir: config.certsDir, generate: config.keysAutoGenerate });
-  const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
+  const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, poolMode: config.databasePoolMode });
   try {
     await migrate(db);
-    const { operators } = createServices({ config, db, catalog, dataKey: keys.dataKey, logger });
+    const { operators, audit } = createServices({ config, db, catalog, dataKey: keys.dataKey, logger });
+    if (command === 'audit:export') {
+      const afterId = values['after-id'];
+      if (afterId !== undefined && !/^\d{1,18}$/.test(afterId)) throw new ConfigError('--after-id must be the id of an exported event (digits)');
+      for await (const record of audit.export({ afterId, since: timeOption('since', values.since), until: timeOption('until', values.until) })) {
+        if (!process.stdout.write(`${auditJsonLine(record)}\n`)) await new Promise((resolve) => process.stdout.once('drain', resolve));
+      }
+      return 0;
+    }
     const login = values.login ?? '';
     const password = values['password-stdin'] ? await readStdin() : undefined;
     switch (command) {

@@ -11,6 +11,10 @@ import type { KeyMaterial } from './oidc/keys.js';
 import { createProvider } from './oidc/provider.js';
 import { errorBoundary, requestContext, securityHeaders } from './shared/http/middleware.js';
 import { healthRoutes } from './shared/http/health.js';
+import { publicMetricsRoutes } from './shared/http/metrics-endpoint.js';
+import { httpMetrics, metrics, routeOf } from './shared/metrics.js';
+import { tracingMiddleware } from './shared/tracing.js';
+import { signingKeyDates } from './oidc/keys.js';
 import { safeReturnPath } from './shared/http/forms.js';
 import { matchLocale } from './shared/i18n/index.js';
 import { PUBLIC_DIR } from './shared/paths.js';
@@ -36,6 +40,8 @@ export interface AppDeps {
   /** The outside world (SMS, e-mail); the development outbox when not given. */
   notifier?: Notifier;
   now?: () => Date;
+  /** True once a shutdown began (readiness then fails while requests are still served). */
+  draining?: () => boolean;
 }
 
 export interface App {
@@ -57,7 +63,8 @@ function languageRoutes(): Router {
 }
 
 /**
- * Wires the application without listening (tests serve it themselves). Middleware order: request context →
+ * Wires the application without listening (tests serve it themselves). Middleware order: metrics → trace span →
+ * request context →
  * security headers → error boundary → static files → our routes → the provider's own routes.
  */
 export function createApp(deps: AppDeps): App {
@@ -70,12 +77,16 @@ export function createApp(deps: AppDeps): App {
   services.unitGrants.attach(provider);
   const { routes: consoleRoutes, requireAccount, currentAccount } = consoleAuth(provider, deps.config.issuer);
 
+  metrics.registerSigningKeys(() => signingKeyDates(deps.config.certsDir, deps.keys.jwks.keys));
+  provider.use(httpMetrics());
+  provider.use(tracingMiddleware(routeOf));
   provider.use(requestContext(deps.logger));
   provider.use(securityHeaders(new URL(deps.config.issuer).protocol === 'https:'));
   provider.use(errorBoundary());
   provider.use(mount('/static', serve(PUBLIC_DIR, { maxage: 60 * 60 * 1000, gzip: false, brotli: false })));
   for (const router of [
-    healthRoutes(deps.db),
+    healthRoutes(deps.db, deps.draining),
+    publicMetricsRoutes(deps.config.metrics),
     languageRoutes(),
     consoleRoutes,
     interactionRoutes(provider, services),

@@ -3,7 +3,9 @@ import type { AddressInfo } from 'node:net';
 import { loadClients } from './config/clients.js';
 import type { AppConfig } from './config/env.js';
 import { createApp, type App } from './app.js';
-import { openDatabase, migrate, type Database } from './shared/db/database.js';
+import { openDatabase, migrate, assertSessionPooling, type Database } from './shared/db/database.js';
+import { startMetricsServer, type MetricsServer } from './shared/http/metrics-endpoint.js';
+import { startTracing } from './shared/tracing.js';
 import type { Logger } from './shared/logger.js';
 import { loadKeys } from './oidc/keys.js';
 import { sweepExpired } from './oidc/adapter.js';
@@ -22,19 +24,24 @@ export interface RunningServer {
 export async function startServer(config: AppConfig, logger: Logger): Promise<RunningServer> {
   const catalog = loadClients({ file: config.clientsFile, mode: config.mode, dataDir: config.dataDir });
   const keys = await loadKeys({ dir: config.certsDir, generate: config.keysAutoGenerate });
+  const tracing = startTracing(config.tracing);
   if (keys.generated) logger.info({ certsDir: config.certsDir }, 'generated signing and cookie keys');
   const db = await openDatabase({
     url: config.databaseUrl,
     dataDir: config.dataDir,
     poolSize: config.databasePoolSize,
+    poolMode: config.databasePoolMode,
     onPoolError: (error) => logger.warn({ err: error }, 'database connection lost'),
   });
   let server: http.Server | undefined;
   let sweeper: NodeJS.Timeout | undefined;
+  let metricsServer: MetricsServer | undefined;
   try {
+    await assertSessionPooling(db);
     const applied = await migrate(db);
     if (applied.length > 0) logger.info({ migrations: applied }, 'applied database migrations');
-    const app = createApp({ config, db, catalog, keys, logger });
+    let draining = false;
+    const app = createApp({ config, db, catalog, keys, logger, draining: () => draining });
     const demo = config.demoData ? await seedDemoData(app.services) : undefined;
     server = http.createServer(app.koa.callback());
     server.requestTimeout = 30_000;
@@ -54,6 +61,10 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
       })().catch((error: unknown) => logger.warn({ err: error }, 'periodic sweep failed'));
     }, config.sweepIntervalSeconds * 1000);
     sweeper.unref();
+    if (config.metrics?.port !== undefined) {
+      metricsServer = await startMetricsServer({ ...config.metrics, port: config.metrics.port });
+      logger.info({ metrics: `${metricsServer.url}/metrics`, token: config.metrics.token !== undefined }, 'metrics listener ready');
+    }
     const { port } = listening.address() as AddressInfo;
     for (const [clientId, secret] of Object.entries(catalog.generatedSecrets)) {
       logger.info({ clientId, clientSecret: secret }, 'development client secret (set its env: reference to choose your own)');
@@ -71,6 +82,11 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
       server: listening,
       stop(graceMs = 10_000) {
         stopping ??= (async () => {
+          draining = true;
+          if (config.shutdownDrainSeconds > 0) {
+            logger.info({ seconds: config.shutdownDrainSeconds }, 'draining: readiness fails, requests are still served');
+            await new Promise((resolve) => setTimeout(resolve, config.shutdownDrainSeconds * 1000));
+          }
           clearInterval(sweeper);
           await new Promise<void>((resolve) => {
             const force = setTimeout(() => listening.closeAllConnections(), graceMs);
@@ -81,7 +97,9 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
             });
             listening.closeIdleConnections();
           });
+          await metricsServer?.close();
           await db.close();
+          await tracing.shutdown(); // exports the spans still buffered
         })();
         return stopping;
       },
@@ -89,7 +107,9 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
   } catch (error) {
     clearInterval(sweeper);
     server?.close();
+    await metricsServer?.close();
     await db.close();
+    await tracing.shutdown();
     throw error;
   }
 }

@@ -40,7 +40,10 @@ export function createServices(deps: ServiceDeps) {
   const throttle = new Throttle(db, now);
   const notifier = deps.notifier ?? createNotifier(config, db, deps.logger, now);
   const hasher = new PasswordHasher(config.hashConcurrency);
-  const signIn = new PasswordSignIn(throttle, hasher);
+  const signIn = new PasswordSignIn(throttle, hasher, (kind, scope, accountId, ip) => audit.record(
+    { actor: { type: 'anonymous' }, ip },
+    { action: 'sign_in.lockout', outcome: 'failure', target: accountId ? { type: kind, id: accountId } : undefined, detail: { kind, scope } },
+  ));
   const codes = new OneTimeCodes(db, secrets, notifier, throttle, now);
   const sessions = new OidcSessions(db, deps.logger);
   const persons = new PersonService({ db, hasher, codes, throttle, signIn, audit, secrets, notifier, sessions, now });

@@ -42,6 +42,34 @@ export interface AppConfig {
   smsGateway: SmsGatewayConfig | undefined;
   /** SMTP server for e-mail; undefined: e-mail goes to the development outbox. */
   smtp: SmtpConfig | undefined;
+  /** After SIGTERM, /readyz answers 503 for this long while requests are still served, so load balancers drain. */
+  shutdownDrainSeconds: number;
+  /** Prometheus metrics; undefined: not served at all. */
+  metrics: MetricsConfig | undefined;
+  /** OpenTelemetry traces over OTLP/HTTP; undefined: off. */
+  tracing: TracingConfig | undefined;
+  /** How the database is reached: directly (or a session-pooling PgBouncer), or through transaction pooling. */
+  databasePoolMode: DatabasePoolMode;
+}
+
+export type DatabasePoolMode = 'session' | 'transaction';
+
+export interface TracingConfig {
+  /** OTLP/HTTP traces endpoint, e.g. http://otel-collector:4318/v1/traces. */
+  endpoint: string;
+  serviceName: string;
+  /** Share of new traces sampled (0–1); an incoming traceparent's decision is followed. */
+  sampleRatio: number;
+}
+
+/**
+ * `/metrics` on its own listener (`port`, never the public one), or, with only a token, on the public listener
+ * behind `Authorization: Bearer <token>`; a token set with a port is required there too.
+ */
+export interface MetricsConfig {
+  port: number | undefined;
+  host: string;
+  token: string | undefined;
 }
 
 export interface SmsGatewayConfig {
@@ -131,6 +159,52 @@ function smtpFrom(env: Env): SmtpConfig | undefined {
   return { url, from: from.trim(), timeoutMs: integer(env, 'SMTP_TIMEOUT_MS', 10_000, 100, 120_000) };
 }
 
+function metricsFrom(env: Env, port: number, production: boolean): MetricsConfig | undefined {
+  const token = env.METRICS_TOKEN || undefined;
+  const metricsPort = env.METRICS_PORT ? integer(env, 'METRICS_PORT', 0, 1, 65535) : undefined;
+  if (token !== undefined && !/^[\x21-\x7e]{16,512}$/.test(token)) {
+    throw new ConfigError('METRICS_TOKEN must be 16 to 512 printable ASCII characters without spaces');
+  }
+  if (metricsPort !== undefined && metricsPort === port) {
+    throw new ConfigError(`METRICS_PORT must differ from PORT (${port}): metrics are never served on the public listener without METRICS_TOKEN`);
+  }
+  if (metricsPort === undefined && token === undefined) {
+    if (env.METRICS_HOST) throw new ConfigError('METRICS_HOST is set but METRICS_PORT is not');
+    return undefined;
+  }
+  return { port: metricsPort, host: env.METRICS_HOST || (production ? '0.0.0.0' : '127.0.0.1'), token };
+}
+
+function tracingFrom(env: Env): TracingConfig | undefined {
+  const endpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || undefined;
+  if (!endpoint) {
+    if (env.TRACING_SAMPLE_RATIO) throw new ConfigError('TRACING_SAMPLE_RATIO is set but OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is not');
+    return undefined;
+  }
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    throw new ConfigError('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT must be an http(s) URL such as http://otel-collector:4318/v1/traces');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT must use http or https');
+  const rawRatio = env.TRACING_SAMPLE_RATIO || '1';
+  const sampleRatio = /^(0(\.\d+)?|1(\.0+)?)$/.test(rawRatio) ? Number(rawRatio) : Number.NaN;
+  if (Number.isNaN(sampleRatio)) throw new ConfigError(`TRACING_SAMPLE_RATIO must be a number from 0 to 1, got "${rawRatio}"`);
+  const serviceName = env.OTEL_SERVICE_NAME || 'unit-oidc-provider';
+  if (!/^[\x21-\x7e]{1,128}$/.test(serviceName)) throw new ConfigError('OTEL_SERVICE_NAME must be 1 to 128 printable ASCII characters');
+  return { endpoint, serviceName, sampleRatio };
+}
+
+function poolModeFrom(raw: string | undefined): DatabasePoolMode {
+  if (raw === undefined || raw === '' || raw === 'session') return 'session';
+  if (raw === 'transaction') return 'transaction';
+  if (raw === 'statement') {
+    throw new ConfigError('DATABASE_POOL_MODE=statement is not supported: sign-ins and migrations need multi-statement transactions; use PgBouncer pool_mode=transaction with DATABASE_POOL_MODE=transaction, or session');
+  }
+  throw new ConfigError(`DATABASE_POOL_MODE must be session or transaction, got "${raw}"`);
+}
+
 /** Reads the process environment into a typed, validated configuration. */
 export function loadConfig(env: Env = process.env, cwd = process.cwd()): AppConfig {
   const mode = modeFrom(env.NODE_ENV);
@@ -169,5 +243,9 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): AppConf
     reauthSeconds: integer(env, 'REAUTH_SECONDS', 600, 30, 24 * 3600),
     smsGateway: smsGatewayFrom(env),
     smtp: smtpFrom(env),
+    shutdownDrainSeconds: integer(env, 'SHUTDOWN_DRAIN_SECONDS', production ? 5 : 0, 0, 120),
+    metrics: metricsFrom(env, port, production),
+    tracing: tracingFrom(env),
+    databasePoolMode: poolModeFrom(env.DATABASE_POOL_MODE),
   };
 }

@@ -1,5 +1,6 @@
 import type Provider from 'oidc-provider';
 import type { Logger } from '../shared/logger.js';
+import { metrics } from '../shared/metrics.js';
 
 export interface LogoutNotice {
   clientId: string;
@@ -27,7 +28,9 @@ export async function notifyBackchannel(provider: Provider | undefined, notices:
     if (!client?.backchannelLogoutUri) return;
     try {
       await client.backchannelLogout(sub, sid);
+      metrics.backchannelLogout(clientId, true);
     } catch (error) {
+      metrics.backchannelLogout(clientId, false);
       logger.warn({ err: error, clientId }, 'back-channel logout failed');
     }
   }));

@@ -180,6 +180,28 @@ export async function loadKeys({ dir, generate }: LoadKeysOptions): Promise<Load
   });
 }
 
+/**
+ * When each signing key (the first key of each algorithm) was created, from jwks-state.json; keys the state file
+ * does not know are left out. Read at scrape time for `uop_signing_key_age_seconds`.
+ */
+export function signingKeyDates(dir: string, keys: PrivateJwk[]): { alg: string; createdAt: Date }[] {
+  let state: Record<string, KeyState>;
+  try {
+    state = JSON.parse(fs.readFileSync(path.join(dir, FILES.state), 'utf8')) as Record<string, KeyState>;
+  } catch {
+    return [];
+  }
+  const seen = new Set<string>();
+  const dates: { alg: string; createdAt: Date }[] = [];
+  for (const key of keys) {
+    if (seen.has(key.alg)) continue;
+    seen.add(key.alg);
+    const created = Date.parse(state[key.kid]?.createdAt ?? '');
+    if (Number.isFinite(created)) dates.push({ alg: key.alg, createdAt: new Date(created) });
+  }
+  return dates;
+}
+
 export interface RotationResult {
   added: string[];
   promoted: string[];

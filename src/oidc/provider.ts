@@ -17,6 +17,7 @@ import { buildPolicy } from './policy.js';
 import { createLoadExistingGrant } from './grants.js';
 import { CONSOLE_CLIENT_ID, consoleClientMetadata } from './console-client.js';
 import { logoutSource, postLogoutSuccessSource } from './pages.js';
+import { metrics } from '../shared/metrics.js';
 
 /** Lifetimes of every artefact, in seconds (PRODUCT.md §6, S-3, S-7). */
 export const TTL = {
@@ -224,6 +225,11 @@ export function createProvider(deps: ProviderDeps): Provider {
       ctx.body = { error: 'invalid_client', error_description: 'client authentication is required' };
     }
   });
+  provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
+    metrics.tokenIssued(String(ctx.oidc.params?.grant_type ?? 'unknown'), ctx.oidc.client?.clientId ?? 'unknown');
+  });
+  provider.on('backchannel.success', (_ctx: KoaContextWithOIDC, client: { clientId: string }) => metrics.backchannelLogout(client.clientId, true));
+  provider.on('backchannel.error', (_ctx: KoaContextWithOIDC, _error: Error, client: { clientId: string }) => metrics.backchannelLogout(client.clientId, false));
   provider.on('server_error', (ctx: KoaContextWithOIDC, error: Error) => {
     const s = state(ctx);
     if (isUnstorableInput(error)) {

@@ -31,3 +31,34 @@ describe('environment configuration', () => {
     expect(() => loadConfig(env)).toThrow(message);
   });
 });
+
+describe('metrics and database pool configuration (issue #16)', () => {
+  it('when nothing is set, then metrics are not served and the pool is a session pool', () => {
+    expect(loadConfig({})).toMatchObject({ metrics: undefined, databasePoolMode: 'session', tracing: undefined, shutdownDrainSeconds: 0 });
+    expect(loadConfig({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://otel:4318/v1/traces', TRACING_SAMPLE_RATIO: '0.25' }).tracing)
+      .toEqual({ endpoint: 'http://otel:4318/v1/traces', serviceName: 'unit-oidc-provider', sampleRatio: 0.25 });
+  });
+
+  it('when METRICS_PORT and METRICS_TOKEN are set, then metrics get their own listener with the token', () => {
+    expect(loadConfig({ METRICS_PORT: '9464', METRICS_TOKEN: 'a-token-of-sixteen-chars' }).metrics)
+      .toEqual({ port: 9464, host: '127.0.0.1', token: 'a-token-of-sixteen-chars' });
+    expect(loadConfig({ NODE_ENV: 'production', ISSUER: 'https://id.example.gov.cn', METRICS_PORT: '9464', SMS_GATEWAY_URL: 'https://sms.example/send' }).metrics)
+      .toEqual({ port: 9464, host: '0.0.0.0', token: undefined });
+  });
+
+  it.each([
+    [{ METRICS_PORT: '3000' }, 'METRICS_PORT must differ from PORT'],
+    [{ METRICS_PORT: 'nine' }, 'METRICS_PORT must be a whole number'],
+    [{ METRICS_TOKEN: 'short' }, 'METRICS_TOKEN must be 16 to 512 printable ASCII characters'],
+    [{ METRICS_HOST: '0.0.0.0' }, 'METRICS_HOST is set but METRICS_PORT is not'],
+    [{ DATABASE_POOL_MODE: 'statement' }, 'DATABASE_POOL_MODE=statement is not supported'],
+    [{ DATABASE_POOL_MODE: 'pooled' }, 'DATABASE_POOL_MODE must be session or transaction'],
+    [{ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'collector:4318' }, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT must use http or https'],
+    [{ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://c:4318/v1/traces', TRACING_SAMPLE_RATIO: '1.5' }, 'TRACING_SAMPLE_RATIO must be a number from 0 to 1'],
+    [{ TRACING_SAMPLE_RATIO: '0.5' }, 'TRACING_SAMPLE_RATIO is set but OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is not'],
+    [{ SHUTDOWN_DRAIN_SECONDS: '600' }, 'SHUTDOWN_DRAIN_SECONDS must be between 0 and 120'],
+  ])('when %j is set, then the start stops with a message naming the variable', (env, message) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+});

@@ -8,6 +8,7 @@ import { consoleAccount, type RequireAccount } from '../../interactions/console.
 import { maskMobile } from '../persons/rules.js';
 import { assertFound, withFormErrors } from '../persons/routes.js';
 import type { ActorType } from '../audit/audit-log.js';
+import { lastDay } from './dashboard.js';
 
 const ACTOR_TYPES: ActorType[] = ['person', 'unit', 'operator', 'system', 'anonymous'];
 
@@ -94,6 +95,10 @@ export function operatorRoutes(services: Services, requireAccount: RequireAccoun
       seeOther(ctx, `/operator/units/${unit.id}?done=1`);
     });
   }
+
+  router.get('/dashboard', async (ctx) => {
+    render(ctx, 'operator/dashboard.njk', { ...await lastDay(db, services.now()) });
+  });
 
   router.get('/audit', async (ctx) => {
     const actorType = ACTOR_TYPES.find((type) => type === ctx.query.actorType);

@@ -3,6 +3,8 @@ import { DataSource, MigrationExecutor, type EntityManager, type QueryRunner } f
 import { ConfigError } from '../../config/env.js';
 import { startEmbeddedDatabase, type EmbeddedDatabase } from './embedded.js';
 import { migrations } from '../../../migrations/index.js';
+import { metrics, type PoolStats } from '../metrics.js';
+import { databaseSpan } from '../tracing.js';
 
 export interface QueryResult<T> {
   rows: T[];
@@ -20,6 +22,8 @@ export interface Transaction extends Queryable {
 
 export interface Database extends Queryable {
   kind: 'postgres' | 'pglite';
+  /** `transaction`: behind a transaction-pooling PgBouncer (no named prepared statements, no session locks). */
+  poolMode: 'session' | 'transaction';
   dataSource: DataSource;
   transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T>;
   /** True when a trivial query answers within `timeoutMs`. */
@@ -35,20 +39,49 @@ export interface OpenDatabaseOptions {
   /** Start a new PGlite directory from the build's template (default true). */
   template?: boolean;
   poolSize?: number;
+  /**
+   * `session` (default): a direct connection or a session-pooling PgBouncer; statements are prepared once per
+   * connection under a name. `transaction`: a transaction-pooling PgBouncer (1.18, Debian 12's, forgets named
+   * statements between transactions): unnamed statements only and a transaction-scoped migration lock.
+   */
+  poolMode?: 'session' | 'transaction';
   applicationName?: string;
   onPoolError?: (error: Error) => void;
 }
 
 /** The part of pg's Pool the plain-statement path uses. */
-interface PgPool {
-  query<T>(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: T[]; rowCount: number | null }>;
+interface PgPool extends PoolStatsSource {
+  query<T>(config: { name?: string; text: string; values: unknown[] }): Promise<{ rows: T[]; rowCount: number | null }>;
+}
+
+interface PoolStatsSource {
+  totalCount: number;
+  idleCount: number;
+  waitingCount: number;
+}
+
+/** Times a statement for the metrics (`uop_db_query_duration_seconds`) and, when tracing is on, a span. */
+async function timed<T>(sql: string, work: () => Promise<T>): Promise<T> {
+  const end = metrics.queryTimer();
+  const span = databaseSpan(sql);
+  try {
+    const result = await work();
+    end(true);
+    return result;
+  } catch (error) {
+    end(false);
+    span.setStatus({ code: 2 }); // SpanStatusCode.ERROR
+    throw error;
+  } finally {
+    span.end();
+  }
 }
 
 /** Arbitrary constant identifying the migration lock among advisory locks. */
 const MIGRATION_LOCK = 7_130_113;
 
 async function runOn<T>(runner: QueryRunner, sql: string, params?: unknown[]): Promise<QueryResult<T>> {
-  const result = await runner.query(sql, params, true);
+  const result = await timed(sql, () => runner.query(sql, params, true));
   return { rows: (result.records ?? []) as T[], rowCount: result.affected ?? 0 };
 }
 
@@ -123,7 +156,11 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
   // Plain statements go straight to the driver's pool (no TypeORM query runner per statement), each prepared once
   // per connection under a name derived from its text, so PostgreSQL parses and plans it once. This is the hot
   // path of the provider's adapter (bench/results: about 40% less CPU per refresh).
+  // Behind a transaction-pooling PgBouncer a named statement prepared on one server connection is unknown to the
+  // next one, so that mode sends unnamed statements (parsed each time, still one round trip).
   const pool = (dataSource.driver as unknown as { master: PgPool }).master;
+  const poolMode = options.poolMode ?? 'session';
+  const unregisterPool = metrics.registerPool((): PoolStats => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }));
   const statementNames = new Map<string, string>();
   const statementName = (sql: string): string => {
     let name = statementNames.get(sql);
@@ -137,9 +174,11 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
   let closed = false;
   return {
     kind: options.url ? 'postgres' : 'pglite',
+    poolMode,
     dataSource,
     async query<T>(sql: string, params?: unknown[]) {
-      const result = await pool.query<T>({ name: statementName(sql), text: sql, values: params ?? [] });
+      const statement = poolMode === 'session' ? { name: statementName(sql), text: sql, values: params ?? [] } : { text: sql, values: params ?? [] };
+      const result = await timed(sql, () => pool.query<T>(statement));
       return { rows: result.rows, rowCount: result.rowCount ?? 0 };
     },
     transaction: <T>(work: (tx: Transaction) => Promise<T>) => withRunner(async (runner) => {
@@ -168,6 +207,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
     async close() {
       if (closed) return;
       closed = true;
+      unregisterPool();
       await dataSource.destroy().catch(() => undefined);
       await embedded?.stop();
     },
@@ -180,6 +220,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
  */
 export async function migrate(db: Database): Promise<string[]> {
   const runner = db.dataSource.createQueryRunner();
+  if (db.poolMode === 'transaction') return migrateInTransaction(db, runner);
   try {
     await runner.connect();
     await runner.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
@@ -193,5 +234,54 @@ export async function migrate(db: Database): Promise<string[]> {
     }
   } finally {
     await runner.release();
+  }
+}
+
+/**
+ * The same under transaction pooling, where a session lock would stay on whichever server connection took it:
+ * the lock is `pg_advisory_xact_lock`, taken first in the one transaction that applies the migrations and
+ * released by its commit or rollback.
+ */
+async function migrateInTransaction(db: Database, runner: QueryRunner): Promise<string[]> {
+  try {
+    await runner.connect();
+    await runner.startTransaction();
+    try {
+      await runner.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+      const executor = new MigrationExecutor(db.dataSource, runner);
+      executor.transaction = 'all'; // joins the transaction already open
+      const applied = await executor.executePendingMigrations();
+      await runner.commitTransaction();
+      return applied.map((migration) => migration.name);
+    } catch (error) {
+      if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
+      throw error;
+    }
+  } finally {
+    await runner.release();
+  }
+}
+
+/**
+ * Refuses a transaction-pooling connection in `session` mode, where named statements would fail at random: two
+ * connections of our pool that are both open are distinct PostgreSQL backends unless a pooler shares one
+ * server connection between them (PgBouncer hands the connection the first released to the next client).
+ */
+export async function assertSessionPooling(db: Database): Promise<void> {
+  if (db.kind !== 'postgres' || db.poolMode !== 'session') return;
+  const first = db.dataSource.createQueryRunner();
+  const second = db.dataSource.createQueryRunner();
+  try {
+    await first.connect();
+    await second.connect();
+    const pid = async (runner: QueryRunner) => String((await runner.query('SELECT pg_backend_pid() AS pid') as { pid: number }[])[0]?.pid);
+    const a = await pid(first);
+    const b = await pid(second);
+    if (a === b) {
+      throw new ConfigError('the database connection is pooled per transaction (PgBouncer pool_mode=transaction?): set DATABASE_POOL_MODE=transaction, or use pool_mode=session');
+    }
+  } finally {
+    await first.release();
+    await second.release();
   }
 }

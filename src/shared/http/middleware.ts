@@ -5,6 +5,7 @@ import type { Logger } from '../logger.js';
 import { AppError, isDatabaseUnavailable, isUnstorableInput } from '../errors.js';
 import { pickLocale, translate, type Locale, type MessageKey } from '../i18n/index.js';
 import { render } from './views.js';
+import { currentTraceId } from '../tracing.js';
 
 export interface RequestState {
   requestId: string;
@@ -30,7 +31,8 @@ export function requestContext(logger: Logger): Middleware {
     const requestId = REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
     const s = state(ctx);
     s.requestId = requestId;
-    s.log = logger.child({ requestId });
+    const traceId = currentTraceId();
+    s.log = logger.child(traceId ? { requestId, traceId } : { requestId });
     const query = ctx.query as Record<string, unknown>;
     const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
     // An explicit choice (the language switch) wins over what a relying party asked for with ui_locales.

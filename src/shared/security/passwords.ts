@@ -2,6 +2,7 @@ import argon2 from 'argon2';
 import { dictionary } from '@zxcvbn-ts/language-common';
 import { Semaphore } from './semaphore.js';
 import { AppError } from '../errors.js';
+import { metrics } from '../metrics.js';
 
 /** OWASP Password Storage Cheat Sheet: argon2id, 19 MiB, t=2, p=1 (R-P3). */
 export const ARGON2_OPTIONS = { type: argon2.argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
@@ -60,6 +61,16 @@ export class PasswordHasher {
 
   constructor(concurrency: number) {
     this.#semaphore = new Semaphore(concurrency);
+    metrics.registerHashQueue(this);
+  }
+
+  /** Runs argon2 work under the semaphore, reporting how long it waited for a slot. */
+  #run<T>(work: () => Promise<T>): Promise<T> {
+    const queuedAt = performance.now();
+    return this.#semaphore.run(() => {
+      metrics.hashWaited((performance.now() - queuedAt) / 1000);
+      return work();
+    });
   }
 
   get queued(): number {
@@ -67,11 +78,11 @@ export class PasswordHasher {
   }
 
   hash(password: string): Promise<string> {
-    return this.#semaphore.run(() => argon2.hash(password.normalize('NFC'), ARGON2_OPTIONS));
+    return this.#run(() => argon2.hash(password.normalize('NFC'), ARGON2_OPTIONS));
   }
 
   async verify(hash: string, password: string): Promise<boolean> {
-    return this.#semaphore.run(async () => {
+    return this.#run(async () => {
       try {
         return await argon2.verify(hash, password.normalize('NFC'));
       } catch {

@@ -1,4 +1,5 @@
 import type { Queryable } from '../db/database.js';
+import { metrics } from '../metrics.js';
 
 export interface LockoutPolicy {
   /** Failures allowed within the window before a lockout. */
@@ -56,6 +57,7 @@ export class Throttle {
       `UPDATE rate_limit SET locked_until = $2, lockouts = lockouts + 1, count = 0, window_start = $3 WHERE key = $1`,
       [key, new Date(now.getTime() + seconds * 1000), now],
     );
+    metrics.lockout(key);
     return { locked: true, retryAfterSeconds: seconds };
   }
 
