@@ -11,7 +11,7 @@ import { createAdapter } from './adapter.js';
 import type { KeyMaterial } from './keys.js';
 import type { Services } from '../services.js';
 import { createFindAccount, requestUnitAccess } from './accounts.js';
-import { unitAccessForGrant, unitTokenClaims } from '../modules/bindings/access.js';
+import { tokenUnitScopes, unitAccessForGrant, unitTokenClaims } from '../modules/bindings/access.js';
 import { parseAccountId } from '../shared/account-id.js';
 import { buildPolicy } from './policy.js';
 import { createLoadExistingGrant } from './grants.js';
@@ -130,7 +130,7 @@ export function buildConfiguration(deps: ProviderDeps): Configuration {
         enabled: true,
         allowedPolicy: async (_ctx, client, introspected) => {
           if (introspected.clientId !== client.clientId) return false;
-          const token = introspected as typeof introspected & { accountId?: string; grantId?: string; extra?: Record<string, unknown> };
+          const token = introspected as typeof introspected & { accountId?: string; grantId?: string; scope?: string; extra?: Record<string, unknown> };
           const ref = parseAccountId(token.accountId);
           if (!ref) return !token.accountId;
           if (ref.kind !== 'person') return false;
@@ -138,7 +138,7 @@ export function buildConfiguration(deps: ProviderDeps): Configuration {
           if (!person || person.status !== 'active') return false;
           const access = await unitAccessForGrant(services, person.id, token.grantId);
           if (access === null) return false;
-          if (access) token.extra = { ...token.extra, ...unitTokenClaims(access), unit_scopes: access.allowed };
+          if (access) token.extra = { ...token.extra, ...unitTokenClaims(access), unit_scopes: tokenUnitScopes(access, token.scope) };
           return true;
         },
       },
@@ -159,9 +159,12 @@ export function buildConfiguration(deps: ProviderDeps): Configuration {
         enabled: true,
         defaultResource: () => undefined,
         useGrantedResource: () => false,
-        getResourceServerInfo: (ctx, resource) => {
-          const offered = catalog.businesses.filter((business) => business.resource === resource).map((business) => business.scope);
-          if (offered.length === 0) throw new errors.InvalidTarget();
+        getResourceServerInfo: (ctx, resource, client) => {
+          // C-T8: only the resource of a business the client is registered for (its biz: scopes in clients.json).
+          const registered = new Set((client.scope ?? '').split(' '));
+          const offered = catalog.businesses
+            .filter((business) => business.resource === resource && registered.has(business.scope)).map((business) => business.scope);
+          if (offered.length === 0) throw new errors.InvalidTarget('the resource is not one of the businesses this client is registered for');
           // Once the account of a token request is known (findAccount ran), only what the unit grants now.
           const access = requestUnitAccess(ctx);
           const scope = ctx.oidc.route === 'token' && ctx.oidc.entities.Account
