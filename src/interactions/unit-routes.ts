@@ -64,8 +64,10 @@ export function unitInteractionRoutes(router: Router, provider: Provider, servic
     const fresh = !!(interaction.result as { login?: unknown } | undefined)?.login;
     const actingNotGranted = !fresh && !hint && requested.length > 0 && actingChoice !== undefined && !actingChoice.serves
       && !String(params.prompt ?? '').split(' ').includes('select_unit');
-    const preferred = (hintRefused ? undefined : hint) ?? (actingNotGranted ? undefined : acting?.unitId ?? undefined);
-    const selected = view.selected ?? preferred ?? (choices.length === 1 ? choices[0]?.binding.unitId : undefined);
+    // A refused hint preselects nothing: the person chooses knowingly (S-40).
+    const preferred = hintRefused ? undefined : hint ?? (actingNotGranted ? undefined : acting?.unitId ?? undefined)
+      ?? (choices.length === 1 ? choices[0]?.binding.unitId : undefined);
+    const selected = view.selected ?? preferred;
     const businessName = (scope: string) => catalog.businesses.find((business) => business.scope === scope)?.name[locale] ?? scope;
     render(ctx, 'interaction/select-unit.njk', {
       uid: interaction.uid,

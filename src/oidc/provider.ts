@@ -92,6 +92,11 @@ function fetchForRegisteredClients(catalog: ClientCatalog): Configuration['fetch
 export function buildConfiguration(deps: ProviderDeps): Configuration {
   const { catalog, keys, db, config, services } = deps;
   const businessScopes = catalog.businesses.map((business) => business.scope);
+  /** The resource indicators of the businesses a client is registered for (its biz: scopes, C-T8). */
+  const resourcesOf = (clientScope: string | undefined) => {
+    const registered = new Set((clientScope ?? '').split(' '));
+    return new Set(catalog.businesses.flatMap((business) => (business.resource && registered.has(business.scope) ? [business.resource] : [])));
+  };
   const firstParty = new Set([CONSOLE_CLIENT_ID, ...catalog.clients.filter((client) => client.firstParty).map((client) => client.clientId)]);
   const configuration: Configuration = {
     adapter: createAdapter(db),
@@ -180,7 +185,20 @@ export function buildConfiguration(deps: ProviderDeps): Configuration {
         },
       },
     },
-    rotateRefreshToken: true,
+    // Always rotate (S-7). The library consumes the refresh token before it looks at `resource`, so a refused
+    // resource is checked here, before that: a request for another business's API is invalid_target and leaves
+    // the refresh token as it was (issue 10, S-55).
+    rotateRefreshToken: (ctx) => {
+      const asked = ctx.oidc.params?.resource;
+      const resources = asked === undefined ? [] : Array.isArray(asked) ? asked as string[] : [String(asked)];
+      const granted = ctx.oidc.entities.Grant?.resources ?? {};
+      for (const resource of resources) {
+        if (!resourcesOf(ctx.oidc.client?.scope).has(resource) || !(resource in granted)) {
+          throw new errors.InvalidTarget('the resource is not one of the businesses this client is registered for');
+        }
+      }
+      return true;
+    },
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
     ttl: {
       AuthorizationCode: TTL.AuthorizationCode,
