@@ -202,7 +202,8 @@ export function interactionRoutes(provider: Provider, services: Services): Route
     // that unit's grant through the one place that creates grants, so the unit is linked whatever the client.
     const unitId = await decideUnit({
       accountId, sessionUid: (session as { uid?: string } | undefined)?.uid, clientId, params: params as Record<string, unknown>,
-      result: (interaction.result ?? {}) as UnitResults, selectRequested: String(params.prompt ?? '').split(' ').includes('select_unit'),
+      // What the earlier steps of this authorization submitted (login, picker) is the consent interaction's lastSubmission.
+      result: (interaction.lastSubmission ?? interaction.result ?? {}) as UnitResults, selectRequested: String(params.prompt ?? '').split(' ').includes('select_unit'),
     }, services);
     if (unitId === undefined) throw new AppError('interaction_expired', 400);
     const person = parseAccountId(accountId);
