@@ -50,7 +50,7 @@ export function unitInteractionRoutes(router: Router, provider: Provider, servic
     const pending = mine.filter((binding) => binding.status === 'pending').length;
     const params = interaction.params as Record<string, unknown>;
     // Issue 10: each unit says whether it grants the requesting system's business permission(s); those first.
-    const requested = requestedBusinessScopes(params.scope);
+    const requested = requestedBusinessScopes(params.scope, services, params.client_id);
     const marked = await Promise.all(active.map(async (binding) => {
       const access = await unitAccess(services, personId, binding.unitId);
       const granted = access ? access.allowed.filter((scope) => requested.includes(scope)) : [];

@@ -28,9 +28,11 @@ function participates(clientId: string | undefined, params: Record<string, unkno
 
 export type UnitSelectionDeps = UnitAccessDeps & { unitGrants: UnitGrants };
 
-/** The business scopes (`biz:…`) this authorization asks for. */
-export function requestedBusinessScopes(scope: unknown): string[] {
-  return typeof scope === 'string' ? [...new Set(scope.split(' ').filter(isBusinessScope))] : [];
+/** The business scopes (`biz:…`) this authorization asks for, of those the client is registered for. */
+export function requestedBusinessScopes(scope: unknown, deps: Pick<UnitAccessDeps, 'catalog'>, clientId: unknown): string[] {
+  const registered = deps.catalog.clients.find((entry) => entry.clientId === clientId)?.metadata.scope;
+  const allowed = new Set(typeof registered === 'string' ? registered.split(' ') : []);
+  return typeof scope === 'string' ? [...new Set(scope.split(' ').filter((entry) => isBusinessScope(entry) && allowed.has(entry)))] : [];
 }
 
 /**
@@ -85,7 +87,7 @@ export async function decideUnit(input: UnitDecisionInput, deps: UnitSelectionDe
   if (result.select_unit) return result.select_unit.unitId;
   if (result.login) return result.unit_mode ? undefined : null;
   if (input.selectRequested) return undefined;
-  const requested = requestedBusinessScopes(params.scope);
+  const requested = requestedBusinessScopes(params.scope, deps, input.clientId);
   const hint = typeof params.unit_hint === 'string' ? params.unit_hint : undefined;
   const acting = await deps.unitGrants.sessionUnit(input.sessionUid);
   // A hint for another identity than the session's is never overridden by it: the picker asks, with the hinted
