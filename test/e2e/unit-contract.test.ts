@@ -110,6 +110,20 @@ describe('one unit contract for every relying party (issue 10, C-T8)', () => {
     expect(grantA).toBeDefined();
   });
 
+  it('C-T8 when the person acts for another unit of the same client and the client asks for more, then the consent page asks only for what is new and the new unit gets its own grant', async () => {
+    const lisi = await handler([CE], [CE]);
+    const first = await signInAsUnit(consent, app.url, lisi, unitA.id, { scope: `openid unit ${CE}` });
+    const switched = await authorizationUrl(consent, { scope: `openid profile unit ${CE}`, prompt: 'select_unit' });
+    const picker = await first.browser.get(switched.url.toString());
+    const page = await first.browser.submit(picker, 'form#select-unit', { unitId: unitB.id });
+    expect(page.html.querySelector('form[action$="/confirm"]')).not.toBeNull();
+    expect(page.html.querySelectorAll('main li, section li').map((item) => item.text.trim())).toEqual(['基本信息（账号、姓名、实名状态）']);
+    const tokens = await redeem(consent, switched, callbackOf(await first.browser.submit(page, 'form[action$="/confirm"]')));
+    expect(tokens.claims()).toMatchObject({ unit_id: unitB.id, unit_scopes: [CE], preferred_username: lisi.loginName });
+    const links = await app.db.query<{ unit_id: string; grant_id: string }>('SELECT unit_id, grant_id FROM grant_unit WHERE person_id = $1', [lisi.id]);
+    expect(new Set(links.rows.map((row) => row.grant_id)).size).toBe(2);
+  });
+
   it('C-T8 when a token was issued for biz:continuing_education only and the unit grants more, then introspection reports only the token\'s own business scopes as unit_scopes', async () => {
     const lisi = await handler([CE, CSE]);
     const { tokens } = await signInAsUnit(firstParty, app.url, lisi, unitA.id, { scope: `openid profile unit ${CE}` });
