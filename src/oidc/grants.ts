@@ -122,6 +122,8 @@ export function createLoadExistingGrant(services: Services, firstParty: (clientI
     const earlierId = await services.unitGrants.latestForClient(clientId, unit.personId) ?? sessionGrant;
     const earlier = earlierId ? await oidc.provider.Grant.find(earlierId) : undefined;
     if (!earlier || earlier.accountId !== oidc.account.accountId || earlier.clientId !== clientId) return undefined;
-    return saveGrant(oidc.provider, services.unitGrants, { grant: undefined, accountId: oidc.account.accountId, clientId, unit }, alreadyConsented(earlier, asked));
+    const carried = alreadyConsented(earlier, asked);
+    if (!carried.oidcScopes.length && !carried.claims.length && !Object.values(carried.resourceScopes).some((scopes) => scopes.length)) return undefined;
+    return saveGrant(oidc.provider, services.unitGrants, { grant: undefined, accountId: oidc.account.accountId, clientId, unit }, carried);
   };
 }
