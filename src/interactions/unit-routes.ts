@@ -61,7 +61,8 @@ export function unitInteractionRoutes(router: Router, provider: Provider, servic
     const hintRefused = hint !== undefined && !choices.some((choice) => choice.binding.unitId === hint);
     const acting = await unitGrants.sessionUnit((interaction.session as { uid?: string } | undefined)?.uid);
     const actingChoice = choices.find((choice) => choice.binding.unitId === acting?.unitId);
-    const fresh = !!(interaction.result as { login?: unknown } | undefined)?.login;
+    // A password was just entered in this authorization (its earlier steps are the interaction's lastSubmission).
+    const fresh = !!((interaction.lastSubmission ?? interaction.result) as { login?: unknown } | undefined)?.login;
     const actingNotGranted = !fresh && !hint && requested.length > 0 && actingChoice !== undefined && !actingChoice.serves
       && !String(params.prompt ?? '').split(' ').includes('select_unit');
     // A refused hint preselects nothing: the person chooses knowingly (S-40).
