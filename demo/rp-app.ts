@@ -11,6 +11,8 @@ import { businessPage, forbiddenPage, messagePage, signedOutPage, STYLESHEET, un
 import { sampleRecords, type DemoSection, type DemoSystem } from './systems.js';
 import { SessionStore, type Session, type SignedIn } from './sessions.js';
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /**
  * A demo business system (relying party): sign-in with openid-client (authorization code + PKCE S256, state,
  * nonce, resource indicator), server-side sessions, its business API protected by the RP kit, and back-channel
@@ -213,7 +215,9 @@ export async function startDemoRp(config: DemoRpConfig): Promise<RunningDemoRp> 
       nonce: pending.nonce,
       ui_locales: 'zh-CN',
     };
-    if (ctx.query.as === 'unit') parameters.login_as = 'unit';
+    if (ctx.query.as === 'unit' || ctx.query.login_as === 'unit') parameters.login_as = 'unit';
+    // The portal's deep link (issue 10): the unit the person acts for on the portal, passed on as unit_hint.
+    if (typeof ctx.query.unit_hint === 'string' && UUID.test(ctx.query.unit_hint)) parameters.unit_hint = ctx.query.unit_hint;
     if (ctx.query.switch === '1') parameters.prompt = 'select_unit';
     ctx.redirect(client.buildAuthorizationUrl(configuration, parameters).href);
   });
@@ -327,6 +331,12 @@ export async function startDemoRp(config: DemoRpConfig): Promise<RunningDemoRp> 
     router.get(section.path, async (ctx) => {
       const session = sessionOf(ctx);
       const user = session?.user;
+      // A portal tile links here with login_as=unit&unit_hint=<unit id>: sign in for that unit unless already.
+      const hint = typeof ctx.query.unit_hint === 'string' && UUID.test(ctx.query.unit_hint) ? ctx.query.unit_hint : undefined;
+      if (hint && user?.identity.unit?.id !== hint) {
+        ctx.redirect(`/login?as=unit&unit_hint=${encodeURIComponent(hint)}&return=${encodeURIComponent(section.path)}`);
+        return;
+      }
       const context = pageContext(ctx, section.path, session);
       if (!session || !user) {
         html(ctx, 200, signedOutPage(context, section));

@@ -12,6 +12,8 @@ import type { Services } from '../services.js';
 import { accountIdOf } from '../shared/account-id.js';
 import { accountKindOf, clientName, finish, INTERACTION_LOCALE, loadInteraction, type Interaction } from './context.js';
 import { unitInteractionRoutes } from './unit-routes.js';
+import { saveGrant } from '../oidc/grants.js';
+import { decideUnit, type UnitResults } from '../oidc/unit-selection.js';
 
 /** How long the first factor of an operator sign-in stays valid for the second. */
 const OPERATOR_STEP_SECONDS = 5 * 60;
@@ -194,17 +196,27 @@ export function interactionRoutes(provider: Provider, services: Services): Route
     if (interaction.prompt.name !== 'consent') throw new AppError('interaction_expired', 400);
     const { prompt: { details }, params, session } = interaction;
     const accountId = (session as { accountId?: string } | undefined)?.accountId;
+    const clientId = String(params.client_id);
     if (!accountId) throw new AppError('interaction_expired', 400);
-    const grant = interaction.grantId
-      ? await provider.Grant.find(interaction.grantId)
-      : new provider.Grant({ accountId, clientId: String(params.client_id) });
-    if (!grant) throw new AppError('interaction_expired', 400);
+    // The unit this sign-in is for, decided exactly as at the authorization endpoint (C-T8): the consent extends
+    // that unit's grant through the one place that creates grants, so the unit is linked whatever the client.
+    const unitId = await decideUnit({
+      accountId, sessionUid: (session as { uid?: string } | undefined)?.uid, clientId, params: params as Record<string, unknown>,
+      // What the earlier steps of this authorization submitted (login, picker) is the consent interaction's lastSubmission.
+      result: (interaction.lastSubmission ?? interaction.result ?? {}) as UnitResults, selectRequested: String(params.prompt ?? '').split(' ').includes('select_unit'),
+    }, services);
+    if (unitId === undefined) throw new AppError('interaction_expired', 400);
+    const person = parseAccountId(accountId);
+    const binding = unitId && person ? await services.bindings.activeFor(person.id, unitId) : undefined;
+    if (unitId && !binding) throw new AppError('unit_not_selectable', 403);
+    const existing = interaction.grantId ? await provider.Grant.find(interaction.grantId) : undefined;
+    if (interaction.grantId && !existing) throw new AppError('interaction_expired', 400);
     const missing = details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
-    if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
-    if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
-    for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(' '));
-    const grantId = await grant.save();
-    await finish(ctx, interaction, { consent: { grantId } }, true);
+    const grant = await saveGrant(provider, services.unitGrants, {
+      grant: existing, accountId, clientId, unit: unitId && person && binding ? { personId: person.id, unitId, bindingId: binding.id } : undefined,
+    }, { oidcScopes: missing.missingOIDCScope ?? [], claims: missing.missingOIDCClaims ?? [], resourceScopes: missing.missingResourceScopes ?? {} });
+    if (!grant?.jti) throw new AppError('interaction_expired', 400);
+    await finish(ctx, interaction, { consent: { grantId: grant.jti } }, true);
   });
 
   router.post('/abort', parseBody(), verifyCsrf(), async (ctx) => {

@@ -9,6 +9,8 @@ import { render } from '../shared/http/views.js';
 import { parseAccountId } from '../shared/account-id.js';
 import type { Services } from '../services.js';
 import { clientName, finish, loadInteraction, type Interaction } from './context.js';
+import { unitAccess } from '../modules/bindings/access.js';
+import { requestedBusinessScopes, servesRequest } from '../oidc/unit-selection.js';
 
 interface PickerView {
   error?: string | undefined;
@@ -44,23 +46,43 @@ export function unitInteractionRoutes(router: Router, provider: Provider, servic
     const locale = state(ctx).locale;
     const personId = personOf(interaction);
     const mine = await bindings.listForPerson(personId);
-    const choices = mine.filter((binding) => binding.effective === 'active' && binding.unit?.status === 'active');
+    const active = mine.filter((binding) => binding.effective === 'active' && binding.unit?.status === 'active');
     const pending = mine.filter((binding) => binding.status === 'pending').length;
     const params = interaction.params as Record<string, unknown>;
+    // Issue 10: each unit says whether it grants the requesting system's business permission(s); those first.
+    const requested = requestedBusinessScopes(params.scope, services, params.client_id);
+    const marked = await Promise.all(active.map(async (binding) => {
+      const access = await unitAccess(services, personId, binding.unitId);
+      const granted = access ? access.allowed.filter((scope) => requested.includes(scope)) : [];
+      return { binding, granted, serves: !!access && servesRequest(access, requested) };
+    }));
+    const choices = marked.sort((a, b) => Number(b.serves) - Number(a.serves) || b.granted.length - a.granted.length);
     const hint = typeof params.unit_hint === 'string' ? params.unit_hint : undefined;
-    const hintRefused = hint !== undefined && !choices.some((binding) => binding.unitId === hint);
+    const hintRefused = hint !== undefined && !choices.some((choice) => choice.binding.unitId === hint);
     const acting = await unitGrants.sessionUnit((interaction.session as { uid?: string } | undefined)?.uid);
-    const selected = view.selected ?? (hintRefused ? undefined : hint) ?? acting?.unitId ?? (choices.length === 1 ? choices[0]?.unitId : undefined);
+    const actingChoice = choices.find((choice) => choice.binding.unitId === acting?.unitId);
+    // A password was just entered in this authorization (its earlier steps are the interaction's lastSubmission).
+    const fresh = !!((interaction.lastSubmission ?? interaction.result) as { login?: unknown } | undefined)?.login;
+    const actingNotGranted = !fresh && !hint && requested.length > 0 && actingChoice !== undefined && !actingChoice.serves
+      && !String(params.prompt ?? '').split(' ').includes('select_unit');
+    // A refused hint preselects nothing: the person chooses knowingly (S-40).
+    const preferred = hintRefused ? undefined : hint ?? (actingNotGranted ? undefined : acting?.unitId ?? undefined)
+      ?? (choices.length === 1 ? choices[0]?.binding.unitId : undefined);
+    const selected = view.selected ?? preferred;
+    const businessName = (scope: string) => catalog.businesses.find((business) => business.scope === scope)?.name[locale] ?? scope;
     render(ctx, 'interaction/select-unit.njk', {
       uid: interaction.uid,
       csrf: csrfToken(ctx),
       client: clientName(services, params.client_id, locale),
-      choices: choices.map((binding) => ({
+      businessRequested: requested.length > 0,
+      choices: choices.map(({ binding, granted, serves }) => ({
         unitId: binding.unitId, name: binding.unit?.name, certNo: binding.unit?.certNo, certType: binding.unit?.certType,
         verified: binding.unit?.verified, role: binding.role, checked: binding.unitId === selected,
+        serves, granted: granted.map(businessName).join('、'),
       })),
       pending,
       hintRefused,
+      actingNotGranted,
       error: view.error,
     }, status);
   }

@@ -1,14 +1,91 @@
+import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC, Grant } from 'oidc-provider';
 import { parseAccountId } from '../shared/account-id.js';
 import type { Services } from '../services.js';
+import type { UnitGrants } from './unit-grants.js';
 import { CONSOLE_CLIENT_ID } from './console-client.js';
 import { unitForAuthorization } from './unit-selection.js';
 
+/** The unit a grant is for, with the binding that authorises it (S-46). */
+export interface GrantUnitRef {
+  personId: string;
+  unitId: string;
+  bindingId: string;
+}
+
+/** What a grant gains: OIDC scopes and claims, and scopes per resource indicator. */
+export interface GrantAdditions {
+  oidcScopes: string[];
+  claims: string[];
+  resourceScopes: Record<string, string[]>;
+}
+
+export interface GrantTarget {
+  /** The grant to extend; a new one is created when absent. */
+  grant: Grant | undefined;
+  accountId: string;
+  clientId: string;
+  /** The unit acted for, or undefined for a personal grant. */
+  unit: GrantUnitRef | undefined;
+}
+
 /**
- * Loads the grant for this authorization. A grant belongs to (client, person, unit): the session's grant for
- * the client is reused only when it is for the same unit (or for none), otherwise the grant of that unit or a
- * new one is used, so switching unit never reuses another unit's grant. For a first-party client the requested
- * scopes are granted here (no consent page) and a new grant is linked to its unit at once.
+ * The one place that creates or extends a grant for (client, person, unit) (issue 10, C-T8): the first-party
+ * path (loadExistingGrant) and the consent page (`/interaction/:uid/confirm`) both call it, so the chosen unit
+ * is linked to the grant — with the binding that authorised it (S-46) — whatever the kind of client. Returns
+ * undefined when the grant already belongs to another unit or binding (it is then left unchanged).
+ */
+export async function saveGrant(provider: Provider, unitGrants: UnitGrants, target: GrantTarget, additions: GrantAdditions): Promise<Grant | undefined> {
+  const { accountId, clientId, unit } = target;
+  const grant = target.grant ?? new provider.Grant({ accountId, clientId });
+  if (grant.accountId !== accountId || grant.clientId !== clientId) return undefined;
+  if (grant.jti) {
+    const link = await unitGrants.forGrant(grant.jti);
+    if ((link?.unitId ?? null) !== (unit?.unitId ?? null) || (link && link.bindingId !== unit?.bindingId)) return undefined;
+  }
+  if (additions.oidcScopes.length) grant.addOIDCScope(additions.oidcScopes.join(' '));
+  if (additions.claims.length) grant.addOIDCClaims(additions.claims);
+  for (const [indicator, scopes] of Object.entries(additions.resourceScopes)) {
+    if (scopes.length) grant.addResourceScope(indicator, scopes.join(' '));
+  }
+  const grantId = await grant.save();
+  if (unit && !(await unitGrants.link({ grantId, clientId, ...unit }))) return undefined;
+  return grant;
+}
+
+/** What this authorization asks for (the first-party path grants all of it). */
+function requested(ctx: KoaContextWithOIDC): GrantAdditions {
+  const { oidc } = ctx;
+  const resourceScopes: Record<string, string[]> = {};
+  for (const [indicator, server] of Object.entries(oidc.resourceServers ?? {})) {
+    resourceScopes[indicator] = [...oidc.requestParamScopes].filter((scope) => server.scopes.has(scope));
+  }
+  return { oidcScopes: [...oidc.requestParamOIDCScopes], claims: [...oidc.requestParamClaims], resourceScopes };
+}
+
+/** Of what is asked for now, what an earlier grant of the client already holds (remembered consent). */
+function alreadyConsented(earlier: Grant, asked: GrantAdditions): GrantAdditions {
+  const oidcScopes = new Set(earlier.getOIDCScope().split(' '));
+  const claims = new Set(earlier.getOIDCClaims());
+  const resourceScopes: Record<string, string[]> = {};
+  for (const [indicator, scopes] of Object.entries(asked.resourceScopes)) {
+    const held = new Set(earlier.getResourceScope(indicator).split(' '));
+    resourceScopes[indicator] = scopes.filter((scope) => held.has(scope));
+  }
+  return {
+    oidcScopes: asked.oidcScopes.filter((scope) => oidcScopes.has(scope)),
+    claims: asked.claims.filter((claim) => claims.has(claim)),
+    resourceScopes,
+  };
+}
+
+/**
+ * Loads the grant for this authorization. A grant belongs to (client, person, unit, binding): the session's
+ * grant for the client is reused only when it is for the same unit and binding (or for none), otherwise the
+ * grant of that unit or a new one is used, so switching unit never reuses another unit's grant. A first-party
+ * client is granted what it asks for here (no consent page). For a consent-based client a new unit grant starts
+ * with what the person already consented to for this client (under another unit), so the consent page shows
+ * only what is new; the consent page extends the same grant through `saveGrant`.
  */
 export function createLoadExistingGrant(services: Services, firstParty: (clientId: string) => boolean) {
   return async (ctx: KoaContextWithOIDC): Promise<Grant | undefined> => {
@@ -19,29 +96,34 @@ export function createLoadExistingGrant(services: Services, firstParty: (clientI
     const unitId = person?.kind === 'person' && clientId !== CONSOLE_CLIENT_ID
       ? await unitForAuthorization(ctx, services)
       : null;
+    const binding = unitId && person ? await services.bindings.activeFor(person.id, unitId) : undefined;
+    // The select_unit prompt asks when no unit is decided or its binding is no longer in force.
+    if (unitId === undefined || (unitId && !binding)) return undefined;
+    const unit = unitId && person && binding ? { personId: person.id, unitId, bindingId: binding.id } : undefined;
+
     const consented = (oidc.result?.consent as { grantId?: string } | undefined)?.grantId;
-    const candidate = consented ?? oidc.session.grantIdFor(clientId);
-    let grant = candidate ? await oidc.provider.Grant.find(candidate) : undefined;
-    if (grant && !consented) {
-      const link = await services.unitGrants.forGrant(grant.jti);
-      if ((link?.unitId ?? null) !== (unitId ?? null)) grant = undefined;
+    const sessionGrant = oidc.session.grantIdFor(clientId);
+    let grant: Grant | undefined;
+    for (const candidate of [consented, sessionGrant]) {
+      if (grant || !candidate) continue;
+      const found = await oidc.provider.Grant.find(candidate);
+      const link = found && await services.unitGrants.forGrant(found.jti);
+      if (found && (link?.unitId ?? null) === (unit?.unitId ?? null) && (!link || link.bindingId === unit?.bindingId)) grant = found;
     }
-    if (!grant && unitId && person) {
-      const existing = await services.unitGrants.findGrant(clientId, person.id, unitId);
+    if (!grant && unit) {
+      const existing = await services.unitGrants.findGrant(clientId, unit.personId, unit.unitId, unit.bindingId);
       grant = existing ? await oidc.provider.Grant.find(existing) : undefined;
     }
-    if (!firstParty(clientId)) return grant;
-    grant ??= new oidc.provider.Grant({ accountId: oidc.account.accountId, clientId });
-    const scopes = [...oidc.requestParamOIDCScopes];
-    if (scopes.length) grant.addOIDCScope(scopes.join(' '));
-    const claims = [...oidc.requestParamClaims];
-    if (claims.length) grant.addOIDCClaims(claims);
-    for (const [indicator, server] of Object.entries(oidc.resourceServers ?? {})) {
-      const wanted = [...oidc.requestParamScopes].filter((scope) => server.scopes.has(scope));
-      if (wanted.length) grant.addResourceScope(indicator, wanted.join(' '));
+    const asked = requested(ctx);
+    if (firstParty(clientId)) {
+      return saveGrant(oidc.provider, services.unitGrants, { grant, accountId: oidc.account.accountId, clientId, unit }, asked);
     }
-    const grantId = await grant.save();
-    if (unitId && person) await services.unitGrants.link(grantId, clientId, person.id, unitId);
-    return grant;
+    if (grant || !unit) return grant;
+    const earlierId = await services.unitGrants.latestForClient(clientId, unit.personId) ?? sessionGrant;
+    const earlier = earlierId ? await oidc.provider.Grant.find(earlierId) : undefined;
+    if (!earlier || earlier.accountId !== oidc.account.accountId || earlier.clientId !== clientId) return undefined;
+    const carried = alreadyConsented(earlier, asked);
+    if (!carried.oidcScopes.length && !carried.claims.length && !Object.values(carried.resourceScopes).some((scopes) => scopes.length)) return undefined;
+    return saveGrant(oidc.provider, services.unitGrants, { grant: undefined, accountId: oidc.account.accountId, clientId, unit }, carried);
   };
 }

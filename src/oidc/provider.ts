@@ -11,7 +11,7 @@ import { createAdapter } from './adapter.js';
 import type { KeyMaterial } from './keys.js';
 import type { Services } from '../services.js';
 import { createFindAccount, requestUnitAccess } from './accounts.js';
-import { unitAccessForGrant, unitTokenClaims } from '../modules/bindings/access.js';
+import { tokenUnitScopes, unitAccessForGrant, unitTokenClaims } from '../modules/bindings/access.js';
 import { parseAccountId } from '../shared/account-id.js';
 import { buildPolicy } from './policy.js';
 import { createLoadExistingGrant } from './grants.js';
@@ -93,6 +93,11 @@ function fetchForRegisteredClients(catalog: ClientCatalog): Configuration['fetch
 export function buildConfiguration(deps: ProviderDeps): Configuration {
   const { catalog, keys, db, config, services } = deps;
   const businessScopes = catalog.businesses.map((business) => business.scope);
+  /** The resource indicators of the businesses a client is registered for (its biz: scopes, C-T8). */
+  const resourcesOf = (clientScope: string | undefined) => {
+    const registered = new Set((clientScope ?? '').split(' '));
+    return new Set(catalog.businesses.flatMap((business) => (business.resource && registered.has(business.scope) ? [business.resource] : [])));
+  };
   const firstParty = new Set([CONSOLE_CLIENT_ID, ...catalog.clients.filter((client) => client.firstParty).map((client) => client.clientId)]);
   const configuration: Configuration = {
     adapter: createAdapter(db),
@@ -131,7 +136,7 @@ export function buildConfiguration(deps: ProviderDeps): Configuration {
         enabled: true,
         allowedPolicy: async (_ctx, client, introspected) => {
           if (introspected.clientId !== client.clientId) return false;
-          const token = introspected as typeof introspected & { accountId?: string; grantId?: string; extra?: Record<string, unknown> };
+          const token = introspected as typeof introspected & { accountId?: string; grantId?: string; scope?: string; extra?: Record<string, unknown> };
           const ref = parseAccountId(token.accountId);
           if (!ref) return !token.accountId;
           if (ref.kind !== 'person') return false;
@@ -139,7 +144,7 @@ export function buildConfiguration(deps: ProviderDeps): Configuration {
           if (!person || person.status !== 'active') return false;
           const access = await unitAccessForGrant(services, person.id, token.grantId);
           if (access === null) return false;
-          if (access) token.extra = { ...token.extra, ...unitTokenClaims(access), unit_scopes: access.allowed };
+          if (access) token.extra = { ...token.extra, ...unitTokenClaims(access), unit_scopes: tokenUnitScopes(access, token.scope) };
           return true;
         },
       },
@@ -160,9 +165,12 @@ export function buildConfiguration(deps: ProviderDeps): Configuration {
         enabled: true,
         defaultResource: () => undefined,
         useGrantedResource: () => false,
-        getResourceServerInfo: (ctx, resource) => {
-          const offered = catalog.businesses.filter((business) => business.resource === resource).map((business) => business.scope);
-          if (offered.length === 0) throw new errors.InvalidTarget();
+        getResourceServerInfo: (ctx, resource, client) => {
+          // C-T8: only the resource of a business the client is registered for (its biz: scopes in clients.json).
+          const registered = new Set((client.scope ?? '').split(' '));
+          const offered = catalog.businesses
+            .filter((business) => business.resource === resource && registered.has(business.scope)).map((business) => business.scope);
+          if (offered.length === 0) throw new errors.InvalidTarget('the resource is not one of the businesses this client is registered for');
           // Once the account of a token request is known (findAccount ran), only what the unit grants now.
           const access = requestUnitAccess(ctx);
           const scope = ctx.oidc.route === 'token' && ctx.oidc.entities.Account
@@ -178,7 +186,20 @@ export function buildConfiguration(deps: ProviderDeps): Configuration {
         },
       },
     },
-    rotateRefreshToken: true,
+    // Always rotate (S-7). The library consumes the refresh token before it looks at `resource`, so a refused
+    // resource is checked here, before that: a request for another business's API is invalid_target and leaves
+    // the refresh token as it was (issue 10, S-55).
+    rotateRefreshToken: (ctx) => {
+      const asked = ctx.oidc.params?.resource;
+      const resources = asked === undefined ? [] : Array.isArray(asked) ? asked as string[] : [String(asked)];
+      const granted = ctx.oidc.entities.Grant?.resources ?? {};
+      for (const resource of resources) {
+        if (!resourcesOf(ctx.oidc.client?.scope).has(resource) || !(resource in granted)) {
+          throw new errors.InvalidTarget('the resource is not one of the businesses this client is registered for');
+        }
+      }
+      return true;
+    },
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
     ttl: {
       AuthorizationCode: TTL.AuthorizationCode,

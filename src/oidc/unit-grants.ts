@@ -9,6 +9,20 @@ export interface GrantUnit {
   clientId: string;
   personId: string;
   unitId: string;
+  /** The binding that authorised the grant (S-46): the grant holds only while this very binding is in force. */
+  bindingId: string;
+}
+
+interface GrantUnitRow {
+  grant_id: string;
+  client_id: string;
+  person_id: string;
+  unit_id: string;
+  binding_id: string;
+}
+
+function toGrantUnit(row: GrantUnitRow): GrantUnit {
+  return { grantId: row.grant_id, clientId: row.client_id, personId: row.person_id, unitId: row.unit_id, bindingId: row.binding_id };
 }
 
 /**
@@ -27,30 +41,50 @@ export class UnitGrants implements UnitAccessRevoker {
 
   async forGrant(grantId: string | undefined): Promise<GrantUnit | undefined> {
     if (!grantId) return undefined;
-    const { rows } = await this.db.query<{ grant_id: string; client_id: string; person_id: string; unit_id: string }>(
-      'SELECT grant_id, client_id, person_id, unit_id FROM grant_unit WHERE grant_id = $1', [grantId],
+    const { rows } = await this.db.query<GrantUnitRow>(
+      'SELECT grant_id, client_id, person_id, unit_id, binding_id FROM grant_unit WHERE grant_id = $1', [grantId],
     );
-    const row = rows[0];
-    return row && { grantId: row.grant_id, clientId: row.client_id, personId: row.person_id, unitId: row.unit_id };
+    return rows[0] && toGrantUnit(rows[0]);
   }
 
-  /** The newest live grant of this client for this person acting for this unit. */
-  async findGrant(clientId: string, personId: string, unitId: string): Promise<string | undefined> {
+  /**
+   * The newest live grant of this client for this person acting for this unit under this binding (S-46: a grant
+   * of an earlier binding of the same pair is never picked up again).
+   */
+  async findGrant(clientId: string, personId: string, unitId: string, bindingId: string): Promise<string | undefined> {
     const { rows } = await this.db.query<{ grant_id: string }>(
       `SELECT g.grant_id FROM grant_unit g JOIN oidc_model m ON m.model = 'Grant' AND m.id = g.grant_id
-       WHERE g.client_id = $1 AND g.person_id = $2 AND g.unit_id = $3 AND (m.expires_at IS NULL OR m.expires_at > $4)
+       WHERE g.client_id = $1 AND g.person_id = $2 AND g.unit_id = $3 AND g.binding_id = $4 AND (m.expires_at IS NULL OR m.expires_at > $5)
        ORDER BY g.created_at DESC LIMIT 1`,
-      [clientId, personId, unitId, this.now()],
+      [clientId, personId, unitId, bindingId, this.now()],
     );
     return rows[0]?.grant_id;
   }
 
-  async link(grantId: string, clientId: string, personId: string, unitId: string): Promise<void> {
-    await this.db.query(
-      `INSERT INTO grant_unit (grant_id, client_id, person_id, unit_id, created_at) VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT (grant_id) DO NOTHING`,
-      [grantId, clientId, personId, unitId, this.now()],
+  /** The newest live unit grant of this client for this person, whatever the unit (remembered consent). */
+  async latestForClient(clientId: string, personId: string): Promise<string | undefined> {
+    const { rows } = await this.db.query<{ grant_id: string }>(
+      `SELECT g.grant_id FROM grant_unit g JOIN oidc_model m ON m.model = 'Grant' AND m.id = g.grant_id
+       WHERE g.client_id = $1 AND g.person_id = $2 AND (m.expires_at IS NULL OR m.expires_at > $3)
+       ORDER BY g.created_at DESC LIMIT 1`,
+      [clientId, personId, this.now()],
     );
+    return rows[0]?.grant_id;
+  }
+
+  /**
+   * Links a grant to the unit and the binding that authorised it. A grant is linked once: linking it again to
+   * the same unit and binding changes nothing; to anything else is refused (false), never silently re-pointed.
+   */
+  async link(grant: GrantUnit): Promise<boolean> {
+    await this.db.query(
+      `INSERT INTO grant_unit (grant_id, client_id, person_id, unit_id, binding_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (grant_id) DO NOTHING`,
+      [grant.grantId, grant.clientId, grant.personId, grant.unitId, grant.bindingId, this.now()],
+    );
+    const stored = await this.forGrant(grant.grantId);
+    return !!stored && stored.clientId === grant.clientId && stored.personId === grant.personId
+      && stored.unitId === grant.unitId && stored.bindingId === grant.bindingId;
   }
 
   /** The unit (or null: personally) a person acts as in the SSO session; undefined when never chosen. */
@@ -75,11 +109,11 @@ export class UnitGrants implements UnitAccessRevoker {
   }
 
   async #grantsOf(personId: string | undefined, unitId: string): Promise<GrantUnit[]> {
-    const { rows } = await this.db.query<{ grant_id: string; client_id: string; person_id: string; unit_id: string }>(
-      `SELECT grant_id, client_id, person_id, unit_id FROM grant_unit WHERE unit_id = $1 AND ($2::uuid IS NULL OR person_id = $2)`,
+    const { rows } = await this.db.query<GrantUnitRow>(
+      `SELECT grant_id, client_id, person_id, unit_id, binding_id FROM grant_unit WHERE unit_id = $1 AND ($2::uuid IS NULL OR person_id = $2)`,
       [unitId, personId ?? null],
     );
-    return rows.map((row) => ({ grantId: row.grant_id, clientId: row.client_id, personId: row.person_id, unitId: row.unit_id }));
+    return rows.map(toGrantUnit);
   }
 
   /**

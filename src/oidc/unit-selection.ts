@@ -1,6 +1,6 @@
 import { interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
 import { parseAccountId } from '../shared/account-id.js';
-import type { BindingService } from '../modules/bindings/service.js';
+import { isBusinessScope, unitAccess, type UnitAccess, type UnitAccessDeps } from '../modules/bindings/access.js';
 import type { UnitGrants } from './unit-grants.js';
 import { CONSOLE_CLIENT_ID } from './console-client.js';
 
@@ -20,35 +20,84 @@ function results(ctx: KoaContextWithOIDC): UnitResults {
 }
 
 /** Business systems and the person console take part in unit selection; the unit and operator consoles do not. */
-function participates(ctx: KoaContextWithOIDC): boolean {
-  if (ctx.oidc.client?.clientId !== CONSOLE_CLIENT_ID) return true;
-  const kind = ctx.oidc.params?.console;
+function participates(clientId: string | undefined, params: Record<string, unknown>): boolean {
+  if (clientId !== CONSOLE_CLIENT_ID) return true;
+  const kind = params.console;
   return kind === undefined || kind === 'person';
 }
 
-export interface UnitSelectionDeps {
-  bindings: BindingService;
-  unitGrants: UnitGrants;
+export type UnitSelectionDeps = UnitAccessDeps & { unitGrants: UnitGrants };
+
+/** The business scopes (`biz:…`) this authorization asks for, of those the client is registered for. */
+export function requestedBusinessScopes(scope: unknown, deps: Pick<UnitAccessDeps, 'catalog'>, clientId: unknown): string[] {
+  const registered = deps.catalog.clients.find((entry) => entry.clientId === clientId)?.metadata.scope;
+  const allowed = new Set(typeof registered === 'string' ? registered.split(' ') : []);
+  return typeof scope === 'string' ? [...new Set(scope.split(' ').filter((entry) => isBusinessScope(entry) && allowed.has(entry)))] : [];
 }
 
 /**
- * The unit this authorization is for: chosen in this flow (picker), personal after a sign-in without the
- * checkbox, else the identity of the SSO session (C-UI6) if its binding is still in force. `undefined` means
- * a choice is needed (the select_unit prompt asks).
+ * Whether acting for this unit serves the requesting system: it grants at least one of the business scopes
+ * asked for (C-UI2, issue 10), or the system asks for none.
  */
-export async function unitForAuthorization(ctx: KoaContextWithOIDC, deps: UnitSelectionDeps): Promise<string | null | undefined> {
-  const result = results(ctx);
-  const person = parseAccountId(ctx.oidc.session?.accountId);
-  if (!person || person.kind !== 'person' || !participates(ctx)) return null;
+export function servesRequest(access: UnitAccess, requested: string[]): boolean {
+  return requested.length === 0 || requested.some((scope) => access.allowed.includes(scope));
+}
+
+/** What the unit decision reads: the same for an authorization request and for a stored interaction. */
+export interface UnitDecisionInput {
+  accountId: string | undefined;
+  sessionUid: string | undefined;
+  clientId: string | undefined;
+  params: Record<string, unknown>;
+  result: UnitResults;
+  /** The RP sent `prompt=select_unit`. */
+  selectRequested: boolean;
+}
+
+const decided = new WeakMap<object, Promise<string | null | undefined>>();
+
+/** The unit of this authorization request (see `decideUnit`), computed once per request. */
+export function unitForAuthorization(ctx: KoaContextWithOIDC, deps: UnitSelectionDeps): Promise<string | null | undefined> {
+  let decision = decided.get(ctx);
+  if (!decision) {
+    decision = decideUnit({
+      accountId: ctx.oidc.session?.accountId,
+      sessionUid: ctx.oidc.session?.uid,
+      clientId: ctx.oidc.client?.clientId,
+      params: (ctx.oidc.params ?? {}) as Record<string, unknown>,
+      result: results(ctx),
+      selectRequested: ctx.oidc.prompts.has('select_unit'),
+    }, deps);
+    decided.set(ctx, decision);
+  }
+  return decision;
+}
+
+/**
+ * The unit an authorization is for: chosen in this flow (picker), personal after a sign-in without the
+ * checkbox, else the identity of the SSO session (C-UI6) if its binding is still in force, serves this system's
+ * business and is the RP's `unit_hint` when one is sent. `undefined` means a choice is needed: the select_unit
+ * prompt shows the picker, preselecting a hinted unit even while the session acts for another one (C-T6), or
+ * saying why a foreign hint was refused (S-40), or that the session's unit does not grant this system.
+ */
+export async function decideUnit(input: UnitDecisionInput, deps: UnitSelectionDeps): Promise<string | null | undefined> {
+  const { result, params } = input;
+  const person = parseAccountId(input.accountId);
+  if (!person || person.kind !== 'person' || !participates(input.clientId, params)) return null;
   if (result.select_unit) return result.select_unit.unitId;
   if (result.login) return result.unit_mode ? undefined : null;
-  if (ctx.oidc.prompts.has('select_unit')) return undefined;
-  const acting = await deps.unitGrants.sessionUnit(ctx.oidc.session?.uid);
-  const wantsUnit = ctx.oidc.params?.login_as === 'unit' || typeof ctx.oidc.params?.unit_hint === 'string';
+  if (input.selectRequested) return undefined;
+  const requested = requestedBusinessScopes(params.scope, deps, input.clientId);
+  const hint = typeof params.unit_hint === 'string' ? params.unit_hint : undefined;
+  const acting = await deps.unitGrants.sessionUnit(input.sessionUid);
+  // A hint for another identity than the session's is never overridden by it: the picker asks, with the hinted
+  // unit preselected when its binding is in force, or saying that it was refused (C-T6, S-40).
+  if (hint !== undefined && !(acting?.personId === person.id && acting.unitId === hint)) return undefined;
   if (acting?.personId === person.id && acting.unitId) {
-    return (await deps.bindings.activeFor(person.id, acting.unitId)) ? acting.unitId : undefined;
+    const access = await unitAccess(deps, person.id, acting.unitId);
+    return access && servesRequest(access, requested) ? acting.unitId : undefined;
   }
-  return wantsUnit ? undefined : null;
+  return params.login_as === 'unit' ? undefined : null;
 }
 
 /**

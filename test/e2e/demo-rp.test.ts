@@ -139,6 +139,21 @@ describe('demo business systems (npm run demo) end to end', () => {
     expect(session?.value).toMatch(/^[A-Za-z0-9_-]{43}$/);
   });
 
+  it('C-UI6 issue 10 when a person acting for a unit opens a portal tile, then the business system signs in for that unit without any page', async () => {
+    const browser = new Browser(app.issuer);
+    await signIn(browser, `${rps['ce-demo']!.url}/login?as=unit`, handler, unit.id);
+    const portal = await browser.get('/');
+    const tile = portal.html.querySelectorAll('a.tile[data-state="open"]')
+      .map((link) => new URL(link.getAttribute('href')!)).find((url) => url.origin === rps['hall-demo']!.url);
+    expect(tile?.searchParams.get('login_as')).toBe('unit');
+    expect(tile?.searchParams.get('unit_hint')).toBe(unit.id);
+    const landed = await open(browser, tile!.toString());
+    expect(new URL(landed.url).origin).toBe(rps['hall-demo']!.url);
+    expect(landed.status).toBe(200);
+    expect(Browser.text(landed)).toContain('代表单位：示例科技有限公司');
+    expect(landed.html.querySelector('#api-unit')?.text).toBe(unit.id);
+  });
+
   it('when a handler without the business permission signs in, then he is refused with a clear page; the system he may use lets him in (SSO)', async () => {
     const browser = new Browser(app.issuer);
     const refused = await signIn(browser, `${rps['ce-demo']!.url}/login?as=unit`, examOnly, unit.id);

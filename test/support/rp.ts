@@ -11,6 +11,12 @@ export async function discover(issuer: string, clientId = 'test-rp', secret: str
   return client.discovery(new URL(issuer), clientId, secret, undefined, { execute: [client.allowInsecureRequests] });
 }
 
+/** Discovery for a client authenticating with `method` (a public client sends only its id, PKCE does the rest). */
+export async function discoverWith(issuer: string, clientId: string, method: 'client_secret_basic' | 'client_secret_post' | 'none', secret: string = TEST_SECRET): Promise<client.Configuration> {
+  const auth = method === 'none' ? client.None() : method === 'client_secret_post' ? client.ClientSecretPost(secret) : client.ClientSecretBasic(secret);
+  return client.discovery(new URL(issuer), clientId, undefined, auth, { execute: [client.allowInsecureRequests] });
+}
+
 export interface Authorization {
   url: URL;
   verifier: string;

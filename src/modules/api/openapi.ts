@@ -42,7 +42,7 @@ export function openApiDocument(issuer: string, businessScopes: string[]): Recor
       },
       '/unit/bindings/{id}/unbind': { post: withResponses(op('取消绑定 (R-B4); refused for the common contact (R-B5)', 'unit', { description: fresh, parameters: [id] }), noContent) },
       '/unit/bindings/{id}/scopes': { put: withResponses(op('Change permissions and validity of a handler (R-B3)', 'unit', { description: fresh, parameters: [id], ...body(ref('Scopes')) }), noContent) },
-      '/unit/bindings/{id}/contact': { post: withResponses(op('Make an active handler the common contact (R-B5)', 'unit', { description: fresh, parameters: [id] }), noContent) },
+      '/unit/bindings/{id}/contact': { post: withResponses(op('Make an active handler the common contact (R-B5); changes the role only, both bindings keep their permissions', 'unit', { description: fresh, parameters: [id] }), noContent) },
       '/unit/verification': { post: withResponses(op('Verify the unit with the counter authorisation code (R-U5)', 'unit', body(ref('Code'))), ok(ref('Unit'))) },
       '/unit/audit': { get: withResponses(op('The unit audit log (R-A1), newest first, with cursor paging', 'unit', { parameters: auditParameters }), ok(ref('AuditPage'))) },
       '/me/bindings': { get: withResponses(op('My pending and active bindings', 'person'), ok({ type: 'object', properties: { bindings: { type: 'array', items: ref('Binding') } } })) },

@@ -10,24 +10,29 @@ export interface UnitAccess {
   allowed: string[];
 }
 
+/** What computing a person's access for a unit needs. */
+export type UnitAccessDeps = Pick<Services, 'units' | 'bindings' | 'catalog'>;
+
 /** The business scopes of the catalogue that need a verified unit. */
-function verifiedOnly(services: Services): Set<string> {
+function verifiedOnly(services: UnitAccessDeps): Set<string> {
   return new Set(services.catalog.businesses.filter((business) => business.requiresVerifiedUnit).map((business) => business.scope));
 }
 
 /**
  * For the grant of a token: `undefined` for a personal grant, `null` when the grant was for a unit but the
- * access no longer holds (unbound, expired, unit or person disabled), else the current access.
+ * access no longer holds (unbound, expired, unit or person disabled, or — S-46 — the binding in force now is
+ * not the one that authorised the grant), else the current access.
  */
 export async function unitAccessForGrant(services: Services, personId: string, grantId: string | undefined): Promise<UnitAccess | null | undefined> {
   const link = await services.unitGrants.forGrant(grantId);
   if (!link) return undefined;
   if (link.personId !== personId) return null;
-  return unitAccess(services, personId, link.unitId);
+  const access = await unitAccess(services, personId, link.unitId);
+  return access && access.binding.id === link.bindingId ? access : null;
 }
 
 /** The person's current access for the unit, or null. */
-export async function unitAccess(services: Services, personId: string, unitId: string): Promise<UnitAccess | null> {
+export async function unitAccess(services: UnitAccessDeps, personId: string, unitId: string): Promise<UnitAccess | null> {
   const unit = await services.units.byId(unitId);
   if (!unit || unit.status !== 'active') return null;
   const binding = await services.bindings.activeFor(personId, unitId);
@@ -49,6 +54,15 @@ export function unitClaims(access: UnitAccess, requestedScope: string | undefine
     unit_role: access.binding.role,
     unit_scopes: access.allowed.filter((scope) => requested.has(scope)),
   };
+}
+
+/**
+ * C-T8: the business scopes a token may still carry: those granted to the token (its own `scope`) that the unit
+ * still grants now — never the rest of the person's binding.
+ */
+export function tokenUnitScopes(access: UnitAccess, tokenScope: string | undefined): string[] {
+  const granted = new Set((tokenScope ?? '').split(' '));
+  return access.allowed.filter((scope) => granted.has(scope));
 }
 
 /** C-T4: what a JWT access token for a resource server carries besides the standard claims and `scope`. */

@@ -24,7 +24,7 @@ export interface BindingView extends Binding {
   /** The validity period as the dates a person chose (China Standard Time, end inclusive). */
   validFromDate: string | null;
   validUntilDate: string | null;
-  /** The business scopes in force: every catalogue business for the contact, the granted ones otherwise. */
+  /** The business scopes in force: the granted ones that are still in the catalogue (a contact's too, R-B5). */
   effectiveScopes: string[];
 }
 
@@ -66,7 +66,7 @@ export class BindingService {
       effective: effectiveStatus(binding, at),
       validFromDate: binding.validFrom ? chinaDate(binding.validFrom) : null,
       validUntilDate: binding.validUntil ? chinaDate(new Date(binding.validUntil.getTime() - 1)) : null,
-      effectiveScopes: binding.role === 'contact' ? this.deps.allScopes() : binding.scopes.filter((scope) => this.deps.allScopes().includes(scope)),
+      effectiveScopes: binding.scopes.filter((scope) => this.deps.allScopes().includes(scope)),
     };
   }
 
@@ -170,7 +170,10 @@ export class BindingService {
     await this.deps.revoker.revokeUnitAccess(personId, unitId);
   }
 
-  /** R-B3: new permissions (and validity) for a handler; tokens afterwards carry at most the new set. */
+  /**
+   * R-B3: new permissions (and validity) for a handler or the common contact; tokens afterwards carry at most
+   * the new set. A contact's binding has no validity period (the unit must always have a way back in).
+   */
   async setScopes(unitId: string, bindingId: string, scopesInput: string[], validFromInput: string | undefined, validUntilInput: string | undefined, context: AuditContext): Promise<void> {
     const scopes = this.#scopes(scopesInput);
     const { validFrom, validUntil } = this.#validity(validFromInput, validUntilInput);
@@ -178,7 +181,7 @@ export class BindingService {
     await this.deps.db.transaction(async (tx) => {
       const binding = await bindingStore.ofUnit(tx, unitId, bindingId, true);
       assertThat(binding && (binding.status === 'pending' || binding.status === 'active'), 'not_found', 404);
-      if (binding.role === 'contact') throw new AppError('binding_contact_has_all_scopes', 409);
+      if (binding.role === 'contact' && (validFrom || validUntil)) throw new AppError('binding_contact_no_validity', 409, {}, 'validUntil');
       await bindingStore.setScopes(tx, binding.id, scopes, validFrom, validUntil, this.#now());
       await this.deps.audit.record(context, {
         action: 'binding.scopes', target: { type: 'person', id: binding.personId }, detail: { bindingId, before: binding.scopes, after: scopes },
@@ -189,10 +192,14 @@ export class BindingService {
   }
 
   /**
-   * R-B5: makes an active handler the common contact; the previous contact becomes a handler keeping every
-   * business permission. The unit row is locked so concurrent requests apply one after the other.
+   * R-B5, 设为常用联系人: makes an active handler the common contact. It changes the role only: the new contact
+   * keeps its business permissions unless the same form changes them (`scopes`), and the previous contact becomes
+   * a handler with its permissions unchanged (only the registrant's first contact binding gets every permission,
+   * R-U1). The unit row is locked so concurrent requests apply one after the other.
    */
-  async setContact(unitId: string, bindingId: string, context: AuditContext): Promise<void> {
+  async setContact(unitId: string, bindingId: string, context: AuditContext, scopesInput?: string[]): Promise<void> {
+    const scopes = scopesInput === undefined ? undefined : this.#scopes(scopesInput);
+    let changed: { personId: string; scopesChanged: boolean } | undefined;
     await this.deps.db.transaction(async (tx) => {
       const unit = await unitStore.byId(tx, unitId, true);
       assertThat(unit, 'not_found', 404);
@@ -202,12 +209,17 @@ export class BindingService {
       if (target.status !== 'active' || effectiveStatus(target, this.#now()) !== 'active') throw new AppError('binding_contact_must_be_active', 409);
       const current = await bindingStore.contactOf(tx, unitId, true);
       const at = this.#now();
-      if (current) await bindingStore.setRole(tx, current.id, 'handler', this.deps.allScopes(), at);
-      await bindingStore.setRole(tx, target.id, 'contact', this.deps.allScopes(), at);
+      const after = scopes ?? target.scopes;
+      if (current) await bindingStore.setRole(tx, current.id, 'handler', current.scopes, at);
+      await bindingStore.setRole(tx, target.id, 'contact', after, at);
+      const scopesChanged = after.length !== target.scopes.length || after.some((scope) => !target.scopes.includes(scope));
       await this.deps.audit.record(context, {
-        action: 'binding.contact', target: { type: 'person', id: target.personId }, detail: { bindingId, previous: current?.personId },
+        action: 'binding.contact', target: { type: 'person', id: target.personId },
+        detail: { bindingId, previous: current?.personId, ...(scopesChanged ? { before: target.scopes, after } : {}) },
       }, tx);
+      changed = { personId: target.personId, scopesChanged };
     });
+    if (changed?.scopesChanged) await this.deps.revoker.refreshUnitAccess(changed.personId, unitId);
   }
 
   /**

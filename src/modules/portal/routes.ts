@@ -9,6 +9,20 @@ import { unitAccess, type UnitAccess } from '../bindings/access.js';
 type TileState = 'open' | 'sign_in' | 'personal' | 'not_granted' | 'unverified';
 
 /**
+ * Issue 10: a tile opens the business system for the current identity. Acting for a unit, the link carries
+ * `login_as=unit&unit_hint=<unit id>`, which the system's start page passes on to its authorization request, so
+ * the person lands there as that unit (the provider honours the hint without asking when the SSO session acts
+ * for that unit).
+ */
+function tileUrl(portalUrl: string, access: UnitAccess | null | undefined): string {
+  if (!access) return portalUrl;
+  const url = new URL(portalUrl);
+  url.searchParams.set('login_as', 'unit');
+  url.searchParams.set('unit_hint', access.unit.id);
+  return url.toString();
+}
+
+/**
  * The portal (C-UI6): the platform's home after sign-in. It shows the current identity (the person, or the
  * person acting for a unit), a tile per business system of clients.json, open when the identity may use it and
  * saying why not otherwise, switching unit without the password, and sign-out.
@@ -35,7 +49,7 @@ export function portalRoutes(services: Services, currentAccount: CurrentAccount)
     const access = person && acting?.unitId ? await unitAccess(services, person.id, acting.unitId) : undefined;
     const tiles = catalog.businesses.filter((business) => business.portalUrl).map((business) => ({
       name: business.name[locale],
-      url: business.portalUrl,
+      url: business.portalUrl && tileUrl(business.portalUrl, access),
       state: tileState(business.scope, business.requiresVerifiedUnit, access, !!person),
     }));
     render(ctx, 'portal/index.njk', {

@@ -98,7 +98,9 @@ export function unitRoutes(services: Services, requireAccount: RequireAccount): 
 
   router.post('/bindings/:id/contact', parseBody(), verifyCsrf(), fresh, async (ctx) => {
     await withFormErrors(ctx, async () => {
-      await bindings.setContact(unitId(ctx), String(ctx.params.id), actor(ctx));
+      // 设为常用联系人 changes the role; the permissions shown in the same form apply when it sent them.
+      const shown = formFields(ctx, ['scopesShown'], 4).scopesShown === '1';
+      await bindings.setContact(unitId(ctx), String(ctx.params.id), actor(ctx), shown ? scopesOf(ctx) : undefined);
       seeOther(ctx, '/unit/bindings?done=contact');
     }, (view, status) => subaccounts(ctx, view, status));
   });

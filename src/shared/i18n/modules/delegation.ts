@@ -1,0 +1,16 @@
+/** Messages of the unit picker's business marks and the common-contact form (issue 10). Merged into the catalogues by ../zh-CN.ts and ../en.ts. */
+export const delegationZh = {
+  'picker.grants_business': "已授权本系统业务：{names}",
+  'picker.no_business': "未授权本系统业务",
+  'picker.acting_not_granted': "您当前代表的单位未授权本系统业务，请选择要代表的单位。",
+  'error.binding_contact_no_validity': "常用联系人的绑定不设有效期。",
+  'unit.contact_scopes': "设为常用联系人只变更类型，业务权限保持不变；如需调整，请在此一并修改：",
+} as const;
+
+export const delegationEn: Record<keyof typeof delegationZh, string> = {
+  'picker.grants_business': "Grants this system: {names}",
+  'picker.no_business': "No permission for this system",
+  'picker.acting_not_granted': "The unit you act for does not grant this system's business; choose the unit to act for.",
+  'error.binding_contact_no_validity': "The common contact's binding has no validity period.",
+  'unit.contact_scopes': "Making someone the common contact changes the role only; the business permissions stay as they are unless you change them here:",
+};
