@@ -31,10 +31,12 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
   });
   let server: http.Server | undefined;
   let sweeper: NodeJS.Timeout | undefined;
+  let started: App | undefined;
   try {
     const applied = await migrate(db);
     if (applied.length > 0) logger.info({ migrations: applied }, 'applied database migrations');
     const app = createApp({ config, db, catalog, keys, logger });
+    started = app;
     const demo = config.demoData ? await seedDemoData(app.services) : undefined;
     server = http.createServer(app.koa.callback());
     server.requestTimeout = 30_000;
@@ -44,6 +46,7 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
       listening.once('error', reject);
       listening.listen(config.port, config.host, () => resolve());
     });
+    app.worker.start();
     sweeper = setInterval(() => {
       (async () => {
         const ended = await app.services.bindings.processExpired();
@@ -51,6 +54,7 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
         const removed = await sweepExpired(db);
         if (removed > 0) logger.debug({ removed }, 'swept expired provider artefacts');
         await app.services.unitGrants.sweep();
+        await app.services.jobs.sweep();
       })().catch((error: unknown) => logger.warn({ err: error }, 'periodic sweep failed'));
     }, config.sweepIntervalSeconds * 1000);
     sweeper.unref();
@@ -72,6 +76,7 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
       stop(graceMs = 10_000) {
         stopping ??= (async () => {
           clearInterval(sweeper);
+          await app.worker.stop();
           await new Promise<void>((resolve) => {
             const force = setTimeout(() => listening.closeAllConnections(), graceMs);
             force.unref();
@@ -88,6 +93,7 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
     };
   } catch (error) {
     clearInterval(sweeper);
+    await started?.worker.stop();
     server?.close();
     await db.close();
     throw error;

@@ -19,6 +19,9 @@ export function createLoadExistingGrant(services: Services, firstParty: (clientI
     const unitId = person?.kind === 'person' && clientId !== CONSOLE_CLIENT_ID
       ? await unitForAuthorization(ctx, services)
       : null;
+    // The unit is still to be chosen (the select_unit prompt comes first): no grant yet, so none is saved for a
+    // choice that is then made differently and left behind (S-57: no orphan grants).
+    if (unitId === undefined) return undefined;
     const consented = (oidc.result?.consent as { grantId?: string } | undefined)?.grantId;
     const candidate = consented ?? oidc.session.grantIdFor(clientId);
     let grant = candidate ? await oidc.provider.Grant.find(candidate) : undefined;
