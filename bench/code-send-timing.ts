@@ -49,7 +49,7 @@ await app.close();
 await database.drop();
 gateway.close();
 
-const row = (name: string, values: number[]) => [name, fixed(median(values), 2), fixed(percentile(values, 0.9), 2), fixed(percentile(values, 0.99), 2)];
+const row = (name: string, values: number[]) => [name, fixed(median(values), 2), fixed(percentile(values, 90), 2), fixed(percentile(values, 99), 2)];
 const difference = median(real) - median(decoy);
 const info = machine();
 const file = writeResult(`code-send-timing-${database.db.kind}`, `# Real versus decoy code sends in the request (S-22, S-56)
