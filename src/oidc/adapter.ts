@@ -196,6 +196,9 @@ export function createAdapter(db: Queryable, options: AdapterOptions = {}): new 
       );
       const grantId = rows[0]?.grant_id;
       if (grantId) {
+        // Inside a token request the revocation holds its row locks until the commit, and so do the library's own
+        // revocation calls that follow; parallel losers of one race take turns per grant instead of deadlocking.
+        await db.query('SELECT pg_advisory_xact_lock(hashtext($1))', [grantId]);
         await db.query("DELETE FROM oidc_model WHERE grant_id = $1 OR (model = 'Grant' AND id = $1)", [grantId]);
       }
       throw new errors.InvalidGrant(`${this.model === 'RefreshToken' ? 'refresh token' : 'grant'} already used`);

@@ -54,7 +54,7 @@ export interface OpenDatabaseOptions {
   onPoolError?: (error: Error) => void;
 }
 
-/** The part of pg's Pool the plain-statement path uses. */
+/** The part of pg's Pool (and of a pooled client) the prepared-statement path uses. */
 interface PgPool {
   query<T>(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: T[]; rowCount: number | null }>;
 }
@@ -169,12 +169,17 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
       // One connection runs one statement at a time: statements issued concurrently (the library's
       // Promise.all of adapter calls in a token request) are queued here, in order.
       let previous: Promise<unknown> = Promise.resolve();
+      await runner.startTransaction();
+      // Statements of a transaction are prepared too, like those of the pool (a token request runs in one).
+      const connection = (runner as unknown as { databaseConnection?: PgPool }).databaseConnection;
+      const execute = <R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> => (connection
+        ? connection.query<R>({ name: statementName(sql), text: sql, values: params ?? [] }).then((result) => ({ rows: result.rows, rowCount: result.rowCount ?? 0 }))
+        : runOn<R>(runner, sql, params));
       const serial = <R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> => {
-        const run = previous.then(() => runOn<R>(runner, sql, params));
+        const run = previous.then(() => execute<R>(sql, params));
         previous = run.catch(() => undefined);
         return run;
       };
-      await runner.startTransaction();
       let result: T;
       try {
         result = await work({
