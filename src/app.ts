@@ -26,7 +26,7 @@ import { appealOperatorRoutes } from './modules/recovery/operator-routes.js';
 import { portalRoutes } from './modules/portal/routes.js';
 import { apiRoutes } from './modules/api/routes.js';
 import { bearerAuth } from './oidc/bearer.js';
-import { backchannelLogoutHandler, BACKCHANNEL_LOGOUT_JOB } from './oidc/backchannel.js';
+import { backchannelLogoutHandler, BACKCHANNEL_LOGOUT_JOB, logoutJobs } from './oidc/backchannel.js';
 import { JobWorker } from './modules/jobs/worker.js';
 import { jobRoutes } from './modules/jobs/routes.js';
 import { atomicTokenRequests } from './oidc/token-requests.js';
@@ -78,6 +78,12 @@ export function createApp(deps: AppDeps): App {
     [NOTIFICATION_JOB]: services.notifier.handler(),
     [DECOY_JOB]: async () => undefined,
   }, deps.logger, { pollMs: deps.config.jobs.pollMs });
+  // RP-initiated logout: the library notifies the RPs itself, in the request; one that fails is queued for retries.
+  provider.on('backchannel.error', (_ctx: unknown, error: Error, client: { clientId: string }, sub: string, sid: string) => {
+    deps.logger.warn({ clientId: client.clientId, err: error }, 'back-channel logout failed; queued for retry');
+    deps.db.transaction((tx) => services.jobs.enqueue(tx, logoutJobs([{ clientId: client.clientId, sub, sid }])))
+      .catch((queueError: unknown) => deps.logger.error({ err: queueError, clientId: client.clientId }, 'back-channel logout could not be queued'));
+  });
   const { routes: consoleRoutes, requireAccount, currentAccount } = consoleAuth(provider, deps.config.issuer);
 
   provider.use(requestContext(deps.logger));
