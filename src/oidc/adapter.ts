@@ -55,6 +55,12 @@ function withConsumed(row: Row | undefined): AdapterPayload | undefined {
 export function createAdapter(db: Queryable, options: AdapterOptions = {}): new (name: string) => Adapter {
   const now = options.now ?? Date.now;
   const leewayMs = (options.refreshReuseSeconds ?? 0) * 1000;
+  /**
+   * Revocations of one grant take turns: inside a token request a revocation keeps its row locks until the commit,
+   * and parallel losers of one redemption race (ours and the library's own revoke) would otherwise delete the same
+   * rows in different orders and deadlock. Outside a transaction the lock ends with the statement.
+   */
+  const lockGrant = (grantId: string) => db.query('SELECT pg_advisory_xact_lock(hashtext($1))', [grantId]);
   /** The leeway applies to refresh tokens, inside a token request (never to introspection or revocation). */
   const leeway = (model: string): TokenRequest | undefined => (model === 'RefreshToken' && leewayMs > 0 ? tokenRequest.getStore() : undefined);
 
@@ -137,6 +143,14 @@ export function createAdapter(db: Queryable, options: AdapterOptions = {}): new 
     async consume(id: string): Promise<void> {
       if (!storable(id)) throw new errors.InvalidGrant('grant not found');
       const timestamp = new Date(now());
+      if (tokenRequest.getStore() && GRANTABLE.has(this.model)) {
+        // The grant's lock before any row lock: every request redeeming from one grant (the winner, the losers,
+        // the library's own revocation) takes the locks in the same order, so parallel redemptions never deadlock.
+        await db.query(
+          'SELECT pg_advisory_xact_lock(hashtext(grant_id)) FROM oidc_model WHERE model = $1 AND id = $2 AND grant_id IS NOT NULL',
+          [this.model, id],
+        );
+      }
       const request = leeway(this.model);
       if (request) {
         if (await this.#consumeWithLeeway(id, timestamp)) {
@@ -196,9 +210,7 @@ export function createAdapter(db: Queryable, options: AdapterOptions = {}): new 
       );
       const grantId = rows[0]?.grant_id;
       if (grantId) {
-        // Inside a token request the revocation holds its row locks until the commit, and so do the library's own
-        // revocation calls that follow; parallel losers of one race take turns per grant instead of deadlocking.
-        await db.query('SELECT pg_advisory_xact_lock(hashtext($1))', [grantId]);
+        await lockGrant(grantId);
         await db.query("DELETE FROM oidc_model WHERE grant_id = $1 OR (model = 'Grant' AND id = $1)", [grantId]);
       }
       throw new errors.InvalidGrant(`${this.model === 'RefreshToken' ? 'refresh token' : 'grant'} already used`);
@@ -206,12 +218,14 @@ export function createAdapter(db: Queryable, options: AdapterOptions = {}): new 
 
     async destroy(id: string): Promise<void> {
       if (!storable(id)) return;
+      if (this.model === 'Grant') await lockGrant(id);
       await db.query('DELETE FROM oidc_model WHERE model = $1 AND id = $2', [this.model, id]);
     }
 
     /** Removes every artefact issued under the grant (all models), like the provider's reference adapter. */
     async revokeByGrantId(grantId: string): Promise<void> {
       if (!storable(grantId)) return;
+      await lockGrant(grantId);
       await db.query('DELETE FROM oidc_model WHERE grant_id = $1', [grantId]);
     }
   };
