@@ -115,6 +115,24 @@ describe.each(databaseKinds())('job queue on %s', (kind) => {
     expect(await queue.claim(50)).toHaveLength(30);
   });
 
+  it('S-57 when the sweep runs, then delivered jobs go after a day and parked ones after 30 days, in batches; pending ones stay', async () => {
+    let at = new Date();
+    const queue = new JobQueue(test.db, { maxAttempts: 1, retryBaseMs: 1, now: () => at });
+    const worker = new JobWorker(queue, { ok: async () => undefined, broken: async () => { throw new Error('down'); } }, logger, { pollMs: 10 });
+    await test.db.transaction((tx) => queue.enqueue(tx, [
+      ...Array.from({ length: 5 }, () => ({ kind: 'ok', payload: {} })), { kind: 'broken', payload: {} },
+    ]));
+    while (await worker.runOnce() > 0) { /* deliver all */ }
+    await test.db.transaction((tx) => queue.enqueue(tx, { kind: 'ok', payload: {} }));
+    expect(await queue.counts()).toMatchObject({ done: 5, failed: 1, pending: 1 });
+    at = new Date(at.getTime() + 25 * 3600 * 1000);
+    expect(await queue.sweep(2)).toBe(5);
+    expect(await queue.counts()).toMatchObject({ done: 0, failed: 1, pending: 1 });
+    at = new Date(at.getTime() + 30 * 24 * 3600 * 1000);
+    expect(await queue.sweep()).toBe(1);
+    expect(await queue.counts()).toMatchObject({ failed: 0, pending: 1 });
+  });
+
   it('S-56 when a job kind has no handler, then it is retried and parked rather than lost', async () => {
     const queue = new JobQueue(test.db, { maxAttempts: 2, retryBaseMs: 1 });
     const worker = new JobWorker(queue, {}, logger, { pollMs: 10 });

@@ -35,8 +35,9 @@ export interface JobQueueOptions {
 /** A job claimed by a worker that died is claimed again once its lease has run out. */
 const LEASE_MS = 5 * 60 * 1000;
 const RETRY_CAP_MS = 15 * 60 * 1000;
-/** Delivered jobs are kept a day for inspection, then swept (in batches). */
+/** Delivered jobs are kept a day for inspection, parked ones 30 days for operators, then swept (in batches). */
 const DONE_RETENTION_MS = 24 * 3600 * 1000;
+const FAILED_RETENTION_MS = 30 * 24 * 3600 * 1000;
 
 function mask(value: unknown): string {
   if (typeof value !== 'string') return '';
@@ -162,14 +163,15 @@ export class JobQueue implements Jobs {
     return rowCount === 1;
   }
 
-  /** Deletes delivered jobs past their retention, in batches; returns how many went. */
+  /** Deletes delivered and parked jobs past their retention, in batches; returns how many went. */
   async sweep(batch = 5000): Promise<number> {
-    const before = new Date(this.#now().getTime() - DONE_RETENTION_MS);
+    const at = this.#now().getTime();
     let total = 0;
     for (;;) {
       const { rowCount } = await this.db.query(
-        `DELETE FROM job WHERE id IN (SELECT id FROM job WHERE state = 'done' AND finished_at < $1 LIMIT $2)`,
-        [before, batch],
+        `DELETE FROM job WHERE id IN (
+           SELECT id FROM job WHERE (state = 'done' AND finished_at < $1) OR (state = 'failed' AND finished_at < $2) LIMIT $3)`,
+        [new Date(at - DONE_RETENTION_MS), new Date(at - FAILED_RETENTION_MS), batch],
       );
       total += rowCount;
       if (rowCount < batch) return total;
