@@ -30,6 +30,11 @@ import { appealOperatorRoutes } from './modules/recovery/operator-routes.js';
 import { portalRoutes } from './modules/portal/routes.js';
 import { apiRoutes } from './modules/api/routes.js';
 import { bearerAuth } from './oidc/bearer.js';
+import { backchannelLogoutHandler, BACKCHANNEL_LOGOUT_JOB, logoutJobs } from './oidc/backchannel.js';
+import { JobWorker } from './modules/jobs/worker.js';
+import { jobRoutes } from './modules/jobs/routes.js';
+import { atomicTokenRequests } from './oidc/token-requests.js';
+import { DECOY_JOB, NOTIFICATION_JOB } from './shared/notifier/queued.js';
 
 export interface AppDeps {
   config: AppConfig;
@@ -49,6 +54,8 @@ export interface App {
   koa: Provider;
   provider: Provider;
   services: Services;
+  /** Delivers the job queue (S-56); started by the server (and by the test harness), never by the admin CLI. */
+  worker: JobWorker;
 }
 
 /** `/lang?to=en&return=/path`: the language switch; the choice is kept in a cookie for a year. */
@@ -73,8 +80,17 @@ export function createApp(deps: AppDeps): App {
     notifier: deps.notifier, now: deps.now,
   });
   const provider = createProvider({ ...deps, services });
-  services.sessions.attach(provider);
-  services.unitGrants.attach(provider);
+  const worker = new JobWorker(services.jobs, {
+    [BACKCHANNEL_LOGOUT_JOB]: backchannelLogoutHandler(provider),
+    [NOTIFICATION_JOB]: services.notifier.handler(),
+    [DECOY_JOB]: async () => undefined,
+  }, deps.logger, { pollMs: deps.config.jobs.pollMs });
+  // RP-initiated logout: the library notifies the RPs itself, in the request; one that fails is queued for retries.
+  provider.on('backchannel.error', (_ctx: unknown, error: Error, client: { clientId: string }, sub: string, sid: string) => {
+    deps.logger.warn({ clientId: client.clientId, err: error }, 'back-channel logout failed; queued for retry');
+    deps.db.transaction((tx) => services.jobs.enqueue(tx, logoutJobs([{ clientId: client.clientId, sub, sid }])))
+      .catch((queueError: unknown) => deps.logger.error({ err: queueError, clientId: client.clientId }, 'back-channel logout could not be queued'));
+  });
   const { routes: consoleRoutes, requireAccount, currentAccount } = consoleAuth(provider, deps.config.issuer);
 
   metrics.registerSigningKeys(() => signingKeyDates(deps.config.certsDir, deps.keys.jwks.keys));
@@ -83,6 +99,7 @@ export function createApp(deps: AppDeps): App {
   provider.use(requestContext(deps.logger));
   provider.use(securityHeaders(new URL(deps.config.issuer).protocol === 'https:'));
   provider.use(errorBoundary());
+  provider.use(atomicTokenRequests(deps.db, provider.pathFor('token')));
   provider.use(mount('/static', serve(PUBLIC_DIR, { maxage: 60 * 60 * 1000, gzip: false, brotli: false })));
   for (const router of [
     healthRoutes(deps.db, deps.draining),
@@ -96,6 +113,7 @@ export function createApp(deps: AppDeps): App {
     unitRoutes(services, requireAccount),
     recoveryRoutes(services, requireAccount),
     appealOperatorRoutes(services, requireAccount),
+    jobRoutes(services, requireAccount),
     portalRoutes(services, currentAccount),
     apiRoutes(services, bearerAuth(provider, deps.config.reauthSeconds, async (kind, id) => {
       if (kind === 'person') return (await services.persons.byId(id))?.status === 'active';
@@ -106,5 +124,5 @@ export function createApp(deps: AppDeps): App {
     provider.use(router.routes());
     provider.use(router.allowedMethods());
   }
-  return { koa: provider, provider, services };
+  return { koa: provider, provider, services, worker };
 }

@@ -36,12 +36,14 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
   let server: http.Server | undefined;
   let sweeper: NodeJS.Timeout | undefined;
   let metricsServer: MetricsServer | undefined;
+  let started: App | undefined;
   try {
     await assertSessionPooling(db);
     const applied = await migrate(db);
     if (applied.length > 0) logger.info({ migrations: applied }, 'applied database migrations');
     let draining = false;
     const app = createApp({ config, db, catalog, keys, logger, draining: () => draining });
+    started = app;
     const demo = config.demoData ? await seedDemoData(app.services) : undefined;
     server = http.createServer(app.koa.callback());
     server.requestTimeout = 30_000;
@@ -51,6 +53,7 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
       listening.once('error', reject);
       listening.listen(config.port, config.host, () => resolve());
     });
+    app.worker.start();
     sweeper = setInterval(() => {
       (async () => {
         const ended = await app.services.bindings.processExpired();
@@ -58,6 +61,7 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
         const removed = await sweepExpired(db);
         if (removed > 0) logger.debug({ removed }, 'swept expired provider artefacts');
         await app.services.unitGrants.sweep();
+        await app.services.jobs.sweep();
       })().catch((error: unknown) => logger.warn({ err: error }, 'periodic sweep failed'));
     }, config.sweepIntervalSeconds * 1000);
     sweeper.unref();
@@ -88,6 +92,7 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
             await new Promise((resolve) => setTimeout(resolve, config.shutdownDrainSeconds * 1000));
           }
           clearInterval(sweeper);
+          await app.worker.stop();
           await new Promise<void>((resolve) => {
             const force = setTimeout(() => listening.closeAllConnections(), graceMs);
             force.unref();
@@ -106,6 +111,7 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
     };
   } catch (error) {
     clearInterval(sweeper);
+    await started?.worker.stop();
     server?.close();
     await metricsServer?.close();
     await db.close();

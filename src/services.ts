@@ -7,6 +7,8 @@ import { PersonService } from './modules/persons/service.js';
 import { OperatorService } from './modules/operators/service.js';
 import type { Notifier } from './shared/notifier/notifier.js';
 import { createNotifier, supportsChannel } from './shared/notifier/select.js';
+import { QueuedNotifier } from './shared/notifier/queued.js';
+import { JobQueue } from './modules/jobs/queue.js';
 import { OneTimeCodes } from './shared/security/one-time-codes.js';
 import { PasswordHasher } from './shared/security/passwords.js';
 import { PasswordSignIn } from './shared/security/password-sign-in.js';
@@ -38,20 +40,23 @@ export function createServices(deps: ServiceDeps) {
   const secrets = new Secrets(deps.dataKey);
   const audit = new AuditLog(db, now);
   const throttle = new Throttle(db, now);
-  const notifier = deps.notifier ?? createNotifier(config, db, deps.logger, now);
+  const jobs = new JobQueue(db, { ...config.jobs, now });
+  // Services send through the queue; the worker delivers through the outside world (S-56).
+  const delivery = deps.notifier ?? createNotifier(config, db, deps.logger, now);
+  const notifier = new QueuedNotifier(jobs, db, delivery);
   const hasher = new PasswordHasher(config.hashConcurrency);
   const signIn = new PasswordSignIn(throttle, hasher, (kind, scope, accountId, ip) => audit.record(
     { actor: { type: 'anonymous' }, ip },
     { action: 'sign_in.lockout', outcome: 'failure', target: accountId ? { type: kind, id: accountId } : undefined, detail: { kind, scope } },
   ));
   const codes = new OneTimeCodes(db, secrets, notifier, throttle, now);
-  const sessions = new OidcSessions(db, deps.logger);
+  const sessions = new OidcSessions(db, jobs);
   const persons = new PersonService({ db, hasher, codes, throttle, signIn, audit, secrets, notifier, sessions, now });
   const operators = new OperatorService({
     db, hasher, throttle, signIn, audit, secrets, sessions, issuerName: new URL(config.issuer).host, now,
   });
   const allScopes = () => deps.catalog.businesses.map((business) => business.scope);
-  const unitGrants = new UnitGrants(db, deps.logger, now);
+  const unitGrants = new UnitGrants(db, jobs, now);
   const units = new UnitService({ db, hasher, signIn, audit, sessions, revoker: unitGrants, allScopes, now });
   const bindings = new BindingService({ db, audit, allScopes, revoker: unitGrants, now });
   const verification = new UnitVerification({ db, secrets, throttle, audit, ttlHours: config.unitCodeTtlHours, now });
@@ -60,7 +65,7 @@ export function createServices(deps: ServiceDeps) {
     db, units, notifier, emailEnabled: supportsChannel(notifier, 'email'), hasher, throttle, audit, secrets, sessions, issuer: config.issuer, now,
   });
   return {
-    config, catalog: deps.catalog, db, secrets, audit, throttle, notifier, hasher, codes, sessions, persons, operators,
+    config, catalog: deps.catalog, db, jobs, secrets, audit, throttle, notifier, hasher, codes, sessions, persons, operators,
     units, bindings, verification, unitGrants, recovery, appeals, now,
   };
 }

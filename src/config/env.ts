@@ -38,6 +38,15 @@ export interface AppConfig {
   unitCodeTtlHours: number;
   /** A sensitive console action needs a sign-in within this many seconds (S-34). */
   reauthSeconds: number;
+  /**
+   * Seconds during which a rotated refresh token may be presented again while its successor is unused (a lost
+   * token response, S-55); 0 turns the leeway off.
+   */
+  refreshReuseSeconds: number;
+  /** Job queue (S-56): polling interval, attempts before a job is parked as failed, first retry delay. */
+  jobs: { pollMs: number; maxAttempts: number; retryBaseMs: number };
+  /** Test-only: hold every token request this long before its commit (refused in production). */
+  testHoldTokenCommitMs: number;
   /** HTTP SMS gateway (POST JSON `{to, text}`); undefined: SMS go to the development outbox. */
   smsGateway: SmsGatewayConfig | undefined;
   /** SMTP server for e-mail; undefined: e-mail goes to the development outbox. */
@@ -88,6 +97,13 @@ export interface SmtpConfig {
 }
 
 type Env = Record<string, string | undefined>;
+
+/** A fault-injection window for the crash tests (S-55); a production start refuses it. */
+function testHold(env: Env, mode: string): number {
+  const value = integer(env, 'TEST_HOLD_TOKEN_COMMIT_MS', 0, 0, 600_000);
+  if (value > 0 && mode === 'production') throw new ConfigError('TEST_HOLD_TOKEN_COMMIT_MS is a test hook and is refused in production');
+  return value;
+}
 
 function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
   const raw = env[name];
@@ -241,6 +257,13 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): AppConf
     hashConcurrency: integer(env, 'HASH_CONCURRENCY', Math.max(1, os.availableParallelism() - 1), 1, 64),
     unitCodeTtlHours: integer(env, 'UNIT_CODE_TTL_HOURS', 72, 1, 24 * 30),
     reauthSeconds: integer(env, 'REAUTH_SECONDS', 600, 30, 24 * 3600),
+    refreshReuseSeconds: integer(env, 'REFRESH_TOKEN_REUSE_SECONDS', 10, 0, 60),
+    jobs: {
+      pollMs: integer(env, 'JOB_POLL_MS', 1000, 10, 60_000),
+      maxAttempts: integer(env, 'JOB_MAX_ATTEMPTS', 8, 1, 50),
+      retryBaseMs: integer(env, 'JOB_RETRY_BASE_MS', 2000, 1, 600_000),
+    },
+    testHoldTokenCommitMs: testHold(env, mode),
     smsGateway: smsGatewayFrom(env),
     smtp: smtpFrom(env),
     shutdownDrainSeconds: integer(env, 'SHUTDOWN_DRAIN_SECONDS', production ? 5 : 0, 0, 120),

@@ -1,5 +1,19 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Queryable } from '../shared/db/database.js';
+
+/** What the adapter knows of the token request it serves (set by `atomicTokenRequests`). */
+interface TokenRequest {
+  /** The refresh token consumed by this request; the refresh token it then saves is recorded as its successor. */
+  consumedRefresh?: string;
+}
+
+const tokenRequest = new AsyncLocalStorage<TokenRequest>();
+
+/** Runs `work` as one token request: the refresh-token reuse leeway applies only there. */
+export function asTokenRequest<T>(work: () => Promise<T>): Promise<T> {
+  return tokenRequest.run({}, work);
+}
 
 /** Models whose artefacts belong to a grant and go when it is revoked. */
 const GRANTABLE = new Set([
@@ -9,6 +23,13 @@ const GRANTABLE = new Set([
 export interface AdapterOptions {
   /** Milliseconds since the epoch; injectable so tests can move the clock. */
   now?: () => number;
+  /**
+   * Seconds after its consumption during which a refresh token may be redeemed again, as long as the successor
+   * issued for it was never used (the client did not receive the response, S-55). 0: never.
+   */
+  refreshReuseSeconds?: number;
+  /** Test-only fault injection: called right after a refresh token is consumed, before anything is saved. */
+  afterRefreshConsumed?: () => Promise<void>;
 }
 
 interface Row {
@@ -33,6 +54,15 @@ function withConsumed(row: Row | undefined): AdapterPayload | undefined {
  */
 export function createAdapter(db: Queryable, options: AdapterOptions = {}): new (name: string) => Adapter {
   const now = options.now ?? Date.now;
+  const leewayMs = (options.refreshReuseSeconds ?? 0) * 1000;
+  /**
+   * Revocations of one grant take turns: inside a token request a revocation keeps its row locks until the commit,
+   * and parallel losers of one redemption race (ours and the library's own revoke) would otherwise delete the same
+   * rows in different orders and deadlock. Outside a transaction the lock ends with the statement.
+   */
+  const lockGrant = (grantId: string) => db.query('SELECT pg_advisory_xact_lock(hashtext($1))', [grantId]);
+  /** The leeway applies to refresh tokens, inside a token request (never to introspection or revocation). */
+  const leeway = (model: string): TokenRequest | undefined => (model === 'RefreshToken' && leewayMs > 0 ? tokenRequest.getStore() : undefined);
 
   return class PostgresAdapter implements Adapter {
     readonly model: string;
@@ -55,10 +85,28 @@ export function createAdapter(db: Queryable, options: AdapterOptions = {}): new 
           payload.accountId ?? null, expiresAt,
         ],
       );
+      const request = this.model === 'RefreshToken' ? tokenRequest.getStore() : undefined;
+      if (request?.consumedRefresh && request.consumedRefresh !== id) {
+        await db.query("UPDATE oidc_model SET successor_id = $2 WHERE model = 'RefreshToken' AND id = $1", [request.consumedRefresh, id]);
+        request.consumedRefresh = undefined;
+      }
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
       if (!storable(id)) return undefined;
+      if (leeway(this.model)) {
+        // Within the leeway, a consumed refresh token whose successor is unused is shown as not consumed, so the
+        // library redeems it again (`consume` below decides, under a row lock).
+        const { rows } = await db.query<Row & { successor_unused: boolean }>(
+          `SELECT o.payload, o.consumed_at, (s.id IS NOT NULL AND s.consumed_at IS NULL) AS successor_unused
+           FROM oidc_model o LEFT JOIN oidc_model s ON s.model = o.model AND s.id = o.successor_id
+           WHERE o.model = $1 AND o.id = $2 AND (o.expires_at IS NULL OR o.expires_at > $3)`,
+          [this.model, id, new Date(now())],
+        );
+        const row = rows[0];
+        if (row?.consumed_at && row.successor_unused && row.consumed_at.getTime() > now() - leewayMs) return row.payload;
+        return withConsumed(row);
+      }
       const { rows } = await db.query<Row>(
         `SELECT payload, consumed_at FROM oidc_model
          WHERE model = $1 AND id = $2 AND (expires_at IS NULL OR expires_at > $3)`,
@@ -95,12 +143,66 @@ export function createAdapter(db: Queryable, options: AdapterOptions = {}): new 
     async consume(id: string): Promise<void> {
       if (!storable(id)) throw new errors.InvalidGrant('grant not found');
       const timestamp = new Date(now());
+      if (tokenRequest.getStore() && GRANTABLE.has(this.model)) {
+        // The grant's lock before any row lock: every request redeeming from one grant (the winner, the losers,
+        // the library's own revocation) takes the locks in the same order, so parallel redemptions never deadlock.
+        await db.query(
+          'SELECT pg_advisory_xact_lock(hashtext(grant_id)) FROM oidc_model WHERE model = $1 AND id = $2 AND grant_id IS NOT NULL',
+          [this.model, id],
+        );
+      }
+      const request = leeway(this.model);
+      if (request) {
+        if (await this.#consumeWithLeeway(id, timestamp)) {
+          request.consumedRefresh = id;
+          await options.afterRefreshConsumed?.();
+          return;
+        }
+        await this.#replayed(id);
+      }
       const won = await db.query(
         `UPDATE oidc_model SET consumed_at = $3
          WHERE model = $1 AND id = $2 AND consumed_at IS NULL AND (expires_at IS NULL OR expires_at > $3)`,
         [this.model, id, timestamp],
       );
-      if (won.rowCount === 1) return;
+      if (won.rowCount === 1) {
+        if (this.model === 'RefreshToken') {
+          const current = tokenRequest.getStore();
+          if (current) current.consumedRefresh = id;
+          await options.afterRefreshConsumed?.();
+        }
+        return;
+      }
+      await this.#replayed(id);
+    }
+
+    /**
+     * Consumes a refresh token inside a token request (one transaction, S-55). The row lock makes parallel
+     * redemptions take turns. A token already consumed is redeemed again only within the leeway and only while
+     * the successor issued for it is unused — proof that the client never got it; that successor is deleted, so a
+     * chain keeps one live token. Anything else is a replay.
+     */
+    async #consumeWithLeeway(id: string, timestamp: Date): Promise<boolean> {
+      const { rows } = await db.query<{ consumed_at: Date | null; successor_id: string | null; successor_unused: boolean }>(
+        `SELECT o.consumed_at, o.successor_id, (s.id IS NOT NULL AND s.consumed_at IS NULL) AS successor_unused
+         FROM oidc_model o LEFT JOIN oidc_model s ON s.model = o.model AND s.id = o.successor_id
+         WHERE o.model = $1 AND o.id = $2 AND (o.expires_at IS NULL OR o.expires_at > $3)
+         FOR UPDATE OF o`,
+        [this.model, id, timestamp],
+      );
+      const row = rows[0];
+      if (!row) return false;
+      if (!row.consumed_at) {
+        await db.query('UPDATE oidc_model SET consumed_at = $3 WHERE model = $1 AND id = $2', [this.model, id, timestamp]);
+        return true;
+      }
+      if (!row.successor_unused || row.consumed_at.getTime() <= timestamp.getTime() - leewayMs) return false;
+      await db.query('DELETE FROM oidc_model WHERE model = $1 AND id = $2 AND consumed_at IS NULL', [this.model, row.successor_id]);
+      return true;
+    }
+
+    /** A lost race or a replay: the grant and everything issued from it are revoked (S-7). */
+    async #replayed(id: string): Promise<never> {
       if (!GRANTABLE.has(this.model)) throw new errors.InvalidRequest(`${this.model} already used`);
       const { rows } = await db.query<{ grant_id: string | null }>(
         'SELECT grant_id FROM oidc_model WHERE model = $1 AND id = $2',
@@ -108,6 +210,7 @@ export function createAdapter(db: Queryable, options: AdapterOptions = {}): new 
       );
       const grantId = rows[0]?.grant_id;
       if (grantId) {
+        await lockGrant(grantId);
         await db.query("DELETE FROM oidc_model WHERE grant_id = $1 OR (model = 'Grant' AND id = $1)", [grantId]);
       }
       throw new errors.InvalidGrant(`${this.model === 'RefreshToken' ? 'refresh token' : 'grant'} already used`);
@@ -115,25 +218,35 @@ export function createAdapter(db: Queryable, options: AdapterOptions = {}): new 
 
     async destroy(id: string): Promise<void> {
       if (!storable(id)) return;
+      if (this.model === 'Grant') await lockGrant(id);
       await db.query('DELETE FROM oidc_model WHERE model = $1 AND id = $2', [this.model, id]);
     }
 
     /** Removes every artefact issued under the grant (all models), like the provider's reference adapter. */
     async revokeByGrantId(grantId: string): Promise<void> {
       if (!storable(grantId)) return;
+      await lockGrant(grantId);
       await db.query('DELETE FROM oidc_model WHERE grant_id = $1', [grantId]);
     }
   };
 }
 
-/** Deletes expired artefacts in batches; returns how many rows went. */
+/**
+ * How long a consumed code or refresh token is kept after its use, so that a replay is still recognised (and
+ * revokes its grant, S-7) instead of meeting an unknown token; far longer than the reuse leeway.
+ */
+export const REPLAY_DETECTION_MS = 24 * 3600 * 1000;
+
+/** Deletes expired artefacts, and consumed ones past the replay window, in batches; returns how many rows went. */
 export async function sweepExpired(db: Queryable, at: Date = new Date(), batch = 5000): Promise<number> {
   let total = 0;
+  const consumedBefore = new Date(at.getTime() - REPLAY_DETECTION_MS);
   for (;;) {
     const { rowCount } = await db.query(
       `DELETE FROM oidc_model WHERE ctid IN (
-         SELECT ctid FROM oidc_model WHERE expires_at IS NOT NULL AND expires_at <= $1 LIMIT $2)`,
-      [at, batch],
+         SELECT ctid FROM oidc_model WHERE expires_at IS NOT NULL AND expires_at <= $1 LIMIT $2)
+       OR ctid IN (SELECT ctid FROM oidc_model WHERE consumed_at IS NOT NULL AND consumed_at <= $3 LIMIT $2)`,
+      [at, batch, consumedBefore],
     );
     total += rowCount;
     if (rowCount < batch) return total;

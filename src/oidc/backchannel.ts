@@ -1,5 +1,5 @@
 import type Provider from 'oidc-provider';
-import type { Logger } from '../shared/logger.js';
+import type { NewJob } from '../shared/jobs.js';
 import { metrics } from '../shared/metrics.js';
 
 export interface LogoutNotice {
@@ -14,13 +14,33 @@ export interface StoredSession {
   authorizations?: Record<string, { sid?: string; grantId?: string }>;
 }
 
+export const BACKCHANNEL_LOGOUT_JOB = 'backchannel_logout';
+
+/** One job per RP session to notify, written in the transaction of the revocation (S-56). */
+export function logoutJobs(notices: LogoutNotice[]): NewJob[] {
+  return notices.map(({ clientId, sub, sid }) => ({ kind: BACKCHANNEL_LOGOUT_JOB, payload: { clientId, sub, sid } }));
+}
+
+/** The RP sessions of stored sessions, optionally only those of some grants. */
+export function noticesOf(sessions: StoredSession[], grantIds?: readonly string[]): LogoutNotice[] {
+  const notices: LogoutNotice[] = [];
+  for (const payload of sessions) {
+    for (const [clientId, authorization] of Object.entries(payload.authorizations ?? {})) {
+      if (grantIds && !(authorization.grantId && grantIds.includes(authorization.grantId))) continue;
+      if (payload.accountId && authorization.sid) notices.push({ clientId, sub: payload.accountId, sid: authorization.sid });
+    }
+  }
+  return notices;
+}
+
 /**
- * Sends back-channel logout tokens to the relying parties concerned; an RP that fails or hangs (the library's
- * request times out after 2.5 s) is logged and does not stop the others.
+ * Delivers one back-channel logout job. Every instance builds its provider from the same keys and clients.json,
+ * so whichever instance claims the job signs the same logout token. An RP without a back-channel URI needs
+ * nothing; an RP that fails or hangs (the library times out after 2.5 s) fails the attempt, which is retried.
  */
-export async function notifyBackchannel(provider: Provider | undefined, notices: LogoutNotice[], logger: Logger): Promise<void> {
-  if (!provider || notices.length === 0) return;
-  await Promise.all(notices.map(async ({ clientId, sub, sid }) => {
+export function backchannelLogoutHandler(provider: Provider) {
+  return async (payload: Record<string, unknown>): Promise<void> => {
+    const { clientId, sub, sid } = payload as unknown as LogoutNotice;
     const client = await provider.Client.find(clientId) as unknown as {
       backchannelLogoutUri?: string;
       backchannelLogout(sub: string, sid: string): Promise<void>;
@@ -31,7 +51,7 @@ export async function notifyBackchannel(provider: Provider | undefined, notices:
       metrics.backchannelLogout(clientId, true);
     } catch (error) {
       metrics.backchannelLogout(clientId, false);
-      logger.warn({ err: error, clientId }, 'back-channel logout failed');
+      throw error;
     }
-  }));
+  };
 }

@@ -100,7 +100,13 @@ export function buildConfiguration(deps: ProviderDeps): Configuration {
   };
   const firstParty = new Set([CONSOLE_CLIENT_ID, ...catalog.clients.filter((client) => client.firstParty).map((client) => client.clientId)]);
   const configuration: Configuration = {
-    adapter: createAdapter(db),
+    adapter: createAdapter(db, {
+      refreshReuseSeconds: config.refreshReuseSeconds,
+      afterRefreshConsumed: config.testHoldTokenCommitMs > 0 ? async () => {
+        deps.logger.warn({ holdMs: config.testHoldTokenCommitMs }, 'test hook: refresh token consumed, holding before the save');
+        await new Promise((resolve) => setTimeout(resolve, config.testHoldTokenCommitMs));
+      } : undefined,
+    }),
     clients: [...catalog.clients.map((client) => client.metadata), consoleClientMetadata(config.issuer)] as unknown as Configuration['clients'],
     jwks: keys.jwks as Configuration['jwks'],
     cookies: {

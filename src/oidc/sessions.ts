@@ -1,35 +1,28 @@
-import type Provider from 'oidc-provider';
-import type { Queryable } from '../shared/db/database.js';
-import type { Logger } from '../shared/logger.js';
+import type { Database, Queryable } from '../shared/db/database.js';
+import { isUuid } from '../shared/account-id.js';
+import type { Jobs } from '../shared/jobs.js';
 import type { AccountSessions, GrantSummary } from '../shared/sessions.js';
 import { CONSOLE_CLIENT_ID } from './console-client.js';
-import { notifyBackchannel, type StoredSession } from './backchannel.js';
+import { logoutJobs, noticesOf, type StoredSession } from './backchannel.js';
 
-
-/** Sign-in state of accounts in the provider's storage (oidc_model), with back-channel logout to RPs. */
+/** Sign-in state of accounts in the provider's storage (oidc_model), with back-channel logout to RPs as jobs. */
 export class OidcSessions implements AccountSessions {
-  #provider: Provider | undefined;
+  constructor(private readonly db: Database, private readonly jobs: Jobs) {}
 
-  constructor(private readonly db: Queryable, private readonly logger: Logger) {}
-
-  /** The provider is built after the services that use this; it is attached once it exists. */
-  attach(provider: Provider): void {
-    this.#provider = provider;
-  }
-
-  async endAll(accountId: string, { keepSessionUid }: { keepSessionUid?: string | undefined }): Promise<void> {
-    const { rows } = await this.db.query<{ id: string; payload: StoredSession }>(
+  async endAll(accountId: string, { keepSessionUid }: { keepSessionUid?: string | undefined }, tx?: Queryable): Promise<void> {
+    if (!tx) {
+      await this.db.transaction((own) => this.endAll(accountId, { keepSessionUid }, own));
+      return;
+    }
+    const { rows } = await tx.query<{ id: string; payload: StoredSession }>(
       `DELETE FROM oidc_model WHERE model = 'Session' AND account_id = $1 AND ($2::text IS NULL OR uid <> $2)
        RETURNING id, payload`,
       [accountId, keepSessionUid ?? null],
     );
-    await this.db.query(
-      `DELETE FROM oidc_model WHERE account_id = $1 AND model <> 'Session'`,
-      [accountId],
-    );
-    const notices = rows.flatMap(({ payload }) =>
-      Object.entries(payload.authorizations ?? {}).flatMap(([clientId, { sid }]) => (sid ? [{ clientId, sub: accountId, sid }] : [])));
-    await notifyBackchannel(this.#provider, notices, this.logger);
+    await tx.query(`DELETE FROM oidc_model WHERE account_id = $1 AND model <> 'Session'`, [accountId]);
+    // A person's unit grants went with the statement above; their links go with them (no orphans, S-57).
+    if (isUuid(accountId)) await tx.query('DELETE FROM grant_unit WHERE person_id = $1', [accountId]);
+    await this.jobs.enqueue(tx, logoutJobs(noticesOf(rows.map((row) => ({ ...row.payload, accountId })))));
   }
 
   async listGrants(accountId: string): Promise<GrantSummary[]> {
@@ -50,12 +43,15 @@ export class OidcSessions implements AccountSessions {
   }
 
   async revokeGrant(accountId: string, grantId: string): Promise<boolean> {
-    const { rowCount } = await this.db.query(
-      "DELETE FROM oidc_model WHERE model = 'Grant' AND id = $1 AND account_id = $2",
-      [grantId, accountId],
-    );
-    if (rowCount === 0) return false;
-    await this.db.query('DELETE FROM oidc_model WHERE grant_id = $1', [grantId]);
-    return true;
+    return this.db.transaction(async (tx) => {
+      const { rowCount } = await tx.query(
+        "DELETE FROM oidc_model WHERE model = 'Grant' AND id = $1 AND account_id = $2",
+        [grantId, accountId],
+      );
+      if (rowCount === 0) return false;
+      await tx.query('DELETE FROM oidc_model WHERE grant_id = $1', [grantId]);
+      await tx.query('DELETE FROM grant_unit WHERE grant_id = $1', [grantId]);
+      return true;
+    });
   }
 }

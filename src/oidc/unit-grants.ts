@@ -1,8 +1,7 @@
-import type Provider from 'oidc-provider';
 import type { Queryable } from '../shared/db/database.js';
-import type { Logger } from '../shared/logger.js';
+import type { Jobs } from '../shared/jobs.js';
 import type { UnitAccessRevoker } from '../shared/sessions.js';
-import { notifyBackchannel, type LogoutNotice, type StoredSession } from './backchannel.js';
+import { logoutJobs, noticesOf, type StoredSession } from './backchannel.js';
 
 export interface GrantUnit {
   grantId: string;
@@ -31,13 +30,7 @@ function toGrantUnit(row: GrantUnitRow): GrantUnit {
  * an SSO session. Also the revocation that ends a person's access for a unit (R-B4, R-B6).
  */
 export class UnitGrants implements UnitAccessRevoker {
-  #provider: Provider | undefined;
-
-  constructor(private readonly db: Queryable, private readonly logger: Logger, private readonly now: () => Date = () => new Date()) {}
-
-  attach(provider: Provider): void {
-    this.#provider = provider;
-  }
+  constructor(private readonly db: Queryable, private readonly jobs: Jobs, private readonly now: () => Date = () => new Date()) {}
 
   async forGrant(grantId: string | undefined): Promise<GrantUnit | undefined> {
     if (!grantId) return undefined;
@@ -108,8 +101,8 @@ export class UnitGrants implements UnitAccessRevoker {
     await this.db.query('DELETE FROM session_unit WHERE session_uid = $1', [sessionUid]);
   }
 
-  async #grantsOf(personId: string | undefined, unitId: string): Promise<GrantUnit[]> {
-    const { rows } = await this.db.query<GrantUnitRow>(
+  async #grantsOf(tx: Queryable, personId: string | undefined, unitId: string): Promise<GrantUnit[]> {
+    const { rows } = await tx.query<GrantUnitRow>(
       `SELECT grant_id, client_id, person_id, unit_id, binding_id FROM grant_unit WHERE unit_id = $1 AND ($2::uuid IS NULL OR person_id = $2)`,
       [unitId, personId ?? null],
     );
@@ -117,49 +110,42 @@ export class UnitGrants implements UnitAccessRevoker {
   }
 
   /**
-   * R-B4/R-B6: ends the person's access for the unit at once: every grant for (person, unit) goes with all its
-   * codes, access and refresh tokens (introspection inactive, refresh invalid_grant), SSO sessions acting for
-   * the unit fall back to asking again, and RPs holding a session for it receive a back-channel logout.
+   * R-B4/R-B6: ends the person's access for the unit at once, inside the caller's transaction: every grant for
+   * (person, unit) goes with all its codes, access and refresh tokens (introspection inactive, refresh
+   * invalid_grant), SSO sessions acting for the unit fall back to asking again, and a back-channel logout job is
+   * written for every RP holding a session for it — so a crash after the commit loses nothing (S-56, S-57).
    */
-  async revokeUnitAccess(personId: string, unitId: string): Promise<void> {
-    await this.#revoke(await this.#grantsOf(personId, unitId));
-    await this.db.query('UPDATE session_unit SET unit_id = NULL, selected_at = $3 WHERE person_id = $1 AND unit_id = $2', [personId, unitId, this.now()]);
+  async revokeUnitAccess(tx: Queryable, personId: string, unitId: string): Promise<void> {
+    await this.#revoke(tx, await this.#grantsOf(tx, personId, unitId));
+    await tx.query('UPDATE session_unit SET unit_id = NULL, selected_at = $3 WHERE person_id = $1 AND unit_id = $2', [personId, unitId, this.now()]);
   }
 
   /** Every person's access for a disabled unit. */
-  async revokeAllForUnit(unitId: string): Promise<void> {
-    await this.#revoke(await this.#grantsOf(undefined, unitId));
-    await this.db.query('UPDATE session_unit SET unit_id = NULL, selected_at = $2 WHERE unit_id = $1', [unitId, this.now()]);
+  async revokeAllForUnit(tx: Queryable, unitId: string): Promise<void> {
+    await this.#revoke(tx, await this.#grantsOf(tx, undefined, unitId));
+    await tx.query('UPDATE session_unit SET unit_id = NULL, selected_at = $2 WHERE unit_id = $1', [unitId, this.now()]);
   }
 
   /**
    * R-B3/S-42: permissions changed. Outstanding opaque access tokens go (introspection turns inactive); the
    * refresh tokens stay, and the next refresh carries the current set, never more.
    */
-  async refreshUnitAccess(personId: string, unitId: string): Promise<void> {
-    const grants = await this.#grantsOf(personId, unitId);
+  async refreshUnitAccess(tx: Queryable, personId: string, unitId: string): Promise<void> {
+    const grants = await this.#grantsOf(tx, personId, unitId);
     if (grants.length === 0) return;
-    await this.db.query("DELETE FROM oidc_model WHERE model IN ('AccessToken', 'AuthorizationCode') AND grant_id = ANY($1)", [grants.map((g) => g.grantId)]);
+    await tx.query("DELETE FROM oidc_model WHERE model IN ('AccessToken', 'AuthorizationCode') AND grant_id = ANY($1)", [grants.map((g) => g.grantId)]);
   }
 
-  async #revoke(grants: GrantUnit[]): Promise<void> {
+  async #revoke(tx: Queryable, grants: GrantUnit[]): Promise<void> {
     if (grants.length === 0) return;
     const ids = grants.map((grant) => grant.grantId);
-    const { rows } = await this.db.query<{ payload: StoredSession }>(
+    const { rows } = await tx.query<{ payload: StoredSession }>(
       `SELECT payload FROM oidc_model WHERE model = 'Session' AND account_id = ANY($1)`,
       [[...new Set(grants.map((grant) => grant.personId))]],
     );
-    const notices: LogoutNotice[] = [];
-    for (const { payload } of rows) {
-      for (const [clientId, authorization] of Object.entries(payload.authorizations ?? {})) {
-        if (authorization.grantId && ids.includes(authorization.grantId) && payload.accountId && authorization.sid) {
-          notices.push({ clientId, sub: payload.accountId, sid: authorization.sid });
-        }
-      }
-    }
-    await this.db.query("DELETE FROM oidc_model WHERE grant_id = ANY($1) OR (model = 'Grant' AND id = ANY($1))", [ids]);
-    await this.db.query('DELETE FROM grant_unit WHERE grant_id = ANY($1)', [ids]);
-    await notifyBackchannel(this.#provider, notices, this.logger);
+    await tx.query("DELETE FROM oidc_model WHERE grant_id = ANY($1) OR (model = 'Grant' AND id = ANY($1))", [ids]);
+    await tx.query('DELETE FROM grant_unit WHERE grant_id = ANY($1)', [ids]);
+    await this.jobs.enqueue(tx, logoutJobs(noticesOf(rows.map((row) => row.payload), ids)));
   }
 
   /** Removes links whose grant no longer exists (periodic housekeeping). */

@@ -32,13 +32,17 @@ const UNAVAILABLE_CODES = new Set([
   '57P01', '57P02', '57P03', '53300', '08000', '08001', '08003', '08004', '08006',
 ]);
 
-/** True when the error means the database cannot be reached (answer 503, not 500). */
+/**
+ * True when the error means the database cannot be reached (answer 503, not 500). TypeORM releases the query
+ * runner of a transaction whose connection broke, so a later statement of it (a token request's) meets
+ * "Query runner already released".
+ */
 export function isDatabaseUnavailable(error: unknown): boolean {
   for (let current = error as { code?: unknown; driverError?: unknown; cause?: unknown; message?: unknown } | undefined, depth = 0;
     current && depth < 4; depth += 1) {
     if (typeof current.code === 'string' && UNAVAILABLE_CODES.has(current.code)) return true;
     if (typeof current.message === 'string'
-      && /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|Connection refused|not queryable/i.test(current.message)) {
+      && /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|Connection refused|not queryable|Query runner already released/i.test(current.message)) {
       return true;
     }
     current = (current.driverError ?? current.cause) as typeof current;

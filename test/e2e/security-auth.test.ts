@@ -16,6 +16,7 @@ import { createPerson, lastCode, mobile, type TestPerson } from '../support/peop
 import { startServerProcess } from '../support/process.js';
 import { authorizationUrl, callbackOf, discover, redeem, signIn } from '../support/rp.js';
 import { clearThrottle, countRows, median, RecordingBrowser, signInOperator, signInToAccount } from '../support/security.js';
+import { jobsSettled } from '../support/jobs.js';
 
 const LOCKED = '登录失败次数过多';
 const WRONG = '账号或密码错误。';
@@ -372,6 +373,7 @@ describe('authentication and recovery (S-20 … S-25)', () => {
       const forNew = await registrationStep(new Browser(app.url), fresh);
       const forTaken = await registrationStep(new Browser(app.url), person.mobile);
       expect(shape(forTaken, person.mobile)).toEqual(shape(forNew, fresh));
+      await jobsSettled(app.db);
       const body = async (phone: string) => (await app.db.query<{ body: string; template: string }>(
         'SELECT body, template FROM notification_outbox WHERE recipient = $1 ORDER BY created_at DESC LIMIT 1', [phone],
       )).rows[0];

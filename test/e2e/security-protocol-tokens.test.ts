@@ -196,8 +196,11 @@ describe('S-2, S-5, S-7, S-8: codes, ID tokens, refresh tokens and client authen
       const first = stringField(tokens, 'refresh_token');
       const rotated = await refresh(metadata, TEST_RP, first);
       expect(rotated.status).toBe(200);
-      const newest = stringField(rotated, 'refresh_token');
-      const newestAccess = stringField(rotated, 'access_token');
+      // The client received and used the successor: from now on the first token is a replay (no reuse leeway).
+      const successorUsed = await refresh(metadata, TEST_RP, stringField(rotated, 'refresh_token'));
+      expect(successorUsed.status).toBe(200);
+      const newest = stringField(successorUsed, 'refresh_token');
+      const newestAccess = stringField(successorUsed, 'access_token');
       expect((await introspect(metadata, TEST_RP, newestAccess)).body.active).toBe(true);
 
       const replay = await refresh(metadata, TEST_RP, first);
@@ -211,6 +214,24 @@ describe('S-2, S-5, S-7, S-8: codes, ID tokens, refresh tokens and client authen
       expect((await introspect(metadata, TEST_RP, newestAccess)).body).toEqual({ active: false });
       expect(await userinfoStatus(metadata, newestAccess)).toBe(401);
       expect((await introspect(metadata, TEST_RP, stringField(tokens, 'access_token'))).body).toEqual({ active: false });
+    });
+
+    it('S-55 when a rotated refresh token is presented again within the reuse leeway while its successor is unused (a lost response), then it works once more, the unused successor is dead and the chain goes on', async () => {
+      const { tokens } = await tokensFor();
+      const first = stringField(tokens, 'refresh_token');
+      const lost = await refresh(metadata, TEST_RP, first);
+      expect(lost.status).toBe(200);
+      const retried = await refresh(metadata, TEST_RP, first);
+      expect(retried.status).toBe(200);
+      const lostSuccessor = stringField(lost, 'refresh_token');
+      expect(await storedArtefact(app.db, 'RefreshToken', lostSuccessor)).toBeUndefined();
+      const next = await refresh(metadata, TEST_RP, stringField(retried, 'refresh_token'));
+      expect(next.status).toBe(200);
+      // The retry's successor has been used now: presenting the first token again is a replay and revokes.
+      const replay = await refresh(metadata, TEST_RP, first);
+      expect(replay.status).toBe(400);
+      expect(replay.body.error).toBe('invalid_grant');
+      expect((await refresh(metadata, TEST_RP, stringField(next, 'refresh_token'))).body.error).toBe('invalid_grant');
     });
 
     it('S-7 when the refresh token of client A is used by client B, then invalid_grant', async () => {

@@ -8,11 +8,12 @@ import { SmtpNotifier } from '../../src/shared/notifier/smtp.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { Browser } from '../support/browser.js';
 import { createPerson } from '../support/people.js';
-import { browserCsrf, linkIn, pdf, post, text, uploadAppeal } from '../support/recovery.js';
+import { browserCsrf, linkIn, pdf, post, uploadAppeal } from '../support/recovery.js';
 import { countRows, signInOperator } from '../support/security.js';
 import { startSmsGateway, type SmsGateway } from '../support/sms-gateway.js';
 import { startSmtpServer, type SmtpServer } from '../support/smtp-server.js';
 import { createUnit } from '../support/units.js';
+import { jobsSettled } from '../support/jobs.js';
 
 const logger = createLogger('silent');
 
@@ -110,7 +111,7 @@ describe('notifiers: HTTP SMS gateway, SMTP and the development outbox (PRODUCT.
     }, 60_000);
     afterAll(() => app.close());
 
-    it('R-R1 when SMS_GATEWAY_URL is configured, then the recovery code goes through the gateway (not the outbox) and works; a failing gateway shows a clear error', async () => {
+    it('R-R1 when SMS_GATEWAY_URL is configured, then the recovery code goes through the gateway (not the outbox) and works; a failing gateway is retried by the job worker (S-56) until the code arrives', async () => {
       const services = app.app.services;
       const contact = await createPerson(services, { verified: true });
       const unit = await createUnit(services, contact, { name: '网关测试单位' });
@@ -119,16 +120,28 @@ describe('notifiers: HTTP SMS gateway, SMTP and the development outbox (PRODUCT.
       const paths = await post(browser, '/recover/unit/account', await browserCsrf(browser), { certType: 'uscc', certNo: unit.certNo });
       const code = await browser.submit(paths, 'form#recover-contact');
       expect(code.status).toBe(200);
+      await jobsSettled(app.db);
       expect(gateway.requests.at(-1)?.headers.authorization).toBe('Bearer app-token');
       const found = await browser.submit(code, 'form#recover-code', { code: gateway.lastCode(contact.mobile) });
       expect(found.html.querySelector('#unit-login-name')?.text).toBe(unit.loginName);
       expect(await countRows(app.db, 'notification_outbox')).toBe(outbox);
 
       await app.db.query('DELETE FROM rate_limit');
+      // S-56: the request does not wait for the gateway; the job worker retries until it accepts.
       gateway.answer = 503;
-      const failed = await browser.submit(paths, 'form#recover-contact');
-      expect(failed.status).toBe(502);
-      expect(text(failed)).toContain('短信或邮件发送失败，请稍后再试。');
+      const attempts = () => gateway.requests.filter((request) => (request.body as { to?: string }).to === contact.mobile).length;
+      const before = attempts();
+      const queued = await browser.submit(paths, 'form#recover-contact');
+      expect(queued.status).toBe(200);
+      while (attempts() < before + 2) await new Promise((resolve) => setTimeout(resolve, 20));
+      gateway.answer = 200;
+      await jobsSettled(app.db);
+      while (await countRows(app.db, 'job', "state = 'pending'") > 0) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        await jobsSettled(app.db);
+      }
+      const retried = await browser.submit(queued, 'form#recover-code', { code: gateway.lastCode(contact.mobile) });
+      expect(retried.html.querySelector('#unit-login-name')?.text).toBe(unit.loginName);
     });
 
     it('R-R3 when SMTP is configured, then an applicant who gave an e-mail address receives the reference and the approval link by e-mail', async () => {
@@ -142,6 +155,7 @@ describe('notifiers: HTTP SMS gateway, SMTP and the development outbox (PRODUCT.
       }, [{ name: 'licence.pdf', type: 'application/pdf', content: pdf() }]);
       expect(submitted.status).toBe(200);
       const reference = submitted.html.querySelector('#appeal-reference')!.text;
+      await jobsSettled(app.db);
       expect(smtp.messages.at(-1)).toMatchObject({ to: ['zhao.applicant@example.test'], subject: `申诉已提交（编号 ${reference}）` });
 
       const operator = new Browser(app.url);
@@ -150,6 +164,7 @@ describe('notifiers: HTTP SMS gateway, SMTP and the development outbox (PRODUCT.
       const id = list.html.querySelectorAll('#appeals tr[data-appeal]').find((row) => row.text.includes(reference))!.getAttribute('data-appeal');
       const approved = await operator.submit(await operator.get(`/operator/appeals/${id}`), 'form#approve', { note: '' });
       expect(approved.html.querySelector('#appeal-state')?.getAttribute('data-state')).toBe('approved');
+      await jobsSettled(app.db);
       const mail = smtp.messages.at(-1)!;
       expect(mail.subject).toBe(`申诉已通过（编号 ${reference}）`);
       const landing = await browser.get(linkIn(mail.text));

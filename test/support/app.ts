@@ -50,6 +50,9 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     CLIENTS_FILE: clientsFile,
     DATA_DIR: path.join(dir, 'data'),
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    // The job worker polls often and retries soon, so tests see deliveries (and parked jobs) quickly.
+    JOB_POLL_MS: '50',
+    JOB_RETRY_BASE_MS: '20',
     ...options.env,
   });
   let database: TestDatabase | undefined;
@@ -66,6 +69,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     throw error;
   }
   handler = app.koa.callback();
+  app.worker.start();
   const { catalog } = app.services;
   return {
     url: issuer,
@@ -76,6 +80,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     catalog,
     dir,
     async close() {
+      await app.worker.stop();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       if (!options.database) await database.drop();

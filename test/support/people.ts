@@ -3,6 +3,7 @@ import type { Services } from '../../src/services.js';
 import { personStore } from '../../src/modules/persons/store.js';
 import { maskIdNumber } from '../../src/modules/persons/rules.js';
 import type { Queryable } from '../../src/shared/db/database.js';
+import { jobsSettled } from './jobs.js';
 
 export const PASSWORD = 'correct horse battery staple';
 
@@ -43,8 +44,9 @@ export async function createPerson(services: Services, options: { loginName?: st
   return { id, loginName, mobile: phone, password };
 }
 
-/** The latest one-time code sent to a mobile number, read from the notification outbox. */
+/** The latest one-time code sent to a mobile number, read from the notification outbox once the worker sent it. */
 export async function lastCode(db: Queryable, to: string): Promise<string> {
+  await jobsSettled(db);
   const { rows } = await db.query<{ body: string }>(
     'SELECT body FROM notification_outbox WHERE recipient = $1 ORDER BY created_at DESC LIMIT 1', [to],
   );

@@ -1,6 +1,7 @@
 import zlib from 'node:zlib';
 import type { Queryable } from '../../src/shared/db/database.js';
 import { Browser, type Page } from './browser.js';
+import { jobsSettled } from './jobs.js';
 
 /**
  * Helpers for unit account recovery and appeals (issue #6): form posts from a chosen client IP (the app trusts
@@ -96,6 +97,7 @@ export function html(): Buffer {
 
 /** The last notification sent to a recipient (outbox), or undefined. */
 export async function lastMessage(db: Queryable, to: string): Promise<string | undefined> {
+  await jobsSettled(db);
   const { rows } = await db.query<{ body: string }>('SELECT body FROM notification_outbox WHERE recipient = $1 ORDER BY created_at DESC LIMIT 1', [to]);
   return rows[0]?.body;
 }

@@ -6,6 +6,7 @@ import { en } from '../../src/shared/i18n/en.js';
 import { zhCN } from '../../src/shared/i18n/zh-CN.js';
 import type { TestApp } from './app.js';
 import { Browser, type Page } from './browser.js';
+import { jobsSettled } from './jobs.js';
 
 /**
  * A Browser that adds fixed headers to every request (e.g. `X-Forwarded-For` behind a trusted proxy) and keeps
@@ -124,6 +125,8 @@ export async function clearThrottle(db: Queryable): Promise<void> {
 }
 
 export async function countRows(db: Queryable, table: string, where = 'true', params: unknown[] = []): Promise<number> {
+  // The outbox is written by the job worker after the request's commit (S-56).
+  if (table === 'notification_outbox') await jobsSettled(db);
   const { rows } = await db.query<{ n: string | number }>(`SELECT count(*) AS n FROM ${table} WHERE ${where}`, params);
   return Number(rows[0]?.n ?? 0);
 }

@@ -218,8 +218,8 @@ export interface LogoutReceiver {
   close(): Promise<void>;
 }
 
-/** A relying party's back-channel logout endpoint (answers 200 to every POST and records it). */
-export async function startLogoutReceiver(): Promise<LogoutReceiver> {
+/** A relying party's back-channel logout endpoint (answers 200 to every POST and records it), on `port` or a free one. */
+export async function startLogoutReceiver(port = 0): Promise<LogoutReceiver> {
   const received: LogoutRequest[] = [];
   let taken = 0;
   const waiters = new Set<() => void>();
@@ -232,10 +232,10 @@ export async function startLogoutReceiver(): Promise<LogoutReceiver> {
       for (const wake of [...waiters]) wake();
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const listening = (server.address() as AddressInfo).port;
   return {
-    uri: `http://127.0.0.1:${port}/backchannel-logout`,
+    uri: `http://127.0.0.1:${listening}/backchannel-logout`,
     received,
     async next(timeoutMs = 5000) {
       const deadline = Date.now() + timeoutMs;

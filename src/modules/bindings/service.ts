@@ -157,17 +157,16 @@ export class BindingService {
 
   /** R-B4, guide §5: 取消绑定 takes effect at once; the common contact cannot be unbound (R-B5). */
   async unbind(unitId: string, bindingId: string, context: AuditContext): Promise<void> {
-    let personId = '';
     await this.deps.db.transaction(async (tx) => {
       const binding = await bindingStore.ofUnit(tx, unitId, bindingId, true);
       assertThat(binding, 'not_found', 404);
       if (binding.role === 'contact') throw new AppError('binding_contact_cannot_be_unbound', 409);
       assertThat(canTransition('unbind', binding.status), 'binding_state', 409);
       await bindingStore.setStatus(tx, binding.id, TRANSITIONS.unbind.from, 'unbound', this.#now());
+      // Revocation is part of the state change (S-56): tokens and grants go, logout jobs are written, in this commit.
+      await this.deps.revoker.revokeUnitAccess(tx, binding.personId, unitId);
       await this.deps.audit.record(context, { action: 'binding.unbind', target: { type: 'person', id: binding.personId }, detail: { bindingId } }, tx);
-      personId = binding.personId;
     });
-    await this.deps.revoker.revokeUnitAccess(personId, unitId);
   }
 
   /**
@@ -177,7 +176,6 @@ export class BindingService {
   async setScopes(unitId: string, bindingId: string, scopesInput: string[], validFromInput: string | undefined, validUntilInput: string | undefined, context: AuditContext): Promise<void> {
     const scopes = this.#scopes(scopesInput);
     const { validFrom, validUntil } = this.#validity(validFromInput, validUntilInput);
-    let personId = '';
     await this.deps.db.transaction(async (tx) => {
       const binding = await bindingStore.ofUnit(tx, unitId, bindingId, true);
       assertThat(binding && (binding.status === 'pending' || binding.status === 'active'), 'not_found', 404);
@@ -186,9 +184,8 @@ export class BindingService {
       await this.deps.audit.record(context, {
         action: 'binding.scopes', target: { type: 'person', id: binding.personId }, detail: { bindingId, before: binding.scopes, after: scopes },
       }, tx);
-      personId = binding.personId;
+      await this.deps.revoker.refreshUnitAccess(tx, binding.personId, unitId);
     });
-    await this.deps.revoker.refreshUnitAccess(personId, unitId);
   }
 
   /**
@@ -199,7 +196,6 @@ export class BindingService {
    */
   async setContact(unitId: string, bindingId: string, context: AuditContext, scopesInput?: string[]): Promise<void> {
     const scopes = scopesInput === undefined ? undefined : this.#scopes(scopesInput);
-    let changed: { personId: string; scopesChanged: boolean } | undefined;
     await this.deps.db.transaction(async (tx) => {
       const unit = await unitStore.byId(tx, unitId, true);
       assertThat(unit, 'not_found', 404);
@@ -217,29 +213,41 @@ export class BindingService {
         action: 'binding.contact', target: { type: 'person', id: target.personId },
         detail: { bindingId, previous: current?.personId, ...(scopesChanged ? { before: target.scopes, after } : {}) },
       }, tx);
-      changed = { personId: target.personId, scopesChanged };
+      if (scopesChanged) await this.deps.revoker.refreshUnitAccess(tx, target.personId, unitId);
     });
-    if (changed?.scopesChanged) await this.deps.revoker.refreshUnitAccess(changed.personId, unitId);
   }
 
   /**
    * R-B6: bindings whose validity period has ended behave as unbound. Claims already refuse them at every
-   * issuance; this also revokes their grants and notifies the RPs (run periodically). Returns how many ended.
+   * issuance; this also revokes their grants and enqueues the RPs' logouts (run periodically). Each binding ends
+   * in one transaction that claims it (`expiry_processed_at`, SKIP LOCKED so that instances sweeping together
+   * take different ones), revokes and enqueues: a crash anywhere leaves it unprocessed for the next sweep,
+   * never marked without its revocation (S-57). Returns how many ended.
    */
-  async processExpired(): Promise<number> {
-    const at = this.#now();
-    const { rows } = await this.deps.db.query<{ id: string; unit_id: string; person_id: string }>(
-      `UPDATE binding SET expiry_processed_at = $1
-       WHERE status = 'active' AND valid_until IS NOT NULL AND valid_until <= $1 AND expiry_processed_at IS NULL
-       RETURNING id, unit_id, person_id`,
-      [at],
-    );
-    for (const row of rows) {
-      await this.deps.revoker.revokeUnitAccess(row.person_id, row.unit_id);
-      await this.deps.audit.record({ actor: { type: 'system' }, actingUnitId: row.unit_id }, {
-        action: 'binding.expire', target: { type: 'person', id: row.person_id }, detail: { bindingId: row.id },
+  async processExpired(batch = 100): Promise<number> {
+    let ended = 0;
+    for (;;) {
+      const done = await this.deps.db.transaction(async (tx) => {
+        const at = this.#now();
+        const { rows } = await tx.query<{ id: string; unit_id: string; person_id: string }>(
+          `UPDATE binding SET expiry_processed_at = $1
+           WHERE id = (SELECT id FROM binding
+                       WHERE status = 'active' AND valid_until IS NOT NULL AND valid_until <= $1 AND expiry_processed_at IS NULL
+                       ORDER BY valid_until LIMIT 1 FOR UPDATE SKIP LOCKED)
+           RETURNING id, unit_id, person_id`,
+          [at],
+        );
+        const row = rows[0];
+        if (!row) return false;
+        await this.deps.revoker.revokeUnitAccess(tx, row.person_id, row.unit_id);
+        await this.deps.audit.record({ actor: { type: 'system' }, actingUnitId: row.unit_id }, {
+          action: 'binding.expire', target: { type: 'person', id: row.person_id }, detail: { bindingId: row.id },
+        }, tx);
+        return true;
       });
+      if (!done) return ended;
+      ended += 1;
+      if (ended >= batch) return ended;
     }
-    return rows.length;
   }
 }

@@ -121,13 +121,20 @@ export const bindingStore = {
   },
 
   async setScopes(db: Queryable, id: string, scopes: string[], validFrom: Date | null, validUntil: Date | null, at: Date): Promise<void> {
-    await db.query('UPDATE binding SET scopes = $2, valid_from = $3, valid_until = $4, updated_at = $5 WHERE id = $1', [id, scopes, validFrom, validUntil, at]);
+    // A new validity period re-arms the expiry sweep (R-B6): the binding is processed again when it ends.
+    await db.query(
+      `UPDATE binding SET scopes = $2, valid_from = $3, valid_until = $4, updated_at = $5,
+         expiry_processed_at = CASE WHEN valid_until IS DISTINCT FROM $4 THEN NULL ELSE expiry_processed_at END
+       WHERE id = $1`,
+      [id, scopes, validFrom, validUntil, at],
+    );
   },
 
   /** A contact's binding never expires (the unit must always have a way back in), so promotion clears validity. */
   async setRole(db: Queryable, id: string, role: 'handler' | 'contact', scopes: string[], at: Date): Promise<void> {
     await db.query(
       `UPDATE binding SET role = $2, scopes = $3, updated_at = $4,
+         expiry_processed_at = CASE WHEN $2 = 'contact' THEN NULL ELSE expiry_processed_at END,
          valid_from = CASE WHEN $2 = 'contact' THEN NULL ELSE valid_from END,
          valid_until = CASE WHEN $2 = 'contact' THEN NULL ELSE valid_until END
        WHERE id = $1`,

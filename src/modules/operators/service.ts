@@ -177,8 +177,8 @@ export class OperatorService {
     await this.deps.db.transaction(async (tx) => {
       await tx.query('UPDATE operator SET totp_secret = NULL, totp_enrolled_at = NULL, totp_last_step = NULL, updated_at = $2 WHERE id = $1', [operator.id, this.#now()]);
       await this.deps.audit.record({ actor: { type: 'system' } }, { action: 'operator.totp_reset', target: { type: 'operator', id: operator.id } }, tx);
+      await this.deps.sessions.endAll(`operator:${operator.id}`, {}, tx);
     });
-    await this.deps.sessions.endAll(`operator:${operator.id}`, {});
   }
 
   /** CLI: disable or enable an operator; disabling ends the operator's sessions. */
@@ -188,8 +188,8 @@ export class OperatorService {
     await this.deps.db.transaction(async (tx) => {
       await tx.query('UPDATE operator SET status = $2, updated_at = $3 WHERE id = $1', [operator.id, status, this.#now()]);
       await this.deps.audit.record({ actor: { type: 'system' } }, { action: status === 'disabled' ? 'operator.disable' : 'operator.enable', target: { type: 'operator', id: operator.id } }, tx);
+      if (status === 'disabled') await this.deps.sessions.endAll(`operator:${operator.id}`, {}, tx);
     });
-    if (status === 'disabled') await this.deps.sessions.endAll(`operator:${operator.id}`, {});
   }
 
   /** CLI: set a new password (generated when not given); returns it to hand over once. */
@@ -203,8 +203,8 @@ export class OperatorService {
     await this.deps.db.transaction(async (tx) => {
       await tx.query('UPDATE operator SET password_hash = $2, updated_at = $3 WHERE id = $1', [operator.id, hash, this.#now()]);
       await this.deps.audit.record({ actor: { type: 'system' } }, { action: 'operator.password_reset', target: { type: 'operator', id: operator.id } }, tx);
+      await this.deps.sessions.endAll(`operator:${operator.id}`, {}, tx);
     });
-    await this.deps.sessions.endAll(`operator:${operator.id}`, {});
     return chosen;
   }
 }

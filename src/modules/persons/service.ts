@@ -160,8 +160,8 @@ export class PersonService {
     await this.deps.db.transaction(async (tx) => {
       await personStore.setPassword(tx, personId, nextHash, this.#now());
       await this.deps.audit.record(context, { action: 'person.password_change', target: { type: 'person', id: personId } }, tx);
+      await this.deps.sessions.endAll(personId, { keepSessionUid }, tx);
     });
-    await this.deps.sessions.endAll(personId, { keepSessionUid });
   }
 
   /**
@@ -193,9 +193,9 @@ export class PersonService {
       await this.deps.audit.record({ ...context, actor: { type: 'person', id: person.id } }, {
         action: 'person.password_reset', target: { type: 'person', id: person.id },
       }, tx);
+      await this.deps.sessions.endAll(person.id, {}, tx);
     });
     await this.deps.throttle.reset(`login:person:${person.id}`);
-    await this.deps.sessions.endAll(person.id, {});
     return person;
   }
 
@@ -277,7 +277,7 @@ export class PersonService {
       const updated = await personStore.setStatus(tx, personId, status, this.#now());
       assertThat(updated === 1, 'not_found', 404);
       await this.deps.audit.record(context, { action: status === 'disabled' ? 'person.disable' : 'person.enable', target: { type: 'person', id: personId } }, tx);
+      if (status === 'disabled') await this.deps.sessions.endAll(personId, {}, tx);
     });
-    if (status === 'disabled') await this.deps.sessions.endAll(personId, {});
   }
 }

@@ -100,7 +100,7 @@ export class AppealService {
     return appeal.status;
   }
 
-  /** Sent as the last step of the caller's transaction: if the applicant cannot be reached, nothing is kept. */
+  /** A message job written in the caller's transaction (S-56): delivered, with retries, once it commits. */
   async #notify(appeal: Pick<Appeal, 'contactChannel' | 'contact' | 'locale'>, template: 'submitted' | 'approved' | 'rejected', params: Record<string, string | number>, tx: Queryable): Promise<void> {
     const locale = appeal.locale;
     await this.deps.notifier.send({
@@ -202,8 +202,8 @@ export class AppealService {
 
   /**
    * Approval: only for an appeal that names a registered, active unit that is still unverified (R-R2). A random
-   * token is sent to the applicant as a link; only its HMAC is kept. The message is sent inside the transaction:
-   * if it cannot be sent, the appeal stays pending.
+   * token is sent to the applicant as a link; only its HMAC is kept. The message is a job of the same transaction:
+   * approved and queued together, or neither.
    */
   async approve(id: string, noteInput: string, context: AuditContext): Promise<void> {
     const note = noteInput.trim();
@@ -288,14 +288,12 @@ export class AppealService {
       if (hash) {
         await unitStore.setPassword(tx, unit.id, hash, at);
         await this.deps.audit.record(audit, { action: 'unit.password_reset', target: { type: 'unit', id: unit.id }, detail: { path: 'appeal', appeal: appeal.id } }, tx);
+        await this.deps.sessions.endAll(accountIdOf({ kind: 'unit', id: unit.id }), {}, tx);
       } else {
         await this.deps.audit.record(audit, { action: 'recovery.account_reveal', target: { type: 'unit', id: unit.id }, detail: { path: 'appeal', appeal: appeal.id } }, tx);
       }
     });
-    if (hash) {
-      await this.deps.throttle.reset(`login:unit:${unit.loginName.toLowerCase()}`);
-      await this.deps.sessions.endAll(accountIdOf({ kind: 'unit', id: unit.id }), {});
-    }
+    if (hash) await this.deps.throttle.reset(`login:unit:${unit.loginName.toLowerCase()}`);
     return { kind: appeal.kind, unit };
   }
 }

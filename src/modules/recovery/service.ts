@@ -173,17 +173,22 @@ export class RecoveryService {
       await this.deps.audit.record({ ...context, actingUnitId: found.id }, {
         action: 'unit.password_reset', target: { type: 'unit', id: found.id }, detail: { path: 'contact_code' },
       }, tx);
+      await this.#endSessions(found, tx);
       return found;
     });
     await this.#afterReset(unit);
     return unit;
   }
 
-  /** A reset password ends every session of the unit account and lifts a sign-in lockout. */
+  /** A reset password ends every session of the unit account, in the reset's transaction (S-24, S-56). */
+  async #endSessions(unit: Unit, tx: Transaction): Promise<void> {
+    await this.deps.sessions.endAll(accountIdOf({ kind: 'unit', id: unit.id }), {}, tx);
+  }
+
+  /** … and lifts a sign-in lockout. */
   async #afterReset(unit: Unit): Promise<void> {
     await this.deps.throttle.reset(`recovery:verify:cert:${unit.certType}:${unit.certNo}`);
     await this.deps.throttle.reset(`login:unit:${unit.loginName.toLowerCase()}`);
-    await this.deps.sessions.endAll(accountIdOf({ kind: 'unit', id: unit.id }), {});
   }
 
   /** The units whose active common contact is this person (the account centre's recovery section). */
@@ -223,6 +228,7 @@ export class RecoveryService {
       await this.deps.audit.record({ ...context, actingUnitId: unitId }, {
         action: 'unit.password_reset', target: { type: 'unit', id: unitId }, detail: { path: 'contact_console' },
       }, tx);
+      await this.#endSessions(unit, tx);
     });
     await this.#afterReset(unit);
     return unit;

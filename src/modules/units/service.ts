@@ -174,8 +174,8 @@ export class UnitService {
     await this.deps.db.transaction(async (tx) => {
       await unitStore.setPassword(tx, unitId, nextHash, this.#now());
       await this.deps.audit.record(context, { action: 'unit.password_change', target: { type: 'unit', id: unitId } }, tx);
+      await this.deps.sessions.endAll(accountIdOf({ kind: 'unit', id: unitId }), { keepSessionUid }, tx);
     });
-    await this.deps.sessions.endAll(accountIdOf({ kind: 'unit', id: unitId }), { keepSessionUid });
   }
 
   /** R-B6: a disabled unit gets no tokens on any path; its handlers' access and the unit account's sessions end. */
@@ -184,10 +184,11 @@ export class UnitService {
       const updated = await unitStore.setStatus(tx, unitId, status, this.#now());
       assertThat(updated === 1, 'not_found', 404);
       await this.deps.audit.record({ ...context, actingUnitId: unitId }, { action: status === 'disabled' ? 'unit.disable' : 'unit.enable', target: { type: 'unit', id: unitId } }, tx);
+      // Revocation inside the state change (S-24, S-56).
+      if (status === 'disabled') {
+        await this.deps.revoker.revokeAllForUnit(tx, unitId);
+        await this.deps.sessions.endAll(accountIdOf({ kind: 'unit', id: unitId }), {}, tx);
+      }
     });
-    if (status === 'disabled') {
-      await this.deps.revoker.revokeAllForUnit(unitId);
-      await this.deps.sessions.endAll(accountIdOf({ kind: 'unit', id: unitId }), {});
-    }
   }
 }

@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { DataSource, MigrationExecutor, type EntityManager, type QueryRunner } from 'typeorm';
 import { ConfigError } from '../../config/env.js';
 import { startEmbeddedDatabase, type EmbeddedDatabase } from './embedded.js';
@@ -18,6 +19,13 @@ export interface Queryable {
 
 export interface Transaction extends Queryable {
   manager: EntityManager;
+  /** Runs `hook` once the outermost transaction has committed (never after a rollback). */
+  afterCommit(hook: () => void): void;
+}
+
+export interface AmbientOptions<T> {
+  /** Decides from the result whether to commit (default: always); false rolls back and still returns the result. */
+  commitIf?: (result: T) => boolean;
 }
 
 export interface Database extends Queryable {
@@ -25,7 +33,14 @@ export interface Database extends Queryable {
   /** `transaction`: behind a transaction-pooling PgBouncer (no named prepared statements, no session locks). */
   poolMode: 'session' | 'transaction';
   dataSource: DataSource;
+  /** One transaction; inside an ambient transaction it is a savepoint of that one. */
   transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T>;
+  /**
+   * Runs `work` in one transaction that every statement of its async context joins (`query`, `transaction`, so
+   * code that never sees a transaction, such as node-oidc-provider's adapter calls, writes in it too). Used for a
+   * whole token request (S-55). Commits when `work` resolves (and `commitIf` agrees), rolls back when it throws.
+   */
+  ambient<T>(work: () => Promise<T>, options?: AmbientOptions<T>): Promise<T>;
   /** True when a trivial query answers within `timeoutMs`. */
   ping(timeoutMs?: number): Promise<boolean>;
   close(): Promise<void>;
@@ -49,7 +64,7 @@ export interface OpenDatabaseOptions {
   onPoolError?: (error: Error) => void;
 }
 
-/** The part of pg's Pool the plain-statement path uses. */
+/** The part of pg's Pool (and of a pooled client) the plain-statement path uses. */
 interface PgPool extends PoolStatsSource {
   query<T>(config: { name?: string; text: string; values: unknown[] }): Promise<{ rows: T[]; rowCount: number | null }>;
 }
@@ -75,6 +90,20 @@ async function timed<T>(sql: string, work: () => Promise<T>): Promise<T> {
   } finally {
     span.end();
   }
+}
+
+/** The transaction of the current async context, while it is open (see `Database.ambient`). */
+interface Ambient {
+  tx: Transaction;
+  open: boolean;
+  savepoints: number;
+}
+
+const ambientContext = new AsyncLocalStorage<Ambient>();
+
+function currentAmbient(): Ambient | undefined {
+  const ambient = ambientContext.getStore();
+  return ambient?.open ? ambient : undefined;
 }
 
 /** Arbitrary constant identifying the migration lock among advisory locks. */
@@ -170,6 +199,47 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
     }
     return name;
   };
+  const statementFor = (sql: string, params?: unknown[]) => (poolMode === 'session'
+    ? { name: statementName(sql), text: sql, values: params ?? [] }
+    : { text: sql, values: params ?? [] });
+
+  async function begin<T>(work: (tx: Transaction) => Promise<T>, commitIf?: (result: T) => boolean): Promise<T> {
+    return withRunner(async (runner) => {
+      const hooks: (() => void)[] = [];
+      // One connection runs one statement at a time: statements issued concurrently (the library's
+      // Promise.all of adapter calls in a token request) are queued here, in order.
+      let previous: Promise<unknown> = Promise.resolve();
+      await runner.startTransaction();
+      // Statements of a transaction are prepared too, like those of the pool (a token request runs in one).
+      const connection = (runner as unknown as { databaseConnection?: PgPool }).databaseConnection;
+      const execute = <R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> => (connection
+        ? timed(sql, () => connection.query<R>(statementFor(sql, params))).then((result) => ({ rows: result.rows, rowCount: result.rowCount ?? 0 }))
+        : runOn<R>(runner, sql, params));
+      const serial = <R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> => {
+        const run = previous.then(() => execute<R>(sql, params));
+        previous = run.catch(() => undefined);
+        return run;
+      };
+      let result: T;
+      try {
+        result = await work({
+          manager: runner.manager,
+          query: serial,
+          afterCommit: (hook) => hooks.push(hook),
+        });
+        if (commitIf && !commitIf(result)) {
+          await runner.rollbackTransaction().catch(() => undefined);
+          return result;
+        }
+        await runner.commitTransaction();
+      } catch (error) {
+        if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
+        throw error;
+      }
+      for (const hook of hooks) hook();
+      return result;
+    });
+  }
 
   let closed = false;
   return {
@@ -177,21 +247,38 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
     poolMode,
     dataSource,
     async query<T>(sql: string, params?: unknown[]) {
-      const statement = poolMode === 'session' ? { name: statementName(sql), text: sql, values: params ?? [] } : { text: sql, values: params ?? [] };
-      const result = await timed(sql, () => pool.query<T>(statement));
+      const ambient = currentAmbient();
+      if (ambient) return ambient.tx.query<T>(sql, params);
+      const result = await timed(sql, () => pool.query<T>(statementFor(sql, params)));
       return { rows: result.rows, rowCount: result.rowCount ?? 0 };
     },
-    transaction: <T>(work: (tx: Transaction) => Promise<T>) => withRunner(async (runner) => {
-      await runner.startTransaction();
+    async transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
+      const ambient = currentAmbient();
+      if (!ambient) return begin(work);
+      const savepoint = `sp${++ambient.savepoints}`;
+      await ambient.tx.query(`SAVEPOINT ${savepoint}`);
       try {
-        const result = await work({ manager: runner.manager, query: (sql, params) => runOn(runner, sql, params) });
-        await runner.commitTransaction();
+        const result = await work(ambient.tx);
+        await ambient.tx.query(`RELEASE SAVEPOINT ${savepoint}`);
         return result;
       } catch (error) {
-        if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
+        await ambient.tx.query(`ROLLBACK TO SAVEPOINT ${savepoint}`).catch(() => undefined);
         throw error;
       }
-    }),
+    },
+    async ambient<T>(work: () => Promise<T>, options: AmbientOptions<T> = {}): Promise<T> {
+      if (currentAmbient()) return work();
+      return begin(async (tx) => {
+        const ambient: Ambient = { tx, open: true, savepoints: 0 };
+        try {
+          return await ambientContext.run(ambient, work);
+        } finally {
+          // Anything the request left running (a promise not awaited) goes back to the pool, never to a
+          // finished transaction.
+          ambient.open = false;
+        }
+      }, options.commitIf);
+    },
     async ping(timeoutMs = 2000) {
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<boolean>((resolve) => {

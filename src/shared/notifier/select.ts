@@ -23,8 +23,8 @@ export class ChannelNotifier implements Notifier {
 }
 
 /** Whether a notifier can send on a channel (an injected notifier of tests is taken to send everything). */
-export function supportsChannel(notifier: Notifier, channel: Channel): boolean {
-  return !(notifier instanceof ChannelNotifier) || notifier.supports(channel);
+export function supportsChannel(notifier: Notifier & { supports?(channel: Channel): boolean }, channel: Channel): boolean {
+  return notifier.supports?.(channel) ?? true;
 }
 
 /**

@@ -1,6 +1,11 @@
 import crypto from 'node:crypto';
-import type { Queryable } from '../db/database.js';
+import type { Database, Queryable } from '../db/database.js';
 import type { Notifier } from '../notifier/notifier.js';
+
+/** A notifier that queues (QueuedNotifier): a real send and a decoy both write one job in the request. */
+export interface CodeNotifier extends Notifier {
+  decoy(tx?: Queryable): Promise<void>;
+}
 import { AppError } from '../errors.js';
 import { translate, type Locale, type MessageKey } from '../i18n/index.js';
 import type { Secrets } from './secrets.js';
@@ -33,9 +38,9 @@ export interface IssuedCode {
  */
 export class OneTimeCodes {
   constructor(
-    private readonly db: Queryable,
+    private readonly db: Database,
     private readonly secrets: Secrets,
-    private readonly notifier: Notifier,
+    private readonly notifier: CodeNotifier,
     private readonly throttle: Throttle,
     private readonly now: () => Date = () => new Date(),
   ) {}
@@ -57,27 +62,33 @@ export class OneTimeCodes {
     const code = crypto.randomInt(0, 1_000_000).toString().padStart(6, '0');
     const now = this.now();
     const expiresAt = new Date(now.getTime() + TTL_SECONDS * 1000);
-    await this.db.query(
-      `INSERT INTO one_time_code (id, purpose, subject, destination, code_hmac, max_attempts, created_at, expires_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-      [challenge, request.purpose, request.subject, request.mobile, this.#digest(challenge, code), MAX_ATTEMPTS, now, expiresAt],
-    );
     const purpose = translate(request.locale, `otp.purpose.${request.purpose}` as MessageKey);
-    await this.notifier.send({
-      channel: 'sms',
-      to: request.mobile,
-      template: `otp.${request.purpose}`,
-      body: translate(request.locale, 'otp.sms', { code, purpose, minutes: TTL_SECONDS / 60 }),
+    // The code and its SMS job commit together (S-56): the gateway is called by the job worker, not here.
+    await this.db.transaction(async (tx) => {
+      await tx.query(
+        `INSERT INTO one_time_code (id, purpose, subject, destination, code_hmac, max_attempts, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+        [challenge, request.purpose, request.subject, request.mobile, this.#digest(challenge, code), MAX_ATTEMPTS, now, expiresAt],
+      );
+      await this.notifier.send({
+        channel: 'sms',
+        to: request.mobile,
+        template: `otp.${request.purpose}`,
+        body: translate(request.locale, 'otp.sms', { code, purpose, minutes: TTL_SECONDS / 60 }),
+      }, tx);
     });
     return { challenge, expiresAt };
   }
 
   /**
    * What `issue` answers when there is nobody to send to (an unknown account, S-22): the same rate limits, counted
-   * under `decoyKey` (a stable stand-in for the destination), and a challenge that can never succeed.
+   * under `decoyKey` (a stable stand-in for the destination), a decoy job written in a transaction as a real
+   * send writes its code and job (so both cost the request one transaction; the gateway is never called in either),
+   * and a challenge that can never succeed.
    */
   async decoy(decoyKey: string, ip: string): Promise<IssuedCode> {
     await this.#allowSending(`decoy:${decoyKey}`, ip);
+    await this.db.transaction((tx) => this.notifier.decoy(tx));
     return { challenge: crypto.randomUUID(), expiresAt: new Date(this.now().getTime() + TTL_SECONDS * 1000) };
   }
 
