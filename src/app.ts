@@ -10,6 +10,7 @@ import type { Notifier } from './shared/notifier/notifier.js';
 import type { KeyMaterial } from './oidc/keys.js';
 import { createProvider } from './oidc/provider.js';
 import { errorBoundary, requestContext, securityHeaders } from './shared/http/middleware.js';
+import { clientAddress } from './shared/http/client-ip.js';
 import { healthRoutes } from './shared/http/health.js';
 import { safeReturnPath } from './shared/http/forms.js';
 import { matchLocale } from './shared/i18n/index.js';
@@ -70,6 +71,7 @@ export function createApp(deps: AppDeps): App {
   services.unitGrants.attach(provider);
   const { routes: consoleRoutes, requireAccount, currentAccount } = consoleAuth(provider, deps.config.issuer);
 
+  provider.use(clientAddress(deps.config.trustProxy));
   provider.use(requestContext(deps.logger));
   provider.use(securityHeaders(new URL(deps.config.issuer).protocol === 'https:'));
   provider.use(errorBoundary());

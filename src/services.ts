@@ -39,7 +39,7 @@ export function createServices(deps: ServiceDeps) {
   const audit = new AuditLog(db, now);
   const throttle = new Throttle(db, now);
   const notifier = deps.notifier ?? createNotifier(config, db, deps.logger, now);
-  const hasher = new PasswordHasher(config.hashConcurrency);
+  const hasher = new PasswordHasher(config.hashConcurrency, config.hashQueueMax);
   const signIn = new PasswordSignIn(throttle, hasher);
   const codes = new OneTimeCodes(db, secrets, notifier, throttle, now);
   const sessions = new OidcSessions(db, deps.logger);

@@ -210,7 +210,8 @@ const CLIENT_AUTH_ROUTES = new Set(['token', 'introspection', 'revocation']);
 /** Builds the provider. It is itself the Koa application; our middleware is added with `provider.use`. */
 export function createProvider(deps: ProviderDeps): Provider {
   const provider = new Provider(deps.config.issuer, buildConfiguration(deps));
-  provider.proxy = deps.config.trustProxy;
+  // X-Forwarded-Proto/Host count only behind a trusted proxy; the client IP is set by clientAddress() (S-36).
+  provider.proxy = deps.config.trustProxy !== false;
   // RFC 6749 §5.2: a request that includes no client authentication at all is `invalid_client` (401), which the
   // library reports as invalid_request (400).
   provider.use(async (ctx, next) => {

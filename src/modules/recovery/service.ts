@@ -121,25 +121,30 @@ export class RecoveryService {
    * failures per certificate and per IP. Runs `work` in the transaction that consumes the code, so a refusal inside
    * it (e.g. the new password contains the login name) leaves the code usable.
    */
-  async #withCode<T>(kind: RecoveryKind, certTypeInput: string, certNoInput: string, challenge: string, code: string, context: AuditContext,
-    work: (unit: Unit, tx: Transaction) => Promise<T>): Promise<T> {
+  async #withCode<T, P = undefined>(kind: RecoveryKind, certTypeInput: string, certNoInput: string, challenge: string, code: string, context: AuditContext,
+    work: (unit: Unit, tx: Transaction, prepared: P) => Promise<T>, prepare: () => Promise<P> = async () => undefined as P): Promise<T> {
     const { certType, certNo } = this.deps.units.certificate(certTypeInput, certNoInput);
-    const keys = [`recovery:verify:cert:${certType}:${certNo}`, `recovery:verify:ip:${context.ip ?? 'unknown'}`] as const;
-    const throttled = await this.deps.throttle.state([...keys]);
-    if (throttled.locked) throw new AppError('account_locked', 429, { seconds: throttled.retryAfterSeconds });
+    // Reserve before verify (S-26): the attempt is taken per certificate and per IP before the code is compared, so
+    // parallel guesses count each; a locked request does no further work (no hash, no look-up).
+    const certKey = `recovery:verify:cert:${certType}:${certNo}`;
+    const reservation = await this.deps.throttle.reserve([
+      { key: certKey, policy: RECOVERY_LIMITS.failuresPerCertificate, resetOnSuccess: true },
+      { key: `recovery:verify:ip:${context.ip ?? 'unknown'}`, policy: RECOVERY_LIMITS.failuresPerIp },
+    ]);
     const target = await this.#reachable(certType, certNo);
     const unit = target && await unitStore.byId(this.deps.db, target.unitId);
     try {
       if (!unit) throw new AppError('code_invalid', 400, {}, 'code');
       await this.deps.codes.check(challenge, PURPOSE[kind], unit.id, code.trim());
-      return await this.deps.db.transaction(async (tx) => {
+      const prepared = await prepare();
+      const result = await this.deps.db.transaction(async (tx) => {
         await this.deps.codes.use(challenge, PURPOSE[kind], unit.id, tx);
-        return work(unit, tx);
+        return work(unit, tx, prepared);
       });
+      await reservation.succeeded();
+      return result;
     } catch (error) {
       if (error instanceof AppError && error.code === 'code_invalid') {
-        await this.deps.throttle.fail(keys[0], RECOVERY_LIMITS.failuresPerCertificate);
-        await this.deps.throttle.fail(keys[1], RECOVERY_LIMITS.failuresPerIp);
         await this.deps.audit.record(unit ? { ...context, actingUnitId: unit.id } : context, {
           action: 'recovery.code_verify', outcome: 'failure', target: unit ? { type: 'unit', id: unit.id } : undefined, detail: { kind, certType, certNo },
         });
@@ -150,14 +155,12 @@ export class RecoveryService {
 
   /** 账号找回 through the common contact (R-R1): a valid code reveals the unit's login name. */
   async revealAccount(certType: string, certNo: string, challenge: string, code: string, context: AuditContext): Promise<Unit> {
-    const unit = await this.#withCode('account', certType, certNo, challenge, code, context, async (found, tx) => {
+    return this.#withCode('account', certType, certNo, challenge, code, context, async (found, tx) => {
       await this.deps.audit.record({ ...context, actingUnitId: found.id }, {
         action: 'recovery.account_reveal', target: { type: 'unit', id: found.id }, detail: { path: 'contact_code' },
       }, tx);
       return found;
     });
-    await this.deps.throttle.reset(`recovery:verify:cert:${unit.certType}:${unit.certNo}`);
-    return unit;
   }
 
   /**
@@ -166,15 +169,16 @@ export class RecoveryService {
    */
   async resetPassword(certType: string, certNo: string, challenge: string, code: string, password: string, confirm: string, context: AuditContext): Promise<Unit> {
     assertNewPassword(password, confirm);
-    const hash = await this.deps.hasher.hash(password);
-    const unit = await this.#withCode('password', certType, certNo, challenge, code, context, async (found, tx) => {
+    // The hash is made only once the code is right (S-28: a locked or wrong request costs no argon2), outside the
+    // transaction (the embedded database has one connection).
+    const unit = await this.#withCode('password', certType, certNo, challenge, code, context, async (found, tx, hash) => {
       assertNewPassword(password, confirm, { loginName: found.loginName });
       await unitStore.setPassword(tx, found.id, hash, this.#now());
       await this.deps.audit.record({ ...context, actingUnitId: found.id }, {
         action: 'unit.password_reset', target: { type: 'unit', id: found.id }, detail: { path: 'contact_code' },
       }, tx);
       return found;
-    });
+    }, () => this.deps.hasher.hash(password));
     await this.#afterReset(unit);
     return unit;
   }
@@ -182,7 +186,7 @@ export class RecoveryService {
   /** A reset password ends every session of the unit account and lifts a sign-in lockout. */
   async #afterReset(unit: Unit): Promise<void> {
     await this.deps.throttle.reset(`recovery:verify:cert:${unit.certType}:${unit.certNo}`);
-    await this.deps.throttle.reset(`login:unit:${unit.loginName.toLowerCase()}`);
+    await this.deps.throttle.reset(`login:unit:${unit.id}`);
     await this.deps.sessions.endAll(accountIdOf({ kind: 'unit', id: unit.id }), {});
   }
 

@@ -84,12 +84,33 @@ export function auditContext(ctx: Context, actor: Actor = { type: 'anonymous' },
   return { actor, actingUnitId, ip: ctx.ip, requestId: state(ctx).requestId };
 }
 
-/** A local path to return to after sign-in; anything else falls back to `fallback` (no open redirect). */
+/**
+ * The one validator of every `return`/redirect parameter (S-36): only a same-origin absolute path survives; anything
+ * else falls back to `fallback` (no open redirect). Refused: not starting with exactly one `/`; control characters
+ * (tab, CR, LF …, which browsers strip, so `/\t/evil.example` would become `//evil.example`), backslashes (read as
+ * `/`), `//` anywhere, `@`, percent-encoded slashes, backslashes, dots, `@`, `%` and control characters (decoded by a
+ * later hop), and anything that does not resolve to the same origin.
+ */
 export function safeReturnPath(value: unknown, fallback: string): string {
-  if (typeof value !== 'string' || !value.startsWith('/') || value.startsWith('//') || value.startsWith('/\\') || value.length > 512) {
-    return fallback;
+  return isSafeReturnPath(value) ? value : fallback;
+}
+
+const BASE = 'http://return-path.invalid';
+
+export function isSafeReturnPath(value: unknown): value is string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > 512) return false;
+  if (!value.startsWith('/') || value.includes('//') || value.includes('\\') || value.includes('@')) return false;
+  // Control characters, spaces and anything outside printable ASCII (the path must be percent-encoded already).
+  if (!/^[\x21-\x7e]+$/.test(value)) return false;
+  // Encoded separators, backslashes, dots, '@', '%' and control characters: a later decode could turn them into a
+  // second slash or a host.
+  if (/%(2f|5c|2e|40|25|[01][0-9a-f]|7f)/i.test(value)) return false;
+  try {
+    const url = new URL(value, BASE);
+    return url.origin === BASE && url.pathname.startsWith('/') && !url.pathname.startsWith('//');
+  } catch {
+    return false;
   }
-  return value;
 }
 
 /** Redirect after a successful POST (303 See Other, so the browser follows with GET). */

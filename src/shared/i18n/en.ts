@@ -11,6 +11,7 @@ const core: Record<Exclude<MessageKey, keyof typeof recoveryEn | keyof typeof po
   'error.request_id': 'Request ID',
   'error.not_found': 'The page you asked for does not exist.',
   'error.server': 'The service is busy. Please try again later.',
+  'error.busy': 'The service is busy. Please try again in a few seconds.',
   'error.unavailable': 'The service is temporarily unavailable. Please try again later.',
   'error.bad_request': 'The request is not valid.',
   'error.payload_too_large': 'What you sent is too large.',

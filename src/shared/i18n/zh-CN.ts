@@ -11,6 +11,7 @@ const core = {
   'error.request_id': '请求编号',
   'error.not_found': '您访问的页面不存在。',
   'error.server': '系统繁忙，请稍后再试。',
+  'error.busy': '服务繁忙，请稍后再试。',
   'error.unavailable': '服务暂时不可用，请稍后再试。',
   'error.bad_request': '请求无效。',
   'error.payload_too_large': '提交的内容过大。',

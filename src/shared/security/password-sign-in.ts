@@ -1,29 +1,26 @@
-import { AppError } from '../errors.js';
 import type { PasswordHasher } from './passwords.js';
 import { ACCOUNT_LOCKOUT, IP_LOCKOUT, type Throttle } from './throttle.js';
 
 export type SignInKind = 'person' | 'unit' | 'operator';
 
 /**
- * A password check under the sign-in throttle, the same for every kind of account: a locked account or IP is
- * refused at once (S-21); an unknown account costs the same argon2 work as a known one (S-22); failures count per
+ * A password check under the sign-in throttle, the same for every kind of account. The attempt is taken in the
+ * database before argon2 runs (S-26: N parallel guesses count N, and a locked account or IP is refused at once
+ * without a hash, S-21); an unknown account costs the same argon2 work as a known one (S-22); attempts count per
  * account — by its id, whichever identifier was typed, or by the typed name when unknown — and per client IP; a
- * success clears the account's count.
+ * success clears the account's count and gives the IP its attempt back.
  */
 export class PasswordSignIn {
   constructor(private readonly throttle: Throttle, private readonly hasher: PasswordHasher) {}
 
   async check(kind: SignInKind, account: { id: string; passwordHash: string } | undefined, typed: string, password: string, ip: string | undefined): Promise<boolean> {
-    const keys = [`login:${kind}:${account?.id ?? typed.trim().toLowerCase()}`, `login:ip:${ip ?? 'unknown'}`] as const;
-    const throttled = await this.throttle.state([...keys]);
-    if (throttled.locked) throw new AppError('account_locked', 429, { seconds: throttled.retryAfterSeconds });
+    const reservation = await this.throttle.reserve([
+      { key: `login:${kind}:${account?.id ?? typed.trim().toLowerCase()}`, policy: ACCOUNT_LOCKOUT, resetOnSuccess: true },
+      { key: `login:ip:${ip ?? 'unknown'}`, policy: IP_LOCKOUT },
+    ]);
     const valid = account ? await this.hasher.verify(account.passwordHash, password) : await this.hasher.verifyDummy(password);
-    if (!account || !valid) {
-      await this.throttle.fail(keys[0], ACCOUNT_LOCKOUT);
-      await this.throttle.fail(keys[1], IP_LOCKOUT);
-      return false;
-    }
-    await this.throttle.reset(keys[0]);
+    if (!account || !valid) return false;
+    await reservation.succeeded();
     return true;
   }
 }

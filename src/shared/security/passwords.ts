@@ -1,6 +1,6 @@
 import argon2 from 'argon2';
 import { dictionary } from '@zxcvbn-ts/language-common';
-import { Semaphore } from './semaphore.js';
+import { QueueFullError, Semaphore } from './semaphore.js';
 import { AppError } from '../errors.js';
 
 /** OWASP Password Storage Cheat Sheet: argon2id, 19 MiB, t=2, p=1 (R-P3). */
@@ -58,8 +58,18 @@ export class PasswordHasher {
   readonly #semaphore: Semaphore;
   #dummy: Promise<string> | undefined;
 
-  constructor(concurrency: number) {
-    this.#semaphore = new Semaphore(concurrency);
+  /** At most `concurrency` hashes run at once and `maxQueue` wait; beyond that `busy` (503 + Retry-After, S-28). */
+  constructor(concurrency: number, maxQueue: number = Number.POSITIVE_INFINITY) {
+    this.#semaphore = new Semaphore(concurrency, maxQueue);
+  }
+
+  async #run<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await this.#semaphore.run(work);
+    } catch (error) {
+      if (error instanceof QueueFullError) throw new AppError('busy', 503);
+      throw error;
+    }
   }
 
   get queued(): number {
@@ -67,11 +77,11 @@ export class PasswordHasher {
   }
 
   hash(password: string): Promise<string> {
-    return this.#semaphore.run(() => argon2.hash(password.normalize('NFC'), ARGON2_OPTIONS));
+    return this.#run(() => argon2.hash(password.normalize('NFC'), ARGON2_OPTIONS));
   }
 
   async verify(hash: string, password: string): Promise<boolean> {
-    return this.#semaphore.run(async () => {
+    return this.#run(async () => {
       try {
         return await argon2.verify(hash, password.normalize('NFC'));
       } catch {
