@@ -1,7 +1,7 @@
 import { startTestApp, type TestApp } from '../support/app.js';
 import { Browser, type Page } from '../support/browser.js';
 import { createPerson, PASSWORD } from '../support/people.js';
-import { clearThrottle, countRows, RecordingBrowser, signInOperator, signInToAccount } from '../support/security.js';
+import { clearThrottle, countRows, RecordingBrowser, signInOperator, signInToAccount, snapshot } from '../support/security.js';
 import { base32Decode, currentStep, hotp } from '../../src/shared/security/totp.js';
 import { ACCOUNT_LOCKOUT } from '../../src/shared/security/throttle.js';
 
@@ -85,6 +85,18 @@ describe('security hardening under concurrency and hostile input (S-26, S-28, S-
       } finally {
         await small.close();
       }
+    });
+  });
+
+  describe('S-32 GET never changes state', () => {
+    it('S-32 when an appeal link is opened with GET, valid or not, then no audit row and no rate-limit counter is written', async () => {
+      const before = await snapshot(app.db, ['audit_event', 'rate_limit']);
+      for (const token of ['x'.repeat(43), 'not-a-token', '']) {
+        const page = await new Browser(app.url).get(`/recover/unit/appeal/link?token=${token}`);
+        expect(page.status).toBe(400);
+        expect(text(page)).toContain('链接');
+      }
+      expect(await snapshot(app.db, ['audit_event', 'rate_limit'])).toEqual(before);
     });
   });
 

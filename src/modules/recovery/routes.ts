@@ -155,7 +155,7 @@ export function recoveryRoutes(services: Services, requireAccount: RequireAccoun
   router.get('/recover/unit/appeal/link', async (ctx) => {
     const token = typeof ctx.query.token === 'string' ? ctx.query.token.slice(0, 64) : '';
     await withFormErrors(ctx, async () => {
-      const link = await appeals.checkLink(token, auditContext(ctx));
+      const link = await appeals.checkLink(token);
       render(ctx, 'recovery/link.njk', { csrf: csrfToken(ctx), token, ...link });
     }, (view, status) => render(ctx, 'recovery/link.njk', { ...view }, status));
   });
@@ -165,7 +165,7 @@ export function recoveryRoutes(services: Services, requireAccount: RequireAccoun
       const used = await appeals.useLink(form.token, form, auditContext(ctx));
       render(ctx, 'recovery/found.njk', { kind: used.kind, unit: used.unit });
     }, async (view, status) => {
-      const link = await appeals.checkLink(form.token, auditContext(ctx)).catch(() => undefined);
+      const link = await appeals.checkLink(form.token).catch(() => undefined);
       render(ctx, 'recovery/link.njk', { ...view, csrf: csrfToken(ctx), token: link ? form.token.slice(0, 64) : '', ...link }, status);
     });
   });
@@ -173,14 +173,19 @@ export function recoveryRoutes(services: Services, requireAccount: RequireAccoun
   // The account centre: the common contact sees the unit's login name and may set a new unit password (R-R1, R-R2).
   const person = (ctx: Context) => auditContext(ctx, { type: 'person', id: consoleAccount(ctx).id });
 
+  // Looking at the page changes nothing (S-32); revealing a login name is a POST, audited.
   async function contactPage(ctx: Context, view: Record<string, unknown> = {}, status = 200): Promise<void> {
-    const units = await recovery.revealToContact(consoleAccount(ctx).id, person(ctx));
+    const units = await recovery.unitsOfContact(consoleAccount(ctx).id);
     render(ctx, 'recovery/contact-units.njk', {
       csrf: csrfToken(ctx), units, done: ctx.query.done === 'password' ? String(ctx.query.unit ?? '') : undefined, ...view,
     }, status);
   }
 
   router.get('/account/unit-recovery', fresh, (ctx) => contactPage(ctx));
+  router.post('/account/unit-recovery/:unitId/reveal', parseBody(), verifyCsrf(), fresh, async (ctx) => {
+    const unit = await recovery.revealToContact(consoleAccount(ctx).id, String(ctx.params.unitId), person(ctx));
+    await contactPage(ctx, { revealed: { id: unit.id, loginName: unit.loginName } });
+  });
   router.post('/account/unit-recovery/:unitId/password', parseBody(), verifyCsrf(), fresh, async (ctx) => {
     const form = formFields(ctx, ['password', 'passwordConfirm'], 512);
     const unitId = String(ctx.params.unitId);

@@ -204,15 +204,16 @@ export class RecoveryService {
     return unit;
   }
 
-  /** R-R1 in the account centre: the common contact sees the unit's login name (audited). */
-  async revealToContact(personId: string, context: AuditContext): Promise<Unit[]> {
-    const units = await this.unitsOfContact(personId);
-    for (const unit of units) {
-      await this.deps.audit.record({ ...context, actingUnitId: unit.id }, {
-        action: 'recovery.account_reveal', target: { type: 'unit', id: unit.id }, detail: { path: 'contact_console' },
-      });
-    }
-    return units;
+  /**
+   * R-R1 in the account centre: the common contact asks to see one unit's login name (a POST, S-32); audited. Only
+   * a unit of which the person is the active common contact.
+   */
+  async revealToContact(personId: string, unitId: string, context: AuditContext): Promise<Unit> {
+    const unit = await this.#asContact(personId, unitId);
+    await this.deps.audit.record({ ...context, actingUnitId: unit.id }, {
+      action: 'recovery.account_reveal', target: { type: 'unit', id: unit.id }, detail: { path: 'contact_console' },
+    });
+    return unit;
   }
 
   /** R-R2 in the account centre: the common contact sets a new password for the unit account. */
