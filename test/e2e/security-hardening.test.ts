@@ -1,6 +1,8 @@
 import { startTestApp, type TestApp } from '../support/app.js';
 import { Browser, type Page } from '../support/browser.js';
-import { createPerson, PASSWORD } from '../support/people.js';
+import { createPerson, lastCode, mobile, PASSWORD } from '../support/people.js';
+import { createUnit } from '../support/units.js';
+import { REGISTER_LIMITS } from '../../src/modules/persons/service.js';
 import { clearThrottle, countRows, RecordingBrowser, signInOperator, signInToAccount, snapshot } from '../support/security.js';
 import { base32Decode, currentStep, hotp } from '../../src/shared/security/totp.js';
 import { ACCOUNT_LOCKOUT } from '../../src/shared/security/throttle.js';
@@ -85,6 +87,74 @@ describe('security hardening under concurrency and hostile input (S-26, S-28, S-
       } finally {
         await small.close();
       }
+    });
+  });
+
+  describe('S-29 S-28 no enumeration through registration and sending limits', () => {
+    async function registrationStep(browser: Browser, phone: string): Promise<Page> {
+      const step = await browser.submit(await browser.get('/register'), 'form[action="/register/code"]', { mobile: phone });
+      expect(step.status).toBe(200);
+      return step;
+    }
+
+    it('S-29 when a taken login name is sent with a wrong SMS code, then registration answers “wrong code”, not “name taken”; with the right code it says the name is taken', async () => {
+      const existing = await createPerson(app.app.services);
+      const browser = new RecordingBrowser(app.url, { 'X-Forwarded-For': '203.0.113.29' });
+      const phone = mobile();
+      const step = await registrationStep(browser, phone);
+      const code = await lastCode(app.db, phone);
+      const wrong = await browser.submit(step, 'form[action="/register"]', {
+        code: code === '000000' ? '000001' : '000000', loginName: existing.loginName, password: 'a fine long passphrase 29', passwordConfirm: 'a fine long passphrase 29',
+      });
+      expect(wrong.status).toBe(400);
+      expect(text(wrong)).toContain('验证码错误或已失效，请重新获取。');
+      expect(text(wrong)).not.toContain('该账号已被注册');
+      const right = await browser.submit(step, 'form[action="/register"]', {
+        code, loginName: existing.loginName, password: 'a fine long passphrase 29', passwordConfirm: 'a fine long passphrase 29',
+      });
+      expect(right.status).toBe(409);
+      expect(text(right)).toContain('该账号已被注册，请换一个。');
+    });
+
+    it('S-28 when registrations keep coming from one IP, then they are refused with 429 beyond the hourly limit, before any hash', async () => {
+      const browser = new RecordingBrowser(app.url, { 'X-Forwarded-For': '203.0.113.128' });
+      const phone = mobile();
+      const step = await registrationStep(browser, phone);
+      const statuses: number[] = [];
+      for (let index = 0; index <= REGISTER_LIMITS.perIp.limit; index += 1) {
+        const page = await browser.submit(step, 'form[action="/register"]', {
+          mobile: mobile(), code: '123456', loginName: `s28reg${index}`, password: 'a fine long passphrase 28', passwordConfirm: 'a fine long passphrase 28',
+        });
+        statuses.push(page.status);
+      }
+      expect(statuses.slice(0, REGISTER_LIMITS.perIp.limit).every((status) => status === 400)).toBe(true);
+      expect(statuses.at(-1)).toBe(429);
+      expect(await countRows(app.db, 'person', "login_name LIKE 's28reg%'")).toBe(0);
+    });
+
+    it('S-29 when a reset code is sent for a login name and then at once for its mobile number, then the second is answered like for any other account (limits count what was typed)', async () => {
+      const person = await createPerson(app.app.services);
+      const browser = new RecordingBrowser(app.url, { 'X-Forwarded-For': '203.0.113.31' });
+      const send = async (account: string) => browser.submit(await browser.get('/recover/person'), 'form[action="/recover/person/code"]', { account });
+      expect((await send(person.loginName)).status).toBe(200);
+      expect((await send(person.mobile)).status).toBe(200);
+      // The same input twice is limited, for an existing and a missing account alike.
+      expect((await send(person.loginName)).status).toBe(429);
+      expect((await send('nobody-s29-x')).status).toBe(200);
+      expect((await send('nobody-s29-x')).status).toBe(429);
+    });
+
+    it('S-29 when a unit recovery code goes to the common contact and then a personal reset is asked for the contact, then no limit shows that they share a mobile', async () => {
+      const contact = await createPerson(app.app.services, { verified: true });
+      const unit = await createUnit(app.app.services, contact, { name: '枚举测试有限公司' });
+      const browser = new RecordingBrowser(app.url, { 'X-Forwarded-For': '203.0.113.32' });
+      const paths = await browser.submit(await browser.get('/recover/unit/account'), 'form#recover-start', { certType: 'uscc', certNo: unit.certNo });
+      expect(paths.status).toBe(200);
+      const sent = await browser.submit(paths, 'form#recover-contact');
+      expect(sent.status).toBe(200);
+      expect(await lastCode(app.db, contact.mobile)).toMatch(/^\d{6}$/);
+      const personal = await browser.submit(await browser.get('/recover/person'), 'form[action="/recover/person/code"]', { account: contact.loginName });
+      expect(personal.status).toBe(200);
     });
   });
 

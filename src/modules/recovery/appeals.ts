@@ -110,7 +110,16 @@ export class AppealService {
     }, tx);
   }
 
-  /** Files an appeal: fields, then documents (sniffed), then the rate limits; nothing is written on a refusal. */
+  /** Before an appeal's body is read (S-35): the per-IP limit, counted for every attempt. */
+  async admit(context: AuditContext): Promise<void> {
+    const perIp = await this.deps.throttle.allow(`appeal:ip:${context.ip ?? 'unknown'}`, APPEAL_LIMITS.submitPerIp.limit, APPEAL_LIMITS.submitPerIp.windowSeconds);
+    assertThat(perIp, 'too_many_requests', 429);
+  }
+
+  /**
+   * Files an appeal (after `admit`): fields, then documents (sniffed), then the per-certificate limit; nothing is
+   * written on a refusal.
+   */
   async submit(form: AppealForm, files: readonly UploadedFile[], locale: Locale, context: AuditContext): Promise<string> {
     const applicantName = normalizeLegalName(form.applicantName);
     if (!applicantName) throw new AppError('appeal_applicant_invalid', 400, {}, 'applicantName');
@@ -121,10 +130,8 @@ export class AppealService {
     if (form.kind !== 'account' && form.kind !== 'password') throw new AppError('appeal_kind_invalid', 400, {}, 'kind');
     const kind: AppealKind = form.kind;
     const documents = await checkDocuments(files);
-    const ip = context.ip ?? 'unknown';
-    const perIp = await this.deps.throttle.allow(`appeal:ip:${ip}`, APPEAL_LIMITS.submitPerIp.limit, APPEAL_LIMITS.submitPerIp.windowSeconds);
     const perCertificate = await this.deps.throttle.allow(`appeal:cert:${certType}:${certNo}`, APPEAL_LIMITS.submitPerCertificate.limit, APPEAL_LIMITS.submitPerCertificate.windowSeconds);
-    assertThat(perIp && perCertificate, 'too_many_requests', 429);
+    assertThat(perCertificate, 'too_many_requests', 429);
     const unit = await unitStore.byCertificate(this.deps.db, certType, certNo);
     if (unit?.verified) throw new AppError('appeal_unit_verified', 409, {}, 'certNo');
     const id = crypto.randomUUID();

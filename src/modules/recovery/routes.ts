@@ -2,7 +2,8 @@ import { Router } from '@koa/router';
 import multer from '@koa/multer';
 import type { Context } from 'koa';
 import { AppError } from '../../shared/errors.js';
-import { auditContext, csrfToken, formFields, parseBody, seeOther, verifyCsrf } from '../../shared/http/forms.js';
+import { auditContext, csrfToken, formFields, parseBody, seeOther, verifyCsrf, verifyCsrfBeforeBody } from '../../shared/http/forms.js';
+import { QueueFullError, Semaphore } from '../../shared/security/semaphore.js';
 import { state } from '../../shared/http/middleware.js';
 import { render } from '../../shared/http/views.js';
 import type { Services } from '../../services.js';
@@ -25,10 +26,24 @@ const upload = multer({
   },
 }).array('documents', DOCUMENT_LIMITS.maxFiles);
 
-/** Parses the multipart appeal form in memory; the parser's refusals become clear form errors (nothing is kept). */
-async function parseUpload(ctx: Context): Promise<void> {
+/**
+ * Uploads processed at once, and waiting (S-35): each holds at most 5 × 5 MB in memory, so memory stays bounded
+ * whatever arrives; beyond the queue a request is refused at once with 503 and Retry-After, before its body is read.
+ */
+export const UPLOAD_LIMITS = { concurrency: 2, queue: 4 } as const;
+
+/** What is checked before an upload's body is read at all (S-35): type, announced size and CSRF. */
+function admitUpload(ctx: Context): void {
   if (!ctx.is('multipart')) throw new AppError('unsupported_media_type', 415);
   if (Number(ctx.get('content-length') || 0) > MAX_APPEAL_REQUEST) throw new AppError('appeal_upload_too_large', 413, { max: DOCUMENT_LIMITS.maxFiles, mb: DOCUMENT_LIMITS.maxBytes / 1024 / 1024 }, 'documents');
+  verifyCsrfBeforeBody(ctx);
+}
+
+/**
+ * Parses the multipart appeal form in memory, streamed by busboy against the size and count limits (a file stops
+ * at 5 MB, the sixth file is refused); the parser's refusals become clear form errors (nothing is kept).
+ */
+async function parseUpload(ctx: Context): Promise<void> {
   try {
     await upload(ctx, async () => {});
   } catch (error) {
@@ -119,24 +134,40 @@ export function recoveryRoutes(services: Services, requireAccount: RequireAccoun
     appealForm(ctx, { form: { kind, certType: text(ctx.query.certType, 32), certNo: text(ctx.query.certNo, 40) } });
   });
 
+  const uploads = new Semaphore(UPLOAD_LIMITS.concurrency, UPLOAD_LIMITS.queue);
   router.post('/recover/unit/appeal', async (ctx) => {
     const fields = ['applicantName', 'contact', 'certType', 'certNo', 'kind'] as const;
-    await withFormErrors(ctx, async () => {
-      await parseUpload(ctx);
-      await verifyCsrf()(ctx, async () => {});
-      const form = formFields(ctx, fields, 256);
-      const files = ((ctx.request as { files?: unknown }).files ?? []) as UploadedFile[];
-      const reference = await appeals.submit(form, files, state(ctx).locale, auditContext(ctx));
-      render(ctx, 'recovery/appeal-submitted.njk', { reference });
-    }, (view, status) => {
+    let bodyRead = false;
+    try {
+      await withFormErrors(ctx, async () => {
+        // S-35: CSRF, announced size and the per-IP limit before a byte of the body is read …
+        admitUpload(ctx);
+        await appeals.admit(auditContext(ctx));
+        // … then at most a few uploads at once, each streamed against the limits.
+        await uploads.run(async () => {
+          bodyRead = true;
+          await parseUpload(ctx);
+          const form = formFields(ctx, fields, 256);
+          const files = ((ctx.request as { files?: unknown }).files ?? []) as UploadedFile[];
+          const reference = await appeals.submit(form, files, state(ctx).locale, auditContext(ctx));
+          render(ctx, 'recovery/appeal-submitted.njk', { reference });
+        });
+      }, (view, status) => {
       // What the parser read before it stopped (nothing of it is kept), to fill the form in again.
       const body = (ctx.request as { body?: unknown }).body ?? (ctx.req as { body?: unknown }).body;
       const source = body && typeof body === 'object' ? body as Record<string, unknown> : {};
       const value = (name: string, max: number) => (typeof source[name] === 'string' ? (source[name] as string).slice(0, max) : '');
-      appealForm(ctx, {
-        ...view, form: { applicantName: value('applicantName', 50), contact: value('contact', 254), certType: value('certType', 32), certNo: value('certNo', 40), kind: value('kind', 16) },
-      }, status);
-    });
+        appealForm(ctx, {
+          ...view, form: { applicantName: value('applicantName', 50), contact: value('contact', 254), certType: value('certType', 32), certNo: value('certNo', 40), kind: value('kind', 16) },
+        }, status);
+      });
+    } catch (error) {
+      if (error instanceof QueueFullError) throw new AppError('busy', 503);
+      throw error;
+    } finally {
+      // A refused body that was never read is not drained: the connection closes instead.
+      if (!bodyRead) ctx.set('Connection', 'close');
+    }
   });
 
   // The applicant follows the appeal with its reference number and the contact given (no enumeration).

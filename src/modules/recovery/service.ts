@@ -102,14 +102,17 @@ export class RecoveryService {
     const ip = context.ip ?? 'unknown';
     const { limit, windowSeconds } = RECOVERY_LIMITS.sendPerCertificate;
     assertThat(await this.deps.throttle.allow(`recovery:send:cert:${certType}:${certNo}`, limit, windowSeconds), 'too_many_requests', 429);
+    // Sending limits count the certificate typed, for a real unit and a decoy alike (S-29), never the contact's
+    // mobile: otherwise a limit would show that the certificate's common contact is a given person.
+    const limitKey = `recovery:${this.deps.secrets.hmac('recovery-decoy', `${certType}:${certNo}`)}`;
     const target = await this.#reachable(certType, certNo);
     if (!target) {
       const standIn = this.#standIn(certType, certNo);
-      const decoy = await this.deps.codes.decoy(this.deps.secrets.hmac('recovery-decoy', `${certType}:${certNo}`), ip);
+      const decoy = await this.deps.codes.decoy(limitKey, ip);
       await this.deps.audit.record(context, { action: 'recovery.code_send', outcome: 'failure', detail: { kind, certType, certNo, reason: 'no_reachable_contact' } });
       return { challenge: decoy.challenge, maskedMobile: maskMobile(standIn) };
     }
-    const issued = await this.deps.codes.issue({ purpose: PURPOSE[kind], subject: target.unitId, mobile: target.contactMobile, locale, ip });
+    const issued = await this.deps.codes.issue({ purpose: PURPOSE[kind], subject: target.unitId, mobile: target.contactMobile, limitKey, locale, ip });
     await this.deps.audit.record({ ...context, actingUnitId: target.unitId }, {
       action: 'recovery.code_send', target: { type: 'unit', id: target.unitId }, detail: { kind, certType, certNo },
     });
