@@ -4,6 +4,7 @@ import type { Context, Middleware, Next } from 'koa';
 import type Provider from 'oidc-provider';
 import { parseAccountId, type AccountKind } from '../shared/account-id.js';
 import { AppError } from '../shared/errors.js';
+import { isFresh, type SensitiveOperation } from '../shared/security/sensitive.js';
 import { safeReturnPath } from '../shared/http/forms.js';
 import { state } from '../shared/http/middleware.js';
 import { CONSOLE_CLIENT_ID, consoleRedirectUri, type ConsoleKind } from '../oidc/console-client.js';
@@ -17,7 +18,7 @@ export interface ConsoleAccount {
   loginTs: number;
 }
 
-export type RequireAccount = (kind: ConsoleKind, options?: { freshSeconds?: number }) => Middleware;
+export type RequireAccount = (kind: ConsoleKind, options?: { freshSeconds?: number; operation?: SensitiveOperation }) => Middleware;
 
 /** The signed-in account of the SSO session, if any (pages that also serve visitors). */
 export type CurrentAccount = (ctx: Context) => Promise<ConsoleAccount | undefined>;
@@ -101,7 +102,7 @@ export function consoleAuth(provider: Provider, issuer: string): { routes: Route
     const loginTs = known?.kind === kind ? known.loginTs : session?.loginTs ?? 0;
     const sessionUid = known?.kind === kind ? known.sessionUid : session?.uid ?? '';
     const matches = ref?.kind === kind && (kind !== 'operator' || known?.kind === kind || session?.amr?.includes('otp'));
-    const fresh = options.freshSeconds === undefined || Date.now() / 1000 - loginTs <= options.freshSeconds;
+    const fresh = options.freshSeconds === undefined || isFresh(loginTs, options.freshSeconds);
     if (!ref || !matches || !fresh) {
       if (ctx.method === 'GET' || ctx.method === 'HEAD') {
         ctx.redirect(loginUrl(kind, safeReturnPath(ctx.originalUrl, HOME[kind]), !!matches && !fresh));

@@ -66,7 +66,7 @@ async function parseUpload(ctx: Context): Promise<void> {
 export function recoveryRoutes(services: Services, requireAccount: RequireAccount): Router {
   const router = new Router();
   const { recovery, appeals, config } = services;
-  const fresh = requireAccount('person', { freshSeconds: config.reauthSeconds });
+  const fresh = requireAccount('person', { freshSeconds: config.reauthSeconds, operation: 'person.unit_recovery' });
 
   const certForm = (form: { certType: string; certNo: string }) => ({ certType: form.certType.slice(0, 32), certNo: form.certNo.slice(0, 40) });
 
