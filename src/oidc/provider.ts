@@ -115,7 +115,7 @@ export function buildConfiguration(deps: ProviderDeps): Configuration {
     },
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
     enableHttpPostMethods: config.authorizationPost,
-    extraParams: ['login_as', 'unit_hint', 'console'],
+    extraParams: ['login_as', 'unit_hint', 'console', 'reauth'],
     discovery: {
       ui_locales_supported: ['zh-CN', 'en'],
       claims_locales_supported: ['zh-CN'],
