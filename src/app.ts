@@ -10,6 +10,7 @@ import type { Notifier } from './shared/notifier/notifier.js';
 import type { KeyMaterial } from './oidc/keys.js';
 import { createProvider } from './oidc/provider.js';
 import { errorBoundary, requestContext, securityHeaders } from './shared/http/middleware.js';
+import { clientAddress } from './shared/http/client-ip.js';
 import { healthRoutes } from './shared/http/health.js';
 import { publicMetricsRoutes } from './shared/http/metrics-endpoint.js';
 import { httpMetrics, metrics, routeOf } from './shared/metrics.js';
@@ -93,6 +94,7 @@ export function createApp(deps: AppDeps): App {
   });
   const { routes: consoleRoutes, requireAccount, currentAccount } = consoleAuth(provider, deps.config.issuer);
 
+  provider.use(clientAddress(deps.config.trustProxy));
   metrics.registerSigningKeys(() => signingKeyDates(deps.config.certsDir, deps.keys.jwks.keys));
   provider.use(httpMetrics());
   provider.use(tracingMiddleware(routeOf));

@@ -44,7 +44,7 @@ export function createServices(deps: ServiceDeps) {
   // Services send through the queue; the worker delivers through the outside world (S-56).
   const delivery = deps.notifier ?? createNotifier(config, db, deps.logger, now);
   const notifier = new QueuedNotifier(jobs, db, delivery);
-  const hasher = new PasswordHasher(config.hashConcurrency);
+  const hasher = new PasswordHasher(config.hashConcurrency, config.hashQueueMax);
   const signIn = new PasswordSignIn(throttle, hasher, (kind, scope, accountId, ip) => audit.record(
     { actor: { type: 'anonymous' }, ip },
     { action: 'sign_in.lockout', outcome: 'failure', target: accountId ? { type: kind, id: accountId } : undefined, detail: { kind, scope } },

@@ -10,6 +10,9 @@ import {
 import { ConfigError, type RunMode } from './env.js';
 
 export const BASE_SCOPES = ['openid', 'profile', 'phone', 'offline_access', 'unit', 'manage'] as const;
+
+/** Scopes that authorise the management API (S-47: never held by a business system). */
+export const MANAGEMENT_SCOPES: ReadonlySet<string> = new Set(['manage']);
 export const ACCOUNT_KINDS = ['person', 'unit', 'operator'] as const;
 const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'none'] as const;
 const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
@@ -247,6 +250,12 @@ function checkReferences(file: string, parsed: ClientsFile): void {
     }
     if (client.business !== undefined && !codes.has(client.business)) {
       fail(file, `${where}: business: "${client.business}" is not in businesses`);
+    }
+    // S-47: a business system never holds a management scope: the `manage` token would let it act on the consoles'
+    // operations for whoever signs in to it.
+    const businessSystem = client.business !== undefined || client.scopes.some((scope) => scope.startsWith('biz:') || scope === 'unit');
+    if (businessSystem && client.scopes.some((scope) => MANAGEMENT_SCOPES.has(scope))) {
+      fail(file, `${where}: scopes: a business system (business, unit or biz: scopes) cannot hold the management scope "manage"; register a separate management client`);
     }
     if (client.account_kind && client.account_kind !== 'person') {
       if (client.business || client.scopes.some((scope) => scope.startsWith('biz:') || scope === 'unit')) {

@@ -1,3 +1,4 @@
+import { validCidr, type TrustProxy } from '../shared/http/client-ip.js';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -19,8 +20,11 @@ export interface AppConfig {
   dataDir: string;
   certsDir: string;
   clientsFile: string;
-  /** Trust X-Forwarded-* from a reverse proxy (needed behind TLS termination so cookies are Secure). */
-  trustProxy: boolean;
+  /**
+   * Trust X-Forwarded-* from reverse proxies (needed behind TLS termination so cookies are Secure): false, a number
+   * of hops, or the proxies' addresses (S-36).
+   */
+  trustProxy: TrustProxy;
   logLevel: string;
   /** Generate signing and cookie keys when certs/ holds none. */
   keysAutoGenerate: boolean;
@@ -34,6 +38,8 @@ export interface AppConfig {
   sweepIntervalSeconds: number;
   /** Concurrent argon2 operations allowed (the rest queue). */
   hashConcurrency: number;
+  /** argon2 operations that may wait for a slot; beyond that requests get 503 + Retry-After at once (S-28). */
+  hashQueueMax: number;
   /** Lifetime of a counter authorisation code for unit verification (hours, R-U5). */
   unitCodeTtlHours: number;
   /** A sensitive console action needs a sign-in within this many seconds (S-34). */
@@ -120,6 +126,25 @@ function flag(env: Env, name: string, fallback: boolean): boolean {
   if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
   if (['0', 'false', 'no', 'off'].includes(raw)) return false;
   throw new ConfigError(`${name} must be true or false, got "${env[name]}"`);
+}
+
+/** TRUST_PROXY: false, true (one hop), a number of hops, or a comma-separated list of proxy addresses/CIDRs. */
+function trustProxyFrom(env: Env): TrustProxy {
+  const raw = (env.TRUST_PROXY ?? '').trim();
+  const lower = raw.toLowerCase();
+  if (raw === '' || ['0', 'false', 'no', 'off'].includes(lower)) return false;
+  if (['true', 'yes', 'on'].includes(lower)) return { hops: 1 };
+  if (/^\d+$/.test(raw)) {
+    const hops = Number(raw);
+    if (hops > 10) throw new ConfigError(`TRUST_PROXY must be between 0 and 10 hops, got ${hops}`);
+    return { hops };
+  }
+  const cidrs = raw.split(',').map((part) => part.trim()).filter((part) => part !== '');
+  const bad = cidrs.find((cidr) => !validCidr(cidr));
+  if (bad !== undefined || cidrs.length === 0) {
+    throw new ConfigError(`TRUST_PROXY must be true/false, a number of proxy hops or a list of proxy addresses (CIDR), got "${bad ?? raw}"`);
+  }
+  return { cidrs };
 }
 
 function issuerFrom(raw: string): string {
@@ -246,7 +271,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): AppConf
     dataDir: path.resolve(cwd, env.DATA_DIR || 'data'),
     certsDir: path.resolve(cwd, env.CERTS_DIR || 'certs'),
     clientsFile: path.resolve(cwd, env.CLIENTS_FILE || 'clients.json'),
-    trustProxy: flag(env, 'TRUST_PROXY', false),
+    trustProxy: trustProxyFrom(env),
     logLevel: env.LOG_LEVEL || (mode === 'test' ? 'silent' : 'info'),
     keysAutoGenerate: flag(env, 'KEYS_AUTO_GENERATE', !production),
     keyRetentionSeconds: integer(env, 'KEY_RETENTION_SECONDS', 2 * 24 * 3600, 3600, 365 * 24 * 3600),
@@ -255,6 +280,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): AppConf
     sweepIntervalSeconds: integer(env, 'SWEEP_INTERVAL_SECONDS', 60, 1, 86400),
     // One core short of all: argon2 must leave a core to the event loop and token signing (Q-P1, Q-P3).
     hashConcurrency: integer(env, 'HASH_CONCURRENCY', Math.max(1, os.availableParallelism() - 1), 1, 64),
+    hashQueueMax: integer(env, 'HASH_QUEUE_MAX', 32, 1, 10_000),
     unitCodeTtlHours: integer(env, 'UNIT_CODE_TTL_HOURS', 72, 1, 24 * 30),
     reauthSeconds: integer(env, 'REAUTH_SECONDS', 600, 30, 24 * 3600),
     refreshReuseSeconds: integer(env, 'REFRESH_TOKEN_REUSE_SECONDS', 10, 0, 60),

@@ -4,6 +4,7 @@ import type { Context, Middleware, Next } from 'koa';
 import type Provider from 'oidc-provider';
 import { parseAccountId, type AccountKind } from '../shared/account-id.js';
 import { AppError } from '../shared/errors.js';
+import { isFresh, type SensitiveOperation } from '../shared/security/sensitive.js';
 import { safeReturnPath } from '../shared/http/forms.js';
 import { state } from '../shared/http/middleware.js';
 import { CONSOLE_CLIENT_ID, consoleRedirectUri, type ConsoleKind } from '../oidc/console-client.js';
@@ -17,7 +18,7 @@ export interface ConsoleAccount {
   loginTs: number;
 }
 
-export type RequireAccount = (kind: ConsoleKind, options?: { freshSeconds?: number }) => Middleware;
+export type RequireAccount = (kind: ConsoleKind, options?: { freshSeconds?: number; operation?: SensitiveOperation }) => Middleware;
 
 /** The signed-in account of the SSO session, if any (pages that also serve visitors). */
 export type CurrentAccount = (ctx: Context) => Promise<ConsoleAccount | undefined>;
@@ -43,12 +44,14 @@ export function consoleAuth(provider: Provider, issuer: string): { routes: Route
     return `/console/login?kind=${kind}&return=${encodeURIComponent(returnTo)}${reauth ? '&reauth=1' : ''}`;
   }
 
-  router.get('/console/login', (ctx) => {
+  router.get('/console/login', async (ctx) => {
     const kind = (['person', 'unit', 'operator'] as const).find((k) => k === ctx.query.kind) ?? 'person';
     const returnTo = safeReturnPath(ctx.query.return, HOME[kind]);
     const stateValue = crypto.randomBytes(16).toString('base64url');
     const verifier = crypto.randomBytes(32).toString('base64url');
-    ctx.cookies.set(LOGIN_COOKIE, JSON.stringify({ state: stateValue, returnTo, kind }), {
+    // A re-authentication continues to the sensitive page only for the account that was signed in (S-34).
+    const expect = ctx.query.reauth === '1' ? (await provider.Session.get(ctx)).accountId : undefined;
+    ctx.cookies.set(LOGIN_COOKIE, JSON.stringify({ state: stateValue, returnTo, kind, expect }), {
       signed: true, httpOnly: true, sameSite: 'lax', secure: ctx.secure, maxAge: 15 * 60 * 1000, path: '/console',
     });
     const query = new URLSearchParams({
@@ -62,7 +65,11 @@ export function consoleAuth(provider: Provider, issuer: string): { routes: Route
       console: kind,
       ui_locales: state(ctx).locale,
     });
-    if (ctx.query.reauth === '1') query.set('prompt', 'login');
+    // Re-authentication (S-34): the sign-in page then shows the current account fixed and asks for its password only.
+    if (ctx.query.reauth === '1') {
+      query.set('prompt', 'login');
+      query.set('reauth', '1');
+    }
     else if (ctx.query.select_unit === '1' && kind === 'person') query.set('prompt', 'select_unit');
     ctx.set('Cache-Control', 'no-store');
     ctx.redirect(`/auth?${query.toString()}`);
@@ -72,7 +79,7 @@ export function consoleAuth(provider: Provider, issuer: string): { routes: Route
     ctx.set('Cache-Control', 'no-store');
     const raw = ctx.cookies.get(LOGIN_COOKIE, { signed: true });
     ctx.cookies.set(LOGIN_COOKIE, null, { path: '/console' });
-    let pending: { state?: string; returnTo?: string; kind?: ConsoleKind } = {};
+    let pending: { state?: string; returnTo?: string; kind?: ConsoleKind; expect?: string } = {};
     try {
       pending = raw ? JSON.parse(raw) as typeof pending : {};
     } catch {
@@ -89,6 +96,7 @@ export function consoleAuth(provider: Provider, issuer: string): { routes: Route
     if (!code || code.clientId !== CONSOLE_CLIENT_ID) throw new AppError('interaction_expired', 400);
     await code.destroy();
     if (code.grantId) await provider.Grant.adapter.destroy(code.grantId);
+    if (pending.expect && code.accountId !== pending.expect) throw new AppError('forbidden', 403);
     ctx.redirect(safeReturnPath(pending.returnTo, fallback));
   });
 
@@ -101,7 +109,7 @@ export function consoleAuth(provider: Provider, issuer: string): { routes: Route
     const loginTs = known?.kind === kind ? known.loginTs : session?.loginTs ?? 0;
     const sessionUid = known?.kind === kind ? known.sessionUid : session?.uid ?? '';
     const matches = ref?.kind === kind && (kind !== 'operator' || known?.kind === kind || session?.amr?.includes('otp'));
-    const fresh = options.freshSeconds === undefined || Date.now() / 1000 - loginTs <= options.freshSeconds;
+    const fresh = options.freshSeconds === undefined || isFresh(loginTs, options.freshSeconds);
     if (!ref || !matches || !fresh) {
       if (ctx.method === 'GET' || ctx.method === 'HEAD') {
         ctx.redirect(loginUrl(kind, safeReturnPath(ctx.originalUrl, HOME[kind]), !!matches && !fresh));

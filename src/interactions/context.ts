@@ -4,6 +4,7 @@ import { errors } from 'oidc-provider';
 import { AppError } from '../shared/errors.js';
 import { pickLocale } from '../shared/i18n/index.js';
 import { state } from '../shared/http/middleware.js';
+import { parseAccountId } from '../shared/account-id.js';
 import type { Services } from '../services.js';
 import { CONSOLE_CLIENT_ID, CONSOLE_KINDS, type ConsoleKind } from '../oidc/console-client.js';
 
@@ -46,6 +47,18 @@ export function accountKindOf(interaction: Interaction, services: Services): Con
   }
   return typeof params.console === 'string' && (CONSOLE_KINDS as readonly string[]).includes(params.console)
     ? params.console as ConsoleKind : 'person';
+}
+
+/**
+ * The account a re-authentication is for (S-34): the console asked with `reauth=1` and the SSO session is signed
+ * in with an account of the interaction's kind. Then only that account's password is accepted.
+ */
+export function reauthAccountOf(interaction: Interaction, services: Services): { kind: ConsoleKind; id: string } | undefined {
+  const params = interaction.params as Record<string, unknown>;
+  if (params.client_id !== CONSOLE_CLIENT_ID || params.reauth !== '1') return undefined;
+  const ref = parseAccountId((interaction.session as { accountId?: string } | undefined)?.accountId);
+  const kind = accountKindOf(interaction, services);
+  return ref && ref.kind === kind && kind !== 'operator' ? { kind, id: ref.id } : undefined;
 }
 
 /** The name of the client to show, in the page's language. */

@@ -10,7 +10,8 @@ import { render } from '../shared/http/views.js';
 import { parseAccountId } from '../shared/account-id.js';
 import type { Services } from '../services.js';
 import { accountIdOf } from '../shared/account-id.js';
-import { accountKindOf, clientName, finish, INTERACTION_LOCALE, loadInteraction, type Interaction } from './context.js';
+import { accountKindOf, clientName, finish, INTERACTION_LOCALE, loadInteraction, reauthAccountOf, type Interaction } from './context.js';
+import { maskMobile } from '../modules/persons/rules.js';
 import { unitInteractionRoutes } from './unit-routes.js';
 import { saveGrant } from '../oidc/grants.js';
 import { decideUnit, type UnitResults } from '../oidc/unit-selection.js';
@@ -76,6 +77,11 @@ export function interactionRoutes(provider: Provider, services: Services): Route
       render(ctx, 'interaction/operator-login.njk', { ...common, account: view.account }, status);
       return;
     }
+    const reauth = await reauthView(interaction);
+    if (reauth) {
+      render(ctx, 'interaction/reauth.njk', { ...common, ...reauth }, status);
+      return;
+    }
     const params = interaction.params as Record<string, unknown>;
     const sessionRef = parseAccountId((interaction.session as { accountId?: string } | undefined)?.accountId);
     const notice = sessionRef && sessionRef.kind !== kind
@@ -91,6 +97,38 @@ export function interactionRoutes(provider: Provider, services: Services): Route
       client: clientName(services, params.client_id, locale),
       notice,
     }, status);
+  }
+
+  /** The fixed account of a re-authentication page (S-34): who is signed in, shown, never chosen. */
+  async function reauthView(interaction: Interaction): Promise<{ kind: 'person' | 'unit'; loginName: string; display: string; action: string } | undefined> {
+    const target = reauthAccountOf(interaction, services);
+    if (target?.kind === 'person') {
+      const person = await services.persons.byId(target.id);
+      return person && { kind: 'person', loginName: person.loginName, display: maskMobile(person.mobile), action: 'login' };
+    }
+    if (target?.kind === 'unit') {
+      const unit = await services.units.byId(target.id);
+      return unit && { kind: 'unit', loginName: unit.loginName, display: unit.name, action: 'unit-login' };
+    }
+    return undefined;
+  }
+
+  /**
+   * On a re-authentication the credentials must be those of the signed-in account (S-34): another account is
+   * refused before any password check with a readable message, so the session can never switch to it here.
+   * Returns the login name to check the password of.
+   */
+  async function reauthLoginName(interaction: Interaction, typed: string): Promise<string | undefined> {
+    const view = await reauthView(interaction);
+    if (!view) return undefined;
+    const entered = typed.trim().toLowerCase();
+    if (entered !== '' && entered !== view.loginName.toLowerCase()) {
+      const owner = view.kind === 'person' ? await services.persons.byAccount(entered) : undefined;
+      if (!owner || owner.loginName.toLowerCase() !== view.loginName.toLowerCase()) {
+        throw new AppError('reauth_other_account', 403, { account: view.loginName }, 'account');
+      }
+    }
+    return view.loginName;
   }
 
   router.get('/', async (ctx) => {
@@ -129,7 +167,8 @@ export function interactionRoutes(provider: Provider, services: Services): Route
     const form = formFields(ctx, ['account', 'password', 'unitMode'], 512);
     if (accountKindOf(interaction, services) !== 'person') throw new AppError('forbidden', 403);
     try {
-      const person = await services.persons.authenticate(form.account, form.password, auditContext(ctx));
+      const account = await reauthLoginName(interaction, form.account) ?? form.account;
+      const person = await services.persons.authenticate(account, form.password, auditContext(ctx));
       // A new sign-in starts a new acting identity: personally, or the unit picked next (C-UI2).
       const sessionUid = (interaction.session as { uid?: string } | undefined)?.uid;
       if (sessionUid) await services.unitGrants.clearSessionUnit(sessionUid);
@@ -148,7 +187,8 @@ export function interactionRoutes(provider: Provider, services: Services): Route
     if (interaction.prompt.name !== 'login') throw new AppError('interaction_expired', 400);
     const form = formFields(ctx, ['account', 'password'], 512);
     try {
-      const unit = await services.units.authenticate(form.account, form.password, auditContext(ctx));
+      const account = await reauthLoginName(interaction, form.account) ?? form.account;
+      const unit = await services.units.authenticate(account, form.password, auditContext(ctx));
       if (accountKindOf(interaction, services) !== 'unit') {
         // R-U3: a unit account never signs in to a business system; it may go to its console instead.
         await renderLogin(ctx, interaction, { tab: 'person', error: translate(state(ctx).locale, 'login.unit_not_allowed'), unitConsole: true }, 403);

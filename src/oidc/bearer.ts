@@ -1,6 +1,7 @@
 import type { Context, Middleware, Next } from 'koa';
 import type Provider from 'oidc-provider';
 import { parseAccountId, type AccountKind } from '../shared/account-id.js';
+import { isFresh } from '../shared/security/sensitive.js';
 
 /** The account behind a management-API request, from one of this provider's own access tokens. */
 export interface ApiAccount {
@@ -8,7 +9,10 @@ export interface ApiAccount {
   id: string;
   clientId: string;
   scopes: Set<string>;
-  /** The token comes straight from a sign-in within the re-authentication window (S-34), not from a refresh. */
+  /**
+   * The password was entered within the re-authentication window (S-27): the `loginTs` of the provider session the
+   * token belongs to (its `auth_time`), not the token's issue time; false when that session is gone or changed hands.
+   */
   fresh: boolean;
 }
 
@@ -37,8 +41,9 @@ export function bearerAuth(provider: Provider, reauthSeconds: number, accountAct
     if (!scopes.has(MANAGE_SCOPE)) return challenge(ctx, 403, 'insufficient_scope', 'the access token lacks the manage scope');
     const ref = parseAccountId(token.accountId);
     if (!ref || !(await accountActive(ref.kind, ref.id))) return challenge(ctx, 401, 'invalid_token', 'the account of the token is not active');
-    const gty = String((token as unknown as { gty?: string }).gty ?? '');
-    const fresh = gty === 'authorization_code' && Date.now() / 1000 - (token.iat ?? 0) <= reauthSeconds;
+    const sessionUid = (token as unknown as { sessionUid?: string }).sessionUid;
+    const session = sessionUid ? await provider.Session.findByUid(sessionUid) : undefined;
+    const fresh = session?.accountId === token.accountId && isFresh(session?.loginTs, reauthSeconds);
     (ctx.state as { apiAccount?: ApiAccount }).apiAccount = { kind: ref.kind, id: ref.id, clientId: token.clientId ?? '', scopes, fresh };
     await next();
   };

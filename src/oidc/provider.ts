@@ -127,7 +127,7 @@ export function buildConfiguration(deps: ProviderDeps): Configuration {
     },
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
     enableHttpPostMethods: config.authorizationPost,
-    extraParams: ['login_as', 'unit_hint', 'console'],
+    extraParams: ['login_as', 'unit_hint', 'console', 'reauth'],
     discovery: {
       ui_locales_supported: ['zh-CN', 'en'],
       claims_locales_supported: ['zh-CN'],
@@ -238,7 +238,8 @@ const CLIENT_AUTH_ROUTES = new Set(['token', 'introspection', 'revocation']);
 /** Builds the provider. It is itself the Koa application; our middleware is added with `provider.use`. */
 export function createProvider(deps: ProviderDeps): Provider {
   const provider = new Provider(deps.config.issuer, buildConfiguration(deps));
-  provider.proxy = deps.config.trustProxy;
+  // X-Forwarded-Proto/Host count only behind a trusted proxy; the client IP is set by clientAddress() (S-36).
+  provider.proxy = deps.config.trustProxy !== false;
   // RFC 6749 §5.2: a request that includes no client authentication at all is `invalid_client` (401), which the
   // library reports as invalid_request (400).
   provider.use(async (ctx, next) => {

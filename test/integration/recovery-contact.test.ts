@@ -244,10 +244,17 @@ describe('unit account recovery through the common contact (R-R1, R-R2, C-UI5, S
 
     const browser = new Browser(app.url);
     await signInToAccount(browser, contact.loginName, contact.password);
-    const page = await browser.get('/account/unit-recovery');
+    const before = await countRows(app.db, 'audit_event', "action = 'recovery.account_reveal' AND acting_unit_id = $1", [own.id]);
+    const listed = await browser.get('/account/unit-recovery');
+    expect(listed.status).toBe(200);
+    // S-32: looking is a GET and changes nothing; the login name shows after the (audited) POST.
+    expect(listed.body).not.toContain(own.loginName);
+    expect(await countRows(app.db, 'audit_event', "action = 'recovery.account_reveal' AND acting_unit_id = $1", [own.id])).toBe(before);
+    const page = await browser.submit(listed, `form[action="/account/unit-recovery/${own.id}/reveal"]`);
     expect(page.status).toBe(200);
     const section = page.html.querySelector(`[data-unit="${own.id}"]`);
     expect(section?.querySelector('.unit-login-name')?.text).toBe(own.loginName);
+    expect(await countRows(app.db, 'audit_event', "action = 'recovery.account_reveal' AND acting_unit_id = $1", [own.id])).toBe(before + 1);
     const done = await browser.submit(page, `form[action="/account/unit-recovery/${own.id}/password"]`, { password: NEW_PASSWORD, passwordConfirm: NEW_PASSWORD });
     expect(done.status).toBe(200);
     expect(text(done)).toContain('单位账号密码已重置');

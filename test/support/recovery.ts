@@ -38,7 +38,8 @@ export async function uploadAppeal(browser: Browser, csrf: string, values: Recor
   form.append('_csrf', csrf);
   for (const [name, value] of Object.entries(values)) form.append(name, value);
   for (const file of files) form.append('documents', new Blob([new Uint8Array(file.content)], { type: file.type }), file.name);
-  return browser.request('/recover/unit/appeal', { method: 'POST', body: form, headers: ip ? { 'x-forwarded-for': ip } : {} });
+  // As the page's form does: the CSRF token also in the action URL, so it is checked before the body is read (S-35).
+  return browser.request(`/recover/unit/appeal?_csrf=${encodeURIComponent(csrf)}`, { method: 'POST', body: form, headers: ip ? { 'x-forwarded-for': ip } : {} });
 }
 
 /** A small well-formed PDF. */

@@ -42,6 +42,21 @@ describe('clients.json', () => {
     expect(load).toThrow(message);
   });
 
+  it.each([
+    ['a business', { scopes: ['openid', 'manage'], business: 'continuing_education' }],
+    ['a business scope', { scopes: ['openid', 'biz:continuing_education', 'manage'], business: undefined }],
+    ['the unit scope', { scopes: ['openid', 'unit', 'manage'], business: undefined }],
+  ])('S-47 when a business system with %s also asks for the manage scope, then loading fails with a clear message', (_what, change) => {
+    write(testClientsFile([testClient(change)]));
+    expect(load).toThrow(ConfigError);
+    expect(load).toThrow('client "test-rp": scopes: a business system (business, unit or biz: scopes) cannot hold the management scope "manage"');
+  });
+
+  it('S-47 when a management client holds only manage and OIDC scopes, then it loads', () => {
+    write(testClientsFile([testClient({ scopes: ['openid', 'manage'], business: undefined })]));
+    expect(load().clients[0]?.clientId).toBe('test-rp');
+  });
+
   it('when a client is listed twice, then loading fails', () => {
     write(testClientsFile([testClient(), testClient()]));
     expect(load).toThrow('client "test-rp" is listed twice');

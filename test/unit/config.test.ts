@@ -19,12 +19,22 @@ describe('environment configuration', () => {
   });
 
   it.each([
+    ['true', { hops: 1 }], ['2', { hops: 2 }], ['false', false], ['0', false],
+    ['10.0.0.0/8, 192.0.2.1,::1', { cidrs: ['10.0.0.0/8', '192.0.2.1', '::1'] }],
+  ])('S-36 when TRUST_PROXY is %j, then the trusted proxies are %j', (value, expected) => {
+    expect(loadConfig({ TRUST_PROXY: value }).trustProxy).toEqual(expected);
+  });
+
+  it.each([
     [{ PORT: 'eighty' }, 'PORT must be a whole number'],
     [{ PORT: '70000' }, 'PORT must be between 0 and 65535'],
     [{ ISSUER: 'not a url' }, 'ISSUER must be an absolute URL'],
     [{ ISSUER: 'https://id.example/?x=1' }, 'ISSUER must not have a query or fragment'],
     [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL must be a postgres://'],
-    [{ TRUST_PROXY: 'maybe' }, 'TRUST_PROXY must be true or false'],
+    [{ TRUST_PROXY: 'maybe' }, 'TRUST_PROXY must be true/false, a number of proxy hops or a list of proxy addresses (CIDR), got "maybe"'],
+    [{ TRUST_PROXY: '10.0.0.0/33' }, 'TRUST_PROXY must be true/false, a number of proxy hops or a list of proxy addresses (CIDR), got "10.0.0.0/33"'],
+    [{ TRUST_PROXY: '11' }, 'TRUST_PROXY must be between 0 and 10 hops'],
+    [{ HASH_QUEUE_MAX: '0' }, 'HASH_QUEUE_MAX must be between 1 and 10000'],
     [{ NODE_ENV: 'staging' }, 'NODE_ENV must be production, development or test'],
   ])('when %j is set, then the start stops with a message naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);

@@ -6,6 +6,7 @@ import { validBody, validQuery } from '../../shared/http/validate.js';
 import type { AccountKind } from '../../shared/account-id.js';
 import type { Services } from '../../services.js';
 import type { ApiAccount } from '../../oidc/bearer.js';
+import type { SensitiveOperation } from '../../shared/security/sensitive.js';
 import type { AuditContext } from '../audit/audit-log.js';
 import type { BindingView } from '../bindings/service.js';
 import type { Person } from '../persons/store.js';
@@ -21,8 +22,8 @@ function account(ctx: Context, kind: AccountKind): ApiAccount {
   return found;
 }
 
-/** S-34 for the API: sensitive operations need a token straight from a recent sign-in. */
-function fresh(api: ApiAccount): void {
+/** S-27 / S-34 for the API: an operation of the one sensitive table needs a password entered recently. */
+function fresh(api: ApiAccount, _operation: SensitiveOperation): void {
   if (!api.fresh) throw new AppError('reauth_required', 401);
 }
 
@@ -78,22 +79,24 @@ export function apiRoutes(services: Services, bearer: Middleware): Router {
   });
   secured.patch('/unit', async (ctx) => {
     const { api, context } = as(ctx, 'unit');
+    fresh(api, 'unit.rename');
     await units.updateName(api.id, validBody(ctx, UnitNameDto).name, context);
     ctx.body = unitJson((await units.byId(api.id))!);
   });
   secured.post('/unit/name-change', async (ctx) => {
     const { api, context } = as(ctx, 'unit');
-    fresh(api);
+    fresh(api, 'unit.name_change');
     await units.changeVerifiedName(api.id, validBody(ctx, UnitNameDto).name, context);
     ctx.body = unitJson((await units.byId(api.id))!);
   });
   secured.get('/unit/bindings', async (ctx) => {
     const { api } = as(ctx, 'unit');
+    fresh(api, 'unit.bindings_list');
     ctx.body = { bindings: (await bindings.listForUnit(api.id)).map(bindingJson) };
   });
   secured.post('/unit/bindings', async (ctx) => {
     const { api, context } = as(ctx, 'unit');
-    fresh(api);
+    fresh(api, 'unit.bind');
     const body = validBody(ctx, BindDto);
     const created = await bindings.bind(api.id, body, context);
     ctx.status = 201;
@@ -101,20 +104,20 @@ export function apiRoutes(services: Services, bearer: Middleware): Router {
   });
   secured.post('/unit/bindings/:id/unbind', async (ctx) => {
     const { api, context } = as(ctx, 'unit');
-    fresh(api);
+    fresh(api, 'unit.unbind');
     await bindings.unbind(api.id, String(ctx.params.id), context);
     ctx.status = 204;
   });
   secured.put('/unit/bindings/:id/scopes', async (ctx) => {
     const { api, context } = as(ctx, 'unit');
-    fresh(api);
+    fresh(api, 'unit.scopes');
     const body = validBody(ctx, ScopesDto);
     await bindings.setScopes(api.id, String(ctx.params.id), body.scopes, body.validFrom, body.validUntil, context);
     ctx.status = 204;
   });
   secured.post('/unit/bindings/:id/contact', async (ctx) => {
     const { api, context } = as(ctx, 'unit');
-    fresh(api);
+    fresh(api, 'unit.contact');
     await bindings.setContact(api.id, String(ctx.params.id), context);
     ctx.status = 204;
   });

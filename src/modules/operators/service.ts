@@ -144,8 +144,8 @@ export class OperatorService {
    */
   async verifyTotp(operatorId: string, code: string, context: AuditContext): Promise<void> {
     const key = `totp:operator:${operatorId}`;
-    const throttled = await this.deps.throttle.state([key]);
-    if (throttled.locked) throw new AppError('account_locked', 429, { seconds: throttled.retryAfterSeconds });
+    // Reserve before verify (S-26): the attempt is counted before the code is compared.
+    const reservation = await this.deps.throttle.reserve([{ key, policy: TOTP_LOCKOUT, resetOnSuccess: true }]);
     const { rows } = await this.deps.db.query<{ totp_secret: string | null; totp_enrolled_at: Date | null; totp_last_step: string | null }>(
       "SELECT totp_secret, totp_enrolled_at, totp_last_step FROM operator WHERE id = $1 AND status = 'active'", [operatorId],
     );
@@ -159,11 +159,10 @@ export class OperatorService {
       [operatorId, step, at],
     )).rowCount === 1;
     if (!claimed) {
-      await this.deps.throttle.fail(key, TOTP_LOCKOUT);
       await this.deps.audit.record(context, { action: 'operator.sign_in', outcome: 'failure', target: { type: 'operator', id: operatorId }, detail: { factor: 'totp' } });
       throw new AppError('totp_invalid', 400, {}, 'totp');
     }
-    await this.deps.throttle.reset(key);
+    await reservation.succeeded();
     if (!row?.totp_enrolled_at) {
       await this.deps.audit.record(context, { action: 'operator.totp_enrol', target: { type: 'operator', id: operatorId } });
     }

@@ -36,6 +36,15 @@ export interface Registration {
   code: string;
 }
 
+/** Registration attempts (the step that hashes): per client IP and per mobile number (S-28). */
+export const REGISTER_LIMITS = {
+  perIp: { limit: 20, windowSeconds: 3600 },
+  perMobile: { limit: 10, windowSeconds: 3600 },
+} as const;
+
+/** Completing a personal password reset: failed code entries per client IP (S-21, S-26). */
+const RESET_FAILURES_PER_IP = { limit: 30, windowSeconds: 3600, lockSeconds: 15 * 60, maxLockSeconds: 3600 };
+
 function mobileOf(value: string): string {
   const mobile = normalizeMobile(value);
   if (!mobile) throw new AppError('mobile_invalid', 400, {}, 'mobile');
@@ -73,7 +82,7 @@ export class PersonService {
   async sendRegistrationCode(mobileInput: string, locale: Locale, ip: string): Promise<string> {
     const mobile = mobileOf(mobileInput);
     if (await personStore.mobileTaken(this.deps.db, mobile)) {
-      const decoy = await this.deps.codes.decoy(mobile, ip); // the same rate limits as a real code
+      const decoy = await this.deps.codes.decoy(mobile, ip); // the same rate limits, under the same key, as a real code
       await this.deps.notifier.send({ channel: 'sms', to: mobile, template: 'register.already', body: translate(locale, 'otp.sms_already_registered') });
       return decoy.challenge;
     }
@@ -81,18 +90,26 @@ export class PersonService {
     return issued.challenge;
   }
 
-  /** Step 2: the account, created only with a valid code for that mobile number (R-P1). */
+  /**
+   * Step 2: the account, created only with a valid code for that mobile number (R-P1). Rate-limited per IP and per
+   * mobile number before any work (S-28). The code is checked before anything is said about the login name (S-29:
+   * without a code sent to one's own phone, registration reveals no taken name; a code allows 5 checks), and the
+   * password is hashed only after both.
+   */
   async register(input: Registration, context: AuditContext): Promise<Person> {
     const loginName = input.loginName.trim();
     if (!isValidLoginName(loginName)) throw new AppError('login_name_invalid', 400, {}, 'loginName');
     const mobile = mobileOf(input.mobile);
     assertNewPassword(input.password, input.passwordConfirm, { loginName, mobile });
+    const perIp = await this.deps.throttle.allow(`register:ip:${context.ip ?? 'unknown'}`, REGISTER_LIMITS.perIp.limit, REGISTER_LIMITS.perIp.windowSeconds);
+    const perMobile = await this.deps.throttle.allow(`register:to:${mobile}`, REGISTER_LIMITS.perMobile.limit, REGISTER_LIMITS.perMobile.windowSeconds);
+    assertThat(perIp && perMobile, 'too_many_requests', 429);
+    await this.deps.codes.check(input.challenge, 'register', mobile, input.code);
     if (await personStore.loginNameTaken(this.deps.db, loginName)) throw new AppError('login_name_taken', 409, {}, 'loginName');
     const passwordHash = await this.deps.hasher.hash(input.password);
     const id = crypto.randomUUID();
     const at = this.#now();
     try {
-      await this.deps.codes.check(input.challenge, 'register', mobile, input.code);
       await this.deps.db.transaction(async (tx) => {
         await this.deps.codes.use(input.challenge, 'register', mobile, tx);
         await personStore.insert(tx, { id, loginName, passwordHash, mobile, at });
@@ -171,22 +188,29 @@ export class PersonService {
   async startPasswordReset(accountInput: string, locale: Locale, ip: string): Promise<string> {
     const account = accountInput.trim();
     assertThat(account.length > 0 && account.length <= 64, 'account_required', 400);
+    // The limits count what was typed, for a real account and a decoy alike (S-29): a limit reached through one
+    // identifier never shows that another identifier (or a unit's recovery) leads to the same mobile.
+    const limitKey = `reset:${this.deps.secrets.hmac('decoy', account.toLowerCase())}`;
     const person = await personStore.byLoginNameOrMobile(this.deps.db, account);
     if (!person || person.status !== 'active' || !person.mobileVerified) {
-      // Same limits as a real send, counted under a stand-in for the unknown account (S-22).
-      return (await this.deps.codes.decoy(`reset:${this.deps.secrets.hmac('decoy', account.toLowerCase())}`, ip)).challenge;
+      return (await this.deps.codes.decoy(limitKey, ip)).challenge;
     }
-    const issued = await this.deps.codes.issue({ purpose: 'password_reset', subject: person.id, mobile: person.mobile, locale, ip });
+    const issued = await this.deps.codes.issue({ purpose: 'password_reset', subject: person.id, mobile: person.mobile, limitKey, locale, ip });
     return issued.challenge;
   }
 
   async completePasswordReset(challenge: string, code: string, password: string, confirm: string, context: AuditContext): Promise<Person> {
+    // Malformed input and an unknown challenge (122 random bits) are refused without counting; a guess at the code
+    // of a real challenge takes the IP's attempt first (S-26), and the password is hashed only once the code is
+    // right (S-28: a wrong or locked request costs no argon2).
+    if (!/^\d{6}$/.test(code.trim())) throw new AppError('code_invalid', 400, {}, 'code');
     const personId = await this.deps.codes.subjectOf(challenge, 'password_reset');
     const person = personId ? await this.byId(personId) : undefined;
     if (!person) throw new AppError('code_invalid', 400, {}, 'code');
     assertNewPassword(password, confirm, { loginName: person.loginName, mobile: person.mobile });
+    const reservation = await this.deps.throttle.reserve([{ key: `reset:verify:ip:${context.ip ?? 'unknown'}`, policy: RESET_FAILURES_PER_IP }]);
+    await this.deps.codes.check(challenge, 'password_reset', person.id, code.trim());
     const hash = await this.deps.hasher.hash(password);
-    await this.deps.codes.check(challenge, 'password_reset', person.id, code);
     await this.deps.db.transaction(async (tx) => {
       await this.deps.codes.use(challenge, 'password_reset', person.id, tx);
       await personStore.setPassword(tx, person.id, hash, this.#now());
@@ -195,6 +219,7 @@ export class PersonService {
       }, tx);
       await this.deps.sessions.endAll(person.id, {}, tx);
     });
+    await reservation.succeeded();
     await this.deps.throttle.reset(`login:person:${person.id}`);
     return person;
   }

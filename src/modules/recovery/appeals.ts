@@ -110,7 +110,16 @@ export class AppealService {
     }, tx);
   }
 
-  /** Files an appeal: fields, then documents (sniffed), then the rate limits; nothing is written on a refusal. */
+  /** Before an appeal's body is read (S-35): the per-IP limit, counted for every attempt. */
+  async admit(context: AuditContext): Promise<void> {
+    const perIp = await this.deps.throttle.allow(`appeal:ip:${context.ip ?? 'unknown'}`, APPEAL_LIMITS.submitPerIp.limit, APPEAL_LIMITS.submitPerIp.windowSeconds);
+    assertThat(perIp, 'too_many_requests', 429);
+  }
+
+  /**
+   * Files an appeal (after `admit`): fields, then documents (sniffed), then the per-certificate limit; nothing is
+   * written on a refusal.
+   */
   async submit(form: AppealForm, files: readonly UploadedFile[], locale: Locale, context: AuditContext): Promise<string> {
     const applicantName = normalizeLegalName(form.applicantName);
     if (!applicantName) throw new AppError('appeal_applicant_invalid', 400, {}, 'applicantName');
@@ -121,10 +130,8 @@ export class AppealService {
     if (form.kind !== 'account' && form.kind !== 'password') throw new AppError('appeal_kind_invalid', 400, {}, 'kind');
     const kind: AppealKind = form.kind;
     const documents = await checkDocuments(files);
-    const ip = context.ip ?? 'unknown';
-    const perIp = await this.deps.throttle.allow(`appeal:ip:${ip}`, APPEAL_LIMITS.submitPerIp.limit, APPEAL_LIMITS.submitPerIp.windowSeconds);
     const perCertificate = await this.deps.throttle.allow(`appeal:cert:${certType}:${certNo}`, APPEAL_LIMITS.submitPerCertificate.limit, APPEAL_LIMITS.submitPerCertificate.windowSeconds);
-    assertThat(perIp && perCertificate, 'too_many_requests', 429);
+    assertThat(perCertificate, 'too_many_requests', 429);
     const unit = await unitStore.byCertificate(this.deps.db, certType, certNo);
     if (unit?.verified) throw new AppError('appeal_unit_verified', 409, {}, 'certNo');
     const id = crypto.randomUUID();
@@ -150,17 +157,16 @@ export class AppealService {
    * an unknown reference and a wrong contact give the same answer, and failures are throttled per IP.
    */
   async status(referenceInput: string, contactInput: string, context: AuditContext): Promise<{ appeal: Appeal; state: AppealState; reference: string }> {
-    const key = `appeal:status:ip:${context.ip ?? 'unknown'}`;
-    const throttled = await this.deps.throttle.state([key]);
-    if (throttled.locked) throw new AppError('account_locked', 429, { seconds: throttled.retryAfterSeconds });
+    // Reserve before verify (S-26): the IP's attempt is taken before the reference and contact are compared.
+    const reservation = await this.deps.throttle.reserve([{ key: `appeal:status:ip:${context.ip ?? 'unknown'}`, policy: APPEAL_LIMITS.statusFailuresPerIp }]);
     const reference = normalizeReference(referenceInput);
     const reach = parseContact(contactInput);
     const appeal = reference.length === REFERENCE_LENGTH && /^[A-Z0-9]+$/.test(reference) ? await recoveryStore.byReference(this.deps.db, reference) : undefined;
     if (!appeal || !reach || reach.contact !== appeal.contact) {
-      await this.deps.throttle.fail(key, APPEAL_LIMITS.statusFailuresPerIp);
       await this.deps.audit.record(context, { action: 'appeal.status_view', outcome: 'failure' });
       throw new AppError('appeal_not_found', 404, {}, 'reference');
     }
+    await reservation.succeeded();
     await this.deps.audit.record({ ...context, actingUnitId: appeal.unitId ?? undefined }, { action: 'appeal.status_view', target: { type: 'appeal', id: appeal.id } });
     return { appeal, state: this.state(appeal), reference: formatReference(appeal.reference) };
   }
@@ -244,24 +250,30 @@ export class AppealService {
 
   // The applicant's single-use link.
 
-  async #linkAppeal(token: string, context: AuditContext): Promise<Appeal> {
-    const key = `appeal:link:ip:${context.ip ?? 'unknown'}`;
-    const throttled = await this.deps.throttle.state([key]);
-    if (throttled.locked) throw new AppError('account_locked', 429, { seconds: throttled.retryAfterSeconds });
-    const appeal = /^[A-Za-z0-9_-]{43}$/.test(token) ? await recoveryStore.byLink(this.deps.db, this.#linkDigest(token)) : undefined;
+  async #findLink(token: string): Promise<Appeal | undefined> {
+    return /^[A-Za-z0-9_-]{43}$/.test(token) ? recoveryStore.byLink(this.deps.db, this.#linkDigest(token)) : undefined;
+  }
+
+  async #linkAppeal(token: string, context: AuditContext): Promise<{ appeal: Appeal; succeeded: () => Promise<void> }> {
+    // Reserve before verify (S-26): the IP's attempt is taken before the token is looked up.
+    const reservation = await this.deps.throttle.reserve([{ key: `appeal:link:ip:${context.ip ?? 'unknown'}`, policy: APPEAL_LIMITS.linkFailuresPerIp }]);
+    const appeal = await this.#findLink(token);
     if (!appeal || this.state(appeal) !== 'approved') {
-      await this.deps.throttle.fail(key, APPEAL_LIMITS.linkFailuresPerIp);
       await this.deps.audit.record(appeal ? { ...context, actingUnitId: appeal.unitId ?? undefined } : context, {
         action: 'appeal.link_use', outcome: 'failure', target: appeal ? { type: 'appeal', id: appeal.id } : undefined, detail: { reason: appeal ? this.state(appeal) : 'unknown' },
       });
       throw new AppError('appeal_link_invalid', 400);
     }
-    return appeal;
+    return { appeal, succeeded: () => reservation.succeeded() };
   }
 
-  /** The page behind the link: which recovery it grants (nothing is consumed by looking). */
-  async checkLink(token: string, context: AuditContext): Promise<{ kind: AppealKind; reference: string }> {
-    const appeal = await this.#linkAppeal(token, context);
+  /**
+   * The page behind the link: which recovery it grants. Looking changes nothing at all (S-32: a GET writes no audit
+   * row and no counter); the token has 256 bits, so there is nothing to throttle here, and the form's POST counts.
+   */
+  async checkLink(token: string): Promise<{ kind: AppealKind; reference: string }> {
+    const appeal = await this.#findLink(token);
+    if (!appeal || this.state(appeal) !== 'approved') throw new AppError('appeal_link_invalid', 400);
     return { kind: appeal.kind, reference: formatReference(appeal.reference) };
   }
 
@@ -270,7 +282,7 @@ export class AppealService {
    * the unit account's sessions. The unit must still be active and unverified (R-R2).
    */
   async useLink(token: string, input: { password?: string; passwordConfirm?: string }, context: AuditContext): Promise<{ kind: AppealKind; unit: Unit }> {
-    const appeal = await this.#linkAppeal(token, context);
+    const { appeal, succeeded } = await this.#linkAppeal(token, context);
     const unit = appeal.unitId ? await unitStore.byId(this.deps.db, appeal.unitId) : undefined;
     if (!unit || unit.status !== 'active') throw new AppError('appeal_link_invalid', 400);
     if (unit.verified) throw new AppError('appeal_unit_verified', 409);
@@ -293,7 +305,8 @@ export class AppealService {
         await this.deps.audit.record(audit, { action: 'recovery.account_reveal', target: { type: 'unit', id: unit.id }, detail: { path: 'appeal', appeal: appeal.id } }, tx);
       }
     });
-    if (hash) await this.deps.throttle.reset(`login:unit:${unit.loginName.toLowerCase()}`);
+    await succeeded();
+    if (hash) await this.deps.throttle.reset(`login:unit:${unit.id}`);
     return { kind: appeal.kind, unit };
   }
 }

@@ -2,7 +2,8 @@ import { Router } from '@koa/router';
 import multer from '@koa/multer';
 import type { Context } from 'koa';
 import { AppError } from '../../shared/errors.js';
-import { auditContext, csrfToken, formFields, parseBody, seeOther, verifyCsrf } from '../../shared/http/forms.js';
+import { auditContext, csrfToken, formFields, parseBody, seeOther, verifyCsrf, verifyCsrfBeforeBody } from '../../shared/http/forms.js';
+import { QueueFullError, Semaphore } from '../../shared/security/semaphore.js';
 import { state } from '../../shared/http/middleware.js';
 import { render } from '../../shared/http/views.js';
 import type { Services } from '../../services.js';
@@ -25,10 +26,24 @@ const upload = multer({
   },
 }).array('documents', DOCUMENT_LIMITS.maxFiles);
 
-/** Parses the multipart appeal form in memory; the parser's refusals become clear form errors (nothing is kept). */
-async function parseUpload(ctx: Context): Promise<void> {
+/**
+ * Uploads processed at once, and waiting (S-35): each holds at most 5 × 5 MB in memory, so memory stays bounded
+ * whatever arrives; beyond the queue a request is refused at once with 503 and Retry-After, before its body is read.
+ */
+export const UPLOAD_LIMITS = { concurrency: 2, queue: 4 } as const;
+
+/** What is checked before an upload's body is read at all (S-35): type, announced size and CSRF. */
+function admitUpload(ctx: Context): void {
   if (!ctx.is('multipart')) throw new AppError('unsupported_media_type', 415);
   if (Number(ctx.get('content-length') || 0) > MAX_APPEAL_REQUEST) throw new AppError('appeal_upload_too_large', 413, { max: DOCUMENT_LIMITS.maxFiles, mb: DOCUMENT_LIMITS.maxBytes / 1024 / 1024 }, 'documents');
+  verifyCsrfBeforeBody(ctx);
+}
+
+/**
+ * Parses the multipart appeal form in memory, streamed by busboy against the size and count limits (a file stops
+ * at 5 MB, the sixth file is refused); the parser's refusals become clear form errors (nothing is kept).
+ */
+async function parseUpload(ctx: Context): Promise<void> {
   try {
     await upload(ctx, async () => {});
   } catch (error) {
@@ -51,7 +66,7 @@ async function parseUpload(ctx: Context): Promise<void> {
 export function recoveryRoutes(services: Services, requireAccount: RequireAccount): Router {
   const router = new Router();
   const { recovery, appeals, config } = services;
-  const fresh = requireAccount('person', { freshSeconds: config.reauthSeconds });
+  const fresh = requireAccount('person', { freshSeconds: config.reauthSeconds, operation: 'person.unit_recovery' });
 
   const certForm = (form: { certType: string; certNo: string }) => ({ certType: form.certType.slice(0, 32), certNo: form.certNo.slice(0, 40) });
 
@@ -119,24 +134,40 @@ export function recoveryRoutes(services: Services, requireAccount: RequireAccoun
     appealForm(ctx, { form: { kind, certType: text(ctx.query.certType, 32), certNo: text(ctx.query.certNo, 40) } });
   });
 
+  const uploads = new Semaphore(UPLOAD_LIMITS.concurrency, UPLOAD_LIMITS.queue);
   router.post('/recover/unit/appeal', async (ctx) => {
     const fields = ['applicantName', 'contact', 'certType', 'certNo', 'kind'] as const;
-    await withFormErrors(ctx, async () => {
-      await parseUpload(ctx);
-      await verifyCsrf()(ctx, async () => {});
-      const form = formFields(ctx, fields, 256);
-      const files = ((ctx.request as { files?: unknown }).files ?? []) as UploadedFile[];
-      const reference = await appeals.submit(form, files, state(ctx).locale, auditContext(ctx));
-      render(ctx, 'recovery/appeal-submitted.njk', { reference });
-    }, (view, status) => {
+    let bodyRead = false;
+    try {
+      await withFormErrors(ctx, async () => {
+        // S-35: CSRF, announced size and the per-IP limit before a byte of the body is read …
+        admitUpload(ctx);
+        await appeals.admit(auditContext(ctx));
+        // … then at most a few uploads at once, each streamed against the limits.
+        await uploads.run(async () => {
+          bodyRead = true;
+          await parseUpload(ctx);
+          const form = formFields(ctx, fields, 256);
+          const files = ((ctx.request as { files?: unknown }).files ?? []) as UploadedFile[];
+          const reference = await appeals.submit(form, files, state(ctx).locale, auditContext(ctx));
+          render(ctx, 'recovery/appeal-submitted.njk', { reference });
+        });
+      }, (view, status) => {
       // What the parser read before it stopped (nothing of it is kept), to fill the form in again.
       const body = (ctx.request as { body?: unknown }).body ?? (ctx.req as { body?: unknown }).body;
       const source = body && typeof body === 'object' ? body as Record<string, unknown> : {};
       const value = (name: string, max: number) => (typeof source[name] === 'string' ? (source[name] as string).slice(0, max) : '');
-      appealForm(ctx, {
-        ...view, form: { applicantName: value('applicantName', 50), contact: value('contact', 254), certType: value('certType', 32), certNo: value('certNo', 40), kind: value('kind', 16) },
-      }, status);
-    });
+        appealForm(ctx, {
+          ...view, form: { applicantName: value('applicantName', 50), contact: value('contact', 254), certType: value('certType', 32), certNo: value('certNo', 40), kind: value('kind', 16) },
+        }, status);
+      });
+    } catch (error) {
+      if (error instanceof QueueFullError) throw new AppError('busy', 503);
+      throw error;
+    } finally {
+      // A refused body that was never read is not drained: the connection closes instead.
+      if (!bodyRead) ctx.set('Connection', 'close');
+    }
   });
 
   // The applicant follows the appeal with its reference number and the contact given (no enumeration).
@@ -155,7 +186,7 @@ export function recoveryRoutes(services: Services, requireAccount: RequireAccoun
   router.get('/recover/unit/appeal/link', async (ctx) => {
     const token = typeof ctx.query.token === 'string' ? ctx.query.token.slice(0, 64) : '';
     await withFormErrors(ctx, async () => {
-      const link = await appeals.checkLink(token, auditContext(ctx));
+      const link = await appeals.checkLink(token);
       render(ctx, 'recovery/link.njk', { csrf: csrfToken(ctx), token, ...link });
     }, (view, status) => render(ctx, 'recovery/link.njk', { ...view }, status));
   });
@@ -165,7 +196,7 @@ export function recoveryRoutes(services: Services, requireAccount: RequireAccoun
       const used = await appeals.useLink(form.token, form, auditContext(ctx));
       render(ctx, 'recovery/found.njk', { kind: used.kind, unit: used.unit });
     }, async (view, status) => {
-      const link = await appeals.checkLink(form.token, auditContext(ctx)).catch(() => undefined);
+      const link = await appeals.checkLink(form.token).catch(() => undefined);
       render(ctx, 'recovery/link.njk', { ...view, csrf: csrfToken(ctx), token: link ? form.token.slice(0, 64) : '', ...link }, status);
     });
   });
@@ -173,14 +204,19 @@ export function recoveryRoutes(services: Services, requireAccount: RequireAccoun
   // The account centre: the common contact sees the unit's login name and may set a new unit password (R-R1, R-R2).
   const person = (ctx: Context) => auditContext(ctx, { type: 'person', id: consoleAccount(ctx).id });
 
+  // Looking at the page changes nothing (S-32); revealing a login name is a POST, audited.
   async function contactPage(ctx: Context, view: Record<string, unknown> = {}, status = 200): Promise<void> {
-    const units = await recovery.revealToContact(consoleAccount(ctx).id, person(ctx));
+    const units = await recovery.unitsOfContact(consoleAccount(ctx).id);
     render(ctx, 'recovery/contact-units.njk', {
       csrf: csrfToken(ctx), units, done: ctx.query.done === 'password' ? String(ctx.query.unit ?? '') : undefined, ...view,
     }, status);
   }
 
   router.get('/account/unit-recovery', fresh, (ctx) => contactPage(ctx));
+  router.post('/account/unit-recovery/:unitId/reveal', parseBody(), verifyCsrf(), fresh, async (ctx) => {
+    const unit = await recovery.revealToContact(consoleAccount(ctx).id, String(ctx.params.unitId), person(ctx));
+    await contactPage(ctx, { revealed: { id: unit.id, loginName: unit.loginName } });
+  });
   router.post('/account/unit-recovery/:unitId/password', parseBody(), verifyCsrf(), fresh, async (ctx) => {
     const form = formFields(ctx, ['password', 'passwordConfirm'], 512);
     const unitId = String(ctx.params.unitId);

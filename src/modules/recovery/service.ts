@@ -102,14 +102,17 @@ export class RecoveryService {
     const ip = context.ip ?? 'unknown';
     const { limit, windowSeconds } = RECOVERY_LIMITS.sendPerCertificate;
     assertThat(await this.deps.throttle.allow(`recovery:send:cert:${certType}:${certNo}`, limit, windowSeconds), 'too_many_requests', 429);
+    // Sending limits count the certificate typed, for a real unit and a decoy alike (S-29), never the contact's
+    // mobile: otherwise a limit would show that the certificate's common contact is a given person.
+    const limitKey = `recovery:${this.deps.secrets.hmac('recovery-decoy', `${certType}:${certNo}`)}`;
     const target = await this.#reachable(certType, certNo);
     if (!target) {
       const standIn = this.#standIn(certType, certNo);
-      const decoy = await this.deps.codes.decoy(this.deps.secrets.hmac('recovery-decoy', `${certType}:${certNo}`), ip);
+      const decoy = await this.deps.codes.decoy(limitKey, ip);
       await this.deps.audit.record(context, { action: 'recovery.code_send', outcome: 'failure', detail: { kind, certType, certNo, reason: 'no_reachable_contact' } });
       return { challenge: decoy.challenge, maskedMobile: maskMobile(standIn) };
     }
-    const issued = await this.deps.codes.issue({ purpose: PURPOSE[kind], subject: target.unitId, mobile: target.contactMobile, locale, ip });
+    const issued = await this.deps.codes.issue({ purpose: PURPOSE[kind], subject: target.unitId, mobile: target.contactMobile, limitKey, locale, ip });
     await this.deps.audit.record({ ...context, actingUnitId: target.unitId }, {
       action: 'recovery.code_send', target: { type: 'unit', id: target.unitId }, detail: { kind, certType, certNo },
     });
@@ -121,25 +124,30 @@ export class RecoveryService {
    * failures per certificate and per IP. Runs `work` in the transaction that consumes the code, so a refusal inside
    * it (e.g. the new password contains the login name) leaves the code usable.
    */
-  async #withCode<T>(kind: RecoveryKind, certTypeInput: string, certNoInput: string, challenge: string, code: string, context: AuditContext,
-    work: (unit: Unit, tx: Transaction) => Promise<T>): Promise<T> {
+  async #withCode<T, P = undefined>(kind: RecoveryKind, certTypeInput: string, certNoInput: string, challenge: string, code: string, context: AuditContext,
+    work: (unit: Unit, tx: Transaction, prepared: P) => Promise<T>, prepare: () => Promise<P> = async () => undefined as P): Promise<T> {
     const { certType, certNo } = this.deps.units.certificate(certTypeInput, certNoInput);
-    const keys = [`recovery:verify:cert:${certType}:${certNo}`, `recovery:verify:ip:${context.ip ?? 'unknown'}`] as const;
-    const throttled = await this.deps.throttle.state([...keys]);
-    if (throttled.locked) throw new AppError('account_locked', 429, { seconds: throttled.retryAfterSeconds });
+    // Reserve before verify (S-26): the attempt is taken per certificate and per IP before the code is compared, so
+    // parallel guesses count each; a locked request does no further work (no hash, no look-up).
+    const certKey = `recovery:verify:cert:${certType}:${certNo}`;
+    const reservation = await this.deps.throttle.reserve([
+      { key: certKey, policy: RECOVERY_LIMITS.failuresPerCertificate, resetOnSuccess: true },
+      { key: `recovery:verify:ip:${context.ip ?? 'unknown'}`, policy: RECOVERY_LIMITS.failuresPerIp },
+    ]);
     const target = await this.#reachable(certType, certNo);
     const unit = target && await unitStore.byId(this.deps.db, target.unitId);
     try {
       if (!unit) throw new AppError('code_invalid', 400, {}, 'code');
       await this.deps.codes.check(challenge, PURPOSE[kind], unit.id, code.trim());
-      return await this.deps.db.transaction(async (tx) => {
+      const prepared = await prepare();
+      const result = await this.deps.db.transaction(async (tx) => {
         await this.deps.codes.use(challenge, PURPOSE[kind], unit.id, tx);
-        return work(unit, tx);
+        return work(unit, tx, prepared);
       });
+      await reservation.succeeded();
+      return result;
     } catch (error) {
       if (error instanceof AppError && error.code === 'code_invalid') {
-        await this.deps.throttle.fail(keys[0], RECOVERY_LIMITS.failuresPerCertificate);
-        await this.deps.throttle.fail(keys[1], RECOVERY_LIMITS.failuresPerIp);
         await this.deps.audit.record(unit ? { ...context, actingUnitId: unit.id } : context, {
           action: 'recovery.code_verify', outcome: 'failure', target: unit ? { type: 'unit', id: unit.id } : undefined, detail: { kind, certType, certNo },
         });
@@ -150,14 +158,12 @@ export class RecoveryService {
 
   /** 账号找回 through the common contact (R-R1): a valid code reveals the unit's login name. */
   async revealAccount(certType: string, certNo: string, challenge: string, code: string, context: AuditContext): Promise<Unit> {
-    const unit = await this.#withCode('account', certType, certNo, challenge, code, context, async (found, tx) => {
+    return this.#withCode('account', certType, certNo, challenge, code, context, async (found, tx) => {
       await this.deps.audit.record({ ...context, actingUnitId: found.id }, {
         action: 'recovery.account_reveal', target: { type: 'unit', id: found.id }, detail: { path: 'contact_code' },
       }, tx);
       return found;
     });
-    await this.deps.throttle.reset(`recovery:verify:cert:${unit.certType}:${unit.certNo}`);
-    return unit;
   }
 
   /**
@@ -166,8 +172,9 @@ export class RecoveryService {
    */
   async resetPassword(certType: string, certNo: string, challenge: string, code: string, password: string, confirm: string, context: AuditContext): Promise<Unit> {
     assertNewPassword(password, confirm);
-    const hash = await this.deps.hasher.hash(password);
-    const unit = await this.#withCode('password', certType, certNo, challenge, code, context, async (found, tx) => {
+    // The hash is made only once the code is right (S-28: a locked or wrong request costs no argon2), outside the
+    // transaction (the embedded database has one connection).
+    const unit = await this.#withCode('password', certType, certNo, challenge, code, context, async (found, tx, hash) => {
       assertNewPassword(password, confirm, { loginName: found.loginName });
       await unitStore.setPassword(tx, found.id, hash, this.#now());
       await this.deps.audit.record({ ...context, actingUnitId: found.id }, {
@@ -175,7 +182,7 @@ export class RecoveryService {
       }, tx);
       await this.#endSessions(found, tx);
       return found;
-    });
+    }, () => this.deps.hasher.hash(password));
     await this.#afterReset(unit);
     return unit;
   }
@@ -188,7 +195,7 @@ export class RecoveryService {
   /** … and lifts a sign-in lockout. */
   async #afterReset(unit: Unit): Promise<void> {
     await this.deps.throttle.reset(`recovery:verify:cert:${unit.certType}:${unit.certNo}`);
-    await this.deps.throttle.reset(`login:unit:${unit.loginName.toLowerCase()}`);
+    await this.deps.throttle.reset(`login:unit:${unit.id}`);
   }
 
   /** The units whose active common contact is this person (the account centre's recovery section). */
@@ -205,15 +212,16 @@ export class RecoveryService {
     return unit;
   }
 
-  /** R-R1 in the account centre: the common contact sees the unit's login name (audited). */
-  async revealToContact(personId: string, context: AuditContext): Promise<Unit[]> {
-    const units = await this.unitsOfContact(personId);
-    for (const unit of units) {
-      await this.deps.audit.record({ ...context, actingUnitId: unit.id }, {
-        action: 'recovery.account_reveal', target: { type: 'unit', id: unit.id }, detail: { path: 'contact_console' },
-      });
-    }
-    return units;
+  /**
+   * R-R1 in the account centre: the common contact asks to see one unit's login name (a POST, S-32); audited. Only
+   * a unit of which the person is the active common contact.
+   */
+  async revealToContact(personId: string, unitId: string, context: AuditContext): Promise<Unit> {
+    const unit = await this.#asContact(personId, unitId);
+    await this.deps.audit.record({ ...context, actingUnitId: unit.id }, {
+      action: 'recovery.account_reveal', target: { type: 'unit', id: unit.id }, detail: { path: 'contact_console' },
+    });
+    return unit;
   }
 
   /** R-R2 in the account centre: the common contact sets a new password for the unit account. */

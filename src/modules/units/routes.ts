@@ -4,6 +4,7 @@ import { auditContext, csrfToken, formFields, parseBody, seeOther, verifyCsrf } 
 import { state } from '../../shared/http/middleware.js';
 import { render } from '../../shared/http/views.js';
 import type { Services } from '../../services.js';
+import type { SensitiveOperation } from '../../shared/security/sensitive.js';
 import { consoleAccount, type RequireAccount } from '../../interactions/console.js';
 import { maskMobile } from '../persons/rules.js';
 import { assertFound, withFormErrors } from '../persons/routes.js';
@@ -24,7 +25,8 @@ export function scopesOf(ctx: Context): string[] {
 export function unitRoutes(services: Services, requireAccount: RequireAccount): Router {
   const router = new Router({ prefix: '/unit' });
   const { units, bindings, verification, audit, catalog, config } = services;
-  const fresh = requireAccount('unit', { freshSeconds: config.reauthSeconds });
+  // S-27 / S-34: each sensitive route names its entry of the one table shared with the management API.
+  const fresh = (operation: SensitiveOperation) => requireAccount('unit', { freshSeconds: config.reauthSeconds, operation });
   router.use(requireAccount('unit'));
 
   const unitId = (ctx: Context) => consoleAccount(ctx).id;
@@ -44,7 +46,7 @@ export function unitRoutes(services: Services, requireAccount: RequireAccount): 
 
   router.get('/', (ctx) => home(ctx));
 
-  router.post('/info', parseBody(), verifyCsrf(), fresh, async (ctx) => {
+  router.post('/info', parseBody(), verifyCsrf(), fresh('unit.rename'), async (ctx) => {
     const form = formFields(ctx, ['name'], 512);
     await withFormErrors(ctx, async () => {
       await units.updateName(unitId(ctx), form.name, actor(ctx));
@@ -52,8 +54,8 @@ export function unitRoutes(services: Services, requireAccount: RequireAccount): 
     }, (view, status) => home(ctx, { ...view, name: form.name.slice(0, 100) }, status));
   });
 
-  router.get('/name-change', fresh, async (ctx) => render(ctx, 'unit/name-change.njk', { csrf: csrfToken(ctx), unit: await me(ctx) }));
-  router.post('/name-change', parseBody(), verifyCsrf(), fresh, async (ctx) => {
+  router.get('/name-change', fresh('unit.name_change'), async (ctx) => render(ctx, 'unit/name-change.njk', { csrf: csrfToken(ctx), unit: await me(ctx) }));
+  router.post('/name-change', parseBody(), verifyCsrf(), fresh('unit.name_change'), async (ctx) => {
     const form = formFields(ctx, ['name'], 512);
     await withFormErrors(ctx, async () => {
       await units.changeVerifiedName(unitId(ctx), form.name, actor(ctx));
@@ -70,9 +72,9 @@ export function unitRoutes(services: Services, requireAccount: RequireAccount): 
     }, status);
   }
 
-  router.get('/bindings', fresh, (ctx) => subaccounts(ctx));
+  router.get('/bindings', fresh('unit.bindings_list'), (ctx) => subaccounts(ctx));
 
-  router.post('/bindings', parseBody(), verifyCsrf(), fresh, async (ctx) => {
+  router.post('/bindings', parseBody(), verifyCsrf(), fresh('unit.bind'), async (ctx) => {
     const form = formFields(ctx, ['account', 'validFrom', 'validUntil'], 64);
     const scopes = scopesOf(ctx);
     await withFormErrors(ctx, async () => {
@@ -81,14 +83,14 @@ export function unitRoutes(services: Services, requireAccount: RequireAccount): 
     }, (view, status) => subaccounts(ctx, { ...view, form: { ...form, scopes } }, status));
   });
 
-  router.post('/bindings/:id/unbind', parseBody(), verifyCsrf(), fresh, async (ctx) => {
+  router.post('/bindings/:id/unbind', parseBody(), verifyCsrf(), fresh('unit.unbind'), async (ctx) => {
     await withFormErrors(ctx, async () => {
       await bindings.unbind(unitId(ctx), String(ctx.params.id), actor(ctx));
       seeOther(ctx, '/unit/bindings?done=unbind');
     }, (view, status) => subaccounts(ctx, view, status));
   });
 
-  router.post('/bindings/:id/scopes', parseBody(), verifyCsrf(), fresh, async (ctx) => {
+  router.post('/bindings/:id/scopes', parseBody(), verifyCsrf(), fresh('unit.scopes'), async (ctx) => {
     const form = formFields(ctx, ['validFrom', 'validUntil'], 32);
     await withFormErrors(ctx, async () => {
       await bindings.setScopes(unitId(ctx), String(ctx.params.id), scopesOf(ctx), form.validFrom, form.validUntil, actor(ctx));
@@ -96,7 +98,7 @@ export function unitRoutes(services: Services, requireAccount: RequireAccount): 
     }, (view, status) => subaccounts(ctx, view, status));
   });
 
-  router.post('/bindings/:id/contact', parseBody(), verifyCsrf(), fresh, async (ctx) => {
+  router.post('/bindings/:id/contact', parseBody(), verifyCsrf(), fresh('unit.contact'), async (ctx) => {
     await withFormErrors(ctx, async () => {
       // 设为常用联系人 changes the role; the permissions shown in the same form apply when it sent them.
       const shown = formFields(ctx, ['scopesShown'], 4).scopesShown === '1';
@@ -114,8 +116,8 @@ export function unitRoutes(services: Services, requireAccount: RequireAccount): 
     }, async (view, status) => render(ctx, 'unit/verify.njk', { ...view, csrf: csrfToken(ctx), unit: await me(ctx) }, status));
   });
 
-  router.get('/password', fresh, async (ctx) => render(ctx, 'unit/password.njk', { csrf: csrfToken(ctx) }));
-  router.post('/password', parseBody(), verifyCsrf(), fresh, async (ctx) => {
+  router.get('/password', fresh('unit.password'), async (ctx) => render(ctx, 'unit/password.njk', { csrf: csrfToken(ctx) }));
+  router.post('/password', parseBody(), verifyCsrf(), fresh('unit.password'), async (ctx) => {
     const form = formFields(ctx, ['currentPassword', 'password', 'passwordConfirm'], 512);
     await withFormErrors(ctx, async () => {
       await units.changePassword(unitId(ctx), form.currentPassword, form.password, form.passwordConfirm, actor(ctx), consoleAccount(ctx).sessionUid);

@@ -10,6 +10,8 @@ import { unitStore } from './store.js';
 const ALPHABET = 'ABCDEFGHJKMNPQRSTUVWXYZ23456789';
 const LENGTH = 10;
 const MAX_ATTEMPTS = 5;
+/** Per client IP, 20 failed code entries an hour lock code entry (a per-unit lock would let anyone block a unit). */
+const CODE_FAILURES_PER_IP = { limit: 20, windowSeconds: 3600, lockSeconds: 15 * 60, maxLockSeconds: 3600 };
 
 export type CodeState = 'live' | 'used' | 'expired' | 'invalidated';
 
@@ -113,8 +115,8 @@ export class UnitVerification {
     // Each code allows 5 attempts; per client IP, 20 failures an hour lock code entry (a per-unit lock would let
     // anyone keep a unit from verifying).
     const ipKey = `unit-code:ip:${context.ip ?? 'unknown'}`;
-    const throttled = await this.deps.throttle.state([ipKey]);
-    if (throttled.locked) throw new AppError('account_locked', 429, { seconds: throttled.retryAfterSeconds });
+    // Reserve before verify (S-26): the IP's attempt is taken before the code is compared.
+    const reservation = await this.deps.throttle.reserve([{ key: ipKey, policy: CODE_FAILURES_PER_IP }]);
     const unit = await unitStore.byId(this.deps.db, unitId);
     assertThat(unit, 'not_found', 404);
     if (unit.verified) throw new AppError('unit_already_verified', 409);
@@ -131,10 +133,10 @@ export class UnitVerification {
       if (live && live.attempts >= MAX_ATTEMPTS) {
         await this.deps.db.query('UPDATE unit_verification_code SET invalidated_at = $2 WHERE id = $1 AND invalidated_at IS NULL', [live.id, at]);
       }
-      await this.deps.throttle.fail(ipKey, { limit: 20, windowSeconds: 3600, lockSeconds: 15 * 60, maxLockSeconds: 3600 });
       await this.deps.audit.record({ ...context, actingUnitId: unitId }, { action: 'unit.verify', outcome: 'failure', target: { type: 'unit', id: unitId } });
       throw new AppError('unit_code_invalid', 400, {}, 'code');
     }
+    await reservation.succeeded();
     await this.deps.db.transaction(async (tx) => {
       const used = await tx.query(
         'UPDATE unit_verification_code SET used_at = $2, used_by = $3 WHERE id = $1 AND used_at IS NULL AND invalidated_at IS NULL',

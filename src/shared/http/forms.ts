@@ -62,21 +62,34 @@ export function csrfToken(ctx: Context): string {
   return crypto.createHmac('sha256', csrfSecret(ctx)).update('csrf-token').digest('base64url');
 }
 
+function assertCsrf(ctx: Context, sent: string | undefined): void {
+  const secret = ctx.cookies.get(CSRF_COOKIE, { signed: true });
+  const expected = secret ? crypto.createHmac('sha256', secret).update('csrf-token').digest('base64url') : '';
+  const given = Buffer.from(sent ?? '');
+  const wanted = Buffer.from(expected);
+  const ok = wanted.length > 0 && given.length === wanted.length && crypto.timingSafeEqual(given, wanted);
+  if (!ok) throw new AppError('csrf', 403);
+}
+
 /** Refuses a POST whose `_csrf` field does not match the browser's token (S-32). */
 export function verifyCsrf(): Middleware {
   return async (ctx: Context, next: Next) => {
     if (ctx.method !== 'GET' && ctx.method !== 'HEAD') {
-      const secret = ctx.cookies.get(CSRF_COOKIE, { signed: true });
       const body = (ctx.request as { body?: Record<string, unknown> }).body ?? {};
-      const sent = typeof body._csrf === 'string' ? body._csrf : ctx.get('x-csrf-token');
-      const expected = secret ? crypto.createHmac('sha256', secret).update('csrf-token').digest('base64url') : '';
-      const given = Buffer.from(sent ?? '');
-      const wanted = Buffer.from(expected);
-      const ok = wanted.length > 0 && given.length === wanted.length && crypto.timingSafeEqual(given, wanted);
-      if (!ok) throw new AppError('csrf', 403);
+      assertCsrf(ctx, typeof body._csrf === 'string' ? body._csrf : ctx.get('x-csrf-token'));
     }
     await next();
   };
+}
+
+/**
+ * CSRF check of an upload before its body is read (S-35): the token comes in the form's action URL (`?_csrf=…`) or
+ * the `X-CSRF-Token` header, the approach Spring Security documents for multipart forms. The token is an HMAC of the
+ * cookie secret, never logged (the access log has the path only) and never sent on (Referrer-Policy: no-referrer).
+ */
+export function verifyCsrfBeforeBody(ctx: Context): void {
+  const fromQuery = typeof ctx.query._csrf === 'string' ? ctx.query._csrf : undefined;
+  assertCsrf(ctx, fromQuery ?? ctx.get('x-csrf-token'));
 }
 
 /** Audit context of the request: the acting account, client IP and request id. */
@@ -84,12 +97,33 @@ export function auditContext(ctx: Context, actor: Actor = { type: 'anonymous' },
   return { actor, actingUnitId, ip: ctx.ip, requestId: state(ctx).requestId };
 }
 
-/** A local path to return to after sign-in; anything else falls back to `fallback` (no open redirect). */
+/**
+ * The one validator of every `return`/redirect parameter (S-36): only a same-origin absolute path survives; anything
+ * else falls back to `fallback` (no open redirect). Refused: not starting with exactly one `/`; control characters
+ * (tab, CR, LF …, which browsers strip, so `/\t/evil.example` would become `//evil.example`), backslashes (read as
+ * `/`), `//` anywhere, `@`, percent-encoded slashes, backslashes, dots, `@`, `%` and control characters (decoded by a
+ * later hop), and anything that does not resolve to the same origin.
+ */
 export function safeReturnPath(value: unknown, fallback: string): string {
-  if (typeof value !== 'string' || !value.startsWith('/') || value.startsWith('//') || value.startsWith('/\\') || value.length > 512) {
-    return fallback;
+  return isSafeReturnPath(value) ? value : fallback;
+}
+
+const BASE = 'http://return-path.invalid';
+
+export function isSafeReturnPath(value: unknown): value is string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > 512) return false;
+  if (!value.startsWith('/') || value.includes('//') || value.includes('\\') || value.includes('@')) return false;
+  // Control characters, spaces and anything outside printable ASCII (the path must be percent-encoded already).
+  if (!/^[\x21-\x7e]+$/.test(value)) return false;
+  // Encoded separators, backslashes, dots, '@', '%' and control characters: a later decode could turn them into a
+  // second slash or a host.
+  if (/%(2f|5c|2e|40|25|[01][0-9a-f]|7f)/i.test(value)) return false;
+  try {
+    const url = new URL(value, BASE);
+    return url.origin === BASE && url.pathname.startsWith('/') && !url.pathname.startsWith('//');
+  } catch {
+    return false;
   }
-  return value;
 }
 
 /** Redirect after a successful POST (303 See Other, so the browser follows with GET). */

@@ -26,5 +26,7 @@ export function render(ctx: Context, template: string, data: Record<string, unkn
   ctx.status = status;
   ctx.type = 'html';
   ctx.set('Cache-Control', 'no-store');
+  // A busy or unavailable service says when to come back, whichever route renders the page (S-28).
+  if (status === 503 && !ctx.response.get('Retry-After')) ctx.set('Retry-After', '5');
   ctx.body = renderTemplate(template, state.locale ?? 'zh-CN', { requestId: state.requestId, ...data });
 }

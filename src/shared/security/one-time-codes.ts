@@ -23,6 +23,12 @@ export interface IssueRequest {
   subject: string;
   /** Mobile number the code is sent to. */
   mobile: string;
+  /**
+   * What the sending limits count under: derived from what the requester typed (the mobile number by default; a
+   * login name or a certificate for recovery), never from the account found behind it, so that no limit answers
+   * differently for an existing and a missing account (S-29). A decoy for the same input counts under the same key.
+   */
+  limitKey?: string;
   locale: Locale;
   ip: string;
 }
@@ -57,7 +63,7 @@ export class OneTimeCodes {
   }
 
   async issue(request: IssueRequest): Promise<IssuedCode> {
-    await this.#allowSending(request.mobile, request.ip);
+    await this.#allowSending(request.limitKey ?? request.mobile, request.ip);
     const challenge = crypto.randomUUID();
     const code = crypto.randomInt(0, 1_000_000).toString().padStart(6, '0');
     const now = this.now();
@@ -82,12 +88,12 @@ export class OneTimeCodes {
 
   /**
    * What `issue` answers when there is nobody to send to (an unknown account, S-22): the same rate limits, counted
-   * under `decoyKey` (a stable stand-in for the destination), a decoy job written in a transaction as a real
-   * send writes its code and job (so both cost the request one transaction; the gateway is never called in either),
-   * and a challenge that can never succeed.
+   * under the same `limitKey` a real send for that input would use (S-29: decoys count exactly as real sends), a
+   * decoy job written in a transaction as a real send writes its code and job (so both cost the request one
+   * transaction; the gateway is never called in either), and a challenge that can never succeed.
    */
-  async decoy(decoyKey: string, ip: string): Promise<IssuedCode> {
-    await this.#allowSending(`decoy:${decoyKey}`, ip);
+  async decoy(limitKey: string, ip: string): Promise<IssuedCode> {
+    await this.#allowSending(limitKey, ip);
     await this.db.transaction((tx) => this.notifier.decoy(tx));
     return { challenge: crypto.randomUUID(), expiresAt: new Date(this.now().getTime() + TTL_SECONDS * 1000) };
   }

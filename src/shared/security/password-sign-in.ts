@@ -6,10 +6,11 @@ import { ACCOUNT_LOCKOUT, IP_LOCKOUT, type Throttle } from './throttle.js';
 export type SignInKind = 'person' | 'unit' | 'operator';
 
 /**
- * A password check under the sign-in throttle, the same for every kind of account: a locked account or IP is
- * refused at once (S-21); an unknown account costs the same argon2 work as a known one (S-22); failures count per
+ * A password check under the sign-in throttle, the same for every kind of account. The attempt is taken in the
+ * database before argon2 runs (S-26: N parallel guesses count N, and a locked account or IP is refused at once
+ * without a hash, S-21); an unknown account costs the same argon2 work as a known one (S-22); attempts count per
  * account — by its id, whichever identifier was typed, or by the typed name when unknown — and per client IP; a
- * success clears the account's count.
+ * success clears the account's count and gives the IP its attempt back.
  */
 export class PasswordSignIn {
   constructor(
@@ -20,20 +21,26 @@ export class PasswordSignIn {
   ) {}
 
   async check(kind: SignInKind, account: { id: string; passwordHash: string } | undefined, typed: string, password: string, ip: string | undefined): Promise<boolean> {
-    const keys = [`login:${kind}:${account?.id ?? typed.trim().toLowerCase()}`, `login:ip:${ip ?? 'unknown'}`] as const;
-    const throttled = await this.throttle.state([...keys]);
-    if (throttled.locked) {
-      metrics.signIn(kind, 'locked');
-      throw new AppError('account_locked', 429, { seconds: throttled.retryAfterSeconds });
+    const accountKey = `login:${kind}:${account?.id ?? typed.trim().toLowerCase()}`;
+    let reservation;
+    try {
+      reservation = await this.throttle.reserve([
+        { key: accountKey, policy: ACCOUNT_LOCKOUT, resetOnSuccess: true },
+        { key: `login:ip:${ip ?? 'unknown'}`, policy: IP_LOCKOUT },
+      ]);
+    } catch (error) {
+      if (error instanceof AppError && error.code === 'account_locked') metrics.signIn(kind, 'locked');
+      throw error;
     }
     const valid = account ? await this.hasher.verify(account.passwordHash, password) : await this.hasher.verifyDummy(password);
     metrics.signIn(kind, account && valid ? 'success' : 'failure');
     if (!account || !valid) {
-      if ((await this.throttle.fail(keys[0], ACCOUNT_LOCKOUT)).locked) await this.onLockout(kind, 'account', account?.id, ip);
-      if ((await this.throttle.fail(keys[1], IP_LOCKOUT)).locked) await this.onLockout(kind, 'ip', undefined, ip);
+      for (const key of reservation.placedLocks) {
+        await this.onLockout(kind, key === accountKey ? 'account' : 'ip', key === accountKey ? account?.id : undefined, ip);
+      }
       return false;
     }
-    await this.throttle.reset(keys[0]);
+    await reservation.succeeded();
     return true;
   }
 }

@@ -1,6 +1,6 @@
 import argon2 from 'argon2';
 import { dictionary } from '@zxcvbn-ts/language-common';
-import { Semaphore } from './semaphore.js';
+import { QueueFullError, Semaphore } from './semaphore.js';
 import { AppError } from '../errors.js';
 import { metrics } from '../metrics.js';
 
@@ -59,18 +59,24 @@ export class PasswordHasher {
   readonly #semaphore: Semaphore;
   #dummy: Promise<string> | undefined;
 
-  constructor(concurrency: number) {
-    this.#semaphore = new Semaphore(concurrency);
+  /** At most `concurrency` hashes run at once and `maxQueue` wait; beyond that `busy` (503 + Retry-After, S-28). */
+  constructor(concurrency: number, maxQueue: number = Number.POSITIVE_INFINITY) {
+    this.#semaphore = new Semaphore(concurrency, maxQueue);
     metrics.registerHashQueue(this);
   }
 
   /** Runs argon2 work under the semaphore, reporting how long it waited for a slot. */
-  #run<T>(work: () => Promise<T>): Promise<T> {
+  async #run<T>(work: () => Promise<T>): Promise<T> {
     const queuedAt = performance.now();
-    return this.#semaphore.run(() => {
-      metrics.hashWaited((performance.now() - queuedAt) / 1000);
-      return work();
-    });
+    try {
+      return await this.#semaphore.run(() => {
+        metrics.hashWaited((performance.now() - queuedAt) / 1000);
+        return work();
+      });
+    } catch (error) {
+      if (error instanceof QueueFullError) throw new AppError('busy', 503);
+      throw error;
+    }
   }
 
   get queued(): number {

@@ -1,5 +1,6 @@
 import type { Queryable } from '../db/database.js';
 import { metrics } from '../metrics.js';
+import { AppError } from '../errors.js';
 
 export interface LockoutPolicy {
   /** Failures allowed within the window before a lockout. */
@@ -13,6 +14,27 @@ export interface LockoutPolicy {
 export interface ThrottleState {
   locked: boolean;
   retryAfterSeconds: number;
+}
+
+export interface ReservationEntry {
+  key: string;
+  policy: LockoutPolicy;
+  /** Forget the key's failures when the check succeeds (an account's count); otherwise only the attempt is returned. */
+  resetOnSuccess?: boolean;
+}
+
+export interface TakenAttempt {
+  allowed: boolean;
+  retryAfterSeconds: number;
+  /** The lockout this attempt placed by reaching the limit (lifted again when it succeeds). */
+  placedLock?: Date | undefined;
+  limit?: number;
+}
+
+export interface Reservation {
+  succeeded(): Promise<void>;
+  /** The keys on which this attempt placed a lockout (it reached the limit). */
+  readonly placedLocks: readonly string[];
 }
 
 interface Row {
@@ -59,6 +81,88 @@ export class Throttle {
     );
     metrics.lockout(key);
     return { locked: true, retryAfterSeconds: seconds };
+  }
+
+  /**
+   * Takes one attempt for `key` before the secret is checked (S-26). The count goes up in one statement (its row
+   * lock serialises concurrent attempts on one key, on PostgreSQL and PGlite alike), so N parallel attempts count N;
+   * a locked key is left as it is. The attempt is allowed when the key was not locked and the count is within the
+   * limit; the attempt that reaches the limit places the lockout (doubling, never permanent), so every later one is
+   * refused at once, before any hash, while it lasts.
+   */
+  async take(key: string, policy: LockoutPolicy): Promise<TakenAttempt> {
+    const now = this.now();
+    const { rows } = await this.db.query<{ count: number; locked_until: Date | null }>(
+      `INSERT INTO rate_limit (key, window_start, count) VALUES ($1, $2, 1)
+       ON CONFLICT (key) DO UPDATE SET
+         count = CASE WHEN rate_limit.locked_until > $2 THEN rate_limit.count
+                      WHEN rate_limit.window_start <= $3 THEN 1 ELSE rate_limit.count + 1 END,
+         window_start = CASE WHEN rate_limit.locked_until > $2 OR rate_limit.window_start > $3 THEN rate_limit.window_start ELSE $2 END
+       RETURNING count, locked_until`,
+      [key, now, new Date(now.getTime() - policy.windowSeconds * 1000)],
+    );
+    const row = rows[0];
+    const lockedUntil = row?.locked_until?.getTime() ?? 0;
+    if (!row || lockedUntil > now.getTime()) return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((lockedUntil - now.getTime()) / 1000)) };
+    if (row.count < policy.limit) return { allowed: true, retryAfterSeconds: 0 };
+    // The limit is reached: lock now (once, whoever gets here first). The attempt that reached it still runs.
+    const { rows: placed } = await this.db.query<{ locked_until: Date }>(
+      `UPDATE rate_limit SET
+         locked_until = $2::timestamptz + make_interval(secs => LEAST($4::float8, $3::float8 * power(2, LEAST(lockouts, 16)))),
+         lockouts = lockouts + 1, count = 0, window_start = $2
+       WHERE key = $1 AND (locked_until IS NULL OR locked_until <= $2)
+       RETURNING locked_until`,
+      [key, now, policy.lockSeconds, policy.maxLockSeconds],
+    );
+    if (placed[0]) metrics.lockout(key);
+    const seconds = Math.max(1, Math.ceil(((placed[0]?.locked_until.getTime() ?? now.getTime()) - now.getTime()) / 1000));
+    if (row.count > policy.limit) return { allowed: false, retryAfterSeconds: seconds };
+    return { allowed: true, retryAfterSeconds: 0, placedLock: placed[0]?.locked_until, limit: policy.limit };
+  }
+
+  /**
+   * Gives back an attempt taken with `take` because the check succeeded: the count goes down, and a lockout that this
+   * very attempt placed (it reached the limit) is lifted again.
+   */
+  async giveBack(key: string, attempt: TakenAttempt): Promise<void> {
+    if (attempt.placedLock) {
+      await this.db.query(
+        'UPDATE rate_limit SET locked_until = NULL, lockouts = GREATEST(lockouts - 1, 0), count = $3 WHERE key = $1 AND locked_until = $2',
+        [key, attempt.placedLock, Math.max(0, (attempt.limit ?? 1) - 1)],
+      );
+      return;
+    }
+    await this.db.query(
+      'UPDATE rate_limit SET count = GREATEST(count - 1, 0) WHERE key = $1 AND (locked_until IS NULL OR locked_until <= $2)',
+      [key, this.now()],
+    );
+  }
+
+  /**
+   * Reserve before verify (S-26): takes an attempt on every key, in order, before the caller checks a password,
+   * code or TOTP; refuses with `account_locked` (429, no hash spent) when any key is locked, giving back what it
+   * already took. On success the caller calls `succeeded()`: keys marked `resetOnSuccess` are forgotten (the
+   * account's failures), the others get their attempt back (the per-IP count). A failure needs nothing more.
+   */
+  async reserve(entries: readonly ReservationEntry[]): Promise<Reservation> {
+    const taken: [ReservationEntry, TakenAttempt][] = [];
+    for (const entry of entries) {
+      const attempt = await this.take(entry.key, entry.policy);
+      if (!attempt.allowed) {
+        for (const [earlier, earlierAttempt] of taken) await this.giveBack(earlier.key, earlierAttempt);
+        throw new AppError('account_locked', 429, { seconds: attempt.retryAfterSeconds });
+      }
+      taken.push([entry, attempt]);
+    }
+    return {
+      placedLocks: taken.filter(([, attempt]) => attempt.placedLock).map(([entry]) => entry.key),
+      succeeded: async () => {
+        for (const [entry, attempt] of taken) {
+          if (entry.resetOnSuccess) await this.reset(entry.key);
+          else await this.giveBack(entry.key, attempt);
+        }
+      },
+    };
   }
 
   /** Forgets failures (after a success). */
