@@ -4,9 +4,10 @@
 FROM node:24-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
+# npm's `prepare` runs tools/build-if-needed.mjs --install, which skips the build while src/ is not copied yet.
+COPY tools ./tools
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
-COPY tools ./tools
 COPY src ./src
 COPY migrations ./migrations
 COPY scripts ./scripts
@@ -23,6 +24,8 @@ ENV NODE_ENV=production \
     CLIENTS_FILE=/app/config/clients.json
 WORKDIR /app
 COPY package.json package-lock.json ./
+# `prepare` finds no TypeScript (dev dependency) here and builds nothing; dist/ comes from the build stage.
+COPY tools/build-if-needed.mjs ./tools/
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY views ./views
