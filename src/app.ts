@@ -24,6 +24,7 @@ import { unitRoutes } from './modules/units/routes.js';
 import { recoveryRoutes } from './modules/recovery/routes.js';
 import { appealOperatorRoutes } from './modules/recovery/operator-routes.js';
 import { portalRoutes } from './modules/portal/routes.js';
+import { siteRoutes } from './modules/site/routes.js';
 import { apiRoutes } from './modules/api/routes.js';
 import { bearerAuth } from './oidc/bearer.js';
 
@@ -77,6 +78,7 @@ export function createApp(deps: AppDeps): App {
   for (const router of [
     healthRoutes(deps.db),
     languageRoutes(),
+    siteRoutes(services),
     consoleRoutes,
     interactionRoutes(provider, services),
     personRoutes(services),

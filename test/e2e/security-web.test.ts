@@ -311,7 +311,7 @@ describe('sessions and web (S-30 … S-33)', () => {
       const password = `Pw-${crypto.randomBytes(9).toString('base64url')}`;
       out.push({ name: 'register', browser: registering, url: '/register', fields: {
         mobile: phone, challenge: step.html.querySelector('input[name="challenge"]')!.getAttribute('value')!, code: await lastCode(app.db, phone),
-        loginName: `csrf${crypto.randomBytes(4).toString('hex')}`, password, passwordConfirm: password,
+        loginName: `csrf${crypto.randomBytes(4).toString('hex')}`, password, passwordConfirm: password, agree: 'yes',
       } });
 
       const recovering = new Browser(app.url);

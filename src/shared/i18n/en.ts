@@ -1,8 +1,9 @@
 import type { MessageKey } from './zh-CN.js';
 import { recoveryEn } from './modules/recovery.js';
 import { portalEn } from './modules/portal.js';
+import { frameEn } from './modules/frame.js';
 
-const core: Record<Exclude<MessageKey, keyof typeof recoveryEn | keyof typeof portalEn>, string> = {
+const core: Record<Exclude<MessageKey, keyof typeof recoveryEn | keyof typeof portalEn | keyof typeof frameEn>, string> = {
   'app.name': 'Unified Identity Platform',
   'app.language': 'Language',
   'app.switch_to': '中文',
@@ -361,4 +362,4 @@ const core: Record<Exclude<MessageKey, keyof typeof recoveryEn | keyof typeof po
   'unit.name_change_hint': "The unit is verified: its name changes only through \"Change of unit name\"; previous names are kept in the history.",
 };
 
-export const en: Record<MessageKey, string> = { ...core, ...recoveryEn, ...portalEn };
+export const en: Record<MessageKey, string> = { ...core, ...recoveryEn, ...portalEn, ...frameEn };

@@ -1,5 +1,6 @@
 import { recoveryZh } from './modules/recovery.js';
 import { portalZh } from './modules/portal.js';
+import { frameZh } from './modules/frame.js';
 
 /** Simplified Chinese, the default language. Keys are stable; the English catalogue must have the same keys. */
 const core = {
@@ -361,6 +362,6 @@ const core = {
   'unit.name_change_hint': "单位已完成实名认证，名称只能通过“单位名称变更”修改，原名称将保留在变更记录中。",
 } as const;
 
-export const zhCN = { ...core, ...recoveryZh, ...portalZh } as const;
+export const zhCN = { ...core, ...recoveryZh, ...portalZh, ...frameZh } as const;
 
 export type MessageKey = keyof typeof zhCN;
