@@ -8,6 +8,9 @@ import { withFormErrors } from '../persons/routes.js';
 import { APPEAL_LINK_TTL_HOURS } from './appeals.js';
 import { DOCUMENT_TYPES } from './documents.js';
 import type { AppealStatus } from './store.js';
+import { frameIdentity } from '../site/identity.js';
+import { state } from '../../shared/http/middleware.js';
+import { describeEntries } from '../audit/describe.js';
 
 const STATUSES: readonly AppealStatus[] = ['pending', 'approved', 'rejected', 'completed'];
 
@@ -19,6 +22,7 @@ export function appealOperatorRoutes(services: Services, requireAccount: Require
   const router = new Router({ prefix: '/operator/appeals' });
   const { appeals } = services;
   router.use(requireAccount('operator'));
+  router.use(frameIdentity(services));
 
   const actor = (ctx: Context) => auditContext(ctx, { type: 'operator', id: consoleAccount(ctx).id });
 
@@ -29,7 +33,7 @@ export function appealOperatorRoutes(services: Services, requireAccount: Require
 
   async function appealPage(ctx: Context, view: Record<string, unknown> = {}, status = 200): Promise<void> {
     const found = await appeals.get(String(ctx.params.id));
-    const history = await services.audit.list({ targetId: found.appeal.id, limit: 50 });
+    const history = await describeEntries(services, await services.audit.list({ targetId: found.appeal.id, limit: 50 }), state(ctx).locale, true);
     render(ctx, 'operator/appeal.njk', { csrf: csrfToken(ctx), ...found, history, linkHours: APPEAL_LINK_TTL_HOURS, done: ctx.query.done === '1', ...view }, status);
   }
 
