@@ -46,7 +46,7 @@ export function personRoutes(services: Services): Router {
       // 用户协议 and 隐私政策 are accepted explicitly (an unticked box), before anything is checked or written.
       if (form.agree !== 'yes') throw new AppError('terms_required', 400, {}, 'agree');
       await persons.register(form, auditContext(ctx));
-      render(ctx, 'persons/done.njk', { title: 'register.title', message: 'register.done', next: returnTo });
+      render(ctx, 'persons/done.njk', { title: 'register.title', message: 'register.done', next: returnTo, checklist: true });
     }, (view, status) => {
       const mobile = normalizeMobile(form.mobile) ?? '';
       render(ctx, 'persons/register-account.njk', {
