@@ -177,4 +177,12 @@ footer { text-align: center; color: #5a6270; font-size: 12px; margin: 24px 0; }
 a { color: var(--accent, #1565c0); }
 :focus-visible { outline: 3px solid #1d4ed8; outline-offset: 2px; }
 header .bar :focus-visible { outline-color: #fff; }
+@media (max-width: 640px) {
+  header .bar, .identity { padding: 10px 16px; }
+  main { margin: 12px; padding: 16px; }
+  main table { display: block; overflow-x: auto; }
+  th, td { white-space: nowrap; }
+  dl { grid-template-columns: 1fr; gap: 2px; }
+  dd { margin-bottom: 8px; overflow-wrap: anywhere; }
+}
 `;

@@ -15,6 +15,7 @@ import { describeEntries } from '../audit/describe.js';
 import { AUDIT_PAGE_SIZE, auditActions, auditPaging, auditQuery } from '../audit/page.js';
 
 const ACTOR_TYPES: ActorType[] = ['person', 'unit', 'operator', 'system', 'anonymous'];
+const OUTCOMES = ['realname_verified', 'realname_rejected', 'person_active', 'person_disabled', 'unit_active', 'unit_disabled'];
 
 /** The counter console (PRODUCT.md §7): verify persons, search, audit log; every action audited (R-A1). */
 export function operatorRoutes(services: Services, requireAccount: RequireAccount): Router {
@@ -25,6 +26,8 @@ export function operatorRoutes(services: Services, requireAccount: RequireAccoun
 
   const actor = (ctx: Context) => auditContext(ctx, { type: 'operator', id: consoleAccount(ctx).id });
   const text = (value: unknown) => (typeof value === 'string' ? value.slice(0, 64) : undefined);
+  // What the last action did, said specifically (?done=…, only known outcomes).
+  const doneOf = (ctx: Context) => (typeof ctx.query.done === 'string' && OUTCOMES.includes(ctx.query.done) ? ctx.query.done : undefined);
 
   router.get('/', async (ctx) => {
     const query = text(ctx.query.q)?.trim();
@@ -41,13 +44,13 @@ export function operatorRoutes(services: Services, requireAccount: RequireAccoun
     render(ctx, 'operator/person.njk', { csrf: csrfToken(ctx), person, maskedMobile: maskMobile(person.mobile), history, ...view }, status);
   }
 
-  router.get('/persons/:id', async (ctx) => personPage(ctx, { done: ctx.query.done === '1' }));
+  router.get('/persons/:id', async (ctx) => personPage(ctx, { done: doneOf(ctx) }));
 
   router.post('/persons/:id/verify', parseBody(), verifyCsrf(), async (ctx) => {
     const form = formFields(ctx, ['idNumber'], 32);
     await withFormErrors(ctx, async () => {
       await persons.verifyRealname(String(ctx.params.id), form.idNumber, actor(ctx));
-      seeOther(ctx, `/operator/persons/${ctx.params.id}?done=1`);
+      seeOther(ctx, `/operator/persons/${ctx.params.id}?done=realname_verified`);
     }, (view, status) => personPage(ctx, view, status));
   });
 
@@ -55,7 +58,7 @@ export function operatorRoutes(services: Services, requireAccount: RequireAccoun
     const form = formFields(ctx, ['note'], 256);
     await withFormErrors(ctx, async () => {
       await persons.rejectRealname(String(ctx.params.id), form.note, actor(ctx));
-      seeOther(ctx, `/operator/persons/${ctx.params.id}?done=1`);
+      seeOther(ctx, `/operator/persons/${ctx.params.id}?done=realname_rejected`);
     }, (view, status) => personPage(ctx, view, status));
   });
 
@@ -63,7 +66,7 @@ export function operatorRoutes(services: Services, requireAccount: RequireAccoun
     router.post(`/persons/:id/${action}`, parseBody(), verifyCsrf(), async (ctx) => {
       assertFound(await persons.byId(String(ctx.params.id)));
       await persons.setStatus(String(ctx.params.id), status, actor(ctx));
-      seeOther(ctx, `/operator/persons/${ctx.params.id}?done=1`);
+      seeOther(ctx, `/operator/persons/${ctx.params.id}?done=person_${status}`);
     });
   }
 
@@ -77,7 +80,7 @@ export function operatorRoutes(services: Services, requireAccount: RequireAccoun
     render(ctx, 'operator/unit.njk', {
       csrf: csrfToken(ctx), unit, codes: await services.verification.list(unit.id),
       bindings: await services.bindings.listForUnit(unit.id), history: await describeEntries(services, await audit.list({ subjectId: unit.id, limit: 50 }), state(ctx).locale, true),
-      done: ctx.query.done === '1', ...view,
+      done: doneOf(ctx), ...view,
     }, status);
   }
 
@@ -112,7 +115,7 @@ export function operatorRoutes(services: Services, requireAccount: RequireAccoun
     router.post(`/units/:id/${action}`, parseBody(), verifyCsrf(), async (ctx) => {
       const unit = assertFound(await services.units.byId(String(ctx.params.id)));
       await services.units.setStatus(unit.id, status, actor(ctx));
-      seeOther(ctx, `/operator/units/${unit.id}?done=1`);
+      seeOther(ctx, `/operator/units/${unit.id}?done=unit_${status}`);
     });
   }
 
