@@ -75,7 +75,7 @@ const errorPage = (catalog: ClientCatalog) => async function renderError(ctx: Ko
   const business = registered && catalog.businesses.find((entry) => entry.code === registered.business);
   const rpUrl = business?.portalUrl ?? client?.postLogoutRedirectUris?.[0];
   const signIn = out.error === 'session_not_found' || out.error === 'login_required';
-  ctx.body = renderTemplate('error.njk', locale, { message, requestId: state(ctx).requestId, rpUrl, signIn });
+  ctx.body = renderTemplate('error.njk', locale, { message, requestId: state(ctx).requestId, rpUrl, signIn, languageSwitch: `/lang?to=${locale === 'en' ? 'zh-CN' : 'en'}&return=/` });
 };
 
 /**
