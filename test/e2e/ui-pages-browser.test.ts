@@ -48,6 +48,9 @@ async function startCallbackServer(): Promise<{ url: string; close(): Promise<vo
   };
 }
 
+/** 张三（zhangsan） in Chinese, 张三 (zhangsan) in English: names and login names in the locale's punctuation. */
+const named = (name: string, login: string, locale: string) => (locale === 'en' ? `${name} (${login})` : `${name}（${login}）`);
+
 interface Finding {
   page: string;
   problem: string;
@@ -175,6 +178,13 @@ describe('every page in Chromium: accessible, no horizontal scrolling at 390 px,
       expect(expired?.status()).toBe(400);
       await expect(page.locator('a#sign-in-again').count()).resolves.toBe(1);
       await check(page, 'error-expired', locale);
+      // A failed request of a registered business system offers 返回业务系统: its registered address, never the request's.
+      const provider = await page.goto(new URL(`/auth?${new URLSearchParams({
+        client_id: 'test-rp', response_type: 'code', scope: 'openid', redirect_uri: 'http://evil.test/cb', code_challenge: 'x'.repeat(43), code_challenge_method: 'S256',
+      })}`, app!.url).toString());
+      expect(provider?.status()).toBe(400);
+      await expect(page.locator('a#back-to-rp').getAttribute('href')).resolves.toBe('http://rp.test/ce');
+      await check(page, 'error-provider', locale);
     } finally {
       await context.close();
     }
@@ -240,7 +250,7 @@ describe('every page in Chromium: accessible, no horizontal scrolling at 390 px,
       await expect(page.locator('#identity-bar').count()).resolves.toBe(1);
 
       await visit(page, '/', 'portal-unit', locale);
-      await expect(page.locator('#identity-bar').innerText()).resolves.toContain('张三（zhangsan）');
+      await expect(page.locator('#identity-bar').innerText()).resolves.toContain(named('张三', 'zhangsan', locale));
       await expect(page.locator('#identity-bar').innerText()).resolves.toContain('示例科技有限公司');
       await visit(page, '/account', 'account', locale);
       const systems = await page.locator('#signed-in-systems').innerText();
@@ -267,21 +277,21 @@ describe('every page in Chromium: accessible, no horizontal scrolling at 390 px,
       await signIn(page, 'unit', 'demo_tech', '/unit');
       await visit(page, '/unit', 'unit-home', locale);
       await visit(page, '/unit/bindings', 'unit-bindings', locale);
-      const contactRow = page.locator('tr', { hasText: '张三（zhangsan）' });
+      const contactRow = page.locator('tr', { hasText: named('张三', 'zhangsan', locale) });
       await expect(contactRow.locator('.contact-rule').count()).resolves.toBe(1);
       await expect(contactRow.locator('form.unbind').count()).resolves.toBe(0);
-      const handlerRow = page.locator('tr', { hasText: '李四（lisi）' });
+      const handlerRow = page.locator('tr', { hasText: named('李四', 'lisi', locale) });
       await handlerRow.locator('form.unbind button').click();
       await page.locator('form#confirm').waitFor();
       const confirmText = await page.locator('section.confirm').innerText();
-      expect(confirmText).toContain('李四（lisi）');
+      expect(confirmText).toContain(named('李四', 'lisi', locale));
       expect(confirmText).toContain('示例科技有限公司');
       await check(page, 'unit-confirm-unbind', locale);
       await page.locator('#confirm-cancel').click();
       await page.waitForURL((url) => url.pathname === '/unit/bindings');
-      await page.locator('tr', { hasText: '李四（lisi）' }).locator('form.set-contact button').click();
+      await page.locator('tr', { hasText: named('李四', 'lisi', locale) }).locator('form.set-contact button').click();
       await page.locator('form#confirm').waitFor();
-      expect(await page.locator('section.confirm').innerText()).toContain('张三（zhangsan）');
+      expect(await page.locator('section.confirm').innerText()).toContain(named('张三', 'zhangsan', locale));
       await check(page, 'unit-confirm-contact', locale);
       const { rows } = await app!.db.query<{ role: string; status: string }>(
         "SELECT b.role, b.status FROM binding b JOIN person p ON p.id = b.person_id JOIN unit u ON u.id = b.unit_id WHERE p.login_name = 'lisi' AND u.login_name = 'demo_tech'",

@@ -40,7 +40,7 @@ export async function describeEntries(services: Lookup, entries: AuditRecord[], 
       case 'person': {
         const person = await services.persons.byId(id);
         if (!person) return { label: translate(locale, 'audit.who.unknown') };
-        const label = person.legalName ? `${person.legalName}（${person.loginName}）` : person.loginName;
+        const label = person.legalName ? translate(locale, 'frame.name_login', { name: person.legalName, login: person.loginName }) : person.loginName;
         return { label, ...(links ? { href: `/operator/persons/${person.id}` } : {}) };
       }
       case 'unit': {
@@ -50,7 +50,7 @@ export async function describeEntries(services: Lookup, entries: AuditRecord[], 
       }
       case 'operator': {
         const operator = await services.operators.byId(id);
-        return { label: operator ? `${operator.displayName}（${operator.loginName}）` : translate(locale, 'audit.who.unknown') };
+        return { label: operator ? translate(locale, 'frame.name_login', { name: operator.displayName, login: operator.loginName }) : translate(locale, 'audit.who.unknown') };
       }
       case 'client': {
         const client = services.catalog.clients.find((entry) => entry.clientId === id);

@@ -39,7 +39,7 @@ export function portalRoutes(services: Services, currentAccount: CurrentAccount)
       url: business.portalUrl,
       state: tileState(business.scope, business.requiresVerifiedUnit, access, !!person),
     }));
-    const displayName = person ? personLabel(person) : undefined;
+    const displayName = person ? personLabel(person, locale) : undefined;
     if (person && displayName) {
       (ctx.state as { identity?: unknown }).identity = { kind: 'person', name: displayName, ...(access ? { unit: access.unit.name } : {}) };
     }

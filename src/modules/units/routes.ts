@@ -91,7 +91,7 @@ export function unitRoutes(services: Services, requireAccount: RequireAccount): 
   async function ownBinding(ctx: Context) {
     const list = await bindings.listForUnit(unitId(ctx));
     const binding = assertFound(list.find((entry) => entry.id === String(ctx.params.id) && entry.status !== 'unbound'));
-    return { binding, list, person: binding.person ? personLabel(binding.person) : '' };
+    return { binding, list, person: binding.person ? personLabel(binding.person, state(ctx).locale) : '' };
   }
 
   // 取消绑定 and 设为常用联系人 ask for confirmation first, naming the person, the unit and the consequence.
@@ -117,7 +117,7 @@ export function unitRoutes(services: Services, requireAccount: RequireAccount): 
     render(ctx, 'confirm.njk', {
       frame: 'unit/layout.njk', csrf: csrfToken(ctx), action: `/unit/bindings/${binding.id}/contact`, cancel: '/unit/bindings',
       title: translate(locale, 'confirm.contact_title'), submit: translate(locale, 'confirm.contact_submit'),
-      body: translate(locale, 'confirm.contact_body', { person, unit: unit.name, previous: current?.person ? personLabel(current.person) : '' }),
+      body: translate(locale, 'confirm.contact_body', { person, unit: unit.name, previous: current?.person ? personLabel(current.person, locale) : '' }),
       facts: [{ label: translate(locale, 'unit.person'), value: person }],
     });
   });

@@ -45,9 +45,12 @@ export function renderTemplate(template: string, locale: Locale, data: Record<st
   return environment.render(template, { ...data, locale, t, lang: locale === 'en' ? 'en' : 'zh-CN' });
 }
 
-/** The language switch of the page frame: back to this page (GET) or to its path (after a POST). */
-function languageSwitchOf(ctx: Context, locale: Locale): string {
-  const here = ctx.method === 'GET' ? ctx.originalUrl : ctx.path;
+/**
+ * The language switch of the page frame: back to this page's path (without its query, and home from an error
+ * page), so that a page never echoes ids or values the request carried (S-45: nothing of another unit shows).
+ */
+function languageSwitchOf(ctx: Context, locale: Locale, status: number): string {
+  const here = status < 400 ? ctx.path : '/';
   const back = here.startsWith('/') && !here.startsWith('//') && here.length <= 512 ? here : '/';
   return `/lang?${new URLSearchParams({ to: locale === 'en' ? 'zh-CN' : 'en', return: back }).toString()}`;
 }
@@ -63,7 +66,7 @@ export function render(ctx: Context, template: string, data: Record<string, unkn
     requestId: state.requestId,
     identity: state.identity,
     currentPath: ctx.path,
-    languageSwitch: languageSwitchOf(ctx, locale),
+    languageSwitch: languageSwitchOf(ctx, locale, status),
     ...data,
   });
 }
