@@ -6,11 +6,12 @@ WORKDIR /app
 # The RP kit is an npm workspace: npm ci needs its package.json; the build compiles it (the demo systems use it).
 COPY package.json package-lock.json ./
 COPY packages/rp-kit/package.json ./packages/rp-kit/
+# npm's `prepare` runs tools/build-if-needed.mjs --install, which skips the build while src/ is not copied yet.
+COPY tools ./tools
 RUN npm ci --no-audit --no-fund
 COPY packages/rp-kit/tsconfig.json ./packages/rp-kit/
 COPY packages/rp-kit/src ./packages/rp-kit/src
 COPY tsconfig.json tsconfig.build.json ./
-COPY tools ./tools
 COPY src ./src
 COPY migrations ./migrations
 COPY scripts ./scripts
@@ -29,6 +30,8 @@ WORKDIR /app
 # Production dependencies only; the kit's workspace entry is only its package.json (the provider never imports it).
 COPY package.json package-lock.json ./
 COPY packages/rp-kit/package.json ./packages/rp-kit/
+# `prepare` finds no TypeScript (dev dependency) here and builds nothing; dist/ comes from the build stage.
+COPY tools/build-if-needed.mjs ./tools/
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY views ./views

@@ -21,4 +21,9 @@ export default tseslint.config(
     files: ['tools/**/*.mjs', '*.js', 'packages/*/examples/*.mjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', fetch: 'readonly', URL: 'readonly' } },
   },
+  {
+    // The few static browser scripts (script-src 'self'; no page needs them to work).
+    files: ['public/**/*.js'],
+    languageOptions: { globals: { document: 'readonly', window: 'readonly', setTimeout: 'readonly' } },
+  },
 );

@@ -66,10 +66,12 @@ function layout(context: PageContext, heading: string, body: string): string {
 </head>
 <body class="${escapeHtml(system.clientId)}">
 <header>
-  <div class="brand"><span class="name">${escapeHtml(system.title)}</span><span class="sub">${escapeHtml(system.description)}</span></div>
-  ${nav}
+  <div class="bar">
+    <div class="brand"><span class="name">${escapeHtml(system.title)}</span><span class="sub">${escapeHtml(system.description)}</span></div>
+    ${nav}
+  </div>
+  ${identityBar(context)}
 </header>
-${identityBar(context)}
 <main>
 <h1>${escapeHtml(heading)}</h1>
 ${body}
@@ -100,7 +102,7 @@ export function forbiddenPage(context: PageContext, section: DemoSection): strin
   const unverified = section.requiresVerifiedUnit && unit && !unit.verified;
   const reason = unverified
     ? `“${escapeHtml(section.title)}”业务仅向已完成实名认证的单位开放，您代表的单位“${escapeHtml(unit.name)}”尚未完成实名认证。请单位持证件到服务窗口领取授权码完成实名认证。`
-    : `您代表的单位“${escapeHtml(unit?.name ?? '')}”未授予您“${escapeHtml(section.title)}”业务权限（${escapeHtml(section.scope)}）。请联系单位管理员在“子账户信息”中为您授予该业务权限，或切换到其他单位。`;
+    : `您代表的单位“${escapeHtml(unit?.name ?? '')}”未授予您“${escapeHtml(section.title)}”业务权限。请联系单位管理员在“子账户信息”中为您授予该业务权限，或切换到其他单位。`;
   return layout(context, '无业务权限', `
 <div class="notice error" id="forbidden">
 <p><strong>无法办理“${escapeHtml(section.title)}”业务。</strong></p>
@@ -147,15 +149,15 @@ ${options.retry === false ? '' : `<p><a class="button" href="${escapeHtml(loginL
 export const STYLESHEET = `
 * { box-sizing: border-box; }
 body { margin: 0; font-family: "PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC", sans-serif; color: #222; background: #f5f6f8; }
-header { background: var(--accent, #1565c0); color: #fff; padding: 14px 28px; display: flex; align-items: center; justify-content: space-between; flex-wrap: wrap; gap: 12px; }
+header .bar { background: var(--accent, #1565c0); color: #fff; padding: 14px 28px; display: flex; align-items: center; justify-content: space-between; flex-wrap: wrap; gap: 12px; }
 body.ce-demo { --accent: #1565c0; } body.cse-demo { --accent: #b71c1c; } body.hall-demo { --accent: #2e7d32; }
 .brand .name { font-size: 22px; font-weight: bold; margin-right: 12px; }
-.brand .sub { opacity: .85; font-size: 14px; }
+.brand .sub { font-size: 14px; }
 nav a { color: #fff; margin-left: 16px; text-decoration: none; }
 nav a[aria-current] { border-bottom: 2px solid #fff; }
 .identity { background: #fff; border-bottom: 1px solid #ddd; padding: 10px 28px; display: flex; gap: 18px; flex-wrap: wrap; align-items: center; font-size: 14px; }
 .identity .actions { margin-left: auto; display: flex; gap: 12px; align-items: center; }
-.warn { color: #b26a00; }
+.warn { color: #8a4b00; }
 main { max-width: 960px; margin: 24px auto; background: #fff; padding: 24px 32px; border-radius: 6px; box-shadow: 0 1px 3px rgba(0,0,0,.08); }
 h1 { margin-top: 0; font-size: 22px; }
 h2 { font-size: 17px; }
@@ -171,5 +173,16 @@ form.inline { display: inline; margin: 0; }
 dl { display: grid; grid-template-columns: max-content auto; gap: 6px 16px; }
 dt { color: #666; } dd { margin: 0; }
 code { background: #f3f3f3; padding: 1px 4px; border-radius: 3px; word-break: break-all; }
-footer { text-align: center; color: #888; font-size: 12px; margin: 24px 0; }
+footer { text-align: center; color: #5a6270; font-size: 12px; margin: 24px 0; }
+a { color: var(--accent, #1565c0); }
+:focus-visible { outline: 3px solid #1d4ed8; outline-offset: 2px; }
+header .bar :focus-visible { outline-color: #fff; }
+@media (max-width: 640px) {
+  header .bar, .identity { padding: 10px 16px; }
+  main { margin: 12px; padding: 16px; }
+  main table { display: block; overflow-x: auto; }
+  th, td { white-space: nowrap; }
+  dl { grid-template-columns: 1fr; gap: 2px; }
+  dd { margin-bottom: 8px; overflow-wrap: anywhere; }
+}
 `;

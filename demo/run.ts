@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import { ConfigError, loadConfig } from '../src/config/env.js';
 import { createLogger } from '../src/shared/logger.js';
 import { startServer, type RunningServer } from '../src/server.js';
+import { startBanner } from '../src/banner.js';
 import { DEMO_SYSTEMS } from './systems.js';
 import { startDemoRp, type RunningDemoRp } from './rp-app.js';
 
@@ -67,11 +68,11 @@ async function main(): Promise<void> {
     console.error(`cannot start the demo business systems: ${(error as Error).message}`);
     await stop(1);
   }
-  say('');
-  say('demo is running:');
-  say(`  统一身份认证平台 (provider): ${config.issuer}/`);
-  for (const [index, rp] of rps.entries()) say(`  ${titles[index] ?? ''}: ${rp.url}/`);
-  say('  demo accounts and their password are in the provider log above (“demo accounts”); Ctrl-C stops everything.');
+  process.stderr.write(startBanner({
+    config, demo: provider.demo, generatedSecrets: provider.generatedSecrets,
+    businessSystems: rps.map((rp, index) => ({ title: titles[index] ?? '', url: `${rp.url}/` })),
+  }));
+  process.stderr.write('Ctrl-C stops everything.\n');
   process.on('SIGINT', () => void stop(0));
   process.on('SIGTERM', () => void stop(0));
 }

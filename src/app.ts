@@ -29,6 +29,7 @@ import { unitRoutes } from './modules/units/routes.js';
 import { recoveryRoutes } from './modules/recovery/routes.js';
 import { appealOperatorRoutes } from './modules/recovery/operator-routes.js';
 import { portalRoutes } from './modules/portal/routes.js';
+import { siteRoutes } from './modules/site/routes.js';
 import { apiRoutes } from './modules/api/routes.js';
 import { bearerAuth } from './oidc/bearer.js';
 import { backchannelLogoutHandler, BACKCHANNEL_LOGOUT_JOB, logoutJobs } from './oidc/backchannel.js';
@@ -107,6 +108,7 @@ export function createApp(deps: AppDeps): App {
     healthRoutes(deps.db, deps.draining),
     publicMetricsRoutes(deps.config.metrics),
     languageRoutes(),
+    siteRoutes(services),
     consoleRoutes,
     interactionRoutes(provider, services),
     personRoutes(services),

@@ -1,6 +1,7 @@
 import { ConfigError, loadConfig } from './config/env.js';
 import { createLogger } from './shared/logger.js';
 import { startServer } from './server.js';
+import { startBanner } from './banner.js';
 
 /** Entry point of `npm start`: configuration errors print one line and exit 1; SIGTERM shuts down cleanly. */
 async function main(): Promise<void> {
@@ -25,6 +26,9 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const server = running;
+  if (config.mode !== 'production') {
+    process.stderr.write(startBanner({ config, demo: server.demo, generatedSecrets: server.generatedSecrets }));
+  }
   let signalled = false;
   const shutdown = (signal: string) => {
     if (signalled) return;

@@ -9,13 +9,17 @@ import { startTracing } from './shared/tracing.js';
 import type { Logger } from './shared/logger.js';
 import { loadKeys } from './oidc/keys.js';
 import { sweepExpired } from './oidc/adapter.js';
-import { seedDemoData } from './modules/demo/seed.js';
+import { seedDemoData, type DemoSummary } from './modules/demo/seed.js';
 
 export interface RunningServer {
   url: string;
   app: App;
   db: Database;
   server: http.Server;
+  /** The demo data seeded at start (development only), for the start banner. */
+  demo?: DemoSummary;
+  /** Client secrets generated for unset `env:` references (development only), for the start banner. */
+  generatedSecrets: Record<string, string>;
   /** Stops accepting connections, lets in-flight requests finish, closes the database. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -70,13 +74,8 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
       logger.info({ metrics: `${metricsServer.url}/metrics`, token: config.metrics.token !== undefined }, 'metrics listener ready');
     }
     const { port } = listening.address() as AddressInfo;
-    for (const [clientId, secret] of Object.entries(catalog.generatedSecrets)) {
-      logger.info({ clientId, clientSecret: secret }, 'development client secret (set its env: reference to choose your own)');
-    }
-    if (demo) {
-      logger.info({ persons: demo.persons, operator: demo.operator, units: demo.units, password: demo.password },
-        `demo accounts (development only): persons ${demo.persons.join(', ')}; unit accounts ${demo.units.map((unit) => `${unit.loginName} (${unit.name})`).join(', ')}; operator ${demo.operator}; password ${demo.password}`);
-    }
+    // The demo password and generated client secrets are not logged: the start banner (src/banner.ts) shows them.
+    if (demo) logger.info({ persons: demo.persons, operator: demo.operator, units: demo.units }, 'demo data ready (development only)');
     logger.info({ issuer: config.issuer, port, database: db.kind, mode: config.mode }, `ready: ${config.issuer}/.well-known/openid-configuration`);
     let stopping: Promise<void> | undefined;
     return {
@@ -84,6 +83,8 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
       app,
       db,
       server: listening,
+      demo,
+      generatedSecrets: catalog.generatedSecrets,
       stop(graceMs = 10_000) {
         stopping ??= (async () => {
           draining = true;

@@ -53,7 +53,8 @@ export function createServices(deps: ServiceDeps) {
   const sessions = new OidcSessions(db, jobs);
   const persons = new PersonService({ db, hasher, codes, throttle, signIn, audit, secrets, notifier, sessions, now });
   const operators = new OperatorService({
-    db, hasher, throttle, signIn, audit, secrets, sessions, issuerName: new URL(config.issuer).host, now,
+    db, hasher, throttle, signIn, audit, secrets, sessions, issuerName: new URL(config.issuer).host,
+    developmentTotp: config.mode !== 'production', now,
   });
   const allScopes = () => deps.catalog.businesses.map((business) => business.scope);
   const unitGrants = new UnitGrants(db, jobs, now);

@@ -68,10 +68,12 @@ export function interactionRoutes(provider: Provider, services: Services): Route
         if (operator && !operator.totpEnrolled) {
           const enrolment = await services.operators.enrolment(operator.id);
           const qr = await QRCode.toDataURL(enrolment.uri, { margin: 1, width: 220 });
-          render(ctx, 'interaction/totp-enrol.njk', { ...common, qr, secret: enrolment.secret.replace(/(.{4})/g, '$1 ').trim() }, status);
+          const developmentCode = services.config.mode === 'production' ? undefined : await services.operators.developmentCode(operator.id);
+          render(ctx, 'interaction/totp-enrol.njk', { ...common, qr, secret: enrolment.secret.replace(/(.{4})/g, '$1 ').trim(), developmentCode }, status);
           return;
         }
-        render(ctx, 'interaction/totp.njk', common, status);
+        const developmentCode = services.config.mode === 'production' || !operator ? undefined : await services.operators.developmentCode(operator.id);
+        render(ctx, 'interaction/totp.njk', { ...common, developmentCode }, status);
         return;
       }
       render(ctx, 'interaction/operator-login.njk', { ...common, account: view.account }, status);
@@ -132,7 +134,19 @@ export function interactionRoutes(provider: Provider, services: Services): Route
   }
 
   router.get('/', async (ctx) => {
-    const interaction = await loadInteraction(ctx, provider);
+    let interaction: Interaction;
+    try {
+      interaction = await loadInteraction(ctx, provider);
+    } catch (error) {
+      // Browser Back after a finished sign-in reopens its interaction, which no longer exists: nothing timed out,
+      // so a browser that is signed in goes home (the portal shows who is signed in) rather than to an error page.
+      if (error instanceof AppError && error.code === 'interaction_expired' && (await provider.Session.get(ctx as never)).accountId) {
+        ctx.set('Cache-Control', 'no-store');
+        ctx.redirect('/');
+        return;
+      }
+      throw error;
+    }
     switch (interaction.prompt.name) {
       case 'login': {
         const tab = ctx.query.tab === 'unit' ? 'unit' : undefined;

@@ -56,7 +56,7 @@ function localeOf(ctx: KoaContextWithOIDC): Locale {
 }
 
 /** The error page of the provider: translated, no internals, 503 when the database is the cause. */
-async function renderError(ctx: KoaContextWithOIDC, out: { error: string; error_description?: string }, error: Error): Promise<void> {
+const errorPage = (catalog: ClientCatalog) => async function renderError(ctx: KoaContextWithOIDC, out: { error: string; error_description?: string }, error: Error): Promise<void> {
   const locale = localeOf(ctx);
   const key = `error.oidc.${out.error}`;
   const unavailable = isDatabaseUnavailable(error);
@@ -69,8 +69,15 @@ async function renderError(ctx: KoaContextWithOIDC, out: { error: string; error_
     : translate(locale, isMessageKey(key) ? key : 'error.oidc.default');
   ctx.type = 'html';
   ctx.set('Cache-Control', 'no-store');
-  ctx.body = renderTemplate('error.njk', locale, { message, requestId: state(ctx).requestId });
-}
+  // 返回业务系统: only to an address the client registered (its business's portal, else its post-logout URI),
+  // never to one taken from the failed request.
+  const client = ctx.oidc?.client;
+  const registered = client && catalog.clients.find((entry) => entry.clientId === client.clientId);
+  const business = registered && catalog.businesses.find((entry) => entry.code === registered.business);
+  const rpUrl = business?.portalUrl ?? client?.postLogoutRedirectUris?.[0];
+  const signIn = out.error === 'session_not_found' || out.error === 'login_required';
+  ctx.body = renderTemplate('error.njk', locale, { message, requestId: state(ctx).requestId, rpUrl, signIn, languageSwitch: `/lang?to=${locale === 'en' ? 'zh-CN' : 'en'}&return=/` });
+};
 
 /**
  * Outgoing requests (back-channel logout) go only to URIs an operator registered in clients.json, so hosts on
@@ -217,7 +224,7 @@ export function buildConfiguration(deps: ProviderDeps): Configuration {
       Grant: TTL.RefreshTokenAbsolute,
       RefreshToken: (_ctx, token) => Math.max(1, Math.min(TTL.RefreshToken, TTL.RefreshTokenAbsolute - token.totalLifetime())),
     },
-    renderError: renderError as Configuration['renderError'],
+    renderError: errorPage(deps.catalog) as Configuration['renderError'],
     findAccount: createFindAccount(services),
     loadExistingGrant: createLoadExistingGrant(services, (clientId) => firstParty.has(clientId)),
     extraTokenClaims: (ctx, token) => {

@@ -83,13 +83,13 @@ describe('authentication and recovery (S-20 … S-25)', () => {
         const code = await lastCode(app.db, phone);
         const loginName = `reg${crypto.randomBytes(4).toString('hex')}`;
         for (const [password, message] of REFUSED) {
-          const refused = await browser.submit(step, 'form[action="/register"]', { code, loginName, password, passwordConfirm: password });
+          const refused = await browser.submit(step, 'form[action="/register"]', { code, loginName, password, passwordConfirm: password, agree: 'yes' });
           expect({ password, status: refused.status }).toEqual({ password, status: 400 });
           expect(text(refused)).toContain(message);
           expect(await countRows(app.db, 'person', 'lower(login_name) = lower($1)', [loginName])).toBe(0);
         }
         const password = passwordOf(length);
-        const done = await browser.submit(step, 'form[action="/register"]', { code, loginName, password, passwordConfirm: password });
+        const done = await browser.submit(step, 'form[action="/register"]', { code, loginName, password, passwordConfirm: password, agree: 'yes' });
         expect(done.status).toBe(200);
         expect(text(done)).toContain('注册成功，请登录。');
         const person = await services().persons.byAccount(loginName);
@@ -415,7 +415,7 @@ describe('authentication and recovery (S-20 … S-25)', () => {
     }
     const tryRegister = (browser: Browser, step: Page, values: Record<string, string>) => {
       const password = passwordOf(16);
-      return browser.submit(step, 'form[action="/register"]', { loginName: `otp${crypto.randomBytes(4).toString('hex')}`, password, passwordConfirm: password, ...values });
+      return browser.submit(step, 'form[action="/register"]', { loginName: `otp${crypto.randomBytes(4).toString('hex')}`, password, passwordConfirm: password, agree: 'yes', ...values });
     };
 
     it('S-23 one-time codes are 6 digits stored only as a keyed hash, never in plain text', async () => {

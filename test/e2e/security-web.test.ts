@@ -311,7 +311,7 @@ describe('sessions and web (S-30 … S-33)', () => {
       const password = `Pw-${crypto.randomBytes(9).toString('base64url')}`;
       out.push({ name: 'register', browser: registering, url: '/register', fields: {
         mobile: phone, challenge: step.html.querySelector('input[name="challenge"]')!.getAttribute('value')!, code: await lastCode(app.db, phone),
-        loginName: `csrf${crypto.randomBytes(4).toString('hex')}`, password, passwordConfirm: password,
+        loginName: `csrf${crypto.randomBytes(4).toString('hex')}`, password, passwordConfirm: password, agree: 'yes',
       } });
 
       const recovering = new Browser(app.url);
@@ -474,7 +474,8 @@ describe('sessions and web (S-30 … S-33)', () => {
       visited.push(['registration page', await browser.get('/register'), 200]);
       visited.push(['recovery page', await browser.get('/recover/person'), 200]);
       visited.push(['error page (404)', await browser.get('/no-such-page'), 404]);
-      visited.push(['error page (expired sign-in)', await browser.get('/interaction/no-such-interaction'), 400]);
+      // (A browser without a session: a signed-in one is sent home instead, issue 14.)
+      visited.push(['error page (expired sign-in)', await new Browser(app.url).get('/interaction/no-such-interaction'), 400]);
       visited.push(['error page (provider)', await browser.get('/auth?client_id=nobody&response_type=code&scope=openid&redirect_uri=http://evil.test/cb'), 400]);
       visited.push(['error page (CSRF)', await browser.request('/register/code', { method: 'POST', body: 'mobile=13900000000', headers: { 'content-type': 'application/x-www-form-urlencoded' } }), 403]);
 

@@ -246,7 +246,14 @@ describe('the unit account guide, section by section (issue #4)', () => {
       expect(row(subaccounts, bindingId)?.text).toContain('经办人员');
       expect(row(subaccounts, bindingId)?.querySelector('form.unbind')?.text).toContain('取消绑定');
 
-      const done = await browser.submit(subaccounts, `tr[data-binding="${bindingId}"] form.unbind`);
+      // 取消绑定 first asks for confirmation, naming the person, the unit and the consequence.
+      const confirm = await browser.submit(subaccounts, `tr[data-binding="${bindingId}"] form.unbind`);
+      expect(confirm.status).toBe(200);
+      expect(text(confirm)).toContain('确认取消绑定');
+      expect(text(confirm)).toContain('第五节示例单位');
+      expect(text(confirm)).toContain(handler.loginName);
+      expect((await bindingById(app.db, bindingId))?.status).toBe('active');
+      const done = await browser.submit(confirm, 'form#confirm');
       expect(done.status).toBe(200);
       expect(text(done)).toContain('已取消绑定。');
       expect(row(done, bindingId)).toBeNull();
@@ -280,7 +287,12 @@ describe('the unit account guide, section by section (issue #4)', () => {
       expect(Browser.text(refused)).toContain('常用联系人不能取消绑定，请先将其他经办人员设为常用联系人。');
       expect(await bindingById(app.db, contactBinding.id)).toMatchObject({ role: 'contact', status: 'active' });
 
-      const changed = await browser.submit(subaccounts, `tr[data-binding="${handlerBinding}"] form.set-contact`);
+      // The contact's row states the rule instead of offering 取消绑定.
+      expect(row(subaccounts, contactBinding.id)?.text).toContain('常用联系人不能取消绑定。如需更换，请先将另一位经办人员设为常用联系人。');
+      const confirmContact = await browser.submit(subaccounts, `tr[data-binding="${handlerBinding}"] form.set-contact`);
+      expect(text(confirmContact)).toContain('确认设为常用联系人');
+      expect(await bindingById(app.db, handlerBinding)).toMatchObject({ role: 'handler' });
+      const changed = await browser.submit(confirmContact, 'form#confirm');
       expect(changed.status).toBe(200);
       expect(text(changed)).toContain('常用联系人已变更。');
       expect(await bindingById(app.db, handlerBinding)).toMatchObject({ role: 'contact', status: 'active' });
@@ -292,7 +304,7 @@ describe('the unit account guide, section by section (issue #4)', () => {
         expect.objectContaining({ actor_type: 'unit', actor_id: unit.id, target_id: handler.id, detail: expect.objectContaining({ previous: contact.id }) }),
       ]);
 
-      const unbound = await browser.submit(changed, `tr[data-binding="${contactBinding.id}"] form.unbind`);
+      const unbound = await browser.submit(await browser.submit(changed, `tr[data-binding="${contactBinding.id}"] form.unbind`), 'form#confirm');
       expect(text(unbound)).toContain('已取消绑定。');
       const after = await bindingsOf(app.db, unit.id);
       expect(after.filter((entry) => entry.role === 'contact' && entry.status === 'active').map((entry) => entry.person_id)).toEqual([handler.id]);
@@ -309,7 +321,12 @@ describe('the unit account guide, section by section (issue #4)', () => {
       expect(search.status).toBe(200);
       expect(search.html.querySelector(`a[href="/operator/units/${unit.id}"]`)).not.toBeNull();
       const page = await browser.get(`/operator/units/${unit.id}`);
-      const issued = await browser.submit(page, 'form#issue-code');
+      // 签发授权码 first asks for confirmation, naming the unit and its certificate.
+      const confirm = await browser.submit(page, 'form#issue-code');
+      expect(text(confirm)).toContain('确认签发授权码');
+      expect(text(confirm)).toContain(unit.certNo);
+      expect(await codesOf(app.db, unit.id)).toHaveLength(0);
+      const issued = await browser.submit(confirm, 'form#confirm');
       expect(issued.status).toBe(200);
       const shown = issued.html.querySelector('#issued-code')?.text ?? '';
       expect(shown).toContain('仅显示一次');

@@ -110,7 +110,7 @@ describe('re-authentication for sensitive unit actions (S-34)', () => {
     expect(pathOf(back)).toBe('/unit/bindings');
     expect(back.status).toBe(200);
 
-    const done = await browser.submit(back, `tr[data-binding="${f.handlerBinding}"] form.unbind`);
+    const done = await browser.submit(await browser.submit(back, `tr[data-binding="${f.handlerBinding}"] form.unbind`), 'form#confirm');
     expect(done.status).toBe(200);
     expect(Browser.text(done)).toContain('已取消绑定。');
     expect((await bindingById(app.db, f.handlerBinding))?.status).toBe('unbound');

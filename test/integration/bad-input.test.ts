@@ -221,7 +221,7 @@ describe('bad input on the personal pages and endpoints (issue #3, S-53)', () =>
     const step = await registering.submit(await registering.get('/register'), 'form[action="/register/code"]', { mobile: phone });
     const password = `Pw-${crypto.randomBytes(9).toString('base64url')}`;
     const register = await registering.submit(step, 'form[action="/register"]', {
-      mobile: '12345', code: await lastCode(app.db, phone), loginName: `bad${crypto.randomBytes(4).toString('hex')}`, password, passwordConfirm: password,
+      mobile: '12345', code: await lastCode(app.db, phone), loginName: `bad${crypto.randomBytes(4).toString('hex')}`, password, passwordConfirm: password, agree: 'yes',
     });
     if (register.status !== 400 || !errorMessageOn(register.body, 'zh-CN')) problems.push(`registration: ${register.status} ${Browser.text(register).slice(0, 200)}`);
 

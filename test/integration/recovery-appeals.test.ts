@@ -54,7 +54,12 @@ describe('appeals (申诉) for unit account and password recovery (R-R1–R-R3, 
 
   async function approve(reference: string): Promise<Page> {
     const page = await operatorOpens(reference);
-    const done = await operator.submit(page, 'form#approve', { note: '材料齐全' });
+    // 批准 asks for confirmation first, naming the applicant and the consequence; nothing is decided until then.
+    const confirm = await operator.submit(page, 'form#approve', { note: '材料齐全' });
+    expect(text(confirm)).toContain('确认批准申诉');
+    expect(text(confirm)).toContain('材料齐全');
+    expect(text(confirm)).toContain(reference);
+    const done = await operator.submit(confirm, 'form#confirm');
     expect(done.status).toBe(200);
     expect(done.html.querySelector('#appeal-state')?.getAttribute('data-state')).toBe('approved');
     return done;
@@ -220,10 +225,12 @@ describe('appeals (申诉) for unit account and password recovery (R-R1–R-R3, 
     const rejectedBy = mobile();
     const rejected = referenceOf(await fileAppeal({ certNo: unit.certNo, kind: 'password', contact: rejectedBy }));
     const page = await operatorOpens(rejected);
-    const refused = await operator.submit(page, 'form#reject', { note: 'x' });
+    const confirmReject = await operator.submit(page, 'form#reject', { note: 'x' });
+    expect(text(confirmReject)).toContain('确认不予通过');
+    const refused = await operator.submit(confirmReject, 'form#confirm');
     expect(refused.status).toBe(400);
     expect(text(refused)).toContain('请填写2至200字的说明');
-    const done = await operator.submit(refused, 'form#reject', { note: '营业执照与单位名称不一致' });
+    const done = await operator.submit(await operator.submit(refused, 'form#reject', { note: '营业执照与单位名称不一致' }), 'form#confirm');
     expect(done.html.querySelector('#appeal-state')?.getAttribute('data-state')).toBe('rejected');
     const message = await lastMessage(app.db, rejectedBy);
     expect(message).toContain('营业执照与单位名称不一致');
@@ -242,7 +249,7 @@ describe('appeals (申诉) for unit account and password recovery (R-R1–R-R3, 
     expect(await lastMessage(app.db, unknownContact)).toContain(referenceOf(unknown));
     const page = await operatorOpens(referenceOf(unknown));
     expect(text(page)).toContain('没有以该证件注册的单位账号');
-    const refused = await operator.submit(page, 'form#approve', { note: '' });
+    const refused = await operator.submit(await operator.submit(page, 'form#approve', { note: '' }), 'form#confirm');
     expect(refused.status).toBe(409);
     expect(refused.html.querySelector('#appeal-state')?.getAttribute('data-state')).toBe('pending');
   });

@@ -162,7 +162,8 @@ describe('notifiers: HTTP SMS gateway, SMTP and the development outbox (PRODUCT.
       await signInOperator(app, operator);
       const list = await operator.get('/operator/appeals');
       const id = list.html.querySelectorAll('#appeals tr[data-appeal]').find((row) => row.text.includes(reference))!.getAttribute('data-appeal');
-      const approved = await operator.submit(await operator.get(`/operator/appeals/${id}`), 'form#approve', { note: '' });
+      const confirm = await operator.submit(await operator.get(`/operator/appeals/${id}`), 'form#approve', { note: '' });
+      const approved = await operator.submit(confirm, 'form#confirm');
       expect(approved.html.querySelector('#appeal-state')?.getAttribute('data-state')).toBe('approved');
       await jobsSettled(app.db);
       const mail = smtp.messages.at(-1)!;

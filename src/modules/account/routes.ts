@@ -11,12 +11,15 @@ import { consoleAccount } from '../../interactions/console.js';
 import { maskMobile, normalizeMobile } from '../persons/rules.js';
 import { assertFound, visibleField, withFormErrors } from '../persons/routes.js';
 import { CERT_TYPES } from '../units/certificates.js';
+import { describeEntries } from '../audit/describe.js';
+import { frameIdentity } from '../site/identity.js';
 
 /** The account centre of a person (PRODUCT.md §7): profile, password, mobile, real name, signed-in systems. */
 export function accountRoutes(services: Services, requireAccount: RequireAccount): Router {
   const router = new Router({ prefix: '/account' });
   const { persons, sessions, audit, catalog, bindings, units, verification } = services;
   router.use(requireAccount('person'));
+  router.use(frameIdentity(services));
 
   const me = async (ctx: Context) => assertFound(await persons.byId(consoleAccount(ctx).id));
   const actor = (ctx: Context) => auditContext(ctx, { type: 'person', id: consoleAccount(ctx).id });
@@ -26,10 +29,45 @@ export function accountRoutes(services: Services, requireAccount: RequireAccount
   const businessName = (ctx: Context, scope: string) =>
     catalog.businesses.find((business) => business.scope === scope)?.name[state(ctx).locale] ?? scope;
 
+  /** A permission as a person reads it: the business's name, or what a base scope gives (never a scope code). */
+  const permissionName = (ctx: Context, scope: string): string | undefined => {
+    const locale = state(ctx).locale;
+    const business = catalog.businesses.find((entry) => entry.scope === scope);
+    if (business) return business.name[locale];
+    if (scope === 'profile' || scope === 'phone' || scope === 'offline_access' || scope === 'unit') return translate(locale, `scope.${scope}`);
+    return undefined;
+  };
+
+  /**
+   * 已登录的业务系统: one row per business system (client), however many grants it holds (one per unit acted for
+   * and the personal one), with the permissions by name, the units, the last sign-in and one revoke.
+   */
+  async function signedInSystems(ctx: Context, personId: string) {
+    const grants = await sessions.listGrants(personId);
+    const systems = new Map<string, { clientId: string; name: string; permissions: Set<string>; units: Set<string>; personal: boolean; lastUsed: Date }>();
+    for (const grant of grants) {
+      const system = systems.get(grant.clientId) ?? {
+        clientId: grant.clientId, name: clientLabel(ctx, grant.clientId), permissions: new Set<string>(), units: new Set<string>(), personal: false, lastUsed: grant.createdAt,
+      };
+      for (const scope of grant.scopes) {
+        const name = permissionName(ctx, scope);
+        if (name) system.permissions.add(name);
+      }
+      const link = await services.unitGrants.forGrant(grant.grantId);
+      const unit = link ? await units.byId(link.unitId) : undefined;
+      if (unit) system.units.add(unit.name);
+      else system.personal = true;
+      if (grant.createdAt > system.lastUsed) system.lastUsed = grant.createdAt;
+      systems.set(grant.clientId, system);
+    }
+    return [...systems.values()].map((system) => ({ ...system, permissions: [...system.permissions], units: [...system.units] }));
+  }
+
   async function overview(ctx: Context, extra: Record<string, unknown> = {}, status = 200): Promise<void> {
     const person = await me(ctx);
     const grants = await sessions.listGrants(person.id);
-    const activity = await audit.list({ subjectId: person.id, limit: 20 });
+    const systems = await signedInSystems(ctx, person.id);
+    const activity = await describeEntries(services, await audit.list({ subjectId: person.id, limit: 20 }), state(ctx).locale, false);
     const mine = await bindings.listForPerson(person.id);
     const describe = (binding: (typeof mine)[number]) => ({
       ...binding, scopeNames: binding.effectiveScopes.map((scope) => businessName(ctx, scope)),
@@ -39,6 +77,7 @@ export function accountRoutes(services: Services, requireAccount: RequireAccount
       person,
       mobile: maskMobile(person.mobile),
       grants: grants.map((grant) => ({ ...grant, name: clientLabel(ctx, grant.clientId) })),
+      systems,
       pending: mine.filter((binding) => binding.status === 'pending').map(describe),
       units: mine.filter((binding) => binding.status === 'active').map(describe),
       activity,
@@ -122,6 +161,19 @@ export function accountRoutes(services: Services, requireAccount: RequireAccount
       ...view, csrf: csrfToken(ctx), person: await me(ctx), certTypes: CERT_TYPES,
       form: { name: form.name.slice(0, 100), certType: form.certType.slice(0, 32), certNo: form.certNo.slice(0, 40), loginName: form.loginName.slice(0, 32) },
     }, status));
+  });
+
+  // One revoke per business system: every grant the system holds for this person (personal and for each unit).
+  router.post('/clients/:clientId/revoke', parseBody(), verifyCsrf(), async (ctx) => {
+    const account = consoleAccount(ctx);
+    const grants = (await sessions.listGrants(account.id)).filter((entry) => entry.clientId === ctx.params.clientId);
+    if (grants.length === 0) throw new AppError('not_found', 404);
+    for (const grant of grants) {
+      if (await sessions.revokeGrant(account.id, grant.grantId)) {
+        await audit.record(actor(ctx), { action: 'grant.revoke', target: { type: 'client', id: grant.clientId } });
+      }
+    }
+    await overview(ctx, { revoked: translate(state(ctx).locale, 'account.revoked', { client: clientLabel(ctx, grants[0]!.clientId) }) });
   });
 
   router.post('/grants/:grantId/revoke', parseBody(), verifyCsrf(), async (ctx) => {

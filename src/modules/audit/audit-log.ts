@@ -46,7 +46,11 @@ export interface AuditFilter {
   /** Entries that concern this subject as actor or target. */
   subjectId?: string | undefined;
   before?: Date | undefined;
+  /** Entries at or after this time. */
+  since?: Date | undefined;
   limit?: number | undefined;
+  /** Paging: entries to skip (newest first). */
+  offset?: number | undefined;
 }
 
 /** Filters of the paged audit query (management API): a time range, the outcome and a cursor. */
@@ -133,11 +137,14 @@ export class AuditLog {
       where.push(`(actor_id = $${params.length} OR target_id = $${params.length})`);
     }
     if (filter.before) add('at < ?', filter.before);
+    if (filter.since) add('at >= ?', filter.since);
     params.push(Math.min(filter.limit ?? 100, 500));
+    const limit = params.length;
+    params.push(Math.max(0, Math.min(filter.offset ?? 0, 100_000)));
     const { rows } = await this.db.query<Row>(
       `SELECT id::text, at, action, outcome, actor_type, actor_id, acting_unit_id, target_type, target_id, ip, request_id, detail
        FROM audit_event ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-       ORDER BY at DESC, id DESC LIMIT $${params.length}`,
+       ORDER BY at DESC, id DESC LIMIT $${limit} OFFSET $${params.length}`,
       params,
     );
     return rows.map(toRecord);

@@ -3,23 +3,32 @@ import { isUuid } from '../../shared/account-id.js';
 import type { Context } from 'koa';
 import { auditContext, csrfToken, formFields, parseBody, seeOther, verifyCsrf } from '../../shared/http/forms.js';
 import { render } from '../../shared/http/views.js';
+import { state } from '../../shared/http/middleware.js';
+import { translate } from '../../shared/i18n/index.js';
 import type { Services } from '../../services.js';
 import { consoleAccount, type RequireAccount } from '../../interactions/console.js';
 import { maskMobile } from '../persons/rules.js';
 import { assertFound, withFormErrors } from '../persons/routes.js';
 import type { ActorType } from '../audit/audit-log.js';
 import { lastDay } from './dashboard.js';
+import { frameIdentity } from '../site/identity.js';
+import { describeEntries } from '../audit/describe.js';
+import { AUDIT_PAGE_SIZE, auditActions, auditPaging, auditQuery } from '../audit/page.js';
 
 const ACTOR_TYPES: ActorType[] = ['person', 'unit', 'operator', 'system', 'anonymous'];
+const OUTCOMES = ['realname_verified', 'realname_rejected', 'person_active', 'person_disabled', 'unit_active', 'unit_disabled'];
 
 /** The counter console (PRODUCT.md §7): verify persons, search, audit log; every action audited (R-A1). */
 export function operatorRoutes(services: Services, requireAccount: RequireAccount): Router {
   const router = new Router({ prefix: '/operator' });
   const { persons, audit, db, config } = services;
   router.use(requireAccount('operator'));
+  router.use(frameIdentity(services));
 
   const actor = (ctx: Context) => auditContext(ctx, { type: 'operator', id: consoleAccount(ctx).id });
   const text = (value: unknown) => (typeof value === 'string' ? value.slice(0, 64) : undefined);
+  // What the last action did, said specifically (?done=…, only known outcomes).
+  const doneOf = (ctx: Context) => (typeof ctx.query.done === 'string' && OUTCOMES.includes(ctx.query.done) ? ctx.query.done : undefined);
 
   router.get('/', async (ctx) => {
     const query = text(ctx.query.q)?.trim();
@@ -32,17 +41,17 @@ export function operatorRoutes(services: Services, requireAccount: RequireAccoun
 
   async function personPage(ctx: Context, view: Record<string, unknown> = {}, status = 200): Promise<void> {
     const person = assertFound(await persons.byId(String(ctx.params.id)));
-    const history = await audit.list({ targetId: person.id, limit: 30 });
+    const history = await describeEntries(services, await audit.list({ subjectId: person.id, limit: 30 }), state(ctx).locale, true);
     render(ctx, 'operator/person.njk', { csrf: csrfToken(ctx), person, maskedMobile: maskMobile(person.mobile), history, ...view }, status);
   }
 
-  router.get('/persons/:id', async (ctx) => personPage(ctx, { done: ctx.query.done === '1' }));
+  router.get('/persons/:id', async (ctx) => personPage(ctx, { done: doneOf(ctx) }));
 
   router.post('/persons/:id/verify', parseBody(), verifyCsrf(), async (ctx) => {
     const form = formFields(ctx, ['idNumber'], 32);
     await withFormErrors(ctx, async () => {
       await persons.verifyRealname(String(ctx.params.id), form.idNumber, actor(ctx));
-      seeOther(ctx, `/operator/persons/${ctx.params.id}?done=1`);
+      seeOther(ctx, `/operator/persons/${ctx.params.id}?done=realname_verified`);
     }, (view, status) => personPage(ctx, view, status));
   });
 
@@ -50,7 +59,7 @@ export function operatorRoutes(services: Services, requireAccount: RequireAccoun
     const form = formFields(ctx, ['note'], 256);
     await withFormErrors(ctx, async () => {
       await persons.rejectRealname(String(ctx.params.id), form.note, actor(ctx));
-      seeOther(ctx, `/operator/persons/${ctx.params.id}?done=1`);
+      seeOther(ctx, `/operator/persons/${ctx.params.id}?done=realname_rejected`);
     }, (view, status) => personPage(ctx, view, status));
   });
 
@@ -58,13 +67,13 @@ export function operatorRoutes(services: Services, requireAccount: RequireAccoun
     router.post(`/persons/:id/${action}`, parseBody(), verifyCsrf(), async (ctx) => {
       assertFound(await persons.byId(String(ctx.params.id)));
       await persons.setStatus(String(ctx.params.id), status, actor(ctx));
-      seeOther(ctx, `/operator/persons/${ctx.params.id}?done=1`);
+      seeOther(ctx, `/operator/persons/${ctx.params.id}?done=person_${status}`);
     });
   }
 
   router.get('/units', async (ctx) => {
     const query = text(ctx.query.q)?.trim() ?? '';
-    render(ctx, 'operator/units.njk', { query, units: query ? await services.units.search(query) : [] });
+    render(ctx, 'operator/units.njk', { query, units: await services.units.search(query) });
   });
 
   async function unitPage(ctx: Context, view: Record<string, unknown> = {}, status = 200): Promise<void> {
@@ -72,19 +81,35 @@ export function operatorRoutes(services: Services, requireAccount: RequireAccoun
     render(ctx, 'operator/unit.njk', {
       csrf: csrfToken(ctx), unit, codes: await services.verification.list(unit.id),
       bindings: await services.bindings.listForUnit(unit.id), appeals: await services.appeals.listForUnit(unit.id),
-      history: await audit.list({ actingUnitId: unit.id, limit: 50 }),
-      done: ctx.query.done === '1', ...view,
+      history: await describeEntries(services, await audit.list({ subjectId: unit.id, limit: 50 }), state(ctx).locale, true),
+      done: doneOf(ctx), ...view,
     }, status);
   }
 
   router.get('/units/:id', (ctx) => unitPage(ctx));
 
-  // R-U5: the code is shown once, here, to hand over at the counter; only its HMAC is kept.
+  // 签发授权码 asks for confirmation first: the unit, its certificate and the consequence.
+  router.get('/units/:id/codes', async (ctx) => {
+    const unit = assertFound(await services.units.byId(String(ctx.params.id)));
+    const locale = state(ctx).locale;
+    render(ctx, 'confirm.njk', {
+      frame: 'operator/layout.njk', csrf: csrfToken(ctx), action: `/operator/units/${unit.id}/codes`, cancel: `/operator/units/${unit.id}`,
+      title: translate(locale, 'confirm.code_title'), submit: translate(locale, 'confirm.code_submit'),
+      body: translate(locale, 'confirm.code_body', { unit: unit.name, certNo: unit.certNo, hours: config.unitCodeTtlHours }),
+      facts: [
+        { label: translate(locale, 'unit.name'), value: unit.name },
+        { label: translate(locale, 'unit.cert_type'), value: translate(locale, `unit.cert_type.${unit.certType}`) },
+        { label: translate(locale, 'unit.cert_no'), value: unit.certNo },
+      ],
+    });
+  });
+
+  // R-U5: the code is shown once, here, large and with a slip to print and hand over; only its HMAC is kept.
   router.post('/units/:id/codes', parseBody(), verifyCsrf(), async (ctx) => {
     const unit = assertFound(await services.units.byId(String(ctx.params.id)));
     await withFormErrors(ctx, async () => {
       const issued = await services.verification.issue(unit.id, actor(ctx));
-      await unitPage(ctx, { issued: { code: issued.code, expires: issued.expiresAt.toISOString().replace('T', ' ').slice(0, 16) } });
+      render(ctx, 'operator/code-issued.njk', { unit, code: issued.code, expiresAt: issued.expiresAt });
     }, (view, status) => unitPage(ctx, view, status));
   });
 
@@ -92,7 +117,7 @@ export function operatorRoutes(services: Services, requireAccount: RequireAccoun
     router.post(`/units/:id/${action}`, parseBody(), verifyCsrf(), async (ctx) => {
       const unit = assertFound(await services.units.byId(String(ctx.params.id)));
       await services.units.setStatus(unit.id, status, actor(ctx));
-      seeOther(ctx, `/operator/units/${unit.id}?done=1`);
+      seeOther(ctx, `/operator/units/${unit.id}?done=unit_${status}`);
     });
   }
 
@@ -100,13 +125,31 @@ export function operatorRoutes(services: Services, requireAccount: RequireAccoun
     render(ctx, 'operator/dashboard.njk', { ...await lastDay(db, services.now()) });
   });
 
+  // The whole log, newest first, 50 a page: by person or unit (login name, mobile, name or certificate number,
+  // never an id to type in), action and dates; names instead of ids, each linked to its page.
   router.get('/audit', async (ctx) => {
+    const { query, filter } = auditQuery(ctx);
+    const subject = text(ctx.query.q)?.trim() ?? '';
+    let subjectId: string | undefined;
+    let subjectMissing = false;
+    if (subject) {
+      const person = await persons.byAccount(subject);
+      const unit = person ? undefined : (await services.units.search(subject))[0];
+      subjectId = person?.id ?? unit?.id;
+      subjectMissing = !subjectId;
+    }
     const actorType = ACTOR_TYPES.find((type) => type === ctx.query.actorType);
-    const filter = {
-      actorType, actorId: text(ctx.query.actorId), targetId: text(ctx.query.targetId), action: text(ctx.query.action),
-      actingUnitId: isUuid(ctx.query.unitId) ? ctx.query.unitId : undefined, limit: 200,
-    };
-    render(ctx, 'operator/audit.njk', { entries: await audit.list(filter), filter, actorTypes: ACTOR_TYPES });
+    const entries = subjectMissing ? [] : await audit.list({
+      ...filter, ...(subjectId ? { subjectId } : {}), actorType,
+      actorId: isUuid(ctx.query.actorId) ? ctx.query.actorId : undefined,
+      targetId: isUuid(ctx.query.targetId) ? ctx.query.targetId : undefined,
+      actingUnitId: isUuid(ctx.query.unitId) ? ctx.query.unitId : undefined,
+    });
+    const locale = state(ctx).locale;
+    render(ctx, 'operator/audit.njk', {
+      entries: await describeEntries(services, entries.slice(0, AUDIT_PAGE_SIZE), locale, true),
+      query, subject, actions: auditActions(locale), page: query.page, paging: auditPaging(ctx, query.page, entries.length > AUDIT_PAGE_SIZE),
+    });
   });
 
   // The development outbox: what the SMS gateway would have sent (never in production).

@@ -8,7 +8,7 @@ import { checkPassword } from '../../shared/security/passwords.js';
 import { randomString, type Secrets } from '../../shared/security/secrets.js';
 import type { Throttle } from '../../shared/security/throttle.js';
 import type { PasswordSignIn } from '../../shared/security/password-sign-in.js';
-import { base32Decode, base32Encode, matchTotp, otpauthUri } from '../../shared/security/totp.js';
+import { base32Decode, base32Encode, currentStep, hotp, matchTotp, otpauthUri } from '../../shared/security/totp.js';
 import type { AuditContext, AuditLog } from '../audit/audit-log.js';
 import type { AccountSessions } from '../../shared/sessions.js';
 
@@ -48,6 +48,11 @@ export interface OperatorServiceDeps {
   secrets: Secrets;
   sessions: AccountSessions;
   issuerName: string;
+  /**
+   * Outside production only: the TOTP sign-in page may show the operator's current code, so that the demo
+   * operator can sign in without a phone. Always false in production (services.ts derives it from the mode).
+   */
+  developmentTotp: boolean;
   now?: () => Date;
 }
 
@@ -136,6 +141,25 @@ export class OperatorService {
     }
     const secret = this.deps.secrets.decrypt('totp', sealed);
     return { secret, uri: otpauthUri(this.deps.issuerName, operator.loginName, secret) };
+  }
+
+  /**
+   * Development shortcut: the operator's current TOTP code, computed from the stored secret exactly as an
+   * authenticator app would (the code is then entered and checked like any other, once). Refused in production.
+   */
+  async developmentCode(operatorId: string): Promise<string> {
+    assertThat(this.deps.developmentTotp, 'forbidden', 403);
+    const { rows } = await this.deps.db.query<{ totp_secret: string | null; totp_last_step: string | null }>(
+      "SELECT totp_secret, totp_last_step FROM operator WHERE id = $1 AND status = 'active'", [operatorId],
+    );
+    const sealed = rows[0]?.totp_secret;
+    assertThat(sealed, 'not_found', 404);
+    // When this step's code was already used (a second sign-in within 30 s), the next step's code, which the
+    // check accepts for clock drift, so that the shortcut keeps working.
+    const current = currentStep(this.#now());
+    const used = rows[0]?.totp_last_step == null ? undefined : Number(rows[0].totp_last_step);
+    const step = used !== undefined && used >= current ? used + 1 : current;
+    return hotp(base32Decode(this.deps.secrets.decrypt('totp', sealed)), step);
   }
 
   /**

@@ -40,16 +40,20 @@ export function personRoutes(services: Services): Router {
   });
 
   router.post('/register', parseBody(), verifyCsrf(), async (ctx) => {
-    const form = formFields(ctx, ['mobile', 'challenge', 'code', 'loginName', 'password', 'passwordConfirm', 'returnTo'], 512);
+    const form = formFields(ctx, ['mobile', 'challenge', 'code', 'loginName', 'password', 'passwordConfirm', 'returnTo', 'agree'], 512);
     const returnTo = returnOf(ctx, form.returnTo);
     await withFormErrors(ctx, async () => {
+      // 用户协议 and 隐私政策 are accepted explicitly (an unticked box), before anything is checked or written.
+      if (form.agree !== 'yes') throw new AppError('terms_required', 400, {}, 'agree');
       await persons.register(form, auditContext(ctx));
-      render(ctx, 'persons/done.njk', { title: 'register.title', message: 'register.done', next: returnTo });
+      render(ctx, 'persons/done.njk', { title: 'register.title', message: 'register.done', next: returnTo, checklist: true });
     }, (view, status) => {
       const mobile = normalizeMobile(form.mobile) ?? '';
       render(ctx, 'persons/register-account.njk', {
-        ...view, errorField: visibleField(view.errorField, ['code', 'loginName', 'password', 'passwordConfirm']),
+        ...view, errorField: visibleField(view.errorField, ['code', 'loginName', 'password', 'passwordConfirm', 'agree']),
         csrf: csrfToken(ctx), returnTo, challenge: form.challenge, mobile, masked: mobile ? maskMobile(mobile) : '', loginName: form.loginName.slice(0, 32),
+        // The SMS code and the consent are kept (the code stays valid after a refused form); passwords never are.
+        code: /^\d{0,6}$/.test(form.code) ? form.code : '', agree: form.agree === 'yes',
       }, status);
     });
   });

@@ -165,8 +165,10 @@ export const personStore = {
     if (query) {
       const { rows } = await db.query<Row>(
         `SELECT ${COLUMNS} FROM person WHERE lower(login_name) = lower($1) OR mobile = $1 OR legal_name = $1
-         ORDER BY created_at DESC LIMIT $2`,
-        [query, limit],
+           OR ($2::text IS NOT NULL AND (legal_name ILIKE $2 OR login_name ILIKE $2))
+         ORDER BY (lower(login_name) = lower($1) OR mobile = $1 OR legal_name = $1) DESC, created_at DESC LIMIT $3`,
+        // Exact matches first, then names and login names containing the text (LIKE wildcards escaped).
+        [query, [...query].length >= 2 ? `%${query.replace(/[\\%_]/g, (char) => `\\${char}`)}%` : null, limit],
       );
       return rows.map(toPerson);
     }

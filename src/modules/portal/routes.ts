@@ -5,6 +5,7 @@ import { render } from '../../shared/http/views.js';
 import type { Services } from '../../services.js';
 import type { CurrentAccount } from '../../interactions/console.js';
 import { unitAccess, type UnitAccess } from '../bindings/access.js';
+import { personLabel } from '../site/identity.js';
 
 type TileState = 'open' | 'sign_in' | 'personal' | 'not_granted' | 'unverified';
 
@@ -52,12 +53,15 @@ export function portalRoutes(services: Services, currentAccount: CurrentAccount)
       url: business.portalUrl && tileUrl(business.portalUrl, access),
       state: tileState(business.scope, business.requiresVerifiedUnit, access, !!person),
     }));
+    const displayName = person ? personLabel(person, locale) : undefined;
+    if (person && displayName) {
+      (ctx.state as { identity?: unknown }).identity = { kind: 'person', name: displayName, ...(access ? { unit: access.unit.name } : {}) };
+    }
     render(ctx, 'portal/index.njk', {
       person,
-      displayName: person ? (person.realnameStatus === 'verified' && person.legalName ? `${person.legalName}（${person.loginName}）` : person.loginName) : undefined,
+      displayName,
       access,
       tiles,
-      languageSwitch: `/lang?to=${locale === 'en' ? 'zh-CN' : 'en'}&return=/`,
     });
   }
 

@@ -8,6 +8,10 @@ import { withFormErrors } from '../persons/routes.js';
 import { APPEAL_LINK_TTL_HOURS } from './appeals.js';
 import { DOCUMENT_TYPES } from './documents.js';
 import type { AppealStatus } from './store.js';
+import { frameIdentity } from '../site/identity.js';
+import { state } from '../../shared/http/middleware.js';
+import { describeEntries } from '../audit/describe.js';
+import { translate } from '../../shared/i18n/index.js';
 
 const STATUSES: readonly AppealStatus[] = ['pending', 'approved', 'rejected', 'completed'];
 
@@ -19,6 +23,7 @@ export function appealOperatorRoutes(services: Services, requireAccount: Require
   const router = new Router({ prefix: '/operator/appeals' });
   const { appeals } = services;
   router.use(requireAccount('operator'));
+  router.use(frameIdentity(services));
 
   const actor = (ctx: Context) => auditContext(ctx, { type: 'operator', id: consoleAccount(ctx).id });
 
@@ -29,18 +34,43 @@ export function appealOperatorRoutes(services: Services, requireAccount: Require
 
   async function appealPage(ctx: Context, view: Record<string, unknown> = {}, status = 200): Promise<void> {
     const found = await appeals.get(String(ctx.params.id));
-    const history = await services.audit.list({ targetId: found.appeal.id, limit: 50 });
-    render(ctx, 'operator/appeal.njk', { csrf: csrfToken(ctx), ...found, history, linkHours: APPEAL_LINK_TTL_HOURS, done: ctx.query.done === '1', ...view }, status);
+    const history = await describeEntries(services, await services.audit.list({ targetId: found.appeal.id, limit: 50 }), state(ctx).locale, true);
+    render(ctx, 'operator/appeal.njk', { csrf: csrfToken(ctx), ...found, history, linkHours: APPEAL_LINK_TTL_HOURS, done: ctx.query.done === 'approve' || ctx.query.done === 'reject' ? ctx.query.done : undefined, ...view }, status);
   }
 
   router.get('/:id', (ctx) => appealPage(ctx));
 
   for (const decision of ['approve', 'reject'] as const) {
+    // The decision is confirmed first: the applicant, the certificate, the unit, the note and what follows.
+    router.get(`/:id/${decision}`, async (ctx) => {
+      const found = await appeals.get(String(ctx.params.id));
+      const locale = state(ctx).locale;
+      const note = typeof ctx.query.note === 'string' ? ctx.query.note.slice(0, 200) : '';
+      const t = (key: Parameters<typeof translate>[1], params?: Record<string, string | number>) => translate(locale, key, params);
+      render(ctx, 'confirm.njk', {
+        frame: 'operator/layout.njk', csrf: csrfToken(ctx), action: `/operator/appeals/${found.appeal.id}/${decision}`, cancel: `/operator/appeals/${found.appeal.id}`,
+        title: t(decision === 'approve' ? 'confirm.appeal_approve_title' : 'confirm.appeal_reject_title'),
+        submit: t(decision === 'approve' ? 'operator.appeal_approve' : 'operator.appeal_reject'),
+        body: decision === 'approve'
+          ? t('confirm.appeal_approve_body', { applicant: found.appeal.applicantName, contact: found.appeal.contact, hours: APPEAL_LINK_TTL_HOURS })
+          : t('confirm.appeal_reject_body', { applicant: found.appeal.applicantName, contact: found.appeal.contact }),
+        facts: [
+          { label: t('recovery.reference'), value: found.referenceText },
+          { label: t('recovery.kind'), value: t(`recovery.kind.${found.appeal.kind}`) },
+          { label: t('recovery.certificate'), value: `${t(`unit.cert_type.${found.appeal.certType}`)} ${found.appeal.certNo}` },
+          { label: t('operator.appeal_unit'), value: found.unit?.name ?? t('operator.appeal_no_unit') },
+          { label: t('operator.appeal_applicant'), value: found.appeal.applicantName },
+          ...(note ? [{ label: t('recovery.note'), value: note }] : []),
+        ],
+        hidden: { note },
+      });
+    });
+
     router.post(`/:id/${decision}`, parseBody(), verifyCsrf(), async (ctx) => {
       const form = formFields(ctx, ['note'], 256);
       await withFormErrors(ctx, async () => {
         await appeals[decision](String(ctx.params.id), form.note, actor(ctx));
-        seeOther(ctx, `/operator/appeals/${ctx.params.id}?done=1`);
+        seeOther(ctx, `/operator/appeals/${ctx.params.id}?done=${decision}`);
       }, (view, status) => appealPage(ctx, { ...view, note: form.note.slice(0, 200), decision }, status));
     });
   }

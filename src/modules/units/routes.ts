@@ -9,6 +9,11 @@ import { consoleAccount, type RequireAccount } from '../../interactions/console.
 import { maskMobile } from '../persons/rules.js';
 import { assertFound, withFormErrors } from '../persons/routes.js';
 import { CERT_TYPES } from './certificates.js';
+import { frameIdentity, personLabel } from '../site/identity.js';
+import { AppError } from '../../shared/errors.js';
+import { translate } from '../../shared/i18n/index.js';
+import { describeEntries } from '../audit/describe.js';
+import { AUDIT_PAGE_SIZE, auditActions, auditPaging, auditQuery } from '../audit/page.js';
 
 /** Business scopes chosen in a form: the repeated `scopes` field (a single value arrives as a string). */
 export function scopesOf(ctx: Context): string[] {
@@ -28,6 +33,7 @@ export function unitRoutes(services: Services, requireAccount: RequireAccount): 
   // S-27 / S-34: each sensitive route names its entry of the one table shared with the management API.
   const fresh = (operation: SensitiveOperation) => requireAccount('unit', { freshSeconds: config.reauthSeconds, operation });
   router.use(requireAccount('unit'));
+  router.use(frameIdentity(services));
 
   const unitId = (ctx: Context) => consoleAccount(ctx).id;
   const actor = (ctx: Context) => auditContext(ctx, { type: 'unit', id: unitId(ctx) }, unitId(ctx));
@@ -83,6 +89,47 @@ export function unitRoutes(services: Services, requireAccount: RequireAccount): 
     }, (view, status) => subaccounts(ctx, { ...view, form: { ...form, scopes } }, status));
   });
 
+  /** A binding of this unit (404 for another unit's, as for one that does not exist), for a confirmation step. */
+  async function ownBinding(ctx: Context) {
+    const list = await bindings.listForUnit(unitId(ctx));
+    const binding = assertFound(list.find((entry) => entry.id === String(ctx.params.id) && entry.status !== 'unbound'));
+    return { binding, list, person: binding.person ? personLabel(binding.person, state(ctx).locale) : '' };
+  }
+
+  // 取消绑定 and 设为常用联系人 ask for confirmation first, naming the person, the unit and the consequence.
+  router.get('/bindings/:id/unbind', fresh('unit.unbind'), async (ctx) => {
+    const unit = await me(ctx);
+    const { binding, person } = await ownBinding(ctx);
+    if (binding.role === 'contact') throw new AppError('binding_contact_cannot_be_unbound', 409);
+    const locale = state(ctx).locale;
+    render(ctx, 'confirm.njk', {
+      frame: 'unit/layout.njk', csrf: csrfToken(ctx), action: `/unit/bindings/${binding.id}/unbind`, cancel: '/unit/bindings',
+      title: translate(locale, 'confirm.unbind_title'), submit: translate(locale, 'confirm.unbind_submit'),
+      body: translate(locale, 'confirm.unbind_body', { person, unit: unit.name }),
+      facts: [{ label: translate(locale, 'unit.person'), value: person }, { label: translate(locale, 'unit.role'), value: translate(locale, `unit.role.${binding.role}`) }],
+    });
+  });
+
+  router.get('/bindings/:id/contact', fresh('unit.contact'), async (ctx) => {
+    const unit = await me(ctx);
+    const { binding, list, person } = await ownBinding(ctx);
+    if (binding.role === 'contact' || binding.effective !== 'active') throw new AppError('binding_contact_must_be_active', 409);
+    const current = list.find((entry) => entry.role === 'contact' && entry.status === 'active');
+    const locale = state(ctx).locale;
+    render(ctx, 'confirm.njk', {
+      frame: 'unit/layout.njk', csrf: csrfToken(ctx), action: `/unit/bindings/${binding.id}/contact`, cancel: '/unit/bindings',
+      title: translate(locale, 'confirm.contact_title'), submit: translate(locale, 'confirm.contact_submit'),
+      body: translate(locale, 'confirm.contact_body', { person, unit: unit.name, previous: current?.person ? personLabel(current.person, locale) : '' }),
+      facts: [{ label: translate(locale, 'unit.person'), value: person }],
+      // The permissions stay as they are unless changed here (R-B5: the contact change is a change of role).
+      hidden: { scopesShown: '1' },
+      scopeChoices: {
+        legend: translate(locale, 'unit.contact_scopes'),
+        options: businesses(ctx).map((business) => ({ ...business, checked: binding.scopes.includes(business.scope) })),
+      },
+    });
+  });
+
   router.post('/bindings/:id/unbind', parseBody(), verifyCsrf(), fresh('unit.unbind'), async (ctx) => {
     await withFormErrors(ctx, async () => {
       await bindings.unbind(unitId(ctx), String(ctx.params.id), actor(ctx));
@@ -125,8 +172,15 @@ export function unitRoutes(services: Services, requireAccount: RequireAccount): 
     }, (view, status) => render(ctx, 'unit/password.njk', { ...view, csrf: csrfToken(ctx) }, status));
   });
 
+  // The unit's own log (R-A1): names instead of ids, action and date filters, 50 a page.
   router.get('/audit', async (ctx) => {
-    render(ctx, 'unit/audit.njk', { unit: await me(ctx), entries: await audit.list({ actingUnitId: unitId(ctx), limit: 200 }) });
+    const { query, filter } = auditQuery(ctx);
+    const entries = await audit.list({ ...filter, actingUnitId: unitId(ctx) });
+    const locale = state(ctx).locale;
+    render(ctx, 'unit/audit.njk', {
+      unit: await me(ctx), entries: await describeEntries(services, entries.slice(0, AUDIT_PAGE_SIZE), locale, false),
+      query, actions: auditActions(locale), page: query.page, paging: auditPaging(ctx, query.page, entries.length > AUDIT_PAGE_SIZE),
+    });
   });
 
   return router;

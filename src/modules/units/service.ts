@@ -50,9 +50,9 @@ export class UnitService {
     return unitStore.byIds(this.deps.db, ids);
   }
 
+  /** Fuzzy search for the counter; an empty text lists the most recent units. */
   search(query: string): Promise<Unit[]> {
-    const text = query.trim();
-    return text ? unitStore.search(this.deps.db, text) : Promise.resolve([]);
+    return unitStore.search(this.deps.db, query.trim());
   }
 
   nameHistory(id: string) {

@@ -78,11 +78,23 @@ export const unitStore = {
   },
 
   /** Operator search by certificate number (any type), login name or exact name. */
+  /**
+   * The counter's search: exact matches of the certificate number, login name or name first, then units whose
+   * name, certificate number or login name contain the text (from 2 characters; LIKE wildcards are escaped).
+   * Without a text: the most recently registered units.
+   */
   async search(db: Queryable, query: string, limit = 50): Promise<Unit[]> {
+    if (!query) {
+      const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM unit ORDER BY created_at DESC LIMIT $1`, [limit]);
+      return rows.map(toUnit);
+    }
+    const contains = [...query].length >= 2 ? `%${query.replace(/[\\%_]/g, (char) => `\\${char}`)}%` : null;
     const { rows } = await db.query<Row>(
       `SELECT ${COLUMNS} FROM unit WHERE cert_no = upper($1) OR replace(cert_no, '-', '') = upper($1)
-         OR lower(login_name) = lower($1) OR name = $1 ORDER BY created_at DESC LIMIT $2`,
-      [query, limit],
+         OR lower(login_name) = lower($1) OR name = $1
+         OR ($2::text IS NOT NULL AND (name ILIKE $2 OR cert_no ILIKE $2 OR login_name ILIKE $2))
+       ORDER BY (cert_no = upper($1) OR lower(login_name) = lower($1) OR name = $1) DESC, created_at DESC LIMIT $3`,
+      [query, contains, limit],
     );
     return rows.map(toUnit);
   },

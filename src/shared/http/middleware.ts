@@ -61,7 +61,9 @@ function respond(ctx: Context, status: number, code: string, messageKey: Message
     ctx.set('Cache-Control', 'no-store');
     ctx.body = { error: code, message, ...(field ? { field } : {}), requestId: s.requestId };
   } else {
-    render(ctx, 'error.njk', { message }, status);
+    // A way back from every error page (返回首页 always; 重新登录 when the sign-in or the session is the problem).
+    const signIn = code === 'interaction_expired' || code === 'reauth_required' || status === 401;
+    render(ctx, 'error.njk', { message, signIn }, status);
   }
 }
 

@@ -8,9 +8,34 @@ const environment = new nunjucks.Environment(new nunjucks.FileSystemLoader(VIEWS
   throwOnUndefined: false,
 });
 
+// Dates are shown in the platform's time zone (Beijing time), to the minute, the way a person reads them.
+const DATE_TIME = new Intl.DateTimeFormat('sv-SE', {
+  timeZone: 'Asia/Shanghai', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hour12: false,
+});
+const DATE = new Intl.DateTimeFormat('sv-SE', { timeZone: 'Asia/Shanghai', year: 'numeric', month: '2-digit', day: '2-digit' });
+const asDate = (value: unknown) => (value instanceof Date ? value : typeof value === 'string' || typeof value === 'number' ? new Date(value) : undefined);
+environment.addFilter('datetime', (value: unknown) => {
+  const date = asDate(value);
+  return date && !Number.isNaN(date.getTime()) ? DATE_TIME.format(date) : '';
+});
+environment.addFilter('date', (value: unknown) => {
+  const date = asDate(value);
+  return date && !Number.isNaN(date.getTime()) ? DATE.format(date) : '';
+});
+
 export interface PageState {
   locale: Locale;
   requestId?: string;
+}
+
+/**
+ * Who is signed in, for the identity bar of the page frame (set by the consoles' and the portal's routes):
+ * the display name, the unit acted for, and whether 切换单位 applies (a person).
+ */
+export interface FrameIdentity {
+  kind: 'person' | 'unit' | 'operator';
+  name: string;
+  unit?: string;
 }
 
 /** Renders a template to a string with the translator of the given locale. */
@@ -20,13 +45,30 @@ export function renderTemplate(template: string, locale: Locale, data: Record<st
   return environment.render(template, { ...data, locale, t, lang: locale === 'en' ? 'en' : 'zh-CN' });
 }
 
-/** Renders a page into the response: HTML, never cached (S-33). */
+/**
+ * The language switch of the page frame: back to this page's path (without its query, and home from an error
+ * page), so that a page never echoes ids or values the request carried (S-45: nothing of another unit shows).
+ */
+function languageSwitchOf(ctx: Context, locale: Locale, status: number): string {
+  const here = status < 400 ? ctx.path : '/';
+  const back = here.startsWith('/') && !here.startsWith('//') && here.length <= 512 ? here : '/';
+  return `/lang?${new URLSearchParams({ to: locale === 'en' ? 'zh-CN' : 'en', return: back }).toString()}`;
+}
+
+/** Renders a page into the response: HTML, never cached (S-33), inside the page frame of views/layout.njk. */
 export function render(ctx: Context, template: string, data: Record<string, unknown> = {}, status = 200): void {
-  const state = ctx.state as PageState;
+  const state = ctx.state as PageState & { identity?: FrameIdentity };
+  const locale = state.locale ?? 'zh-CN';
   ctx.status = status;
   ctx.type = 'html';
   ctx.set('Cache-Control', 'no-store');
   // A busy or unavailable service says when to come back, whichever route renders the page (S-28).
   if (status === 503 && !ctx.response.get('Retry-After')) ctx.set('Retry-After', '5');
-  ctx.body = renderTemplate(template, state.locale ?? 'zh-CN', { requestId: state.requestId, ...data });
+  ctx.body = renderTemplate(template, locale, {
+    requestId: state.requestId,
+    identity: state.identity,
+    currentPath: ctx.path,
+    languageSwitch: languageSwitchOf(ctx, locale, status),
+    ...data,
+  });
 }

@@ -37,3 +37,8 @@ export function translate(locale: Locale, key: MessageKey, params: Record<string
   const text = catalogues[locale][key];
   return text.replace(/\{(\w+)\}/g, (whole, name: string) => (name in params ? String(params[name]) : whole));
 }
+
+/** The keys of the catalogue that start with a prefix (e.g. every audit action that has a name). */
+export function keysWithPrefix(prefix: string): MessageKey[] {
+  return (Object.keys(zhCN) as MessageKey[]).filter((key) => key.startsWith(prefix));
+}

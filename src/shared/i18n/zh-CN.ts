@@ -2,6 +2,7 @@ import { recoveryZh } from './modules/recovery.js';
 import { portalZh } from './modules/portal.js';
 import { jobsZh } from './modules/jobs.js';
 import { delegationZh } from './modules/delegation.js';
+import { frameZh } from './modules/frame.js';
 
 /** Simplified Chinese, the default language. Keys are stable; the English catalogue must have the same keys. */
 const core = {
@@ -366,7 +367,7 @@ const core = {
   'picker.hint_refused': "业务系统指定的单位不在您可代表的单位中，请从下列单位中选择。",
   'picker.cert_no': "证件号码",
   'picker.verify_title': "单位尚未完成实名认证",
-  'picker.verify_intro': "“{business}”需要单位完成实名认证（实名认证）。您可以现在输入窗口发放的授权码完成认证，也可以先不使用该业务继续登录。",
+  'picker.verify_intro': "“{business}”需要单位完成实名认证。您可以现在输入窗口发放的授权码完成认证，也可以先不使用该业务继续登录。",
   'picker.verify_submit': "认证并继续",
   'picker.continue_without': "不使用该业务，继续登录",
   'picker.unit_unverified_mark': "未实名认证",
@@ -382,6 +383,6 @@ const core = {
   'unit.name_change_hint': "单位已完成实名认证，名称只能通过“单位名称变更”修改，原名称将保留在变更记录中。",
 } as const;
 
-export const zhCN = { ...core, ...recoveryZh, ...portalZh, ...jobsZh, ...delegationZh } as const;
+export const zhCN = { ...core, ...recoveryZh, ...portalZh, ...jobsZh, ...delegationZh, ...frameZh } as const;
 
 export type MessageKey = keyof typeof zhCN;

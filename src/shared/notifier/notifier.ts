@@ -58,3 +58,18 @@ export class OutboxNotifier implements Notifier {
     }, 'notification (outbox)');
   }
 }
+
+export interface OutboxMessage {
+  channel: string;
+  recipient: string;
+  body: string;
+  createdAt: Date;
+}
+
+/** The newest messages of the development outbox (what the SMS gateway or SMTP server would have sent). */
+export async function listOutbox(db: Queryable, limit = 50): Promise<OutboxMessage[]> {
+  const { rows } = await db.query<{ channel: string; recipient: string; body: string; created_at: Date }>(
+    'SELECT channel, recipient, body, created_at FROM notification_outbox ORDER BY created_at DESC LIMIT $1', [limit],
+  );
+  return rows.map((row) => ({ channel: row.channel, recipient: row.recipient, body: row.body, createdAt: row.created_at }));
+}

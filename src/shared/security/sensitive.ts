@@ -8,9 +8,9 @@ export const SENSITIVE_OPERATIONS = {
   'unit.name_change': { console: ['GET /unit/name-change', 'POST /unit/name-change'], api: ['POST /api/v1/unit/name-change'] },
   'unit.bindings_list': { console: ['GET /unit/bindings'], api: ['GET /api/v1/unit/bindings'] },
   'unit.bind': { console: ['POST /unit/bindings'], api: ['POST /api/v1/unit/bindings'] },
-  'unit.unbind': { console: ['POST /unit/bindings/:id/unbind'], api: ['POST /api/v1/unit/bindings/:id/unbind'] },
+  'unit.unbind': { console: ['GET /unit/bindings/:id/unbind', 'POST /unit/bindings/:id/unbind'], api: ['POST /api/v1/unit/bindings/:id/unbind'] },
   'unit.scopes': { console: ['POST /unit/bindings/:id/scopes'], api: ['PUT /api/v1/unit/bindings/:id/scopes'] },
-  'unit.contact': { console: ['POST /unit/bindings/:id/contact'], api: ['POST /api/v1/unit/bindings/:id/contact'] },
+  'unit.contact': { console: ['GET /unit/bindings/:id/contact', 'POST /unit/bindings/:id/contact'], api: ['POST /api/v1/unit/bindings/:id/contact'] },
   'unit.password': { console: ['GET /unit/password', 'POST /unit/password'], api: [] },
   'person.unit_recovery': {
     console: ['GET /account/unit-recovery', 'POST /account/unit-recovery/:id/reveal', 'POST /account/unit-recovery/:id/password'], api: [],

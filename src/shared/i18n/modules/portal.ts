@@ -3,7 +3,7 @@ export const portalZh = {
   'portal.title': "统一身份认证平台",
   'portal.welcome': "欢迎使用统一身份认证平台。登录后即可进入各业务系统。",
   'portal.sign_in': "登录",
-  'portal.identity_person': "当前身份：{name}（个人）",
+  'portal.identity_person': "当前身份：{name}，以个人身份登录",
   'portal.identity_unit': "当前身份：{name}，代表“{unit}”（{role}）",
   'portal.switch_unit': "切换单位",
   'portal.act_for_unit': "以单位身份办理",
