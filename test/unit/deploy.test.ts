@@ -89,7 +89,7 @@ describe('deploy/kubernetes', () => {
     for (const [name, value] of Object.entries(configMap.data as Record<string, string>)) if (/^[A-Z_]+$/.test(name)) env[name] = value;
     for (const entry of container.env as Doc[]) env[entry.name] = entry.value;
     const config = loadConfig({ ...env, DATABASE_URL: 'postgres://uop@db:5432/uop' });
-    expect(config).toMatchObject({ mode: 'production', trustProxy: true, metrics: { port: 9464, host: '0.0.0.0' } });
+    expect(config).toMatchObject({ mode: 'production', trustProxy: { hops: 1 }, metrics: { port: 9464, host: '0.0.0.0' } });
     expect(config.shutdownDrainSeconds).toBeLessThan(pod.terminationGracePeriodSeconds - 10);
     expect(container.ports).toEqual(expect.arrayContaining([{ name: 'metrics', containerPort: config.metrics!.port }]));
   });
