@@ -11,11 +11,6 @@ export interface LockoutPolicy {
   maxLockSeconds: number;
 }
 
-export interface ThrottleState {
-  locked: boolean;
-  retryAfterSeconds: number;
-}
-
 export interface ReservationEntry {
   key: string;
   policy: LockoutPolicy;
@@ -37,11 +32,6 @@ export interface Reservation {
   readonly placedLocks: readonly string[];
 }
 
-interface Row {
-  count: number;
-  lockouts: number;
-  locked_until: Date | null;
-}
 
 /**
  * Counters in the database, shared by every instance (S-21, S-52). Keys name what is counted, e.g.
@@ -49,39 +39,6 @@ interface Row {
  */
 export class Throttle {
   constructor(private readonly db: Queryable, private readonly now: () => Date = () => new Date()) {}
-
-  /** Whether any of the keys is locked now, and for how long. */
-  async state(keys: string[]): Promise<ThrottleState> {
-    const now = this.now();
-    const { rows } = await this.db.query<{ locked_until: Date }>(
-      'SELECT locked_until FROM rate_limit WHERE key = ANY($1) AND locked_until > $2',
-      [keys, now],
-    );
-    const until = Math.max(0, ...rows.map((row) => row.locked_until.getTime()));
-    return { locked: until > 0, retryAfterSeconds: until > 0 ? Math.ceil((until - now.getTime()) / 1000) : 0 };
-  }
-
-  /** Counts one failure; locks the key when the policy's limit is reached within its window. */
-  async fail(key: string, policy: LockoutPolicy): Promise<ThrottleState> {
-    const now = this.now();
-    const { rows } = await this.db.query<Row>(
-      `INSERT INTO rate_limit (key, window_start, count) VALUES ($1, $2, 1)
-       ON CONFLICT (key) DO UPDATE SET
-         count = CASE WHEN rate_limit.window_start <= $3 THEN 1 ELSE rate_limit.count + 1 END,
-         window_start = CASE WHEN rate_limit.window_start <= $3 THEN $2 ELSE rate_limit.window_start END
-       RETURNING count, lockouts, locked_until`,
-      [key, now, new Date(now.getTime() - policy.windowSeconds * 1000)],
-    );
-    const row = rows[0];
-    if (!row || row.count < policy.limit) return { locked: false, retryAfterSeconds: 0 };
-    const seconds = Math.min(policy.maxLockSeconds, policy.lockSeconds * 2 ** Math.min(row.lockouts, 16));
-    await this.db.query(
-      `UPDATE rate_limit SET locked_until = $2, lockouts = lockouts + 1, count = 0, window_start = $3 WHERE key = $1`,
-      [key, new Date(now.getTime() + seconds * 1000), now],
-    );
-    metrics.lockout(key);
-    return { locked: true, retryAfterSeconds: seconds };
-  }
 
   /**
    * Takes one attempt for `key` before the secret is checked (S-26). The count goes up in one statement (its row
