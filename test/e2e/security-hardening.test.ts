@@ -104,13 +104,13 @@ describe('security hardening under concurrency and hostile input (S-26, S-28, S-
       const step = await registrationStep(browser, phone);
       const code = await lastCode(app.db, phone);
       const wrong = await browser.submit(step, 'form[action="/register"]', {
-        code: code === '000000' ? '000001' : '000000', loginName: existing.loginName, password: 'a fine long passphrase 29', passwordConfirm: 'a fine long passphrase 29',
+        code: code === '000000' ? '000001' : '000000', loginName: existing.loginName, password: 'a fine long passphrase 29', passwordConfirm: 'a fine long passphrase 29', agree: 'yes',
       });
       expect(wrong.status).toBe(400);
       expect(text(wrong)).toContain('验证码错误或已失效，请重新获取。');
       expect(text(wrong)).not.toContain('该账号已被注册');
       const right = await browser.submit(step, 'form[action="/register"]', {
-        code, loginName: existing.loginName, password: 'a fine long passphrase 29', passwordConfirm: 'a fine long passphrase 29',
+        code, loginName: existing.loginName, password: 'a fine long passphrase 29', passwordConfirm: 'a fine long passphrase 29', agree: 'yes',
       });
       expect(right.status).toBe(409);
       expect(text(right)).toContain('该账号已被注册，请换一个。');
@@ -123,7 +123,7 @@ describe('security hardening under concurrency and hostile input (S-26, S-28, S-
       const statuses: number[] = [];
       for (let index = 0; index <= REGISTER_LIMITS.perIp.limit; index += 1) {
         const page = await browser.submit(step, 'form[action="/register"]', {
-          mobile: mobile(), code: '123456', loginName: `s28reg${index}`, password: 'a fine long passphrase 28', passwordConfirm: 'a fine long passphrase 28',
+          mobile: mobile(), code: '123456', loginName: `s28reg${index}`, password: 'a fine long passphrase 28', passwordConfirm: 'a fine long passphrase 28', agree: 'yes',
         });
         statuses.push(page.status);
       }

@@ -57,11 +57,13 @@ describe('设为常用联系人 changes the role only (issue 10, R-B5, R-U1)', (
     const { unit, handlerBinding } = await setUp();
     const browser = new Browser(app.url);
     const page = await signInUnit(browser, unit, '/unit/bindings');
-    const form = page.html.querySelector(`tr[data-binding="${handlerBinding}"] form.set-contact`);
+    // 设为常用联系人 opens its confirmation step, which shows the current permissions, ticked.
+    const step = await browser.submit(page, `tr[data-binding="${handlerBinding}"] form.set-contact`);
+    expect(step.status).toBe(200);
+    const form = step.html.querySelector('form#confirm');
     expect(form).not.toBeNull();
-    // The form shows the current permissions, ticked.
     expect(form!.querySelectorAll('input[name=scopes][checked]').map((input) => input.getAttribute('value'))).toEqual([CE]);
-    const changed = await browser.submit(page, `tr[data-binding="${handlerBinding}"] form.set-contact`, { scopes: CSE });
+    const changed = await browser.submit(step, 'form#confirm', { scopes: CSE });
     expect(changed.status).toBe(200);
     expect(Browser.text(changed)).toContain('常用联系人已变更。');
     expect(await bindingById(app.db, handlerBinding)).toMatchObject({ role: 'contact', scopes: [CSE] });
@@ -83,7 +85,8 @@ describe('设为常用联系人 changes the role only (issue 10, R-B5, R-U1)', (
     const { unit, handlerBinding, contactBinding } = await setUp();
     const browser = new Browser(app.url);
     const page = await signInUnit(browser, unit, '/unit/bindings');
-    const refused = await browser.submit(page, `tr[data-binding="${handlerBinding}"] form.set-contact`, { scopes: 'biz:nonexistent' });
+    const step = await browser.submit(page, `tr[data-binding="${handlerBinding}"] form.set-contact`);
+    const refused = await browser.submit(step, 'form#confirm', { scopes: 'biz:nonexistent' });
     expect(refused.status).toBe(400);
     expect(await bindingById(app.db, handlerBinding)).toMatchObject({ role: 'handler', scopes: [CE] });
     expect(await bindingById(app.db, contactBinding)).toMatchObject({ role: 'contact' });

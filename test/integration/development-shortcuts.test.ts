@@ -7,6 +7,7 @@ import { startBanner } from '../../src/banner.js';
 import { loadKeys } from '../../src/oidc/keys.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { Browser } from '../support/browser.js';
+import { jobsSettled } from '../support/jobs.js';
 
 /**
  * The development shortcuts of the first start (issue 14): the operator's current TOTP code on the sign-in page
@@ -59,6 +60,7 @@ describe('development shortcuts: TOTP code for the demo operator, /dev/outbox, t
     const empty = await browser.get('/dev/outbox');
     expect(empty.status).toBe(200);
     await app.app.services.notifier.send({ channel: 'sms', to: '13800138999', template: 'test', body: '【统一身份认证平台】验证码246810' });
+    await jobsSettled(app.db);
     const page = await browser.get('/dev/outbox');
     expect(Browser.text(page)).toContain('13800138999');
     expect(Browser.text(page)).toContain('验证码246810');

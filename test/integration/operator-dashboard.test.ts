@@ -73,7 +73,7 @@ describe('operator dashboard of the last 24 hours', () => {
     const csp = page.headers.get('content-security-policy') ?? '';
     expect(csp).toContain("script-src 'self'");
     expect(csp).not.toContain('unsafe-inline');
-    expect(page.html.querySelectorAll('nav.console a').map((link) => link.getAttribute('href'))).toContain('/operator/dashboard');
+    expect(page.html.querySelectorAll('nav.section-nav a').map((link) => link.getAttribute('href'))).toContain('/operator/dashboard');
   });
 
   it('when the dashboard is asked for in English, then its labels are English', async () => {
