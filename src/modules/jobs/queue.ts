@@ -136,6 +136,27 @@ export class JobQueue implements Jobs {
     return counts;
   }
 
+  /** Queue depth by kind and state (read by the metrics at scrape time). */
+  async depth(): Promise<{ kind: string; state: string; count: number }[]> {
+    const { rows } = await this.db.query<{ kind: string; state: string; count: number }>(
+      'SELECT kind, state, count(*)::int AS count FROM job GROUP BY kind, state',
+    );
+    return rows;
+  }
+
+  /** Jobs parked as failed per hour over the last `hours` hours, oldest first (for the operator dashboard). */
+  async failedPerHour(hours: number): Promise<number[]> {
+    const at = this.#now();
+    const { rows } = await this.db.query<{ ago: number; count: number }>(
+      `SELECT floor(extract(epoch FROM ($1::timestamptz - finished_at)) / 3600)::int AS ago, count(*)::int AS count
+       FROM job WHERE state = 'failed' AND finished_at > $2 AND finished_at <= $1 GROUP BY 1`,
+      [at, new Date(at.getTime() - hours * 3600 * 1000)],
+    );
+    const values = new Array<number>(hours).fill(0);
+    for (const row of rows) if (row.ago >= 0 && row.ago < hours) values[hours - 1 - row.ago] = row.count;
+    return values;
+  }
+
   async listFailed(limit = 200): Promise<FailedJob[]> {
     const { rows } = await this.db.query<{
       id: string; kind: string; payload: Record<string, unknown>; attempts: number; last_error: string | null; created_at: Date; finished_at: Date | null;

@@ -97,7 +97,7 @@ export function operatorRoutes(services: Services, requireAccount: RequireAccoun
   }
 
   router.get('/dashboard', async (ctx) => {
-    render(ctx, 'operator/dashboard.njk', { ...await lastDay(db, services.now()) });
+    render(ctx, 'operator/dashboard.njk', { ...await lastDay(db, services.jobs, services.now()) });
   });
 
   router.get('/audit', async (ctx) => {
