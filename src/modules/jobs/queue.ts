@@ -49,6 +49,7 @@ function mask(value: unknown): string {
 function summarise(kind: string, payload: Record<string, unknown>): string {
   if (kind === 'notification') return `${String(payload.channel ?? '')} ${mask(payload.to)} (${String(payload.template ?? '')})`;
   if (kind === 'backchannel_logout') return `client ${String(payload.clientId ?? '')}`;
+  if (kind === 'webhook') return `client ${String(payload.clientId ?? '')}: ${String(payload.type ?? '')}`;
   return '';
 }
 
