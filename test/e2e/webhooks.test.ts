@@ -137,8 +137,31 @@ describe('event webhooks', () => {
     expect(() => createWebhookVerifier({ secret: examsSecret }).verify(education.received[0]!.body, education.received[0]!.headers)).toThrow();
   });
 
+  it('when a person declines, a binding expires and the unit is verified at the counter, then the concerned systems receive binding.declined, binding.expired and unit.verified', async () => {
+    const { bindings, verification } = app.app.services;
+    const unitActor = { actor: { type: 'unit' as const, id: unit.id } };
+    const declined = await bindings.bind(unit.id, { account: handler.loginName, scopes: ['biz:civil_service_exam'] }, unitActor);
+    await bindings.decline(handler.id, declined.id, { actor: { type: 'person', id: handler.id } });
+    const expiring = await bindings.bind(unit.id, { account: handler.loginName, scopes: ['biz:continuing_education'] }, unitActor);
+    await bindings.accept(handler.id, expiring.id, { actor: { type: 'person', id: handler.id } });
+    await app.db.query("UPDATE binding SET valid_until = now() - interval '1 minute' WHERE id = $1", [expiring.id]);
+    expect(await bindings.processExpired()).toBeGreaterThanOrEqual(1);
+    const { operator } = await app.app.services.operators.create(`op${crypto.randomBytes(4).toString('hex')}`, '测试窗口', `Operator-${crypto.randomBytes(12).toString('base64url')}`);
+    const { code } = await verification.issue(unit.id, { actor: { type: 'operator', id: operator.id } });
+    await verification.redeem(unit.id, code, unitActor);
+    await jobsSettled(app.db);
+
+    const education_ = verified(education, educationSecret);
+    expect(types(education_)).toEqual(['binding.accepted', 'binding.created', 'binding.expired', 'unit.verified']);
+    expect(byType(education_, 'binding.expired').data).toEqual({ bindingId: expiring.id, unitId: unit.id, personId: handler.id });
+    expect(byType(education_, 'unit.verified').data).toEqual({ unitId: unit.id });
+    const exams_ = verified(exams, examsSecret);
+    expect(types(exams_)).toEqual(['binding.created', 'binding.declined', 'unit.verified']);
+    expect(byType(exams_, 'binding.declined').data).toEqual({ bindingId: declined.id, unitId: unit.id, personId: handler.id });
+  });
+
   it('when a unit is renamed and a person disabled, then every client with a webhook receives the event; a client without one gets no job', async () => {
-    await app.app.services.units.updateName(unit.id, '改名后的测试单位', { actor: { type: 'unit', id: unit.id } });
+    await app.app.services.units.changeVerifiedName(unit.id, '改名后的测试单位', { actor: { type: 'unit', id: unit.id } });
     const other = await createPerson(app.app.services, { verified: true });
     await app.app.services.persons.setStatus(other.id, 'disabled', { actor: { type: 'operator', id: 'op' } });
     await jobsSettled(app.db);
