@@ -1,4 +1,5 @@
 import type Provider from 'oidc-provider';
+import { WEBHOOK_JOB, webhookHandler } from './modules/webhooks/events.js';
 import { Router } from '@koa/router';
 import serve from 'koa-static';
 import mount from 'koa-mount';
@@ -86,6 +87,7 @@ export function createApp(deps: AppDeps): App {
     [BACKCHANNEL_LOGOUT_JOB]: backchannelLogoutHandler(provider),
     [NOTIFICATION_JOB]: services.notifier.handler(),
     [DECOY_JOB]: async () => undefined,
+    [WEBHOOK_JOB]: webhookHandler(deps.catalog, deps.config.jobs.webhookTimeoutMs),
   }, deps.logger, { pollMs: deps.config.jobs.pollMs });
   // RP-initiated logout: the library notifies the RPs itself, in the request; one that fails is queued for retries.
   provider.on('backchannel.error', (_ctx: unknown, error: Error, client: { clientId: string }, sub: string, sid: string) => {

@@ -19,6 +19,7 @@ import { UnitGrants } from './oidc/unit-grants.js';
 import { UnitService } from './modules/units/service.js';
 import { UnitVerification } from './modules/units/verification.js';
 import { BindingService } from './modules/bindings/service.js';
+import { WebhookEvents } from './modules/webhooks/events.js';
 import { RecoveryService } from './modules/recovery/service.js';
 import { AppealService } from './modules/recovery/appeals.js';
 
@@ -44,6 +45,7 @@ export function createServices(deps: ServiceDeps) {
   // Services send through the queue; the worker delivers through the outside world (S-56).
   const delivery = deps.notifier ?? createNotifier(config, db, deps.logger, now);
   const notifier = new QueuedNotifier(jobs, db, delivery);
+  const events = new WebhookEvents(jobs, deps.catalog, now);
   const hasher = new PasswordHasher(config.hashConcurrency, config.hashQueueMax);
   const signIn = new PasswordSignIn(throttle, hasher, (kind, scope, accountId, ip) => audit.record(
     { actor: { type: 'anonymous' }, ip },
@@ -51,23 +53,23 @@ export function createServices(deps: ServiceDeps) {
   ));
   const codes = new OneTimeCodes(db, secrets, notifier, throttle, now);
   const sessions = new OidcSessions(db, jobs);
-  const persons = new PersonService({ db, hasher, codes, throttle, signIn, audit, secrets, notifier, sessions, now });
+  const persons = new PersonService({ db, hasher, codes, throttle, signIn, audit, secrets, notifier, sessions, events, now });
   const operators = new OperatorService({
     db, hasher, throttle, signIn, audit, secrets, sessions, issuerName: new URL(config.issuer).host,
     developmentTotp: config.mode !== 'production', now,
   });
   const allScopes = () => deps.catalog.businesses.map((business) => business.scope);
   const unitGrants = new UnitGrants(db, jobs, now);
-  const units = new UnitService({ db, hasher, signIn, audit, sessions, revoker: unitGrants, allScopes, now });
-  const bindings = new BindingService({ db, audit, allScopes, revoker: unitGrants, now });
-  const verification = new UnitVerification({ db, secrets, throttle, audit, ttlHours: config.unitCodeTtlHours, now });
+  const units = new UnitService({ db, hasher, signIn, audit, sessions, revoker: unitGrants, allScopes, events, now });
+  const bindings = new BindingService({ db, audit, allScopes, revoker: unitGrants, events, now });
+  const verification = new UnitVerification({ db, secrets, throttle, audit, ttlHours: config.unitCodeTtlHours, events, now });
   const recovery = new RecoveryService({ db, units, codes, hasher, throttle, audit, secrets, sessions, now });
   const appeals = new AppealService({
     db, units, notifier, emailEnabled: supportsChannel(notifier, 'email'), hasher, throttle, audit, secrets, sessions, issuer: config.issuer, now,
   });
   return {
     config, catalog: deps.catalog, db, jobs, secrets, audit, throttle, notifier, hasher, codes, sessions, persons, operators,
-    units, bindings, verification, unitGrants, recovery, appeals, now,
+    units, bindings, verification, unitGrants, recovery, appeals, events, now,
   };
 }
 

@@ -47,6 +47,16 @@ export class BusinessEntry {
   resource?: string;
 }
 
+export class WebhookEntry {
+  /** Where the events are POSTed (https in production). */
+  @IsString() @Matches(ABSOLUTE_URL, { message: 'url must be an absolute http(s) URL' })
+  url!: string;
+
+  /** `env:NAME` reads the secret from the environment; the value is a Standard Webhooks secret `whsec_<base64>`. */
+  @IsString() @MaxLength(512)
+  secret!: string;
+}
+
 export class ClientEntry {
   @IsString() @Matches(/^[A-Za-z0-9._-]{3,64}$/, { message: 'client_id must be 3–64 letters, digits, ".", "_" or "-"' })
   client_id!: string;
@@ -93,6 +103,10 @@ export class ClientEntry {
    */
   @IsOptional() @IsIn(ACCOUNT_KINDS)
   account_kind?: (typeof ACCOUNT_KINDS)[number];
+
+  /** The business system's event webhook (Standard Webhooks), see README "Event webhooks". */
+  @IsOptional() @ValidateNested() @Type(() => WebhookEntry)
+  webhooks?: WebhookEntry;
 }
 
 export class ClientsFile {
@@ -118,6 +132,8 @@ export interface RegisteredClient {
   firstParty: boolean;
   business: string | undefined;
   accountKind: (typeof ACCOUNT_KINDS)[number];
+  /** Its event webhook, the secret resolved (never logged nor stored in the database). */
+  webhook: { url: string; secret: string } | undefined;
   /** Client metadata in the form node-oidc-provider takes. */
   metadata: Record<string, unknown>;
 }
@@ -205,7 +221,30 @@ function toBusiness(entry: BusinessEntry): Business {
   };
 }
 
-function toClient(entry: ClientEntry, secret: string | undefined): RegisteredClient {
+const WEBHOOK_SECRET = /^whsec_([A-Za-z0-9+/]+={0,2})$/;
+
+/** The webhook's secret: `env:NAME` or a literal, `whsec_` and base64 of at least 24 bytes; https in production. */
+function resolveWebhook(entry: ClientEntry, ctx: SecretContext): { url: string; secret: string } | undefined {
+  const hook = entry.webhooks;
+  if (!hook) return undefined;
+  const where = `client "${entry.client_id}": webhooks`;
+  if (ctx.mode === 'production' && !hook.url.startsWith('https://')) fail(ctx.file, `${where}.url must be an https URL in production`);
+  let secret = hook.secret;
+  if (secret.startsWith('env:')) {
+    const name = secret.slice(4);
+    if (!/^[A-Z_][A-Z0-9_]*$/.test(name)) fail(ctx.file, `${where}.secret refers to an invalid variable name "${name}"`);
+    const value = ctx.env[name];
+    if (!value) fail(ctx.file, `${where}.secret: environment variable ${name} is not set`);
+    secret = value;
+  }
+  const match = WEBHOOK_SECRET.exec(secret);
+  if (!match || Buffer.from(match[1]!, 'base64').length < 24) {
+    fail(ctx.file, `${where}.secret must be whsec_ followed by the base64 of at least 24 random bytes (e.g. "whsec_$(openssl rand -base64 32)")`);
+  }
+  return { url: hook.url, secret };
+}
+
+function toClient(entry: ClientEntry, secret: string | undefined, webhook?: { url: string; secret: string }): RegisteredClient {
   const grantTypes = entry.grant_types ?? ['authorization_code', 'refresh_token'];
   const interactive = grantTypes.includes('authorization_code');
   const metadata: Record<string, unknown> = {
@@ -229,6 +268,7 @@ function toClient(entry: ClientEntry, secret: string | undefined): RegisteredCli
     firstParty: entry.first_party ?? false,
     business: entry.business,
     accountKind: entry.account_kind ?? 'person',
+    webhook,
     metadata,
   };
 }
@@ -311,6 +351,6 @@ export function loadClients(options: LoadClientsOptions): ClientCatalog {
   const ctx: SecretContext = {
     file, mode: options.mode, env: options.env ?? process.env, dataDir: options.dataDir, devStore: {}, generated: {},
   };
-  const clients = parsed.clients.map((entry) => toClient(entry, resolveSecret(entry, ctx)));
+  const clients = parsed.clients.map((entry) => toClient(entry, resolveSecret(entry, ctx), resolveWebhook(entry, ctx)));
   return { businesses: parsed.businesses.map(toBusiness), clients, generatedSecrets: ctx.generated };
 }

@@ -50,7 +50,7 @@ export interface AppConfig {
    */
   refreshReuseSeconds: number;
   /** Job queue (S-56): polling interval, attempts before a job is parked as failed, first retry delay. */
-  jobs: { pollMs: number; maxAttempts: number; retryBaseMs: number };
+  jobs: { pollMs: number; maxAttempts: number; retryBaseMs: number; webhookTimeoutMs: number };
   /** Test-only: hold every token request this long before its commit (refused in production). */
   testHoldTokenCommitMs: number;
   /** HTTP SMS gateway (POST JSON `{to, text}`); undefined: SMS go to the development outbox. */
@@ -288,6 +288,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): AppConf
       pollMs: integer(env, 'JOB_POLL_MS', 1000, 10, 60_000),
       maxAttempts: integer(env, 'JOB_MAX_ATTEMPTS', 8, 1, 50),
       retryBaseMs: integer(env, 'JOB_RETRY_BASE_MS', 2000, 1, 600_000),
+      webhookTimeoutMs: integer(env, 'WEBHOOK_TIMEOUT_MS', 10_000, 100, 60_000),
     },
     testHoldTokenCommitMs: testHold(env, mode),
     smsGateway: smsGatewayFrom(env),

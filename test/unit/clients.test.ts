@@ -85,6 +85,29 @@ describe('clients.json', () => {
     expect(fs.statSync(path.join(dir, 'data', 'dev-client-secrets.json')).mode & 0o777).toBe(0o600);
   });
 
+  const WHSEC = `whsec_${Buffer.alloc(32, 7).toString('base64')}`;
+
+  it('when a client has a webhook with an env: secret, then it is resolved from the environment and kept off the provider metadata', () => {
+    write(testClientsFile([testClient({ webhooks: { url: 'https://rp.example/hooks', secret: 'env:RP_WEBHOOK_SECRET' } })]));
+    const client = load({ RP_WEBHOOK_SECRET: WHSEC }, 'production').clients[0]!;
+    expect(client.webhook).toEqual({ url: 'https://rp.example/hooks', secret: WHSEC });
+    expect(JSON.stringify(client.metadata)).not.toContain(WHSEC);
+  });
+
+  it.each([
+    ['an unset env: secret', { url: 'https://rp.example/hooks', secret: 'env:NOT_SET_ANYWHERE' }, 'development', 'client "test-rp": webhooks.secret: environment variable NOT_SET_ANYWHERE is not set'],
+    ['a secret that is not whsec_', { url: 'https://rp.example/hooks', secret: 'a-plain-password-of-enough-length-000' }, 'development', 'client "test-rp": webhooks.secret must be whsec_ followed by the base64'],
+    ['a whsec_ secret that is too short', { url: 'https://rp.example/hooks', secret: 'whsec_c2hvcnQ=' }, 'development', 'webhooks.secret must be whsec_'],
+    ['an http URL in production', { url: 'http://rp.example/hooks', secret: 'env:RP_WEBHOOK_SECRET' }, 'production', 'client "test-rp": webhooks.url must be an https URL in production'],
+    ['a URL that is not absolute', { url: '/hooks', secret: 'env:RP_WEBHOOK_SECRET' }, 'development', 'client "test-rp": webhooks.url must be an absolute http(s) URL'],
+    ['an unknown field', { url: 'https://rp.example/hooks', secret: 'env:RP_WEBHOOK_SECRET', events: ['unit.renamed'] }, 'development', 'property events should not exist'],
+  ] as const)('when a webhook has %s, then loading fails with a clear message', (_what, webhooks, mode, message) => {
+    write(testClientsFile([testClient({ webhooks })]));
+    const run = () => load({ RP_WEBHOOK_SECRET: WHSEC }, mode);
+    expect(run).toThrow(ConfigError);
+    expect(run).toThrow(message);
+  });
+
   it('when the repository clients.json is loaded, then it is valid', () => {
     const catalog = loadClients({ file: path.resolve('clients.json'), mode: 'development', dataDir: path.join(dir, 'data'), env: {} });
     expect(catalog.clients.map((client) => client.clientId)).toEqual(['ce-demo', 'cse-demo', 'hall-demo']);

@@ -148,6 +148,28 @@ export function counterApiRoutes(secured: Router, services: Services, as: Accoun
     ctx.body = { appeals: (await appeals.listForUnit(unit.id)).map(appealJson) };
   });
 
+  // S-56: the jobs parked after their last attempt (what /operator/jobs shows, never a message text) and their retry.
+  secured.get('/counter/jobs/failed', async (ctx) => {
+    as(ctx, 'operator');
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = {
+      counts: await services.jobs.counts(),
+      jobs: (await services.jobs.listFailed()).map((job) => ({
+        id: job.id, kind: job.kind, summary: job.summary, attempts: job.attempts, lastError: job.lastError,
+        createdAt: job.createdAt.toISOString(), failedAt: job.finishedAt?.toISOString() ?? null,
+      })),
+    };
+  });
+  secured.post('/counter/jobs/:id/retry', async (ctx) => {
+    const { context } = as(ctx, 'operator');
+    const id = idParam(ctx);
+    await services.db.transaction(async (tx) => {
+      if (!await services.jobs.retry(id, tx)) throw new AppError('not_found', 404);
+      await services.audit.record(context, { action: 'job.retry', target: { type: 'job', id } }, tx);
+    });
+    ctx.status = 204;
+  });
+
   secured.get('/counter/audit', async (ctx) => {
     as(ctx, 'operator');
     const query = validQuery(ctx, AuditQueryDto);

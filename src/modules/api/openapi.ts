@@ -84,6 +84,16 @@ export function openApiDocument(issuer: string, businessScopes: string[]): Recor
           200: { description: 'The document', content: { 'application/pdf': {}, 'image/jpeg': {}, 'image/png': {} } },
         }),
       },
+      '/counter/jobs/failed': {
+        get: withResponses(op('Jobs parked as failed after their last attempt (SMS, e-mail, back-channel logouts, webhooks), newest first, with the queue\'s counts by state; never a message text (S-56)', 'counter'), ok({
+          type: 'object',
+          properties: {
+            counts: { type: 'object', properties: { pending: { type: 'integer' }, running: { type: 'integer' }, done: { type: 'integer' }, failed: { type: 'integer' } } },
+            jobs: { type: 'array', items: ref('FailedJob') },
+          },
+        })),
+      },
+      '/counter/jobs/{id}/retry': { post: withResponses(op('Queue a failed job again with its full number of attempts (audited as job.retry); 404 when it is not a failed job', 'counter', { parameters: [id] }), noContent) },
       '/counter/units/{id}/appeals': { get: withResponses(op('The appeals of a unit', 'counter', { parameters: [id] }), ok({ type: 'object', properties: { appeals: { type: 'array', items: ref('Appeal') } } })) },
       '/appeals/status': {
         post: withResponses(op('The applicant looks up an appeal with its reference and the contact given when filing (no token: throttled per IP; an unknown reference and a wrong contact answer alike)', 'appeal', { security: [], ...body(ref('AppealLookup')) }), ok(ref('AppealStatus'))),
@@ -162,6 +172,15 @@ export function openApiDocument(issuer: string, businessScopes: string[]): Recor
         },
         IdNumber: { type: 'object', required: ['idNumber'], additionalProperties: false, properties: { idNumber: { type: 'string', minLength: 18, maxLength: 18 } } },
         Note: { type: 'object', required: ['note'], additionalProperties: false, properties: { note: { type: 'string', maxLength: 200 } } },
+        FailedJob: {
+          type: 'object',
+          properties: {
+            id: { type: 'string', format: 'uuid' }, kind: { type: 'string', examples: ['notification', 'backchannel_logout', 'webhook'] },
+            summary: { type: 'string', description: 'what the job is about: a masked recipient or a client id (and event type)' },
+            attempts: { type: 'integer' }, lastError: { type: ['string', 'null'] },
+            createdAt: { type: 'string', format: 'date-time' }, failedAt: { type: ['string', 'null'], format: 'date-time' },
+          },
+        },
         Appeal: {
           type: 'object',
           properties: {

@@ -3,6 +3,7 @@ import type { Database } from '../../shared/db/database.js';
 import { uniqueViolation } from '../../shared/db/errors.js';
 import { AppError, assertThat } from '../../shared/errors.js';
 import type { AuditContext, AuditLog } from '../audit/audit-log.js';
+import type { WebhookEvents } from '../webhooks/events.js';
 import type { UnitAccessRevoker } from '../../shared/sessions.js';
 import { personStore, type Person } from '../persons/store.js';
 import { normalizeMobile } from '../persons/rules.js';
@@ -34,6 +35,8 @@ export interface BindingServiceDeps {
   /** Every business scope of the catalogue. */
   allScopes: () => string[];
   revoker: UnitAccessRevoker;
+  /** Event webhooks: written in the transaction of each change (S-56). */
+  events: WebhookEvents;
   now?: () => Date;
 }
 
@@ -92,6 +95,15 @@ export class BindingService {
     return view.effective === 'active' ? view : undefined;
   }
 
+  /** The `data` of a binding event that grants (created, accepted, permissions_changed): RP kit `BindingGrant`. */
+  #grant(binding: Binding): Record<string, unknown> {
+    const view = this.view(binding);
+    return {
+      bindingId: binding.id, unitId: binding.unitId, personId: binding.personId, role: binding.role, scopes: view.effectiveScopes,
+      validFrom: view.validFromDate, validUntil: view.validUntilDate,
+    };
+  }
+
   #scopes(requested: string[]): string[] {
     const known = new Set(this.deps.allScopes());
     const unique = [...new Set(requested.map((scope) => scope.trim()).filter(Boolean))];
@@ -123,7 +135,11 @@ export class BindingService {
         const unit = await unitStore.byId(tx, unitId);
         assertThat(unit && unit.status === 'active', 'not_found', 404);
         if (await bindingStore.live(tx, unitId, person.id)) throw new AppError('binding_exists', 409, {}, 'account');
-        await bindingStore.insert(tx, { id, unitId, personId: person.id, role: 'handler', status: 'pending', scopes, validFrom, validUntil, at: this.#now() });
+        const at = this.#now();
+        await bindingStore.insert(tx, { id, unitId, personId: person.id, role: 'handler', status: 'pending', scopes, validFrom, validUntil, at });
+        await this.deps.events.emit(tx, 'binding.created', this.#grant({
+          id, unitId, personId: person.id, role: 'handler', status: 'pending', scopes, validFrom, validUntil, createdAt: at, acceptedAt: null, endedAt: null,
+        }), scopes);
         await this.deps.audit.record(context, { action: 'binding.bind', target: { type: 'person', id: person.id }, detail: { bindingId: id, scopes } }, tx);
       });
     } catch (error) {
@@ -142,6 +158,8 @@ export class BindingService {
       assertThat(binding, 'not_found', 404);
       assertThat(canTransition(action, binding.status), 'binding_state', 409);
       await bindingStore.setStatus(tx, binding.id, rule.from, rule.to, this.#now());
+      if (action === 'accept') await this.deps.events.emit(tx, 'binding.accepted', this.#grant({ ...binding, status: 'active' }), binding.scopes);
+      else await this.deps.events.emit(tx, 'binding.declined', { bindingId: binding.id, unitId: binding.unitId, personId: binding.personId }, binding.scopes);
       await this.deps.audit.record({ ...context, actingUnitId: binding.unitId }, { action: `binding.${action}`, target: { type: 'binding', id: binding.id } }, tx);
     });
   }
@@ -165,6 +183,7 @@ export class BindingService {
       await bindingStore.setStatus(tx, binding.id, TRANSITIONS.unbind.from, 'unbound', this.#now());
       // Revocation is part of the state change (S-56): tokens and grants go, logout jobs are written, in this commit.
       await this.deps.revoker.revokeUnitAccess(tx, binding.personId, unitId);
+      await this.deps.events.emit(tx, 'binding.removed', { bindingId: binding.id, unitId, personId: binding.personId }, binding.scopes);
       await this.deps.audit.record(context, { action: 'binding.unbind', target: { type: 'person', id: binding.personId }, detail: { bindingId } }, tx);
     });
   }
@@ -181,6 +200,7 @@ export class BindingService {
       assertThat(binding && (binding.status === 'pending' || binding.status === 'active'), 'not_found', 404);
       if (binding.role === 'contact' && (validFrom || validUntil)) throw new AppError('binding_contact_no_validity', 409, {}, 'validUntil');
       await bindingStore.setScopes(tx, binding.id, scopes, validFrom, validUntil, this.#now());
+      await this.deps.events.emit(tx, 'binding.permissions_changed', this.#grant({ ...binding, scopes, validFrom, validUntil }), [...binding.scopes, ...scopes]);
       await this.deps.audit.record(context, {
         action: 'binding.scopes', target: { type: 'person', id: binding.personId }, detail: { bindingId, before: binding.scopes, after: scopes },
       }, tx);
@@ -214,6 +234,9 @@ export class BindingService {
         detail: { bindingId, previous: current?.personId, ...(scopesChanged ? { before: target.scopes, after } : {}) },
       }, tx);
       if (scopesChanged) await this.deps.revoker.refreshUnitAccess(tx, target.personId, unitId);
+      // The role changed for both (contact ⇄ handler), and perhaps the new contact's permissions.
+      if (current) await this.deps.events.emit(tx, 'binding.permissions_changed', this.#grant({ ...current, role: 'handler' }), current.scopes);
+      await this.deps.events.emit(tx, 'binding.permissions_changed', this.#grant({ ...target, role: 'contact', scopes: after }), [...target.scopes, ...after]);
     });
   }
 
@@ -229,17 +252,18 @@ export class BindingService {
     for (;;) {
       const done = await this.deps.db.transaction(async (tx) => {
         const at = this.#now();
-        const { rows } = await tx.query<{ id: string; unit_id: string; person_id: string }>(
+        const { rows } = await tx.query<{ id: string; unit_id: string; person_id: string; scopes: string[] }>(
           `UPDATE binding SET expiry_processed_at = $1
            WHERE id = (SELECT id FROM binding
                        WHERE status = 'active' AND valid_until IS NOT NULL AND valid_until <= $1 AND expiry_processed_at IS NULL
                        ORDER BY valid_until LIMIT 1 FOR UPDATE SKIP LOCKED)
-           RETURNING id, unit_id, person_id`,
+           RETURNING id, unit_id, person_id, scopes`,
           [at],
         );
         const row = rows[0];
         if (!row) return false;
         await this.deps.revoker.revokeUnitAccess(tx, row.person_id, row.unit_id);
+        await this.deps.events.emit(tx, 'binding.expired', { bindingId: row.id, unitId: row.unit_id, personId: row.person_id }, row.scopes);
         await this.deps.audit.record({ actor: { type: 'system' }, actingUnitId: row.unit_id }, {
           action: 'binding.expire', target: { type: 'person', id: row.person_id }, detail: { bindingId: row.id },
         }, tx);

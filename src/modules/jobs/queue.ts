@@ -49,6 +49,7 @@ function mask(value: unknown): string {
 function summarise(kind: string, payload: Record<string, unknown>): string {
   if (kind === 'notification') return `${String(payload.channel ?? '')} ${mask(payload.to)} (${String(payload.template ?? '')})`;
   if (kind === 'backchannel_logout') return `client ${String(payload.clientId ?? '')}`;
+  if (kind === 'webhook') return `client ${String(payload.clientId ?? '')}: ${String(payload.type ?? '')}`;
   return '';
 }
 
@@ -134,6 +135,27 @@ export class JobQueue implements Jobs {
     const counts: Record<JobState, number> = { pending: 0, running: 0, done: 0, failed: 0 };
     for (const row of rows) counts[row.state] = Number(row.count);
     return counts;
+  }
+
+  /** Queue depth by kind and state (read by the metrics at scrape time). */
+  async depth(): Promise<{ kind: string; state: string; count: number }[]> {
+    const { rows } = await this.db.query<{ kind: string; state: string; count: number }>(
+      'SELECT kind, state, count(*)::int AS count FROM job GROUP BY kind, state',
+    );
+    return rows;
+  }
+
+  /** Jobs parked as failed per hour over the last `hours` hours, oldest first (for the operator dashboard). */
+  async failedPerHour(hours: number): Promise<number[]> {
+    const at = this.#now();
+    const { rows } = await this.db.query<{ ago: number; count: number }>(
+      `SELECT floor(extract(epoch FROM ($1::timestamptz - finished_at)) / 3600)::int AS ago, count(*)::int AS count
+       FROM job WHERE state = 'failed' AND finished_at > $2 AND finished_at <= $1 GROUP BY 1`,
+      [at, new Date(at.getTime() - hours * 3600 * 1000)],
+    );
+    const values = new Array<number>(hours).fill(0);
+    for (const row of rows) if (row.ago >= 0 && row.ago < hours) values[hours - 1 - row.ago] = row.count;
+    return values;
   }
 
   async listFailed(limit = 200): Promise<FailedJob[]> {

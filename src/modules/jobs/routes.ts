@@ -5,7 +5,7 @@ import { AppError } from '../../shared/errors.js';
 import type { Services } from '../../services.js';
 import { consoleAccount, type RequireAccount } from '../../interactions/console.js';
 
-const KNOWN_KINDS = new Set(['backchannel_logout', 'notification']);
+const KNOWN_KINDS = new Set(['backchannel_logout', 'notification', 'webhook']);
 
 /**
  * The operator console's view of the job queue (S-56): the counts by state and the jobs parked as failed after

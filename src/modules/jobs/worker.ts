@@ -1,4 +1,5 @@
 import type { Logger } from '../../shared/logger.js';
+import { registerJobQueue } from '../../shared/metrics.js';
 import type { ClaimedJob, JobQueue } from './queue.js';
 
 /** Delivers one job; throwing means the attempt failed (it is retried or parked). */
@@ -20,6 +21,7 @@ export class JobWorker {
   #running: Promise<void> | undefined;
   #again = false;
   #stopped = true;
+  readonly #outcomes: ReturnType<typeof registerJobQueue>;
 
   constructor(
     private readonly queue: JobQueue,
@@ -28,6 +30,8 @@ export class JobWorker {
     private readonly options: JobWorkerOptions,
   ) {
     queue.onEnqueued(() => this.kick());
+    // Issue #16: the queue's depth is read at scrape time; each outcome below is counted.
+    this.#outcomes = registerJobQueue(() => queue.depth());
   }
 
   start(): void {
@@ -77,11 +81,14 @@ export class JobWorker {
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       const state = await this.queue.fail(job, message);
+      if (state === 'failed') this.#outcomes.failed(job.kind);
+      else this.#outcomes.retried(job.kind);
       this.logger.warn({ jobId: job.id, kind: job.kind, attempt: job.attempts, of: job.maxAttempts, state, error: message },
         state === 'failed' ? 'job failed for good; parked for an operator' : 'job attempt failed; will retry');
       return;
     }
     await this.queue.complete(job.id);
+    this.#outcomes.completed(job.kind);
   }
 
   /** Stops polling and waits for the run in progress. */

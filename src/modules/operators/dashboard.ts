@@ -2,7 +2,8 @@ import type { Queryable } from '../../shared/db/database.js';
 
 /** What the operator dashboard charts, hour by hour over the last 24 hours, from the audit log. */
 export const DASHBOARD_SERIES = ['sign_ins', 'failures', 'lockouts', 'codes', 'appeals'] as const;
-export type DashboardSeries = (typeof DASHBOARD_SERIES)[number];
+/** Jobs parked as failed after their last attempt, from the job queue (not the audit log). */
+export type DashboardSeries = (typeof DASHBOARD_SERIES)[number] | 'failed_jobs';
 
 const SIGN_IN_ACTIONS = ['person.sign_in', 'unit.sign_in', 'operator.sign_in'];
 export const HOURS = 24;
@@ -30,6 +31,8 @@ export interface Chart {
 export interface Dashboard {
   charts: Chart[];
   pendingAppeals: number;
+  /** Jobs parked as failed now (all of them, not only the last 24 h's), for the link to /operator/jobs. */
+  failedJobs: number;
   from: Date;
   to: Date;
 }
@@ -50,10 +53,16 @@ export function barChart(series: DashboardSeries, values: number[]): Chart {
 
 /**
  * Counts of the last 24 hours per hour: successful and failed sign-ins (all account kinds), lockouts imposed,
- * counter authorisation codes issued, appeals filed; and the appeals pending now. One indexed range scan of the
+ * counter authorisation codes issued, appeals filed; jobs parked as failed (from the job queue); and the appeals
+ * pending and the jobs failed now. One indexed range scan of the
  * audit log (audit_event_at).
  */
-export async function lastDay(db: Queryable, now: Date): Promise<Dashboard> {
+export interface JobStats {
+  counts(): Promise<{ failed: number }>;
+  failedPerHour(hours: number): Promise<number[]>;
+}
+
+export async function lastDay(db: Queryable, jobs: JobStats, now: Date): Promise<Dashboard> {
   const from = new Date(now.getTime() - HOURS * 3600 * 1000);
   const { rows } = await db.query<Record<DashboardSeries, number> & { ago: number }>(
     `SELECT floor(extract(epoch FROM ($1::timestamptz - at)) / 3600)::int AS ago,
@@ -71,5 +80,7 @@ export async function lastDay(db: Queryable, now: Date): Promise<Dashboard> {
     for (const row of rows) if (row.ago >= 0 && row.ago < HOURS) values[HOURS - 1 - row.ago] = row[series];
     return barChart(series, values);
   });
-  return { charts, pendingAppeals: pending.rows[0]?.count ?? 0, from, to: now };
+  charts.push(barChart('failed_jobs', await jobs.failedPerHour(HOURS)));
+  const { failed } = await jobs.counts();
+  return { charts, pendingAppeals: pending.rows[0]?.count ?? 0, failedJobs: failed, from, to: now };
 }

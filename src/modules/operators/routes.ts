@@ -122,7 +122,7 @@ export function operatorRoutes(services: Services, requireAccount: RequireAccoun
   }
 
   router.get('/dashboard', async (ctx) => {
-    render(ctx, 'operator/dashboard.njk', { ...await lastDay(db, services.now()) });
+    render(ctx, 'operator/dashboard.njk', { ...await lastDay(db, services.jobs, services.now()) });
   });
 
   // The whole log, newest first, 50 a page: by person or unit (login name, mobile, name or certificate number,

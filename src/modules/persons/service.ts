@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import type { WebhookEvents } from '../webhooks/events.js';
 import type { Database } from '../../shared/db/database.js';
 import { AppError, assertThat } from '../../shared/errors.js';
 import { translate, type Locale } from '../../shared/i18n/index.js';
@@ -24,6 +25,8 @@ export interface PersonServiceDeps {
   secrets: Secrets;
   notifier: Notifier;
   sessions: AccountSessions;
+  /** Event webhooks (`person.disabled`), written in the disabling transaction. */
+  events: WebhookEvents;
   now?: () => Date;
 }
 
@@ -303,6 +306,7 @@ export class PersonService {
       assertThat(updated === 1, 'not_found', 404);
       await this.deps.audit.record(context, { action: status === 'disabled' ? 'person.disable' : 'person.enable', target: { type: 'person', id: personId } }, tx);
       if (status === 'disabled') await this.deps.sessions.endAll(personId, {}, tx);
+      if (status === 'disabled') await this.deps.events.emit(tx, 'person.disabled', { personId });
     });
   }
 }

@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import type { WebhookEvents } from '../webhooks/events.js';
 import type { Database } from '../../shared/db/database.js';
 import { AppError, assertThat } from '../../shared/errors.js';
 import { assertNewPassword, type PasswordHasher } from '../../shared/security/passwords.js';
@@ -31,6 +32,8 @@ export interface UnitServiceDeps {
   sessions: AccountSessions;
   /** Every business scope of the catalogue: what a common contact holds. */
   allScopes: () => string[];
+  /** Event webhooks (`unit.renamed`), written in the renaming transaction. */
+  events: WebhookEvents;
   now?: () => Date;
 }
 
@@ -136,6 +139,7 @@ export class UnitService {
       if (unit.verified) throw new AppError('unit_name_locked', 409, {}, 'name');
       if (unit.name === name) return;
       await unitStore.setName(tx, unitId, name, this.#now());
+      await this.deps.events.emit(tx, 'unit.renamed', { unitId, name, previousName: unit.name });
       await unitStore.addNameHistory(tx, unitId, unit.name, name, `${context.actor.type}:${context.actor.id ?? ''}`, this.#now());
       await this.deps.audit.record(context, { action: 'unit.update', target: { type: 'unit', id: unitId }, detail: { oldName: unit.name, name } }, tx);
     });
@@ -155,6 +159,7 @@ export class UnitService {
       if (unit.name === name) throw new AppError('unit_name_unchanged', 400, {}, 'name');
       const at = this.#now();
       await unitStore.setName(tx, unitId, name, at);
+      await this.deps.events.emit(tx, 'unit.renamed', { unitId, name, previousName: unit.name });
       await unitStore.addNameHistory(tx, unitId, unit.name, name, `${context.actor.type}:${context.actor.id ?? ''}`, at);
       await this.deps.audit.record(context, { action: 'unit.name_change', target: { type: 'unit', id: unitId }, detail: { oldName: unit.name, name } }, tx);
     });

@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import type { WebhookEvents } from '../webhooks/events.js';
 import type { Database } from '../../shared/db/database.js';
 import { AppError, assertThat } from '../../shared/errors.js';
 import { randomString, type Secrets } from '../../shared/security/secrets.js';
@@ -50,6 +51,8 @@ export interface UnitVerificationDeps {
   throttle: Throttle;
   audit: AuditLog;
   ttlHours: number;
+  /** Event webhooks (`unit.verified`), written in the verifying transaction. */
+  events: WebhookEvents;
   now?: () => Date;
 }
 
@@ -144,6 +147,7 @@ export class UnitVerification {
       );
       if (used.rowCount !== 1) throw new AppError('unit_code_invalid', 400, {}, 'code');
       await unitStore.markVerified(tx, unitId, `${context.actor.type}:${context.actor.id ?? ''}`, at);
+      await this.deps.events.emit(tx, 'unit.verified', { unitId });
       await this.deps.audit.record({ ...context, actingUnitId: unitId }, { action: 'unit.verify', target: { type: 'unit', id: unitId }, detail: { codeId: live.id } }, tx);
     });
   }

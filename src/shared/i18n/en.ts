@@ -183,6 +183,8 @@ const core: Record<Exclude<MessageKey, keyof typeof recoveryEn | keyof typeof po
   'operator.dashboard_lockouts': "Account or IP lockouts",
   'operator.dashboard_codes': "Unit verification codes issued",
   'operator.dashboard_appeals': "Appeals filed",
+  'operator.dashboard_failed_jobs': "Jobs failed for good (SMS, e-mail, logouts, webhooks)",
+  'operator.dashboard_failed_jobs_now': "Failed jobs waiting for an operator: {count}",
   'operator.dashboard_hours_ago': "{hours} h ago",
   'operator.dashboard_now': "now",
   'operator.none': "Nothing found.",

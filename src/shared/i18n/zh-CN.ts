@@ -183,6 +183,8 @@ const core = {
   'operator.dashboard_lockouts': "账号或 IP 锁定",
   'operator.dashboard_codes': "发放的单位认证授权码",
   'operator.dashboard_appeals': "新提交的申诉",
+  'operator.dashboard_failed_jobs': "最终投递失败的任务（短信、邮件、注销通知、事件推送）",
+  'operator.dashboard_failed_jobs_now': "待运维处理的失败任务：{count} 个",
   'operator.dashboard_hours_ago': "{hours} 小时前",
   'operator.dashboard_now': "现在",
   'operator.none': "没有记录。",
