@@ -4,7 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type * as client from 'openid-client';
-import { chromium, type Browser as ChromiumBrowser, type BrowserContext, type Page } from 'playwright-core';
+import { type Browser as ChromiumBrowser, type BrowserContext, type Page } from 'playwright-core';
+import { launchChromium } from '../support/chromium.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { lastCode } from '../support/people.js';
 import { authorizationUrl, discover } from '../support/rp.js';
@@ -25,7 +26,6 @@ import { freePort } from '../support/process.js';
  * Screenshots of every page go to test-artifacts/pages/ (gitignored) for a reviewer.
  */
 
-const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = path.resolve('test-artifacts', 'pages');
 const WIDTHS = [1280, 390] as const;
 const LOCALES = ['zh-CN', 'en'] as const;
@@ -91,20 +91,13 @@ describe('every page in Chromium: accessible, no horizontal scrolling at 390 px,
   const checked = new Set<string>();
 
   beforeAll(async () => {
-    if (!fs.existsSync(CHROMIUM)) {
-      throw new Error(`the browser test needs Debian's Chromium at ${CHROMIUM}; install it with: `
-        + 'apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium (.ci/run does this in CI)');
-    }
     fs.mkdirSync(SHOTS, { recursive: true });
     for (const file of fs.readdirSync(SHOTS)) if (!file.startsWith('demo-')) fs.rmSync(path.join(SHOTS, file));
     rp = await startCallbackServer();
     app = await startTestApp({ clients: unitClientsFile({ redirectUris: [rp.url] }) });
     demo = await seedDemoData(app.app.services);
     config = await discover(app.issuer);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   }, 120_000);
 
   afterAll(async () => {
@@ -377,7 +370,7 @@ describe('the demo business systems in Chromium: accessible and no horizontal sc
       system: demoSystem('hall-demo'), issuer: app.issuer, clientId: 'hall-demo', clientSecret: SECRET,
       redirectUri: `${origin}/callback`, port: Number(new URL(origin).port),
     });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'] });
+    browser = await launchChromium();
   }, 120_000);
 
   afterAll(async () => {

@@ -3,7 +3,8 @@ import http from 'node:http';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type * as client from 'openid-client';
-import { chromium, type Browser as ChromiumBrowser } from 'playwright-core';
+import type { Browser as ChromiumBrowser } from 'playwright-core';
+import { launchChromium } from '../support/chromium.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { createPerson, type TestPerson } from '../support/people.js';
 import { authorizationUrl, discover, redeem } from '../support/rp.js';
@@ -16,15 +17,7 @@ import { unitClientsFile } from '../support/unit-flows.js';
  * command to install it, it never skips. The picker's screenshot is kept in test-artifacts/unit-picker.png.
  */
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = path.resolve('test-artifacts');
-
-function assertChromiumInstalled(): void {
-  if (!fs.existsSync(CHROMIUM)) {
-    throw new Error(`the browser test needs Debian's Chromium at ${CHROMIUM}; install it with: `
-      + 'apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium (.ci/run does this in CI)');
-  }
-}
 
 interface CallbackServer {
   url: string;
@@ -64,7 +57,6 @@ describe('unit sign-in in Chromium (C-UI2)', () => {
   let second: TestUnit;
 
   beforeAll(async () => {
-    assertChromiumInstalled();
     rp = await startCallbackServer();
     app = await startTestApp({ clients: unitClientsFile({ redirectUris: [rp.url] }) });
     config = await discover(app.issuer);
@@ -76,10 +68,7 @@ describe('unit sign-in in Chromium (C-UI2)', () => {
     await bindHandler(services, unit, lisi, ['biz:continuing_education']);
     await bindHandler(services, second, lisi, ['biz:continuing_education']);
     // playwright-core gives every launch a fresh temporary profile (user-data dir) and removes it on close.
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   }, 120_000);
 
   afterAll(async () => {

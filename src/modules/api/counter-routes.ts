@@ -11,7 +11,7 @@ import type { Person } from '../persons/store.js';
 import { maskMobile } from '../persons/rules.js';
 import type { Appeal, AppealDocumentInfo } from '../recovery/store.js';
 import type { AppealState } from '../recovery/appeals.js';
-import { DOCUMENT_TYPES } from '../recovery/documents.js';
+import { sendDocument } from '../recovery/documents.js';
 import type { Unit } from '../units/store.js';
 import { AppealListQueryDto, AppealStatusDto, AuditQueryDto, IdNumberDto, NoteDto, SearchQueryDto, type UnitAuditQueryDto } from './dto.js';
 
@@ -134,12 +134,7 @@ export function counterApiRoutes(secured: Router, services: Services, as: Accoun
   secured.get('/counter/appeals/:id/documents/:documentId', async (ctx) => {
     const { context } = as(ctx, 'operator');
     const document = await appeals.document(idParam(ctx), idParam(ctx, 'documentId'), context);
-    ctx.set('Content-Disposition', `attachment; filename="appeal-${document.reference}-${document.seq}.${DOCUMENT_TYPES[document.contentType] ?? 'bin'}"`);
-    ctx.set('X-Content-Type-Options', 'nosniff');
-    ctx.set('Content-Security-Policy', "default-src 'none'; sandbox");
-    ctx.set('Cache-Control', 'no-store');
-    ctx.type = document.contentType;
-    ctx.body = document.content;
+    sendDocument(ctx, document);
   });
   secured.get('/counter/units/:id/appeals', async (ctx) => {
     as(ctx, 'operator');

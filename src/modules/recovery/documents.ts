@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import { fileTypeFromBuffer } from 'file-type';
+import type { Context } from 'koa';
 import { AppError } from '../../shared/errors.js';
 import type { NewDocument } from './store.js';
 
@@ -43,4 +44,17 @@ export async function checkDocuments(files: readonly UploadedFile[]): Promise<Ne
     });
   }
   return documents;
+}
+
+/**
+ * S-35: sends a stored appeal document as a download, never inline: the sniffed type, nosniff, a sandboxing CSP and
+ * a generated file name (the operator console and the management API alike).
+ */
+export function sendDocument(ctx: Context, document: { reference: string; seq: number; contentType: string; content: Buffer }): void {
+  ctx.set('Content-Disposition', `attachment; filename="appeal-${document.reference}-${document.seq}.${DOCUMENT_TYPES[document.contentType] ?? 'bin'}"`);
+  ctx.set('X-Content-Type-Options', 'nosniff');
+  ctx.set('Content-Security-Policy', "default-src 'none'; sandbox");
+  ctx.set('Cache-Control', 'no-store');
+  ctx.type = document.contentType;
+  ctx.body = document.content;
 }

@@ -6,7 +6,7 @@ import type { Services } from '../../services.js';
 import { consoleAccount, type RequireAccount } from '../../interactions/console.js';
 import { withFormErrors } from '../persons/routes.js';
 import { APPEAL_LINK_TTL_HOURS } from './appeals.js';
-import { DOCUMENT_TYPES } from './documents.js';
+import { sendDocument } from './documents.js';
 import type { AppealStatus } from './store.js';
 import { frameIdentity } from '../site/identity.js';
 import { state } from '../../shared/http/middleware.js';
@@ -78,12 +78,7 @@ export function appealOperatorRoutes(services: Services, requireAccount: Require
   // S-35: a download, never inline: the sniffed type, nosniff, a sandboxing CSP and a generated file name.
   router.get('/:id/documents/:documentId', async (ctx) => {
     const document = await appeals.document(String(ctx.params.id), String(ctx.params.documentId), actor(ctx));
-    ctx.set('Content-Disposition', `attachment; filename="appeal-${document.reference}-${document.seq}.${DOCUMENT_TYPES[document.contentType] ?? 'bin'}"`);
-    ctx.set('X-Content-Type-Options', 'nosniff');
-    ctx.set('Content-Security-Policy', "default-src 'none'; sandbox");
-    ctx.set('Cache-Control', 'no-store');
-    ctx.type = document.contentType;
-    ctx.body = document.content;
+    sendDocument(ctx, document);
   });
 
   return router;
