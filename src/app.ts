@@ -38,6 +38,7 @@ import { JobWorker } from './modules/jobs/worker.js';
 import { jobRoutes } from './modules/jobs/routes.js';
 import { atomicTokenRequests } from './oidc/token-requests.js';
 import { DECOY_JOB, NOTIFICATION_JOB } from './shared/notifier/queued.js';
+import { HttpIdentityVerifier, IDENTITY_VERIFICATION_JOB, identityVerificationHandler } from './modules/persons/identity-verification.js';
 
 export interface AppDeps {
   config: AppConfig;
@@ -83,11 +84,18 @@ export function createApp(deps: AppDeps): App {
     notifier: deps.notifier, now: deps.now,
   });
   const provider = createProvider({ ...deps, services });
+  const idv = deps.config.identityVerification;
   const worker = new JobWorker(services.jobs, {
     [BACKCHANNEL_LOGOUT_JOB]: backchannelLogoutHandler(provider),
     [NOTIFICATION_JOB]: services.notifier.handler(),
     [DECOY_JOB]: async () => undefined,
     [WEBHOOK_JOB]: webhookHandler(deps.catalog, deps.config.jobs.webhookTimeoutMs),
+    // R-P2: without IDV_URL no such job is written; one left from an earlier configuration waits for the counter.
+    ...(idv ? {
+      [IDENTITY_VERIFICATION_JOB]: identityVerificationHandler({
+        db: deps.db, secrets: services.secrets, audit: services.audit, verifier: new HttpIdentityVerifier({ ...idv, now: deps.now }), now: deps.now,
+      }),
+    } : {}),
   }, deps.logger, { pollMs: deps.config.jobs.pollMs });
   // RP-initiated logout: the library notifies the RPs itself, in the request; one that fails is queued for retries.
   provider.on('backchannel.error', (_ctx: unknown, error: Error, client: { clientId: string }, sub: string, sid: string) => {

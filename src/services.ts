@@ -53,7 +53,10 @@ export function createServices(deps: ServiceDeps) {
   ));
   const codes = new OneTimeCodes(db, secrets, notifier, throttle, now);
   const sessions = new OidcSessions(db, jobs);
-  const persons = new PersonService({ db, hasher, codes, throttle, signIn, audit, secrets, notifier, sessions, events, now });
+  const persons = new PersonService({
+    db, hasher, codes, throttle, signIn, audit, secrets, notifier, sessions, events, now,
+    identityJobs: config.identityVerification ? jobs : undefined,
+  });
   const operators = new OperatorService({
     db, hasher, throttle, signIn, audit, secrets, sessions, issuerName: new URL(config.issuer).host,
     developmentTotp: config.mode !== 'production', now,

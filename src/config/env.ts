@@ -65,6 +65,16 @@ export interface AppConfig {
   tracing: TracingConfig | undefined;
   /** How the database is reached: directly (or a session-pooling PgBouncer), or through transaction pooling. */
   databasePoolMode: DatabasePoolMode;
+  /** Identity-verification service for real-name submissions (R-P2); undefined: the counter only. */
+  identityVerification: IdentityVerificationConfig | undefined;
+}
+
+export interface IdentityVerificationConfig {
+  /** Receives a signed POST per submission (see README, "Identity-verification service"). */
+  url: string;
+  /** HMAC-SHA256 key shared with the service (environment only, never in a file of the repository). */
+  secret: string;
+  timeoutMs: number;
 }
 
 export type DatabasePoolMode = 'session' | 'transaction';
@@ -237,6 +247,26 @@ function tracingFrom(env: Env): TracingConfig | undefined {
   return { endpoint, serviceName, sampleRatio };
 }
 
+function identityVerificationFrom(env: Env, production: boolean): IdentityVerificationConfig | undefined {
+  const url = env.IDV_URL || undefined;
+  const secret = env.IDV_SECRET || undefined;
+  if (!url) {
+    if (secret) throw new ConfigError('IDV_SECRET is set but IDV_URL is not');
+    return undefined;
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new ConfigError('IDV_URL must be an absolute https URL such as https://idv.example.gov.cn/verify');
+  }
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw new ConfigError('IDV_URL must use https (or http outside production)');
+  if (production && parsed.protocol !== 'https:') throw new ConfigError('IDV_URL must be an https URL in production');
+  if (!secret) throw new ConfigError('IDV_SECRET must be set when IDV_URL is (the HMAC key shared with the service, at least 32 characters)');
+  if (!/^[\x21-\x7e]{32,512}$/.test(secret)) throw new ConfigError('IDV_SECRET must be 32 to 512 printable ASCII characters without spaces');
+  return { url, secret, timeoutMs: integer(env, 'IDV_TIMEOUT_MS', 10_000, 100, 60_000) };
+}
+
 function poolModeFrom(raw: string | undefined): DatabasePoolMode {
   if (raw === undefined || raw === '' || raw === 'session') return 'session';
   if (raw === 'transaction') return 'transaction';
@@ -297,5 +327,6 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): AppConf
     metrics: metricsFrom(env, port, production),
     tracing: tracingFrom(env),
     databasePoolMode: poolModeFrom(env.DATABASE_POOL_MODE),
+    identityVerification: identityVerificationFrom(env, production),
   };
 }

@@ -50,6 +50,7 @@ function summarise(kind: string, payload: Record<string, unknown>): string {
   if (kind === 'notification') return `${String(payload.channel ?? '')} ${mask(payload.to)} (${String(payload.template ?? '')})`;
   if (kind === 'backchannel_logout') return `client ${String(payload.clientId ?? '')}`;
   if (kind === 'webhook') return `client ${String(payload.clientId ?? '')}: ${String(payload.type ?? '')}`;
+  if (kind === 'identity_verification') return `person ${String(payload.personId ?? '')}`;
   return '';
 }
 

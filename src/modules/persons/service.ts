@@ -12,7 +12,9 @@ import type { Throttle } from '../../shared/security/throttle.js';
 import type { PasswordSignIn } from '../../shared/security/password-sign-in.js';
 import type { AuditContext, AuditLog } from '../audit/audit-log.js';
 import type { AccountSessions } from '../../shared/sessions.js';
+import type { Jobs } from '../../shared/jobs.js';
 import { personStore, type Person } from './store.js';
+import { IDENTITY_VERIFICATION_JOB, neutraliseIdentityJobs, SEALED_ID_PURPOSE, type IdentityVerificationPayload } from './identity-verification.js';
 import { isValidLoginName, maskIdNumber, normalizeIdNumber, normalizeLegalName, normalizeMobile } from './rules.js';
 
 export interface PersonServiceDeps {
@@ -27,6 +29,11 @@ export interface PersonServiceDeps {
   sessions: AccountSessions;
   /** Event webhooks (`person.disabled`), written in the disabling transaction. */
   events: WebhookEvents;
+  /**
+   * The job queue, when an identity-verification service is configured (IDV_URL): each real-name submission then
+   * also becomes a job that asks it (R-P2). Without it, submissions wait for the counter only.
+   */
+  identityJobs?: Jobs | undefined;
   now?: () => Date;
 }
 
@@ -251,18 +258,30 @@ export class PersonService {
     }
   }
 
-  /** R-P2: legal name and resident identity number; pending until an operator verifies it at the counter. */
+  /**
+   * R-P2: legal name and resident identity number; pending until an operator verifies it at the counter or, when
+   * configured, the identity-verification service decides (a job written in the same transaction, the number sealed).
+   */
   async submitRealname(personId: string, legalNameInput: string, idNumberInput: string, context: AuditContext): Promise<void> {
     const legalName = normalizeLegalName(legalNameInput);
     if (!legalName) throw new AppError('legal_name_invalid', 400, {}, 'legalName');
     const idNumber = normalizeIdNumber(idNumberInput, this.#now());
     if (!idNumber) throw new AppError('id_number_invalid', 400, {}, 'idNumber');
     const hmac = this.deps.secrets.hmac('id-number', idNumber);
+    const at = this.#now();
     try {
       await this.deps.db.transaction(async (tx) => {
-        const updated = await personStore.submitRealname(tx, personId, legalName, hmac, maskIdNumber(idNumber), this.#now());
+        const updated = await personStore.submitRealname(tx, personId, legalName, hmac, maskIdNumber(idNumber), at);
         assertThat(updated === 1, 'realname_not_allowed', 409);
         await this.deps.audit.record(context, { action: 'person.realname_submit', target: { type: 'person', id: personId } }, tx);
+        const jobs = this.deps.identityJobs;
+        if (jobs) {
+          const payload: IdentityVerificationPayload = {
+            personId, requestId: crypto.randomUUID(), submittedAt: at.toISOString(), legalName,
+            sealedIdNumber: this.deps.secrets.encrypt(SEALED_ID_PURPOSE, idNumber),
+          };
+          await jobs.enqueue(tx, { kind: IDENTITY_VERIFICATION_JOB, payload: { ...payload } });
+        }
       });
     } catch (error) {
       if (uniqueViolation(error)) throw new AppError('id_number_taken', 409, {}, 'idNumber');
@@ -285,6 +304,7 @@ export class PersonService {
     await this.deps.db.transaction(async (tx) => {
       const updated = await personStore.decideRealname(tx, personId, 'verified', context.actor.id ?? '', null, this.#now());
       assertThat(updated === 1, 'realname_not_pending', 409);
+      await neutraliseIdentityJobs(tx, personId, this.#now());
       await this.deps.audit.record(context, { action: 'person.realname_verify', target: { type: 'person', id: personId } }, tx);
     });
   }
@@ -295,6 +315,7 @@ export class PersonService {
     await this.deps.db.transaction(async (tx) => {
       const updated = await personStore.decideRealname(tx, personId, 'rejected', context.actor.id ?? '', text, this.#now());
       assertThat(updated === 1, 'realname_not_pending', 409);
+      await neutraliseIdentityJobs(tx, personId, this.#now());
       await this.deps.audit.record(context, { action: 'person.realname_reject', target: { type: 'person', id: personId }, detail: { note: text } }, tx);
     });
   }

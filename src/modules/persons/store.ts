@@ -146,11 +146,15 @@ export const personStore = {
     return rows[0]?.id_number_hmac ?? undefined;
   },
 
-  async decideRealname(db: Queryable, id: string, status: 'verified' | 'rejected', operatorId: string, note: string | null, at: Date): Promise<number> {
+  /**
+   * Decides a pending submission: by an operator (their id), or by the identity-verification service (null, and
+   * only the submission made at `submittedAt`, so a job never decides a later submission).
+   */
+  async decideRealname(db: Queryable, id: string, status: 'verified' | 'rejected', operatorId: string | null, note: string | null, at: Date, submittedAt?: Date): Promise<number> {
     const { rowCount } = await db.query(
       `UPDATE person SET realname_status = $2, realname_decided_at = $4, realname_decided_by = $3, realname_note = $5, updated_at = $4
-       WHERE id = $1 AND realname_status = 'pending'`,
-      [id, status, operatorId, at, note],
+       WHERE id = $1 AND realname_status = 'pending' AND ($6::timestamptz IS NULL OR realname_submitted_at = $6)`,
+      [id, status, operatorId, at, note, submittedAt ?? null],
     );
     return rowCount;
   },
