@@ -68,7 +68,8 @@ export function createServices(deps: ServiceDeps) {
   const verification = new UnitVerification({ db, secrets, throttle, audit, ttlHours: config.unitCodeTtlHours, events, now });
   const recovery = new RecoveryService({ db, units, codes, hasher, throttle, audit, secrets, sessions, now });
   const appeals = new AppealService({
-    db, units, notifier, emailEnabled: supportsChannel(notifier, 'email'), hasher, throttle, audit, secrets, sessions, issuer: config.issuer, now,
+    db, units, notifier, emailEnabled: supportsChannel(notifier, 'email'), hasher, throttle, audit, secrets, sessions, issuer: config.issuer,
+    revoker: unitGrants, events, allScopes, now,
   });
   return {
     config, catalog: deps.catalog, db, jobs, secrets, audit, throttle, notifier, hasher, codes, sessions, persons, operators,

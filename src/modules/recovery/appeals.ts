@@ -7,10 +7,14 @@ import type { Channel, Notifier } from '../../shared/notifier/notifier.js';
 import { checkPassword, type PasswordHasher } from '../../shared/security/passwords.js';
 import { randomString, type Secrets } from '../../shared/security/secrets.js';
 import type { LockoutPolicy, Throttle } from '../../shared/security/throttle.js';
-import type { AccountSessions } from '../../shared/sessions.js';
+import type { AccountSessions, UnitAccessRevoker } from '../../shared/sessions.js';
 import type { AuditContext, AuditLog } from '../audit/audit-log.js';
+import { bindingStore } from '../bindings/store.js';
+import { personStore } from '../persons/store.js';
 import { normalizeLegalName, normalizeMobile } from '../persons/rules.js';
+import type { WebhookEvents } from '../webhooks/events.js';
 import type { UnitService } from '../units/service.js';
+import { normalizeUnitName } from '../units/certificates.js';
 import { unitStore, type Unit } from '../units/store.js';
 import { checkDocuments, type UploadedFile } from './documents.js';
 import { recoveryStore, type Appeal, type AppealDocumentInfo, type AppealKind, type AppealStatus } from './store.js';
@@ -38,6 +42,8 @@ export interface AppealForm {
   certType: string;
   certNo: string;
   kind: string;
+  /** Kind `takeover`: the login name (or mobile) of the applicant's own real-name verified person account. */
+  applicantAccount?: string;
 }
 
 export interface AppealServiceDeps {
@@ -52,6 +58,10 @@ export interface AppealServiceDeps {
   secrets: Secrets;
   sessions: AccountSessions;
   issuer: string;
+  /** A takeover revokes the previous people's grants for the unit inside its transaction (S-56). */
+  revoker: UnitAccessRevoker;
+  events: WebhookEvents;
+  allScopes: () => string[];
   now?: () => Date;
 }
 
@@ -127,8 +137,16 @@ export class AppealService {
     if (!reach) throw new AppError('appeal_contact_invalid', 400, {}, 'contact');
     if (reach.channel === 'email' && !this.deps.emailEnabled) throw new AppError('appeal_email_unavailable', 400, {}, 'contact');
     const { certType, certNo } = this.deps.units.certificate(form.certType, form.certNo);
-    if (form.kind !== 'account' && form.kind !== 'password') throw new AppError('appeal_kind_invalid', 400, {}, 'kind');
+    if (form.kind !== 'account' && form.kind !== 'password' && form.kind !== 'takeover') throw new AppError('appeal_kind_invalid', 400, {}, 'kind');
     const kind: AppealKind = form.kind;
+    // A takeover names the person who becomes the common contact: a real-name verified, active person account.
+    let applicantPersonId: string | null = null;
+    if (kind === 'takeover') {
+      const account = (form.applicantAccount ?? '').trim();
+      const person = account ? await personStore.byLoginNameOrMobile(this.deps.db, normalizeMobile(account) ?? account) : undefined;
+      if (!person || person.status !== 'active' || person.realnameStatus !== 'verified') throw new AppError('appeal_applicant_account_invalid', 400, {}, 'applicantAccount');
+      applicantPersonId = person.id;
+    }
     const documents = await checkDocuments(files);
     const perCertificate = await this.deps.throttle.allow(`appeal:cert:${certType}:${certNo}`, APPEAL_LIMITS.submitPerCertificate.limit, APPEAL_LIMITS.submitPerCertificate.windowSeconds);
     assertThat(perCertificate, 'too_many_requests', 429);
@@ -139,7 +157,7 @@ export class AppealService {
     const at = this.#now();
     await this.deps.db.transaction(async (tx) => {
       await recoveryStore.insertAppeal(tx, {
-        id, reference, kind, certType, certNo, unitId: unit?.id ?? null, applicantName, contactChannel: reach.channel,
+        id, reference, kind, certType, certNo, unitId: unit?.id ?? null, applicantName, applicantPersonId, contactChannel: reach.channel,
         contact: reach.contact, locale, ip: context.ip ?? null, at,
       });
       for (const document of documents) await recoveryStore.insertDocument(tx, id, document, at);
@@ -188,11 +206,16 @@ export class AppealService {
     return (await recoveryStore.forUnit(this.deps.db, unitId)).map((appeal) => ({ ...appeal, state: this.state(appeal, at), referenceText: formatReference(appeal.reference) }));
   }
 
-  async get(id: string): Promise<{ appeal: Appeal; state: AppealState; unit: Unit | undefined; documents: AppealDocumentInfo[]; referenceText: string }> {
+  async get(id: string): Promise<{ appeal: Appeal; state: AppealState; unit: Unit | undefined; documents: AppealDocumentInfo[]; referenceText: string; applicantAccount: string | undefined }> {
     const appeal = await recoveryStore.byId(this.deps.db, id);
     if (!appeal) throw new AppError('not_found', 404);
     const unit = appeal.unitId ? await unitStore.byId(this.deps.db, appeal.unitId) : undefined;
-    return { appeal, state: this.state(appeal), unit, documents: await recoveryStore.documents(this.deps.db, appeal.id), referenceText: formatReference(appeal.reference) };
+    // A takeover names the person who would become the common contact: the operator sees login name and legal name.
+    const person = appeal.applicantPersonId ? await personStore.byId(this.deps.db, appeal.applicantPersonId) : undefined;
+    return {
+      appeal, state: this.state(appeal), unit, documents: await recoveryStore.documents(this.deps.db, appeal.id), referenceText: formatReference(appeal.reference),
+      applicantAccount: person && `${person.loginName}（${person.legalName ?? ''}）`,
+    };
   }
 
   /** One document for an operator (audited); the route serves it as an attachment with its sniffed type. */
@@ -211,10 +234,17 @@ export class AppealService {
    * token is sent to the applicant as a link; only its HMAC is kept. The message is a job of the same transaction:
    * approved and queued together, or neither.
    */
-  async approve(id: string, noteInput: string, context: AuditContext): Promise<void> {
+  async approve(id: string, noteInput: string, context: AuditContext, unitNameInput = ''): Promise<void> {
     const note = noteInput.trim();
     assertThat(note.length <= 200, 'note_invalid', 400);
+    // A takeover may correct the unit name the squatter typed (R-U4: the unit is unverified); empty keeps it.
+    const unitName = unitNameInput.trim() ? normalizeUnitName(unitNameInput) : undefined;
+    if (unitNameInput.trim() && !unitName) throw new AppError('unit_name_invalid', 400, {}, 'unitName');
     const token = crypto.randomBytes(32).toString('base64url');
+    // A takeover invalidates the unit password: a hash of a random secret nobody knows (computed before the
+    // transaction, so no lock is held while hashing); the applicant sets a new one with the link.
+    const pending = await recoveryStore.byId(this.deps.db, id);
+    const unknowable = pending?.kind === 'takeover' ? await this.deps.hasher.hash(crypto.randomBytes(32).toString('base64url')) : undefined;
     const at = this.#now();
     const expiresAt = new Date(at.getTime() + APPEAL_LINK_TTL_HOURS * 3600 * 1000);
     await this.deps.db.transaction(async (tx) => {
@@ -224,6 +254,7 @@ export class AppealService {
       const unit = appeal.unitId ? await unitStore.byId(tx, appeal.unitId, true) : undefined;
       if (!unit || unit.status !== 'active') throw new AppError('appeal_no_unit', 409);
       if (unit.verified) throw new AppError('appeal_unit_verified', 409);
+      if (appeal.kind === 'takeover') await this.#takeOver(tx, appeal, unit, unknowable, unitName, at, context);
       await recoveryStore.decide(tx, appeal.id, { status: 'approved', operatorId: context.actor.id ?? '', note: note || null, linkHmac: this.#linkDigest(token), linkExpiresAt: expiresAt, at });
       await this.deps.audit.record({ ...context, actingUnitId: unit.id }, {
         action: 'appeal.approve', target: { type: 'appeal', id: appeal.id }, detail: { reference: appeal.reference, kind: appeal.kind, note },
@@ -231,6 +262,44 @@ export class AppealService {
       const link = `${this.deps.issuer}/recover/unit/appeal/link?token=${token}`;
       await this.#notify(appeal, 'approved', { reference: formatReference(appeal.reference), link, hours: APPEAL_LINK_TTL_HOURS }, tx);
     });
+  }
+
+  /**
+   * Certificate squatting (issue #11): the applicant becomes the unit's common contact and the unit starts clean.
+   * Every live binding (the squatter's contact binding and any handler or pending invitation) is unbound and its
+   * grants revoked with back-channel logout jobs; the applicant gets a new contact binding with every business;
+   * the unit password is replaced by an unknowable one and the unit account's sessions end. All in the caller's
+   * transaction, audited as `unit.contact_replaced`.
+   */
+  async #takeOver(tx: Queryable, appeal: Appeal, unit: Unit, unknowable: string | undefined, unitName: string | undefined, at: Date, context: AuditContext): Promise<void> {
+    const person = appeal.applicantPersonId ? await personStore.byId(tx, appeal.applicantPersonId) : undefined;
+    if (!person || person.status !== 'active' || person.realnameStatus !== 'verified' || !unknowable) throw new AppError('appeal_applicant_account_invalid', 409);
+    const previous = await bindingStore.listForUnit(tx, unit.id);
+    for (const binding of previous) {
+      // A contact binding is always active (schema): the squatter's becomes a handler's, then ends like the others.
+      if (binding.role === 'contact') await bindingStore.setRole(tx, binding.id, 'handler', binding.scopes, at);
+      await bindingStore.setStatus(tx, binding.id, ['pending', 'active'], 'unbound', at);
+      await this.deps.revoker.revokeUnitAccess(tx, binding.personId, unit.id);
+      await this.deps.events.emit(tx, 'binding.removed', { bindingId: binding.id, unitId: unit.id, personId: binding.personId }, binding.scopes);
+    }
+    const bindingId = crypto.randomUUID();
+    const scopes = this.deps.allScopes();
+    await bindingStore.insert(tx, { id: bindingId, unitId: unit.id, personId: person.id, role: 'contact', status: 'active', scopes, validFrom: null, validUntil: null, at });
+    await this.deps.events.emit(tx, 'binding.created', { bindingId, unitId: unit.id, personId: person.id, role: 'contact', scopes, validFrom: null, validUntil: null }, scopes);
+    const renamed = unitName !== undefined && unitName !== unit.name;
+    if (renamed) {
+      await unitStore.setName(tx, unit.id, unitName, at);
+      await this.deps.events.emit(tx, 'unit.renamed', { unitId: unit.id, name: unitName, previousName: unit.name });
+      await unitStore.addNameHistory(tx, unit.id, unit.name, unitName, `${context.actor.type}:${context.actor.id ?? ''}`, at);
+    }
+    await unitStore.setPassword(tx, unit.id, unknowable, at);
+    await this.deps.sessions.endAll(accountIdOf({ kind: 'unit', id: unit.id }), {}, tx);
+    const contact = previous.find((binding) => binding.role === 'contact' && binding.status === 'active');
+    await this.deps.audit.record({ ...context, actingUnitId: unit.id }, {
+      action: 'unit.contact_replaced', target: { type: 'unit', id: unit.id },
+      detail: { appeal: appeal.id, reference: appeal.reference, previousContact: contact?.personId ?? null, newContact: person.id, bindingId, unbound: previous.map((binding) => binding.id),
+        ...(renamed ? { oldName: unit.name, name: unitName } : {}) },
+    }, tx);
   }
 
   async reject(id: string, noteInput: string, context: AuditContext): Promise<void> {
@@ -287,7 +356,7 @@ export class AppealService {
     if (!unit || unit.status !== 'active') throw new AppError('appeal_link_invalid', 400);
     if (unit.verified) throw new AppError('appeal_unit_verified', 409);
     let hash: string | undefined;
-    if (appeal.kind === 'password') {
+    if (appeal.kind === 'password' || appeal.kind === 'takeover') {
       const problem = checkPassword(input.password ?? '', { loginName: unit.loginName });
       if (problem) throw new AppError(`password_${problem}`, 400, {}, 'password');
       if (input.password !== input.passwordConfirm) throw new AppError('password_mismatch', 400, {}, 'passwordConfirm');

@@ -46,13 +46,15 @@ export function appealOperatorRoutes(services: Services, requireAccount: Require
       const found = await appeals.get(String(ctx.params.id));
       const locale = state(ctx).locale;
       const note = typeof ctx.query.note === 'string' ? ctx.query.note.slice(0, 200) : '';
+      // A takeover's approval may correct the unit name (shown, and carried to the POST).
+      const unitName = decision === 'approve' && found.appeal.kind === 'takeover' && typeof ctx.query.unitName === 'string' ? ctx.query.unitName.slice(0, 100) : '';
       const t = (key: Parameters<typeof translate>[1], params?: Record<string, string | number>) => translate(locale, key, params);
       render(ctx, 'confirm.njk', {
         frame: 'operator/layout.njk', csrf: csrfToken(ctx), action: `/operator/appeals/${found.appeal.id}/${decision}`, cancel: `/operator/appeals/${found.appeal.id}`,
         title: t(decision === 'approve' ? 'confirm.appeal_approve_title' : 'confirm.appeal_reject_title'),
         submit: t(decision === 'approve' ? 'operator.appeal_approve' : 'operator.appeal_reject'),
         body: decision === 'approve'
-          ? t('confirm.appeal_approve_body', { applicant: found.appeal.applicantName, contact: found.appeal.contact, hours: APPEAL_LINK_TTL_HOURS })
+          ? t(found.appeal.kind === 'takeover' ? 'confirm.appeal_takeover_body' : 'confirm.appeal_approve_body', { applicant: found.appeal.applicantName, contact: found.appeal.contact, hours: APPEAL_LINK_TTL_HOURS })
           : t('confirm.appeal_reject_body', { applicant: found.appeal.applicantName, contact: found.appeal.contact }),
         facts: [
           { label: t('recovery.reference'), value: found.referenceText },
@@ -60,16 +62,19 @@ export function appealOperatorRoutes(services: Services, requireAccount: Require
           { label: t('recovery.certificate'), value: `${t(`unit.cert_type.${found.appeal.certType}`)} ${found.appeal.certNo}` },
           { label: t('operator.appeal_unit'), value: found.unit?.name ?? t('operator.appeal_no_unit') },
           { label: t('operator.appeal_applicant'), value: found.appeal.applicantName },
+          ...(found.applicantAccount ? [{ label: t('recovery.appeal_applicant_account'), value: found.applicantAccount }] : []),
           ...(note ? [{ label: t('recovery.note'), value: note }] : []),
+          ...(unitName && unitName.trim() !== found.unit?.name ? [{ label: t('operator.appeal_unit_name'), value: unitName }] : []),
         ],
-        hidden: { note },
+        hidden: unitName ? { note, unitName } : { note },
       });
     });
 
     router.post(`/:id/${decision}`, parseBody(), verifyCsrf(), async (ctx) => {
-      const form = formFields(ctx, ['note'], 256);
+      const form = formFields(ctx, ['note', 'unitName'], 256);
       await withFormErrors(ctx, async () => {
-        await appeals[decision](String(ctx.params.id), form.note, actor(ctx));
+        if (decision === 'approve') await appeals.approve(String(ctx.params.id), form.note, actor(ctx), form.unitName);
+        else await appeals.reject(String(ctx.params.id), form.note, actor(ctx));
         seeOther(ctx, `/operator/appeals/${ctx.params.id}?done=${decision}`);
       }, (view, status) => appealPage(ctx, { ...view, note: form.note.slice(0, 200), decision }, status));
     });

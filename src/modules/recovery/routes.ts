@@ -130,13 +130,13 @@ export function recoveryRoutes(services: Services, requireAccount: RequireAccoun
 
   router.get('/recover/unit/appeal', (ctx) => {
     const text = (value: unknown, max: number) => (typeof value === 'string' ? value.slice(0, max) : '');
-    const kind = KINDS.find((value) => value === ctx.query.kind) ?? 'account';
+    const kind = [...KINDS, 'takeover'].find((value) => value === ctx.query.kind) ?? 'account';
     appealForm(ctx, { form: { kind, certType: text(ctx.query.certType, 32), certNo: text(ctx.query.certNo, 40) } });
   });
 
   const uploads = new Semaphore(UPLOAD_LIMITS.concurrency, UPLOAD_LIMITS.queue);
   router.post('/recover/unit/appeal', async (ctx) => {
-    const fields = ['applicantName', 'contact', 'certType', 'certNo', 'kind'] as const;
+    const fields = ['applicantName', 'contact', 'certType', 'certNo', 'kind', 'applicantAccount'] as const;
     let bodyRead = false;
     try {
       await withFormErrors(ctx, async () => {
@@ -158,7 +158,7 @@ export function recoveryRoutes(services: Services, requireAccount: RequireAccoun
       const source = body && typeof body === 'object' ? body as Record<string, unknown> : {};
       const value = (name: string, max: number) => (typeof source[name] === 'string' ? (source[name] as string).slice(0, max) : '');
         appealForm(ctx, {
-          ...view, form: { applicantName: value('applicantName', 50), contact: value('contact', 254), certType: value('certType', 32), certNo: value('certNo', 40), kind: value('kind', 16) },
+          ...view, form: { applicantName: value('applicantName', 50), contact: value('contact', 254), certType: value('certType', 32), certNo: value('certNo', 40), kind: value('kind', 16), applicantAccount: value('applicantAccount', 64) },
         }, status);
       });
     } catch (error) {
@@ -194,7 +194,8 @@ export function recoveryRoutes(services: Services, requireAccount: RequireAccoun
     const form = formFields(ctx, ['token', 'password', 'passwordConfirm'], 512);
     await withFormErrors(ctx, async () => {
       const used = await appeals.useLink(form.token, form, auditContext(ctx));
-      render(ctx, 'recovery/found.njk', { kind: used.kind, unit: used.unit });
+      // A takeover's link sets the unit password, like 密码找回.
+      render(ctx, 'recovery/found.njk', { kind: used.kind === 'takeover' ? 'password' : used.kind, unit: used.unit });
     }, async (view, status) => {
       const link = await appeals.checkLink(form.token).catch(() => undefined);
       render(ctx, 'recovery/link.njk', { ...view, csrf: csrfToken(ctx), token: link ? form.token.slice(0, 64) : '', ...link }, status);

@@ -15,7 +15,7 @@ import type { UnitService } from '../units/service.js';
 import { unitStore, type Unit } from '../units/store.js';
 import { recoveryStore, type AppealKind, type RecoveryTarget } from './store.js';
 
-export type RecoveryKind = AppealKind;
+export type RecoveryKind = Exclude<AppealKind, 'takeover'>;
 
 /** Rate limits of the recovery endpoints (S-21), per certificate (the unit, whether or not it exists) and per IP. */
 export const RECOVERY_LIMITS = {

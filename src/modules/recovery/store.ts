@@ -13,7 +13,8 @@ export interface RecoveryTarget {
   contactMobile: string | undefined;
 }
 
-export type AppealKind = 'account' | 'password';
+/** `takeover`: the real unit takes over an unverified unit registered with its certificate by someone else. */
+export type AppealKind = 'account' | 'password' | 'takeover';
 export type AppealStatus = 'pending' | 'approved' | 'rejected' | 'completed';
 
 export interface Appeal {
@@ -24,6 +25,8 @@ export interface Appeal {
   certNo: string;
   unitId: string | null;
   applicantName: string;
+  /** The real-name verified person who asks to take the unit over (kind `takeover` only). */
+  applicantPersonId: string | null;
   contactChannel: Channel;
   contact: string;
   locale: Locale;
@@ -53,6 +56,7 @@ interface AppealRow {
   cert_no: string;
   unit_id: string | null;
   applicant_name: string;
+  applicant_person_id: string | null;
   contact_channel: Channel;
   contact: string;
   locale: Locale;
@@ -65,14 +69,14 @@ interface AppealRow {
   link_used_at: Date | null;
 }
 
-const COLUMNS = `id, reference, kind, cert_type, cert_no, unit_id, applicant_name, contact_channel, contact, locale, status,
+const COLUMNS = `id, reference, kind, cert_type, cert_no, unit_id, applicant_name, applicant_person_id, contact_channel, contact, locale, status,
   created_at, decided_at, decided_by, decision_note, link_expires_at, link_used_at`;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function toAppeal(row: AppealRow): Appeal {
   return {
     id: row.id, reference: row.reference, kind: row.kind, certType: row.cert_type, certNo: row.cert_no, unitId: row.unit_id,
-    applicantName: row.applicant_name, contactChannel: row.contact_channel, contact: row.contact, locale: row.locale,
+    applicantName: row.applicant_name, applicantPersonId: row.applicant_person_id, contactChannel: row.contact_channel, contact: row.contact, locale: row.locale,
     status: row.status, createdAt: row.created_at, decidedAt: row.decided_at, decidedBy: row.decided_by,
     decisionNote: row.decision_note, linkExpiresAt: row.link_expires_at, linkUsedAt: row.link_used_at,
   };
@@ -85,6 +89,7 @@ export interface NewAppeal {
   certType: CertType;
   certNo: string;
   unitId: string | null;
+  applicantPersonId?: string | null;
   applicantName: string;
   contactChannel: Channel;
   contact: string;
@@ -128,10 +133,10 @@ export const recoveryStore = {
 
   async insertAppeal(db: Queryable, appeal: NewAppeal): Promise<void> {
     await db.query(
-      `INSERT INTO appeal (id, reference, kind, cert_type, cert_no, unit_id, applicant_name, contact_channel, contact, locale, submitted_ip, created_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+      `INSERT INTO appeal (id, reference, kind, cert_type, cert_no, unit_id, applicant_name, contact_channel, contact, locale, submitted_ip, created_at, applicant_person_id)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
       [appeal.id, appeal.reference, appeal.kind, appeal.certType, appeal.certNo, appeal.unitId, appeal.applicantName,
-        appeal.contactChannel, appeal.contact, appeal.locale, appeal.ip, appeal.at],
+        appeal.contactChannel, appeal.contact, appeal.locale, appeal.ip, appeal.at, appeal.applicantPersonId ?? null],
     );
   },
 
