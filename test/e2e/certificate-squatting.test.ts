@@ -147,19 +147,35 @@ describe('certificate squatting: the real unit takes an unverified unit account 
     expect(own.tokens.claims()).toMatchObject({ sub: applicant.id, unit_id: unit.id, unit_role: 'contact' });
   });
 
-  it('R-R2 when the unit is verified, then a takeover appeal is refused with a readable message and nothing is written; an applicant without real-name verification is refused too', async () => {
+  it('R-R2 when the unit is verified, then a takeover appeal is refused with a readable message and nothing is written; an applicant account that is missing or unverified is accepted alike at filing (S-29) and refused at approval', async () => {
     const { unit, applicant } = await squatted({ verified: true });
     const before = await countRows(app.db, 'appeal');
     const refused = await fileTakeover(unit, applicant.loginName, `v.${Date.now()}@example.test`);
     expect(refused.status).toBe(409);
     expect(text(refused)).toContain('该单位已完成实名认证，只能“通过常用联系人找回”，不能申诉。');
 
+    expect(await countRows(app.db, 'appeal')).toBe(before);
+
+    // S-29: filing answers alike for a verified, an unverified and a missing account; the account is looked up
+    // only when the operator decides, and an unusable one cannot be approved (nothing changes).
     const other = await squatted();
     const unverified = await createPerson(app.app.services);
-    const noRealname = await fileTakeover(other.unit, unverified.loginName, `u.${Date.now()}@example.test`);
-    expect(noRealname.status).toBe(400);
-    expect(text(noRealname)).toContain('请填写申请人本人已完成实名认证的个人账号（登录名或手机号）。');
-    expect(await countRows(app.db, 'appeal')).toBe(before);
+    const filed = await Promise.all([
+      fileTakeover(other.unit, other.applicant.loginName, `a.${Date.now()}@example.test`),
+      fileTakeover(other.unit, unverified.loginName, `u.${Date.now()}@example.test`),
+      fileTakeover(other.unit, `nobody${Date.now()}`, `n.${Date.now()}@example.test`),
+    ]);
+    expect(filed.map((page) => page.status)).toEqual([200, 200, 200]);
+    expect(new Set(filed.map((page) => text(page).replace(/[0-9A-Z]{4}(-[0-9A-Z]{4})+/g, 'REF')))).toHaveProperty('size', 1);
+    for (const page of filed.slice(1)) {
+      const opened = await operatorOpens(referenceOf(page));
+      expect(text(opened)).toContain('未找到已完成实名认证的个人账号，不能批准');
+      const approval = await operator.submit(await operator.submit(opened, 'form#approve', { note: '' }), 'form#confirm');
+      expect(approval.status).toBe(409);
+      expect(text(approval)).toContain('申请人填写的个人账号不存在或未完成实名认证，不能批准此申诉。');
+      expect(approval.html.querySelector('#appeal-state')?.getAttribute('data-state')).toBe('pending');
+    }
+    expect((await liveBindings(other.unit.id)).map((binding) => binding.person_id).sort()).toEqual([other.squatter.id, other.helper.id].sort());
 
     // A unit verified after the appeal was filed is not taken over either: the approval is refused, nothing changes.
     const late = await squatted();

@@ -139,13 +139,13 @@ export class AppealService {
     const { certType, certNo } = this.deps.units.certificate(form.certType, form.certNo);
     if (form.kind !== 'account' && form.kind !== 'password' && form.kind !== 'takeover') throw new AppError('appeal_kind_invalid', 400, {}, 'kind');
     const kind: AppealKind = form.kind;
-    // A takeover names the person who becomes the common contact: a real-name verified, active person account.
-    let applicantPersonId: string | null = null;
+    // A takeover names the person who becomes the common contact. It is kept as typed and looked up only when the
+    // operator decides: the filing answers alike for an existing, a missing and an unverified account (S-29).
+    let applicantAccount: string | null = null;
     if (kind === 'takeover') {
       const account = (form.applicantAccount ?? '').trim();
-      const person = account ? await personStore.byLoginNameOrMobile(this.deps.db, normalizeMobile(account) ?? account) : undefined;
-      if (!person || person.status !== 'active' || person.realnameStatus !== 'verified') throw new AppError('appeal_applicant_account_invalid', 400, {}, 'applicantAccount');
-      applicantPersonId = person.id;
+      if (!account || [...account].length > 64) throw new AppError('appeal_applicant_account_invalid', 400, {}, 'applicantAccount');
+      applicantAccount = normalizeMobile(account) ?? account;
     }
     const documents = await checkDocuments(files);
     const perCertificate = await this.deps.throttle.allow(`appeal:cert:${certType}:${certNo}`, APPEAL_LIMITS.submitPerCertificate.limit, APPEAL_LIMITS.submitPerCertificate.windowSeconds);
@@ -157,7 +157,7 @@ export class AppealService {
     const at = this.#now();
     await this.deps.db.transaction(async (tx) => {
       await recoveryStore.insertAppeal(tx, {
-        id, reference, kind, certType, certNo, unitId: unit?.id ?? null, applicantName, applicantPersonId, contactChannel: reach.channel,
+        id, reference, kind, certType, certNo, unitId: unit?.id ?? null, applicantName, applicantAccount, contactChannel: reach.channel,
         contact: reach.contact, locale, ip: context.ip ?? null, at,
       });
       for (const document of documents) await recoveryStore.insertDocument(tx, id, document, at);
@@ -211,7 +211,7 @@ export class AppealService {
     if (!appeal) throw new AppError('not_found', 404);
     const unit = appeal.unitId ? await unitStore.byId(this.deps.db, appeal.unitId) : undefined;
     // A takeover names the person who would become the common contact: the operator sees login name and legal name.
-    const person = appeal.applicantPersonId ? await personStore.byId(this.deps.db, appeal.applicantPersonId) : undefined;
+    const person = await this.#applicant(this.deps.db, appeal);
     return {
       appeal, state: this.state(appeal), unit, documents: await recoveryStore.documents(this.deps.db, appeal.id), referenceText: formatReference(appeal.reference),
       applicantAccount: person && `${person.loginName}（${person.legalName ?? ''}）`,
@@ -264,6 +264,13 @@ export class AppealService {
     });
   }
 
+  /** The person a takeover names, when that account exists, is active and real-name verified (else undefined). */
+  async #applicant(db: Queryable, appeal: Appeal) {
+    if (!appeal.applicantAccount) return undefined;
+    const person = await personStore.byLoginNameOrMobile(db, appeal.applicantAccount);
+    return person && person.status === 'active' && person.realnameStatus === 'verified' ? person : undefined;
+  }
+
   /**
    * Certificate squatting (issue #11): the applicant becomes the unit's common contact and the unit starts clean.
    * Every live binding (the squatter's contact binding and any handler or pending invitation) is unbound and its
@@ -272,8 +279,8 @@ export class AppealService {
    * transaction, audited as `unit.contact_replaced`.
    */
   async #takeOver(tx: Queryable, appeal: Appeal, unit: Unit, unknowable: string | undefined, unitName: string | undefined, at: Date, context: AuditContext): Promise<void> {
-    const person = appeal.applicantPersonId ? await personStore.byId(tx, appeal.applicantPersonId) : undefined;
-    if (!person || person.status !== 'active' || person.realnameStatus !== 'verified' || !unknowable) throw new AppError('appeal_applicant_account_invalid', 409);
+    const person = await this.#applicant(tx, appeal);
+    if (!person || !unknowable) throw new AppError('appeal_applicant_unusable', 409);
     const previous = await bindingStore.listForUnit(tx, unit.id);
     for (const binding of previous) {
       // A contact binding is always active (schema): the squatter's becomes a handler's, then ends like the others.

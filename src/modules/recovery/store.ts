@@ -25,8 +25,8 @@ export interface Appeal {
   certNo: string;
   unitId: string | null;
   applicantName: string;
-  /** The real-name verified person who asks to take the unit over (kind `takeover` only). */
-  applicantPersonId: string | null;
+  /** The applicant's own person account as typed (kind `takeover` only), resolved when the operator decides. */
+  applicantAccount: string | null;
   contactChannel: Channel;
   contact: string;
   locale: Locale;
@@ -56,7 +56,7 @@ interface AppealRow {
   cert_no: string;
   unit_id: string | null;
   applicant_name: string;
-  applicant_person_id: string | null;
+  applicant_account: string | null;
   contact_channel: Channel;
   contact: string;
   locale: Locale;
@@ -69,14 +69,14 @@ interface AppealRow {
   link_used_at: Date | null;
 }
 
-const COLUMNS = `id, reference, kind, cert_type, cert_no, unit_id, applicant_name, applicant_person_id, contact_channel, contact, locale, status,
+const COLUMNS = `id, reference, kind, cert_type, cert_no, unit_id, applicant_name, applicant_account, contact_channel, contact, locale, status,
   created_at, decided_at, decided_by, decision_note, link_expires_at, link_used_at`;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function toAppeal(row: AppealRow): Appeal {
   return {
     id: row.id, reference: row.reference, kind: row.kind, certType: row.cert_type, certNo: row.cert_no, unitId: row.unit_id,
-    applicantName: row.applicant_name, applicantPersonId: row.applicant_person_id, contactChannel: row.contact_channel, contact: row.contact, locale: row.locale,
+    applicantName: row.applicant_name, applicantAccount: row.applicant_account, contactChannel: row.contact_channel, contact: row.contact, locale: row.locale,
     status: row.status, createdAt: row.created_at, decidedAt: row.decided_at, decidedBy: row.decided_by,
     decisionNote: row.decision_note, linkExpiresAt: row.link_expires_at, linkUsedAt: row.link_used_at,
   };
@@ -89,7 +89,7 @@ export interface NewAppeal {
   certType: CertType;
   certNo: string;
   unitId: string | null;
-  applicantPersonId?: string | null;
+  applicantAccount?: string | null;
   applicantName: string;
   contactChannel: Channel;
   contact: string;
@@ -133,10 +133,10 @@ export const recoveryStore = {
 
   async insertAppeal(db: Queryable, appeal: NewAppeal): Promise<void> {
     await db.query(
-      `INSERT INTO appeal (id, reference, kind, cert_type, cert_no, unit_id, applicant_name, contact_channel, contact, locale, submitted_ip, created_at, applicant_person_id)
+      `INSERT INTO appeal (id, reference, kind, cert_type, cert_no, unit_id, applicant_name, contact_channel, contact, locale, submitted_ip, created_at, applicant_account)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
       [appeal.id, appeal.reference, appeal.kind, appeal.certType, appeal.certNo, appeal.unitId, appeal.applicantName,
-        appeal.contactChannel, appeal.contact, appeal.locale, appeal.ip, appeal.at, appeal.applicantPersonId ?? null],
+        appeal.contactChannel, appeal.contact, appeal.locale, appeal.ip, appeal.at, appeal.applicantAccount ?? null],
     );
   },
 
