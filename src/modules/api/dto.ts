@@ -121,3 +121,30 @@ export class AppealStatusDto {
   @IsString() @MinLength(1) @MaxLength(254)
   contact!: string;
 }
+
+/** A certificate typed for 账号找回 / 密码找回 (the service checks type and number, naming the field). */
+export class RecoveryCertificateDto {
+  @IsString() @MinLength(1) @MaxLength(32)
+  certType!: string;
+
+  @IsString() @MinLength(1) @MaxLength(64)
+  certNo!: string;
+}
+
+/** The code sent to the common contact's mobile, with the challenge of the sending step. */
+export class RecoveryCodeDto extends RecoveryCertificateDto {
+  @IsString() @MinLength(1) @MaxLength(64)
+  challenge!: string;
+
+  @IsString() @MinLength(1) @MaxLength(16)
+  code!: string;
+}
+
+/** 密码找回: the code and the new unit password, twice. */
+export class RecoveryResetDto extends RecoveryCodeDto {
+  @IsString() @MaxLength(512)
+  password!: string;
+
+  @IsString() @MaxLength(512)
+  passwordConfirm!: string;
+}

@@ -29,7 +29,7 @@ export function openApiDocument(issuer: string, businessScopes: string[]): Recor
     },
     servers: [{ url: `${issuer}/api/v1` }],
     security: [{ oauth2: ['manage'] }],
-    tags: [{ name: 'unit', description: 'The signed-in unit account (unit console)' }, { name: 'person', description: 'The signed-in person (account centre)' }, { name: 'counter', description: 'Operators at the counter' }, { name: 'appeal', description: 'Applicants of an appeal (no account)' }],
+    tags: [{ name: 'unit', description: 'The signed-in unit account (unit console)' }, { name: 'person', description: 'The signed-in person (account centre)' }, { name: 'counter', description: 'Operators at the counter' }, { name: 'appeal', description: 'Applicants of an appeal (no account)' }, { name: 'recovery', description: 'Unit account and password recovery through the common contact (no account)' }],
     paths: {
       '/unit': {
         get: withResponses(op('The unit, with its name history', 'unit'), ok(ref('UnitWithHistory'))),
@@ -95,6 +95,15 @@ export function openApiDocument(issuer: string, businessScopes: string[]): Recor
       },
       '/counter/jobs/{id}/retry': { post: withResponses(op('Queue a failed job again with its full number of attempts (audited as job.retry); 404 when it is not a failed job', 'counter', { parameters: [id] }), noContent) },
       '/counter/units/{id}/appeals': { get: withResponses(op('The appeals of a unit', 'counter', { parameters: [id] }), ok({ type: 'object', properties: { appeals: { type: 'array', items: ref('Appeal') } } })) },
+      ...Object.fromEntries((['account', 'password'] as const).flatMap((kind) => {
+        const name = kind === 'account' ? '账号找回' : '密码找回';
+        return [
+          [`/recovery/${kind}/paths`, { post: withResponses(op(`${name} step 1: the recovery paths for a certificate, with the common contact's masked mobile (no token; throttled per IP like the page; an unknown certificate answers like a known one with a stable stand-in number; S-22)`, 'recovery', { security: [], ...body(ref('RecoveryCertificate')) }), ok(ref('RecoveryPaths'))) }],
+          [`/recovery/${kind}/code`, { post: withResponses(op(`${name} step 2: send a code to the common contact's mobile (no token; limited per certificate; an unknown certificate gets the same answer and nothing is sent; S-22, S-29)`, 'recovery', { security: [], ...body(ref('RecoveryCertificate')) }), ok(ref('RecoveryChallenge'), '201')) }],
+        ];
+      })),
+      '/recovery/account/verify': { post: withResponses(op('账号找回 step 3: the code reveals the unit\'s login name (R-R1; wrong codes lock the certificate and the IP for a while, S-26)', 'recovery', { security: [], ...body(ref('RecoveryCode')) }), ok(ref('RecoveredUnit'))) },
+      '/recovery/password/reset': { post: withResponses(op('密码找回 step 3: the code and a new unit password; every session of the unit account ends (R-R2, S-24)', 'recovery', { security: [], ...body(ref('RecoveryReset')) }), ok(ref('RecoveredUnit'))) },
       '/appeals/status': {
         post: withResponses(op('The applicant looks up an appeal with its reference and the contact given when filing (no token: throttled per IP; an unknown reference and a wrong contact answer alike)', 'appeal', { security: [], ...body(ref('AppealLookup')) }), ok(ref('AppealStatus'))),
       },
@@ -208,6 +217,24 @@ export function openApiDocument(issuer: string, businessScopes: string[]): Recor
             createdAt: { type: 'string', format: 'date-time' }, decidedAt: { type: ['string', 'null'], format: 'date-time' }, decisionNote: { type: 'string', description: 'only when rejected' },
           },
         },
+        RecoveryCertificate: { type: 'object', required: ['certType', 'certNo'], additionalProperties: false, properties: { certType: { enum: ['uscc', 'org_code', 'business_license', 'public_institution', 'other'] }, certNo: { type: 'string', maxLength: 64 } } },
+        RecoveryPaths: {
+          type: 'object',
+          properties: { certType: { type: 'string' }, certNo: { type: 'string' }, maskedMobile: { type: 'string', examples: ['138****5678'] }, appeal: { type: 'boolean', description: '申诉 is offered (not for a verified unit, R-R2)' } },
+        },
+        RecoveryChallenge: { type: 'object', properties: { certType: { type: 'string' }, certNo: { type: 'string' }, challenge: { type: 'string' }, maskedMobile: { type: 'string' } } },
+        RecoveryCode: {
+          type: 'object', required: ['certType', 'certNo', 'challenge', 'code'], additionalProperties: false,
+          properties: { certType: { enum: ['uscc', 'org_code', 'business_license', 'public_institution', 'other'] }, certNo: { type: 'string' }, challenge: { type: 'string' }, code: { type: 'string', examples: ['123456'] } },
+        },
+        RecoveryReset: {
+          type: 'object', required: ['certType', 'certNo', 'challenge', 'code', 'password', 'passwordConfirm'], additionalProperties: false,
+          properties: {
+            certType: { enum: ['uscc', 'org_code', 'business_license', 'public_institution', 'other'] }, certNo: { type: 'string' }, challenge: { type: 'string' },
+            code: { type: 'string' }, password: { type: 'string', minLength: 8, maxLength: 128 }, passwordConfirm: { type: 'string' },
+          },
+        },
+        RecoveredUnit: { type: 'object', properties: { name: { type: 'string' }, loginName: { type: 'string' } } },
         AuditEntry: {
           type: 'object',
           properties: {

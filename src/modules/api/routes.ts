@@ -15,6 +15,7 @@ import type { Unit } from '../units/store.js';
 import { BindDto, CodeDto, ScopesDto, UnitAuditQueryDto, UnitNameDto, UnitRegistrationDto } from './dto.js';
 import { appealStatusRoute, auditPage, counterApiRoutes } from './counter-routes.js';
 import { openApiDocument } from './openapi.js';
+import { recoveryApiRoutes } from './recovery-routes.js';
 
 function account(ctx: Context, kind: AccountKind): ApiAccount {
   const found = (ctx.state as { apiAccount?: ApiAccount }).apiAccount;
@@ -175,6 +176,7 @@ export function apiRoutes(services: Services, bearer: Middleware): Router {
   counterApiRoutes(secured, services, as);
 
   appealStatusRoute(router, services);
+  recoveryApiRoutes(router, services);
   router.use(secured.routes(), secured.allowedMethods());
   return router;
 }
