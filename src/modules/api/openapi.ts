@@ -104,6 +104,27 @@ export function openApiDocument(issuer: string, businessScopes: string[]): Recor
       })),
       '/recovery/account/verify': { post: withResponses(op('账号找回 step 3: the code reveals the unit\'s login name (R-R1; wrong codes lock the certificate and the IP for a while, S-26)', 'recovery', { security: [], ...body(ref('RecoveryCode')) }), ok(ref('RecoveredUnit'))) },
       '/recovery/password/reset': { post: withResponses(op('密码找回 step 3: the code and a new unit password; every session of the unit account ends (R-R2, S-24)', 'recovery', { security: [], ...body(ref('RecoveryReset')) }), ok(ref('RecoveredUnit'))) },
+      '/appeals': {
+        post: withResponses(op('申诉 (R-R3): file an appeal with up to 5 documents (PDF, JPEG, PNG; 5 MB each), as multipart/form-data; no token, no cookies (so no CSRF). Type and announced size are checked and the per-IP limit taken before the body is read (413/415/429); at most 2 uploads are parsed at once, beyond a short queue 503 with Retry-After (S-35). An unknown certificate is accepted like a known one (S-29).', 'appeal', {
+          security: [],
+          requestBody: {
+            required: true,
+            content: {
+              'multipart/form-data': {
+                schema: {
+                  type: 'object', required: ['applicantName', 'contact', 'certType', 'certNo', 'kind', 'documents'],
+                  properties: {
+                    applicantName: { type: 'string', maxLength: 50 }, contact: { type: 'string', description: 'mobile number (or e-mail when enabled) for the decision' },
+                    certType: { enum: ['uscc', 'org_code', 'business_license', 'public_institution', 'other'] }, certNo: { type: 'string' }, kind: { enum: ['account', 'password', 'takeover'] },
+                    applicantAccount: { type: 'string', description: 'takeover only: the person account that becomes the common contact' },
+                    documents: { type: 'array', minItems: 1, maxItems: 5, items: { type: 'string', format: 'binary' } },
+                  },
+                },
+              },
+            },
+          },
+        }), { ...ok({ type: 'object', properties: { reference: { type: 'string', examples: ['ABCD-EFGH-JKMN'] } } }, '201'), 413: error, 415: error, 503: error }),
+      },
       '/appeals/status': {
         post: withResponses(op('The applicant looks up an appeal with its reference and the contact given when filing (no token: throttled per IP; an unknown reference and a wrong contact answer alike)', 'appeal', { security: [], ...body(ref('AppealLookup')) }), ok(ref('AppealStatus'))),
       },

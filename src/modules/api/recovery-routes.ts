@@ -3,6 +3,7 @@ import { auditContext, parseBody } from '../../shared/http/forms.js';
 import { state } from '../../shared/http/middleware.js';
 import { validBody } from '../../shared/http/validate.js';
 import type { Services } from '../../services.js';
+import { receiveAppeal } from '../recovery/routes.js';
 import type { RecoveryKind } from '../recovery/service.js';
 import { RecoveryCertificateDto, RecoveryCodeDto, RecoveryResetDto } from './dto.js';
 
@@ -51,5 +52,17 @@ export function recoveryApiRoutes(router: Router, services: Services): void {
     const unit = await recovery.resetPassword(body.certType, body.certNo, body.challenge, body.code, body.password, body.passwordConfirm, auditContext(ctx));
     ctx.set('Cache-Control', 'no-store');
     ctx.body = { name: unit.name, loginName: unit.loginName };
+  });
+
+  // 申诉 (R-R3): multipart/form-data with the page's fields and up to 5 `documents`, through the page's own upload
+  // path (limits before the body is read, at most 2 parsed at once, the same AppealService.submit). The request
+  // carries no cookie and no session, so CSRF does not apply: there is nothing ambient a foreign page could ride on.
+  router.post('/appeals', async (ctx) => {
+    await receiveAppeal(ctx, services, { csrf: false }, async (form, files) => {
+      const reference = await services.appeals.submit(form, files, state(ctx).locale, auditContext(ctx));
+      ctx.status = 201;
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = { reference };
+    });
   });
 }

@@ -32,11 +32,11 @@ const upload = multer({
  */
 export const UPLOAD_LIMITS = { concurrency: 2, queue: 4 } as const;
 
-/** What is checked before an upload's body is read at all (S-35): type, announced size and CSRF. */
-function admitUpload(ctx: Context): void {
+/** What is checked before an upload's body is read at all (S-35): type, announced size and (for the page) CSRF. */
+function admitUpload(ctx: Context, csrf: boolean): void {
   if (!ctx.is('multipart')) throw new AppError('unsupported_media_type', 415);
   if (Number(ctx.get('content-length') || 0) > MAX_APPEAL_REQUEST) throw new AppError('appeal_upload_too_large', 413, { max: DOCUMENT_LIMITS.maxFiles, mb: DOCUMENT_LIMITS.maxBytes / 1024 / 1024 }, 'documents');
-  verifyCsrfBeforeBody(ctx);
+  if (csrf) verifyCsrfBeforeBody(ctx);
 }
 
 /**
@@ -55,6 +55,50 @@ async function parseUpload(ctx: Context): Promise<void> {
     }
     if (typeof code === 'string' && code.startsWith('LIMIT_')) throw new AppError('validation', 400, {}, field === 'documents' ? 'documents' : undefined);
     throw new AppError('bad_request', 400);
+  }
+}
+
+const APPEAL_FIELDS = ['applicantName', 'contact', 'certType', 'certNo', 'kind', 'applicantAccount'] as const;
+export type AppealFields = Record<(typeof APPEAL_FIELDS)[number], string>;
+
+/** One upload gate per running app, shared by the appeal page and the management API (S-35). */
+const gates = new WeakMap<Services, Semaphore>();
+function uploadGate(services: Services): Semaphore {
+  let gate = gates.get(services);
+  if (!gate) {
+    gate = new Semaphore(UPLOAD_LIMITS.concurrency, UPLOAD_LIMITS.queue);
+    gates.set(services, gate);
+  }
+  return gate;
+}
+
+/**
+ * Receives an appeal upload (R-R3, S-35), for the page and the management API alike: type, announced size, CSRF
+ * (page only) and the per-IP limit before a byte of the body is read; then at most a few uploads parsed at once,
+ * each streamed against the limits; `handle` gets the fields and files. `guard` wraps the checked part (the page
+ * turns refusals into its form); a full queue is 503, and a body never read is not drained (the connection closes).
+ */
+export async function receiveAppeal(ctx: Context, services: Services, options: { csrf: boolean; guard?: (work: () => Promise<void>) => Promise<void> },
+  handle: (form: AppealFields, files: UploadedFile[]) => Promise<void>): Promise<void> {
+  const guard = options.guard ?? ((work) => work());
+  let bodyRead = false;
+  try {
+    await guard(async () => {
+      admitUpload(ctx, options.csrf);
+      await services.appeals.admit(auditContext(ctx));
+      await uploadGate(services).run(async () => {
+        bodyRead = true;
+        await parseUpload(ctx);
+        const form = formFields(ctx, APPEAL_FIELDS, 256);
+        const files = ((ctx.request as { files?: unknown }).files ?? []) as UploadedFile[];
+        await handle(form, files);
+      });
+    });
+  } catch (error) {
+    if (error instanceof QueueFullError) throw new AppError('busy', 503);
+    throw error;
+  } finally {
+    if (!bodyRead) ctx.set('Connection', 'close');
   }
 }
 
@@ -134,40 +178,22 @@ export function recoveryRoutes(services: Services, requireAccount: RequireAccoun
     appealForm(ctx, { form: { kind, certType: text(ctx.query.certType, 32), certNo: text(ctx.query.certNo, 40) } });
   });
 
-  const uploads = new Semaphore(UPLOAD_LIMITS.concurrency, UPLOAD_LIMITS.queue);
   router.post('/recover/unit/appeal', async (ctx) => {
-    const fields = ['applicantName', 'contact', 'certType', 'certNo', 'kind', 'applicantAccount'] as const;
-    let bodyRead = false;
-    try {
-      await withFormErrors(ctx, async () => {
-        // S-35: CSRF, announced size and the per-IP limit before a byte of the body is read …
-        admitUpload(ctx);
-        await appeals.admit(auditContext(ctx));
-        // … then at most a few uploads at once, each streamed against the limits.
-        await uploads.run(async () => {
-          bodyRead = true;
-          await parseUpload(ctx);
-          const form = formFields(ctx, fields, 256);
-          const files = ((ctx.request as { files?: unknown }).files ?? []) as UploadedFile[];
-          const reference = await appeals.submit(form, files, state(ctx).locale, auditContext(ctx));
-          render(ctx, 'recovery/appeal-submitted.njk', { reference });
-        });
-      }, (view, status) => {
-      // What the parser read before it stopped (nothing of it is kept), to fill the form in again.
-      const body = (ctx.request as { body?: unknown }).body ?? (ctx.req as { body?: unknown }).body;
-      const source = body && typeof body === 'object' ? body as Record<string, unknown> : {};
-      const value = (name: string, max: number) => (typeof source[name] === 'string' ? (source[name] as string).slice(0, max) : '');
+    await receiveAppeal(ctx, services, {
+      csrf: true,
+      guard: (work) => withFormErrors(ctx, work, (view, status) => {
+        // What the parser read before it stopped (nothing of it is kept), to fill the form in again.
+        const body = (ctx.request as { body?: unknown }).body ?? (ctx.req as { body?: unknown }).body;
+        const source = body && typeof body === 'object' ? body as Record<string, unknown> : {};
+        const value = (name: string, max: number) => (typeof source[name] === 'string' ? (source[name] as string).slice(0, max) : '');
         appealForm(ctx, {
           ...view, form: { applicantName: value('applicantName', 50), contact: value('contact', 254), certType: value('certType', 32), certNo: value('certNo', 40), kind: value('kind', 16), applicantAccount: value('applicantAccount', 64) },
         }, status);
-      });
-    } catch (error) {
-      if (error instanceof QueueFullError) throw new AppError('busy', 503);
-      throw error;
-    } finally {
-      // A refused body that was never read is not drained: the connection closes instead.
-      if (!bodyRead) ctx.set('Connection', 'close');
-    }
+      }),
+    }, async (form, files) => {
+      const reference = await appeals.submit(form, files, state(ctx).locale, auditContext(ctx));
+      render(ctx, 'recovery/appeal-submitted.njk', { reference });
+    });
   });
 
   // The applicant follows the appeal with its reference number and the contact given (no enumeration).
