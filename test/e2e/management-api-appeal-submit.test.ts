@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { DOCUMENT_LIMITS } from '../../src/modules/recovery/documents.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { createPerson } from '../support/people.js';
@@ -64,5 +65,20 @@ describe('management API: 申诉 submission as multipart/form-data (issue #17, R
     const json = await fetch(`${app.url}/api/v1/appeals`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(fields(unit.certNo)) });
     expect(json.status).toBe(415);
     expect(await countRows(app.db, 'appeal')).toBe(before);
+  });
+  it('S-35 when an upload announces more than five full documents, then 413 naming documents before the body is sent, and the connection closes', async () => {
+    const announced = DOCUMENT_LIMITS.maxFiles * (DOCUMENT_LIMITS.maxBytes + 1) + 128 * 1024;
+    const answer = await new Promise<{ status: number; connection: string | undefined; body: string }>((resolve, reject) => {
+      const request = http.request(`${app.url}/api/v1/appeals`, { method: 'POST', headers: { 'content-type': 'multipart/form-data; boundary=xyz', 'content-length': String(announced) } }, (response) => {
+        let body = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => { body += chunk; });
+        response.on('end', () => { resolve({ status: response.statusCode ?? 0, connection: response.headers.connection, body }); request.destroy(); });
+      });
+      request.on('error', reject);
+      // Only the headers: the server must answer without waiting for the announced body.
+      request.flushHeaders();
+    });
+    expect([answer.status, answer.connection, (JSON.parse(answer.body) as { field?: string }).field]).toEqual([413, 'close', 'documents']);
   });
 });
