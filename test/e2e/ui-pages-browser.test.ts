@@ -329,6 +329,8 @@ describe('every page in Chromium: accessible, no horizontal scrolling at 390 px,
       await visit(page, '/operator/audit?q=zhangsan', 'operator-audit-filtered', locale);
       await visit(page, '/operator/appeals', 'operator-appeals', locale);
       await visit(page, '/operator/outbox', 'operator-outbox', locale);
+      await visit(page, '/operator/dashboard', 'operator-dashboard', locale);
+      await visit(page, '/operator/jobs', 'operator-jobs', locale);
     } finally {
       await context.close();
     }

@@ -4,6 +4,7 @@ import { render } from '../../shared/http/views.js';
 import { AppError } from '../../shared/errors.js';
 import type { Services } from '../../services.js';
 import { consoleAccount, type RequireAccount } from '../../interactions/console.js';
+import { frameIdentity, type IdentityServices } from '../site/identity.js';
 
 const KNOWN_KINDS = new Set(['backchannel_logout', 'notification', 'webhook']);
 
@@ -11,9 +12,10 @@ const KNOWN_KINDS = new Set(['backchannel_logout', 'notification', 'webhook']);
  * The operator console's view of the job queue (S-56): the counts by state and the jobs parked as failed after
  * their last attempt, each with a retry (audited).
  */
-export function jobRoutes(services: Pick<Services, 'jobs' | 'audit' | 'db'>, requireAccount: RequireAccount): Router {
+export function jobRoutes(services: Pick<Services, 'jobs' | 'audit' | 'db'> & IdentityServices, requireAccount: RequireAccount): Router {
   const router = new Router({ prefix: '/operator/jobs' });
   router.use(requireAccount('operator'));
+  router.use(frameIdentity(services));
 
   router.get('/', async (ctx) => {
     const jobs = (await services.jobs.listFailed()).map((job) => ({ ...job, known: KNOWN_KINDS.has(job.kind) }));

@@ -5,7 +5,7 @@ import { translate, type Locale } from '../../shared/i18n/index.js';
 import type { Services } from '../../services.js';
 import { consoleAccount } from '../../interactions/console.js';
 
-type IdentityServices = Pick<Services, 'persons' | 'units' | 'operators' | 'unitGrants'>;
+export type IdentityServices = Pick<Services, 'persons' | 'units' | 'operators' | 'unitGrants'>;
 
 /** A name with its login name: 李四（lisi） in Chinese, 李四 (lisi) in English. */
 export function nameWithLogin(name: string, login: string, locale: Locale = 'zh-CN'): string {
