@@ -1,9 +1,9 @@
 import { startTestApp, type TestApp } from '../support/app.js';
 import { Browser } from '../support/browser.js';
-import { RP_REDIRECT, TEST_SECRET, testClient, testClientsFile } from '../support/fixtures.js';
+import { testClient, testClientsFile } from '../support/fixtures.js';
 import { createPerson, idNumber, type TestPerson } from '../support/people.js';
 import { pdf, png } from '../support/recovery.js';
-import { authorizationUrl, callbackOf, discover, redeem } from '../support/rp.js';
+import { manageTokenFor } from '../support/rp.js';
 import { signInOperator } from '../support/security.js';
 import { createUnit, type TestUnit } from '../support/units.js';
 import { base32Decode, currentStep, hotp } from '../../src/shared/security/totp.js';
@@ -32,13 +32,7 @@ describe('the management API: counter, appeals and audit (issue #17)', () => {
   });
   const json = async (response: Response) => ({ status: response.status, body: await response.json() as Record<string, unknown> });
 
-  async function tokenFor(clientId: string, signIn: (browser: Browser, login: Awaited<ReturnType<Browser['get']>>) => Promise<Awaited<ReturnType<Browser['get']>>>): Promise<string> {
-    const config = await discover(app.issuer, clientId, TEST_SECRET);
-    const browser = new Browser(app.url);
-    const authorization = await authorizationUrl(config, { scope: 'openid manage', redirect_uri: RP_REDIRECT });
-    const done = await signIn(browser, await browser.get(authorization.url.toString()));
-    return (await redeem(config, authorization, callbackOf(done))).access_token;
-  }
+  const tokenFor = (clientId: string, signIn: Parameters<typeof manageTokenFor>[3]) => manageTokenFor(app.issuer, app.url, clientId, signIn);
 
   async function fileAppeal(kind: 'account' | 'password', target: TestUnit, contactValue = applicantMobile): Promise<string> {
     return app.app.services.appeals.submit(

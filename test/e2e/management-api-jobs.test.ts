@@ -1,9 +1,8 @@
 import { startTestApp, type TestApp } from '../support/app.js';
-import { Browser } from '../support/browser.js';
-import { RP_REDIRECT, TEST_SECRET, testClient, testClientsFile } from '../support/fixtures.js';
+import { testClient, testClientsFile } from '../support/fixtures.js';
 import { jobsSettled } from '../support/jobs.js';
 import { createPerson, mobile } from '../support/people.js';
-import { authorizationUrl, callbackOf, discover, redeem } from '../support/rp.js';
+import { manageTokenFor } from '../support/rp.js';
 import { startSmsGateway, type SmsGateway } from '../support/sms-gateway.js';
 import { createUnit } from '../support/units.js';
 import { base32Decode, currentStep, hotp } from '../../src/shared/security/totp.js';
@@ -24,13 +23,7 @@ describe('the management API: failed jobs (issue #17)', () => {
     ...init, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...init.headers as Record<string, string> },
   });
 
-  async function tokenFor(clientId: string, signIn: (browser: Browser, login: Awaited<ReturnType<Browser['get']>>) => Promise<Awaited<ReturnType<Browser['get']>>>): Promise<string> {
-    const config = await discover(app.issuer, clientId, TEST_SECRET);
-    const browser = new Browser(app.url);
-    const authorization = await authorizationUrl(config, { scope: 'openid manage', redirect_uri: RP_REDIRECT });
-    const done = await signIn(browser, await browser.get(authorization.url.toString()));
-    return (await redeem(config, authorization, callbackOf(done))).access_token;
-  }
+  const tokenFor = (clientId: string, signIn: Parameters<typeof manageTokenFor>[3]) => manageTokenFor(app.issuer, app.url, clientId, signIn);
 
   beforeAll(async () => {
     gateway = await startSmsGateway();

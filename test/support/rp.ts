@@ -63,3 +63,15 @@ export async function redeem(config: client.Configuration, authorization: Author
     expectedNonce: authorization.nonce,
   });
 }
+
+/**
+ * A management-API access token (`openid manage`) for `clientId`: the authorization request opens the sign-in page,
+ * `signIn` completes it in a fresh browser, and the code is redeemed.
+ */
+export async function manageTokenFor(issuer: string, baseUrl: string, clientId: string, signIn: (browser: Browser, login: Page) => Promise<Page>): Promise<string> {
+  const config = await discover(issuer, clientId, TEST_SECRET);
+  const browser = new Browser(baseUrl);
+  const authorization = await authorizationUrl(config, { scope: 'openid manage', redirect_uri: RP_REDIRECT });
+  const done = await signIn(browser, await browser.get(authorization.url.toString()));
+  return (await redeem(config, authorization, callbackOf(done))).access_token;
+}
