@@ -182,21 +182,16 @@ if (options.kind === 'bare') {
   served = app;
 }
 
-/** Counts statements by their first words while enabled (adapter calls and the app's own queries). */
+/** Counts statements by their first words while enabled (adapter calls, the app's own queries, BEGIN/COMMIT). */
 const queryCounts = new Map<string, number>();
 let counting = false;
-if (running) {
-  const original = running.db.query.bind(running.db);
-  running.db.query = ((sql: string, params?: unknown[]) => {
-    if (counting) {
-      // Adapter statements are told apart by model (their first parameter).
-      const model = sql.includes('oidc_model') && typeof params?.[0] === 'string' && /^[A-Z]/.test(params[0]) ? ` [${params[0]}]` : '';
-      const key = `${sql.replace(/\s+/g, ' ').trim().slice(0, 90)}${model}`;
-      queryCounts.set(key, (queryCounts.get(key) ?? 0) + 1);
-    }
-    return original(sql, params);
-  }) as typeof running.db.query;
-}
+running?.db.observe((sql, params) => {
+  if (!counting) return;
+  // Adapter statements are told apart by model (their first parameter).
+  const model = sql.includes('oidc_model') && typeof params[0] === 'string' && /^[A-Z]/.test(params[0]) ? ` [${params[0]}]` : '';
+  const key = `${sql.replace(/\s+/g, ' ').trim().slice(0, 90)}${model}`;
+  queryCounts.set(key, (queryCounts.get(key) ?? 0) + 1);
+});
 
 let session: inspector.Session | undefined;
 

@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { DataSource, MigrationExecutor, type EntityManager, type QueryRunner } from 'typeorm';
+import pg from 'pg';
+import { DataSource, MigrationExecutor, type QueryRunner } from 'typeorm';
 import { ConfigError } from '../../config/env.js';
 import { startEmbeddedDatabase, type EmbeddedDatabase } from './embedded.js';
 import { migrations } from '../../../migrations/index.js';
@@ -18,7 +19,6 @@ export interface Queryable {
 }
 
 export interface Transaction extends Queryable {
-  manager: EntityManager;
   /** Runs `hook` once the outermost transaction has committed (never after a rollback). */
   afterCommit(hook: () => void): void;
 }
@@ -28,10 +28,14 @@ export interface AmbientOptions<T> {
   commitIf?: (result: T) => boolean;
 }
 
+/** Sees every statement sent to the database (`BEGIN`, `COMMIT` and savepoints included), before it is sent. */
+export type StatementObserver = (sql: string, params: readonly unknown[]) => void;
+
 export interface Database extends Queryable {
   kind: 'postgres' | 'pglite';
   /** `transaction`: behind a transaction-pooling PgBouncer (no named prepared statements, no session locks). */
   poolMode: 'session' | 'transaction';
+  /** TypeORM, for its migrations only; it runs them on the pool of this database (`driver` option). */
   dataSource: DataSource;
   /** One transaction; inside an ambient transaction it is a savepoint of that one. */
   transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T>;
@@ -41,6 +45,8 @@ export interface Database extends Queryable {
    * whole token request (S-55). Commits when `work` resolves (and `commitIf` agrees), rolls back when it throws.
    */
   ambient<T>(work: () => Promise<T>, options?: AmbientOptions<T>): Promise<T>;
+  /** Adds an observer of every statement (statement counts in tests and benchmarks); returns its removal. */
+  observe(observer: StatementObserver): () => void;
   /** True when a trivial query answers within `timeoutMs`. */
   ping(timeoutMs?: number): Promise<boolean>;
   close(): Promise<void>;
@@ -62,17 +68,6 @@ export interface OpenDatabaseOptions {
   poolMode?: 'session' | 'transaction';
   applicationName?: string;
   onPoolError?: (error: Error) => void;
-}
-
-/** The part of pg's Pool (and of a pooled client) the plain-statement path uses. */
-interface PgPool extends PoolStatsSource {
-  query<T>(config: { name?: string; text: string; values: unknown[] }): Promise<{ rows: T[]; rowCount: number | null }>;
-}
-
-interface PoolStatsSource {
-  totalCount: number;
-  idleCount: number;
-  waitingCount: number;
 }
 
 /** Times a statement for the metrics (`uop_db_query_duration_seconds`) and, when tracing is on, a span. */
@@ -109,11 +104,6 @@ function currentAmbient(): Ambient | undefined {
 /** Arbitrary constant identifying the migration lock among advisory locks. */
 const MIGRATION_LOCK = 7_130_113;
 
-async function runOn<T>(runner: QueryRunner, sql: string, params?: unknown[]): Promise<QueryResult<T>> {
-  const result = await timed(sql, () => runner.query(sql, params, true));
-  return { rows: (result.records ?? []) as T[], rowCount: result.affected ?? 0 };
-}
-
 function describeConnectionError(error: unknown, target: string): ConfigError {
   const err = error as NodeJS.ErrnoException & { code?: string };
   const reason = err.code ?? err.message ?? String(error);
@@ -132,9 +122,27 @@ function redact(url: string): string {
 
 export async function openDatabase(options: OpenDatabaseOptions): Promise<Database> {
   let embedded: EmbeddedDatabase | undefined;
-  const common = {
-    type: 'postgres' as const,
-    // Data access is explicit SQL in each module's store; TypeORM provides the pool, transactions and migrations.
+  let connection: pg.PoolConfig;
+  if (options.url) {
+    connection = { connectionString: options.url, max: options.poolSize ?? 10, idleTimeoutMillis: 30_000 };
+  } else {
+    embedded = await startEmbeddedDatabase(options.dataDir, options.template ?? true);
+    // PGlite is one session: one connection, kept open.
+    connection = { ...embedded.connection, max: 1, idleTimeoutMillis: 0 };
+  }
+  // The one pool of this database: every statement, in a transaction or not, runs on it (`run` below). TypeORM
+  // is kept for its migrations and gets this same pool through its public `driver` option, so that PGlite's
+  // single connection is never opened twice and nothing reaches into TypeORM's internals.
+  const pool = new pg.Pool({
+    ...connection,
+    application_name: options.applicationName ?? 'unit-oidc-provider',
+    connectionTimeoutMillis: 5000,
+  });
+  pool.on('error', (error) => options.onPoolError?.(error));
+  const dataSource = new DataSource({
+    type: 'postgres',
+    driver: { ...pg, Pool: function SharedPool() { return pool; } },
+    // Data access is explicit SQL in each module's store; TypeORM applies the migrations.
     entities: [],
     migrations,
     migrationsTableName: 'schema_migrations',
@@ -142,52 +150,19 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
     migrationsRun: false,
     installExtensions: false,
     logging: false,
-    applicationName: options.applicationName ?? 'unit-oidc-provider',
-    connectTimeoutMS: 5000,
-    poolErrorHandler: (error: Error) => options.onPoolError?.(error),
-  };
-  let dataSource: DataSource;
-  if (options.url) {
-    dataSource = new DataSource({
-      ...common,
-      url: options.url,
-      poolSize: options.poolSize ?? 10,
-      extra: { idleTimeoutMillis: 30_000 },
-    });
-  } else {
-    embedded = await startEmbeddedDatabase(options.dataDir, options.template ?? true);
-    dataSource = new DataSource({
-      ...common,
-      host: embedded.connection.host,
-      port: embedded.connection.port,
-      username: embedded.connection.user,
-      database: embedded.connection.database,
-      poolSize: 1,
-      extra: { idleTimeoutMillis: 0 },
-    });
-  }
+  });
   try {
     await dataSource.initialize();
   } catch (error) {
+    await pool.end().catch(() => undefined);
     await embedded?.stop();
     throw describeConnectionError(error, options.url ? redact(options.url) : 'the embedded database');
   }
 
-  async function withRunner<T>(work: (runner: QueryRunner) => Promise<T>): Promise<T> {
-    const runner = dataSource.createQueryRunner();
-    try {
-      return await work(runner);
-    } finally {
-      await runner.release();
-    }
-  }
-
-  // Plain statements go straight to the driver's pool (no TypeORM query runner per statement), each prepared once
-  // per connection under a name derived from its text, so PostgreSQL parses and plans it once. This is the hot
-  // path of the provider's adapter (bench/results: about 40% less CPU per refresh).
+  // Each statement is prepared once per connection under a name derived from its text, so PostgreSQL parses and
+  // plans it once: the hot path of the provider's adapter (bench/results: about 40% less CPU per refresh).
   // Behind a transaction-pooling PgBouncer a named statement prepared on one server connection is unknown to the
   // next one, so that mode sends unnamed statements (parsed each time, still one round trip).
-  const pool = (dataSource.driver as unknown as { master: PgPool }).master;
   const poolMode = options.poolMode ?? 'session';
   const unregisterPool = metrics.registerPool((): PoolStats => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }));
   const statementNames = new Map<string, string>();
@@ -199,46 +174,61 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
     }
     return name;
   };
-  const statementFor = (sql: string, params?: unknown[]) => (poolMode === 'session'
-    ? { name: statementName(sql), text: sql, values: params ?? [] }
-    : { text: sql, values: params ?? [] });
+  const observers = new Set<StatementObserver>();
+
+  /** The one statement path: on the pool (a connection per statement) or on a transaction's connection. */
+  async function run<T>(target: pg.Pool | pg.PoolClient, sql: string, params: unknown[] = []): Promise<QueryResult<T>> {
+    for (const observer of observers) observer(sql, params);
+    const statement = poolMode === 'session' ? { name: statementName(sql), text: sql, values: params } : { text: sql, values: params };
+    const result = await timed(sql, () => target.query<T & pg.QueryResultRow>(statement));
+    return { rows: result.rows, rowCount: result.rowCount ?? 0 };
+  }
 
   async function begin<T>(work: (tx: Transaction) => Promise<T>, commitIf?: (result: T) => boolean): Promise<T> {
-    return withRunner(async (runner) => {
+    const client = await pool.connect();
+    // A connection whose transaction could not be ended is closed instead of going back to the pool.
+    let broken: Error | undefined;
+    try {
       const hooks: (() => void)[] = [];
       // One connection runs one statement at a time: statements issued concurrently (the library's
       // Promise.all of adapter calls in a token request) are queued here, in order.
       let previous: Promise<unknown> = Promise.resolve();
-      await runner.startTransaction();
-      // Statements of a transaction are prepared too, like those of the pool (a token request runs in one).
-      const connection = (runner as unknown as { databaseConnection?: PgPool }).databaseConnection;
-      const execute = <R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> => (connection
-        ? timed(sql, () => connection.query<R>(statementFor(sql, params))).then((result) => ({ rows: result.rows, rowCount: result.rowCount ?? 0 }))
-        : runOn<R>(runner, sql, params));
       const serial = <R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> => {
-        const run = previous.then(() => execute<R>(sql, params));
-        previous = run.catch(() => undefined);
-        return run;
+        const next = previous.then(() => run<R>(client, sql, params));
+        previous = next.catch(() => undefined);
+        return next;
       };
+      const rollback = () => run(client, 'ROLLBACK').catch((error: Error) => {
+        broken = error;
+      });
+      await run(client, 'BEGIN').catch((error: Error) => {
+        broken = error;
+        throw error;
+      });
       let result: T;
       try {
-        result = await work({
-          manager: runner.manager,
-          query: serial,
-          afterCommit: (hook) => hooks.push(hook),
-        });
-        if (commitIf && !commitIf(result)) {
-          await runner.rollbackTransaction().catch(() => undefined);
-          return result;
-        }
-        await runner.commitTransaction();
+        result = await work({ query: serial, afterCommit: (hook) => hooks.push(hook) });
+        await previous; // a statement left running by `work` ends before the transaction does
       } catch (error) {
-        if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
+        await previous;
+        await rollback();
+        throw error;
+      }
+      if (commitIf && !commitIf(result)) {
+        await rollback();
+        return result;
+      }
+      try {
+        await run(client, 'COMMIT');
+      } catch (error) {
+        await rollback();
         throw error;
       }
       for (const hook of hooks) hook();
       return result;
-    });
+    } finally {
+      client.release(broken);
+    }
   }
 
   let closed = false;
@@ -249,8 +239,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
     async query<T>(sql: string, params?: unknown[]) {
       const ambient = currentAmbient();
       if (ambient) return ambient.tx.query<T>(sql, params);
-      const result = await timed(sql, () => pool.query<T>(statementFor(sql, params)));
-      return { rows: result.rows, rowCount: result.rowCount ?? 0 };
+      return run<T>(pool, sql, params);
     },
     async transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
       const ambient = currentAmbient();
@@ -279,12 +268,16 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
         }
       }, options.commitIf);
     },
+    observe(observer: StatementObserver) {
+      observers.add(observer);
+      return () => observers.delete(observer);
+    },
     async ping(timeoutMs = 2000) {
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<boolean>((resolve) => {
         timer = setTimeout(() => resolve(false), timeoutMs);
       });
-      const probe = withRunner((runner) => runOn(runner, 'SELECT 1')).then(() => true, () => false);
+      const probe = run(pool, 'SELECT 1').then(() => true, () => false);
       try {
         return await Promise.race([probe, timeout]);
       } finally {
@@ -295,7 +288,8 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
       if (closed) return;
       closed = true;
       unregisterPool();
-      await dataSource.destroy().catch(() => undefined);
+      // TypeORM ends the pool it was given.
+      await dataSource.destroy().catch(() => pool.end()).catch(() => undefined);
       await embedded?.stop();
     },
   };
