@@ -1,4 +1,4 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
+import { AsyncLocalStorage, executionAsyncResource } from 'node:async_hooks';
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Queryable } from '../shared/db/database.js';
 
@@ -42,6 +42,12 @@ function storable(value: string): boolean {
   return !value.includes('\u0000');
 }
 
+/** A find waiting for its batch's statement. */
+interface Waiter {
+  resolve: (row: Row | undefined) => void;
+  reject: (error: unknown) => void;
+}
+
 function withConsumed(row: Row | undefined): AdapterPayload | undefined {
   if (!row) return undefined;
   if (!row.consumed_at) return row.payload;
@@ -63,6 +69,50 @@ export function createAdapter(db: Queryable, options: AdapterOptions = {}): new 
   const lockGrant = (grantId: string) => db.query('SELECT pg_advisory_xact_lock(hashtext($1))', [grantId]);
   /** The leeway applies to refresh tokens, inside a token request (never to introspection or revocation). */
   const leeway = (model: string): TokenRequest | undefined => (model === 'RefreshToken' && leewayMs > 0 ? tokenRequest.getStore() : undefined);
+
+  /**
+   * Finds of one id under several models issued together (introspection without `token_type_hint` looks the token
+   * up as AccessToken, ClientCredentials and RefreshToken in one `Promise.all`) are answered by one statement. A
+   * batch belongs to the code that issued it (its async resource), so it never joins another request's transaction.
+   */
+  const batches = new WeakMap<object, Map<string, Map<string, Waiter[]>>>();
+  const flush = async (id: string, byModel: Map<string, Waiter[]>): Promise<void> => {
+    const models = [...byModel.keys()];
+    const params = [models.length === 1 ? models[0] : models, id, new Date(now())];
+    try {
+      const { rows } = await db.query<Row & { model: string }>(
+        `SELECT model, payload, consumed_at FROM oidc_model
+         WHERE model ${models.length === 1 ? '= $1' : '= ANY($1)'} AND id = $2 AND (expires_at IS NULL OR expires_at > $3)`,
+        params,
+      );
+      for (const [model, waiters] of byModel) {
+        const row = rows.find((candidate) => candidate.model === model);
+        for (const waiter of waiters) waiter.resolve(row);
+      }
+    } catch (error) {
+      for (const waiters of byModel.values()) for (const waiter of waiters) waiter.reject(error);
+    }
+  };
+  const findBatched = (model: string, id: string): Promise<Row | undefined> => new Promise((resolve, reject) => {
+    const owner = executionAsyncResource();
+    let pending = batches.get(owner);
+    if (!pending) {
+      pending = new Map();
+      batches.set(owner, pending);
+    }
+    let byModel = pending.get(id);
+    if (!byModel) {
+      const batch = new Map<string, Waiter[]>();
+      byModel = batch;
+      const issued = pending;
+      issued.set(id, batch);
+      queueMicrotask(() => {
+        issued.delete(id);
+        void flush(id, batch);
+      });
+    }
+    byModel.set(model, [...(byModel.get(model) ?? []), { resolve, reject }]);
+  });
 
   return class PostgresAdapter implements Adapter {
     readonly model: string;
@@ -107,12 +157,7 @@ export function createAdapter(db: Queryable, options: AdapterOptions = {}): new 
         if (row?.consumed_at && row.successor_unused && row.consumed_at.getTime() > now() - leewayMs) return row.payload;
         return withConsumed(row);
       }
-      const { rows } = await db.query<Row>(
-        `SELECT payload, consumed_at FROM oidc_model
-         WHERE model = $1 AND id = $2 AND (expires_at IS NULL OR expires_at > $3)`,
-        [this.model, id, new Date(now())],
-      );
-      return withConsumed(rows[0]);
+      return withConsumed(await findBatched(this.model, id));
     }
 
     async findByUid(uid: string): Promise<AdapterPayload | undefined> {

@@ -2,6 +2,7 @@ import { errors } from 'oidc-provider';
 import type { Adapter } from 'oidc-provider';
 import { createAdapter, sweepExpired } from '../../src/oidc/adapter.js';
 import { createTestDatabase, databaseKinds, type TestDatabase } from '../support/database.js';
+import { statementsOf } from '../support/statements.js';
 
 describe.each(databaseKinds())('oidc-provider adapter contract on %s', (kind) => {
   let test: TestDatabase;
@@ -28,6 +29,22 @@ describe.each(databaseKinds())('oidc-provider adapter contract on %s', (kind) =>
   it('when the same id is used by two models, then they do not see each other', async () => {
     await new Model('AccessToken').upsert('shared', { kind: 'AccessToken' }, 60);
     expect(await new Model('RefreshToken').find('shared')).toBeUndefined();
+  });
+
+  it('when one id is found under several models at once, then one statement answers and each model gets its own artefact', async () => {
+    await new Model('AccessToken').upsert('together', { kind: 'AccessToken', jti: 'a' }, 60);
+    await new Model('RefreshToken').upsert('together', { kind: 'RefreshToken', jti: 'r' }, 60);
+    await new Model('RefreshToken').consume('together');
+    const sent = await statementsOf(test.db, async () => {
+      const [access, credentials, refresh] = await Promise.all([
+        new Model('AccessToken').find('together'), new Model('ClientCredentials').find('together'), new Model('RefreshToken').find('together'),
+      ]);
+      expect(access).toMatchObject({ jti: 'a' });
+      expect(access).not.toHaveProperty('consumed');
+      expect(credentials).toBeUndefined();
+      expect(refresh).toMatchObject({ jti: 'r', consumed: expect.any(Number) as unknown });
+    });
+    expect(sent).toHaveLength(1);
   });
 
   it('when an artefact expires, then find, findByUid and findByUserCode no longer return it', async () => {

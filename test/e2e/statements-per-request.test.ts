@@ -1,0 +1,78 @@
+import type * as client from 'openid-client';
+import { startTestApp, type TestApp } from '../support/app.js';
+import { TEST_SECRET, testClient } from '../support/fixtures.js';
+import { createPerson } from '../support/people.js';
+import { discover } from '../support/rp.js';
+import { listed, statementsOf, type SentStatement } from '../support/statements.js';
+import { bindHandler, createUnit } from '../support/units.js';
+import { introspect, refresh, signInAsUnit, unitClientsFile } from '../support/unit-flows.js';
+import { basicAuthorization } from '../support/oauth.js';
+
+/**
+ * The statements each hot path sends (issue #15, Q-P2): counted, not timed. Claims still come from current data
+ * at every issuance and introspection (C-T5): the unit, binding and person are read by every request.
+ */
+describe('statements per request on the token endpoints (Q-P2, C-T5)', () => {
+  let app: TestApp;
+  let config: client.Configuration;
+  let tokens: { access: string; refresh: string };
+  const CE = 'biz:continuing_education';
+
+  beforeAll(async () => {
+    app = await startTestApp({
+      clients: unitClientsFile({
+        more: [testClient({ client_id: 'service', client_secret: `${TEST_SECRET}-service`, grant_types: ['client_credentials'], scopes: [CE] })],
+      }),
+      // No job poll in the background: every statement counted belongs to the request.
+      env: { JOB_POLL_MS: '60000' },
+    });
+    config = await discover(app.issuer);
+    const contact = await createPerson(app.app.services, { verified: true });
+    const unit = await createUnit(app.app.services, contact, { verified: true });
+    const handler = await createPerson(app.app.services, { verified: true });
+    await bindHandler(app.app.services, unit, handler, [CE]);
+    const signIn = await signInAsUnit(config, app.url, handler, unit.id, { scope: `openid profile unit offline_access ${CE}`, prompt: 'consent' });
+    tokens = { access: signIn.tokens.access_token, refresh: String(signIn.tokens.refresh_token) };
+  });
+  afterAll(() => app?.close());
+
+  /** '' within the budget, else the statements sent (so that a failure shows them). */
+  const overBudget = (statements: SentStatement[], budget: number) => (statements.length <= budget ? '' : listed(statements));
+  const count = (statements: SentStatement[], pattern: RegExp) => statements.filter(({ sql }) => pattern.test(sql)).length;
+
+  it('C-T5 when a unit access token is introspected without token_type_hint, then the answer comes from current data in few statements', async () => {
+    const statements = await statementsOf(app.db, async () => {
+      expect(await introspect(config, tokens.access)).toMatchObject({ active: true, unit_role: 'handler' });
+    });
+    // One lookup of the token for the three models it may be, then the grant, the person, the grant's unit
+    // link, the unit and the binding: all current (C-T5), nothing cached.
+    expect(count(statements, /FROM oidc_model WHERE model = ANY\(\$1\) AND id = \$2/)).toBe(1);
+    expect(statements.filter(({ model }) => model === 'AccessToken' || model === 'RefreshToken' || model === 'ClientCredentials')).toEqual([]);
+    expect(count(statements, /FROM grant_unit/)).toBe(1);
+    expect(count(statements, /^BEGIN$/)).toBe(0);
+    expect(overBudget(statements, 6)).toBe('');
+  });
+
+  it('when a refresh token is rotated, then the request runs in one transaction', async () => {
+    const statements = await statementsOf(app.db, async () => {
+      const refreshed = await refresh(config, tokens.refresh);
+      tokens = { access: refreshed.tokens.access_token, refresh: String(refreshed.tokens.refresh_token) };
+    });
+    expect(overBudget(statements, 14)).toBe('');
+    expect(count(statements, /^BEGIN$/)).toBe(1);
+    expect(count(statements, /^COMMIT$/)).toBe(1);
+  });
+
+  it('when a service asks for a client_credentials token, then the token is stored', async () => {
+    const statements = await statementsOf(app.db, async () => {
+      const response = await fetch(config.serverMetadata().token_endpoint!, {
+        method: 'POST',
+        headers: { authorization: basicAuthorization('service', `${TEST_SECRET}-service`), 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'grant_type=client_credentials',
+      });
+      expect(response.status).toBe(200);
+    });
+    expect(count(statements, /^INSERT INTO oidc_model/)).toBe(1);
+    expect(overBudget(statements, 3)).toBe('');
+  });
+});
