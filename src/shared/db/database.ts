@@ -186,8 +186,13 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
 
   async function begin<T>(work: (tx: Transaction) => Promise<T>, commitIf?: (result: T) => boolean): Promise<T> {
     const client = await pool.connect();
-    // A connection whose transaction could not be ended is closed instead of going back to the pool.
+    // A connection whose transaction could not be ended, or that failed while checked out (the server went away:
+    // pg reports it as an event, which must not go unhandled), is closed instead of going back to the pool.
     let broken: Error | undefined;
+    const onError = (error: Error) => {
+      broken = error;
+    };
+    client.on('error', onError);
     try {
       const hooks: (() => void)[] = [];
       // One connection runs one statement at a time: statements issued concurrently (the library's
@@ -227,6 +232,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
       for (const hook of hooks) hook();
       return result;
     } finally {
+      client.off('error', onError);
       client.release(broken);
     }
   }
