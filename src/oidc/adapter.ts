@@ -37,6 +37,13 @@ interface Row {
   consumed_at: Date | null;
 }
 
+/** Saves an artefact ($1 model … $8 expires_at), replacing the one stored under the same model and id. */
+const UPSERT = `INSERT INTO oidc_model (model, id, payload, grant_id, user_code, uid, account_id, expires_at)
+  VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8)
+  ON CONFLICT (model, id) DO UPDATE SET
+    payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id, user_code = EXCLUDED.user_code,
+    uid = EXCLUDED.uid, account_id = EXCLUDED.account_id, expires_at = EXCLUDED.expires_at`;
+
 /** No stored identifier contains NUL, and PostgreSQL refuses it in text: such a lookup finds nothing. */
 function storable(value: string): boolean {
   return !value.includes('\u0000');
@@ -124,22 +131,23 @@ export function createAdapter(db: Queryable, options: AdapterOptions = {}): new 
     async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
       const expiresAt = typeof expiresIn === 'number' ? new Date(now() + expiresIn * 1000) : null;
       const grantId = GRANTABLE.has(this.model) && typeof payload.grantId === 'string' ? payload.grantId : null;
-      await db.query(
-        `INSERT INTO oidc_model (model, id, payload, grant_id, user_code, uid, account_id, expires_at)
-         VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8)
-         ON CONFLICT (model, id) DO UPDATE SET
-           payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id, user_code = EXCLUDED.user_code,
-           uid = EXCLUDED.uid, account_id = EXCLUDED.account_id, expires_at = EXCLUDED.expires_at`,
-        [
-          this.model, id, JSON.stringify(payload), grantId, payload.userCode ?? null, payload.uid ?? null,
-          payload.accountId ?? null, expiresAt,
-        ],
-      );
+      const values = [
+        this.model, id, JSON.stringify(payload), grantId, payload.userCode ?? null, payload.uid ?? null,
+        payload.accountId ?? null, expiresAt,
+      ];
       const request = this.model === 'RefreshToken' ? tokenRequest.getStore() : undefined;
-      if (request?.consumedRefresh && request.consumedRefresh !== id) {
-        await db.query("UPDATE oidc_model SET successor_id = $2 WHERE model = 'RefreshToken' AND id = $1", [request.consumedRefresh, id]);
-        request.consumedRefresh = undefined;
+      const predecessor = request?.consumedRefresh && request.consumedRefresh !== id ? request.consumedRefresh : undefined;
+      if (!predecessor) {
+        await db.query(UPSERT, values);
+        return;
       }
+      // A rotation: the successor is saved and recorded on the token it replaces in one statement.
+      await db.query(
+        `WITH saved AS (${UPSERT} RETURNING id)
+         UPDATE oidc_model SET successor_id = (SELECT id FROM saved) WHERE model = 'RefreshToken' AND id = $9`,
+        [...values, predecessor],
+      );
+      if (request) request.consumedRefresh = undefined;
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
@@ -228,6 +236,13 @@ export function createAdapter(db: Queryable, options: AdapterOptions = {}): new 
      * chain keeps one live token. Anything else is a replay.
      */
     async #consumeWithLeeway(id: string, timestamp: Date): Promise<boolean> {
+      // The usual case, a token not consumed yet, in one statement (it takes the row lock the SELECT below would).
+      const fresh = await db.query(
+        `UPDATE oidc_model SET consumed_at = $3
+         WHERE model = $1 AND id = $2 AND consumed_at IS NULL AND (expires_at IS NULL OR expires_at > $3)`,
+        [this.model, id, timestamp],
+      );
+      if (fresh.rowCount === 1) return true;
       const { rows } = await db.query<{ consumed_at: Date | null; successor_id: string | null; successor_unused: boolean }>(
         `SELECT o.consumed_at, o.successor_id, (s.id IS NOT NULL AND s.consumed_at IS NULL) AS successor_unused
          FROM oidc_model o LEFT JOIN oidc_model s ON s.model = o.model AND s.id = o.successor_id

@@ -58,7 +58,7 @@ describe('statements per request on the token endpoints (Q-P2, C-T5)', () => {
       const refreshed = await refresh(config, tokens.refresh);
       tokens = { access: refreshed.tokens.access_token, refresh: String(refreshed.tokens.refresh_token) };
     });
-    expect(overBudget(statements, 14)).toBe('');
+    expect(overBudget(statements, 12)).toBe('');
     expect(count(statements, /^BEGIN$/)).toBe(1);
     expect(count(statements, /^COMMIT$/)).toBe(1);
   });
