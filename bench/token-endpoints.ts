@@ -45,6 +45,8 @@ interface Measurement {
   /** CPU ms per request: server process (all threads) + its PostgreSQL backends; and the backends alone. */
   cpu: number;
   databaseCpu: number;
+  /** Resident set size of the server process right after the window (MiB). */
+  rssMb: number;
 }
 
 const info = machine();
@@ -121,9 +123,9 @@ try {
       const order = sides.map((_, index) => sides[(index + repeat - 1) % sides.length]!);
       const line: string[] = [];
       for (const side of order) {
-        const { result, serverMs, databaseMs } = await side.harness.cpu(() => closedLoop(concurrency, seconds * 1000, operation(side, endpoint)));
+        const { result, serverMs, databaseMs, rssMb } = await side.harness.cpu(() => closedLoop(concurrency, seconds * 1000, operation(side, endpoint)));
         if (result.errors > 0) log(`${side.name} ${endpoint}: ${result.errors} errors, first: ${result.firstError}`);
-        measurements.push({ endpoint, repeat, side: side.name, result, cpu: (serverMs + databaseMs) / result.count, databaseCpu: databaseMs / result.count });
+        measurements.push({ endpoint, repeat, side: side.name, result, cpu: (serverMs + databaseMs) / result.count, databaseCpu: databaseMs / result.count, rssMb });
         line.push(`${side.name} ${fixed(result.perSecond, 0)}/s (${fixed((serverMs + databaseMs) / result.count, 2)} CPU ms)`);
       }
       log(`${endpoint} #${repeat}: ${line.join(', ')}`);
@@ -149,10 +151,10 @@ try {
 const find = (endpoint: string, repeat: number, side: string) => measurements.find((entry) => entry.endpoint === endpoint && entry.repeat === repeat && entry.side === side);
 const compared = sides.filter((side) => side.name !== 'bare').map((side) => side.name);
 const summaryTable = table(
-  ['endpoint', 'server', 'median req/s', 'median ratio to bare', `target ≥ ${pct(TARGET)}`, 'median CPU ms/req', 'CPU ratio to bare'],
+  ['endpoint', 'server', 'median req/s', 'median ratio to bare', `target ≥ ${pct(TARGET)}`, 'median CPU ms/req', 'CPU ratio to bare', 'median RSS MiB'],
   endpoints.flatMap((endpoint) => {
     const rowsOf = (side: string) => measurements.filter((entry) => entry.endpoint === endpoint && entry.side === side);
-    const bareRow = [endpoint, 'bare', fixed(median(rowsOf('bare').map((entry) => entry.result.perSecond)), 0), '', '', fixed(median(rowsOf('bare').map((entry) => entry.cpu)), 2), ''];
+    const bareRow = [endpoint, 'bare', fixed(median(rowsOf('bare').map((entry) => entry.result.perSecond)), 0), '', '', fixed(median(rowsOf('bare').map((entry) => entry.cpu)), 2), '', fixed(median(rowsOf('bare').map((entry) => entry.rssMb)), 0)];
     return [bareRow, ...compared.map((side) => {
       const ratios = rowsOf(side).map((entry) => entry.result.perSecond / find(endpoint, entry.repeat, 'bare')!.result.perSecond);
       const cpuRatios = rowsOf(side).map((entry) => find(endpoint, entry.repeat, 'bare')!.cpu / entry.cpu);
@@ -160,17 +162,19 @@ const summaryTable = table(
       return [
         endpoint, side, fixed(median(rowsOf(side).map((entry) => entry.result.perSecond)), 0), pct(ratio), ratio >= TARGET ? 'holds' : 'MISSED',
         fixed(median(rowsOf(side).map((entry) => entry.cpu)), 2), pct(median(cpuRatios)),
+        fixed(median(rowsOf(side).map((entry) => entry.rssMb)), 0),
       ];
     })];
   }),
 );
 const rawTable = table(
-  ['endpoint', 'repeat', 'server', 'req/s', 'ratio to bare', 'p50 ms', 'p99 ms', 'errors', 'CPU ms/req (of which DB)'],
+  ['endpoint', 'repeat', 'server', 'req/s', 'ratio to bare', 'p50 ms', 'p99 ms', 'errors', 'CPU ms/req (of which DB)', 'RSS MiB'],
   measurements.map((entry) => [
     entry.endpoint, String(entry.repeat), entry.side, fixed(entry.result.perSecond, 0),
     entry.side === 'bare' ? '' : pct(entry.result.perSecond / find(entry.endpoint, entry.repeat, 'bare')!.result.perSecond),
     fixed(percentile(entry.result.latencies, 50)), fixed(percentile(entry.result.latencies, 99)), String(entry.result.errors),
     entry.side === 'bare' ? fixed(entry.cpu, 2) : `${fixed(entry.cpu, 2)} (${fixed(entry.databaseCpu, 2)})`,
+    fixed(entry.rssMb, 0),
   ]),
 );
 console.log(`\nQ-P2 token endpoints: this provider on PostgreSQL vs bare node-oidc-provider (memory), C=${concurrency}\n\n${summaryTable}\n\n${rawTable}\n`);
@@ -195,6 +199,8 @@ node-oidc-provider with its in-memory adapter, same machine, same run.
 \`ratio\` is the spec's measure (ours ÷ bare requests/s, same repeat). \`CPU ratio\` is bare ÷ ours CPU time per
 request (server process, all threads, plus our PostgreSQL backends, from /proc): the throughput ratio both would
 reach CPU-bound on a machine of their own, and a number that other jobs on a shared machine disturb much less.
+\`RSS MiB\` is the resident set size of the server process right after each window, under that load (issue #15: memory
+next to bare node-oidc-provider, whose artefacts all live in that memory).
 ${candidateTree ? `\n\`candidate\` is the same provider served from ${candidateTree} (a checkout with a change to compare).\n` : ''}
 ## Machine
 

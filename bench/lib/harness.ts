@@ -206,15 +206,15 @@ function ticks(pid: number): number {
   }
 }
 
-/** CPU used so far by this process (all its threads: main, libuv pool, GC) and by its PostgreSQL backends. */
-async function cpu(): Promise<{ processMs: number; backends: Record<number, number> }> {
+/** CPU used so far by this process (all its threads: main, libuv pool, GC) and by its PostgreSQL backends; its RSS now. */
+async function cpu(): Promise<{ processMs: number; backends: Record<number, number>; rssMb: number }> {
   const usage = process.cpuUsage();
   const backends: Record<number, number> = {};
   if (running?.db.kind === 'postgres') {
     const { rows } = await running.db.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database()');
     for (const { pid } of rows) backends[pid] = ticks(pid) * 10;
   }
-  return { processMs: (usage.user + usage.system) / 1000, backends };
+  return { processMs: (usage.user + usage.system) / 1000, backends, rssMb: process.memoryUsage.rss() / 2 ** 20 };
 }
 
 async function handle(request: Request): Promise<unknown> {

@@ -28,7 +28,8 @@ export interface Harness {
    * Runs `work` and measures the CPU it made the server use: its process (all threads) and its PostgreSQL
    * backends. Unlike throughput, CPU per operation hardly changes when other jobs compete for the machine.
    */
-  cpu<T>(work: () => Promise<T>): Promise<{ result: T; serverMs: number; databaseMs: number }>;
+  /** Also the server's resident set size (MiB) when `work` ends, i.e. right after the load. */
+  cpu<T>(work: () => Promise<T>): Promise<{ result: T; serverMs: number; databaseMs: number; rssMb: number }>;
   /** Profiles the server's main thread while `work` runs; returns the summary and where the profile is. */
   profile(label: string, work: () => Promise<unknown>): Promise<{ file: string; summary: ProfileSummary }>;
   stop(): Promise<void>;
@@ -88,13 +89,13 @@ export async function startHarness(spec: HarnessSpec): Promise<Harness> {
     ...ready,
     call,
     async cpu(work) {
-      type Sample = { processMs: number; backends: Record<string, number> };
+      type Sample = { processMs: number; backends: Record<string, number>; rssMb: number };
       const before = await call<Sample>('cpu');
       const result = await work();
       const after = await call<Sample>('cpu');
       let databaseMs = 0;
       for (const [pid, ms] of Object.entries(after.backends)) databaseMs += ms - (before.backends[pid] ?? 0);
-      return { result, serverMs: after.processMs - before.processMs, databaseMs };
+      return { result, serverMs: after.processMs - before.processMs, databaseMs, rssMb: after.rssMb };
     },
     async profile(label, work) {
       await call('profile', { action: 'start' });
