@@ -91,7 +91,8 @@ describe('authentication and recovery (S-20 … S-25)', () => {
         const password = passwordOf(length);
         const done = await browser.submit(step, 'form[action="/register"]', { code, loginName, password, passwordConfirm: password, agree: 'yes' });
         expect(done.status).toBe(200);
-        expect(text(done)).toContain('注册成功，请登录。');
+        expect(text(done)).toContain('注册成功，您已登录。');
+        expect(new URL(done.url).pathname).toBe('/account');
         const person = await services().persons.byAccount(loginName);
         expect(person).toBeDefined();
         expect(await services().hasher.verify((await hashOf(person!.id))!, password)).toBe(true);

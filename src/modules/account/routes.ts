@@ -85,7 +85,7 @@ export function accountRoutes(services: Services, requireAccount: RequireAccount
     }, status);
   }
 
-  router.get('/', async (ctx) => overview(ctx, { done: typeof ctx.query.done === 'string' ? ctx.query.done : undefined }));
+  router.get('/', async (ctx) => overview(ctx, { done: typeof ctx.query.done === 'string' ? ctx.query.done : undefined, welcome: ctx.query.welcome === '1' }));
 
   router.get('/password', async (ctx) => render(ctx, 'account/password.njk', { csrf: csrfToken(ctx) }));
   router.post('/password', parseBody(), verifyCsrf(), async (ctx) => {

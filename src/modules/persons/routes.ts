@@ -2,7 +2,8 @@ import { Router } from '@koa/router';
 import type { Context } from 'koa';
 import { AppError } from '../../shared/errors.js';
 import { translate } from '../../shared/i18n/index.js';
-import { auditContext, csrfToken, formFields, parseBody, safeReturnPath, verifyCsrf } from '../../shared/http/forms.js';
+import { auditContext, csrfToken, formFields, parseBody, safeReturnPath, seeOther, verifyCsrf } from '../../shared/http/forms.js';
+import { rememberRegistration } from '../../interactions/registered.js';
 import { state } from '../../shared/http/middleware.js';
 import { render } from '../../shared/http/views.js';
 import type { Services } from '../../services.js';
@@ -45,8 +46,11 @@ export function personRoutes(services: Services): Router {
     await withFormErrors(ctx, async () => {
       // 用户协议 and 隐私政策 are accepted explicitly (an unticked box), before anything is checked or written.
       if (form.agree !== 'yes') throw new AppError('terms_required', 400, {}, 'agree');
-      await persons.register(form, auditContext(ctx));
-      render(ctx, 'persons/done.njk', { title: 'register.title', message: 'register.done', next: returnTo, checklist: true });
+      const person = await persons.register(form, auditContext(ctx));
+      // Signed in at once (issue 14): the sign-in this registration started from continues for the new person;
+      // otherwise the account centre's sign-in does, landing on its next-step checklist.
+      rememberRegistration(ctx, person.id, services.now());
+      seeOther(ctx, returnTo.startsWith('/interaction/') ? returnTo : `/console/login?kind=person&return=${encodeURIComponent('/account?welcome=1')}`);
     }, (view, status) => {
       const mobile = normalizeMobile(form.mobile) ?? '';
       render(ctx, 'persons/register-account.njk', {

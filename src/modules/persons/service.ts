@@ -136,6 +136,19 @@ export class PersonService {
     return person;
   }
 
+  /**
+   * The sign-in that follows a registration in the same browser (issue 14): the password was entered moments ago,
+   * so none is asked again; an account disabled meanwhile is refused. Audited as a sign-in (R-A1).
+   */
+  async signInAfterRegistration(personId: string, context: AuditContext): Promise<Person | undefined> {
+    const person = await this.byId(personId);
+    if (!person || person.status !== 'active') return undefined;
+    await this.deps.audit.record({ ...context, actor: { type: 'person', id: person.id } }, {
+      action: 'person.sign_in', target: { type: 'person', id: person.id }, detail: { via: 'registration' },
+    });
+    return person;
+  }
+
   /** Re-entering the current password is throttled like a sign-in, so a stolen session cannot guess it. */
   async #checkCurrentPassword(personId: string, password: string, context: AuditContext, action: string): Promise<void> {
     const hash = await personStore.passwordHash(this.deps.db, personId);

@@ -4,8 +4,9 @@ import { portalEn } from './modules/portal.js';
 import { jobsEn } from './modules/jobs.js';
 import { delegationEn } from './modules/delegation.js';
 import { frameEn } from './modules/frame.js';
+import { noticesEn } from './modules/notices.js';
 
-const core: Record<Exclude<MessageKey, keyof typeof recoveryEn | keyof typeof portalEn | keyof typeof jobsEn | keyof typeof delegationEn | keyof typeof frameEn>, string> = {
+const core: Record<Exclude<MessageKey, keyof typeof recoveryEn | keyof typeof portalEn | keyof typeof jobsEn | keyof typeof delegationEn | keyof typeof frameEn | keyof typeof noticesEn>, string> = {
   'app.name': 'Unified Identity Platform',
   'app.language': 'Language',
   'app.switch_to': '中文',
@@ -134,7 +135,6 @@ const core: Record<Exclude<MessageKey, keyof typeof recoveryEn | keyof typeof po
   'register.step_mobile': "Step 1: verify your mobile number",
   'register.step_account': "Step 2: choose an account name and password",
   'register.submit': "Register",
-  'register.done': "Registered. Please sign in.",
   'recover.person_title': "Reset your password",
   'recover.person_intro': "Enter your account name or mobile number; we send a code to the account mobile.",
   'recover.done': "Your password has been reset. Sign in with the new password.",
@@ -385,4 +385,4 @@ const core: Record<Exclude<MessageKey, keyof typeof recoveryEn | keyof typeof po
   'unit.name_change_hint': "The unit is verified: its name changes only through \"Change of unit name\"; previous names are kept in the history.",
 };
 
-export const en: Record<MessageKey, string> = { ...core, ...recoveryEn, ...portalEn, ...jobsEn, ...delegationEn, ...frameEn };
+export const en: Record<MessageKey, string> = { ...core, ...recoveryEn, ...portalEn, ...jobsEn, ...delegationEn, ...frameEn, ...noticesEn };

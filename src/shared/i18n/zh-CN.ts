@@ -3,6 +3,7 @@ import { portalZh } from './modules/portal.js';
 import { jobsZh } from './modules/jobs.js';
 import { delegationZh } from './modules/delegation.js';
 import { frameZh } from './modules/frame.js';
+import { noticesZh } from './modules/notices.js';
 
 /** Simplified Chinese, the default language. Keys are stable; the English catalogue must have the same keys. */
 const core = {
@@ -134,7 +135,6 @@ const core = {
   'register.step_mobile': "第一步：验证手机号码",
   'register.step_account': "第二步：设置账号和密码",
   'register.submit': "注册",
-  'register.done': "注册成功，请登录。",
   'recover.person_title': "找回个人账号密码",
   'recover.person_intro': "输入账号或手机号码，我们将向账号绑定的手机发送验证码。",
   'recover.done': "密码已重置，请使用新密码登录。",
@@ -385,6 +385,6 @@ const core = {
   'unit.name_change_hint': "单位已完成实名认证，名称只能通过“单位名称变更”修改，原名称将保留在变更记录中。",
 } as const;
 
-export const zhCN = { ...core, ...recoveryZh, ...portalZh, ...jobsZh, ...delegationZh, ...frameZh } as const;
+export const zhCN = { ...core, ...recoveryZh, ...portalZh, ...jobsZh, ...delegationZh, ...frameZh, ...noticesZh } as const;
 
 export type MessageKey = keyof typeof zhCN;
