@@ -5,7 +5,7 @@ import QRCode from 'qrcode';
 import { AppError } from '../shared/errors.js';
 import { pickLocale, translate } from '../shared/i18n/index.js';
 import { auditContext, csrfToken, formFields, parseBody, verifyCsrf } from '../shared/http/forms.js';
-import { state } from '../shared/http/middleware.js';
+import { setRetryAfter, state } from '../shared/http/middleware.js';
 import { render } from '../shared/http/views.js';
 import { parseAccountId } from '../shared/account-id.js';
 import type { Services } from '../services.js';
@@ -54,6 +54,7 @@ export function interactionRoutes(provider: Provider, services: Services): Route
   const unitPages = unitInteractionRoutes(router, provider, services);
 
   function messageOf(ctx: Context, error: AppError): string {
+    setRetryAfter(ctx, error.status, error.params);
     return translate(state(ctx).locale, error.messageKey, error.params);
   }
 
