@@ -7,7 +7,9 @@ import type * as client from 'openid-client';
 import { type Browser as ChromiumBrowser, type BrowserContext, type Page } from 'playwright-core';
 import { launchChromium } from '../support/chromium.js';
 import { startTestApp, type TestApp } from '../support/app.js';
-import { lastCode } from '../support/people.js';
+import { createPerson, lastCode } from '../support/people.js';
+import { bindHandler, createUnit } from '../support/units.js';
+import { jobsSettled } from '../support/jobs.js';
 import { authorizationUrl, discover } from '../support/rp.js';
 import { unitClientsFile } from '../support/unit-flows.js';
 import { seedDemoData, type DemoSummary } from '../../src/modules/demo/seed.js';
@@ -336,6 +338,41 @@ describe('every page in Chromium: accessible, no horizontal scrolling at 390 px,
     }
   }, 180_000);
 
+  it.each(LOCALES)('when a unit cancelled a person\'s binding and invited again (%s), then the account centre\'s notices, the picker\'s reason for a business system\'s unit_hint and a refused 重新获取验证码 pass axe and fit 390 px', async (locale) => {
+    const services = app!.app.services;
+    const contact = await createPerson(services, { verified: true });
+    const unit = await createUnit(services, contact, { name: locale === 'en' ? '通知页面测试单位甲' : '通知页面测试单位乙' });
+    const person = await createPerson(services, { verified: true, password: demo.password });
+    const unitActor = { actor: { type: 'unit' as const, id: unit.id }, actingUnitId: unit.id };
+    await services.bindings.unbind(unit.id, await bindHandler(services, unit, person, []), unitActor);
+    await services.bindings.bind(unit.id, { account: person.loginName, scopes: [] }, unitActor);
+    const context = await newContext(locale);
+    try {
+      const page = await context.newPage();
+      await signIn(page, 'person', person.loginName, '/console/login?kind=person&return=/account');
+      await visit(page, '/account', 'account-notices', locale);
+      await expect(page.locator('#notices li[data-read="no"]').count()).resolves.toBe(3);
+      const authorization = await authorizationUrl(config, { scope: 'openid unit', unit_hint: unit.id, redirect_uri: rp!.url });
+      await page.goto(authorization.url.toString());
+      await page.locator('#binding-removed').waitFor({ timeout: 15_000 });
+      await expect(page.locator('#binding-removed').innerText()).resolves.toContain(unit.name);
+      await check(page, 'select-unit-removed', locale);
+
+      await page.goto(new URL('/register', app!.url).toString());
+      await page.locator('input[name="mobile"]').fill(`138${String(Date.now()).slice(-8)}`);
+      await page.locator('form[action="/register/code"] button[type="submit"]').click();
+      await page.locator('form[action="/register"]').waitFor();
+      // The countdown holds the button back; a person who gets round it meets the server's minute, with the wait.
+      await page.evaluate('document.querySelector("#resend-code button").disabled = false');
+      await Promise.all([page.waitForNavigation(), page.locator('#resend-code button').click()]);
+      await expect(page.locator('main').innerText()).resolves.toMatch(locale === 'en' ? /Please try again in \d+ seconds?|in 1 minute/ : /操作过于频繁，请(\d+秒|1分钟)后再试。/);
+      await expect(page.locator('form[action="/register"]').count()).resolves.toBe(1);
+      await check(page, 'register-resend-refused', locale);
+    } finally {
+      await context.close();
+    }
+  }, 180_000);
+
   it('then no page has a serious or critical axe violation or scrolls horizontally at 390 px, and every screenshot was written', () => {
     expect(checked.size).toBeGreaterThan(40);
     expect(findings).toEqual([]);
@@ -362,7 +399,8 @@ describe('the demo business systems in Chromium: accessible and no horizontal sc
         ],
         clients: [{
           client_id: 'hall-demo', client_secret: SECRET, client_name: { 'zh-CN': '网办平台' }, redirect_uris: [`${origin}/callback`],
-          post_logout_redirect_uris: [`${origin}/`], scopes: ['openid', 'profile', 'offline_access', 'unit', 'biz:online_service_hall', 'biz:social_insurance'],
+          post_logout_redirect_uris: [`${origin}/`], backchannel_logout_uri: `${origin}/backchannel-logout`,
+          scopes: ['openid', 'profile', 'offline_access', 'unit', 'biz:online_service_hall', 'biz:social_insurance'],
           first_party: true, business: 'online_service_hall',
         }],
       },
@@ -404,6 +442,15 @@ describe('the demo business systems in Chromium: accessible and no horizontal sc
       await page.goto(`${hall!.url}/social-insurance`);
       await examine(page, 'demo-hall-refused', 'zh-CN', findings);
       expect(await page.locator('main').innerText()).not.toContain('biz:');
+      // The unit cancels zhangsan's binding: the back-channel logout ends the session, the page names the unit.
+      const { rows } = await app!.db.query<{ id: string; unit_id: string }>(
+        "SELECT b.id, b.unit_id FROM binding b JOIN person p ON p.id = b.person_id JOIN unit u ON u.id = b.unit_id WHERE p.login_name = 'zhangsan' AND u.name = '示例教育中心' AND b.status = 'active'",
+      );
+      await app!.app.services.bindings.unbind(rows[0]!.unit_id, rows[0]!.id, { actor: { type: 'unit', id: rows[0]!.unit_id }, actingUnitId: rows[0]!.unit_id });
+      await jobsSettled(app!.db);
+      await page.goto(`${hall!.url}/`);
+      await expect(page.locator('#session-ended').innerText()).resolves.toContain('示例教育中心');
+      await examine(page, 'demo-hall-session-ended', 'zh-CN', findings);
     } finally {
       await context.close();
     }
