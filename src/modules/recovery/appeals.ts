@@ -216,13 +216,16 @@ export class AppealService {
     };
   }
 
-  /** One document for an operator (audited); the route serves it as an attachment with its sniffed type. */
-  async document(appealId: string, documentId: string, context: AuditContext): Promise<AppealDocumentInfo & { content: Buffer; reference: string }> {
+  /**
+   * One document for an operator (audited; `preview` when it is shown inline on the appeal page); the route serves it
+   * with its sniffed type.
+   */
+  async document(appealId: string, documentId: string, context: AuditContext, preview = false): Promise<AppealDocumentInfo & { content: Buffer; reference: string }> {
     const appeal = await recoveryStore.byId(this.deps.db, appealId);
     const document = appeal && await recoveryStore.documentContent(this.deps.db, appeal.id, documentId);
     if (!appeal || !document) throw new AppError('not_found', 404);
     await this.deps.audit.record({ ...context, actingUnitId: appeal.unitId ?? undefined }, {
-      action: 'appeal.document_download', target: { type: 'appeal', id: appeal.id }, detail: { document: document.id, seq: document.seq },
+      action: 'appeal.document_download', target: { type: 'appeal', id: appeal.id }, detail: { document: document.id, seq: document.seq, ...(preview ? { preview: true } : {}) },
     });
     return { ...document, reference: appeal.reference };
   }

@@ -19,6 +19,10 @@ export const noticesZh = {
   'notice.none': "暂无通知。",
   'notice.unread_count': "{count}条未读",
   'account.done.notices_read': "通知已全部标为已读。",
+  'error.appeal_preview_unavailable': "该文件不能在线预览，请下载后查看。",
+  'operator.appeal_previews': "在线预览",
+  'operator.appeal_preview_of': "第{seq}份材料：{name}",
+  'operator.appeal_preview_fallback': "PDF未显示时（部分浏览器不在受限窗口中显示PDF），请",
 } as const;
 
 export const noticesEn: Record<keyof typeof noticesZh, string> = {
@@ -38,4 +42,8 @@ export const noticesEn: Record<keyof typeof noticesZh, string> = {
   'notice.none': "No notices.",
   'notice.unread_count': "{count} unread",
   'account.done.notices_read': "All notices are marked as read.",
+  'error.appeal_preview_unavailable': "This file cannot be previewed; download it to view it.",
+  'operator.appeal_previews': "Preview",
+  'operator.appeal_preview_of': "Document {seq}: {name}",
+  'operator.appeal_preview_fallback': "If the PDF does not show (some browsers do not display PDFs in a restricted frame):",
 };
