@@ -246,6 +246,10 @@ describe('every page in Chromium: accessible, no horizontal scrolling at 390 px,
       await expect(page.locator('#identity-bar').count()).resolves.toBe(1);
 
       await visit(page, '/', 'portal-unit', locale);
+      // Every tile has its icon (a static SVG of ours, loaded under the CSP), decorative beside the business's name.
+      await page.waitForFunction(`(() => { const tiles = [...document.querySelectorAll('.tiles .tile')];
+        return tiles.length >= 3 && tiles.every((tile) => { const icon = tile.querySelector('img.tile-icon');
+          return icon && icon.getAttribute('alt') === '' && icon.complete && icon.naturalWidth > 0 && tile.querySelector('strong').textContent.trim().length > 0; }); })()`, undefined, { timeout: 5000 });
       await expect(page.locator('#identity-bar').innerText()).resolves.toContain(named('张三', 'zhangsan', locale));
       await expect(page.locator('#identity-bar').innerText()).resolves.toContain('示例科技有限公司');
       await visit(page, '/account', 'account', locale);
