@@ -81,8 +81,15 @@ ${body}
 </html>`;
 }
 
-export function signedOutPage(context: PageContext, section: DemoSection): string {
-  return layout(context, section.title, `
+export function signedOutPage(context: PageContext, section: DemoSection, ended?: { unitId: string; unitName: string }): string {
+  // The provider ended a unit session (e.g. the unit cancelled the binding): the unit is named, and signing in for
+  // it again (unit_hint) lets the provider's page say why it is gone; this system itself is not told the reason.
+  const endedNotice = ended ? `
+<div class="notice" id="session-ended">
+<p>您代表“${escapeHtml(ended.unitName)}”的登录已结束（在统一身份认证平台退出，或单位的绑定有变化）。重新以该单位登录时，平台会说明原因。</p>
+<p><a class="button" id="sign-in-ended-unit" href="${escapeHtml(loginLink(context.path, { as: 'unit', unit_hint: ended.unitId }))}">重新以该单位登录</a></p>
+</div>` : '';
+  return layout(context, section.title, `${endedNotice}
 <p id="signed-out">您尚未登录。请使用统一身份认证平台的个人账号登录，并勾选“以单位身份登录”，选择您代表办理业务的单位。</p>
 <p><a class="button" id="sign-in" href="${escapeHtml(loginLink(context.path))}">统一身份认证登录</a>
    <a class="button secondary" id="sign-in-unit" href="${escapeHtml(loginLink(context.path, { as: 'unit' }))}">以单位身份登录</a></p>`);

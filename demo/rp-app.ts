@@ -339,7 +339,7 @@ export async function startDemoRp(config: DemoRpConfig): Promise<RunningDemoRp> 
       }
       const context = pageContext(ctx, section.path, session);
       if (!session || !user) {
-        html(ctx, 200, signedOutPage(context, section));
+        html(ctx, 200, signedOutPage(context, section, session ? undefined : sessions.takeEnded(ctx.cookies.get(cookieName))));
         return;
       }
       if (!user.identity.unit) {

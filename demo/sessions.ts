@@ -37,9 +37,19 @@ function randomId(): string {
   return crypto.randomBytes(32).toString('base64url');
 }
 
+/** The unit a session acted for when the provider ended it (back-channel logout), for its signed-out page. */
+export interface EndedUnitSession {
+  unitId: string;
+  unitName: string;
+  at: number;
+}
+
+const ENDED_KEPT_MS = 60 * 60 * 1000;
+
 /** Server-side sessions of one demo RP, in memory: the cookie holds only a random id. */
 export class SessionStore {
   readonly #sessions = new Map<string, Session>();
+  readonly #ended = new Map<string, EndedUnitSession>();
 
   get size(): number {
     return this.#sessions.size;
@@ -100,13 +110,25 @@ export class SessionStore {
       if (notice.sessionId !== undefined && identity.sessionId !== notice.sessionId) continue;
       if (notice.subject !== undefined && identity.subject !== notice.subject) continue;
       this.#sessions.delete(id);
+      if (identity.unit) this.#ended.set(id, { unitId: identity.unit.id, unitName: identity.unit.name, at: Date.now() });
       ended += 1;
     }
     return ended;
   }
 
+  /**
+   * The unit of a session that the provider ended (the browser still sends its old cookie), once: the signed-out
+   * page names it and signs in for it again with unit_hint, so the provider can say why it is gone.
+   */
+  takeEnded(id: string | undefined): EndedUnitSession | undefined {
+    const ended = id ? this.#ended.get(id) : undefined;
+    if (id) this.#ended.delete(id);
+    return ended && Date.now() - ended.at < ENDED_KEPT_MS ? ended : undefined;
+  }
+
   sweep(): void {
     const now = Date.now();
+    for (const [id, ended] of this.#ended) if (now - ended.at > ENDED_KEPT_MS) this.#ended.delete(id);
     for (const [id, session] of this.#sessions) if (now - session.touchedAt > IDLE_MS) this.#sessions.delete(id);
   }
 }

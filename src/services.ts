@@ -13,6 +13,7 @@ import { OneTimeCodes } from './shared/security/one-time-codes.js';
 import { PasswordHasher } from './shared/security/passwords.js';
 import { PasswordSignIn } from './shared/security/password-sign-in.js';
 import { Secrets } from './shared/security/secrets.js';
+import { NoticeService } from './modules/notices/service.js';
 import { Throttle } from './shared/security/throttle.js';
 import { OidcSessions } from './oidc/sessions.js';
 import { UnitGrants } from './oidc/unit-grants.js';
@@ -64,7 +65,8 @@ export function createServices(deps: ServiceDeps) {
   const allScopes = () => deps.catalog.businesses.map((business) => business.scope);
   const unitGrants = new UnitGrants(db, jobs, now);
   const units = new UnitService({ db, hasher, signIn, audit, sessions, revoker: unitGrants, allScopes, events, now });
-  const bindings = new BindingService({ db, audit, allScopes, revoker: unitGrants, events, now });
+  const notices = new NoticeService({ db, notifier, now });
+  const bindings = new BindingService({ db, audit, allScopes, revoker: unitGrants, events, notices, now });
   const verification = new UnitVerification({ db, secrets, throttle, audit, ttlHours: config.unitCodeTtlHours, events, now });
   const recovery = new RecoveryService({ db, units, codes, hasher, throttle, audit, secrets, sessions, now });
   const appeals = new AppealService({
@@ -73,7 +75,7 @@ export function createServices(deps: ServiceDeps) {
   });
   return {
     config, catalog: deps.catalog, db, jobs, secrets, audit, throttle, notifier, hasher, codes, sessions, persons, operators,
-    units, bindings, verification, unitGrants, recovery, appeals, events, now,
+    units, bindings, notices, verification, unitGrants, recovery, appeals, events, now,
   };
 }
 

@@ -5,7 +5,7 @@ import QRCode from 'qrcode';
 import { AppError } from '../shared/errors.js';
 import { pickLocale, translate } from '../shared/i18n/index.js';
 import { auditContext, csrfToken, formFields, parseBody, verifyCsrf } from '../shared/http/forms.js';
-import { state } from '../shared/http/middleware.js';
+import { setRetryAfter, state } from '../shared/http/middleware.js';
 import { render } from '../shared/http/views.js';
 import { parseAccountId } from '../shared/account-id.js';
 import type { Services } from '../services.js';
@@ -13,6 +13,7 @@ import { accountIdOf } from '../shared/account-id.js';
 import { accountKindOf, clientName, finish, INTERACTION_LOCALE, loadInteraction, reauthAccountOf, type Interaction } from './context.js';
 import { maskMobile } from '../modules/persons/rules.js';
 import { unitInteractionRoutes } from './unit-routes.js';
+import { takeRegistration } from './registered.js';
 import { saveGrant } from '../oidc/grants.js';
 import { decideUnit, type UnitResults } from '../oidc/unit-selection.js';
 
@@ -53,6 +54,7 @@ export function interactionRoutes(provider: Provider, services: Services): Route
   const unitPages = unitInteractionRoutes(router, provider, services);
 
   function messageOf(ctx: Context, error: AppError): string {
+    setRetryAfter(ctx, error.status, error.params);
     return translate(state(ctx).locale, error.messageKey, error.params);
   }
 
@@ -133,6 +135,26 @@ export function interactionRoutes(provider: Provider, services: Services): Route
     return view.loginName;
   }
 
+  /**
+   * A person who has just registered in this browser (registered.ts) is signed in by this interaction without a
+   * second password entry, as by the password form: a new acting identity, the library's login result (which
+   * regenerates the session id, S-30). Never on a re-authentication or for a unit or operator sign-in.
+   */
+  async function signInRegistered(ctx: Context, interaction: Interaction): Promise<boolean> {
+    if (accountKindOf(interaction, services) !== 'person' || reauthAccountOf(interaction, services)) return false;
+    const personId = await takeRegistration(ctx, services.throttle, services.now());
+    const person = personId ? await services.persons.signInAfterRegistration(personId, auditContext(ctx)) : undefined;
+    if (!person) return false;
+    const sessionUid = (interaction.session as { uid?: string } | undefined)?.uid;
+    if (sessionUid) await services.unitGrants.clearSessionUnit(sessionUid);
+    const params = interaction.params as Record<string, unknown>;
+    await finish(ctx, interaction, {
+      login: { accountId: accountIdOf({ kind: 'person', id: person.id }), amr: ['pwd'], remember: true },
+      unit_mode: params.login_as === 'unit' || typeof params.unit_hint === 'string',
+    });
+    return true;
+  }
+
   router.get('/', async (ctx) => {
     let interaction: Interaction;
     try {
@@ -149,6 +171,7 @@ export function interactionRoutes(provider: Provider, services: Services): Route
     }
     switch (interaction.prompt.name) {
       case 'login': {
+        if (await signInRegistered(ctx, interaction)) return;
         const tab = ctx.query.tab === 'unit' ? 'unit' : undefined;
         await renderLogin(ctx, interaction, { tab });
         return;

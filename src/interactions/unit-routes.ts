@@ -70,6 +70,11 @@ export function unitInteractionRoutes(router: Router, provider: Provider, servic
       ?? (choices.length === 1 ? choices[0]?.binding.unitId : undefined);
     const selected = view.selected ?? preferred;
     const businessName = (scope: string) => catalog.businesses.find((business) => business.scope === scope)?.name[locale] ?? scope;
+    // Why the unit a business system asks for is gone (issue 14): a refused hint for a unit that cancelled this
+    // person's binding (the person's own unread notice) says so (“您与…的绑定已取消”) instead of the generic
+    // refusal; a hint for any other unit learns nothing about it (S-40).
+    const removal = hintRefused ? (await services.notices.unreadRemovals(personId)).find((notice) => notice.unitId === hint) : undefined;
+    const hintRemoved = removal !== undefined;
     render(ctx, 'interaction/select-unit.njk', {
       uid: interaction.uid,
       csrf: csrfToken(ctx),
@@ -81,7 +86,8 @@ export function unitInteractionRoutes(router: Router, provider: Provider, servic
         serves, granted: granted.map(businessName).join('、'),
       })),
       pending,
-      hintRefused,
+      hintRefused: hintRefused && !hintRemoved,
+      removedUnit: removal?.unitName,
       actingNotGranted,
       error: view.error,
     }, status);

@@ -9,6 +9,7 @@ import { Browser, type Page } from '../support/browser.js';
 import { freePort } from '../support/process.js';
 import { createPerson, type TestPerson } from '../support/people.js';
 import { bindHandler, createUnit, type TestUnit } from '../support/units.js';
+import { jobsSettled } from '../support/jobs.js';
 
 /** The demo business systems (继续教育, 公务员考录, 网办平台) as real HTTP servers against the real provider. */
 
@@ -239,6 +240,24 @@ describe('demo business systems (npm run demo) end to end', () => {
     expect(hall.sessions.size).toBe(hallSessions - 1);
     const after = await open(browser, `${hall.url}/`);
     expect(Browser.text(after)).toContain('您尚未登录');
+  });
+
+  it('when the unit cancels the binding of a signed-in handler, then the business system names the unit whose session ended, and signing in for it again shows “您与…的绑定已取消” (issue 14)', async () => {
+    const ce = rps['ce-demo']!;
+    const unbound = await createPerson(app.app.services, { verified: true, legalName: '赵六' });
+    const bindingId = await bindHandler(app.app.services, unit, unbound, ['biz:continuing_education']);
+    const browser = new Browser(app.issuer);
+    const signedIn = await signIn(browser, `${ce.url}/login?as=unit`, unbound, unit.id);
+    expect(Browser.text(signedIn)).toContain('示例科技有限公司');
+    await app.app.services.bindings.unbind(unit.id, bindingId, { actor: { type: 'unit', id: unit.id }, actingUnitId: unit.id });
+    await jobsSettled(app.db); // the back-channel logout reaches the business system
+    const after = await open(browser, `${ce.url}/`);
+    expect(Browser.text(after)).toContain('您尚未登录');
+    expect(after.html.querySelector('#session-ended')?.text).toContain('您代表“示例科技有限公司”的登录已结束');
+    const again = await open(browser, new URL(after.html.querySelector('#sign-in-ended-unit')!.getAttribute('href')!, ce.url).toString());
+    // The provider's SSO session is still there: its picker says why the unit is not offered.
+    expect(new URL(again.url).origin).toBe(app.issuer);
+    expect(Browser.text(again)).toContain('您与示例科技有限公司的绑定已取消。');
   });
 
   it('when a logout token is forged, replayed or carries a nonce, then /backchannel-logout answers 400 and ends nothing', async () => {

@@ -26,7 +26,7 @@ describe('management API: unit account and password recovery through the common 
       method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': 'application/json', ...headers },
     });
     const text = await response.text();
-    return { status: response.status, body: (text ? JSON.parse(text) : {}) as Record<string, unknown>, cookie: response.headers.get('set-cookie'), text };
+    return { status: response.status, body: (text ? JSON.parse(text) : {}) as Record<string, unknown>, cookie: response.headers.get('set-cookie'), retryAfter: response.headers.get('retry-after'), text };
   };
 
   it('R-R1 when the contact code is sent and verified over the API, then the login name is revealed, without a token', async () => {
@@ -83,6 +83,10 @@ describe('management API: unit account and password recovery through the common 
       expect((await post('/recovery/password/code', { certType: 'uscc', certNo }, { 'x-forwarded-for': '10.77.0.1' })).status).toBe(201);
       const refused = await post('/recovery/password/code', { certType: 'uscc', certNo }, { 'x-forwarded-for': '10.77.0.2' });
       expect([refused.status, refused.body.error]).toEqual([429, 'too_many_requests']);
+      // The wait, in the header and in the message (the minute of the per-destination resend limit).
+      expect(Number(refused.retryAfter)).toBeGreaterThanOrEqual(1);
+      expect(Number(refused.retryAfter)).toBeLessThanOrEqual(60);
+      expect(refused.body.message).toMatch(/^操作过于频繁，请(\d+秒|1分钟)后再试。$/);
     }
   });
 

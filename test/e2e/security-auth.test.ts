@@ -91,7 +91,8 @@ describe('authentication and recovery (S-20 … S-25)', () => {
         const password = passwordOf(length);
         const done = await browser.submit(step, 'form[action="/register"]', { code, loginName, password, passwordConfirm: password, agree: 'yes' });
         expect(done.status).toBe(200);
-        expect(text(done)).toContain('注册成功，请登录。');
+        expect(text(done)).toContain('注册成功，您已登录。');
+        expect(new URL(done.url).pathname).toBe('/account');
         const person = await services().persons.byAccount(loginName);
         expect(person).toBeDefined();
         expect(await services().hasher.verify((await hashOf(person!.id))!, password)).toBe(true);
@@ -266,7 +267,7 @@ describe('authentication and recovery (S-20 … S-25)', () => {
       await registrationStep(browser, phone);
       const again = await browser.submit(await browser.get('/register'), 'form[action="/register/code"]', { mobile: phone });
       expect(again.status).toBe(429);
-      expect(text(again)).toContain('操作过于频繁，请稍后再试。');
+      expect(text(again)).toMatch(/操作过于频繁，请(\d+秒|1分钟)后再试。/);
       expect(await countRows(app.db, 'notification_outbox', 'recipient = $1', [phone])).toBe(1);
       // At most 20 code requests an hour from one IP, whatever the numbers.
       let sent = 1;
@@ -280,7 +281,7 @@ describe('authentication and recovery (S-20 … S-25)', () => {
       expect(limited).toBeDefined();
       expect(sent).toBeLessThanOrEqual(20);
       expect(sent).toBeGreaterThanOrEqual(10);
-      expect(text(limited!.page)).toContain('操作过于频繁，请稍后再试。');
+      expect(text(limited!.page)).toContain('操作过于频繁，请60分钟后再试。');
       expect(await countRows(app.db, 'notification_outbox', 'recipient = $1', [limited!.phone])).toBe(0);
       expect(await countRows(app.db, 'rate_limit', "key = 'otp:ip:203.0.113.60'")).toBe(1);
     });

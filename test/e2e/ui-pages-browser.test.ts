@@ -7,7 +7,10 @@ import type * as client from 'openid-client';
 import { type Browser as ChromiumBrowser, type BrowserContext, type Page } from 'playwright-core';
 import { launchChromium } from '../support/chromium.js';
 import { startTestApp, type TestApp } from '../support/app.js';
-import { lastCode } from '../support/people.js';
+import { createPerson, lastCode } from '../support/people.js';
+import { pdf, png } from '../support/recovery.js';
+import { bindHandler, createUnit } from '../support/units.js';
+import { jobsSettled } from '../support/jobs.js';
 import { authorizationUrl, discover } from '../support/rp.js';
 import { unitClientsFile } from '../support/unit-flows.js';
 import { seedDemoData, type DemoSummary } from '../../src/modules/demo/seed.js';
@@ -243,6 +246,10 @@ describe('every page in Chromium: accessible, no horizontal scrolling at 390 px,
       await expect(page.locator('#identity-bar').count()).resolves.toBe(1);
 
       await visit(page, '/', 'portal-unit', locale);
+      // Every tile has its icon (a static SVG of ours, loaded under the CSP), decorative beside the business's name.
+      await page.waitForFunction(`(() => { const tiles = [...document.querySelectorAll('.tiles .tile')];
+        return tiles.length >= 3 && tiles.every((tile) => { const icon = tile.querySelector('img.tile-icon');
+          return icon && icon.getAttribute('alt') === '' && icon.complete && icon.naturalWidth > 0 && tile.querySelector('strong').textContent.trim().length > 0; }); })()`, undefined, { timeout: 5000 });
       await expect(page.locator('#identity-bar').innerText()).resolves.toContain(named('张三', 'zhangsan', locale));
       await expect(page.locator('#identity-bar').innerText()).resolves.toContain('示例科技有限公司');
       await visit(page, '/account', 'account', locale);
@@ -328,9 +335,53 @@ describe('every page in Chromium: accessible, no horizontal scrolling at 390 px,
       expect(await page.locator('table.audit').innerText()).not.toMatch(/[0-9a-f]{8}-[0-9a-f]{4}-/);
       await visit(page, '/operator/audit?q=zhangsan', 'operator-audit-filtered', locale);
       await visit(page, '/operator/appeals', 'operator-appeals', locale);
+      // An appeal with a PDF and a PNG: previewed inline on its page (sandboxed frame, image with a text alternative).
+      const { rows: [edu] } = await app!.db.query<{ cert_type: string; cert_no: string }>("SELECT cert_type, cert_no FROM unit WHERE login_name = 'demo_edu'");
+      await app!.app.services.appeals.submit({ applicantName: '王五', contact: '13900009999', certType: edu!.cert_type, certNo: edu!.cert_no, kind: 'password' }, [
+        { originalname: 'licence.pdf', size: pdf().length, buffer: pdf() }, { originalname: 'photo.png', size: png().length, buffer: png() },
+      ], locale, { actor: { type: 'anonymous' }, ip: `198.51.100.${locale === 'en' ? 91 : 90}` });
+      const { rows: [appeal] } = await app!.db.query<{ id: string }>('SELECT id FROM appeal ORDER BY created_at DESC LIMIT 1');
+      await visit(page, `/operator/appeals/${appeal!.id}`, 'operator-appeal-previews', locale);
+      await expect(page.locator('#previews iframe[sandbox]').count()).resolves.toBe(1);
+      await page.waitForFunction('(() => { const image = document.querySelector("#previews img"); return image.complete && image.naturalWidth > 0; })()');
       await visit(page, '/operator/outbox', 'operator-outbox', locale);
       await visit(page, '/operator/dashboard', 'operator-dashboard', locale);
       await visit(page, '/operator/jobs', 'operator-jobs', locale);
+    } finally {
+      await context.close();
+    }
+  }, 180_000);
+
+  it.each(LOCALES)('when a unit cancelled a person\'s binding and invited again (%s), then the account centre\'s notices, the picker\'s reason for a business system\'s unit_hint and a refused 重新获取验证码 pass axe and fit 390 px', async (locale) => {
+    const services = app!.app.services;
+    const contact = await createPerson(services, { verified: true });
+    const unit = await createUnit(services, contact, { name: locale === 'en' ? '通知页面测试单位甲' : '通知页面测试单位乙' });
+    const person = await createPerson(services, { verified: true, password: demo.password });
+    const unitActor = { actor: { type: 'unit' as const, id: unit.id }, actingUnitId: unit.id };
+    await services.bindings.unbind(unit.id, await bindHandler(services, unit, person, []), unitActor);
+    await services.bindings.bind(unit.id, { account: person.loginName, scopes: [] }, unitActor);
+    const context = await newContext(locale);
+    try {
+      const page = await context.newPage();
+      await signIn(page, 'person', person.loginName, '/console/login?kind=person&return=/account');
+      await visit(page, '/account', 'account-notices', locale);
+      await expect(page.locator('#notices li[data-read="no"]').count()).resolves.toBe(3);
+      const authorization = await authorizationUrl(config, { scope: 'openid unit', unit_hint: unit.id, redirect_uri: rp!.url });
+      await page.goto(authorization.url.toString());
+      await page.locator('#binding-removed').waitFor({ timeout: 15_000 });
+      await expect(page.locator('#binding-removed').innerText()).resolves.toContain(unit.name);
+      await check(page, 'select-unit-removed', locale);
+
+      await page.goto(new URL('/register', app!.url).toString());
+      await page.locator('input[name="mobile"]').fill(`138${String(Date.now()).slice(-8)}`);
+      await page.locator('form[action="/register/code"] button[type="submit"]').click();
+      await page.locator('form[action="/register"]').waitFor();
+      // The countdown holds the button back; a browser that gets round it (the form sent by script, whatever the
+      // countdown does meanwhile) meets the server's minute, with the wait.
+      await Promise.all([page.waitForNavigation(), page.evaluate('document.getElementById("resend-code").submit()')]);
+      await expect(page.locator('main').innerText()).resolves.toMatch(locale === 'en' ? /Please try again in \d+ seconds?|in 1 minute/ : /操作过于频繁，请(\d+秒|1分钟)后再试。/);
+      await expect(page.locator('form[action="/register"]').count()).resolves.toBe(1);
+      await check(page, 'register-resend-refused', locale);
     } finally {
       await context.close();
     }
@@ -362,7 +413,8 @@ describe('the demo business systems in Chromium: accessible and no horizontal sc
         ],
         clients: [{
           client_id: 'hall-demo', client_secret: SECRET, client_name: { 'zh-CN': '网办平台' }, redirect_uris: [`${origin}/callback`],
-          post_logout_redirect_uris: [`${origin}/`], scopes: ['openid', 'profile', 'offline_access', 'unit', 'biz:online_service_hall', 'biz:social_insurance'],
+          post_logout_redirect_uris: [`${origin}/`], backchannel_logout_uri: `${origin}/backchannel-logout`,
+          scopes: ['openid', 'profile', 'offline_access', 'unit', 'biz:online_service_hall', 'biz:social_insurance'],
           first_party: true, business: 'online_service_hall',
         }],
       },
@@ -404,6 +456,15 @@ describe('the demo business systems in Chromium: accessible and no horizontal sc
       await page.goto(`${hall!.url}/social-insurance`);
       await examine(page, 'demo-hall-refused', 'zh-CN', findings);
       expect(await page.locator('main').innerText()).not.toContain('biz:');
+      // The unit cancels zhangsan's binding: the back-channel logout ends the session, the page names the unit.
+      const { rows } = await app!.db.query<{ id: string; unit_id: string }>(
+        "SELECT b.id, b.unit_id FROM binding b JOIN person p ON p.id = b.person_id JOIN unit u ON u.id = b.unit_id WHERE p.login_name = 'zhangsan' AND u.name = '示例教育中心' AND b.status = 'active'",
+      );
+      await app!.app.services.bindings.unbind(rows[0]!.unit_id, rows[0]!.id, { actor: { type: 'unit', id: rows[0]!.unit_id }, actingUnitId: rows[0]!.unit_id });
+      await jobsSettled(app!.db);
+      await page.goto(`${hall!.url}/`);
+      await expect(page.locator('#session-ended').innerText()).resolves.toContain('示例教育中心');
+      await examine(page, 'demo-hall-session-ended', 'zh-CN', findings);
     } finally {
       await context.close();
     }

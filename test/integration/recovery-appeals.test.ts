@@ -202,6 +202,51 @@ describe('appeals (申诉) for unit account and password recovery (R-R1–R-R3, 
     expect(await countRows(app.db, 'audit_event', "action = 'appeal.document_download'")).toBeGreaterThanOrEqual(2);
   });
 
+  it('S-35 issue 14 when the operator opens an appeal, then PDF and images are previewed inline, sandboxed (nosniff, CSP sandbox, the sniffed type), and bytes that are none of them are never served inline', async () => {
+    const submitted = await fileAppeal({ certNo: unit.certNo, kind: 'account', contact: mobile() }, [
+      { name: 'licence.pdf', type: 'application/pdf', content: pdf('licence') },
+      { name: 'photo.png', type: 'image/png', content: png() },
+      { name: 'id.jpg', type: 'image/jpeg', content: jpeg() },
+    ]);
+    expect(submitted.status).toBe(200);
+    const detail = await operatorOpens(referenceOf(submitted));
+    const frames = detail.html.querySelectorAll('#previews iframe');
+    const images = detail.html.querySelectorAll('#previews img');
+    expect(frames).toHaveLength(1);
+    expect(frames[0]!.hasAttribute('sandbox')).toBe(true);
+    expect(frames[0]!.getAttribute('sandbox')).toBe('');
+    expect(frames[0]!.getAttribute('title')).toBe('第1份材料：licence.pdf');
+    expect(images.map((image) => image.getAttribute('alt'))).toEqual(['第2份材料：photo.png', '第3份材料：id.jpg']);
+    const cookie = await operator.jar.getCookieString(app.url);
+    const expected = [['application/pdf', 'pdf'], ['image/png', 'png'], ['image/jpeg', 'jpg']];
+    for (const [index, src] of [frames[0]!.getAttribute('src')!, ...images.map((image) => image.getAttribute('src')!)].entries()) {
+      const preview = await fetch(new URL(src, app.url), { headers: { cookie } });
+      expect(preview.status).toBe(200);
+      expect(preview.headers.get('content-type')).toBe(expected[index]![0]);
+      expect(preview.headers.get('content-disposition')).toMatch(new RegExp(`^inline; filename="appeal-[A-Z0-9]{12}-${index + 1}\\.${expected[index]![1]}"$`));
+      expect(preview.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(preview.headers.get('content-security-policy')).toMatch(/^sandbox; default-src 'none';.*frame-ancestors 'self'$/);
+      expect(preview.headers.get('x-frame-options')).toBe('SAMEORIGIN');
+      await preview.arrayBuffer();
+    }
+    const src = frames[0]!.getAttribute('src')!;
+    // Nobody else sees it; a preview is audited as the operator's look at the document.
+    expect((await new Browser(app.url).request(src)).status).toBe(302);
+    const { rows } = await app.db.query<{ detail: { preview?: boolean } }>("SELECT detail FROM audit_event WHERE action = 'appeal.document_download' ORDER BY at DESC LIMIT 3");
+    expect(rows.map((row) => row.detail.preview)).toEqual([true, true, true]);
+
+    // Stored bytes that are not PDF, PNG or JPEG (whatever the row says): refused inline, the download stays an attachment.
+    const documentId = src.split('/')[5]!;
+    await app.db.query('UPDATE appeal_document SET content = $2 WHERE id = $1', [documentId, html()]);
+    const refused = await fetch(new URL(src, app.url), { headers: { cookie } });
+    expect(refused.status).toBe(415);
+    expect(refused.headers.get('content-disposition')).toBeNull();
+    expect(await refused.text()).not.toContain('alert(document.cookie)');
+    const download = await fetch(new URL(src.replace(/\/preview$/, ''), app.url), { headers: { cookie } });
+    expect(download.headers.get('content-disposition')).toMatch(/^attachment; /);
+    await download.arrayBuffer();
+  });
+
   it('R-R3 when a link is wrong, expired or the appeal was rejected, then no recovery happens', async () => {
     const browser = new Browser(app.url);
     const wrong = await browser.get(`/recover/unit/appeal/link?token=${'A'.repeat(43)}`);

@@ -69,6 +69,7 @@ export function accountRoutes(services: Services, requireAccount: RequireAccount
     const systems = await signedInSystems(ctx, person.id);
     const activity = await describeEntries(services, await audit.list({ subjectId: person.id, limit: 20 }), state(ctx).locale, false);
     const mine = await bindings.listForPerson(person.id);
+    const notices = await services.notices.list(person.id);
     const describe = (binding: (typeof mine)[number]) => ({
       ...binding, scopeNames: binding.effectiveScopes.map((scope) => businessName(ctx, scope)),
     });
@@ -81,11 +82,19 @@ export function accountRoutes(services: Services, requireAccount: RequireAccount
       pending: mine.filter((binding) => binding.status === 'pending').map(describe),
       units: mine.filter((binding) => binding.status === 'active').map(describe),
       activity,
+      notices,
+      unreadCount: notices.filter((notice) => !notice.readAt).length,
       ...extra,
     }, status);
   }
 
-  router.get('/', async (ctx) => overview(ctx, { done: typeof ctx.query.done === 'string' ? ctx.query.done : undefined }));
+  router.get('/', async (ctx) => overview(ctx, { done: typeof ctx.query.done === 'string' ? ctx.query.done : undefined, welcome: ctx.query.welcome === '1' }));
+
+  // 通知 (issue 14): marking read is a POST with the CSRF token (S-32), for the signed-in person's notices only.
+  router.post('/notices/read', parseBody(), verifyCsrf(), async (ctx) => {
+    await services.notices.markAllRead(consoleAccount(ctx).id);
+    seeOther(ctx, '/account?done=notices_read');
+  });
 
   router.get('/password', async (ctx) => render(ctx, 'account/password.njk', { csrf: csrfToken(ctx) }));
   router.post('/password', parseBody(), verifyCsrf(), async (ctx) => {

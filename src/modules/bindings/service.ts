@@ -9,6 +9,7 @@ import { personStore, type Person } from '../persons/store.js';
 import { normalizeMobile } from '../persons/rules.js';
 import { unitStore, type Unit } from '../units/store.js';
 import { bindingStore, type Binding } from './store.js';
+import type { NoticeService } from '../notices/service.js';
 import { canTransition, effectiveStatus, TRANSITIONS, type BindingAction, type EffectiveStatus } from './lifecycle.js';
 
 export interface BindRequest {
@@ -37,6 +38,8 @@ export interface BindingServiceDeps {
   revoker: UnitAccessRevoker;
   /** Event webhooks: written in the transaction of each change (S-56). */
   events: WebhookEvents;
+  /** Tells the person of an invitation or an unbinding (account centre and SMS), in the change's transaction. */
+  notices: Pick<NoticeService, 'notify'>;
   now?: () => Date;
 }
 
@@ -141,6 +144,7 @@ export class BindingService {
           id, unitId, personId: person.id, role: 'handler', status: 'pending', scopes, validFrom, validUntil, createdAt: at, acceptedAt: null, endedAt: null,
         }), scopes);
         await this.deps.audit.record(context, { action: 'binding.bind', target: { type: 'person', id: person.id }, detail: { bindingId: id, scopes } }, tx);
+        await this.deps.notices.notify(tx, { personId: person.id, mobile: person.mobile, kind: 'binding_invited', unitId, unitName: unit.name, bindingId: id });
       });
     } catch (error) {
       if (uniqueViolation(error)) throw new AppError('binding_exists', 409, {}, 'account');
@@ -185,6 +189,8 @@ export class BindingService {
       await this.deps.revoker.revokeUnitAccess(tx, binding.personId, unitId);
       await this.deps.events.emit(tx, 'binding.removed', { bindingId: binding.id, unitId, personId: binding.personId }, binding.scopes);
       await this.deps.audit.record(context, { action: 'binding.unbind', target: { type: 'person', id: binding.personId }, detail: { bindingId } }, tx);
+      const [person, unit] = [await personStore.byId(tx, binding.personId), await unitStore.byId(tx, unitId)];
+      if (person && unit) await this.deps.notices.notify(tx, { personId: person.id, mobile: person.mobile, kind: 'binding_removed', unitId, unitName: unit.name, bindingId });
     });
   }
 

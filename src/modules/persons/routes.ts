@@ -2,19 +2,29 @@ import { Router } from '@koa/router';
 import type { Context } from 'koa';
 import { AppError } from '../../shared/errors.js';
 import { translate } from '../../shared/i18n/index.js';
-import { auditContext, csrfToken, formFields, parseBody, safeReturnPath, verifyCsrf } from '../../shared/http/forms.js';
-import { state } from '../../shared/http/middleware.js';
+import { auditContext, csrfToken, formFields, parseBody, safeReturnPath, seeOther, verifyCsrf } from '../../shared/http/forms.js';
+import { rememberRegistration } from '../../interactions/registered.js';
+import { setRetryAfter, state } from '../../shared/http/middleware.js';
 import { render } from '../../shared/http/views.js';
 import type { Services } from '../../services.js';
 import { maskMobile, normalizeMobile } from './rules.js';
 
+// A type, not an interface: pages spread it into their view (a Record).
+export type FormErrorView = {
+  error: string;
+  errorField: string | undefined;
+  /** Seconds until a rate limit or lockout ends (429), also sent as Retry-After. */
+  retryAfter?: number | undefined;
+};
+
 /** A failed form step re-renders its page with the message in the page's language and the entered values. */
-export async function withFormErrors(ctx: Context, work: () => Promise<void>, onError: (view: { error: string; errorField: string | undefined }, status: number) => void | Promise<void>): Promise<void> {
+export async function withFormErrors(ctx: Context, work: () => Promise<void>, onError: (view: FormErrorView, status: number) => void | Promise<void>): Promise<void> {
   try {
     await work();
   } catch (error) {
     if (!(error instanceof AppError) || error.status >= 500) throw error;
-    await onError({ error: translate(state(ctx).locale, error.messageKey, error.params), errorField: error.field }, error.status);
+    const retryAfter = setRetryAfter(ctx, error.status, error.params);
+    await onError({ error: translate(state(ctx).locale, error.messageKey, error.params), errorField: error.field, retryAfter }, error.status);
   }
 }
 
@@ -30,13 +40,21 @@ export function personRoutes(services: Services): Router {
   });
 
   router.post('/register/code', parseBody(), verifyCsrf(), async (ctx) => {
-    const form = formFields(ctx, ['mobile', 'returnTo'], 512);
+    const form = formFields(ctx, ['mobile', 'returnTo', 'challenge'], 512);
     const returnTo = returnOf(ctx, form.returnTo);
     await withFormErrors(ctx, async () => {
       const challenge = await persons.sendRegistrationCode(form.mobile, state(ctx).locale, ctx.ip);
       const mobile = normalizeMobile(form.mobile) ?? '';
       render(ctx, 'persons/register-account.njk', { csrf: csrfToken(ctx), returnTo, challenge, mobile, masked: maskMobile(mobile) });
-    }, (view, status) => render(ctx, 'persons/register-mobile.njk', { ...view, csrf: csrfToken(ctx), returnTo, mobile: form.mobile.slice(0, 20) }, status));
+    }, (view, status) => {
+      // 重新获取验证码 refused (e.g. within the minute): the person stays on step 2, whose code is still valid.
+      const mobile = normalizeMobile(form.mobile);
+      if (mobile && /^[0-9a-f-]{36}$/.test(form.challenge)) {
+        render(ctx, 'persons/register-account.njk', { ...view, errorField: undefined, csrf: csrfToken(ctx), returnTo, challenge: form.challenge, mobile, masked: maskMobile(mobile), resendWait: view.retryAfter }, status);
+        return;
+      }
+      render(ctx, 'persons/register-mobile.njk', { ...view, csrf: csrfToken(ctx), returnTo, mobile: form.mobile.slice(0, 20) }, status);
+    });
   });
 
   router.post('/register', parseBody(), verifyCsrf(), async (ctx) => {
@@ -45,8 +63,11 @@ export function personRoutes(services: Services): Router {
     await withFormErrors(ctx, async () => {
       // 用户协议 and 隐私政策 are accepted explicitly (an unticked box), before anything is checked or written.
       if (form.agree !== 'yes') throw new AppError('terms_required', 400, {}, 'agree');
-      await persons.register(form, auditContext(ctx));
-      render(ctx, 'persons/done.njk', { title: 'register.title', message: 'register.done', next: returnTo, checklist: true });
+      const person = await persons.register(form, auditContext(ctx));
+      // Signed in at once (issue 14): the sign-in this registration started from continues for the new person;
+      // otherwise the account centre's sign-in does, landing on its next-step checklist.
+      rememberRegistration(ctx, person.id, services.now());
+      seeOther(ctx, returnTo.startsWith('/interaction/') ? returnTo : `/console/login?kind=person&return=${encodeURIComponent('/account?welcome=1')}`);
     }, (view, status) => {
       const mobile = normalizeMobile(form.mobile) ?? '';
       render(ctx, 'persons/register-account.njk', {

@@ -8,7 +8,7 @@ import type { OneTimeCodes } from '../../shared/security/one-time-codes.js';
 import { assertNewPassword, type PasswordHasher } from '../../shared/security/passwords.js';
 import { uniqueViolation } from '../../shared/db/errors.js';
 import type { Secrets } from '../../shared/security/secrets.js';
-import type { Throttle } from '../../shared/security/throttle.js';
+import { assertWithinLimits, type Throttle } from '../../shared/security/throttle.js';
 import type { PasswordSignIn } from '../../shared/security/password-sign-in.js';
 import type { AuditContext, AuditLog } from '../audit/audit-log.js';
 import type { AccountSessions } from '../../shared/sessions.js';
@@ -111,9 +111,9 @@ export class PersonService {
     if (!isValidLoginName(loginName)) throw new AppError('login_name_invalid', 400, {}, 'loginName');
     const mobile = mobileOf(input.mobile);
     assertNewPassword(input.password, input.passwordConfirm, { loginName, mobile });
-    const perIp = await this.deps.throttle.allow(`register:ip:${context.ip ?? 'unknown'}`, REGISTER_LIMITS.perIp.limit, REGISTER_LIMITS.perIp.windowSeconds);
-    const perMobile = await this.deps.throttle.allow(`register:to:${mobile}`, REGISTER_LIMITS.perMobile.limit, REGISTER_LIMITS.perMobile.windowSeconds);
-    assertThat(perIp && perMobile, 'too_many_requests', 429);
+    const perIp = await this.deps.throttle.count(`register:ip:${context.ip ?? 'unknown'}`, REGISTER_LIMITS.perIp.limit, REGISTER_LIMITS.perIp.windowSeconds);
+    const perMobile = await this.deps.throttle.count(`register:to:${mobile}`, REGISTER_LIMITS.perMobile.limit, REGISTER_LIMITS.perMobile.windowSeconds);
+    assertWithinLimits(perIp, perMobile);
     await this.deps.codes.check(input.challenge, 'register', mobile, input.code);
     if (await personStore.loginNameTaken(this.deps.db, loginName)) throw new AppError('login_name_taken', 409, {}, 'loginName');
     const passwordHash = await this.deps.hasher.hash(input.password);
@@ -133,6 +133,19 @@ export class PersonService {
     }
     const person = await this.byId(id);
     assertThat(person, 'server', 500);
+    return person;
+  }
+
+  /**
+   * The sign-in that follows a registration in the same browser (issue 14): the password was entered moments ago,
+   * so none is asked again; an account disabled meanwhile is refused. Audited as a sign-in (R-A1).
+   */
+  async signInAfterRegistration(personId: string, context: AuditContext): Promise<Person | undefined> {
+    const person = await this.byId(personId);
+    if (!person || person.status !== 'active') return undefined;
+    await this.deps.audit.record({ ...context, actor: { type: 'person', id: person.id } }, {
+      action: 'person.sign_in', target: { type: 'person', id: person.id }, detail: { via: 'registration' },
+    });
     return person;
   }
 
@@ -218,7 +231,7 @@ export class PersonService {
     const person = personId ? await this.byId(personId) : undefined;
     if (!person) throw new AppError('code_invalid', 400, {}, 'code');
     assertNewPassword(password, confirm, { loginName: person.loginName, mobile: person.mobile });
-    const reservation = await this.deps.throttle.reserve([{ key: `reset:verify:ip:${context.ip ?? 'unknown'}`, policy: RESET_FAILURES_PER_IP }]);
+    const reservation = await this.deps.throttle.reserve([{ key: `reset:verify:ip:${context.ip ?? 'unknown'}`, policy: RESET_FAILURES_PER_IP }], 'too_many_requests');
     await this.deps.codes.check(challenge, 'password_reset', person.id, code.trim());
     const hash = await this.deps.hasher.hash(password);
     await this.deps.db.transaction(async (tx) => {

@@ -1,4 +1,7 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { Router } from '@koa/router';
+import { PUBLIC_DIR } from '../../shared/paths.js';
 import type { Context } from 'koa';
 import { state } from '../../shared/http/middleware.js';
 import { render } from '../../shared/http/views.js';
@@ -31,6 +34,10 @@ function tileUrl(portalUrl: string, access: UnitAccess | null | undefined): stri
 export function portalRoutes(services: Services, currentAccount: CurrentAccount): Router {
   const router = new Router();
   const { catalog, persons, unitGrants } = services;
+  // Tile icons (issue 14): public/icons/<business code>.svg when there is one, else a generic one; static files
+  // served from our origin (CSP img-src 'self'), no external font or script.
+  const icons = new Map(catalog.businesses.map((business) => [business.code,
+    fs.existsSync(path.join(PUBLIC_DIR, 'icons', `${business.code}.svg`)) ? `/static/icons/${business.code}.svg` : '/static/icons/business.svg']));
 
   function tileState(scope: string, requiresVerifiedUnit: boolean, access: UnitAccess | null | undefined, signedIn: boolean): TileState {
     if (!signedIn) return 'sign_in';
@@ -50,6 +57,7 @@ export function portalRoutes(services: Services, currentAccount: CurrentAccount)
     const access = person && acting?.unitId ? await unitAccess(services, person.id, acting.unitId) : undefined;
     const tiles = catalog.businesses.filter((business) => business.portalUrl).map((business) => ({
       name: business.name[locale],
+      icon: icons.get(business.code),
       url: business.portalUrl && tileUrl(business.portalUrl, access),
       state: tileState(business.scope, business.requiresVerifiedUnit, access, !!person),
     }));

@@ -6,7 +6,7 @@ import { translate, type Locale } from '../../shared/i18n/index.js';
 import type { Channel, Notifier } from '../../shared/notifier/notifier.js';
 import { checkPassword, type PasswordHasher } from '../../shared/security/passwords.js';
 import { randomString, type Secrets } from '../../shared/security/secrets.js';
-import type { LockoutPolicy, Throttle } from '../../shared/security/throttle.js';
+import { assertWithinLimits, type LockoutPolicy, type Throttle } from '../../shared/security/throttle.js';
 import type { AccountSessions, UnitAccessRevoker } from '../../shared/sessions.js';
 import type { AuditContext, AuditLog } from '../audit/audit-log.js';
 import { bindingStore } from '../bindings/store.js';
@@ -122,8 +122,7 @@ export class AppealService {
 
   /** Before an appeal's body is read (S-35): the per-IP limit, counted for every attempt. */
   async admit(context: AuditContext): Promise<void> {
-    const perIp = await this.deps.throttle.allow(`appeal:ip:${context.ip ?? 'unknown'}`, APPEAL_LIMITS.submitPerIp.limit, APPEAL_LIMITS.submitPerIp.windowSeconds);
-    assertThat(perIp, 'too_many_requests', 429);
+    assertWithinLimits(await this.deps.throttle.count(`appeal:ip:${context.ip ?? 'unknown'}`, APPEAL_LIMITS.submitPerIp.limit, APPEAL_LIMITS.submitPerIp.windowSeconds));
   }
 
   /**
@@ -148,8 +147,7 @@ export class AppealService {
       applicantAccount = normalizeMobile(account) ?? account;
     }
     const documents = await checkDocuments(files);
-    const perCertificate = await this.deps.throttle.allow(`appeal:cert:${certType}:${certNo}`, APPEAL_LIMITS.submitPerCertificate.limit, APPEAL_LIMITS.submitPerCertificate.windowSeconds);
-    assertThat(perCertificate, 'too_many_requests', 429);
+    assertWithinLimits(await this.deps.throttle.count(`appeal:cert:${certType}:${certNo}`, APPEAL_LIMITS.submitPerCertificate.limit, APPEAL_LIMITS.submitPerCertificate.windowSeconds));
     const unit = await unitStore.byCertificate(this.deps.db, certType, certNo);
     if (unit?.verified) throw new AppError('appeal_unit_verified', 409, {}, 'certNo');
     const id = crypto.randomUUID();
@@ -176,7 +174,7 @@ export class AppealService {
    */
   async status(referenceInput: string, contactInput: string, context: AuditContext): Promise<{ appeal: Appeal; state: AppealState; reference: string }> {
     // Reserve before verify (S-26): the IP's attempt is taken before the reference and contact are compared.
-    const reservation = await this.deps.throttle.reserve([{ key: `appeal:status:ip:${context.ip ?? 'unknown'}`, policy: APPEAL_LIMITS.statusFailuresPerIp }]);
+    const reservation = await this.deps.throttle.reserve([{ key: `appeal:status:ip:${context.ip ?? 'unknown'}`, policy: APPEAL_LIMITS.statusFailuresPerIp }], 'too_many_requests');
     const reference = normalizeReference(referenceInput);
     const reach = parseContact(contactInput);
     const appeal = reference.length === REFERENCE_LENGTH && /^[A-Z0-9]+$/.test(reference) ? await recoveryStore.byReference(this.deps.db, reference) : undefined;
@@ -218,13 +216,16 @@ export class AppealService {
     };
   }
 
-  /** One document for an operator (audited); the route serves it as an attachment with its sniffed type. */
-  async document(appealId: string, documentId: string, context: AuditContext): Promise<AppealDocumentInfo & { content: Buffer; reference: string }> {
+  /**
+   * One document for an operator (audited; `preview` when it is shown inline on the appeal page); the route serves it
+   * with its sniffed type.
+   */
+  async document(appealId: string, documentId: string, context: AuditContext, preview = false): Promise<AppealDocumentInfo & { content: Buffer; reference: string }> {
     const appeal = await recoveryStore.byId(this.deps.db, appealId);
     const document = appeal && await recoveryStore.documentContent(this.deps.db, appeal.id, documentId);
     if (!appeal || !document) throw new AppError('not_found', 404);
     await this.deps.audit.record({ ...context, actingUnitId: appeal.unitId ?? undefined }, {
-      action: 'appeal.document_download', target: { type: 'appeal', id: appeal.id }, detail: { document: document.id, seq: document.seq },
+      action: 'appeal.document_download', target: { type: 'appeal', id: appeal.id }, detail: { document: document.id, seq: document.seq, ...(preview ? { preview: true } : {}) },
     });
     return { ...document, reference: appeal.reference };
   }
@@ -332,7 +333,7 @@ export class AppealService {
 
   async #linkAppeal(token: string, context: AuditContext): Promise<{ appeal: Appeal; succeeded: () => Promise<void> }> {
     // Reserve before verify (S-26): the IP's attempt is taken before the token is looked up.
-    const reservation = await this.deps.throttle.reserve([{ key: `appeal:link:ip:${context.ip ?? 'unknown'}`, policy: APPEAL_LIMITS.linkFailuresPerIp }]);
+    const reservation = await this.deps.throttle.reserve([{ key: `appeal:link:ip:${context.ip ?? 'unknown'}`, policy: APPEAL_LIMITS.linkFailuresPerIp }], 'too_many_requests');
     const appeal = await this.#findLink(token);
     if (!appeal || this.state(appeal) !== 'approved') {
       await this.deps.audit.record(appeal ? { ...context, actingUnitId: appeal.unitId ?? undefined } : context, {

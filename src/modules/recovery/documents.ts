@@ -46,6 +46,27 @@ export async function checkDocuments(files: readonly UploadedFile[]): Promise<Ne
   return documents;
 }
 
+/** What an operator may see inline (issue 14): PDF in a sandboxed frame, PNG and JPEG as images; nothing else. */
+export const PREVIEW_TYPES: Readonly<Record<string, 'pdf' | 'image'>> = { 'application/pdf': 'pdf', 'image/png': 'image', 'image/jpeg': 'image' };
+
+/**
+ * Shows a stored appeal document inline on the operator's appeal page (issue 14, S-35): the type is sniffed again
+ * from the stored bytes (never the stored or declared type); only PDF, PNG and JPEG are served inline, with nosniff
+ * and `Content-Security-Policy: sandbox` (no script, no plugin, an opaque origin), framable by our own pages only;
+ * anything else is refused here and stays download-only.
+ */
+export async function sendPreview(ctx: Context, document: { reference: string; seq: number; content: Buffer }): Promise<void> {
+  const sniffed = await fileTypeFromBuffer(document.content);
+  if (!sniffed || !PREVIEW_TYPES[sniffed.mime]) throw new AppError('appeal_preview_unavailable', 415);
+  ctx.set('Content-Disposition', `inline; filename="appeal-${document.reference}-${document.seq}.${DOCUMENT_TYPES[sniffed.mime]}"`);
+  ctx.set('X-Content-Type-Options', 'nosniff');
+  ctx.set('Content-Security-Policy', "sandbox; default-src 'none'; img-src 'self'; frame-ancestors 'self'");
+  ctx.set('X-Frame-Options', 'SAMEORIGIN');
+  ctx.set('Cache-Control', 'no-store');
+  ctx.type = sniffed.mime;
+  ctx.body = document.content;
+}
+
 /**
  * S-35: sends a stored appeal document as a download, never inline: the sniffed type, nosniff, a sandboxing CSP and
  * a generated file name (the operator console and the management API alike).

@@ -6,7 +6,7 @@ import type { Services } from '../../services.js';
 import { consoleAccount, type RequireAccount } from '../../interactions/console.js';
 import { withFormErrors } from '../persons/routes.js';
 import { APPEAL_LINK_TTL_HOURS } from './appeals.js';
-import { sendDocument } from './documents.js';
+import { PREVIEW_TYPES, sendDocument, sendPreview } from './documents.js';
 import type { AppealStatus } from './store.js';
 import { frameIdentity } from '../site/identity.js';
 import { state } from '../../shared/http/middleware.js';
@@ -17,7 +17,7 @@ const STATUSES: readonly AppealStatus[] = ['pending', 'approved', 'rejected', 'c
 
 /**
  * The counter console's appeals (R-R3, PRODUCT.md §7): pending appeals, their documents (downloaded as attachments
- * with the sniffed type, never shown inline, S-35), approval or rejection with a note; every step audited (R-A1).
+ * with the sniffed type, S-35; PDF and images also previewed inline, sandboxed), approval or rejection with a note; every step audited (R-A1).
  */
 export function appealOperatorRoutes(services: Services, requireAccount: RequireAccount): Router {
   const router = new Router({ prefix: '/operator/appeals' });
@@ -35,7 +35,9 @@ export function appealOperatorRoutes(services: Services, requireAccount: Require
   async function appealPage(ctx: Context, view: Record<string, unknown> = {}, status = 200): Promise<void> {
     const found = await appeals.get(String(ctx.params.id));
     const history = await describeEntries(services, await services.audit.list({ targetId: found.appeal.id, limit: 50 }), state(ctx).locale, true);
-    render(ctx, 'operator/appeal.njk', { csrf: csrfToken(ctx), ...found, history, linkHours: APPEAL_LINK_TTL_HOURS, done: ctx.query.done === 'approve' || ctx.query.done === 'reject' ? ctx.query.done : undefined, ...view }, status);
+    // Inline previews for what is stored as PDF, PNG or JPEG (the preview route sniffs the bytes again).
+    const documents = found.documents.map((document) => ({ ...document, preview: PREVIEW_TYPES[document.contentType] }));
+    render(ctx, 'operator/appeal.njk', { csrf: csrfToken(ctx), ...found, documents, history, linkHours: APPEAL_LINK_TTL_HOURS, done: ctx.query.done === 'approve' || ctx.query.done === 'reject' ? ctx.query.done : undefined, ...view }, status);
   }
 
   router.get('/:id', (ctx) => appealPage(ctx));
@@ -84,6 +86,12 @@ export function appealOperatorRoutes(services: Services, requireAccount: Require
   router.get('/:id/documents/:documentId', async (ctx) => {
     const document = await appeals.document(String(ctx.params.id), String(ctx.params.documentId), actor(ctx));
     sendDocument(ctx, document);
+  });
+
+  // Issue 14: the same document inline, for the appeal page's <img> or <iframe sandbox> (PDF, PNG, JPEG only).
+  router.get('/:id/documents/:documentId/preview', async (ctx) => {
+    const document = await appeals.document(String(ctx.params.id), String(ctx.params.documentId), actor(ctx), true);
+    await sendPreview(ctx, document);
   });
 
   return router;

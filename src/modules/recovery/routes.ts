@@ -137,7 +137,12 @@ export function recoveryRoutes(services: Services, requireAccount: RequireAccoun
         const sent = await recovery.sendCode(kind, form.certType, form.certNo, state(ctx).locale, auditContext(ctx));
         const { certType, certNo } = services.units.certificate(form.certType, form.certNo);
         render(ctx, 'recovery/code.njk', { csrf: csrfToken(ctx), kind, certType, certNo, ...sent });
-      }, (view, status) => start(ctx, kind, { ...view, form: certForm(form) }, status));
+      }, async (view, status) => {
+        // Refused (e.g. too many codes, with the wait): the person stays on this step, not thrown back to step 1.
+        const paths = await recovery.pathsOf(form.certType, form.certNo).catch(() => undefined);
+        if (paths) render(ctx, 'recovery/paths.njk', { ...view, csrf: csrfToken(ctx), kind, ...paths }, status);
+        else start(ctx, kind, { ...view, form: certForm(form) }, status);
+      });
     });
   }
 

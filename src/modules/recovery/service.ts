@@ -1,11 +1,11 @@
 import type { Database, Transaction } from '../../shared/db/database.js';
 import { accountIdOf } from '../../shared/account-id.js';
-import { AppError, assertThat } from '../../shared/errors.js';
+import { AppError } from '../../shared/errors.js';
 import type { Locale } from '../../shared/i18n/index.js';
 import type { CodePurpose, OneTimeCodes } from '../../shared/security/one-time-codes.js';
 import { assertNewPassword, type PasswordHasher } from '../../shared/security/passwords.js';
 import type { Secrets } from '../../shared/security/secrets.js';
-import type { LockoutPolicy, Throttle } from '../../shared/security/throttle.js';
+import { assertWithinLimits, type LockoutPolicy, type Throttle } from '../../shared/security/throttle.js';
 import type { AccountSessions } from '../../shared/sessions.js';
 import type { AuditContext, AuditLog } from '../audit/audit-log.js';
 import { bindingStore } from '../bindings/store.js';
@@ -86,7 +86,16 @@ export class RecoveryService {
   /** Step 1: the recovery paths for a certificate, with the (real or stand-in) masked mobile of the contact. */
   async paths(certTypeInput: string, certNoInput: string, ip: string): Promise<RecoveryPaths> {
     const { certType, certNo } = this.deps.units.certificate(certTypeInput, certNoInput);
-    assertThat(await this.deps.throttle.allow(`recovery:lookup:ip:${ip}`, RECOVERY_LIMITS.lookupPerIp.limit, RECOVERY_LIMITS.lookupPerIp.windowSeconds), 'too_many_requests', 429);
+    assertWithinLimits(await this.deps.throttle.count(`recovery:lookup:ip:${ip}`, RECOVERY_LIMITS.lookupPerIp.limit, RECOVERY_LIMITS.lookupPerIp.windowSeconds));
+    return this.pathsOf(certType, certNo);
+  }
+
+  /**
+   * The paths page again, without counting a look-up: a refused step 2 (e.g. too many codes) stays on the page it
+   * was sent from. The same answer as step 1 gave for this certificate (S-22).
+   */
+  async pathsOf(certTypeInput: string, certNoInput: string): Promise<RecoveryPaths> {
+    const { certType, certNo } = this.deps.units.certificate(certTypeInput, certNoInput);
     const target = await recoveryStore.target(this.deps.db, certType, certNo);
     const reachable = target && target.unitActive && target.contactMobile;
     return {
@@ -101,7 +110,7 @@ export class RecoveryService {
     const { certType, certNo } = this.deps.units.certificate(certTypeInput, certNoInput);
     const ip = context.ip ?? 'unknown';
     const { limit, windowSeconds } = RECOVERY_LIMITS.sendPerCertificate;
-    assertThat(await this.deps.throttle.allow(`recovery:send:cert:${certType}:${certNo}`, limit, windowSeconds), 'too_many_requests', 429);
+    assertWithinLimits(await this.deps.throttle.count(`recovery:send:cert:${certType}:${certNo}`, limit, windowSeconds));
     // Sending limits count the certificate typed, for a real unit and a decoy alike (S-29), never the contact's
     // mobile: otherwise a limit would show that the certificate's common contact is a given person.
     const limitKey = `recovery:${this.deps.secrets.hmac('recovery-decoy', `${certType}:${certNo}`)}`;
@@ -133,7 +142,7 @@ export class RecoveryService {
     const reservation = await this.deps.throttle.reserve([
       { key: certKey, policy: RECOVERY_LIMITS.failuresPerCertificate, resetOnSuccess: true },
       { key: `recovery:verify:ip:${context.ip ?? 'unknown'}`, policy: RECOVERY_LIMITS.failuresPerIp },
-    ]);
+    ], 'too_many_requests');
     const target = await this.#reachable(certType, certNo);
     const unit = target && await unitStore.byId(this.deps.db, target.unitId);
     try {

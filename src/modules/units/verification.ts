@@ -119,7 +119,7 @@ export class UnitVerification {
     // anyone keep a unit from verifying).
     const ipKey = `unit-code:ip:${context.ip ?? 'unknown'}`;
     // Reserve before verify (S-26): the IP's attempt is taken before the code is compared.
-    const reservation = await this.deps.throttle.reserve([{ key: ipKey, policy: CODE_FAILURES_PER_IP }]);
+    const reservation = await this.deps.throttle.reserve([{ key: ipKey, policy: CODE_FAILURES_PER_IP }], 'too_many_requests');
     const unit = await unitStore.byId(this.deps.db, unitId);
     assertThat(unit, 'not_found', 404);
     if (unit.verified) throw new AppError('unit_already_verified', 409);

@@ -52,10 +52,22 @@ function wantsJson(ctx: Context): boolean {
   return ctx.path.startsWith('/api/') || (ctx.accepts('html', 'json') === 'json');
 }
 
+/**
+ * A rate limit or lockout (429) says how long it lasts (RFC 9110 §10.2.3): the seconds its message gives. Returns
+ * them, for pages that also show a countdown.
+ */
+export function setRetryAfter(ctx: Context, status: number, params: Record<string, string | number>): number | undefined {
+  if (status !== 429 || typeof params.seconds !== 'number') return undefined;
+  const seconds = Math.max(1, Math.ceil(params.seconds));
+  ctx.set('Retry-After', String(seconds));
+  return seconds;
+}
+
 function respond(ctx: Context, status: number, code: string, messageKey: MessageKey, params: Record<string, string | number> = {}, field?: string): void {
   const s = state(ctx);
   const message = translate(s.locale ?? 'zh-CN', messageKey, params);
   if (status === 503) ctx.set('Retry-After', '5');
+  setRetryAfter(ctx, status, params);
   if (wantsJson(ctx)) {
     ctx.status = status;
     ctx.set('Cache-Control', 'no-store');

@@ -4,8 +4,9 @@ import { portalEn } from './modules/portal.js';
 import { jobsEn } from './modules/jobs.js';
 import { delegationEn } from './modules/delegation.js';
 import { frameEn } from './modules/frame.js';
+import { noticesEn } from './modules/notices.js';
 
-const core: Record<Exclude<MessageKey, keyof typeof recoveryEn | keyof typeof portalEn | keyof typeof jobsEn | keyof typeof delegationEn | keyof typeof frameEn>, string> = {
+const core: Record<Exclude<MessageKey, keyof typeof recoveryEn | keyof typeof portalEn | keyof typeof jobsEn | keyof typeof delegationEn | keyof typeof frameEn | keyof typeof noticesEn>, string> = {
   'app.name': 'Unified Identity Platform',
   'app.language': 'Language',
   'app.switch_to': '中文',
@@ -19,7 +20,7 @@ const core: Record<Exclude<MessageKey, keyof typeof recoveryEn | keyof typeof po
   'error.bad_request': 'The request is not valid.',
   'error.payload_too_large': 'What you sent is too large.',
   'error.unsupported_media_type': 'This kind of submission is not supported.',
-  'error.too_many_requests': 'Too many attempts. Please wait and try again.',
+  'error.too_many_requests': 'Too many attempts. Please try again {wait}.',
   'error.forbidden': 'You are not allowed to do this.',
   'error.method_not_allowed': 'This page cannot be used this way.',
   'error.csrf': 'This page has expired. Please reload it and try again.',
@@ -44,7 +45,7 @@ const core: Record<Exclude<MessageKey, keyof typeof recoveryEn | keyof typeof po
   'error.password_mismatch': "The two passwords do not match.",
   'error.code_invalid': "The verification code is wrong or no longer valid; request a new one.",
   'error.credentials_invalid': "Wrong account or password.",
-  'error.account_locked': "Too many failed sign-ins. Try again in {seconds} seconds.",
+  'error.account_locked': "Too many failed sign-ins. Please try again {wait}.",
   'error.account_disabled': "This account is disabled. Contact the service counter.",
   'error.account_required': "Enter the account name or mobile number.",
   'error.current_password_invalid': "The current password is wrong.",
@@ -134,7 +135,6 @@ const core: Record<Exclude<MessageKey, keyof typeof recoveryEn | keyof typeof po
   'register.step_mobile': "Step 1: verify your mobile number",
   'register.step_account': "Step 2: choose an account name and password",
   'register.submit': "Register",
-  'register.done': "Registered. Please sign in.",
   'recover.person_title': "Reset your password",
   'recover.person_intro': "Enter your account name or mobile number; we send a code to the account mobile.",
   'recover.done': "Your password has been reset. Sign in with the new password.",
@@ -385,4 +385,4 @@ const core: Record<Exclude<MessageKey, keyof typeof recoveryEn | keyof typeof po
   'unit.name_change_hint': "The unit is verified: its name changes only through \"Change of unit name\"; previous names are kept in the history.",
 };
 
-export const en: Record<MessageKey, string> = { ...core, ...recoveryEn, ...portalEn, ...jobsEn, ...delegationEn, ...frameEn };
+export const en: Record<MessageKey, string> = { ...core, ...recoveryEn, ...portalEn, ...jobsEn, ...delegationEn, ...frameEn, ...noticesEn };

@@ -32,10 +32,25 @@ export function isMessageKey(key: string): key is MessageKey {
   return Object.hasOwn(zhCN, key);
 }
 
-/** Translates a key, substituting `{name}` placeholders. */
+/**
+ * How long to wait, as a message's `{wait}` reads it: whole seconds under a minute, else whole minutes (rounded
+ * up, so nobody is told to come back too early); without a known time, “稍” (请稍后再试) / “later”.
+ */
+export function formatWait(locale: Locale, seconds: number | undefined): string {
+  if (seconds === undefined || !Number.isFinite(seconds) || seconds <= 0) return locale === 'en' ? 'later' : '稍';
+  const whole = Math.ceil(seconds);
+  if (whole < 60) return locale === 'en' ? `in ${whole} second${whole === 1 ? '' : 's'}` : `${whole}秒`;
+  const minutes = Math.ceil(whole / 60);
+  return locale === 'en' ? `in ${minutes} minute${minutes === 1 ? '' : 's'}` : `${minutes}分钟`;
+}
+
+/** Translates a key, substituting `{name}` placeholders; `{wait}` is `formatWait` of the `seconds` parameter. */
 export function translate(locale: Locale, key: MessageKey, params: Record<string, string | number> = {}): string {
   const text = catalogues[locale][key];
-  return text.replace(/\{(\w+)\}/g, (whole, name: string) => (name in params ? String(params[name]) : whole));
+  return text.replace(/\{(\w+)\}/g, (whole, name: string) => {
+    if (name === 'wait' && !(name in params)) return formatWait(locale, typeof params.seconds === 'number' ? params.seconds : undefined);
+    return name in params ? String(params[name]) : whole;
+  });
 }
 
 /** The keys of the catalogue that start with a prefix (e.g. every audit action that has a name). */

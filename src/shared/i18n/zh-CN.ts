@@ -3,6 +3,7 @@ import { portalZh } from './modules/portal.js';
 import { jobsZh } from './modules/jobs.js';
 import { delegationZh } from './modules/delegation.js';
 import { frameZh } from './modules/frame.js';
+import { noticesZh } from './modules/notices.js';
 
 /** Simplified Chinese, the default language. Keys are stable; the English catalogue must have the same keys. */
 const core = {
@@ -19,7 +20,7 @@ const core = {
   'error.bad_request': '请求无效。',
   'error.payload_too_large': '提交的内容过大。',
   'error.unsupported_media_type': '不支持的提交格式。',
-  'error.too_many_requests': '操作过于频繁，请稍后再试。',
+  'error.too_many_requests': '操作过于频繁，请{wait}后再试。',
   'error.forbidden': '您无权执行此操作。',
   'error.method_not_allowed': '不支持这种访问方式。',
   'error.csrf': '页面已过期，请刷新后重试。',
@@ -44,7 +45,7 @@ const core = {
   'error.password_mismatch': "两次输入的密码不一致。",
   'error.code_invalid': "验证码错误或已失效，请重新获取。",
   'error.credentials_invalid': "账号或密码错误。",
-  'error.account_locked': "登录失败次数过多，请{seconds}秒后再试。",
+  'error.account_locked': "登录失败次数过多，请{wait}后再试。",
   'error.account_disabled': "该账号已停用，请联系窗口人员。",
   'error.account_required': "请输入账号或手机号码。",
   'error.current_password_invalid': "当前密码错误。",
@@ -134,7 +135,6 @@ const core = {
   'register.step_mobile': "第一步：验证手机号码",
   'register.step_account': "第二步：设置账号和密码",
   'register.submit': "注册",
-  'register.done': "注册成功，请登录。",
   'recover.person_title': "找回个人账号密码",
   'recover.person_intro': "输入账号或手机号码，我们将向账号绑定的手机发送验证码。",
   'recover.done': "密码已重置，请使用新密码登录。",
@@ -385,6 +385,6 @@ const core = {
   'unit.name_change_hint': "单位已完成实名认证，名称只能通过“单位名称变更”修改，原名称将保留在变更记录中。",
 } as const;
 
-export const zhCN = { ...core, ...recoveryZh, ...portalZh, ...jobsZh, ...delegationZh, ...frameZh } as const;
+export const zhCN = { ...core, ...recoveryZh, ...portalZh, ...jobsZh, ...delegationZh, ...frameZh, ...noticesZh } as const;
 
 export type MessageKey = keyof typeof zhCN;

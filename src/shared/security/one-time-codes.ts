@@ -9,7 +9,7 @@ export interface CodeNotifier extends Notifier {
 import { AppError } from '../errors.js';
 import { translate, type Locale, type MessageKey } from '../i18n/index.js';
 import type { Secrets } from './secrets.js';
-import type { Throttle } from './throttle.js';
+import { assertWithinLimits, type Throttle } from './throttle.js';
 
 export type CodePurpose = 'register' | 'password_reset' | 'mobile_change' | 'unit_recovery' | 'unit_password_reset';
 
@@ -56,10 +56,10 @@ export class OneTimeCodes {
   }
 
   async #allowSending(destination: string, ip: string): Promise<void> {
-    const perDestination = await this.throttle.allow(`otp:to:${destination}`, 1, RESEND_SECONDS);
-    const perDay = await this.throttle.allow(`otp:to-day:${destination}`, 10, 24 * 3600);
-    const perIp = await this.throttle.allow(`otp:ip:${ip}`, 20, 3600);
-    if (!perDestination || !perDay || !perIp) throw new AppError('too_many_requests', 429);
+    const perDestination = await this.throttle.count(`otp:to:${destination}`, 1, RESEND_SECONDS);
+    const perDay = await this.throttle.count(`otp:to-day:${destination}`, 10, 24 * 3600);
+    const perIp = await this.throttle.count(`otp:ip:${ip}`, 20, 3600);
+    assertWithinLimits(perDestination, perDay, perIp);
   }
 
   async issue(request: IssueRequest): Promise<IssuedCode> {

@@ -98,16 +98,17 @@ export class Throttle {
   /**
    * Reserve before verify (S-26): takes an attempt on every key, in order, before the caller checks a password,
    * code or TOTP; refuses with `account_locked` (429, no hash spent) when any key is locked, giving back what it
-   * already took. On success the caller calls `succeeded()`: keys marked `resetOnSuccess` are forgotten (the
+   * already took (`refusal`: `too_many_requests` where the code entered is not a sign-in, e.g. a recovery code).
+   * The refusal carries the wait (`seconds`). On success the caller calls `succeeded()`: keys marked `resetOnSuccess` are forgotten (the
    * account's failures), the others get their attempt back (the per-IP count). A failure needs nothing more.
    */
-  async reserve(entries: readonly ReservationEntry[]): Promise<Reservation> {
+  async reserve(entries: readonly ReservationEntry[], refusal: 'account_locked' | 'too_many_requests' = 'account_locked'): Promise<Reservation> {
     const taken: [ReservationEntry, TakenAttempt][] = [];
     for (const entry of entries) {
       const attempt = await this.take(entry.key, entry.policy);
       if (!attempt.allowed) {
         for (const [earlier, earlierAttempt] of taken) await this.giveBack(earlier.key, earlierAttempt);
-        throw new AppError('account_locked', 429, { seconds: attempt.retryAfterSeconds });
+        throw new AppError(refusal, 429, { seconds: attempt.retryAfterSeconds });
       }
       taken.push([entry, attempt]);
     }
@@ -131,17 +132,42 @@ export class Throttle {
    * A plain rate limit: counts the event and answers whether it is within `limit` per `windowSeconds`.
    */
   async allow(key: string, limit: number, windowSeconds: number): Promise<boolean> {
+    return (await this.count(key, limit, windowSeconds)).allowed;
+  }
+
+  /**
+   * `allow` with the wait: when the event is over the limit, the seconds until its window ends (what a person is
+   * told and what `Retry-After` carries).
+   */
+  async count(key: string, limit: number, windowSeconds: number): Promise<LimitResult> {
     const now = this.now();
-    const { rows } = await this.db.query<{ count: number }>(
+    const { rows } = await this.db.query<{ count: number; window_start: Date }>(
       `INSERT INTO rate_limit (key, window_start, count) VALUES ($1, $2, 1)
        ON CONFLICT (key) DO UPDATE SET
          count = CASE WHEN rate_limit.window_start <= $3 THEN 1 ELSE rate_limit.count + 1 END,
          window_start = CASE WHEN rate_limit.window_start <= $3 THEN $2 ELSE rate_limit.window_start END
-       RETURNING count`,
+       RETURNING count, window_start`,
       [key, now, new Date(now.getTime() - windowSeconds * 1000)],
     );
-    return (rows[0]?.count ?? 0) <= limit;
+    const row = rows[0];
+    if (!row || row.count <= limit) return { allowed: true, retryAfterSeconds: 0 };
+    const ends = new Date(row.window_start).getTime() + windowSeconds * 1000;
+    return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((ends - now.getTime()) / 1000)) };
   }
+}
+
+export interface LimitResult {
+  allowed: boolean;
+  retryAfterSeconds: number;
+}
+
+/**
+ * Refuses with `too_many_requests` (429) when any of the counted limits is exceeded, with the longest of their
+ * waits (`seconds`: the message says how long, the JSON answer's Retry-After carries it).
+ */
+export function assertWithinLimits(...results: LimitResult[]): void {
+  const refused = results.filter((result) => !result.allowed);
+  if (refused.length > 0) throw new AppError('too_many_requests', 429, { seconds: Math.max(...refused.map((result) => result.retryAfterSeconds)) });
 }
 
 /** Sign-in failures per account: 5 in 15 minutes lock for 1 minute, doubling up to 15 minutes. */
