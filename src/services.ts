@@ -22,6 +22,7 @@ import { BindingService } from './modules/bindings/service.js';
 import { WebhookEvents } from './modules/webhooks/events.js';
 import { RecoveryService } from './modules/recovery/service.js';
 import { AppealService } from './modules/recovery/appeals.js';
+import { SecondFactorService } from './modules/mfa/service.js';
 
 export interface ServiceDeps {
   config: AppConfig;
@@ -61,6 +62,7 @@ export function createServices(deps: ServiceDeps) {
     db, hasher, throttle, signIn, audit, secrets, sessions, issuerName: new URL(config.issuer).host,
     developmentTotp: config.mode !== 'production', now,
   });
+  const mfa = new SecondFactorService({ db, throttle, audit, secrets, issuerName: new URL(config.issuer).host, now });
   const allScopes = () => deps.catalog.businesses.map((business) => business.scope);
   const unitGrants = new UnitGrants(db, jobs, now);
   const units = new UnitService({ db, hasher, signIn, audit, sessions, revoker: unitGrants, allScopes, events, now });
@@ -72,7 +74,7 @@ export function createServices(deps: ServiceDeps) {
     revoker: unitGrants, events, allScopes, now,
   });
   return {
-    config, catalog: deps.catalog, db, jobs, secrets, audit, throttle, notifier, hasher, codes, sessions, persons, operators,
+    config, catalog: deps.catalog, db, jobs, secrets, audit, throttle, notifier, hasher, codes, sessions, persons, operators, mfa,
     units, bindings, verification, unitGrants, recovery, appeals, events, now,
   };
 }

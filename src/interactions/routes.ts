@@ -13,6 +13,8 @@ import { accountIdOf } from '../shared/account-id.js';
 import { accountKindOf, clientName, finish, INTERACTION_LOCALE, loadInteraction, reauthAccountOf, type Interaction } from './context.js';
 import { maskMobile } from '../modules/persons/rules.js';
 import { unitInteractionRoutes } from './unit-routes.js';
+import { secondFactorInteractionRoutes } from './second-factor-routes.js';
+import { ACR_MFA, ACR_PASSWORD } from '../oidc/assurance.js';
 import { saveGrant } from '../oidc/grants.js';
 import { decideUnit, type UnitResults } from '../oidc/unit-selection.js';
 
@@ -51,6 +53,7 @@ export function interactionRoutes(provider: Provider, services: Services): Route
     await next();
   });
   const unitPages = unitInteractionRoutes(router, provider, services);
+  const secondFactor = secondFactorInteractionRoutes(router, provider, services);
 
   function messageOf(ctx: Context, error: AppError): string {
     return translate(state(ctx).locale, error.messageKey, error.params);
@@ -79,6 +82,7 @@ export function interactionRoutes(provider: Provider, services: Services): Route
       render(ctx, 'interaction/operator-login.njk', { ...common, account: view.account }, status);
       return;
     }
+    if (await secondFactor.page(ctx, interaction, { error: view.error, field: view.field }, status)) return;
     const reauth = await reauthView(interaction);
     if (reauth) {
       render(ctx, 'interaction/reauth.njk', { ...common, ...reauth }, status);
@@ -183,12 +187,15 @@ export function interactionRoutes(provider: Provider, services: Services): Route
     try {
       const account = await reauthLoginName(interaction, form.account) ?? form.account;
       const person = await services.persons.authenticate(account, form.password, auditContext(ctx));
-      // A new sign-in starts a new acting identity: personally, or the unit picked next (C-UI2).
-      const sessionUid = (interaction.session as { uid?: string } | undefined)?.uid;
-      if (sessionUid) await services.unitGrants.clearSessionUnit(sessionUid);
-      await finish(ctx, interaction, {
-        login: { accountId: accountIdOf({ kind: 'person', id: person.id }), amr: ['pwd'], remember: true },
-        unit_mode: form.unitMode === '1',
+      // With an authenticator, the second factor first (issue #18); then the sign-in completes there.
+      await secondFactor.afterPassword(ctx, interaction, person.id, form.unitMode === '1', async () => {
+        // A new sign-in starts a new acting identity: personally, or the unit picked next (C-UI2).
+        const sessionUid = (interaction.session as { uid?: string } | undefined)?.uid;
+        if (sessionUid) await services.unitGrants.clearSessionUnit(sessionUid);
+        await finish(ctx, interaction, {
+          login: { accountId: accountIdOf({ kind: 'person', id: person.id }), amr: ['pwd'], acr: ACR_PASSWORD, remember: true },
+          unit_mode: form.unitMode === '1',
+        });
       });
     } catch (error) {
       if (!(error instanceof AppError)) throw error;
@@ -208,7 +215,7 @@ export function interactionRoutes(provider: Provider, services: Services): Route
         await renderLogin(ctx, interaction, { tab: 'person', error: translate(state(ctx).locale, 'login.unit_not_allowed'), unitConsole: true }, 403);
         return;
       }
-      await finish(ctx, interaction, { login: { accountId: accountIdOf({ kind: 'unit', id: unit.id }), amr: ['pwd'], remember: true } });
+      await finish(ctx, interaction, { login: { accountId: accountIdOf({ kind: 'unit', id: unit.id }), amr: ['pwd'], acr: ACR_PASSWORD, remember: true } });
     } catch (error) {
       if (!(error instanceof AppError)) throw error;
       await renderLogin(ctx, interaction, { tab: 'unit', error: messageOf(ctx, error), field: error.field, account: form.account.slice(0, 64) }, error.status);
@@ -238,7 +245,7 @@ export function interactionRoutes(provider: Provider, services: Services): Route
     const form = formFields(ctx, ['totp'], 16);
     try {
       await services.operators.verifyTotp(step.operatorId, form.totp, auditContext(ctx, { type: 'operator', id: step.operatorId }));
-      await finish(ctx, interaction, { login: { accountId: accountIdOf({ kind: 'operator', id: step.operatorId }), amr: ['pwd', 'otp'], acr: 'urn:uop:mfa', remember: false } });
+      await finish(ctx, interaction, { login: { accountId: accountIdOf({ kind: 'operator', id: step.operatorId }), amr: ['pwd', 'otp'], acr: ACR_MFA, remember: false } });
     } catch (error) {
       if (!(error instanceof AppError)) throw error;
       await renderLogin(ctx, interaction, { error: messageOf(ctx, error), field: 'totp' }, error.status);

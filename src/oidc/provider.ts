@@ -18,6 +18,7 @@ import { createLoadExistingGrant } from './grants.js';
 import { CONSOLE_CLIENT_ID, consoleClientMetadata } from './console-client.js';
 import { logoutSource, postLogoutSuccessSource } from './pages.js';
 import { metrics } from '../shared/metrics.js';
+import { ACR_VALUES } from './assurance.js';
 
 /** Lifetimes of every artefact, in seconds (PRODUCT.md §6, S-3, S-7). */
 export const TTL = {
@@ -36,7 +37,8 @@ export const TTL = {
 } as const;
 
 export const CLAIMS = {
-  openid: ['sub'],
+  // acr and amr (issue #18): how the person signed in, in every ID token (from the session, not the account).
+  openid: ['sub', 'acr', 'amr'],
   profile: ['name', 'preferred_username', 'updated_at', 'realname_verified'],
   phone: ['phone_number', 'phone_number_verified'],
   unit: ['unit_id', 'unit_name', 'unit_cert_type', 'unit_cert_no', 'unit_verified', 'unit_role', 'unit_scopes'],
@@ -124,6 +126,7 @@ export function buildConfiguration(deps: ProviderDeps): Configuration {
     scopes: ['openid', 'offline_access', 'profile', 'phone', 'unit', 'manage', ...businessScopes],
     claims: { ...CLAIMS } as unknown as Configuration['claims'],
     conformIdTokenClaims: false,
+    acrValues: [...ACR_VALUES],
     responseTypes: ['code'],
     pkce: { required: () => true },
     clientDefaults: {

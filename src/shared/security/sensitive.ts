@@ -12,6 +12,9 @@ export const SENSITIVE_OPERATIONS = {
   'unit.scopes': { console: ['POST /unit/bindings/:id/scopes'], api: ['PUT /api/v1/unit/bindings/:id/scopes'] },
   'unit.contact': { console: ['GET /unit/bindings/:id/contact', 'POST /unit/bindings/:id/contact'], api: ['POST /api/v1/unit/bindings/:id/contact'] },
   'unit.password': { console: ['GET /unit/password', 'POST /unit/password'], api: [] },
+  'person.second_factor': {
+    console: ['GET /account/security/totp', 'POST /account/security/totp', 'POST /account/security/totp/remove', 'POST /account/security/recovery-codes'], api: [],
+  },
   'person.unit_recovery': {
     console: ['GET /account/unit-recovery', 'POST /account/unit-recovery/:id/reveal', 'POST /account/unit-recovery/:id/password'], api: [],
   },
