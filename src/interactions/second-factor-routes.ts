@@ -6,10 +6,11 @@ import { translate } from '../shared/i18n/index.js';
 import { auditContext, csrfToken, formFields, parseBody, verifyCsrf } from '../shared/http/forms.js';
 import { state } from '../shared/http/middleware.js';
 import { render } from '../shared/http/views.js';
-import { accountIdOf } from '../shared/account-id.js';
+import { accountIdOf, parseAccountId } from '../shared/account-id.js';
 import type { Services } from '../services.js';
 import { ACR_MFA } from '../oidc/assurance.js';
-import { clientName, finish, loadInteraction, type Interaction } from './context.js';
+import { STEP_UP_REASON } from '../oidc/step-up.js';
+import { accountKindOf, clientName, finish, loadInteraction, type Interaction } from './context.js';
 
 /** How long the password of a sign-in stays valid for its second factor. */
 const PASSWORD_STEP_SECONDS = 5 * 60;
@@ -27,10 +28,25 @@ function passwordStep(interaction: Interaction): PersonPasswordStep | undefined 
   return step;
 }
 
+/** Reasons of the login prompt that a second factor alone satisfies (no password needed again). */
+const STEP_UP_ONLY = new Set([STEP_UP_REASON, 'essential_acr', 'essential_acrs']);
+
+/** The person of a step-up within the SSO session: signed in with the password alone, the request needs more. */
+function stepUpPerson(interaction: Interaction, services: Services): { personId: string; amr: string[] } | undefined {
+  const reasons = interaction.prompt.reasons;
+  if (interaction.prompt.name !== 'login' || !reasons.includes(STEP_UP_REASON) || !reasons.every((reason) => STEP_UP_ONLY.has(reason))) return undefined;
+  const session = interaction.session as { accountId?: string; amr?: string[] } | undefined;
+  const ref = parseAccountId(session?.accountId);
+  if (ref?.kind !== 'person' || accountKindOf(interaction, services) !== 'person') return undefined;
+  return { personId: ref.id, amr: session?.amr ?? ['pwd'] };
+}
+
 /**
  * The second-factor step of a person's sign-in (issue #18): after a correct password, a person with an
  * authenticator enters its code or a recovery code before the sign-in completes, with `amr` [pwd, otp] and the
- * multi-factor `acr`. Checked by SecondFactorService (throttled like the password, audited).
+ * multi-factor `acr`. Checked by SecondFactorService (throttled like the password, audited). The same page steps
+ * up a password-only SSO session when the request needs multi-factor (acr_values, the acr claim, the business's
+ * policy): the second factor only, without signing out; a person without one is asked to enrol one.
  */
 export function secondFactorInteractionRoutes(router: Router, provider: Provider, services: Services) {
   /** After the password: completes the sign-in at once, or keeps the step and shows the second-factor page. */
@@ -45,31 +61,46 @@ export function secondFactorInteractionRoutes(router: Router, provider: Provider
     ctx.redirect(`/interaction/${interaction.uid}`);
   }
 
-  /** The page of a pending second factor; false when none is pending. */
+  /** The page of a pending second factor or a step-up; false when neither applies. */
   async function page(ctx: Context, interaction: Interaction, view: { error?: string; field?: string } = {}, status = 200): Promise<boolean> {
-    if (!passwordStep(interaction)) return false;
+    const stepUp = passwordStep(interaction) ? undefined : stepUpPerson(interaction, services);
+    if (!passwordStep(interaction) && !stepUp) return false;
     const locale = state(ctx).locale;
-    render(ctx, 'interaction/second-factor.njk', {
-      uid: interaction.uid, csrf: csrfToken(ctx), error: view.error, errorField: view.field,
+    const common = {
+      uid: interaction.uid, csrf: csrfToken(ctx), error: view.error, errorField: view.field, stepUp: !!stepUp,
       client: clientName(services, (interaction.params as Record<string, unknown>).client_id, locale),
       languageSwitch: `/lang?to=${locale === 'en' ? 'zh-CN' : 'en'}&return=/interaction/${interaction.uid}`,
-    }, status);
+    };
+    if (stepUp && !(await services.mfa.enrolled(stepUp.personId))) {
+      render(ctx, 'interaction/second-factor-enrol.njk', common, status);
+      return true;
+    }
+    render(ctx, 'interaction/second-factor.njk', common, status);
     return true;
   }
 
   router.post('/second-factor', parseBody(), verifyCsrf(), async (ctx) => {
     const interaction = await loadInteraction(ctx, provider);
-    const step = passwordStep(interaction);
-    if (interaction.prompt.name !== 'login' || !step) throw new AppError('interaction_expired', 400);
+    const step = interaction.prompt.name === 'login' ? passwordStep(interaction) : undefined;
+    const stepUp = step ? undefined : stepUpPerson(interaction, services);
+    const personId = step?.personId ?? stepUp?.personId;
+    if (!personId) throw new AppError('interaction_expired', 400);
     const form = formFields(ctx, ['code'], 32);
+    const context = auditContext(ctx, { type: 'person', id: personId });
     try {
-      await services.mfa.verify(step.personId, form.code, auditContext(ctx, { type: 'person', id: step.personId }));
+      await services.mfa.verify(personId, form.code, context);
+      const accountId = accountIdOf({ kind: 'person', id: personId });
+      if (stepUp) {
+        // Within the SSO session: the same person, the unit acted for kept; the second factor is added.
+        await services.audit.record(context, {
+          action: 'person.mfa_step_up', target: { type: 'person', id: personId }, detail: { client: String((interaction.params as Record<string, unknown>).client_id) },
+        });
+        await finish(ctx, interaction, { login: { accountId, amr: [...new Set([...stepUp.amr, 'otp'])], acr: ACR_MFA, remember: true } });
+        return;
+      }
       const sessionUid = (interaction.session as { uid?: string } | undefined)?.uid;
       if (sessionUid) await services.unitGrants.clearSessionUnit(sessionUid);
-      await finish(ctx, interaction, {
-        login: { accountId: accountIdOf({ kind: 'person', id: step.personId }), amr: ['pwd', 'otp'], acr: ACR_MFA, remember: true },
-        unit_mode: step.unitMode,
-      });
+      await finish(ctx, interaction, { login: { accountId, amr: ['pwd', 'otp'], acr: ACR_MFA, remember: true }, unit_mode: step!.unitMode });
     } catch (error) {
       if (!(error instanceof AppError) || error.status >= 500) throw error;
       await page(ctx, interaction, { error: translate(state(ctx).locale, error.messageKey, error.params), field: 'code' }, error.status);

@@ -19,6 +19,7 @@ import { CONSOLE_CLIENT_ID, consoleClientMetadata } from './console-client.js';
 import { logoutSource, postLogoutSuccessSource } from './pages.js';
 import { metrics } from '../shared/metrics.js';
 import { ACR_VALUES } from './assurance.js';
+import { assertAcrOnlyClaims } from './step-up.js';
 
 /** Lifetimes of every artefact, in seconds (PRODUCT.md §6, S-3, S-7). */
 export const TTL = {
@@ -145,6 +146,8 @@ export function buildConfiguration(deps: ProviderDeps): Configuration {
     },
     features: {
       devInteractions: { enabled: false },
+      // For an essential acr only (issue #18); every other member is refused.
+      claimsParameter: { enabled: true, assertClaimsParameter: assertAcrOnlyClaims as never },
       // A client may introspect or revoke only what was issued to it. Introspection answers from current data
       // (C-T5, S-41): a disabled person or a binding no longer in force makes the token inactive, and the unit
       // claims are those of now.
