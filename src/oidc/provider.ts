@@ -100,6 +100,21 @@ function fetchForRegisteredClients(catalog: ClientCatalog): Configuration['fetch
   };
 }
 
+/**
+ * Per-business policy (issue #18, clients.json `requiresMfa`): a request needs multi-factor when its client is
+ * registered for such a business or asks for such a business's scope.
+ */
+function businessNeedsMfa(catalog: ClientCatalog): (ctx: KoaContextWithOIDC) => boolean {
+  const strict = catalog.businesses.filter((business) => business.requiresMfa);
+  const codes = new Set(strict.map((business) => business.code));
+  const scopes = new Set(strict.map((business) => business.scope));
+  return (ctx) => {
+    const registered = catalog.clients.find((client) => client.clientId === ctx.oidc.client?.clientId);
+    if (registered?.business && codes.has(registered.business)) return true;
+    return String(ctx.oidc.params?.scope ?? '').split(' ').some((scope) => scopes.has(scope));
+  };
+}
+
 export function buildConfiguration(deps: ProviderDeps): Configuration {
   const { catalog, keys, db, config, services } = deps;
   const businessScopes = catalog.businesses.map((business) => business.scope);
@@ -238,7 +253,7 @@ export function buildConfiguration(deps: ProviderDeps): Configuration {
       return access && 'grantId' in token && token.grantId ? unitTokenClaims(access) : undefined;
     },
     interactions: {
-      policy: buildPolicy(services, (clientId) => catalog.clients.find((client) => client.clientId === clientId)?.accountKind ?? 'person'),
+      policy: buildPolicy(services, (clientId) => catalog.clients.find((client) => client.clientId === clientId)?.accountKind ?? 'person', businessNeedsMfa(catalog)),
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
     },
     fetch: fetchForRegisteredClients(catalog),
