@@ -13,7 +13,7 @@ import { accountIdOf } from '../shared/account-id.js';
 import { accountKindOf, clientName, finish, INTERACTION_LOCALE, loadInteraction, reauthAccountOf, type Interaction } from './context.js';
 import { maskMobile } from '../modules/persons/rules.js';
 import { unitInteractionRoutes } from './unit-routes.js';
-import { secondFactorInteractionRoutes } from './second-factor-routes.js';
+import { pendingStep, secondFactorInteractionRoutes } from './second-factor-routes.js';
 import { ACR_MFA, ACR_PASSWORD } from '../oidc/assurance.js';
 import { saveGrant } from '../oidc/grants.js';
 import { decideUnit, type UnitResults } from '../oidc/unit-selection.js';
@@ -27,9 +27,7 @@ interface OperatorStep {
 }
 
 function operatorStep(interaction: Interaction): OperatorStep | undefined {
-  const step = (interaction.result as { operatorPassword?: OperatorStep } | undefined)?.operatorPassword;
-  if (!step || Date.now() / 1000 - step.at > OPERATOR_STEP_SECONDS) return undefined;
-  return step;
+  return pendingStep<OperatorStep>(interaction, 'operatorPassword', OPERATOR_STEP_SECONDS);
 }
 
 interface LoginView {

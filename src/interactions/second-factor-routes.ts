@@ -22,10 +22,15 @@ export interface PersonPasswordStep {
   unitMode: boolean;
 }
 
-function passwordStep(interaction: Interaction): PersonPasswordStep | undefined {
-  const step = (interaction.result as { personPassword?: PersonPasswordStep } | undefined)?.personPassword;
-  if (!step || Date.now() / 1000 - step.at > PASSWORD_STEP_SECONDS) return undefined;
+/** A first factor kept in the interaction's result under `key`, while it is at most `seconds` old. */
+export function pendingStep<T extends { at: number }>(interaction: Interaction, key: string, seconds: number): T | undefined {
+  const step = (interaction.result as Record<string, T | undefined> | undefined)?.[key];
+  if (!step || Date.now() / 1000 - step.at > seconds) return undefined;
   return step;
+}
+
+function passwordStep(interaction: Interaction): PersonPasswordStep | undefined {
+  return pendingStep<PersonPasswordStep>(interaction, 'personPassword', PASSWORD_STEP_SECONDS);
 }
 
 /** Reasons of the login prompt that a second factor alone satisfies (no password needed again). */
