@@ -26,6 +26,7 @@ import { interactionRoutes } from './interactions/routes.js';
 import { personRoutes } from './modules/persons/routes.js';
 import { accountRoutes } from './modules/account/routes.js';
 import { secondFactorRoutes } from './modules/mfa/routes.js';
+import { unitMfaPolicyRoutes } from './modules/mfa/unit-policy-routes.js';
 import { operatorRoutes } from './modules/operators/routes.js';
 import { unitRoutes } from './modules/units/routes.js';
 import { recoveryRoutes } from './modules/recovery/routes.js';
@@ -126,6 +127,7 @@ export function createApp(deps: AppDeps): App {
     secondFactorRoutes(services, requireAccount),
     accountRoutes(services, requireAccount),
     operatorRoutes(services, requireAccount),
+    unitMfaPolicyRoutes(services, requireAccount),
     unitRoutes(services, requireAccount),
     recoveryRoutes(services, requireAccount),
     appealOperatorRoutes(services, requireAccount),

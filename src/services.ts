@@ -23,6 +23,7 @@ import { WebhookEvents } from './modules/webhooks/events.js';
 import { RecoveryService } from './modules/recovery/service.js';
 import { AppealService } from './modules/recovery/appeals.js';
 import { SecondFactorService } from './modules/mfa/service.js';
+import { UnitMfaPolicy } from './modules/mfa/unit-policy.js';
 
 export interface ServiceDeps {
   config: AppConfig;
@@ -63,6 +64,7 @@ export function createServices(deps: ServiceDeps) {
     developmentTotp: config.mode !== 'production', now,
   });
   const mfa = new SecondFactorService({ db, throttle, audit, secrets, issuerName: new URL(config.issuer).host, now });
+  const unitMfa = new UnitMfaPolicy({ db, audit, now });
   const allScopes = () => deps.catalog.businesses.map((business) => business.scope);
   const unitGrants = new UnitGrants(db, jobs, now);
   const units = new UnitService({ db, hasher, signIn, audit, sessions, revoker: unitGrants, allScopes, events, now });
@@ -74,7 +76,7 @@ export function createServices(deps: ServiceDeps) {
     revoker: unitGrants, events, allScopes, now,
   });
   return {
-    config, catalog: deps.catalog, db, jobs, secrets, audit, throttle, notifier, hasher, codes, sessions, persons, operators, mfa,
+    config, catalog: deps.catalog, db, jobs, secrets, audit, throttle, notifier, hasher, codes, sessions, persons, operators, mfa, unitMfa,
     units, bindings, verification, unitGrants, recovery, appeals, events, now,
   };
 }

@@ -100,7 +100,8 @@ export function secondFactorInteractionRoutes(router: Router, provider: Provider
         await services.audit.record(context, {
           action: 'person.mfa_step_up', target: { type: 'person', id: personId }, detail: { client: String((interaction.params as Record<string, unknown>).client_id) },
         });
-        await finish(ctx, interaction, { login: { accountId, amr: [...new Set([...stepUp.amr, 'otp'])], acr: ACR_MFA, remember: true } });
+        // Merged with what this authorization submitted before (the unit picked), which still stands.
+        await finish(ctx, interaction, { login: { accountId, amr: [...new Set([...stepUp.amr, 'otp'])], acr: ACR_MFA, remember: true } }, true);
         return;
       }
       const sessionUid = (interaction.session as { uid?: string } | undefined)?.uid;

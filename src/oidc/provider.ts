@@ -19,7 +19,8 @@ import { CONSOLE_CLIENT_ID, consoleClientMetadata } from './console-client.js';
 import { logoutSource, postLogoutSuccessSource } from './pages.js';
 import { metrics } from '../shared/metrics.js';
 import { ACR_VALUES } from './assurance.js';
-import { assertAcrOnlyClaims } from './step-up.js';
+import { assertAcrOnlyClaims, type NeedsMfa } from './step-up.js';
+import { unitForAuthorization } from './unit-selection.js';
 
 /** Lifetimes of every artefact, in seconds (PRODUCT.md §6, S-3, S-7). */
 export const TTL = {
@@ -42,7 +43,7 @@ export const CLAIMS = {
   openid: ['sub', 'acr', 'amr'],
   profile: ['name', 'preferred_username', 'updated_at', 'realname_verified'],
   phone: ['phone_number', 'phone_number_verified'],
-  unit: ['unit_id', 'unit_name', 'unit_cert_type', 'unit_cert_no', 'unit_verified', 'unit_role', 'unit_scopes'],
+  unit: ['unit_id', 'unit_name', 'unit_cert_type', 'unit_cert_no', 'unit_verified', 'unit_role', 'unit_scopes', 'unit_mfa_required'],
 } as const;
 
 export interface ProviderDeps {
@@ -101,17 +102,20 @@ function fetchForRegisteredClients(catalog: ClientCatalog): Configuration['fetch
 }
 
 /**
- * Per-business policy (issue #18, clients.json `requiresMfa`): a request needs multi-factor when its client is
- * registered for such a business or asks for such a business's scope.
+ * Per-business and per-unit policy (issue #18): a request needs multi-factor when its client is registered for a
+ * business with clients.json `requiresMfa`, asks for such a business's scope, or is for a unit whose console
+ * requires it of its handlers.
  */
-function businessNeedsMfa(catalog: ClientCatalog): (ctx: KoaContextWithOIDC) => boolean {
+function policyNeedsMfa(catalog: ClientCatalog, services: Services): NeedsMfa {
   const strict = catalog.businesses.filter((business) => business.requiresMfa);
   const codes = new Set(strict.map((business) => business.code));
   const scopes = new Set(strict.map((business) => business.scope));
-  return (ctx) => {
+  return async (ctx) => {
     const registered = catalog.clients.find((client) => client.clientId === ctx.oidc.client?.clientId);
     if (registered?.business && codes.has(registered.business)) return true;
-    return String(ctx.oidc.params?.scope ?? '').split(' ').some((scope) => scopes.has(scope));
+    if (String(ctx.oidc.params?.scope ?? '').split(' ').some((scope) => scopes.has(scope))) return true;
+    const unitId = await unitForAuthorization(ctx, services);
+    return typeof unitId === 'string' && services.unitMfa.required(unitId);
   };
 }
 
@@ -253,7 +257,7 @@ export function buildConfiguration(deps: ProviderDeps): Configuration {
       return access && 'grantId' in token && token.grantId ? unitTokenClaims(access) : undefined;
     },
     interactions: {
-      policy: buildPolicy(services, (clientId) => catalog.clients.find((client) => client.clientId === clientId)?.accountKind ?? 'person', businessNeedsMfa(catalog)),
+      policy: buildPolicy(services, (clientId) => catalog.clients.find((client) => client.clientId === clientId)?.accountKind ?? 'person', policyNeedsMfa(catalog, services)),
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
     },
     fetch: fetchForRegisteredClients(catalog),

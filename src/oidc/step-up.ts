@@ -26,17 +26,20 @@ export function acrRequiresMfa(requested: readonly string[]): boolean {
   return known.length > 0 && known.every((value) => value === ACR_MFA);
 }
 
+/** The policies beyond the request's own acr: the business's (clients.json) and the unit's (unit console). */
+export type NeedsMfa = (ctx: KoaContextWithOIDC) => boolean | Promise<boolean>;
+
 /**
  * The step-up check of the login prompt: a person signed in with the password alone is asked for the second
  * factor, within the same SSO session, when the request needs multi-factor (acr_values or the acr claim, or the
- * policy of the business, `needsMfa`). The interaction then shows the second-factor page, not the password.
+ * policy of the business or of the unit chosen, `needsMfa`). The interaction then shows the second-factor page, not the password.
  */
-export function stepUpCheck(needsMfa: (ctx: KoaContextWithOIDC) => boolean) {
-  return new Check(STEP_UP_REASON, 'multi-factor authentication is required', (ctx) => {
+export function stepUpCheck(needsMfa: NeedsMfa) {
+  return new Check(STEP_UP_REASON, 'multi-factor authentication is required', async (ctx) => {
     const { session, params, claims } = ctx.oidc;
     const ref = parseAccountId(session?.accountId);
     if (!ref || ref.kind !== 'person' || hasSecondFactor(session?.amr)) return Check.NO_NEED_TO_PROMPT;
-    const required = acrRequiresMfa(requestedAcrs((params ?? {}) as Record<string, unknown>, claims as never)) || needsMfa(ctx);
+    const required = acrRequiresMfa(requestedAcrs((params ?? {}) as Record<string, unknown>, claims as never)) || await needsMfa(ctx);
     return required ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT;
   });
 }

@@ -11,6 +11,7 @@ export const SENSITIVE_OPERATIONS = {
   'unit.unbind': { console: ['GET /unit/bindings/:id/unbind', 'POST /unit/bindings/:id/unbind'], api: ['POST /api/v1/unit/bindings/:id/unbind'] },
   'unit.scopes': { console: ['POST /unit/bindings/:id/scopes'], api: ['PUT /api/v1/unit/bindings/:id/scopes'] },
   'unit.contact': { console: ['GET /unit/bindings/:id/contact', 'POST /unit/bindings/:id/contact'], api: ['POST /api/v1/unit/bindings/:id/contact'] },
+  'unit.mfa_policy': { console: ['GET /unit/mfa-policy', 'POST /unit/mfa-policy'], api: [] },
   'unit.password': { console: ['GET /unit/password', 'POST /unit/password'], api: [] },
   'person.second_factor': {
     console: ['GET /account/security/totp', 'POST /account/security/totp', 'POST /account/security/totp/remove', 'POST /account/security/recovery-codes'], api: [],
