@@ -25,7 +25,7 @@ import { consoleAuth } from './interactions/console.js';
 import { interactionRoutes } from './interactions/routes.js';
 import { personRoutes } from './modules/persons/routes.js';
 import { accountRoutes } from './modules/account/routes.js';
-import { secondFactorRoutes } from './modules/mfa/routes.js';
+import { secondFactorRoutes, webAuthnScriptRoutes } from './modules/mfa/routes.js';
 import { unitMfaPolicyRoutes } from './modules/mfa/unit-policy-routes.js';
 import { operatorRoutes } from './modules/operators/routes.js';
 import { unitRoutes } from './modules/units/routes.js';
@@ -124,6 +124,7 @@ export function createApp(deps: AppDeps): App {
     consoleRoutes,
     interactionRoutes(provider, services),
     personRoutes(services),
+    webAuthnScriptRoutes(),
     secondFactorRoutes(services, requireAccount),
     accountRoutes(services, requireAccount),
     operatorRoutes(services, requireAccount),

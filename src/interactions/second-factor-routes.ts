@@ -10,7 +10,9 @@ import { accountIdOf, parseAccountId } from '../shared/account-id.js';
 import type { Services } from '../services.js';
 import { ACR_MFA } from '../oidc/assurance.js';
 import { STEP_UP_REASON } from '../oidc/step-up.js';
-import { accountKindOf, clientName, finish, loadInteraction, type Interaction } from './context.js';
+import { accountKindOf, clientName, finish, loadInteraction, reauthAccountOf, type Interaction } from './context.js';
+import type { AuthenticationResponseJSON } from '@simplewebauthn/server';
+import { parseWebAuthnResponse } from '../modules/mfa/passkeys.js';
 
 /** How long the password of a sign-in stays valid for its second factor. */
 const PASSWORD_STEP_SECONDS = 5 * 60;
@@ -66,50 +68,120 @@ export function secondFactorInteractionRoutes(router: Router, provider: Provider
     ctx.redirect(`/interaction/${interaction.uid}`);
   }
 
-  /** The page of a pending second factor or a step-up; false when neither applies. */
-  async function page(ctx: Context, interaction: Interaction, view: { error?: string; field?: string } = {}, status = 200): Promise<boolean> {
-    const stepUp = passwordStep(interaction) ? undefined : stepUpPerson(interaction, services);
-    if (!passwordStep(interaction) && !stepUp) return false;
+  /** Whose second factor this interaction waits for: after the password in this flow, or a step-up. */
+  function pending(interaction: Interaction): { personId: string; step?: PersonPasswordStep; stepUp?: { amr: string[] } } | undefined {
+    const step = interaction.prompt.name === 'login' ? passwordStep(interaction) : undefined;
+    if (step) return { personId: step.personId, step };
+    const stepUp = stepUpPerson(interaction, services);
+    return stepUp && { personId: stepUp.personId, stepUp };
+  }
+
+  function commonView(ctx: Context, interaction: Interaction, view: { error?: string; field?: string }) {
     const locale = state(ctx).locale;
-    const common = {
-      uid: interaction.uid, csrf: csrfToken(ctx), error: view.error, errorField: view.field, stepUp: !!stepUp,
+    return {
+      uid: interaction.uid, csrf: csrfToken(ctx), error: view.error, errorField: view.field,
       client: clientName(services, (interaction.params as Record<string, unknown>).client_id, locale),
       languageSwitch: `/lang?to=${locale === 'en' ? 'zh-CN' : 'en'}&return=/interaction/${interaction.uid}`,
     };
-    if (stepUp && !(await services.mfa.enrolled(stepUp.personId))) {
+  }
+
+  /** The page of a pending second factor or a step-up; false when neither applies. */
+  async function page(ctx: Context, interaction: Interaction, view: { error?: string; field?: string } = {}, status = 200): Promise<boolean> {
+    const waiting = pending(interaction);
+    if (!waiting) return false;
+    const common = { ...commonView(ctx, interaction, view), stepUp: !!waiting.stepUp };
+    const factors = await services.mfa.status(waiting.personId);
+    if (!factors.totp && factors.passkeys === 0) {
       render(ctx, 'interaction/second-factor-enrol.njk', common, status);
       return true;
     }
-    render(ctx, 'interaction/second-factor.njk', common, status);
+    render(ctx, 'interaction/second-factor.njk', {
+      ...common, code: factors.totp || factors.recoveryCodesLeft > 0,
+      passkeyOptions: factors.passkeys > 0 ? await services.passkeys.authenticationOptions(waiting.personId) : undefined,
+    }, status);
     return true;
+  }
+
+  /** Completes the sign-in once the second factor (`method`: otp, hwk or swk) is accepted. */
+  async function complete(ctx: Context, interaction: Interaction, waiting: NonNullable<ReturnType<typeof pending>>, method: string, context: ReturnType<typeof auditContext>): Promise<void> {
+    const accountId = accountIdOf({ kind: 'person', id: waiting.personId });
+    if (waiting.stepUp) {
+      // Within the SSO session: the same person, the unit acted for kept; the second factor is added.
+      await services.audit.record(context, {
+        action: 'person.mfa_step_up', target: { type: 'person', id: waiting.personId }, detail: { client: String((interaction.params as Record<string, unknown>).client_id), method },
+      });
+      // Merged with what this authorization submitted before (the unit picked), which still stands.
+      await finish(ctx, interaction, { login: { accountId, amr: [...new Set([...waiting.stepUp.amr, method])], acr: ACR_MFA, remember: true } }, true);
+      return;
+    }
+    const sessionUid = (interaction.session as { uid?: string } | undefined)?.uid;
+    if (sessionUid) await services.unitGrants.clearSessionUnit(sessionUid);
+    await finish(ctx, interaction, { login: { accountId, amr: ['pwd', method], acr: ACR_MFA, remember: true }, unit_mode: waiting.step?.unitMode });
   }
 
   router.post('/second-factor', parseBody(), verifyCsrf(), async (ctx) => {
     const interaction = await loadInteraction(ctx, provider);
-    const step = interaction.prompt.name === 'login' ? passwordStep(interaction) : undefined;
-    const stepUp = step ? undefined : stepUpPerson(interaction, services);
-    const personId = step?.personId ?? stepUp?.personId;
-    if (!personId) throw new AppError('interaction_expired', 400);
+    const waiting = pending(interaction);
+    if (!waiting) throw new AppError('interaction_expired', 400);
     const form = formFields(ctx, ['code'], 32);
-    const context = auditContext(ctx, { type: 'person', id: personId });
+    const context = auditContext(ctx, { type: 'person', id: waiting.personId });
     try {
-      await services.mfa.verify(personId, form.code, context);
-      const accountId = accountIdOf({ kind: 'person', id: personId });
-      if (stepUp) {
-        // Within the SSO session: the same person, the unit acted for kept; the second factor is added.
-        await services.audit.record(context, {
-          action: 'person.mfa_step_up', target: { type: 'person', id: personId }, detail: { client: String((interaction.params as Record<string, unknown>).client_id) },
-        });
-        // Merged with what this authorization submitted before (the unit picked), which still stands.
-        await finish(ctx, interaction, { login: { accountId, amr: [...new Set([...stepUp.amr, 'otp'])], acr: ACR_MFA, remember: true } }, true);
-        return;
-      }
-      const sessionUid = (interaction.session as { uid?: string } | undefined)?.uid;
-      if (sessionUid) await services.unitGrants.clearSessionUnit(sessionUid);
-      await finish(ctx, interaction, { login: { accountId, amr: ['pwd', 'otp'], acr: ACR_MFA, remember: true }, unit_mode: step!.unitMode });
+      await services.mfa.verify(waiting.personId, form.code, context);
+      await complete(ctx, interaction, waiting, 'otp', context);
     } catch (error) {
       if (!(error instanceof AppError) || error.status >= 500) throw error;
       await page(ctx, interaction, { error: translate(state(ctx).locale, error.messageKey, error.params), field: 'code' }, error.status);
+    }
+  });
+
+  /** Sign-in with a passkey alone (no password): offered on the personal tab, never for a re-authentication. */
+  function passwordless(interaction: Interaction): boolean {
+    return interaction.prompt.name === 'login' && accountKindOf(interaction, services) === 'person' && !reauthAccountOf(interaction, services);
+  }
+
+  async function passkeyPage(ctx: Context, interaction: Interaction, view: { error?: string } = {}, status = 200): Promise<void> {
+    render(ctx, 'interaction/passkey.njk', { ...commonView(ctx, interaction, view), options: await services.passkeys.authenticationOptions(undefined) }, status);
+  }
+
+  router.get('/passkey', async (ctx) => {
+    const interaction = await loadInteraction(ctx, provider);
+    if (pending(interaction) || !passwordless(interaction)) {
+      ctx.redirect(`/interaction/${interaction.uid}`);
+      return;
+    }
+    await passkeyPage(ctx, interaction);
+  });
+
+  /** A passkey answer: the second factor of a pending sign-in or step-up, else a sign-in without a password. */
+  router.post('/passkey', parseBody(), verifyCsrf(), async (ctx) => {
+    const interaction = await loadInteraction(ctx, provider);
+    const waiting = pending(interaction);
+    if (!waiting && !passwordless(interaction)) throw new AppError('interaction_expired', 400);
+    const form = formFields(ctx, ['response'], 16_384);
+    const context = auditContext(ctx, waiting ? { type: 'person', id: waiting.personId } : { type: 'anonymous' });
+    try {
+      const response = parseWebAuthnResponse<AuthenticationResponseJSON>(form.response);
+      const proof = await services.passkeys.authenticate(waiting?.personId, response, context);
+      if (waiting) {
+        await complete(ctx, interaction, waiting, proof.method, context);
+        return;
+      }
+      const person = await services.persons.byId(proof.personId);
+      if (!person || person.status !== 'active') throw new AppError('account_disabled', 403);
+      await services.audit.record({ ...context, actor: { type: 'person', id: person.id } }, { action: 'person.sign_in', target: { type: 'person', id: person.id }, detail: { method: 'passkey' } });
+      const sessionUid = (interaction.session as { uid?: string } | undefined)?.uid;
+      if (sessionUid) await services.unitGrants.clearSessionUnit(sessionUid);
+      const params = interaction.params as Record<string, unknown>;
+      // User verification on the device (biometrics or PIN) with the key held there: two factors (acr mfa).
+      await finish(ctx, interaction, {
+        login: { accountId: accountIdOf({ kind: 'person', id: person.id }), amr: [proof.method], acr: ACR_MFA, remember: true },
+        unit_mode: params.login_as === 'unit' || typeof params.unit_hint === 'string',
+      });
+    } catch (error) {
+      if (!(error instanceof AppError) || error.status >= 500) throw error;
+      const message = translate(state(ctx).locale, error.messageKey, error.params);
+      if (waiting) await page(ctx, interaction, { error: message }, error.status);
+      else await passkeyPage(ctx, interaction, { error: message }, error.status);
     }
   });
 

@@ -1,6 +1,11 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { Router } from '@koa/router';
 import type { Context } from 'koa';
 import QRCode from 'qrcode';
+import type { RegistrationResponseJSON } from '@simplewebauthn/server';
+import { PROJECT_ROOT } from '../../shared/paths.js';
+import { parseWebAuthnResponse } from './passkeys.js';
 import { auditContext, csrfToken, formFields, parseBody, seeOther, verifyCsrf } from '../../shared/http/forms.js';
 import { render } from '../../shared/http/views.js';
 import type { Services } from '../../services.js';
@@ -25,7 +30,7 @@ export function qrOf(uri: string): Promise<string> {
  */
 export function secondFactorRoutes(services: Services, requireAccount: RequireAccount): Router {
   const router = new Router({ prefix: '/account/security' });
-  const { mfa, persons, config } = services;
+  const { mfa, persons, config, passkeys } = services;
   const fresh = requireAccount('person', { freshSeconds: config.reauthSeconds, operation: 'person.second_factor' });
   router.use(requireAccount('person'));
   router.use(frameIdentity(services));
@@ -33,7 +38,9 @@ export function secondFactorRoutes(services: Services, requireAccount: RequireAc
 
   router.get('/', async (ctx) => {
     const status = await mfa.status(consoleAccount(ctx).id);
-    render(ctx, 'account/security.njk', { csrf: csrfToken(ctx), status, done: typeof ctx.query.done === 'string' ? ctx.query.done : undefined });
+    render(ctx, 'account/security.njk', {
+      csrf: csrfToken(ctx), status, passkeys: await passkeys.list(consoleAccount(ctx).id), done: typeof ctx.query.done === 'string' ? ctx.query.done : undefined,
+    });
   });
 
   async function enrolPage(ctx: Context, view: Record<string, unknown> = {}, status = 200): Promise<void> {
@@ -68,5 +75,39 @@ export function secondFactorRoutes(services: Services, requireAccount: RequireAc
     render(ctx, 'account/recovery-codes.njk', { codes });
   });
 
+  async function passkeyPage(ctx: Context, view: Record<string, unknown> = {}, status = 200): Promise<void> {
+    const person = assertFound(await persons.byId(consoleAccount(ctx).id));
+    render(ctx, 'account/passkey-add.njk', { csrf: csrfToken(ctx), options: await passkeys.registrationOptions(person), ...view }, status);
+  }
+
+  router.get('/passkey', fresh, (ctx) => passkeyPage(ctx));
+
+  router.post('/passkey', parseBody(), verifyCsrf(), fresh, async (ctx) => {
+    const form = formFields(ctx, ['response'], 16_384);
+    await withFormErrors(ctx, async () => {
+      await passkeys.register(consoleAccount(ctx).id, parseWebAuthnResponse<RegistrationResponseJSON>(form.response), actor(ctx));
+      seeOther(ctx, '/account/security?done=passkey_added');
+    }, (view, status) => passkeyPage(ctx, view, status));
+  });
+
+  router.post('/passkeys/:id/remove', parseBody(), verifyCsrf(), fresh, async (ctx) => {
+    await passkeys.remove(consoleAccount(ctx).id, String(ctx.params.id), actor(ctx));
+    seeOther(ctx, '/account/security?done=passkey_removed');
+  });
+
+  return router;
+}
+
+/** The browser half of WebAuthn, @simplewebauthn/browser's bundle, served as a static script (CSP script-src 'self'). */
+export function webAuthnScriptRoutes(): Router {
+  const router = new Router();
+  const file = path.join(PROJECT_ROOT, 'node_modules', '@simplewebauthn', 'browser', 'dist', 'bundle', 'index.umd.min.js');
+  let script: Buffer | undefined;
+  router.get('/webauthn/browser.js', (ctx) => {
+    script ??= fs.readFileSync(file);
+    ctx.type = 'application/javascript';
+    ctx.set('Cache-Control', 'public, max-age=3600');
+    ctx.body = script;
+  });
   return router;
 }

@@ -20,6 +20,7 @@ export type SecondFactorMethod = 'otp' | 'recovery_code';
 export interface SecondFactorStatus {
   totp: boolean;
   recoveryCodesLeft: number;
+  passkeys: number;
 }
 
 export interface SecondFactorDeps {
@@ -50,18 +51,20 @@ export class SecondFactorService {
   }
 
   async status(personId: string, db: Queryable = this.deps.db): Promise<SecondFactorStatus> {
-    if (!isUuid(personId)) return { totp: false, recoveryCodesLeft: 0 };
-    const { rows } = await db.query<{ totp: boolean; left: string }>(
+    if (!isUuid(personId)) return { totp: false, recoveryCodesLeft: 0, passkeys: 0 };
+    const { rows } = await db.query<{ totp: boolean; left: string; passkeys: string }>(
       `SELECT EXISTS (SELECT 1 FROM person_totp WHERE person_id = $1 AND enrolled_at IS NOT NULL) AS totp,
-              (SELECT count(*) FROM person_recovery_code WHERE person_id = $1 AND used_at IS NULL) AS left`,
+              (SELECT count(*) FROM person_recovery_code WHERE person_id = $1 AND used_at IS NULL) AS left,
+              (SELECT count(*) FROM person_passkey WHERE person_id = $1) AS passkeys`,
       [personId],
     );
-    return { totp: rows[0]?.totp === true, recoveryCodesLeft: Number(rows[0]?.left ?? 0) };
+    return { totp: rows[0]?.totp === true, recoveryCodesLeft: Number(rows[0]?.left ?? 0), passkeys: Number(rows[0]?.passkeys ?? 0) };
   }
 
-  /** Whether the person has a second factor (the sign-in then asks for it after the password). */
+  /** Whether the person has a second factor, an authenticator or a passkey (the sign-in then asks for it after the password). */
   async enrolled(personId: string): Promise<boolean> {
-    return (await this.status(personId)).totp;
+    const status = await this.status(personId);
+    return status.totp || status.passkeys > 0;
   }
 
   /**

@@ -14,7 +14,11 @@ export const SENSITIVE_OPERATIONS = {
   'unit.mfa_policy': { console: ['GET /unit/mfa-policy', 'POST /unit/mfa-policy'], api: [] },
   'unit.password': { console: ['GET /unit/password', 'POST /unit/password'], api: [] },
   'person.second_factor': {
-    console: ['GET /account/security/totp', 'POST /account/security/totp', 'POST /account/security/totp/remove', 'POST /account/security/recovery-codes'], api: [],
+    console: [
+      'GET /account/security/totp', 'POST /account/security/totp', 'POST /account/security/totp/remove', 'POST /account/security/recovery-codes',
+      'GET /account/security/passkey', 'POST /account/security/passkey', 'POST /account/security/passkeys/:id/remove',
+    ],
+    api: [],
   },
   'person.unit_recovery': {
     console: ['GET /account/unit-recovery', 'POST /account/unit-recovery/:id/reveal', 'POST /account/unit-recovery/:id/password'], api: [],
