@@ -25,6 +25,8 @@ import { consoleAuth } from './interactions/console.js';
 import { interactionRoutes } from './interactions/routes.js';
 import { personRoutes } from './modules/persons/routes.js';
 import { accountRoutes } from './modules/account/routes.js';
+import { secondFactorRoutes, webAuthnScriptRoutes } from './modules/mfa/routes.js';
+import { unitMfaPolicyRoutes } from './modules/mfa/unit-policy-routes.js';
 import { operatorRoutes } from './modules/operators/routes.js';
 import { unitRoutes } from './modules/units/routes.js';
 import { recoveryRoutes } from './modules/recovery/routes.js';
@@ -122,8 +124,11 @@ export function createApp(deps: AppDeps): App {
     consoleRoutes,
     interactionRoutes(provider, services),
     personRoutes(services),
+    webAuthnScriptRoutes(),
+    secondFactorRoutes(services, requireAccount),
     accountRoutes(services, requireAccount),
     operatorRoutes(services, requireAccount),
+    unitMfaPolicyRoutes(services, requireAccount),
     unitRoutes(services, requireAccount),
     recoveryRoutes(services, requireAccount),
     appealOperatorRoutes(services, requireAccount),

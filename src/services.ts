@@ -23,6 +23,9 @@ import { BindingService } from './modules/bindings/service.js';
 import { WebhookEvents } from './modules/webhooks/events.js';
 import { RecoveryService } from './modules/recovery/service.js';
 import { AppealService } from './modules/recovery/appeals.js';
+import { SecondFactorService } from './modules/mfa/service.js';
+import { UnitMfaPolicy } from './modules/mfa/unit-policy.js';
+import { PasskeyService } from './modules/mfa/passkeys.js';
 
 export interface ServiceDeps {
   config: AppConfig;
@@ -62,6 +65,9 @@ export function createServices(deps: ServiceDeps) {
     db, hasher, throttle, signIn, audit, secrets, sessions, issuerName: new URL(config.issuer).host,
     developmentTotp: config.mode !== 'production', now,
   });
+  const mfa = new SecondFactorService({ db, throttle, audit, secrets, issuerName: new URL(config.issuer).host, now });
+  const unitMfa = new UnitMfaPolicy({ db, audit, now });
+  const passkeys = new PasskeyService({ db, throttle, audit, issuer: config.issuer, rpName: '统一身份认证平台', now });
   const allScopes = () => deps.catalog.businesses.map((business) => business.scope);
   const unitGrants = new UnitGrants(db, jobs, now);
   const units = new UnitService({ db, hasher, signIn, audit, sessions, revoker: unitGrants, allScopes, events, now });
@@ -74,7 +80,7 @@ export function createServices(deps: ServiceDeps) {
     revoker: unitGrants, events, allScopes, now,
   });
   return {
-    config, catalog: deps.catalog, db, jobs, secrets, audit, throttle, notifier, hasher, codes, sessions, persons, operators,
+    config, catalog: deps.catalog, db, jobs, secrets, audit, throttle, notifier, hasher, codes, sessions, persons, operators, mfa, unitMfa, passkeys,
     units, bindings, notices, verification, unitGrants, recovery, appeals, events, now,
   };
 }

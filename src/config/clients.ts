@@ -38,6 +38,10 @@ export class BusinessEntry {
   @IsBoolean()
   requiresVerifiedUnit!: boolean;
 
+  /** Signing in for this business needs a second factor (issue #18): a password-only session is stepped up. */
+  @IsOptional() @IsBoolean({ message: 'requiresMfa must be true or false' })
+  requiresMfa?: boolean;
+
   /** Where the portal tile leads (the business system's start page). */
   @IsOptional() @IsString() @Matches(ABSOLUTE_URL, { message: 'portalUrl must be an absolute http(s) URL' })
   portalUrl?: string;
@@ -122,6 +126,7 @@ export interface Business {
   scope: string;
   name: { 'zh-CN': string; en: string };
   requiresVerifiedUnit: boolean;
+  requiresMfa: boolean;
   portalUrl: string | undefined;
   resource: string | undefined;
 }
@@ -216,6 +221,7 @@ function toBusiness(entry: BusinessEntry): Business {
     scope: `biz:${entry.code}`,
     name: { 'zh-CN': entry.name['zh-CN'], en: entry.name.en ?? entry.name['zh-CN'] },
     requiresVerifiedUnit: entry.requiresVerifiedUnit,
+    requiresMfa: entry.requiresMfa ?? false,
     portalUrl: entry.portalUrl,
     resource: entry.resource,
   };

@@ -14,6 +14,8 @@ import { accountKindOf, clientName, finish, INTERACTION_LOCALE, loadInteraction,
 import { maskMobile } from '../modules/persons/rules.js';
 import { unitInteractionRoutes } from './unit-routes.js';
 import { takeRegistration } from './registered.js';
+import { pendingStep, secondFactorInteractionRoutes } from './second-factor-routes.js';
+import { ACR_MFA, ACR_PASSWORD } from '../oidc/assurance.js';
 import { saveGrant } from '../oidc/grants.js';
 import { decideUnit, type UnitResults } from '../oidc/unit-selection.js';
 
@@ -26,9 +28,7 @@ interface OperatorStep {
 }
 
 function operatorStep(interaction: Interaction): OperatorStep | undefined {
-  const step = (interaction.result as { operatorPassword?: OperatorStep } | undefined)?.operatorPassword;
-  if (!step || Date.now() / 1000 - step.at > OPERATOR_STEP_SECONDS) return undefined;
-  return step;
+  return pendingStep<OperatorStep>(interaction, 'operatorPassword', OPERATOR_STEP_SECONDS);
 }
 
 interface LoginView {
@@ -52,6 +52,7 @@ export function interactionRoutes(provider: Provider, services: Services): Route
     await next();
   });
   const unitPages = unitInteractionRoutes(router, provider, services);
+  const secondFactor = secondFactorInteractionRoutes(router, provider, services);
 
   function messageOf(ctx: Context, error: AppError): string {
     setRetryAfter(ctx, error.status, error.params);
@@ -81,6 +82,7 @@ export function interactionRoutes(provider: Provider, services: Services): Route
       render(ctx, 'interaction/operator-login.njk', { ...common, account: view.account }, status);
       return;
     }
+    if (await secondFactor.page(ctx, interaction, { error: view.error, field: view.field }, status)) return;
     const reauth = await reauthView(interaction);
     if (reauth) {
       render(ctx, 'interaction/reauth.njk', { ...common, ...reauth }, status);
@@ -149,7 +151,7 @@ export function interactionRoutes(provider: Provider, services: Services): Route
     if (sessionUid) await services.unitGrants.clearSessionUnit(sessionUid);
     const params = interaction.params as Record<string, unknown>;
     await finish(ctx, interaction, {
-      login: { accountId: accountIdOf({ kind: 'person', id: person.id }), amr: ['pwd'], remember: true },
+      login: { accountId: accountIdOf({ kind: 'person', id: person.id }), amr: ['pwd'], acr: ACR_PASSWORD, remember: true },
       unit_mode: params.login_as === 'unit' || typeof params.unit_hint === 'string',
     });
     return true;
@@ -206,12 +208,15 @@ export function interactionRoutes(provider: Provider, services: Services): Route
     try {
       const account = await reauthLoginName(interaction, form.account) ?? form.account;
       const person = await services.persons.authenticate(account, form.password, auditContext(ctx));
-      // A new sign-in starts a new acting identity: personally, or the unit picked next (C-UI2).
-      const sessionUid = (interaction.session as { uid?: string } | undefined)?.uid;
-      if (sessionUid) await services.unitGrants.clearSessionUnit(sessionUid);
-      await finish(ctx, interaction, {
-        login: { accountId: accountIdOf({ kind: 'person', id: person.id }), amr: ['pwd'], remember: true },
-        unit_mode: form.unitMode === '1',
+      // With an authenticator, the second factor first (issue #18); then the sign-in completes there.
+      await secondFactor.afterPassword(ctx, interaction, person.id, form.unitMode === '1', async () => {
+        // A new sign-in starts a new acting identity: personally, or the unit picked next (C-UI2).
+        const sessionUid = (interaction.session as { uid?: string } | undefined)?.uid;
+        if (sessionUid) await services.unitGrants.clearSessionUnit(sessionUid);
+        await finish(ctx, interaction, {
+          login: { accountId: accountIdOf({ kind: 'person', id: person.id }), amr: ['pwd'], acr: ACR_PASSWORD, remember: true },
+          unit_mode: form.unitMode === '1',
+        });
       });
     } catch (error) {
       if (!(error instanceof AppError)) throw error;
@@ -231,7 +236,7 @@ export function interactionRoutes(provider: Provider, services: Services): Route
         await renderLogin(ctx, interaction, { tab: 'person', error: translate(state(ctx).locale, 'login.unit_not_allowed'), unitConsole: true }, 403);
         return;
       }
-      await finish(ctx, interaction, { login: { accountId: accountIdOf({ kind: 'unit', id: unit.id }), amr: ['pwd'], remember: true } });
+      await finish(ctx, interaction, { login: { accountId: accountIdOf({ kind: 'unit', id: unit.id }), amr: ['pwd'], acr: ACR_PASSWORD, remember: true } });
     } catch (error) {
       if (!(error instanceof AppError)) throw error;
       await renderLogin(ctx, interaction, { tab: 'unit', error: messageOf(ctx, error), field: error.field, account: form.account.slice(0, 64) }, error.status);
@@ -261,7 +266,7 @@ export function interactionRoutes(provider: Provider, services: Services): Route
     const form = formFields(ctx, ['totp'], 16);
     try {
       await services.operators.verifyTotp(step.operatorId, form.totp, auditContext(ctx, { type: 'operator', id: step.operatorId }));
-      await finish(ctx, interaction, { login: { accountId: accountIdOf({ kind: 'operator', id: step.operatorId }), amr: ['pwd', 'otp'], acr: 'urn:uop:mfa', remember: false } });
+      await finish(ctx, interaction, { login: { accountId: accountIdOf({ kind: 'operator', id: step.operatorId }), amr: ['pwd', 'otp'], acr: ACR_MFA, remember: false } });
     } catch (error) {
       if (!(error instanceof AppError)) throw error;
       await renderLogin(ctx, interaction, { error: messageOf(ctx, error), field: 'totp' }, error.status);

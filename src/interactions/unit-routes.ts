@@ -54,7 +54,7 @@ export function unitInteractionRoutes(router: Router, provider: Provider, servic
     const marked = await Promise.all(active.map(async (binding) => {
       const access = await unitAccess(services, personId, binding.unitId);
       const granted = access ? access.allowed.filter((scope) => requested.includes(scope)) : [];
-      return { binding, granted, serves: !!access && servesRequest(access, requested) };
+      return { binding, granted, serves: !!access && servesRequest(access, requested), mfaRequired: !!access?.mfaRequired };
     }));
     const choices = marked.sort((a, b) => Number(b.serves) - Number(a.serves) || b.granted.length - a.granted.length);
     const hint = typeof params.unit_hint === 'string' ? params.unit_hint : undefined;
@@ -80,10 +80,10 @@ export function unitInteractionRoutes(router: Router, provider: Provider, servic
       csrf: csrfToken(ctx),
       client: clientName(services, params.client_id, locale),
       businessRequested: requested.length > 0,
-      choices: choices.map(({ binding, granted, serves }) => ({
+      choices: choices.map(({ binding, granted, serves, mfaRequired }) => ({
         unitId: binding.unitId, name: binding.unit?.name, certNo: binding.unit?.certNo, certType: binding.unit?.certType,
         verified: binding.unit?.verified, role: binding.role, checked: binding.unitId === selected,
-        serves, granted: granted.map(businessName).join('、'),
+        serves, granted: granted.map(businessName).join('、'), mfaRequired,
       })),
       pending,
       hintRefused: hintRefused && !hintRemoved,

@@ -2,6 +2,7 @@ import { interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
 import { parseAccountId } from '../shared/account-id.js';
 import { CONSOLE_CLIENT_ID, CONSOLE_KINDS, type ConsoleKind } from './console-client.js';
 import { selectUnitPrompt, type UnitSelectionDeps } from './unit-selection.js';
+import { stepUpCheck, type NeedsMfa } from './step-up.js';
 
 const { base, Check } = interactionPolicy;
 
@@ -20,7 +21,7 @@ export function requiredAccountKind(ctx: KoaContextWithOIDC, kindOfClient: Accou
  * signed-in account must be of the kind the client needs (a person for business systems, R-U3) and must still
  * be usable (not disabled, R-B6). Operators must also have passed the second factor.
  */
-export function buildPolicy(deps: UnitSelectionDeps, kindOfClient: AccountKindOfClient) {
+export function buildPolicy(deps: UnitSelectionDeps, kindOfClient: AccountKindOfClient, needsMfa: NeedsMfa = () => false) {
   const policy = base();
   const login = policy.get('login');
   if (!login) throw new Error('login prompt missing from the base policy');
@@ -34,6 +35,7 @@ export function buildPolicy(deps: UnitSelectionDeps, kindOfClient: AccountKindOf
     if (wanted === 'operator' && !session.amr?.includes('otp')) return Check.REQUEST_PROMPT;
     return Check.NO_NEED_TO_PROMPT;
   }));
+  login.checks.add(stepUpCheck(needsMfa));
   policy.add(selectUnitPrompt(deps), policy.findIndex((prompt) => prompt.name === 'consent'));
   return policy;
 }

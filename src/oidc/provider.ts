@@ -18,6 +18,9 @@ import { createLoadExistingGrant } from './grants.js';
 import { CONSOLE_CLIENT_ID, consoleClientMetadata } from './console-client.js';
 import { logoutSource, postLogoutSuccessSource } from './pages.js';
 import { metrics } from '../shared/metrics.js';
+import { ACR_VALUES } from './assurance.js';
+import { assertAcrOnlyClaims, type NeedsMfa } from './step-up.js';
+import { unitForAuthorization } from './unit-selection.js';
 
 /** Lifetimes of every artefact, in seconds (PRODUCT.md §6, S-3, S-7). */
 export const TTL = {
@@ -36,10 +39,11 @@ export const TTL = {
 } as const;
 
 export const CLAIMS = {
-  openid: ['sub'],
+  // acr and amr (issue #18): how the person signed in, in every ID token (from the session, not the account).
+  openid: ['sub', 'acr', 'amr'],
   profile: ['name', 'preferred_username', 'updated_at', 'realname_verified'],
   phone: ['phone_number', 'phone_number_verified'],
-  unit: ['unit_id', 'unit_name', 'unit_cert_type', 'unit_cert_no', 'unit_verified', 'unit_role', 'unit_scopes'],
+  unit: ['unit_id', 'unit_name', 'unit_cert_type', 'unit_cert_no', 'unit_verified', 'unit_role', 'unit_scopes', 'unit_mfa_required'],
 } as const;
 
 export interface ProviderDeps {
@@ -97,6 +101,24 @@ function fetchForRegisteredClients(catalog: ClientCatalog): Configuration['fetch
   };
 }
 
+/**
+ * Per-business and per-unit policy (issue #18): a request needs multi-factor when its client is registered for a
+ * business with clients.json `requiresMfa`, asks for such a business's scope, or is for a unit whose console
+ * requires it of its handlers.
+ */
+function policyNeedsMfa(catalog: ClientCatalog, services: Services): NeedsMfa {
+  const strict = catalog.businesses.filter((business) => business.requiresMfa);
+  const codes = new Set(strict.map((business) => business.code));
+  const scopes = new Set(strict.map((business) => business.scope));
+  return async (ctx) => {
+    const registered = catalog.clients.find((client) => client.clientId === ctx.oidc.client?.clientId);
+    if (registered?.business && codes.has(registered.business)) return true;
+    if (String(ctx.oidc.params?.scope ?? '').split(' ').some((scope) => scopes.has(scope))) return true;
+    const unitId = await unitForAuthorization(ctx, services);
+    return typeof unitId === 'string' && services.unitMfa.required(unitId);
+  };
+}
+
 export function buildConfiguration(deps: ProviderDeps): Configuration {
   const { catalog, keys, db, config, services } = deps;
   const businessScopes = catalog.businesses.map((business) => business.scope);
@@ -124,6 +146,7 @@ export function buildConfiguration(deps: ProviderDeps): Configuration {
     scopes: ['openid', 'offline_access', 'profile', 'phone', 'unit', 'manage', ...businessScopes],
     claims: { ...CLAIMS } as unknown as Configuration['claims'],
     conformIdTokenClaims: false,
+    acrValues: [...ACR_VALUES],
     responseTypes: ['code'],
     pkce: { required: () => true },
     clientDefaults: {
@@ -142,6 +165,8 @@ export function buildConfiguration(deps: ProviderDeps): Configuration {
     },
     features: {
       devInteractions: { enabled: false },
+      // For an essential acr only (issue #18); every other member is refused.
+      claimsParameter: { enabled: true, assertClaimsParameter: assertAcrOnlyClaims as never },
       // A client may introspect or revoke only what was issued to it. Introspection answers from current data
       // (C-T5, S-41): a disabled person or a binding no longer in force makes the token inactive, and the unit
       // claims are those of now.
@@ -232,7 +257,7 @@ export function buildConfiguration(deps: ProviderDeps): Configuration {
       return access && 'grantId' in token && token.grantId ? unitTokenClaims(access) : undefined;
     },
     interactions: {
-      policy: buildPolicy(services, (clientId) => catalog.clients.find((client) => client.clientId === clientId)?.accountKind ?? 'person'),
+      policy: buildPolicy(services, (clientId) => catalog.clients.find((client) => client.clientId === clientId)?.accountKind ?? 'person', policyNeedsMfa(catalog, services)),
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
     },
     fetch: fetchForRegisteredClients(catalog),

@@ -30,6 +30,8 @@ export interface TestAppOptions {
   database?: TestDatabase;
   /** Reuse a directory holding certs/ (e.g. to share keys between instances). */
   dir?: string;
+  /** The issuer's host name (default 127.0.0.1); `localhost` where a browser needs a domain, e.g. as WebAuthn RP ID. */
+  issuerHost?: string;
 }
 
 /** Serves the real application on 127.0.0.1 on a free port, with its own database, keys and clients. */
@@ -41,7 +43,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   const server = http.createServer((req, res) => handler(req, res));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  const issuer = `http://127.0.0.1:${port}`;
+  const issuer = `http://${options.issuerHost ?? '127.0.0.1'}:${port}`;
   const config = loadConfig({
     NODE_ENV: 'test',
     PORT: String(port),

@@ -8,10 +8,12 @@ export interface UnitAccess {
   binding: BindingView;
   /** Business scopes the unit grants this person now, minus those needing a verified unit while it is not. */
   allowed: string[];
+  /** The unit requires a second factor of every handler acting for it (issue #18). */
+  mfaRequired: boolean;
 }
 
 /** What computing a person's access for a unit needs. */
-export type UnitAccessDeps = Pick<Services, 'units' | 'bindings' | 'catalog'>;
+export type UnitAccessDeps = Pick<Services, 'units' | 'bindings' | 'catalog' | 'unitMfa'>;
 
 /** The business scopes of the catalogue that need a verified unit. */
 function verifiedOnly(services: UnitAccessDeps): Set<string> {
@@ -39,7 +41,12 @@ export async function unitAccess(services: UnitAccessDeps, personId: string, uni
   if (!binding) return null;
   const needsVerified = verifiedOnly(services);
   const allowed = binding.effectiveScopes.filter((scope) => unit.verified || !needsVerified.has(scope));
-  return { unit, binding, allowed };
+  return { unit, binding, allowed, mfaRequired: await services.unitMfa.required(unit.id) };
+}
+
+/** `unit_mfa_required: true` when the unit requires a second factor of its handlers (issue #18); absent otherwise. */
+function mfaClaim(access: UnitAccess): { unit_mfa_required?: true } {
+  return access.mfaRequired ? { unit_mfa_required: true } : {};
 }
 
 /** C-T2: the unit claims for the ID token and userinfo; `unit_scopes` are the requested scopes still allowed. */
@@ -53,6 +60,7 @@ export function unitClaims(access: UnitAccess, requestedScope: string | undefine
     unit_verified: access.unit.verified,
     unit_role: access.binding.role,
     unit_scopes: access.allowed.filter((scope) => requested.has(scope)),
+    ...mfaClaim(access),
   };
 }
 
@@ -67,7 +75,7 @@ export function tokenUnitScopes(access: UnitAccess, tokenScope: string | undefin
 
 /** C-T4: what a JWT access token for a resource server carries besides the standard claims and `scope`. */
 export function unitTokenClaims(access: UnitAccess): Record<string, unknown> {
-  return { unit_id: access.unit.id, unit_role: access.binding.role, unit_verified: access.unit.verified };
+  return { unit_id: access.unit.id, unit_role: access.binding.role, unit_verified: access.unit.verified, ...mfaClaim(access) };
 }
 
 export function isBusinessScope(scope: string): boolean {

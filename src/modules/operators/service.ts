@@ -8,7 +8,7 @@ import { checkPassword } from '../../shared/security/passwords.js';
 import { randomString, type Secrets } from '../../shared/security/secrets.js';
 import type { Throttle } from '../../shared/security/throttle.js';
 import type { PasswordSignIn } from '../../shared/security/password-sign-in.js';
-import { base32Decode, base32Encode, currentStep, hotp, matchTotp, otpauthUri } from '../../shared/security/totp.js';
+import { currentStep, matchTotp, newTotpSecret, otpauthUri, totpCode } from '../../shared/security/totp.js';
 import type { AuditContext, AuditLog } from '../audit/audit-log.js';
 import type { AccountSessions } from '../../shared/sessions.js';
 
@@ -134,7 +134,7 @@ export class OperatorService {
     const { rows } = await this.deps.db.query<{ totp_secret: string | null }>('SELECT totp_secret FROM operator WHERE id = $1', [operatorId]);
     let sealed = rows[0]?.totp_secret ?? null;
     if (!sealed) {
-      sealed = this.deps.secrets.encrypt('totp', base32Encode(crypto.randomBytes(20)));
+      sealed = this.deps.secrets.encrypt('totp', newTotpSecret());
       await this.deps.db.query('UPDATE operator SET totp_secret = $2 WHERE id = $1 AND totp_enrolled_at IS NULL AND totp_secret IS NULL', [operatorId, sealed]);
       const again = await this.deps.db.query<{ totp_secret: string }>('SELECT totp_secret FROM operator WHERE id = $1', [operatorId]);
       sealed = again.rows[0]!.totp_secret;
@@ -159,7 +159,7 @@ export class OperatorService {
     const current = currentStep(this.#now());
     const used = rows[0]?.totp_last_step == null ? undefined : Number(rows[0].totp_last_step);
     const step = used !== undefined && used >= current ? used + 1 : current;
-    return hotp(base32Decode(this.deps.secrets.decrypt('totp', sealed)), step);
+    return totpCode(this.deps.secrets.decrypt('totp', sealed), step);
   }
 
   /**
@@ -175,7 +175,7 @@ export class OperatorService {
     );
     const row = rows[0];
     const at = this.#now();
-    const step = row?.totp_secret ? matchTotp(base32Decode(this.deps.secrets.decrypt('totp', row.totp_secret)), code.trim(), at) : undefined;
+    const step = row?.totp_secret ? matchTotp(this.deps.secrets.decrypt('totp', row.totp_secret), code.trim(), at) : undefined;
     const fresh = step !== undefined && (row?.totp_last_step === null || step > Number(row?.totp_last_step));
     const claimed = fresh && (await this.deps.db.query(
       `UPDATE operator SET totp_last_step = $2, totp_enrolled_at = COALESCE(totp_enrolled_at, $3), updated_at = $3

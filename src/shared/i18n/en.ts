@@ -5,8 +5,9 @@ import { jobsEn } from './modules/jobs.js';
 import { delegationEn } from './modules/delegation.js';
 import { frameEn } from './modules/frame.js';
 import { noticesEn } from './modules/notices.js';
+import { mfaEn } from './modules/mfa.js';
 
-const core: Record<Exclude<MessageKey, keyof typeof recoveryEn | keyof typeof portalEn | keyof typeof jobsEn | keyof typeof delegationEn | keyof typeof frameEn | keyof typeof noticesEn>, string> = {
+const core: Record<Exclude<MessageKey, keyof typeof recoveryEn | keyof typeof portalEn | keyof typeof jobsEn | keyof typeof delegationEn | keyof typeof frameEn | keyof typeof noticesEn | keyof typeof mfaEn>, string> = {
   'app.name': 'Unified Identity Platform',
   'app.language': 'Language',
   'app.switch_to': '中文',
@@ -385,4 +386,4 @@ const core: Record<Exclude<MessageKey, keyof typeof recoveryEn | keyof typeof po
   'unit.name_change_hint': "The unit is verified: its name changes only through \"Change of unit name\"; previous names are kept in the history.",
 };
 
-export const en: Record<MessageKey, string> = { ...core, ...recoveryEn, ...portalEn, ...jobsEn, ...delegationEn, ...frameEn, ...noticesEn };
+export const en: Record<MessageKey, string> = { ...core, ...recoveryEn, ...portalEn, ...jobsEn, ...delegationEn, ...frameEn, ...noticesEn, ...mfaEn };

@@ -4,6 +4,7 @@ import { jobsZh } from './modules/jobs.js';
 import { delegationZh } from './modules/delegation.js';
 import { frameZh } from './modules/frame.js';
 import { noticesZh } from './modules/notices.js';
+import { mfaZh } from './modules/mfa.js';
 
 /** Simplified Chinese, the default language. Keys are stable; the English catalogue must have the same keys. */
 const core = {
@@ -385,6 +386,6 @@ const core = {
   'unit.name_change_hint': "单位已完成实名认证，名称只能通过“单位名称变更”修改，原名称将保留在变更记录中。",
 } as const;
 
-export const zhCN = { ...core, ...recoveryZh, ...portalZh, ...jobsZh, ...delegationZh, ...frameZh, ...noticesZh } as const;
+export const zhCN = { ...core, ...recoveryZh, ...portalZh, ...jobsZh, ...delegationZh, ...frameZh, ...noticesZh, ...mfaZh } as const;
 
 export type MessageKey = keyof typeof zhCN;

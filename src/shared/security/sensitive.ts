@@ -11,7 +11,15 @@ export const SENSITIVE_OPERATIONS = {
   'unit.unbind': { console: ['GET /unit/bindings/:id/unbind', 'POST /unit/bindings/:id/unbind'], api: ['POST /api/v1/unit/bindings/:id/unbind'] },
   'unit.scopes': { console: ['POST /unit/bindings/:id/scopes'], api: ['PUT /api/v1/unit/bindings/:id/scopes'] },
   'unit.contact': { console: ['GET /unit/bindings/:id/contact', 'POST /unit/bindings/:id/contact'], api: ['POST /api/v1/unit/bindings/:id/contact'] },
+  'unit.mfa_policy': { console: ['GET /unit/mfa-policy', 'POST /unit/mfa-policy'], api: [] },
   'unit.password': { console: ['GET /unit/password', 'POST /unit/password'], api: [] },
+  'person.second_factor': {
+    console: [
+      'GET /account/security/totp', 'POST /account/security/totp', 'POST /account/security/totp/remove', 'POST /account/security/recovery-codes',
+      'GET /account/security/passkey', 'POST /account/security/passkey', 'POST /account/security/passkeys/:id/remove',
+    ],
+    api: [],
+  },
   'person.unit_recovery': {
     console: ['GET /account/unit-recovery', 'POST /account/unit-recovery/:id/reveal', 'POST /account/unit-recovery/:id/password'], api: [],
   },

@@ -1,0 +1,113 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { Router } from '@koa/router';
+import type { Context } from 'koa';
+import QRCode from 'qrcode';
+import type { RegistrationResponseJSON } from '@simplewebauthn/server';
+import { PROJECT_ROOT } from '../../shared/paths.js';
+import { parseWebAuthnResponse } from './passkeys.js';
+import { auditContext, csrfToken, formFields, parseBody, seeOther, verifyCsrf } from '../../shared/http/forms.js';
+import { render } from '../../shared/http/views.js';
+import type { Services } from '../../services.js';
+import type { RequireAccount } from '../../interactions/console.js';
+import { consoleAccount } from '../../interactions/console.js';
+import { assertFound, withFormErrors } from '../persons/routes.js';
+import { frameIdentity } from '../site/identity.js';
+
+/** `ABCD EFGH …`: the key as a person types it into an authenticator app. */
+export function groupedSecret(secret: string): string {
+  return secret.replace(/(.{4})/g, '$1 ').trim();
+}
+
+/** The QR code of an otpauth:// URI, as a data: URL (allowed by the CSP's img-src). */
+export function qrOf(uri: string): Promise<string> {
+  return QRCode.toDataURL(uri, { margin: 1, width: 220 });
+}
+
+/**
+ * 登录安全 in the account centre (issue #18): the person's second factors. Viewing is open to the signed-in person;
+ * enrolling, removing and new recovery codes need a fresh sign-in (S-34, `person.second_factor`).
+ */
+export function secondFactorRoutes(services: Services, requireAccount: RequireAccount): Router {
+  const router = new Router({ prefix: '/account/security' });
+  const { mfa, persons, config, passkeys } = services;
+  const fresh = requireAccount('person', { freshSeconds: config.reauthSeconds, operation: 'person.second_factor' });
+  router.use(requireAccount('person'));
+  router.use(frameIdentity(services));
+  const actor = (ctx: Context) => auditContext(ctx, { type: 'person', id: consoleAccount(ctx).id });
+
+  router.get('/', async (ctx) => {
+    const status = await mfa.status(consoleAccount(ctx).id);
+    render(ctx, 'account/security.njk', {
+      csrf: csrfToken(ctx), status, passkeys: await passkeys.list(consoleAccount(ctx).id), done: typeof ctx.query.done === 'string' ? ctx.query.done : undefined,
+    });
+  });
+
+  async function enrolPage(ctx: Context, view: Record<string, unknown> = {}, status = 200): Promise<void> {
+    const person = assertFound(await persons.byId(consoleAccount(ctx).id));
+    const enrolment = await mfa.startTotp(person.id, person.loginName);
+    render(ctx, 'account/totp-enrol.njk', { csrf: csrfToken(ctx), qr: await qrOf(enrolment.uri), secret: groupedSecret(enrolment.secret), ...view }, status);
+  }
+
+  router.get('/totp', fresh, async (ctx) => {
+    if ((await mfa.status(consoleAccount(ctx).id)).totp) {
+      seeOther(ctx, '/account/security');
+      return;
+    }
+    await enrolPage(ctx);
+  });
+
+  router.post('/totp', parseBody(), verifyCsrf(), fresh, async (ctx) => {
+    const form = formFields(ctx, ['totp'], 16);
+    await withFormErrors(ctx, async () => {
+      const codes = await mfa.confirmTotp(consoleAccount(ctx).id, form.totp, actor(ctx));
+      render(ctx, 'account/recovery-codes.njk', { codes, done: 'totp_enrolled' });
+    }, (view, status) => enrolPage(ctx, view, status));
+  });
+
+  router.post('/totp/remove', parseBody(), verifyCsrf(), fresh, async (ctx) => {
+    await mfa.removeTotp(consoleAccount(ctx).id, actor(ctx));
+    seeOther(ctx, '/account/security?done=totp_removed');
+  });
+
+  router.post('/recovery-codes', parseBody(), verifyCsrf(), fresh, async (ctx) => {
+    const codes = await mfa.regenerateRecoveryCodes(consoleAccount(ctx).id, actor(ctx));
+    render(ctx, 'account/recovery-codes.njk', { codes });
+  });
+
+  async function passkeyPage(ctx: Context, view: Record<string, unknown> = {}, status = 200): Promise<void> {
+    const person = assertFound(await persons.byId(consoleAccount(ctx).id));
+    render(ctx, 'account/passkey-add.njk', { csrf: csrfToken(ctx), options: await passkeys.registrationOptions(person), ...view }, status);
+  }
+
+  router.get('/passkey', fresh, (ctx) => passkeyPage(ctx));
+
+  router.post('/passkey', parseBody(), verifyCsrf(), fresh, async (ctx) => {
+    const form = formFields(ctx, ['response'], 16_384);
+    await withFormErrors(ctx, async () => {
+      await passkeys.register(consoleAccount(ctx).id, parseWebAuthnResponse<RegistrationResponseJSON>(form.response), actor(ctx));
+      seeOther(ctx, '/account/security?done=passkey_added');
+    }, (view, status) => passkeyPage(ctx, view, status));
+  });
+
+  router.post('/passkeys/:id/remove', parseBody(), verifyCsrf(), fresh, async (ctx) => {
+    await passkeys.remove(consoleAccount(ctx).id, String(ctx.params.id), actor(ctx));
+    seeOther(ctx, '/account/security?done=passkey_removed');
+  });
+
+  return router;
+}
+
+/** The browser half of WebAuthn, @simplewebauthn/browser's bundle, served as a static script (CSP script-src 'self'). */
+export function webAuthnScriptRoutes(): Router {
+  const router = new Router();
+  const file = path.join(PROJECT_ROOT, 'node_modules', '@simplewebauthn', 'browser', 'dist', 'bundle', 'index.umd.min.js');
+  let script: Buffer | undefined;
+  router.get('/webauthn/browser.js', (ctx) => {
+    script ??= fs.readFileSync(file);
+    ctx.type = 'application/javascript';
+    ctx.set('Cache-Control', 'public, max-age=3600');
+    ctx.body = script;
+  });
+  return router;
+}

@@ -1,0 +1,128 @@
+import * as client from 'openid-client';
+import type { Browser as Chromium, BrowserContext, Page } from 'playwright-core';
+import { startTestApp, type TestApp } from '../support/app.js';
+import { launchChromium } from '../support/chromium.js';
+import { RP_REDIRECT } from '../support/fixtures.js';
+import { createPerson, type TestPerson } from '../support/people.js';
+import { authorizationUrl, discover, redeem } from '../support/rp.js';
+import { clearThrottle, countRows } from '../support/security.js';
+
+const MFA = 'urn:unit-oidc:acr:mfa';
+
+/**
+ * Issue #18, item 5: passkeys (WebAuthn) in real Chromium with a CDP virtual authenticator — enrolment in the
+ * account centre after a fresh sign-in, use as the second factor after the password (amr pwd+hwk), sign-in without
+ * a password (amr hwk, acr mfa), and removal. The issuer is http://localhost (an IP address is no WebAuthn RP ID).
+ */
+describe('passkeys in Chromium (issue #18)', () => {
+  let app: TestApp;
+  let config: client.Configuration;
+  let chromium: Chromium;
+
+  beforeAll(async () => {
+    app = await startTestApp({ issuerHost: 'localhost' });
+    config = await discover(app.issuer);
+    chromium = await launchChromium();
+  });
+  afterAll(async () => {
+    await chromium?.close();
+    await app.close();
+  });
+  beforeEach(() => clearThrottle(app.db));
+
+  /** A page with a virtual platform authenticator (user verification succeeds, presence is simulated). */
+  async function withAuthenticator(): Promise<{ context: BrowserContext; page: Page }> {
+    const context = await chromium.newContext({ locale: 'zh-CN' });
+    // The RP's redirect URI is not a real server: answered here when the browser gets that far.
+    await context.route('http://rp.test/**', (route) => route.fulfill({ status: 200, contentType: 'text/plain', body: 'rp' }));
+    const page = await context.newPage();
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('WebAuthn.enable');
+    await cdp.send('WebAuthn.addVirtualAuthenticator', {
+      options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
+    });
+    return { context, page };
+  }
+
+  async function passwordSignIn(page: Page, person: TestPerson): Promise<void> {
+    await page.fill('#person-login input[name="account"]', person.loginName);
+    await page.fill('#person-login input[name="password"]', person.password);
+    await page.click('#person-login button[type="submit"]');
+  }
+
+  /** Runs an authorization in the page; `act` completes the sign-in; returns the tokens the RP redeems. */
+  async function rpSignIn(page: Page, act: () => Promise<void>) {
+    const authorization = await authorizationUrl(config);
+    await page.goto(authorization.url.toString());
+    // The redirect to the RP is read as it leaves the provider (rp.test is no real host).
+    const callback = page.waitForRequest((request) => request.url().startsWith(RP_REDIRECT));
+    await act();
+    const url = new URL((await callback).url());
+    // Let that navigation end before the next one: at the stub, or (a redirect can bypass page routes) at
+    // Chromium's error page for the unknown host, which is fine here.
+    await page.waitForURL((at) => !at.href.startsWith(app.url), { waitUntil: 'commit' }).catch(() => undefined);
+    await page.waitForLoadState().catch(() => undefined);
+    return redeem(config, authorization, url);
+  }
+
+  it('when a person adds a passkey, then it is the second factor after the password and signs in on its own without a password; removing it needs a fresh sign-in and is audited', async () => {
+    const person = await createPerson(app.app.services, { verified: true });
+    const { context, page } = await withAuthenticator();
+    try {
+      await page.goto(`${app.url}/account/security/passkey`);
+      await passwordSignIn(page, person);
+      await page.waitForURL(/\/account\/security\/passkey$/);
+      await page.click('#passkey-register-button');
+      await page.waitForURL(/done=passkey_added/);
+      expect(await page.textContent('body')).toContain('已添加通行密钥。');
+      expect(await countRows(app.db, 'person_passkey', 'person_id = $1', [person.id])).toBe(1);
+      expect(await countRows(app.db, 'audit_event', "action = 'person.mfa_enrol' AND outcome = 'success' AND target_id = $1", [person.id])).toBe(1);
+
+      // Second factor: the password, then the passkey.
+      await context.clearCookies();
+      const second = await rpSignIn(page, async () => {
+        await passwordSignIn(page, person);
+        await page.waitForSelector('#passkey-button');
+        await page.click('#passkey-button');
+      });
+      expect(second.claims()).toMatchObject({ sub: person.id, amr: ['pwd', 'hwk'], acr: MFA });
+
+      // Without a password: the discoverable passkey with user verification.
+      await context.clearCookies();
+      const alone = await rpSignIn(page, async () => {
+        await page.click('#passkey-signin');
+        await page.waitForSelector('#passkey-button');
+        await page.click('#passkey-button');
+      });
+      expect(alone.claims()).toMatchObject({ sub: person.id, amr: ['hwk'], acr: MFA });
+      expect(await countRows(app.db, 'audit_event', "action = 'person.sign_in' AND target_id = $1 AND detail->>'method' = 'passkey'", [person.id])).toBe(1);
+
+      // Removal in the account centre (the passkey sign-in just now is fresh).
+      await page.goto(`${app.url}/account/security`);
+      await page.click('form.remove-passkey button');
+      await page.waitForURL(/done=passkey_removed/);
+      expect(await countRows(app.db, 'person_passkey', 'person_id = $1', [person.id])).toBe(0);
+      expect(await countRows(app.db, 'audit_event', "action = 'person.mfa_remove' AND target_id = $1", [person.id])).toBe(1);
+    } finally {
+      await context.close();
+    }
+  }, 120_000);
+
+  it('when a forged passkey answer is posted, then it is refused readably and the attempt is counted like a failed password (S-26)', async () => {
+    const { context, page } = await withAuthenticator();
+    try {
+      const authorization = await authorizationUrl(config);
+      await page.goto(authorization.url.toString());
+      await page.click('#passkey-signin');
+      await page.waitForSelector('#passkey-button');
+      // A made-up answer instead of the authenticator's.
+      const forged = JSON.stringify({ id: 'AAAAAAAAAAAAAAAAAAAAAA', rawId: 'AAAAAAAAAAAAAAAAAAAAAA', type: 'public-key', response: { clientDataJSON: 'e30', authenticatorData: 'AA', signature: 'AA' }, clientExtensionResults: {} });
+      await page.evaluate(`(() => { const form = document.getElementById('passkey-form'); form.querySelector('input[name=response]').value = ${JSON.stringify(forged)}; form.submit(); })()`);
+      await page.waitForLoadState();
+      expect(await page.textContent('body')).toContain('通行密钥验证未通过，请重试。');
+      expect(await countRows(app.db, 'rate_limit', "key LIKE 'mfa:ip:%'")).toBe(1);
+    } finally {
+      await context.close();
+    }
+  }, 60_000);
+});
