@@ -13,7 +13,7 @@ export interface UnitAccess {
 }
 
 /** What computing a person's access for a unit needs. */
-export type UnitAccessDeps = Pick<Services, 'units' | 'bindings' | 'catalog' | 'unitMfa'>;
+export type UnitAccessDeps = Pick<Services, 'units' | 'bindings' | 'catalog'>;
 
 /** The business scopes of the catalogue that need a verified unit. */
 function verifiedOnly(services: UnitAccessDeps): Set<string> {
@@ -41,7 +41,7 @@ export async function unitAccess(services: UnitAccessDeps, personId: string, uni
   if (!binding) return null;
   const needsVerified = verifiedOnly(services);
   const allowed = binding.effectiveScopes.filter((scope) => unit.verified || !needsVerified.has(scope));
-  return { unit, binding, allowed, mfaRequired: await services.unitMfa.required(unit.id) };
+  return { unit, binding, allowed, mfaRequired: unit.mfaRequired };
 }
 
 /** `unit_mfa_required: true` when the unit requires a second factor of its handlers (issue #18); absent otherwise. */

@@ -14,6 +14,8 @@ export interface Unit {
   registeredBy: string;
   createdAt: Date;
   updatedAt: Date;
+  /** The unit requires a second factor of every handler acting for it (issue #18, `unit_mfa_policy`). */
+  mfaRequired: boolean;
 }
 
 interface Row {
@@ -27,15 +29,19 @@ interface Row {
   registered_by: string;
   created_at: Date;
   updated_at: Date;
+  mfa_required: boolean;
 }
 
-const COLUMNS = 'id, name, cert_type, cert_no, login_name, verified_at, status, registered_by, created_at, updated_at';
+// The unit's second-factor policy (issue #18) rides along in the same statement, so computing a person's access for
+// a unit at every issuance costs no extra round trip (Q-P2; test/e2e/statements-per-request.test.ts).
+const COLUMNS = 'id, name, cert_type, cert_no, login_name, verified_at, status, registered_by, created_at, updated_at, '
+  + 'EXISTS (SELECT 1 FROM unit_mfa_policy p WHERE p.unit_id = unit.id) AS mfa_required';
 
 function toUnit(row: Row): Unit {
   return {
     id: row.id, name: row.name, certType: row.cert_type, certNo: row.cert_no, loginName: row.login_name,
     verified: row.verified_at !== null, verifiedAt: row.verified_at, status: row.status, registeredBy: row.registered_by,
-    createdAt: row.created_at, updatedAt: row.updated_at,
+    createdAt: row.created_at, updatedAt: row.updated_at, mfaRequired: row.mfa_required,
   };
 }
 
