@@ -3,7 +3,7 @@ import { auditContext, csrfToken, parseBody, seeOther, verifyCsrf } from '../../
 import { render } from '../../shared/http/views.js';
 import { AppError } from '../../shared/errors.js';
 import type { Services } from '../../services.js';
-import { consoleAccount, type RequireAccount } from '../../interactions/console.js';
+import { consoleAccount, type RequireAccount } from '../../shared/console-account.js';
 import { frameIdentity, type IdentityServices } from '../site/identity.js';
 
 const KNOWN_KINDS = new Set(['backchannel_logout', 'notification', 'webhook']);

@@ -1,22 +1,12 @@
 import { Router } from '@koa/router';
 import type { Context } from 'koa';
 import { AppError } from '../../shared/errors.js';
-import { translate } from '../../shared/i18n/index.js';
 import { auditContext, csrfToken, formFields, parseBody, safeReturnPath, verifyCsrf } from '../../shared/http/forms.js';
+import { visibleField, withFormErrors } from '../../shared/http/form-errors.js';
 import { state } from '../../shared/http/middleware.js';
 import { render } from '../../shared/http/views.js';
 import type { Services } from '../../services.js';
 import { maskMobile, normalizeMobile } from './rules.js';
-
-/** A failed form step re-renders its page with the message in the page's language and the entered values. */
-export async function withFormErrors(ctx: Context, work: () => Promise<void>, onError: (view: { error: string; errorField: string | undefined }, status: number) => void | Promise<void>): Promise<void> {
-  try {
-    await work();
-  } catch (error) {
-    if (!(error instanceof AppError) || error.status >= 500) throw error;
-    await onError({ error: translate(state(ctx).locale, error.messageKey, error.params), errorField: error.field }, error.status);
-  }
-}
 
 /** Public pages: registration of a personal account (R-P1) and personal password recovery (R-P4). */
 export function personRoutes(services: Services): Router {
@@ -81,14 +71,4 @@ export function personRoutes(services: Services): Router {
   });
 
   return router;
-}
-
-/** An error on a field the page does not show (a hidden input) is shown as a form-level error. */
-export function visibleField(field: string | undefined, visible: string[]): string | undefined {
-  return field && visible.includes(field) ? field : undefined;
-}
-
-export function assertFound<T>(value: T | undefined): T {
-  if (value === undefined) throw new AppError('not_found', 404);
-  return value;
 }

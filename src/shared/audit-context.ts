@@ -1,0 +1,15 @@
+/** Who did something, as the audit log records it. Lives in `shared` so HTTP helpers can build it without a module. */
+export type ActorType = 'person' | 'unit' | 'operator' | 'system' | 'anonymous';
+
+export interface Actor {
+  type: ActorType;
+  id?: string | undefined;
+}
+
+/** Who, from where: attached to every audit entry of a request. */
+export interface AuditContext {
+  actor: Actor;
+  actingUnitId?: string | undefined;
+  ip?: string | undefined;
+  requestId?: string | undefined;
+}
