@@ -1,4 +1,3 @@
-import type Provider from 'oidc-provider';
 import { WEBHOOK_JOB, webhookHandler } from './modules/webhooks/events.js';
 import { Router } from '@koa/router';
 import serve from 'koa-static';
@@ -9,7 +8,7 @@ import type { Database } from './shared/db/database.js';
 import type { Logger } from './shared/logger.js';
 import type { Notifier } from './shared/notifier/notifier.js';
 import type { KeyMaterial } from './oidc/keys.js';
-import { createProvider } from './oidc/provider.js';
+import { createProvider, type Provider } from './oidc/provider.js';
 import { errorBoundary, requestContext, securityHeaders } from './shared/http/middleware.js';
 import { clientAddress } from './shared/http/client-ip.js';
 import { healthRoutes } from './shared/http/health.js';

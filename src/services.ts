@@ -63,12 +63,15 @@ export function createServices(deps: ServiceDeps) {
   });
   const allScopes = () => deps.catalog.businesses.map((business) => business.scope);
   const unitGrants = new UnitGrants(db, jobs, now);
-  const units = new UnitService({ db, hasher, signIn, audit, sessions, revoker: unitGrants, allScopes, events, now });
-  const bindings = new BindingService({ db, audit, allScopes, revoker: unitGrants, events, now });
+  // Unit registration writes the first contact binding through the bindings module, built next (called later only).
+  const units: UnitService = new UnitService({
+    db, persons, bindings: { insertActive: (tx, binding): Promise<void> => bindings.insertActive(tx, binding) }, hasher, signIn, audit, sessions, revoker: unitGrants, allScopes, events, now,
+  });
+  const bindings: BindingService = new BindingService({ db, persons, units, audit, allScopes, revoker: unitGrants, events, now });
   const verification = new UnitVerification({ db, secrets, throttle, audit, ttlHours: config.unitCodeTtlHours, events, now });
-  const recovery = new RecoveryService({ db, units, codes, hasher, throttle, audit, secrets, sessions, now });
+  const recovery = new RecoveryService({ db, units, bindings, codes, hasher, throttle, audit, secrets, sessions, now });
   const appeals = new AppealService({
-    db, units, notifier, emailEnabled: supportsChannel(notifier, 'email'), hasher, throttle, audit, secrets, sessions, issuer: config.issuer,
+    db, units, persons, bindings, notifier, emailEnabled: supportsChannel(notifier, 'email'), hasher, throttle, audit, secrets, sessions, issuer: config.issuer,
     revoker: unitGrants, events, allScopes, now,
   });
   return {

@@ -1,6 +1,6 @@
 import type { Account, AccountClaims, FindAccount, KoaContextWithOIDC } from 'oidc-provider';
 import { parseAccountId } from '../shared/account-id.js';
-import type { Person } from '../modules/persons/store.js';
+import type { Person } from '../modules/persons/service.js';
 import type { Services } from '../services.js';
 import { CONSOLE_CLIENT_ID } from './console-client.js';
 import { isBusinessScope, unitAccessForGrant, unitClaims, type UnitAccess } from '../modules/bindings/access.js';

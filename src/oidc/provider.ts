@@ -19,6 +19,9 @@ import { CONSOLE_CLIENT_ID, consoleClientMetadata } from './console-client.js';
 import { logoutSource, postLogoutSuccessSource } from './pages.js';
 import { metrics } from '../shared/metrics.js';
 
+/** The provider type for the composition root (`src/app.ts`), which does not import oidc-provider itself. */
+export type { Provider };
+
 /** Lifetimes of every artefact, in seconds (PRODUCT.md §6, S-3, S-7). */
 export const TTL = {
   AuthorizationCode: 60,

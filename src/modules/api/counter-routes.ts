@@ -7,12 +7,12 @@ import { validBody, validQuery } from '../../shared/http/validate.js';
 import type { Services } from '../../services.js';
 import type { AuditContext, AuditPageFilter } from '../audit/audit-log.js';
 import { InvalidCursorError } from '../audit/audit-log.js';
-import type { Person } from '../persons/store.js';
+import type { Person } from '../persons/service.js';
 import { maskMobile } from '../persons/rules.js';
-import type { Appeal, AppealDocumentInfo } from '../recovery/store.js';
+import type { Appeal, AppealDocumentInfo } from '../recovery/appeals.js';
 import type { AppealState } from '../recovery/appeals.js';
 import { sendDocument } from '../recovery/documents.js';
-import type { Unit } from '../units/store.js';
+import type { Unit } from '../units/service.js';
 import { AppealListQueryDto, AppealStatusDto, AuditQueryDto, IdNumberDto, NoteDto, SearchQueryDto, type UnitAuditQueryDto } from './dto.js';
 
 /** Authorises a request for one account kind and gives its audit context (routes.ts). */

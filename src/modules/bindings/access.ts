@@ -1,6 +1,6 @@
 import type { Services } from '../../services.js';
 import type { BindingView } from './service.js';
-import type { Unit } from '../units/store.js';
+import type { Unit } from '../units/service.js';
 
 /** A person's access for a unit as it stands now (C-T5: computed at every issuance, refresh, userinfo, introspection). */
 export interface UnitAccess {
