@@ -9,7 +9,7 @@ import type { Person, PersonService } from '../persons/service.js';
 import { normalizeMobile } from '../persons/rules.js';
 import type { Unit, UnitService } from '../units/service.js';
 import { bindingStore, type Binding } from './store.js';
-import { canTransition, effectiveStatus, TRANSITIONS, type BindingAction, type EffectiveStatus } from './lifecycle.js';
+import { canTransition, effectiveStatus, LIVE, TRANSITIONS, type EffectiveStatus, type PersonBindingAction } from './lifecycle.js';
 
 export interface BindRequest {
   /** Login name or mobile number of the person to bind. */
@@ -114,7 +114,7 @@ export class BindingService {
     const previous = await bindingStore.listForUnit(tx, unitId);
     for (const binding of previous) {
       if (binding.role === 'contact') await bindingStore.setRole(tx, binding.id, 'handler', binding.scopes, at);
-      await bindingStore.setStatus(tx, binding.id, ['pending', 'active'], 'unbound', at);
+      await bindingStore.setStatus(tx, binding.id, TRANSITIONS.unbind.from, TRANSITIONS.unbind.to, at);
       await this.deps.revoker.revokeUnitAccess(tx, binding.personId, unitId);
       await this.deps.events.emit(tx, 'binding.removed', { bindingId: binding.id, unitId, personId: binding.personId }, binding.scopes);
     }
@@ -189,7 +189,7 @@ export class BindingService {
     return created;
   }
 
-  async #personTransition(personId: string, bindingId: string, action: BindingAction, context: AuditContext): Promise<void> {
+  async #personTransition(personId: string, bindingId: string, action: PersonBindingAction, context: AuditContext): Promise<void> {
     const rule = TRANSITIONS[action];
     await this.deps.db.transaction(async (tx) => {
       const binding = await bindingStore.ofPerson(tx, personId, bindingId, true);
@@ -218,7 +218,7 @@ export class BindingService {
       assertThat(binding, 'not_found', 404);
       if (binding.role === 'contact') throw new AppError('binding_contact_cannot_be_unbound', 409);
       assertThat(canTransition('unbind', binding.status), 'binding_state', 409);
-      await bindingStore.setStatus(tx, binding.id, TRANSITIONS.unbind.from, 'unbound', this.#now());
+      await bindingStore.setStatus(tx, binding.id, TRANSITIONS.unbind.from, TRANSITIONS.unbind.to, this.#now());
       // Revocation is part of the state change (S-56): tokens and grants go, logout jobs are written, in this commit.
       await this.deps.revoker.revokeUnitAccess(tx, binding.personId, unitId);
       await this.deps.events.emit(tx, 'binding.removed', { bindingId: binding.id, unitId, personId: binding.personId }, binding.scopes);
@@ -235,7 +235,7 @@ export class BindingService {
     const { validFrom, validUntil } = this.#validity(validFromInput, validUntilInput);
     await this.deps.db.transaction(async (tx) => {
       const binding = await bindingStore.ofUnit(tx, unitId, bindingId, true);
-      assertThat(binding && (binding.status === 'pending' || binding.status === 'active'), 'not_found', 404);
+      assertThat(binding && LIVE.includes(binding.status), 'not_found', 404);
       if (binding.role === 'contact' && (validFrom || validUntil)) throw new AppError('binding_contact_no_validity', 409, {}, 'validUntil');
       await bindingStore.setScopes(tx, binding.id, scopes, validFrom, validUntil, this.#now());
       await this.deps.events.emit(tx, 'binding.permissions_changed', this.#grant({ ...binding, scopes, validFrom, validUntil }), [...binding.scopes, ...scopes]);

@@ -93,7 +93,7 @@ export class PersonService {
     await personStore.insert(tx, person);
     if (!realname) return;
     await personStore.submitRealname(tx, person.id, realname.legalName, this.deps.secrets.hmac('id-number', realname.idNumber), maskIdNumber(realname.idNumber), person.at);
-    await tx.query("UPDATE person SET realname_status = 'verified', realname_decided_at = $2 WHERE id = $1", [person.id, person.at]);
+    await personStore.decideRealname(tx, person.id, 'verified', null, null, person.at);
   }
 
   search(query: string | undefined): Promise<Person[]> {

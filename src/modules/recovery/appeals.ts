@@ -17,6 +17,7 @@ import type { Unit, UnitService } from '../units/service.js';
 import { normalizeUnitName } from '../units/certificates.js';
 import { checkDocuments, type UploadedFile } from './documents.js';
 import { recoveryStore, type Appeal, type AppealDocumentInfo, type AppealKind, type AppealStatus } from './store.js';
+import { appealState, canTransitionAppeal, type AppealState } from './appeal-lifecycle.js';
 
 export type { Appeal, AppealDocumentInfo, AppealKind, AppealStatus } from './store.js';
 
@@ -34,8 +35,7 @@ export const APPEAL_LIMITS = {
   linkFailuresPerIp: { limit: 10, windowSeconds: 15 * 60, lockSeconds: 15 * 60, maxLockSeconds: 3600 } satisfies LockoutPolicy,
 } as const;
 
-/** What the applicant sees: `approved` becomes `expired` when the link passed its time unused. */
-export type AppealState = AppealStatus | 'expired';
+export type { AppealState } from './appeal-lifecycle.js';
 
 export interface AppealForm {
   applicantName: string;
@@ -109,8 +109,7 @@ export class AppealService {
   }
 
   state(appeal: Appeal, at: Date = this.#now()): AppealState {
-    if (appeal.status === 'approved' && appeal.linkExpiresAt && appeal.linkExpiresAt <= at) return 'expired';
-    return appeal.status;
+    return appealState(appeal, at);
   }
 
   /** A message job written in the caller's transaction (S-56): delivered, with retries, once it commits. */
@@ -253,7 +252,7 @@ export class AppealService {
     await this.deps.db.transaction(async (tx) => {
       const appeal = await recoveryStore.byId(tx, id, true);
       if (!appeal) throw new AppError('not_found', 404);
-      if (appeal.status !== 'pending') throw new AppError('appeal_not_pending', 409);
+      if (!canTransitionAppeal('approve', appeal.status)) throw new AppError('appeal_not_pending', 409);
       const unit = appeal.unitId ? await this.deps.units.byId(appeal.unitId, tx, true) : undefined;
       if (!unit || unit.status !== 'active') throw new AppError('appeal_no_unit', 409);
       if (unit.verified) throw new AppError('appeal_unit_verified', 409);
@@ -303,7 +302,7 @@ export class AppealService {
     await this.deps.db.transaction(async (tx) => {
       const appeal = await recoveryStore.byId(tx, id, true);
       if (!appeal) throw new AppError('not_found', 404);
-      if (appeal.status !== 'pending') throw new AppError('appeal_not_pending', 409);
+      if (!canTransitionAppeal('reject', appeal.status)) throw new AppError('appeal_not_pending', 409);
       await recoveryStore.decide(tx, appeal.id, { status: 'rejected', operatorId: context.actor.id ?? '', note, linkHmac: null, linkExpiresAt: null, at: this.#now() });
       await this.deps.audit.record({ ...context, actingUnitId: appeal.unitId ?? undefined }, {
         action: 'appeal.reject', target: { type: 'appeal', id: appeal.id }, detail: { reference: appeal.reference, note },

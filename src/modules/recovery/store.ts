@@ -15,7 +15,10 @@ export interface RecoveryTarget {
 
 /** `takeover`: the real unit takes over an unverified unit registered with its certificate by someone else. */
 export type AppealKind = 'account' | 'password' | 'takeover';
-export type AppealStatus = 'pending' | 'approved' | 'rejected' | 'completed';
+import { APPEAL_TRANSITIONS, type AppealStatus } from './appeal-lifecycle.js';
+import { sqlStates } from '../../shared/lifecycle.js';
+
+export type { AppealStatus } from './appeal-lifecycle.js';
 
 export interface Appeal {
   id: string;
@@ -108,6 +111,9 @@ export interface NewDocument {
   content: Buffer;
 }
 
+/** Approve and reject both start from the same states (a decision is made once). */
+const DECIDABLE = sqlStates([...new Set([...APPEAL_TRANSITIONS.approve.from, ...APPEAL_TRANSITIONS.reject.from])]);
+
 /** SQL of recovery and appeals; every function takes the connection or transaction to run on. */
 export const recoveryStore = {
   async target(db: Queryable, certType: CertType, certNo: string): Promise<RecoveryTarget | undefined> {
@@ -197,7 +203,7 @@ export const recoveryStore = {
   async decide(db: Queryable, id: string, decision: { status: 'approved' | 'rejected'; operatorId: string; note: string | null; linkHmac: string | null; linkExpiresAt: Date | null; at: Date }): Promise<number> {
     const { rowCount } = await db.query(
       `UPDATE appeal SET status = $2, decided_by = $3, decision_note = $4, link_hmac = $5, link_expires_at = $6, decided_at = $7
-       WHERE id = $1 AND status = 'pending'`,
+       WHERE id = $1 AND status IN ${DECIDABLE}`,
       [id, decision.status, decision.operatorId, decision.note, decision.linkHmac, decision.linkExpiresAt, decision.at],
     );
     return rowCount;
@@ -206,8 +212,8 @@ export const recoveryStore = {
   /** approved → completed, once, while the link is valid; returns the rows changed. */
   async useLink(db: Queryable, id: string, at: Date): Promise<number> {
     const { rowCount } = await db.query(
-      `UPDATE appeal SET status = 'completed', link_used_at = $2
-       WHERE id = $1 AND status = 'approved' AND link_used_at IS NULL AND link_expires_at > $2`,
+      `UPDATE appeal SET status = '${APPEAL_TRANSITIONS.complete.to}', link_used_at = $2
+       WHERE id = $1 AND status IN ${sqlStates(APPEAL_TRANSITIONS.complete.from)} AND link_used_at IS NULL AND link_expires_at > $2`,
       [id, at],
     );
     return rowCount;
