@@ -52,7 +52,7 @@ export function createServices(deps: ServiceDeps) {
     { action: 'sign_in.lockout', outcome: 'failure', target: accountId ? { type: kind, id: accountId } : undefined, detail: { kind, scope } },
   ));
   const codes = new OneTimeCodes(db, secrets, notifier, throttle, now);
-  const sessions = new OidcSessions(db, jobs);
+  const sessions = new OidcSessions(db, jobs, now);
   const persons = new PersonService({
     db, hasher, codes, throttle, signIn, audit, secrets, notifier, sessions, events, now,
     identityJobs: config.identityVerification ? jobs : undefined,

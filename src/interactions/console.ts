@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { Router } from '@koa/router';
 import type { Context, Next } from 'koa';
 import type Provider from 'oidc-provider';
-import { parseAccountId } from '../shared/account-id.js';
+import { isAccountKind, parseAccountId } from '../shared/account-id.js';
 import { AppError } from '../shared/errors.js';
 import { isFresh } from '../shared/security/sensitive.js';
 import type { ConsoleAccount, CurrentAccount, RequireAccount } from '../shared/console-account.js';
@@ -26,7 +26,7 @@ export function consoleAuth(provider: Provider, issuer: string): { routes: Route
   }
 
   router.get('/console/login', async (ctx) => {
-    const kind = (['person', 'unit', 'operator'] as const).find((k) => k === ctx.query.kind) ?? 'person';
+    const kind = isAccountKind(ctx.query.kind) ? ctx.query.kind : 'person';
     const returnTo = safeReturnPath(ctx.query.return, HOME[kind]);
     const stateValue = crypto.randomBytes(16).toString('base64url');
     const verifier = crypto.randomBytes(32).toString('base64url');

@@ -43,7 +43,7 @@ export async function loadInteraction(ctx: Context, provider: Provider): Promise
 export function accountKindOf(interaction: Interaction, services: Services): ConsoleKind {
   const params = interaction.params as Record<string, unknown>;
   if (params.client_id !== CONSOLE_CLIENT_ID) {
-    return services.catalog.clients.find((client) => client.clientId === params.client_id)?.accountKind ?? 'person';
+    return services.catalog.client(params.client_id)?.accountKind ?? 'person';
   }
   return typeof params.console === 'string' && (CONSOLE_KINDS as readonly string[]).includes(params.console)
     ? params.console as ConsoleKind : 'person';
@@ -63,7 +63,7 @@ export function reauthAccountOf(interaction: Interaction, services: Services): {
 
 /** The name of the client to show, in the page's language. */
 export function clientName(services: Services, clientId: unknown, locale: 'zh-CN' | 'en'): string {
-  const client = services.catalog.clients.find((entry) => entry.clientId === clientId);
+  const client = services.catalog.client(clientId);
   if (client) return client.name[locale];
   return locale === 'en' ? 'Unified Identity Platform' : '统一身份认证平台';
 }

@@ -8,6 +8,7 @@ import { auditContext, csrfToken, formFields, parseBody, verifyCsrf } from '../s
 import { state } from '../shared/http/middleware.js';
 import { render } from '../shared/http/views.js';
 import { parseAccountId } from '../shared/account-id.js';
+import { isIdentityScope } from '../config/clients.js';
 import type { Services } from '../services.js';
 import { accountIdOf } from '../shared/account-id.js';
 import { accountKindOf, clientName, finish, INTERACTION_LOCALE, loadInteraction, reauthAccountOf, type Interaction } from './context.js';
@@ -165,7 +166,7 @@ export function interactionRoutes(provider: Provider, services: Services): Route
           const business = services.catalog.businesses.find((entry) => entry.scope === scope);
           if (business) return translate(locale, 'scope.business', { name: business.name[locale] });
           const key = `scope.${scope}`;
-          return ['openid', 'profile', 'phone', 'offline_access', 'unit'].includes(scope) ? translate(locale, key as 'scope.openid') : scope;
+          return isIdentityScope(scope) ? translate(locale, key as 'scope.openid') : scope;
         });
         render(ctx, 'interaction/consent.njk', { uid: interaction.uid, csrf: csrfToken(ctx), client: clientName(services, params.client_id, locale), items });
         return;

@@ -60,7 +60,7 @@ export function createFindAccount(services: Services): FindAccount {
     if (ref.kind !== 'person') {
       // Only the provider's consoles and management-API clients registered for this kind of account (R-U3).
       const clientId = clientIdOf(ctx, token);
-      const registered = services.catalog.clients.find((client) => client.clientId === clientId)?.accountKind;
+      const registered = services.catalog.client(clientId)?.accountKind;
       if (clientId !== CONSOLE_CLIENT_ID && registered !== ref.kind) return undefined;
       const active = ref.kind === 'operator'
         ? (await services.operators.byId(ref.id))?.status === 'active'

@@ -1,6 +1,6 @@
 import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { AppConfig } from '../config/env.js';
-import type { ClientCatalog } from '../config/clients.js';
+import { BASE_SCOPES, type ClientCatalog } from '../config/clients.js';
 import type { Database } from '../shared/db/database.js';
 import type { Logger } from '../shared/logger.js';
 import { isDatabaseUnavailable, isUnstorableInput } from '../shared/errors.js';
@@ -75,7 +75,7 @@ const errorPage = (catalog: ClientCatalog) => async function renderError(ctx: Ko
   // 返回业务系统: only to an address the client registered (its business's portal, else its post-logout URI),
   // never to one taken from the failed request.
   const client = ctx.oidc?.client;
-  const registered = client && catalog.clients.find((entry) => entry.clientId === client.clientId);
+  const registered = client && catalog.client(client.clientId);
   const business = registered && catalog.businesses.find((entry) => entry.code === registered.business);
   const rpUrl = business?.portalUrl ?? client?.postLogoutRedirectUris?.[0];
   const signIn = out.error === 'session_not_found' || out.error === 'login_required';
@@ -124,7 +124,7 @@ export function buildConfiguration(deps: ProviderDeps): Configuration {
       long: { httpOnly: true, sameSite: config.authorizationPost ? 'none' : 'lax', signed: true },
       short: { httpOnly: true, sameSite: config.authorizationPost ? 'none' : 'lax', signed: true },
     },
-    scopes: ['openid', 'offline_access', 'profile', 'phone', 'unit', 'manage', ...businessScopes],
+    scopes: [...BASE_SCOPES, ...businessScopes],
     claims: { ...CLAIMS } as unknown as Configuration['claims'],
     conformIdTokenClaims: false,
     responseTypes: ['code'],
@@ -235,7 +235,7 @@ export function buildConfiguration(deps: ProviderDeps): Configuration {
       return access && 'grantId' in token && token.grantId ? unitTokenClaims(access) : undefined;
     },
     interactions: {
-      policy: buildPolicy(services, (clientId) => catalog.clients.find((client) => client.clientId === clientId)?.accountKind ?? 'person'),
+      policy: buildPolicy(services, (clientId) => catalog.client(clientId)?.accountKind ?? 'person'),
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
     },
     fetch: fetchForRegisteredClients(catalog),

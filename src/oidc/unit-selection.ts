@@ -30,7 +30,7 @@ export type UnitSelectionDeps = UnitAccessDeps & { unitGrants: UnitGrants };
 
 /** The business scopes (`biz:…`) this authorization asks for, of those the client is registered for. */
 export function requestedBusinessScopes(scope: unknown, deps: Pick<UnitAccessDeps, 'catalog'>, clientId: unknown): string[] {
-  const registered = deps.catalog.clients.find((entry) => entry.clientId === clientId)?.metadata.scope;
+  const registered = deps.catalog.client(clientId)?.metadata.scope;
   const allowed = new Set(typeof registered === 'string' ? registered.split(' ') : []);
   return typeof scope === 'string' ? [...new Set(scope.split(' ').filter((entry) => isBusinessScope(entry) && allowed.has(entry)))] : [];
 }

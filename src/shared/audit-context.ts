@@ -1,5 +1,7 @@
+import type { AccountKind } from './account-id.js';
+
 /** Who did something, as the audit log records it. Lives in `shared` so HTTP helpers can build it without a module. */
-export type ActorType = 'person' | 'unit' | 'operator' | 'system' | 'anonymous';
+export type ActorType = AccountKind | 'system' | 'anonymous';
 
 export interface Actor {
   type: ActorType;

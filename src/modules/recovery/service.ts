@@ -1,5 +1,5 @@
 import type { Database, Transaction } from '../../shared/db/database.js';
-import { accountIdOf } from '../../shared/account-id.js';
+import { accountIdOf, isUuid } from '../../shared/account-id.js';
 import { AppError, assertThat } from '../../shared/errors.js';
 import type { Locale } from '../../shared/i18n/index.js';
 import type { CodePurpose, OneTimeCodes } from '../../shared/security/one-time-codes.js';
@@ -204,7 +204,7 @@ export class RecoveryService {
   }
 
   async #asContact(personId: string, unitId: string): Promise<Unit> {
-    const contact = /^[0-9a-f-]{36}$/i.test(unitId) ? await this.deps.bindings.contactOf(unitId) : undefined;
+    const contact = isUuid(unitId) ? await this.deps.bindings.contactOf(unitId) : undefined;
     const unit = contact?.personId === personId ? await this.deps.units.byId(unitId) : undefined;
     if (!unit) throw new AppError('not_found', 404);
     return unit;

@@ -1,4 +1,5 @@
 import type { Queryable } from '../../shared/db/database.js';
+import { isUuid } from '../../shared/account-id.js';
 import type { Channel } from '../../shared/notifier/notifier.js';
 import type { Locale } from '../../shared/i18n/index.js';
 import type { CertType } from '../units/certificates.js';
@@ -74,7 +75,6 @@ interface AppealRow {
 
 const COLUMNS = `id, reference, kind, cert_type, cert_no, unit_id, applicant_name, applicant_account, contact_channel, contact, locale, status,
   created_at, decided_at, decided_by, decision_note, link_expires_at, link_used_at`;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function toAppeal(row: AppealRow): Appeal {
   return {
@@ -155,7 +155,7 @@ export const recoveryStore = {
   },
 
   async byId(db: Queryable, id: string, lock = false): Promise<Appeal | undefined> {
-    if (!UUID.test(id)) return undefined;
+    if (!isUuid(id)) return undefined;
     const { rows } = await db.query<AppealRow>(`SELECT ${COLUMNS} FROM appeal WHERE id = $1${lock ? ' FOR UPDATE' : ''}`, [id]);
     return rows[0] && toAppeal(rows[0]);
   },
@@ -191,7 +191,7 @@ export const recoveryStore = {
   },
 
   async documentContent(db: Queryable, appealId: string, documentId: string): Promise<(AppealDocumentInfo & { content: Buffer }) | undefined> {
-    if (!UUID.test(appealId) || !UUID.test(documentId)) return undefined;
+    if (!isUuid(appealId) || !isUuid(documentId)) return undefined;
     const { rows } = await db.query<{ id: string; seq: number; filename: string; content_type: string; size: number; sha256: string; content: Buffer }>(
       'SELECT id, seq, filename, content_type, size, sha256, content FROM appeal_document WHERE appeal_id = $1 AND id = $2', [appealId, documentId],
     );
