@@ -8,7 +8,7 @@ import type { Database } from './shared/db/database.js';
 import type { Logger } from './shared/logger.js';
 import type { Notifier } from './shared/notifier/notifier.js';
 import type { KeyMaterial } from './oidc/keys.js';
-import { createProvider, type Provider } from './oidc/provider.js';
+import { createProvider, invalidClientRewrite, type Provider } from './oidc/provider.js';
 import { errorBoundary, requestContext, securityHeaders } from './shared/http/middleware.js';
 import { clientAddress } from './shared/http/client-ip.js';
 import { healthRoutes } from './shared/http/health.js';
@@ -75,7 +75,7 @@ function languageRoutes(): Router {
 /**
  * Wires the application without listening (tests serve it themselves). Middleware order: metrics → trace span →
  * request context →
- * security headers → error boundary → static files → our routes → the provider's own routes.
+ * security headers → error boundary → invalid_client rewrite → static files → our routes → the provider's own routes.
  */
 export function createApp(deps: AppDeps): App {
   const services = createServices({
@@ -111,6 +111,7 @@ export function createApp(deps: AppDeps): App {
   provider.use(requestContext(deps.logger));
   provider.use(securityHeaders(new URL(deps.config.issuer).protocol === 'https:'));
   provider.use(errorBoundary());
+  provider.use(invalidClientRewrite());
   provider.use(atomicTokenRequests(deps.db, provider.pathFor('token')));
   provider.use(mount('/static', serve(PUBLIC_DIR, { maxage: 60 * 60 * 1000, gzip: false, brotli: false })));
   for (const router of [

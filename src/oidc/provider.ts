@@ -1,4 +1,5 @@
 import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { Middleware } from 'koa';
 import type { AppConfig } from '../config/env.js';
 import { BASE_SCOPES, type ClientCatalog } from '../config/clients.js';
 import type { Database } from '../shared/db/database.js';
@@ -245,14 +246,13 @@ export function buildConfiguration(deps: ProviderDeps): Configuration {
 
 const CLIENT_AUTH_ROUTES = new Set(['token', 'introspection', 'revocation']);
 
-/** Builds the provider. It is itself the Koa application; our middleware is added with `provider.use`. */
-export function createProvider(deps: ProviderDeps): Provider {
-  const provider = new Provider(deps.config.issuer, buildConfiguration(deps));
-  // X-Forwarded-Proto/Host count only behind a trusted proxy; the client IP is set by clientAddress() (S-36).
-  provider.proxy = deps.config.trustProxy !== false;
-  // RFC 6749 §5.2: a request that includes no client authentication at all is `invalid_client` (401), which the
-  // library reports as invalid_request (400).
-  provider.use(async (ctx, next) => {
+/**
+ * RFC 6749 §5.2: a request that includes no client authentication at all is `invalid_client` (401), which the
+ * library reports as invalid_request (400). Mounted by the app inside the request log and the HTTP metrics, so
+ * both record the status the client receives.
+ */
+export function invalidClientRewrite(): Middleware {
+  return async (ctx, next) => {
     await next();
     const body = ctx.body as { error?: string; error_description?: string } | undefined;
     const route = (ctx as unknown as KoaContextWithOIDC).oidc?.route;
@@ -262,7 +262,14 @@ export function createProvider(deps: ProviderDeps): Provider {
       ctx.set('WWW-Authenticate', 'Basic realm="token"');
       ctx.body = { error: 'invalid_client', error_description: 'client authentication is required' };
     }
-  });
+  };
+}
+
+/** Builds the provider. It is itself the Koa application; our middleware is added with `provider.use`. */
+export function createProvider(deps: ProviderDeps): Provider {
+  const provider = new Provider(deps.config.issuer, buildConfiguration(deps));
+  // X-Forwarded-Proto/Host count only behind a trusted proxy; the client IP is set by clientAddress() (S-36).
+  provider.proxy = deps.config.trustProxy !== false;
   provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
     metrics.tokenIssued(String(ctx.oidc.params?.grant_type ?? 'unknown'), ctx.oidc.client?.clientId ?? 'unknown');
   });
