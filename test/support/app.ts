@@ -8,6 +8,7 @@ import { loadClients, type ClientCatalog } from '../../src/config/clients.js';
 import { createApp, type App } from '../../src/app.js';
 import { loadKeys } from '../../src/oidc/keys.js';
 import { createLogger, type Logger } from '../../src/shared/logger.js';
+import { nodeListener } from '../../src/shared/http/listener.js';
 import type { Database } from '../../src/shared/db/database.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 import { testClientsFile } from './fixtures.js';
@@ -70,7 +71,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     if (database && !options.database) await database.drop();
     throw error;
   }
-  handler = app.koa.callback();
+  handler = nodeListener(app.koa.callback());
   app.worker.start();
   const { catalog } = app.services;
   return {
