@@ -19,7 +19,7 @@ import { signingKeyDates } from './oidc/keys.js';
 import { safeReturnPath } from './shared/http/forms.js';
 import { matchLocale } from './shared/i18n/index.js';
 import { PUBLIC_DIR } from './shared/paths.js';
-import { createServices, type Services } from './services.js';
+import { createServices, type AllServices } from './services.js';
 import { consoleAuth } from './interactions/console.js';
 import { interactionRoutes } from './interactions/routes.js';
 import { personRoutes } from './modules/persons/routes.js';
@@ -56,7 +56,7 @@ export interface App {
   /** The Koa application to serve (node-oidc-provider's Provider is a Koa application). */
   koa: Provider;
   provider: Provider;
-  services: Services;
+  services: AllServices;
   /** Delivers the job queue (S-56); started by the server (and by the test harness), never by the admin CLI. */
   worker: JobWorker;
 }

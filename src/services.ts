@@ -22,6 +22,8 @@ import { BindingService } from './modules/bindings/service.js';
 import { WebhookEvents } from './modules/webhooks/events.js';
 import { RecoveryService } from './modules/recovery/service.js';
 import { AppealService } from './modules/recovery/appeals.js';
+import { OperatorDashboard } from './modules/operators/dashboard.js';
+import { JobRetry } from './modules/jobs/retry.js';
 
 export interface ServiceDeps {
   config: AppConfig;
@@ -74,10 +76,19 @@ export function createServices(deps: ServiceDeps) {
     db, units, persons, bindings, notifier, emailEnabled: supportsChannel(notifier, 'email'), hasher, throttle, audit, secrets, sessions, issuer: config.issuer,
     revoker: unitGrants, events, allScopes, now,
   });
+  const dashboard = new OperatorDashboard(db, jobs, now);
+  const jobRetry = new JobRetry(db, jobs, audit);
   return {
-    config, catalog: deps.catalog, db, jobs, secrets, audit, throttle, notifier, hasher, codes, sessions, persons, operators,
+    config, catalog: deps.catalog, db, jobs, jobRetry, dashboard, secrets, audit, throttle, notifier, hasher, codes, sessions, persons, operators,
     units, bindings, verification, unitGrants, recovery, appeals, events, now,
   };
 }
 
-export type Services = ReturnType<typeof createServices>;
+/** Everything the composition root built, the database included (app wiring, demo data, tests). */
+export type AllServices = ReturnType<typeof createServices>;
+
+/**
+ * What routers, the provider layer and the other consumers of the bag receive: every service, but not the database
+ * (SQL lives in services and stores; a route never runs a statement).
+ */
+export type Services = Omit<AllServices, 'db'>;

@@ -158,10 +158,7 @@ export function counterApiRoutes(secured: Router, services: Services, as: Accoun
   secured.post('/counter/jobs/:id/retry', async (ctx) => {
     const { context } = as(ctx, 'operator');
     const id = idParam(ctx);
-    await services.db.transaction(async (tx) => {
-      if (!await services.jobs.retry(id, tx)) throw new AppError('not_found', 404);
-      await services.audit.record(context, { action: 'job.retry', target: { type: 'job', id } }, tx);
-    });
+    await services.jobRetry.retry(id, context);
     ctx.status = 204;
   });
 

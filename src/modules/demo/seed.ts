@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Services } from '../../services.js';
+import type { AllServices } from '../../services.js';
 import { orgCodeCheckCharacter, usccCheckCharacter } from '../units/certificates.js';
 
 /** Completes 17 digits with the GB 11643 check character. */
@@ -57,7 +57,7 @@ function demoPassword(dataDir: string): string {
  * Demo data for `npm start` outside production (S-25): persons zhangsan and lisi (real-name verified), wangwu
  * (not verified) and the operator `counter`, all with one generated password. Idempotent.
  */
-export async function seedDemoData(services: Services): Promise<DemoSummary> {
+export async function seedDemoData(services: AllServices): Promise<DemoSummary> {
   if (services.config.mode === 'production') throw new Error('demo data is never seeded in production');
   const password = demoPassword(services.config.dataDir);
   const at = services.now();
