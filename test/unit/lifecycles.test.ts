@@ -10,9 +10,24 @@ import {
 import { CODE_TERMINAL, CODE_TRANSITIONS, CODE_UNSETTLED_SQL, codeLiveSql, codeState, type CodeState } from '../../src/modules/units/code-lifecycle.js';
 import { sqlStates } from '../../src/shared/lifecycle.js';
 
-/** Every (action, from) pair of a table with whether the table allows it, for `it.each`. */
-function everyPair<A extends string, S extends string>(actions: readonly A[], statuses: readonly S[], allowed: (action: A, from: S) => boolean) {
-  return actions.flatMap((action) => statuses.map((from) => [action, from, allowed(action, from)] as const));
+/**
+ * The walk every lifecycle table gets: each (action, from) pair is allowed exactly when `expected` says so, and no
+ * action leaves a terminal state.
+ */
+function walkTable<A extends string, S extends string>(entity: string, table: {
+  transitions: Record<A, unknown>; statuses: readonly S[]; expected: Record<A, readonly S[]>; terminal: readonly S[]; can: (action: A, from: S) => boolean;
+}): void {
+  const actions = Object.keys(table.expected) as A[];
+  it(`when the ${entity} table is read, then it has exactly the expected actions`, () => {
+    expect(Object.keys(table.transitions).sort()).toEqual([...actions].sort());
+  });
+  const pairs = actions.flatMap((action) => table.statuses.map((from) => [action, from, table.expected[action].includes(from)] as const));
+  it.each(pairs)(`when %s is asked of a %s ${entity}, then it is allowed: %s`, (action, from, allowed) => {
+    expect(table.can(action, from)).toBe(allowed);
+  });
+  it.each(table.terminal.map((status) => [status]))(`when a ${entity} is %s, then no action leaves that state (terminal)`, (status) => {
+    for (const action of actions) expect(table.can(action, status)).toBe(false);
+  });
 }
 
 const AT = new Date('2026-03-01T00:00:00Z');
@@ -21,12 +36,7 @@ const AFTER = new Date(AT.getTime() + 1000);
 
 describe('binding lifecycle (R-B1–R-B6)', () => {
   const expected: Record<BindingAction, readonly BindingStatus[]> = { accept: ['pending'], decline: ['pending'], unbind: ['pending', 'active'] };
-
-  it.each(everyPair(Object.keys(TRANSITIONS) as BindingAction[], BINDING_STATUSES, (action, from) => expected[action].includes(from)))(
-    'when %s is asked of a %s binding, then it is allowed: %s', (action, from, allowed) => {
-      expect(canTransition(action, from)).toBe(allowed);
-    },
-  );
+  walkTable('binding', { transitions: TRANSITIONS, statuses: BINDING_STATUSES, expected, terminal: TERMINAL, can: canTransition });
 
   it.each([
     ['accept', 'active', 'person'], ['decline', 'declined', 'person'], ['unbind', 'unbound', 'unit'],
@@ -34,9 +44,6 @@ describe('binding lifecycle (R-B1–R-B6)', () => {
     expect(TRANSITIONS[action]).toMatchObject({ to, by });
   });
 
-  it.each(TERMINAL.map((status) => [status]))('when a binding is %s, then no action leaves that state (terminal)', (status) => {
-    for (const action of Object.keys(TRANSITIONS) as BindingAction[]) expect(canTransition(action, status)).toBe(false);
-  });
 
   it('when the live statuses are listed, then they are exactly the non-terminal ones (R-B2: one live binding per pair)', () => {
     expect([...LIVE].sort()).toEqual(['active', 'pending']);
@@ -55,19 +62,14 @@ describe('real-name verification lifecycle (R-P2)', () => {
   const statuses: readonly RealnameStatus[] = ['none', 'pending', 'verified', 'rejected'];
   const expected: Record<RealnameAction, readonly RealnameStatus[]> = { submit: ['none', 'rejected'], verify: ['pending'], reject: ['pending'] };
 
-  it.each(everyPair(Object.keys(REALNAME_TRANSITIONS) as RealnameAction[], statuses, (action, from) => expected[action].includes(from)))(
-    'when %s is asked of a person whose real name is %s, then it is allowed: %s', (action, from, allowed) => {
-      expect(canTransitionRealname(action, from)).toBe(allowed);
-    },
-  );
+  walkTable('real-name status', { transitions: REALNAME_TRANSITIONS, statuses, expected, terminal: REALNAME_TERMINAL, can: canTransitionRealname });
 
   it.each([['submit', 'pending'], ['verify', 'verified'], ['reject', 'rejected']] as const)('when %s succeeds, then the status is %s', (action, to) => {
     expect(REALNAME_TRANSITIONS[action].to).toBe(to);
   });
 
-  it('when a person is verified, then no action changes it (terminal), and a rejected person may submit again', () => {
+  it('when a person is verified, then that is the only terminal state, and a rejected person may submit again', () => {
     expect(REALNAME_TERMINAL).toEqual(['verified']);
-    for (const action of Object.keys(REALNAME_TRANSITIONS) as RealnameAction[]) expect(canTransitionRealname(action, 'verified')).toBe(false);
     expect(canTransitionRealname('submit', 'rejected')).toBe(true);
   });
 });
@@ -75,20 +77,12 @@ describe('real-name verification lifecycle (R-P2)', () => {
 describe('appeal lifecycle (R-R3)', () => {
   const expected: Record<AppealAction, readonly AppealStatus[]> = { approve: ['pending'], reject: ['pending'], complete: ['approved'] };
 
-  it.each(everyPair(Object.keys(APPEAL_TRANSITIONS) as AppealAction[], APPEAL_STATUSES, (action, from) => expected[action].includes(from)))(
-    'when %s is asked of a %s appeal, then it is allowed: %s', (action, from, allowed) => {
-      expect(canTransitionAppeal(action, from)).toBe(allowed);
-    },
-  );
+  walkTable('appeal', { transitions: APPEAL_TRANSITIONS, statuses: APPEAL_STATUSES, expected, terminal: APPEAL_TERMINAL, can: canTransitionAppeal });
 
   it.each([
     ['approve', 'approved', 'operator'], ['reject', 'rejected', 'operator'], ['complete', 'completed', 'applicant'],
   ] as const)('when %s succeeds, then the appeal is %s and it was the %s who acted', (action, to, by) => {
     expect(APPEAL_TRANSITIONS[action]).toMatchObject({ to, by });
-  });
-
-  it.each(APPEAL_TERMINAL.map((status) => [status]))('when an appeal is %s, then no action leaves that state (terminal)', (status) => {
-    for (const action of Object.keys(APPEAL_TRANSITIONS) as AppealAction[]) expect(canTransitionAppeal(action, status)).toBe(false);
   });
 
   it.each([
