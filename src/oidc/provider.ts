@@ -11,7 +11,7 @@ import { state } from '../shared/http/middleware.js';
 import { createAdapter } from './adapter.js';
 import type { KeyMaterial } from './keys.js';
 import type { Services } from '../services.js';
-import { createFindAccount, requestUnitAccess } from './accounts.js';
+import { createFindAccount, tokenRequestUnitAccess } from './accounts.js';
 import { tokenUnitScopes, unitAccessForGrant, unitTokenClaims } from '../modules/bindings/access.js';
 import { parseAccountId } from '../shared/account-id.js';
 import { buildPolicy } from './policy.js';
@@ -182,17 +182,16 @@ export function buildConfiguration(deps: ProviderDeps): Configuration {
         enabled: true,
         defaultResource: () => undefined,
         useGrantedResource: () => false,
-        getResourceServerInfo: (ctx, resource, client) => {
+        getResourceServerInfo: async (ctx, resource, client) => {
           // C-T8: only the resource of a business the client is registered for (its biz: scopes in clients.json).
           const registered = new Set((client.scope ?? '').split(' '));
           const offered = catalog.businesses
             .filter((business) => business.resource === resource && registered.has(business.scope)).map((business) => business.scope);
           if (offered.length === 0) throw new errors.InvalidTarget('the resource is not one of the businesses this client is registered for');
-          // Once the account of a token request is known (findAccount ran), only what the unit grants now.
-          const access = requestUnitAccess(ctx);
-          const scope = ctx.oidc.route === 'token' && ctx.oidc.entities.Account
-            ? offered.filter((entry) => access?.allowed.includes(entry)).join(' ')
-            : offered.join(' ');
+          // At the token endpoint, once the request's account is known: only what the unit grants now.
+          const account = ctx.oidc.route === 'token' ? ctx.oidc.entities.Account : undefined;
+          const access = account ? await tokenRequestUnitAccess(ctx, services, account.accountId, ctx.oidc.entities.Grant?.jti) : undefined;
+          const scope = account ? offered.filter((entry) => access?.allowed.includes(entry)).join(' ') : offered.join(' ');
           return {
             scope,
             audience: resource,
@@ -231,9 +230,10 @@ export function buildConfiguration(deps: ProviderDeps): Configuration {
     renderError: errorPage(deps.catalog) as Configuration['renderError'],
     findAccount: createFindAccount(services),
     loadExistingGrant: createLoadExistingGrant(services, (clientId) => firstParty.has(clientId)),
-    extraTokenClaims: (ctx, token) => {
-      const access = requestUnitAccess(ctx);
-      return access && 'grantId' in token && token.grantId ? unitTokenClaims(access) : undefined;
+    extraTokenClaims: async (ctx, token) => {
+      if (!('grantId' in token) || !token.grantId) return undefined;
+      const access = await tokenRequestUnitAccess(ctx, services, token.accountId, token.grantId);
+      return access ? unitTokenClaims(access) : undefined;
     },
     interactions: {
       policy: buildPolicy(services, (clientId) => catalog.client(clientId)?.accountKind ?? 'person'),
