@@ -69,12 +69,20 @@ export function clientName(services: Services, clientId: unknown, locale: 'zh-CN
 }
 
 /**
+ * The one write to the library's interaction record: its `result`, saved for the rest of its lifetime (what
+ * interactionResult does). Every step that records something in an interaction goes through here.
+ */
+export async function saveResult(interaction: Interaction, result: Record<string, unknown>): Promise<void> {
+  interaction.result = result;
+  await interaction.save(Math.max(1, (interaction.exp ?? 0) - Math.floor(Date.now() / 1000)));
+}
+
+/**
  * Completes the interaction with a result and sends the browser back to the authorization endpoint. What the
  * library's interactionResult does, on the interaction this request already loaded (no second read).
  */
 export async function finish(ctx: Context, interaction: Interaction, result: Record<string, unknown>, merge = false): Promise<void> {
-  interaction.result = merge && !('error' in result) ? { ...interaction.lastSubmission, ...result } : result;
-  await interaction.save(Math.max(1, (interaction.exp ?? 0) - Math.floor(Date.now() / 1000)));
+  await saveResult(interaction, merge && !('error' in result) ? { ...interaction.lastSubmission, ...result } : result);
   ctx.status = 303;
   ctx.redirect(interaction.returnTo);
 }

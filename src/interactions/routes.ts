@@ -11,7 +11,7 @@ import { parseAccountId } from '../shared/account-id.js';
 import { isIdentityScope } from '../config/clients.js';
 import type { Services } from '../services.js';
 import { accountIdOf } from '../shared/account-id.js';
-import { accountKindOf, clientName, finish, INTERACTION_LOCALE, loadInteraction, reauthAccountOf, type Interaction } from './context.js';
+import { accountKindOf, clientName, finish, INTERACTION_LOCALE, loadInteraction, reauthAccountOf, saveResult, type Interaction } from './context.js';
 import { maskMobile } from '../modules/persons/rules.js';
 import { unitInteractionRoutes } from './unit-routes.js';
 import { saveGrant } from '../oidc/grants.js';
@@ -222,8 +222,7 @@ export function interactionRoutes(provider: Provider, services: Services): Route
     const form = formFields(ctx, ['account', 'password'], 512);
     try {
       const operator = await services.operators.authenticatePassword(form.account, form.password, auditContext(ctx));
-      interaction.result = { operatorPassword: { operatorId: operator.id, at: Math.floor(Date.now() / 1000) } satisfies OperatorStep };
-      await interaction.save(Math.max(1, (interaction.exp ?? 0) - Math.floor(Date.now() / 1000)));
+      await saveResult(interaction, { operatorPassword: { operatorId: operator.id, at: Math.floor(Date.now() / 1000) } satisfies OperatorStep });
       ctx.status = 303;
       ctx.redirect(`/interaction/${interaction.uid}`);
     } catch (error) {
