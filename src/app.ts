@@ -1,4 +1,3 @@
-import type Provider from 'oidc-provider';
 import { WEBHOOK_JOB, webhookHandler } from './modules/webhooks/events.js';
 import { Router } from '@koa/router';
 import serve from 'koa-static';
@@ -9,7 +8,7 @@ import type { Database } from './shared/db/database.js';
 import type { Logger } from './shared/logger.js';
 import type { Notifier } from './shared/notifier/notifier.js';
 import type { KeyMaterial } from './oidc/keys.js';
-import { createProvider } from './oidc/provider.js';
+import { createProvider, invalidClientRewrite, type Provider } from './oidc/provider.js';
 import { errorBoundary, requestContext, securityHeaders } from './shared/http/middleware.js';
 import { clientAddress } from './shared/http/client-ip.js';
 import { healthRoutes } from './shared/http/health.js';
@@ -20,7 +19,7 @@ import { signingKeyDates } from './oidc/keys.js';
 import { safeReturnPath } from './shared/http/forms.js';
 import { matchLocale } from './shared/i18n/index.js';
 import { PUBLIC_DIR } from './shared/paths.js';
-import { createServices, type Services } from './services.js';
+import { createServices, type AllServices } from './services.js';
 import { consoleAuth } from './interactions/console.js';
 import { interactionRoutes } from './interactions/routes.js';
 import { personRoutes } from './modules/persons/routes.js';
@@ -59,7 +58,7 @@ export interface App {
   /** The Koa application to serve (node-oidc-provider's Provider is a Koa application). */
   koa: Provider;
   provider: Provider;
-  services: Services;
+  services: AllServices;
   /** Delivers the job queue (S-56); started by the server (and by the test harness), never by the admin CLI. */
   worker: JobWorker;
 }
@@ -78,7 +77,7 @@ function languageRoutes(): Router {
 /**
  * Wires the application without listening (tests serve it themselves). Middleware order: metrics → trace span →
  * request context →
- * security headers → error boundary → static files → our routes → the provider's own routes.
+ * security headers → error boundary → invalid_client rewrite → static files → our routes → the provider's own routes.
  */
 export function createApp(deps: AppDeps): App {
   const services = createServices({
@@ -114,6 +113,7 @@ export function createApp(deps: AppDeps): App {
   provider.use(requestContext(deps.logger));
   provider.use(securityHeaders(new URL(deps.config.issuer).protocol === 'https:'));
   provider.use(errorBoundary());
+  provider.use(invalidClientRewrite());
   provider.use(atomicTokenRequests(deps.db, provider.pathFor('token')));
   provider.use(mount('/static', serve(PUBLIC_DIR, { maxage: 60 * 60 * 1000, gzip: false, brotli: false })));
   for (const router of [

@@ -10,6 +10,7 @@ import type { Logger } from './shared/logger.js';
 import { loadKeys } from './oidc/keys.js';
 import { sweepExpired } from './oidc/adapter.js';
 import { seedDemoData, type DemoSummary } from './modules/demo/seed.js';
+import { nodeListener } from './shared/http/listener.js';
 
 export interface RunningServer {
   url: string;
@@ -49,7 +50,7 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
     const app = createApp({ config, db, catalog, keys, logger, draining: () => draining });
     started = app;
     const demo = config.demoData ? await seedDemoData(app.services) : undefined;
-    server = http.createServer(app.koa.callback());
+    server = http.createServer(nodeListener(app.koa.callback()));
     server.requestTimeout = 30_000;
     server.headersTimeout = 20_000;
     const listening = server;

@@ -26,6 +26,8 @@ import { AppealService } from './modules/recovery/appeals.js';
 import { SecondFactorService } from './modules/mfa/service.js';
 import { UnitMfaPolicy } from './modules/mfa/unit-policy.js';
 import { PasskeyService } from './modules/mfa/passkeys.js';
+import { OperatorDashboard } from './modules/operators/dashboard.js';
+import { JobRetry } from './modules/jobs/retry.js';
 
 export interface ServiceDeps {
   config: AppConfig;
@@ -56,7 +58,7 @@ export function createServices(deps: ServiceDeps) {
     { action: 'sign_in.lockout', outcome: 'failure', target: accountId ? { type: kind, id: accountId } : undefined, detail: { kind, scope } },
   ));
   const codes = new OneTimeCodes(db, secrets, notifier, throttle, now);
-  const sessions = new OidcSessions(db, jobs);
+  const sessions = new OidcSessions(db, jobs, now);
   const persons = new PersonService({
     db, hasher, codes, throttle, signIn, audit, secrets, notifier, sessions, events, now,
     identityJobs: config.identityVerification ? jobs : undefined,
@@ -70,19 +72,31 @@ export function createServices(deps: ServiceDeps) {
   const passkeys = new PasskeyService({ db, throttle, audit, issuer: config.issuer, rpName: '统一身份认证平台', now });
   const allScopes = () => deps.catalog.businesses.map((business) => business.scope);
   const unitGrants = new UnitGrants(db, jobs, now);
-  const units = new UnitService({ db, hasher, signIn, audit, sessions, revoker: unitGrants, allScopes, events, now });
+  // Unit registration writes the first contact binding through the bindings module, built next (called later only).
+  const units: UnitService = new UnitService({
+    db, persons, bindings: { insertActive: (tx, binding): Promise<void> => bindings.insertActive(tx, binding) }, hasher, signIn, audit, sessions, revoker: unitGrants, allScopes, events, now,
+  });
   const notices = new NoticeService({ db, notifier, now });
-  const bindings = new BindingService({ db, audit, allScopes, revoker: unitGrants, events, notices, now });
+  const bindings: BindingService = new BindingService({ db, persons, units, audit, allScopes, revoker: unitGrants, events, notices, now });
   const verification = new UnitVerification({ db, secrets, throttle, audit, ttlHours: config.unitCodeTtlHours, events, now });
-  const recovery = new RecoveryService({ db, units, codes, hasher, throttle, audit, secrets, sessions, now });
+  const recovery = new RecoveryService({ db, units, bindings, codes, hasher, throttle, audit, secrets, sessions, now });
   const appeals = new AppealService({
-    db, units, notifier, emailEnabled: supportsChannel(notifier, 'email'), hasher, throttle, audit, secrets, sessions, issuer: config.issuer,
+    db, units, persons, bindings, notifier, emailEnabled: supportsChannel(notifier, 'email'), hasher, throttle, audit, secrets, sessions, issuer: config.issuer,
     revoker: unitGrants, events, allScopes, now,
   });
+  const dashboard = new OperatorDashboard(db, jobs, now);
+  const jobRetry = new JobRetry(db, jobs, audit);
   return {
-    config, catalog: deps.catalog, db, jobs, secrets, audit, throttle, notifier, hasher, codes, sessions, persons, operators, mfa, unitMfa, passkeys,
-    units, bindings, notices, verification, unitGrants, recovery, appeals, events, now,
+    config, catalog: deps.catalog, db, jobs, jobRetry, dashboard, secrets, audit, throttle, notifier, hasher, codes, sessions, persons, operators,
+    mfa, unitMfa, passkeys, units, bindings, notices, verification, unitGrants, recovery, appeals, events, now,
   };
 }
 
-export type Services = ReturnType<typeof createServices>;
+/** Everything the composition root built, the database included (app wiring, demo data, tests). */
+export type AllServices = ReturnType<typeof createServices>;
+
+/**
+ * What routers, the provider layer and the other consumers of the bag receive: every service, but not the database
+ * (SQL lives in services and stores; a route never runs a statement).
+ */
+export type Services = Omit<AllServices, 'db'>;

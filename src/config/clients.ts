@@ -7,13 +7,20 @@ import {
   ArrayMaxSize, ArrayNotEmpty, ArrayUnique, IsArray, IsBoolean, IsIn, IsOptional, IsString, Length, Matches,
   MaxLength, ValidateNested, validateSync, type ValidationError,
 } from 'class-validator';
+import { ACCOUNT_KINDS, type AccountKind } from '../shared/account-id.js';
 import { ConfigError, type RunMode } from './env.js';
 
-export const BASE_SCOPES = ['openid', 'profile', 'phone', 'offline_access', 'unit', 'manage'] as const;
+/** The scopes of a person's identity and sign-in (C-T1), each with a translated description; not business scopes. */
+export const IDENTITY_SCOPES = ['openid', 'profile', 'phone', 'offline_access', 'unit'] as const;
+
+export const BASE_SCOPES = [...IDENTITY_SCOPES, 'manage'] as const;
+
+export function isIdentityScope(scope: string): scope is (typeof IDENTITY_SCOPES)[number] {
+  return (IDENTITY_SCOPES as readonly string[]).includes(scope);
+}
 
 /** Scopes that authorise the management API (S-47: never held by a business system). */
 export const MANAGEMENT_SCOPES: ReadonlySet<string> = new Set(['manage']);
-export const ACCOUNT_KINDS = ['person', 'unit', 'operator'] as const;
 const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'none'] as const;
 const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
 const ABSOLUTE_URL = /^https?:\/\/[^\s#]+$/;
@@ -106,7 +113,7 @@ export class ClientEntry {
    * the management API only — unit accounts or operators (R-U3: never for a business system).
    */
   @IsOptional() @IsIn(ACCOUNT_KINDS)
-  account_kind?: (typeof ACCOUNT_KINDS)[number];
+  account_kind?: AccountKind;
 
   /** The business system's event webhook (Standard Webhooks), see README "Event webhooks". */
   @IsOptional() @ValidateNested() @Type(() => WebhookEntry)
@@ -136,7 +143,7 @@ export interface RegisteredClient {
   name: { 'zh-CN': string; en: string };
   firstParty: boolean;
   business: string | undefined;
-  accountKind: (typeof ACCOUNT_KINDS)[number];
+  accountKind: AccountKind;
   /** Its event webhook, the secret resolved (never logged nor stored in the database). */
   webhook: { url: string; secret: string } | undefined;
   /** Client metadata in the form node-oidc-provider takes. */
@@ -146,6 +153,8 @@ export interface RegisteredClient {
 export interface ClientCatalog {
   businesses: Business[];
   clients: RegisteredClient[];
+  /** The registered client with this id (the one look-up of a client by id). */
+  client(clientId: unknown): RegisteredClient | undefined;
   /** Client ids whose secret was generated for local development (printed at start). */
   generatedSecrets: Record<string, string>;
 }
@@ -358,5 +367,9 @@ export function loadClients(options: LoadClientsOptions): ClientCatalog {
     file, mode: options.mode, env: options.env ?? process.env, dataDir: options.dataDir, devStore: {}, generated: {},
   };
   const clients = parsed.clients.map((entry) => toClient(entry, resolveSecret(entry, ctx), resolveWebhook(entry, ctx)));
-  return { businesses: parsed.businesses.map(toBusiness), clients, generatedSecrets: ctx.generated };
+  const byId = new Map(clients.map((client) => [client.clientId, client]));
+  return {
+    businesses: parsed.businesses.map(toBusiness), clients, generatedSecrets: ctx.generated,
+    client: (clientId) => (typeof clientId === 'string' ? byId.get(clientId) : undefined),
+  };
 }

@@ -1,36 +1,17 @@
 import crypto from 'node:crypto';
 import { Router } from '@koa/router';
-import type { Context, Middleware, Next } from 'koa';
+import type { Context, Next } from 'koa';
 import type Provider from 'oidc-provider';
-import { parseAccountId, type AccountKind } from '../shared/account-id.js';
+import { isAccountKind, parseAccountId } from '../shared/account-id.js';
 import { AppError } from '../shared/errors.js';
-import { isFresh, type SensitiveOperation } from '../shared/security/sensitive.js';
+import { isFresh } from '../shared/security/sensitive.js';
+import type { ConsoleAccount, CurrentAccount, RequireAccount } from '../shared/console-account.js';
 import { safeReturnPath } from '../shared/http/forms.js';
 import { state } from '../shared/http/middleware.js';
 import { CONSOLE_CLIENT_ID, consoleRedirectUri, type ConsoleKind } from '../oidc/console-client.js';
 
-/** The signed-in account of a console request, from the provider's SSO session. */
-export interface ConsoleAccount {
-  kind: AccountKind;
-  id: string;
-  sessionUid: string;
-  /** Seconds since the epoch of the last password sign-in. */
-  loginTs: number;
-}
-
-export type RequireAccount = (kind: ConsoleKind, options?: { freshSeconds?: number; operation?: SensitiveOperation }) => Middleware;
-
-/** The signed-in account of the SSO session, if any (pages that also serve visitors). */
-export type CurrentAccount = (ctx: Context) => Promise<ConsoleAccount | undefined>;
-
 const LOGIN_COOKIE = 'console_login';
 const HOME: Record<ConsoleKind, string> = { person: '/account', unit: '/unit', operator: '/operator' };
-
-export function consoleAccount(ctx: Context): ConsoleAccount {
-  const account = (ctx.state as { account?: ConsoleAccount }).account;
-  if (!account) throw new AppError('forbidden', 403);
-  return account;
-}
 
 /**
  * The consoles read the provider's session directly (one SSO session, S-30). To sign in, they send the browser
@@ -45,7 +26,7 @@ export function consoleAuth(provider: Provider, issuer: string): { routes: Route
   }
 
   router.get('/console/login', async (ctx) => {
-    const kind = (['person', 'unit', 'operator'] as const).find((k) => k === ctx.query.kind) ?? 'person';
+    const kind = isAccountKind(ctx.query.kind) ? ctx.query.kind : 'person';
     const returnTo = safeReturnPath(ctx.query.return, HOME[kind]);
     const stateValue = crypto.randomBytes(16).toString('base64url');
     const verifier = crypto.randomBytes(32).toString('base64url');

@@ -43,7 +43,7 @@ export async function loadInteraction(ctx: Context, provider: Provider): Promise
 export function accountKindOf(interaction: Interaction, services: Services): ConsoleKind {
   const params = interaction.params as Record<string, unknown>;
   if (params.client_id !== CONSOLE_CLIENT_ID) {
-    return services.catalog.clients.find((client) => client.clientId === params.client_id)?.accountKind ?? 'person';
+    return services.catalog.client(params.client_id)?.accountKind ?? 'person';
   }
   return typeof params.console === 'string' && (CONSOLE_KINDS as readonly string[]).includes(params.console)
     ? params.console as ConsoleKind : 'person';
@@ -63,9 +63,18 @@ export function reauthAccountOf(interaction: Interaction, services: Services): {
 
 /** The name of the client to show, in the page's language. */
 export function clientName(services: Services, clientId: unknown, locale: 'zh-CN' | 'en'): string {
-  const client = services.catalog.clients.find((entry) => entry.clientId === clientId);
+  const client = services.catalog.client(clientId);
   if (client) return client.name[locale];
   return locale === 'en' ? 'Unified Identity Platform' : '统一身份认证平台';
+}
+
+/**
+ * The one write to the library's interaction record: its `result`, saved for the rest of its lifetime (what
+ * interactionResult does). Every step that records something in an interaction goes through here.
+ */
+export async function saveResult(interaction: Interaction, result: Record<string, unknown>): Promise<void> {
+  interaction.result = result;
+  await interaction.save(Math.max(1, (interaction.exp ?? 0) - Math.floor(Date.now() / 1000)));
 }
 
 /**
@@ -73,8 +82,7 @@ export function clientName(services: Services, clientId: unknown, locale: 'zh-CN
  * library's interactionResult does, on the interaction this request already loaded (no second read).
  */
 export async function finish(ctx: Context, interaction: Interaction, result: Record<string, unknown>, merge = false): Promise<void> {
-  interaction.result = merge && !('error' in result) ? { ...interaction.lastSubmission, ...result } : result;
-  await interaction.save(Math.max(1, (interaction.exp ?? 0) - Math.floor(Date.now() / 1000)));
+  await saveResult(interaction, merge && !('error' in result) ? { ...interaction.lastSubmission, ...result } : result);
   ctx.status = 303;
   ctx.redirect(interaction.returnTo);
 }

@@ -8,12 +8,13 @@ import { auditContext, csrfToken, formFields, parseBody, verifyCsrf } from '../s
 import { setRetryAfter, state } from '../shared/http/middleware.js';
 import { render } from '../shared/http/views.js';
 import { parseAccountId } from '../shared/account-id.js';
+import { isIdentityScope } from '../config/clients.js';
 import type { Services } from '../services.js';
 import { accountIdOf } from '../shared/account-id.js';
-import { accountKindOf, clientName, finish, INTERACTION_LOCALE, loadInteraction, reauthAccountOf, type Interaction } from './context.js';
+import { accountKindOf, clientName, finish, INTERACTION_LOCALE, loadInteraction, reauthAccountOf, saveResult, type Interaction } from './context.js';
 import { maskMobile } from '../modules/persons/rules.js';
 import { unitInteractionRoutes } from './unit-routes.js';
-import { takeRegistration } from './registered.js';
+import { takeRegistration } from '../shared/registered-sign-in.js';
 import { pendingStep, secondFactorInteractionRoutes } from './second-factor-routes.js';
 import { ACR_MFA, ACR_PASSWORD } from '../oidc/assurance.js';
 import { saveGrant } from '../oidc/grants.js';
@@ -190,7 +191,7 @@ export function interactionRoutes(provider: Provider, services: Services): Route
           const business = services.catalog.businesses.find((entry) => entry.scope === scope);
           if (business) return translate(locale, 'scope.business', { name: business.name[locale] });
           const key = `scope.${scope}`;
-          return ['openid', 'profile', 'phone', 'offline_access', 'unit'].includes(scope) ? translate(locale, key as 'scope.openid') : scope;
+          return isIdentityScope(scope) ? translate(locale, key as 'scope.openid') : scope;
         });
         render(ctx, 'interaction/consent.njk', { uid: interaction.uid, csrf: csrfToken(ctx), client: clientName(services, params.client_id, locale), items });
         return;
@@ -249,8 +250,7 @@ export function interactionRoutes(provider: Provider, services: Services): Route
     const form = formFields(ctx, ['account', 'password'], 512);
     try {
       const operator = await services.operators.authenticatePassword(form.account, form.password, auditContext(ctx));
-      interaction.result = { operatorPassword: { operatorId: operator.id, at: Math.floor(Date.now() / 1000) } satisfies OperatorStep };
-      await interaction.save(Math.max(1, (interaction.exp ?? 0) - Math.floor(Date.now() / 1000)));
+      await saveResult(interaction, { operatorPassword: { operatorId: operator.id, at: Math.floor(Date.now() / 1000) } satisfies OperatorStep });
       ctx.status = 303;
       ctx.redirect(`/interaction/${interaction.uid}`);
     } catch (error) {

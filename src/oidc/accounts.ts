@@ -1,9 +1,9 @@
 import type { Account, AccountClaims, FindAccount, KoaContextWithOIDC } from 'oidc-provider';
 import { parseAccountId } from '../shared/account-id.js';
-import type { Person } from '../modules/persons/store.js';
+import type { Person } from '../modules/persons/service.js';
 import type { Services } from '../services.js';
 import { CONSOLE_CLIENT_ID } from './console-client.js';
-import { isBusinessScope, unitAccessForGrant, unitClaims, type UnitAccess } from '../modules/bindings/access.js';
+import { isBusinessScope, unitAccessForGrant, unitClaims, type GrantAccessDeps, type UnitAccess } from '../modules/bindings/access.js';
 
 /** Standard claims of a person (profile, phone) and the real-name flag. */
 export function personClaims(person: Person): AccountClaims {
@@ -24,9 +24,29 @@ function clientIdOf(ctx: KoaContextWithOIDC | undefined, token: unknown): string
   return fromToken ?? ctx?.oidc?.client?.clientId;
 }
 
-/** The unit access computed for this request (read again by the resource-server and token-claims hooks). */
-export function requestUnitAccess(ctx: KoaContextWithOIDC | undefined): UnitAccess | undefined {
-  return (ctx?.state as { unitAccess?: UnitAccess } | undefined)?.unitAccess;
+const PER_REQUEST = new WeakMap<object, Map<string, Promise<UnitAccess | null | undefined>>>();
+
+/**
+ * The unit access of a person's grant, computed once per request (C-T5): findAccount, the resource server's scope
+ * and the access token's claims each ask for it, so none depends on another having run first or stored something.
+ * `undefined`: a personal grant; `null`: the grant's unit access no longer holds (see unitAccessForGrant).
+ */
+export function requestUnitAccess(ctx: object | undefined, services: GrantAccessDeps, personId: string, grantId: string | undefined): Promise<UnitAccess | null | undefined> {
+  if (!ctx) return unitAccessForGrant(services, personId, grantId);
+  const memo = PER_REQUEST.get(ctx) ?? new Map<string, Promise<UnitAccess | null | undefined>>();
+  PER_REQUEST.set(ctx, memo);
+  const key = `${personId} ${grantId ?? ''}`;
+  const known = memo.get(key);
+  if (known) return known;
+  const access = unitAccessForGrant(services, personId, grantId);
+  memo.set(key, access);
+  return access;
+}
+
+/** The unit access of the person and grant a token request issues for (undefined when it is not a person's grant). */
+export async function tokenRequestUnitAccess(ctx: KoaContextWithOIDC, services: GrantAccessDeps, accountId: string | undefined, grantId: string | undefined): Promise<UnitAccess | null | undefined> {
+  const ref = parseAccountId(accountId);
+  return ref?.kind === 'person' && grantId ? requestUnitAccess(ctx, services, ref.id, grantId) : undefined;
 }
 
 /**
@@ -60,7 +80,7 @@ export function createFindAccount(services: Services): FindAccount {
     if (ref.kind !== 'person') {
       // Only the provider's consoles and management-API clients registered for this kind of account (R-U3).
       const clientId = clientIdOf(ctx, token);
-      const registered = services.catalog.clients.find((client) => client.clientId === clientId)?.accountKind;
+      const registered = services.catalog.client(clientId)?.accountKind;
       if (clientId !== CONSOLE_CLIENT_ID && registered !== ref.kind) return undefined;
       const active = ref.kind === 'operator'
         ? (await services.operators.byId(ref.id))?.status === 'active'
@@ -70,12 +90,9 @@ export function createFindAccount(services: Services): FindAccount {
     const person = await services.persons.byId(ref.id);
     if (!person || person.status !== 'active') return undefined;
     const grantId = (token as { grantId?: string } | undefined)?.grantId;
-    const access = token ? await unitAccessForGrant(services, person.id, grantId) : undefined;
+    const access = token ? await requestUnitAccess(ctx, services, person.id, grantId) : undefined;
     if (access === null) return undefined;
-    if (token) {
-      restrictGrant(ctx, access?.allowed ?? []);
-      if (ctx && access) (ctx.state as { unitAccess?: UnitAccess }).unitAccess = access;
-    }
+    if (token) restrictGrant(ctx, access?.allowed ?? []);
     return {
       accountId: id,
       claims: async (_use, scope) => ({ ...personClaims(person), ...(access ? unitClaims(access, scope) : {}) }),

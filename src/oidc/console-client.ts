@@ -4,9 +4,12 @@
  */
 export const CONSOLE_CLIENT_ID = 'console';
 
-export type ConsoleKind = 'person' | 'unit' | 'operator';
+import { ACCOUNT_KINDS, type AccountKind } from '../shared/account-id.js';
 
-export const CONSOLE_KINDS: readonly ConsoleKind[] = ['person', 'unit', 'operator'];
+/** One console per account kind. */
+export type ConsoleKind = AccountKind;
+
+export const CONSOLE_KINDS: readonly ConsoleKind[] = ACCOUNT_KINDS;
 
 export function consoleRedirectUri(issuer: string): string {
   return `${issuer}/console/callback`;

@@ -1,6 +1,7 @@
 import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { Middleware } from 'koa';
 import type { AppConfig } from '../config/env.js';
-import type { ClientCatalog } from '../config/clients.js';
+import { BASE_SCOPES, type ClientCatalog } from '../config/clients.js';
 import type { Database } from '../shared/db/database.js';
 import type { Logger } from '../shared/logger.js';
 import { isDatabaseUnavailable, isUnstorableInput } from '../shared/errors.js';
@@ -10,7 +11,7 @@ import { state } from '../shared/http/middleware.js';
 import { createAdapter } from './adapter.js';
 import type { KeyMaterial } from './keys.js';
 import type { Services } from '../services.js';
-import { createFindAccount, requestUnitAccess } from './accounts.js';
+import { createFindAccount, tokenRequestUnitAccess } from './accounts.js';
 import { tokenUnitScopes, unitAccessForGrant, unitTokenClaims } from '../modules/bindings/access.js';
 import { parseAccountId } from '../shared/account-id.js';
 import { buildPolicy } from './policy.js';
@@ -21,6 +22,9 @@ import { metrics } from '../shared/metrics.js';
 import { ACR_VALUES } from './assurance.js';
 import { assertAcrOnlyClaims, type NeedsMfa } from './step-up.js';
 import { unitForAuthorization } from './unit-selection.js';
+
+/** The provider type for the composition root (`src/app.ts`), which does not import oidc-provider itself. */
+export type { Provider };
 
 /** Lifetimes of every artefact, in seconds (PRODUCT.md §6, S-3, S-7). */
 export const TTL = {
@@ -76,7 +80,7 @@ const errorPage = (catalog: ClientCatalog) => async function renderError(ctx: Ko
   // 返回业务系统: only to an address the client registered (its business's portal, else its post-logout URI),
   // never to one taken from the failed request.
   const client = ctx.oidc?.client;
-  const registered = client && catalog.clients.find((entry) => entry.clientId === client.clientId);
+  const registered = client && catalog.client(client.clientId);
   const business = registered && catalog.businesses.find((entry) => entry.code === registered.business);
   const rpUrl = business?.portalUrl ?? client?.postLogoutRedirectUris?.[0];
   const signIn = out.error === 'session_not_found' || out.error === 'login_required';
@@ -111,7 +115,7 @@ function policyNeedsMfa(catalog: ClientCatalog, services: Services): NeedsMfa {
   const codes = new Set(strict.map((business) => business.code));
   const scopes = new Set(strict.map((business) => business.scope));
   return async (ctx) => {
-    const registered = catalog.clients.find((client) => client.clientId === ctx.oidc.client?.clientId);
+    const registered = catalog.client(ctx.oidc.client?.clientId);
     if (registered?.business && codes.has(registered.business)) return true;
     if (String(ctx.oidc.params?.scope ?? '').split(' ').some((scope) => scopes.has(scope))) return true;
     const unitId = await unitForAuthorization(ctx, services);
@@ -143,7 +147,7 @@ export function buildConfiguration(deps: ProviderDeps): Configuration {
       long: { httpOnly: true, sameSite: config.authorizationPost ? 'none' : 'lax', signed: true },
       short: { httpOnly: true, sameSite: config.authorizationPost ? 'none' : 'lax', signed: true },
     },
-    scopes: ['openid', 'offline_access', 'profile', 'phone', 'unit', 'manage', ...businessScopes],
+    scopes: [...BASE_SCOPES, ...businessScopes],
     claims: { ...CLAIMS } as unknown as Configuration['claims'],
     conformIdTokenClaims: false,
     acrValues: [...ACR_VALUES],
@@ -203,17 +207,16 @@ export function buildConfiguration(deps: ProviderDeps): Configuration {
         enabled: true,
         defaultResource: () => undefined,
         useGrantedResource: () => false,
-        getResourceServerInfo: (ctx, resource, client) => {
+        getResourceServerInfo: async (ctx, resource, client) => {
           // C-T8: only the resource of a business the client is registered for (its biz: scopes in clients.json).
           const registered = new Set((client.scope ?? '').split(' '));
           const offered = catalog.businesses
             .filter((business) => business.resource === resource && registered.has(business.scope)).map((business) => business.scope);
           if (offered.length === 0) throw new errors.InvalidTarget('the resource is not one of the businesses this client is registered for');
-          // Once the account of a token request is known (findAccount ran), only what the unit grants now.
-          const access = requestUnitAccess(ctx);
-          const scope = ctx.oidc.route === 'token' && ctx.oidc.entities.Account
-            ? offered.filter((entry) => access?.allowed.includes(entry)).join(' ')
-            : offered.join(' ');
+          // At the token endpoint, once the request's account is known: only what the unit grants now.
+          const account = ctx.oidc.route === 'token' ? ctx.oidc.entities.Account : undefined;
+          const access = account ? await tokenRequestUnitAccess(ctx, services, account.accountId, ctx.oidc.entities.Grant?.jti) : undefined;
+          const scope = account ? offered.filter((entry) => access?.allowed.includes(entry)).join(' ') : offered.join(' ');
           return {
             scope,
             audience: resource,
@@ -252,12 +255,13 @@ export function buildConfiguration(deps: ProviderDeps): Configuration {
     renderError: errorPage(deps.catalog) as Configuration['renderError'],
     findAccount: createFindAccount(services),
     loadExistingGrant: createLoadExistingGrant(services, (clientId) => firstParty.has(clientId)),
-    extraTokenClaims: (ctx, token) => {
-      const access = requestUnitAccess(ctx);
-      return access && 'grantId' in token && token.grantId ? unitTokenClaims(access) : undefined;
+    extraTokenClaims: async (ctx, token) => {
+      if (!('grantId' in token) || !token.grantId) return undefined;
+      const access = await tokenRequestUnitAccess(ctx, services, token.accountId, token.grantId);
+      return access ? unitTokenClaims(access) : undefined;
     },
     interactions: {
-      policy: buildPolicy(services, (clientId) => catalog.clients.find((client) => client.clientId === clientId)?.accountKind ?? 'person', policyNeedsMfa(catalog, services)),
+      policy: buildPolicy(services, (clientId) => catalog.client(clientId)?.accountKind ?? 'person', policyNeedsMfa(catalog, services)),
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
     },
     fetch: fetchForRegisteredClients(catalog),
@@ -267,14 +271,13 @@ export function buildConfiguration(deps: ProviderDeps): Configuration {
 
 const CLIENT_AUTH_ROUTES = new Set(['token', 'introspection', 'revocation']);
 
-/** Builds the provider. It is itself the Koa application; our middleware is added with `provider.use`. */
-export function createProvider(deps: ProviderDeps): Provider {
-  const provider = new Provider(deps.config.issuer, buildConfiguration(deps));
-  // X-Forwarded-Proto/Host count only behind a trusted proxy; the client IP is set by clientAddress() (S-36).
-  provider.proxy = deps.config.trustProxy !== false;
-  // RFC 6749 §5.2: a request that includes no client authentication at all is `invalid_client` (401), which the
-  // library reports as invalid_request (400).
-  provider.use(async (ctx, next) => {
+/**
+ * RFC 6749 §5.2: a request that includes no client authentication at all is `invalid_client` (401), which the
+ * library reports as invalid_request (400). Mounted by the app inside the request log and the HTTP metrics, so
+ * both record the status the client receives.
+ */
+export function invalidClientRewrite(): Middleware {
+  return async (ctx, next) => {
     await next();
     const body = ctx.body as { error?: string; error_description?: string } | undefined;
     const route = (ctx as unknown as KoaContextWithOIDC).oidc?.route;
@@ -284,7 +287,14 @@ export function createProvider(deps: ProviderDeps): Provider {
       ctx.set('WWW-Authenticate', 'Basic realm="token"');
       ctx.body = { error: 'invalid_client', error_description: 'client authentication is required' };
     }
-  });
+  };
+}
+
+/** Builds the provider. It is itself the Koa application; our middleware is added with `provider.use`. */
+export function createProvider(deps: ProviderDeps): Provider {
+  const provider = new Provider(deps.config.issuer, buildConfiguration(deps));
+  // X-Forwarded-Proto/Host count only behind a trusted proxy; the client IP is set by clientAddress() (S-36).
+  provider.proxy = deps.config.trustProxy !== false;
   provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
     metrics.tokenIssued(String(ctx.oidc.params?.grant_type ?? 'unknown'), ctx.oidc.client?.clientId ?? 'unknown');
   });

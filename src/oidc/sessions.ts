@@ -7,7 +7,8 @@ import { logoutJobs, noticesOf, type StoredSession } from './backchannel.js';
 
 /** Sign-in state of accounts in the provider's storage (oidc_model), with back-channel logout to RPs as jobs. */
 export class OidcSessions implements AccountSessions {
-  constructor(private readonly db: Database, private readonly jobs: Jobs) {}
+  /** `now` is the application's clock, also in SQL (a grant counts as expired by the same time everywhere). */
+  constructor(private readonly db: Database, private readonly jobs: Jobs, private readonly now: () => Date = () => new Date()) {}
 
   async endAll(accountId: string, { keepSessionUid }: { keepSessionUid?: string | undefined }, tx?: Queryable): Promise<void> {
     if (!tx) {
@@ -27,9 +28,9 @@ export class OidcSessions implements AccountSessions {
 
   async listGrants(accountId: string): Promise<GrantSummary[]> {
     const { rows } = await this.db.query<{ id: string; payload: { clientId: string; iat?: number; openid?: { scope?: string }; resources?: Record<string, string> } }>(
-      `SELECT id, payload FROM oidc_model WHERE model = 'Grant' AND account_id = $1 AND (expires_at IS NULL OR expires_at > now())
+      `SELECT id, payload FROM oidc_model WHERE model = 'Grant' AND account_id = $1 AND (expires_at IS NULL OR expires_at > $2)
        ORDER BY (payload->>'iat')::bigint DESC NULLS LAST`,
-      [accountId],
+      [accountId, this.now()],
     );
     return rows.filter((row) => row.payload.clientId !== CONSOLE_CLIENT_ID).map((row) => ({
       grantId: row.id,

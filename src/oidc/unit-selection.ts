@@ -2,6 +2,7 @@ import { interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
 import { parseAccountId } from '../shared/account-id.js';
 import { isBusinessScope, unitAccess, type UnitAccess, type UnitAccessDeps } from '../modules/bindings/access.js';
 import type { UnitGrants } from './unit-grants.js';
+import type { ClientCatalog } from '../config/clients.js';
 import { CONSOLE_CLIENT_ID } from './console-client.js';
 
 const { Prompt, Check } = interactionPolicy;
@@ -26,11 +27,11 @@ function participates(clientId: string | undefined, params: Record<string, unkno
   return kind === undefined || kind === 'person';
 }
 
-export type UnitSelectionDeps = UnitAccessDeps & { unitGrants: UnitGrants };
+export type UnitSelectionDeps = UnitAccessDeps & { unitGrants: UnitGrants; catalog: Pick<ClientCatalog, 'businesses' | 'client'> };
 
 /** The business scopes (`biz:…`) this authorization asks for, of those the client is registered for. */
-export function requestedBusinessScopes(scope: unknown, deps: Pick<UnitAccessDeps, 'catalog'>, clientId: unknown): string[] {
-  const registered = deps.catalog.clients.find((entry) => entry.clientId === clientId)?.metadata.scope;
+export function requestedBusinessScopes(scope: unknown, deps: { catalog: Pick<ClientCatalog, 'client'> }, clientId: unknown): string[] {
+  const registered = deps.catalog.client(clientId)?.metadata.scope;
   const allowed = new Set(typeof registered === 'string' ? registered.split(' ') : []);
   return typeof scope === 'string' ? [...new Set(scope.split(' ').filter((entry) => isBusinessScope(entry) && allowed.has(entry)))] : [];
 }

@@ -2,7 +2,10 @@
  * The provider's session knows one account id. Persons use their UUID (it is the `sub` of every token); unit
  * accounts and operators are prefixed, so they can never be mistaken for a person.
  */
-export type AccountKind = 'person' | 'unit' | 'operator';
+export const ACCOUNT_KINDS = ['person', 'unit', 'operator'] as const;
+
+/** The one list of account kinds: the session's account ids, the consoles, sign-in throttling, audit actors, clients. */
+export type AccountKind = (typeof ACCOUNT_KINDS)[number];
 
 export interface AccountRef {
   kind: AccountKind;
@@ -16,12 +19,16 @@ export function isUuid(value: unknown): value is string {
   return typeof value === 'string' && UUID.test(value);
 }
 
+export function isAccountKind(value: unknown): value is AccountKind {
+  return (ACCOUNT_KINDS as readonly unknown[]).includes(value);
+}
+
 export function parseAccountId(accountId: string | undefined): AccountRef | undefined {
   if (!accountId) return undefined;
   const colon = accountId.indexOf(':');
   const kind = colon < 0 ? 'person' : accountId.slice(0, colon);
   const id = colon < 0 ? accountId : accountId.slice(colon + 1);
-  if ((kind !== 'person' && kind !== 'unit' && kind !== 'operator') || !UUID.test(id)) return undefined;
+  if (!isAccountKind(kind) || !UUID.test(id)) return undefined;
   if (kind === 'person' && colon >= 0) return undefined;
   return { kind, id };
 }

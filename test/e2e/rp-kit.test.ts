@@ -19,6 +19,7 @@ import { Browser } from '../support/browser.js';
 import { createPerson, type TestPerson } from '../support/people.js';
 import { authorizationUrl, callbackOf, discover } from '../support/rp.js';
 import { bindHandler, createUnit, type TestUnit } from '../support/units.js';
+import { nodeListener } from '../../src/shared/http/listener.js';
 
 /** S-9, C-T4, C-T7: the RP kit against real tokens of the provider, and against forged ones. */
 
@@ -151,7 +152,7 @@ describe('RP kit against the provider (S-9, C-T4)', () => {
       ctx.body = { subject: session.subject, unit: session.unit?.id ?? null, role: session.role ?? null, scopes: session.scopes };
     });
     koa.use(router.routes());
-    koaServer = await serve(koa.callback());
+    koaServer = await serve(nodeListener(koa.callback()));
     httpServer = await serve(protect(verifier, { unit: true, scopes: ['biz:continuing_education'], realm: 'ce' }, (_req, res, identity) => {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ subject: identity.subject, unit: identity.unit ?? null }));
     }));

@@ -67,7 +67,7 @@ describe('development shortcuts: TOTP code for the demo operator, /dev/outbox, t
   });
 
   it('when the routes are built for production, then /dev/outbox is not mounted, while the privacy and terms pages are', () => {
-    const paths = (mode: 'production' | 'development') => siteRoutes({ config: { ...app.config, mode }, db: app.db }).stack.map((layer) => layer.path);
+    const paths = (mode: 'production' | 'development') => siteRoutes({ config: { ...app.config, mode }, notifier: app.app.services.notifier }).stack.map((layer) => layer.path);
     expect(paths('development')).toEqual(expect.arrayContaining(['/privacy', '/terms', '/dev/outbox']));
     expect(paths('production')).toEqual(expect.arrayContaining(['/privacy', '/terms']));
     expect(paths('production')).not.toContain('/dev/outbox');

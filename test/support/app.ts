@@ -7,7 +7,8 @@ import { loadConfig, type AppConfig } from '../../src/config/env.js';
 import { loadClients, type ClientCatalog } from '../../src/config/clients.js';
 import { createApp, type App } from '../../src/app.js';
 import { loadKeys } from '../../src/oidc/keys.js';
-import { createLogger } from '../../src/shared/logger.js';
+import { createLogger, type Logger } from '../../src/shared/logger.js';
+import { nodeListener } from '../../src/shared/http/listener.js';
 import type { Database } from '../../src/shared/db/database.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 import { testClientsFile } from './fixtures.js';
@@ -32,6 +33,8 @@ export interface TestAppOptions {
   dir?: string;
   /** The issuer's host name (default 127.0.0.1); `localhost` where a browser needs a domain, e.g. as WebAuthn RP ID. */
   issuerHost?: string;
+  /** Where the application logs (a test reading the request log); by default the configured level on stdout. */
+  logger?: Logger;
 }
 
 /** Serves the real application on 127.0.0.1 on a free port, with its own database, keys and clients. */
@@ -63,14 +66,14 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     database = options.database ?? await createTestDatabase();
     const catalog = loadClients({ file: clientsFile, mode: config.mode, dataDir: config.dataDir });
     const keys = await loadKeys({ dir: config.certsDir, generate: true });
-    app = createApp({ config, db: database.db, catalog, keys, logger: createLogger(config.logLevel) });
+    app = createApp({ config, db: database.db, catalog, keys, logger: options.logger ?? createLogger(config.logLevel) });
   } catch (error) {
     // A failed start must not leave a server (or a database) behind that keeps jest running.
     server.close();
     if (database && !options.database) await database.drop();
     throw error;
   }
-  handler = app.koa.callback();
+  handler = nodeListener(app.koa.callback());
   app.worker.start();
   const { catalog } = app.services;
   return {

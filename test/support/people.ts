@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import type { Services } from '../../src/services.js';
+import type { AllServices } from '../../src/services.js';
 import { personStore } from '../../src/modules/persons/store.js';
 import { maskIdNumber } from '../../src/modules/persons/rules.js';
 import type { Queryable } from '../../src/shared/db/database.js';
@@ -30,7 +30,7 @@ export interface TestPerson {
 }
 
 /** Creates a person directly in the database (real argon2 hash), optionally real-name verified. */
-export async function createPerson(services: Services, options: { loginName?: string; verified?: boolean; legalName?: string; password?: string } = {}): Promise<TestPerson> {
+export async function createPerson(services: AllServices, options: { loginName?: string; verified?: boolean; legalName?: string; password?: string } = {}): Promise<TestPerson> {
   const id = crypto.randomUUID();
   const loginName = options.loginName ?? `user${crypto.randomBytes(4).toString('hex')}`;
   const phone = mobile();

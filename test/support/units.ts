@@ -1,4 +1,4 @@
-import type { Services } from '../../src/services.js';
+import type { AllServices } from '../../src/services.js';
 import { orgCodeCheckCharacter, usccCheckCharacter } from '../../src/modules/units/certificates.js';
 import type { Unit } from '../../src/modules/units/store.js';
 import type { TestPerson } from './people.js';
@@ -19,7 +19,7 @@ export interface TestUnit extends Unit {
 }
 
 /** Registers a unit through the service (the contact must be real-name verified), optionally verified. */
-export async function createUnit(services: Services, contact: TestPerson, options: { name?: string; verified?: boolean } = {}): Promise<TestUnit> {
+export async function createUnit(services: AllServices, contact: TestPerson, options: { name?: string; verified?: boolean } = {}): Promise<TestUnit> {
   const password = 'unit password for tests';
   const loginName = `unit${Date.now().toString(36)}${counter}`;
   const unit = await services.units.register(contact.id, {
@@ -33,7 +33,7 @@ export async function createUnit(services: Services, contact: TestPerson, option
 }
 
 /** Binds a person as handler with the scopes and accepts on the person's behalf. */
-export async function bindHandler(services: Services, unit: Unit, person: TestPerson, scopes: string[]): Promise<string> {
+export async function bindHandler(services: AllServices, unit: Unit, person: TestPerson, scopes: string[]): Promise<string> {
   const binding = await services.bindings.bind(unit.id, { account: person.loginName, scopes }, { actor: { type: 'unit', id: unit.id } });
   await services.bindings.accept(person.id, binding.id, { actor: { type: 'person', id: person.id } });
   return binding.id;

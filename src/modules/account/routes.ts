@@ -6,11 +6,12 @@ import { render } from '../../shared/http/views.js';
 import { translate } from '../../shared/i18n/index.js';
 import { AppError } from '../../shared/errors.js';
 import type { Services } from '../../services.js';
-import type { RequireAccount } from '../../interactions/console.js';
-import { consoleAccount } from '../../interactions/console.js';
+import type { RequireAccount } from '../../shared/console-account.js';
+import { consoleAccount } from '../../shared/console-account.js';
 import { maskMobile, normalizeMobile } from '../persons/rules.js';
-import { assertFound, visibleField, withFormErrors } from '../persons/routes.js';
+import { assertFound, visibleField, withFormErrors } from '../../shared/http/form-errors.js';
 import { CERT_TYPES } from '../units/certificates.js';
+import { isIdentityScope } from '../../config/clients.js';
 import { describeEntries } from '../audit/describe.js';
 import { frameIdentity } from '../site/identity.js';
 
@@ -24,7 +25,7 @@ export function accountRoutes(services: Services, requireAccount: RequireAccount
   const me = async (ctx: Context) => assertFound(await persons.byId(consoleAccount(ctx).id));
   const actor = (ctx: Context) => auditContext(ctx, { type: 'person', id: consoleAccount(ctx).id });
   const clientLabel = (ctx: Context, clientId: string) =>
-    catalog.clients.find((client) => client.clientId === clientId)?.name[state(ctx).locale] ?? clientId;
+    catalog.client(clientId)?.name[state(ctx).locale] ?? clientId;
 
   const businessName = (ctx: Context, scope: string) =>
     catalog.businesses.find((business) => business.scope === scope)?.name[state(ctx).locale] ?? scope;
@@ -34,7 +35,7 @@ export function accountRoutes(services: Services, requireAccount: RequireAccount
     const locale = state(ctx).locale;
     const business = catalog.businesses.find((entry) => entry.scope === scope);
     if (business) return business.name[locale];
-    if (scope === 'profile' || scope === 'phone' || scope === 'offline_access' || scope === 'unit') return translate(locale, `scope.${scope}`);
+    if (scope !== 'openid' && isIdentityScope(scope)) return translate(locale, `scope.${scope}`);
     return undefined;
   };
 

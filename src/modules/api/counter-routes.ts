@@ -7,12 +7,12 @@ import { validBody, validQuery } from '../../shared/http/validate.js';
 import type { Services } from '../../services.js';
 import type { AuditContext, AuditPageFilter } from '../audit/audit-log.js';
 import { InvalidCursorError } from '../audit/audit-log.js';
-import type { Person } from '../persons/store.js';
+import type { Person } from '../persons/service.js';
 import { maskMobile } from '../persons/rules.js';
-import type { Appeal, AppealDocumentInfo } from '../recovery/store.js';
+import type { Appeal, AppealDocumentInfo } from '../recovery/appeals.js';
 import type { AppealState } from '../recovery/appeals.js';
 import { sendDocument } from '../recovery/documents.js';
-import type { Unit } from '../units/store.js';
+import type { Unit } from '../units/service.js';
 import { AppealListQueryDto, AppealStatusDto, AuditQueryDto, IdNumberDto, NoteDto, SearchQueryDto, type UnitAuditQueryDto } from './dto.js';
 
 /** Authorises a request for one account kind and gives its audit context (routes.ts). */
@@ -158,10 +158,7 @@ export function counterApiRoutes(secured: Router, services: Services, as: Accoun
   secured.post('/counter/jobs/:id/retry', async (ctx) => {
     const { context } = as(ctx, 'operator');
     const id = idParam(ctx);
-    await services.db.transaction(async (tx) => {
-      if (!await services.jobs.retry(id, tx)) throw new AppError('not_found', 404);
-      await services.audit.record(context, { action: 'job.retry', target: { type: 'job', id } }, tx);
-    });
+    await services.jobRetry.retry(id, context);
     ctx.status = 204;
   });
 

@@ -1,19 +1,7 @@
+import type { ActorType, AuditContext } from '../../shared/audit-context.js';
 import type { Queryable } from '../../shared/db/database.js';
 
-export type ActorType = 'person' | 'unit' | 'operator' | 'system' | 'anonymous';
-
-export interface Actor {
-  type: ActorType;
-  id?: string | undefined;
-}
-
-/** Who, from where: attached to every audit entry of a request. */
-export interface AuditContext {
-  actor: Actor;
-  actingUnitId?: string | undefined;
-  ip?: string | undefined;
-  requestId?: string | undefined;
-}
+export type { Actor, ActorType, AuditContext } from '../../shared/audit-context.js';
 
 export interface AuditEntry {
   action: string;

@@ -53,7 +53,7 @@ export async function describeEntries(services: Lookup, entries: AuditRecord[], 
         return { label: operator ? translate(locale, 'frame.name_login', { name: operator.displayName, login: operator.loginName }) : translate(locale, 'audit.who.unknown') };
       }
       case 'client': {
-        const client = services.catalog.clients.find((entry) => entry.clientId === id);
+        const client = services.catalog.client(id);
         return { label: client?.name[locale] ?? id };
       }
       case 'appeal':

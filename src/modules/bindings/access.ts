@@ -1,6 +1,6 @@
-import type { Services } from '../../services.js';
-import type { BindingView } from './service.js';
-import type { Unit } from '../units/store.js';
+import type { ClientCatalog } from '../../config/clients.js';
+import type { BindingService, BindingView } from './service.js';
+import type { Unit, UnitService } from '../units/service.js';
 
 /** A person's access for a unit as it stands now (C-T5: computed at every issuance, refresh, userinfo, introspection). */
 export interface UnitAccess {
@@ -13,7 +13,16 @@ export interface UnitAccess {
 }
 
 /** What computing a person's access for a unit needs. */
-export type UnitAccessDeps = Pick<Services, 'units' | 'bindings' | 'catalog'>;
+export interface UnitAccessDeps {
+  units: Pick<UnitService, 'byId'>;
+  bindings: Pick<BindingService, 'activeFor'>;
+  catalog: Pick<ClientCatalog, 'businesses'>;
+}
+
+/** … and for the unit of a token's grant: the grant's unit link (kept by the provider layer). */
+export type GrantAccessDeps = UnitAccessDeps & {
+  unitGrants: { forGrant(grantId: string | undefined): Promise<{ personId: string; unitId: string; bindingId: string } | undefined> };
+};
 
 /** The business scopes of the catalogue that need a verified unit. */
 function verifiedOnly(services: UnitAccessDeps): Set<string> {
@@ -25,7 +34,7 @@ function verifiedOnly(services: UnitAccessDeps): Set<string> {
  * access no longer holds (unbound, expired, unit or person disabled, or — S-46 — the binding in force now is
  * not the one that authorised the grant), else the current access.
  */
-export async function unitAccessForGrant(services: Services, personId: string, grantId: string | undefined): Promise<UnitAccess | null | undefined> {
+export async function unitAccessForGrant(services: GrantAccessDeps, personId: string, grantId: string | undefined): Promise<UnitAccess | null | undefined> {
   const link = await services.unitGrants.forGrant(grantId);
   if (!link) return undefined;
   if (link.personId !== personId) return null;

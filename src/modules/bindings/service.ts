@@ -1,16 +1,16 @@
 import crypto from 'node:crypto';
-import type { Database } from '../../shared/db/database.js';
+import type { Database, Queryable } from '../../shared/db/database.js';
 import { uniqueViolation } from '../../shared/db/errors.js';
 import { AppError, assertThat } from '../../shared/errors.js';
 import type { AuditContext, AuditLog } from '../audit/audit-log.js';
 import type { WebhookEvents } from '../webhooks/events.js';
 import type { UnitAccessRevoker } from '../../shared/sessions.js';
-import { personStore, type Person } from '../persons/store.js';
+import type { Person, PersonService } from '../persons/service.js';
 import { normalizeMobile } from '../persons/rules.js';
-import { unitStore, type Unit } from '../units/store.js';
+import type { Unit, UnitService } from '../units/service.js';
 import { bindingStore, type Binding } from './store.js';
 import type { NoticeService } from '../notices/service.js';
-import { canTransition, effectiveStatus, TRANSITIONS, type BindingAction, type EffectiveStatus } from './lifecycle.js';
+import { canTransition, effectiveStatus, LIVE, TRANSITIONS, type EffectiveStatus, type PersonBindingAction } from './lifecycle.js';
 
 export interface BindRequest {
   /** Login name or mobile number of the person to bind. */
@@ -32,6 +32,8 @@ export interface BindingView extends Binding {
 
 export interface BindingServiceDeps {
   db: Database;
+  persons: Pick<PersonService, 'byId' | 'byIds' | 'byLoginNameOrMobile'>;
+  units: Pick<UnitService, 'byId' | 'byIds'>;
   audit: AuditLog;
   /** Every business scope of the catalogue. */
   allScopes: () => string[];
@@ -78,16 +80,52 @@ export class BindingService {
 
   async listForUnit(unitId: string): Promise<(BindingView & { person: Person | undefined })[]> {
     const bindings = await bindingStore.listForUnit(this.deps.db, unitId);
-    const persons = await personStore.byIds(this.deps.db, bindings.map((binding) => binding.personId));
+    const persons = await this.deps.persons.byIds(bindings.map((binding) => binding.personId));
     const at = this.#now();
     return bindings.map((binding) => ({ ...this.view(binding, at), person: persons.find((person) => person.id === binding.personId) }));
   }
 
   async listForPerson(personId: string): Promise<(BindingView & { unit: Unit | undefined })[]> {
     const bindings = await bindingStore.listForPerson(this.deps.db, personId);
-    const units = await unitStore.byIds(this.deps.db, bindings.map((binding) => binding.unitId));
+    const units = await this.deps.units.byIds(bindings.map((binding) => binding.unitId));
     const at = this.#now();
     return bindings.map((binding) => ({ ...this.view(binding, at), unit: units.find((unit) => unit.id === binding.unitId) }));
+  }
+
+  /** The unit's common contact binding, read on `q` (another module's transaction) and locked when `lock`. */
+  contactOf(unitId: string, q: Queryable = this.deps.db, lock = false): Promise<Binding | undefined> {
+    return bindingStore.contactOf(q, unitId, lock);
+  }
+
+  /** The units whose active common contact this person is. */
+  async contactUnitIds(personId: string): Promise<string[]> {
+    const bindings = await bindingStore.listForPerson(this.deps.db, personId);
+    return bindings.filter((binding) => binding.role === 'contact' && binding.status === 'active').map((binding) => binding.unitId);
+  }
+
+  /** An active binding without validity limits, in the caller's transaction (unit registration, demo data). */
+  async insertActive(tx: Queryable, binding: { id: string; unitId: string; personId: string; role: 'contact' | 'handler'; scopes: string[]; at: Date }): Promise<void> {
+    await bindingStore.insert(tx, { ...binding, status: 'active', validFrom: null, validUntil: null });
+  }
+
+  /**
+   * Certificate squatting (issue #11), the bindings' part, in the caller's transaction: every live binding of the unit
+   * ends (a contact's first becomes a handler's: a contact binding is always active) with its grants revoked and a
+   * `binding.removed` event; the person becomes the common contact with every business.
+   */
+  async handOver(tx: Queryable, unitId: string, personId: string, at: Date): Promise<{ previous: Binding[]; bindingId: string }> {
+    const previous = await bindingStore.listForUnit(tx, unitId);
+    for (const binding of previous) {
+      if (binding.role === 'contact') await bindingStore.setRole(tx, binding.id, 'handler', binding.scopes, at);
+      await bindingStore.setStatus(tx, binding.id, TRANSITIONS.unbind.from, TRANSITIONS.unbind.to, at);
+      await this.deps.revoker.revokeUnitAccess(tx, binding.personId, unitId);
+      await this.deps.events.emit(tx, 'binding.removed', { bindingId: binding.id, unitId, personId: binding.personId }, binding.scopes);
+    }
+    const bindingId = crypto.randomUUID();
+    const scopes = this.deps.allScopes();
+    await this.insertActive(tx, { id: bindingId, unitId, personId, role: 'contact', scopes, at });
+    await this.deps.events.emit(tx, 'binding.created', { bindingId, unitId, personId, role: 'contact', scopes, validFrom: null, validUntil: null }, scopes);
+    return { previous, bindingId };
   }
 
   /** The person's binding for this unit if it is in force now (active, within its validity, unit active). */
@@ -127,7 +165,7 @@ export class BindingService {
   async bind(unitId: string, request: BindRequest, context: AuditContext): Promise<Binding> {
     const account = request.account.trim();
     assertThat(account.length > 0 && account.length <= 64, 'binding_person_not_found', 404);
-    const person = await personStore.byLoginNameOrMobile(this.deps.db, normalizeMobile(account) ?? account);
+    const person = await this.deps.persons.byLoginNameOrMobile(normalizeMobile(account) ?? account);
     if (!person || person.status !== 'active') throw new AppError('binding_person_not_found', 404, {}, 'account');
     if (person.realnameStatus !== 'verified') throw new AppError('binding_person_not_verified', 409, {}, 'account');
     const scopes = this.#scopes(request.scopes);
@@ -135,7 +173,7 @@ export class BindingService {
     const id = crypto.randomUUID();
     try {
       await this.deps.db.transaction(async (tx) => {
-        const unit = await unitStore.byId(tx, unitId);
+        const unit = await this.deps.units.byId(unitId, tx);
         assertThat(unit && unit.status === 'active', 'not_found', 404);
         if (await bindingStore.live(tx, unitId, person.id)) throw new AppError('binding_exists', 409, {}, 'account');
         const at = this.#now();
@@ -155,7 +193,7 @@ export class BindingService {
     return created;
   }
 
-  async #personTransition(personId: string, bindingId: string, action: BindingAction, context: AuditContext): Promise<void> {
+  async #personTransition(personId: string, bindingId: string, action: PersonBindingAction, context: AuditContext): Promise<void> {
     const rule = TRANSITIONS[action];
     await this.deps.db.transaction(async (tx) => {
       const binding = await bindingStore.ofPerson(tx, personId, bindingId, true);
@@ -184,12 +222,12 @@ export class BindingService {
       assertThat(binding, 'not_found', 404);
       if (binding.role === 'contact') throw new AppError('binding_contact_cannot_be_unbound', 409);
       assertThat(canTransition('unbind', binding.status), 'binding_state', 409);
-      await bindingStore.setStatus(tx, binding.id, TRANSITIONS.unbind.from, 'unbound', this.#now());
+      await bindingStore.setStatus(tx, binding.id, TRANSITIONS.unbind.from, TRANSITIONS.unbind.to, this.#now());
       // Revocation is part of the state change (S-56): tokens and grants go, logout jobs are written, in this commit.
       await this.deps.revoker.revokeUnitAccess(tx, binding.personId, unitId);
       await this.deps.events.emit(tx, 'binding.removed', { bindingId: binding.id, unitId, personId: binding.personId }, binding.scopes);
       await this.deps.audit.record(context, { action: 'binding.unbind', target: { type: 'person', id: binding.personId }, detail: { bindingId } }, tx);
-      const [person, unit] = [await personStore.byId(tx, binding.personId), await unitStore.byId(tx, unitId)];
+      const [person, unit] = [await this.deps.persons.byId(binding.personId, tx), await this.deps.units.byId(unitId, tx)];
       if (person && unit) await this.deps.notices.notify(tx, { personId: person.id, mobile: person.mobile, kind: 'binding_removed', unitId, unitName: unit.name, bindingId });
     });
   }
@@ -203,7 +241,7 @@ export class BindingService {
     const { validFrom, validUntil } = this.#validity(validFromInput, validUntilInput);
     await this.deps.db.transaction(async (tx) => {
       const binding = await bindingStore.ofUnit(tx, unitId, bindingId, true);
-      assertThat(binding && (binding.status === 'pending' || binding.status === 'active'), 'not_found', 404);
+      assertThat(binding && LIVE.includes(binding.status), 'not_found', 404);
       if (binding.role === 'contact' && (validFrom || validUntil)) throw new AppError('binding_contact_no_validity', 409, {}, 'validUntil');
       await bindingStore.setScopes(tx, binding.id, scopes, validFrom, validUntil, this.#now());
       await this.deps.events.emit(tx, 'binding.permissions_changed', this.#grant({ ...binding, scopes, validFrom, validUntil }), [...binding.scopes, ...scopes]);
@@ -223,7 +261,7 @@ export class BindingService {
   async setContact(unitId: string, bindingId: string, context: AuditContext, scopesInput?: string[]): Promise<void> {
     const scopes = scopesInput === undefined ? undefined : this.#scopes(scopesInput);
     await this.deps.db.transaction(async (tx) => {
-      const unit = await unitStore.byId(tx, unitId, true);
+      const unit = await this.deps.units.byId(unitId, tx, true);
       assertThat(unit, 'not_found', 404);
       const target = await bindingStore.ofUnit(tx, unitId, bindingId, true);
       assertThat(target, 'not_found', 404);

@@ -1,6 +1,9 @@
 import type { Queryable } from '../../shared/db/database.js';
 import { isUuid } from '../../shared/account-id.js';
-import type { BindingRole, BindingStatus } from './lifecycle.js';
+import { sqlStates } from '../../shared/lifecycle.js';
+import { LIVE, TERMINAL, type BindingRole, type BindingStatus } from './lifecycle.js';
+
+const LIVE_SQL = sqlStates(LIVE);
 
 export interface Binding {
   id: string;
@@ -78,7 +81,7 @@ export const bindingStore = {
   async listForUnit(db: Queryable, unitId: string, includeEnded = false): Promise<Binding[]> {
     if (!isUuid(unitId)) return [];
     const { rows } = await db.query<Row>(
-      `SELECT ${COLUMNS} FROM binding WHERE unit_id = $1 ${includeEnded ? '' : "AND status IN ('pending', 'active')"}
+      `SELECT ${COLUMNS} FROM binding WHERE unit_id = $1 ${includeEnded ? '' : `AND status IN ${LIVE_SQL}`}
        ORDER BY (role = 'contact') DESC, created_at`,
       [unitId],
     );
@@ -87,7 +90,7 @@ export const bindingStore = {
 
   async listForPerson(db: Queryable, personId: string): Promise<Binding[]> {
     const { rows } = await db.query<Row>(
-      `SELECT ${COLUMNS} FROM binding WHERE person_id = $1 AND status IN ('pending', 'active') ORDER BY created_at`,
+      `SELECT ${COLUMNS} FROM binding WHERE person_id = $1 AND status IN ${LIVE_SQL} ORDER BY created_at`,
       [personId],
     );
     return rows.map(toBinding);
@@ -96,7 +99,7 @@ export const bindingStore = {
   async live(db: Queryable, unitId: string, personId: string): Promise<Binding | undefined> {
     if (!isUuid(unitId) || !isUuid(personId)) return undefined;
     const { rows } = await db.query<Row>(
-      `SELECT ${COLUMNS} FROM binding WHERE unit_id = $1 AND person_id = $2 AND status IN ('pending', 'active')`, [unitId, personId],
+      `SELECT ${COLUMNS} FROM binding WHERE unit_id = $1 AND person_id = $2 AND status IN ${LIVE_SQL}`, [unitId, personId],
     );
     return rows[0] && toBinding(rows[0]);
   },
@@ -113,7 +116,7 @@ export const bindingStore = {
     const { rowCount } = await db.query(
       `UPDATE binding SET status = $3, updated_at = $4,
          accepted_at = CASE WHEN $3 = 'active' THEN $4::timestamptz ELSE accepted_at END,
-         ended_at = CASE WHEN $3 IN ('declined', 'unbound') THEN $4::timestamptz ELSE ended_at END
+         ended_at = CASE WHEN $3 IN ${sqlStates(TERMINAL)} THEN $4::timestamptz ELSE ended_at END
        WHERE id = $1 AND status = ANY($2::text[])`,
       [id, [...from], to, at],
     );

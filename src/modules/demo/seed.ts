@@ -1,12 +1,8 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Services } from '../../services.js';
-import { maskIdNumber } from '../persons/rules.js';
-import { personStore } from '../persons/store.js';
+import type { AllServices } from '../../services.js';
 import { orgCodeCheckCharacter, usccCheckCharacter } from '../units/certificates.js';
-import { unitStore } from '../units/store.js';
-import { bindingStore } from '../bindings/store.js';
 
 /** Completes 17 digits with the GB 11643 check character. */
 function withCheck(first17: string): string {
@@ -61,7 +57,7 @@ function demoPassword(dataDir: string): string {
  * Demo data for `npm start` outside production (S-25): persons zhangsan and lisi (real-name verified), wangwu
  * (not verified) and the operator `counter`, all with one generated password. Idempotent.
  */
-export async function seedDemoData(services: Services): Promise<DemoSummary> {
+export async function seedDemoData(services: AllServices): Promise<DemoSummary> {
   if (services.config.mode === 'production') throw new Error('demo data is never seeded in production');
   const password = demoPassword(services.config.dataDir);
   const at = services.now();
@@ -69,11 +65,8 @@ export async function seedDemoData(services: Services): Promise<DemoSummary> {
     if (await services.persons.byAccount(demo.loginName)) continue;
     const id = crypto.randomUUID();
     await services.db.transaction(async (tx) => {
-      await personStore.insert(tx, { id, loginName: demo.loginName, passwordHash: await services.hasher.hash(password), mobile: demo.mobile, at });
-      if (demo.legalName && demo.idNumber) {
-        await personStore.submitRealname(tx, id, demo.legalName, services.secrets.hmac('id-number', demo.idNumber), maskIdNumber(demo.idNumber), at);
-        await tx.query("UPDATE person SET realname_status = 'verified', realname_decided_at = $2 WHERE id = $1", [id, at]);
-      }
+      const realname = demo.legalName && demo.idNumber ? { legalName: demo.legalName, idNumber: demo.idNumber } : undefined;
+      await services.persons.insertDemo(tx, { id, loginName: demo.loginName, passwordHash: await services.hasher.hash(password), mobile: demo.mobile, at }, realname);
       await services.audit.record({ actor: { type: 'system' } }, { action: 'person.register', target: { type: 'person', id }, detail: { demo: true } }, tx);
     });
   }
@@ -82,25 +75,21 @@ export async function seedDemoData(services: Services): Promise<DemoSummary> {
   }
   const known = new Set(services.catalog.businesses.map((business) => business.scope));
   for (const demo of DEMO_UNITS) {
-    if (await unitStore.byCertificate(services.db, 'uscc', demo.certNo)) continue;
+    if (await services.units.byCertificate('uscc', demo.certNo)) continue;
     const contact = await services.persons.byAccount(demo.contact);
     if (!contact) continue;
     const unitId = crypto.randomUUID();
     await services.db.transaction(async (tx) => {
-      await unitStore.insert(tx, {
+      await services.units.insertDemo(tx, {
         id: unitId, name: demo.name, certType: 'uscc', certNo: demo.certNo, loginName: demo.loginName,
         passwordHash: await services.hasher.hash(password), registeredBy: contact.id, at,
-      });
-      if (demo.verified) await unitStore.markVerified(tx, unitId, 'system:demo', at);
-      await bindingStore.insert(tx, {
-        id: crypto.randomUUID(), unitId, personId: contact.id, role: 'contact', status: 'active', scopes: [...known], validFrom: null, validUntil: null, at,
-      });
+      }, demo.verified);
+      await services.bindings.insertActive(tx, { id: crypto.randomUUID(), unitId, personId: contact.id, role: 'contact', scopes: [...known], at });
       for (const handler of demo.handlers) {
-        const person = await personStore.byLoginNameOrMobile(tx, handler.loginName);
+        const person = await services.persons.byLoginNameOrMobile(handler.loginName, tx);
         if (!person) continue;
-        await bindingStore.insert(tx, {
-          id: crypto.randomUUID(), unitId, personId: person.id, role: 'handler', status: 'active',
-          scopes: handler.scopes.filter((scope) => known.has(scope)), validFrom: null, validUntil: null, at,
+        await services.bindings.insertActive(tx, {
+          id: crypto.randomUUID(), unitId, personId: person.id, role: 'handler', scopes: handler.scopes.filter((scope) => known.has(scope)), at,
         });
       }
       await services.audit.record({ actor: { type: 'system' } }, { action: 'unit.register', target: { type: 'unit', id: unitId }, detail: { demo: true } }, tx);

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import type { Queryable, Transaction } from '../../shared/db/database.js';
 import type { Jobs, NewJob } from '../../shared/jobs.js';
+import { isUuid } from '../../shared/account-id.js';
 
 export type JobState = 'pending' | 'running' | 'done' | 'failed';
 
@@ -175,7 +176,7 @@ export class JobQueue implements Jobs {
 
   /** An operator's retry of a parked job: it starts over with its full number of attempts. */
   async retry(id: string, tx: Queryable | Transaction = this.db): Promise<boolean> {
-    if (!/^[0-9a-f-]{36}$/i.test(id)) return false;
+    if (!isUuid(id)) return false;
     const at = this.#now();
     const { rowCount } = await tx.query(
       `UPDATE job SET state = 'pending', attempts = 0, run_at = $2, finished_at = NULL, updated_at = $2 WHERE id = $1 AND state = 'failed'`,

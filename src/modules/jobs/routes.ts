@@ -1,9 +1,8 @@
 import { Router } from '@koa/router';
 import { auditContext, csrfToken, parseBody, seeOther, verifyCsrf } from '../../shared/http/forms.js';
 import { render } from '../../shared/http/views.js';
-import { AppError } from '../../shared/errors.js';
 import type { Services } from '../../services.js';
-import { consoleAccount, type RequireAccount } from '../../interactions/console.js';
+import { consoleAccount, type RequireAccount } from '../../shared/console-account.js';
 import { frameIdentity, type IdentityServices } from '../site/identity.js';
 
 const KNOWN_KINDS = new Set(['backchannel_logout', 'notification', 'webhook']);
@@ -12,7 +11,7 @@ const KNOWN_KINDS = new Set(['backchannel_logout', 'notification', 'webhook']);
  * The operator console's view of the job queue (S-56): the counts by state and the jobs parked as failed after
  * their last attempt, each with a retry (audited).
  */
-export function jobRoutes(services: Pick<Services, 'jobs' | 'audit' | 'db'> & IdentityServices, requireAccount: RequireAccount): Router {
+export function jobRoutes(services: Pick<Services, 'jobs' | 'jobRetry'> & IdentityServices, requireAccount: RequireAccount): Router {
   const router = new Router({ prefix: '/operator/jobs' });
   router.use(requireAccount('operator'));
   router.use(frameIdentity(services));
@@ -25,10 +24,7 @@ export function jobRoutes(services: Pick<Services, 'jobs' | 'audit' | 'db'> & Id
 
   router.post('/:id/retry', parseBody(), verifyCsrf(), async (ctx) => {
     const id = String(ctx.params.id);
-    await services.db.transaction(async (tx) => {
-      if (!await services.jobs.retry(id, tx)) throw new AppError('not_found', 404);
-      await services.audit.record(auditContext(ctx, { type: 'operator', id: consoleAccount(ctx).id }), { action: 'job.retry', target: { type: 'job', id } }, tx);
-    });
+    await services.jobRetry.retry(id, auditContext(ctx, { type: 'operator', id: consoleAccount(ctx).id }));
     seeOther(ctx, '/operator/jobs?retried=1');
   });
 

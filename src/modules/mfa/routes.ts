@@ -9,9 +9,9 @@ import { parseWebAuthnResponse } from './passkeys.js';
 import { auditContext, csrfToken, formFields, parseBody, seeOther, verifyCsrf } from '../../shared/http/forms.js';
 import { render } from '../../shared/http/views.js';
 import type { Services } from '../../services.js';
-import type { RequireAccount } from '../../interactions/console.js';
-import { consoleAccount } from '../../interactions/console.js';
-import { assertFound, withFormErrors } from '../persons/routes.js';
+import type { RequireAccount } from '../../shared/console-account.js';
+import { consoleAccount } from '../../shared/console-account.js';
+import { assertFound, withFormErrors } from '../../shared/http/form-errors.js';
 import { frameIdentity } from '../site/identity.js';
 
 /** `ABCD EFGH …`: the key as a person types it into an authenticator app. */

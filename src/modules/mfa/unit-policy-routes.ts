@@ -6,10 +6,10 @@ import { auditContext, csrfToken, formFields, parseBody, seeOther, verifyCsrf } 
 import { state } from '../../shared/http/middleware.js';
 import { render } from '../../shared/http/views.js';
 import type { Services } from '../../services.js';
-import type { RequireAccount } from '../../interactions/console.js';
-import { consoleAccount } from '../../interactions/console.js';
+import type { RequireAccount } from '../../shared/console-account.js';
+import { consoleAccount } from '../../shared/console-account.js';
 import { frameIdentity } from '../site/identity.js';
-import { assertFound } from '../persons/routes.js';
+import { assertFound } from '../../shared/http/form-errors.js';
 
 /**
  * 二次验证要求 in the unit console (issue #18): the unit may require a second factor of every handler acting for

@@ -62,6 +62,15 @@ export interface JobStats {
   failedPerHour(hours: number): Promise<number[]>;
 }
 
+/** The operator dashboard's data, built once with what it reads (the audit log, appeals and the job queue). */
+export class OperatorDashboard {
+  constructor(private readonly db: Queryable, private readonly jobs: JobStats, private readonly now: () => Date) {}
+
+  lastDay(): Promise<Dashboard> {
+    return lastDay(this.db, this.jobs, this.now());
+  }
+}
+
 export async function lastDay(db: Queryable, jobs: JobStats, now: Date): Promise<Dashboard> {
   const from = new Date(now.getTime() - HOURS * 3600 * 1000);
   const { rows } = await db.query<Record<DashboardSeries, number> & { ago: number }>(

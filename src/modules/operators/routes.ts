@@ -6,11 +6,10 @@ import { render } from '../../shared/http/views.js';
 import { state } from '../../shared/http/middleware.js';
 import { translate } from '../../shared/i18n/index.js';
 import type { Services } from '../../services.js';
-import { consoleAccount, type RequireAccount } from '../../interactions/console.js';
+import { consoleAccount, type RequireAccount } from '../../shared/console-account.js';
 import { maskMobile } from '../persons/rules.js';
-import { assertFound, withFormErrors } from '../persons/routes.js';
+import { assertFound, withFormErrors } from '../../shared/http/form-errors.js';
 import type { ActorType } from '../audit/audit-log.js';
-import { lastDay } from './dashboard.js';
 import { frameIdentity } from '../site/identity.js';
 import { describeEntries } from '../audit/describe.js';
 import { AUDIT_PAGE_SIZE, auditActions, auditPaging, auditQuery } from '../audit/page.js';
@@ -21,7 +20,7 @@ const OUTCOMES = ['realname_verified', 'realname_rejected', 'person_active', 'pe
 /** The counter console (PRODUCT.md §7): verify persons, search, audit log; every action audited (R-A1). */
 export function operatorRoutes(services: Services, requireAccount: RequireAccount): Router {
   const router = new Router({ prefix: '/operator' });
-  const { persons, audit, db, config } = services;
+  const { persons, audit, config } = services;
   router.use(requireAccount('operator'));
   router.use(frameIdentity(services));
 
@@ -122,7 +121,7 @@ export function operatorRoutes(services: Services, requireAccount: RequireAccoun
   }
 
   router.get('/dashboard', async (ctx) => {
-    render(ctx, 'operator/dashboard.njk', { ...await lastDay(db, services.jobs, services.now()) });
+    render(ctx, 'operator/dashboard.njk', { ...await services.dashboard.lastDay() });
   });
 
   // The whole log, newest first, 50 a page: by person or unit (login name, mobile, name or certificate number,
@@ -155,10 +154,7 @@ export function operatorRoutes(services: Services, requireAccount: RequireAccoun
   // The development outbox: what the SMS gateway would have sent (never in production).
   router.get('/outbox', async (ctx) => {
     if (config.mode === 'production') assertFound(undefined);
-    const { rows } = await db.query<{ channel: string; recipient: string; body: string; created_at: Date }>(
-      'SELECT channel, recipient, body, created_at FROM notification_outbox ORDER BY created_at DESC LIMIT 100',
-    );
-    render(ctx, 'operator/outbox.njk', { messages: rows });
+    render(ctx, 'operator/outbox.njk', { messages: await services.notifier.outbox(100) });
   });
 
   return router;

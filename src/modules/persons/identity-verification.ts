@@ -3,6 +3,7 @@ import type { Database, Queryable } from '../../shared/db/database.js';
 import type { Secrets } from '../../shared/security/secrets.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { JobHandler } from '../jobs/worker.js';
+import { canTransitionRealname } from './realname-lifecycle.js';
 import { personStore } from './store.js';
 
 /** The job that asks the configured identity-verification service about one real-name submission (R-P2). */
@@ -121,7 +122,8 @@ export function identityVerificationHandler(deps: IdentityVerificationDeps): Job
       || typeof payload.requestId !== 'string' || typeof payload.submittedAt !== 'string') return;
     const submittedAt = new Date(payload.submittedAt);
     const person = await personStore.byId(deps.db, payload.personId);
-    if (person?.realnameStatus !== 'pending' || person.realnameSubmittedAt?.getTime() !== submittedAt.getTime()) return;
+    // Either answer decides a pending submission only (verify and reject start from the same states).
+    if (!person || !canTransitionRealname('verify', person.realnameStatus) || person.realnameSubmittedAt?.getTime() !== submittedAt.getTime()) return;
     const answer = await deps.verifier.verify({
       requestId: payload.requestId, legalName: payload.legalName, idNumber: deps.secrets.decrypt(SEALED_ID_PURPOSE, payload.sealedIdNumber),
     });

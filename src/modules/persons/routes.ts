@@ -1,32 +1,13 @@
 import { Router } from '@koa/router';
 import type { Context } from 'koa';
 import { AppError } from '../../shared/errors.js';
-import { translate } from '../../shared/i18n/index.js';
 import { auditContext, csrfToken, formFields, parseBody, safeReturnPath, seeOther, verifyCsrf } from '../../shared/http/forms.js';
-import { rememberRegistration } from '../../interactions/registered.js';
-import { setRetryAfter, state } from '../../shared/http/middleware.js';
+import { visibleField, withFormErrors } from '../../shared/http/form-errors.js';
+import { rememberRegistration } from '../../shared/registered-sign-in.js';
+import { state } from '../../shared/http/middleware.js';
 import { render } from '../../shared/http/views.js';
 import type { Services } from '../../services.js';
 import { maskMobile, normalizeMobile } from './rules.js';
-
-// A type, not an interface: pages spread it into their view (a Record).
-export type FormErrorView = {
-  error: string;
-  errorField: string | undefined;
-  /** Seconds until a rate limit or lockout ends (429), also sent as Retry-After. */
-  retryAfter?: number | undefined;
-};
-
-/** A failed form step re-renders its page with the message in the page's language and the entered values. */
-export async function withFormErrors(ctx: Context, work: () => Promise<void>, onError: (view: FormErrorView, status: number) => void | Promise<void>): Promise<void> {
-  try {
-    await work();
-  } catch (error) {
-    if (!(error instanceof AppError) || error.status >= 500) throw error;
-    const retryAfter = setRetryAfter(ctx, error.status, error.params);
-    await onError({ error: translate(state(ctx).locale, error.messageKey, error.params), errorField: error.field, retryAfter }, error.status);
-  }
-}
 
 /** Public pages: registration of a personal account (R-P1) and personal password recovery (R-P4). */
 export function personRoutes(services: Services): Router {
@@ -102,14 +83,4 @@ export function personRoutes(services: Services): Router {
   });
 
   return router;
-}
-
-/** An error on a field the page does not show (a hidden input) is shown as a form-level error. */
-export function visibleField(field: string | undefined, visible: string[]): string | undefined {
-  return field && visible.includes(field) ? field : undefined;
-}
-
-export function assertFound<T>(value: T | undefined): T {
-  if (value === undefined) throw new AppError('not_found', 404);
-  return value;
 }

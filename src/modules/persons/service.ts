@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import type { WebhookEvents } from '../webhooks/events.js';
-import type { Database } from '../../shared/db/database.js';
+import type { Database, Queryable } from '../../shared/db/database.js';
 import { AppError, assertThat } from '../../shared/errors.js';
 import { translate, type Locale } from '../../shared/i18n/index.js';
 import type { Notifier } from '../../shared/notifier/notifier.js';
@@ -13,7 +13,9 @@ import type { PasswordSignIn } from '../../shared/security/password-sign-in.js';
 import type { AuditContext, AuditLog } from '../audit/audit-log.js';
 import type { AccountSessions } from '../../shared/sessions.js';
 import type { Jobs } from '../../shared/jobs.js';
-import { personStore, type Person } from './store.js';
+import { personStore, type NewPerson, type Person } from './store.js';
+
+export type { Person, RealnameStatus } from './store.js';
 import { IDENTITY_VERIFICATION_JOB, neutraliseIdentityJobs, SEALED_ID_PURPOSE, type IdentityVerificationPayload } from './identity-verification.js';
 import { isValidLoginName, maskIdNumber, normalizeIdNumber, normalizeLegalName, normalizeMobile } from './rules.js';
 
@@ -69,8 +71,8 @@ export class PersonService {
     this.#now = deps.now ?? (() => new Date());
   }
 
-  byId(id: string): Promise<Person | undefined> {
-    return personStore.byId(this.deps.db, id);
+  byId(id: string, q: Queryable = this.deps.db): Promise<Person | undefined> {
+    return personStore.byId(q, id);
   }
 
   byAccount(account: string): Promise<Person | undefined> {
@@ -79,6 +81,19 @@ export class PersonService {
 
   byIds(ids: string[]): Promise<Person[]> {
     return personStore.byIds(this.deps.db, ids);
+  }
+
+  /** The person of this exact login name or mobile number, read on `q` (another module's transaction). */
+  byLoginNameOrMobile(account: string, q: Queryable = this.deps.db): Promise<Person | undefined> {
+    return personStore.byLoginNameOrMobile(q, account);
+  }
+
+  /** Demo data only (S-25): a person, real-name verified when `realname` is given, in the seeding transaction. */
+  async insertDemo(tx: Queryable, person: NewPerson, realname?: { legalName: string; idNumber: string }): Promise<void> {
+    await personStore.insert(tx, person);
+    if (!realname) return;
+    await personStore.submitRealname(tx, person.id, realname.legalName, this.deps.secrets.hmac('id-number', realname.idNumber), maskIdNumber(realname.idNumber), person.at);
+    await personStore.decideRealname(tx, person.id, 'verified', null, null, person.at);
   }
 
   search(query: string | undefined): Promise<Person[]> {

@@ -1,7 +1,13 @@
 import type { Queryable } from '../../shared/db/database.js';
 import { isUuid } from '../../shared/account-id.js';
+import { sqlStates } from '../../shared/lifecycle.js';
+import { REALNAME_TRANSITIONS, type RealnameStatus } from './realname-lifecycle.js';
 
-export type RealnameStatus = 'none' | 'pending' | 'verified' | 'rejected';
+export type { RealnameStatus } from './realname-lifecycle.js';
+
+const SUBMIT = REALNAME_TRANSITIONS.submit;
+/** Verify and reject both decide a pending submission. */
+const DECIDABLE = sqlStates([...new Set([...REALNAME_TRANSITIONS.verify.from, ...REALNAME_TRANSITIONS.reject.from])]);
 
 export interface Person {
   id: string;
@@ -133,9 +139,9 @@ export const personStore = {
 
   async submitRealname(db: Queryable, id: string, legalName: string, hmac: string, masked: string, at: Date): Promise<number> {
     const { rowCount } = await db.query(
-      `UPDATE person SET realname_status = 'pending', legal_name = $2, id_number_hmac = $3, id_number_masked = $4,
+      `UPDATE person SET realname_status = '${SUBMIT.to}', legal_name = $2, id_number_hmac = $3, id_number_masked = $4,
          realname_submitted_at = $5, realname_decided_at = NULL, realname_decided_by = NULL, realname_note = NULL, updated_at = $5
-       WHERE id = $1 AND realname_status IN ('none', 'rejected')`,
+       WHERE id = $1 AND realname_status IN ${sqlStates(SUBMIT.from)}`,
       [id, legalName, hmac, masked, at],
     );
     return rowCount;
@@ -153,7 +159,7 @@ export const personStore = {
   async decideRealname(db: Queryable, id: string, status: 'verified' | 'rejected', operatorId: string | null, note: string | null, at: Date, submittedAt?: Date): Promise<number> {
     const { rowCount } = await db.query(
       `UPDATE person SET realname_status = $2, realname_decided_at = $4, realname_decided_by = $3, realname_note = $5, updated_at = $4
-       WHERE id = $1 AND realname_status = 'pending' AND ($6::timestamptz IS NULL OR realname_submitted_at = $6)`,
+       WHERE id = $1 AND realname_status IN ${DECIDABLE} AND ($6::timestamptz IS NULL OR realname_submitted_at = $6)`,
       [id, status, operatorId, at, note, submittedAt ?? null],
     );
     return rowCount;
@@ -177,7 +183,7 @@ export const personStore = {
       return rows.map(toPerson);
     }
     const { rows } = await db.query<Row>(
-      `SELECT ${COLUMNS} FROM person WHERE realname_status = 'pending' ORDER BY realname_submitted_at LIMIT $1`,
+      `SELECT ${COLUMNS} FROM person WHERE realname_status IN ${DECIDABLE} ORDER BY realname_submitted_at LIMIT $1`,
       [limit],
     );
     return rows.map(toPerson);

@@ -6,7 +6,7 @@ import type { Context } from 'koa';
 import { state } from '../../shared/http/middleware.js';
 import { render } from '../../shared/http/views.js';
 import type { Services } from '../../services.js';
-import type { CurrentAccount } from '../../interactions/console.js';
+import type { CurrentAccount } from '../../shared/console-account.js';
 import { unitAccess, type UnitAccess } from '../bindings/access.js';
 import { personLabel } from '../site/identity.js';
 

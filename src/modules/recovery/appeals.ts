@@ -9,15 +9,17 @@ import { randomString, type Secrets } from '../../shared/security/secrets.js';
 import { assertWithinLimits, type LockoutPolicy, type Throttle } from '../../shared/security/throttle.js';
 import type { AccountSessions, UnitAccessRevoker } from '../../shared/sessions.js';
 import type { AuditContext, AuditLog } from '../audit/audit-log.js';
-import { bindingStore } from '../bindings/store.js';
-import { personStore } from '../persons/store.js';
+import type { BindingService } from '../bindings/service.js';
+import type { PersonService } from '../persons/service.js';
 import { normalizeLegalName, normalizeMobile } from '../persons/rules.js';
 import type { WebhookEvents } from '../webhooks/events.js';
-import type { UnitService } from '../units/service.js';
+import type { Unit, UnitService } from '../units/service.js';
 import { normalizeUnitName } from '../units/certificates.js';
-import { unitStore, type Unit } from '../units/store.js';
 import { checkDocuments, type UploadedFile } from './documents.js';
 import { recoveryStore, type Appeal, type AppealDocumentInfo, type AppealKind, type AppealStatus } from './store.js';
+import { appealState, canTransitionAppeal, type AppealState } from './appeal-lifecycle.js';
+
+export type { Appeal, AppealDocumentInfo, AppealKind, AppealStatus } from './store.js';
 
 /** Unambiguous alphabet (no 0/O, 1/I/L); 12 symbols carry 59 bits. */
 const REFERENCE_ALPHABET = 'ABCDEFGHJKMNPQRSTUVWXYZ23456789';
@@ -33,8 +35,7 @@ export const APPEAL_LIMITS = {
   linkFailuresPerIp: { limit: 10, windowSeconds: 15 * 60, lockSeconds: 15 * 60, maxLockSeconds: 3600 } satisfies LockoutPolicy,
 } as const;
 
-/** What the applicant sees: `approved` becomes `expired` when the link passed its time unused. */
-export type AppealState = AppealStatus | 'expired';
+export type { AppealState } from './appeal-lifecycle.js';
 
 export interface AppealForm {
   applicantName: string;
@@ -49,6 +50,8 @@ export interface AppealForm {
 export interface AppealServiceDeps {
   db: Database;
   units: UnitService;
+  persons: Pick<PersonService, 'byLoginNameOrMobile'>;
+  bindings: Pick<BindingService, 'handOver'>;
   notifier: Notifier;
   /** Whether e-mail can be sent (production without SMTP cannot): otherwise applicants give a mobile number. */
   emailEnabled: boolean;
@@ -106,8 +109,7 @@ export class AppealService {
   }
 
   state(appeal: Appeal, at: Date = this.#now()): AppealState {
-    if (appeal.status === 'approved' && appeal.linkExpiresAt && appeal.linkExpiresAt <= at) return 'expired';
-    return appeal.status;
+    return appealState(appeal, at);
   }
 
   /** A message job written in the caller's transaction (S-56): delivered, with retries, once it commits. */
@@ -148,7 +150,7 @@ export class AppealService {
     }
     const documents = await checkDocuments(files);
     assertWithinLimits(await this.deps.throttle.count(`appeal:cert:${certType}:${certNo}`, APPEAL_LIMITS.submitPerCertificate.limit, APPEAL_LIMITS.submitPerCertificate.windowSeconds));
-    const unit = await unitStore.byCertificate(this.deps.db, certType, certNo);
+    const unit = await this.deps.units.byCertificate(certType, certNo);
     if (unit?.verified) throw new AppError('appeal_unit_verified', 409, {}, 'certNo');
     const id = crypto.randomUUID();
     const reference = randomString(REFERENCE_LENGTH, REFERENCE_ALPHABET);
@@ -191,7 +193,7 @@ export class AppealService {
 
   async list(status: AppealStatus | undefined): Promise<(Appeal & { state: AppealState; unit: Unit | undefined; referenceText: string })[]> {
     const appeals = await recoveryStore.list(this.deps.db, status);
-    const units = await unitStore.byIds(this.deps.db, appeals.flatMap((appeal) => (appeal.unitId ? [appeal.unitId] : [])));
+    const units = await this.deps.units.byIds(appeals.flatMap((appeal) => (appeal.unitId ? [appeal.unitId] : [])));
     const at = this.#now();
     return appeals.map((appeal) => ({
       ...appeal, state: this.state(appeal, at), unit: units.find((unit) => unit.id === appeal.unitId), referenceText: formatReference(appeal.reference),
@@ -207,7 +209,7 @@ export class AppealService {
   async get(id: string): Promise<{ appeal: Appeal; state: AppealState; unit: Unit | undefined; documents: AppealDocumentInfo[]; referenceText: string; applicantAccount: string | undefined }> {
     const appeal = await recoveryStore.byId(this.deps.db, id);
     if (!appeal) throw new AppError('not_found', 404);
-    const unit = appeal.unitId ? await unitStore.byId(this.deps.db, appeal.unitId) : undefined;
+    const unit = appeal.unitId ? await this.deps.units.byId(appeal.unitId) : undefined;
     // A takeover names the person who would become the common contact: the operator sees login name and legal name.
     const person = await this.#applicant(this.deps.db, appeal);
     return {
@@ -251,8 +253,8 @@ export class AppealService {
     await this.deps.db.transaction(async (tx) => {
       const appeal = await recoveryStore.byId(tx, id, true);
       if (!appeal) throw new AppError('not_found', 404);
-      if (appeal.status !== 'pending') throw new AppError('appeal_not_pending', 409);
-      const unit = appeal.unitId ? await unitStore.byId(tx, appeal.unitId, true) : undefined;
+      if (!canTransitionAppeal('approve', appeal.status)) throw new AppError('appeal_not_pending', 409);
+      const unit = appeal.unitId ? await this.deps.units.byId(appeal.unitId, tx, true) : undefined;
       if (!unit || unit.status !== 'active') throw new AppError('appeal_no_unit', 409);
       if (unit.verified) throw new AppError('appeal_unit_verified', 409);
       if (appeal.kind === 'takeover') await this.#takeOver(tx, appeal, unit, unknowable, unitName, at, context);
@@ -268,7 +270,7 @@ export class AppealService {
   /** The person a takeover names, when that account exists, is active and real-name verified (else undefined). */
   async #applicant(db: Queryable, appeal: Appeal) {
     if (!appeal.applicantAccount) return undefined;
-    const person = await personStore.byLoginNameOrMobile(db, appeal.applicantAccount);
+    const person = await this.deps.persons.byLoginNameOrMobile(appeal.applicantAccount, db);
     return person && person.status === 'active' && person.realnameStatus === 'verified' ? person : undefined;
   }
 
@@ -282,25 +284,10 @@ export class AppealService {
   async #takeOver(tx: Queryable, appeal: Appeal, unit: Unit, unknowable: string | undefined, unitName: string | undefined, at: Date, context: AuditContext): Promise<void> {
     const person = await this.#applicant(tx, appeal);
     if (!person || !unknowable) throw new AppError('appeal_applicant_unusable', 409);
-    const previous = await bindingStore.listForUnit(tx, unit.id);
-    for (const binding of previous) {
-      // A contact binding is always active (schema): the squatter's becomes a handler's, then ends like the others.
-      if (binding.role === 'contact') await bindingStore.setRole(tx, binding.id, 'handler', binding.scopes, at);
-      await bindingStore.setStatus(tx, binding.id, ['pending', 'active'], 'unbound', at);
-      await this.deps.revoker.revokeUnitAccess(tx, binding.personId, unit.id);
-      await this.deps.events.emit(tx, 'binding.removed', { bindingId: binding.id, unitId: unit.id, personId: binding.personId }, binding.scopes);
-    }
-    const bindingId = crypto.randomUUID();
-    const scopes = this.deps.allScopes();
-    await bindingStore.insert(tx, { id: bindingId, unitId: unit.id, personId: person.id, role: 'contact', status: 'active', scopes, validFrom: null, validUntil: null, at });
-    await this.deps.events.emit(tx, 'binding.created', { bindingId, unitId: unit.id, personId: person.id, role: 'contact', scopes, validFrom: null, validUntil: null }, scopes);
+    const { previous, bindingId } = await this.deps.bindings.handOver(tx, unit.id, person.id, at);
     const renamed = unitName !== undefined && unitName !== unit.name;
-    if (renamed) {
-      await unitStore.setName(tx, unit.id, unitName, at);
-      await this.deps.events.emit(tx, 'unit.renamed', { unitId: unit.id, name: unitName, previousName: unit.name });
-      await unitStore.addNameHistory(tx, unit.id, unit.name, unitName, `${context.actor.type}:${context.actor.id ?? ''}`, at);
-    }
-    await unitStore.setPassword(tx, unit.id, unknowable, at);
+    if (renamed) await this.deps.units.rename(tx, unit, unitName, context, at);
+    await this.deps.units.setPasswordHash(tx, unit.id, unknowable, at);
     await this.deps.sessions.endAll(accountIdOf({ kind: 'unit', id: unit.id }), {}, tx);
     const contact = previous.find((binding) => binding.role === 'contact' && binding.status === 'active');
     await this.deps.audit.record({ ...context, actingUnitId: unit.id }, {
@@ -316,7 +303,7 @@ export class AppealService {
     await this.deps.db.transaction(async (tx) => {
       const appeal = await recoveryStore.byId(tx, id, true);
       if (!appeal) throw new AppError('not_found', 404);
-      if (appeal.status !== 'pending') throw new AppError('appeal_not_pending', 409);
+      if (!canTransitionAppeal('reject', appeal.status)) throw new AppError('appeal_not_pending', 409);
       await recoveryStore.decide(tx, appeal.id, { status: 'rejected', operatorId: context.actor.id ?? '', note, linkHmac: null, linkExpiresAt: null, at: this.#now() });
       await this.deps.audit.record({ ...context, actingUnitId: appeal.unitId ?? undefined }, {
         action: 'appeal.reject', target: { type: 'appeal', id: appeal.id }, detail: { reference: appeal.reference, note },
@@ -360,7 +347,7 @@ export class AppealService {
    */
   async useLink(token: string, input: { password?: string; passwordConfirm?: string }, context: AuditContext): Promise<{ kind: AppealKind; unit: Unit }> {
     const { appeal, succeeded } = await this.#linkAppeal(token, context);
-    const unit = appeal.unitId ? await unitStore.byId(this.deps.db, appeal.unitId) : undefined;
+    const unit = appeal.unitId ? await this.deps.units.byId(appeal.unitId) : undefined;
     if (!unit || unit.status !== 'active') throw new AppError('appeal_link_invalid', 400);
     if (unit.verified) throw new AppError('appeal_unit_verified', 409);
     let hash: string | undefined;
@@ -375,7 +362,7 @@ export class AppealService {
       if (await recoveryStore.useLink(tx, appeal.id, at) !== 1) throw new AppError('appeal_link_invalid', 400);
       const audit = { ...context, actingUnitId: unit.id };
       if (hash) {
-        await unitStore.setPassword(tx, unit.id, hash, at);
+        await this.deps.units.setPasswordHash(tx, unit.id, hash, at);
         await this.deps.audit.record(audit, { action: 'unit.password_reset', target: { type: 'unit', id: unit.id }, detail: { path: 'appeal', appeal: appeal.id } }, tx);
         await this.deps.sessions.endAll(accountIdOf({ kind: 'unit', id: unit.id }), {}, tx);
       } else {

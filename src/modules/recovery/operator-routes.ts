@@ -3,17 +3,16 @@ import type { Context } from 'koa';
 import { auditContext, csrfToken, formFields, parseBody, seeOther, verifyCsrf } from '../../shared/http/forms.js';
 import { render } from '../../shared/http/views.js';
 import type { Services } from '../../services.js';
-import { consoleAccount, type RequireAccount } from '../../interactions/console.js';
-import { withFormErrors } from '../persons/routes.js';
+import { consoleAccount, type RequireAccount } from '../../shared/console-account.js';
+import { withFormErrors } from '../../shared/http/form-errors.js';
 import { APPEAL_LINK_TTL_HOURS } from './appeals.js';
 import { PREVIEW_TYPES, sendDocument, sendPreview } from './documents.js';
-import type { AppealStatus } from './store.js';
+import { APPEAL_STATUSES } from './appeal-lifecycle.js';
 import { frameIdentity } from '../site/identity.js';
 import { state } from '../../shared/http/middleware.js';
 import { describeEntries } from '../audit/describe.js';
 import { translate } from '../../shared/i18n/index.js';
 
-const STATUSES: readonly AppealStatus[] = ['pending', 'approved', 'rejected', 'completed'];
 
 /**
  * The counter console's appeals (R-R3, PRODUCT.md §7): pending appeals, their documents (downloaded as attachments
@@ -28,8 +27,8 @@ export function appealOperatorRoutes(services: Services, requireAccount: Require
   const actor = (ctx: Context) => auditContext(ctx, { type: 'operator', id: consoleAccount(ctx).id });
 
   router.get('/', async (ctx) => {
-    const wanted = ctx.query.status === 'all' ? 'all' : STATUSES.find((status) => status === ctx.query.status) ?? 'pending';
-    render(ctx, 'operator/appeals.njk', { appeals: await appeals.list(wanted === 'all' ? undefined : wanted), status: wanted, statuses: STATUSES });
+    const wanted = ctx.query.status === 'all' ? 'all' : APPEAL_STATUSES.find((status) => status === ctx.query.status) ?? 'pending';
+    render(ctx, 'operator/appeals.njk', { appeals: await appeals.list(wanted === 'all' ? undefined : wanted), status: wanted, statuses: APPEAL_STATUSES });
   });
 
   async function appealPage(ctx: Context, view: Record<string, unknown> = {}, status = 200): Promise<void> {

@@ -1,5 +1,5 @@
 import type { Database, Transaction } from '../../shared/db/database.js';
-import { accountIdOf } from '../../shared/account-id.js';
+import { accountIdOf, isUuid } from '../../shared/account-id.js';
 import { AppError } from '../../shared/errors.js';
 import type { Locale } from '../../shared/i18n/index.js';
 import type { CodePurpose, OneTimeCodes } from '../../shared/security/one-time-codes.js';
@@ -8,11 +8,10 @@ import type { Secrets } from '../../shared/security/secrets.js';
 import { assertWithinLimits, type LockoutPolicy, type Throttle } from '../../shared/security/throttle.js';
 import type { AccountSessions } from '../../shared/sessions.js';
 import type { AuditContext, AuditLog } from '../audit/audit-log.js';
-import { bindingStore } from '../bindings/store.js';
+import type { BindingService } from '../bindings/service.js';
 import { maskMobile } from '../persons/rules.js';
 import type { CertType } from '../units/certificates.js';
-import type { UnitService } from '../units/service.js';
-import { unitStore, type Unit } from '../units/store.js';
+import type { Unit, UnitService } from '../units/service.js';
 import { recoveryStore, type AppealKind, type RecoveryTarget } from './store.js';
 
 export type RecoveryKind = Exclude<AppealKind, 'takeover'>;
@@ -46,6 +45,7 @@ export interface RecoveryPaths {
 export interface RecoveryServiceDeps {
   db: Database;
   units: UnitService;
+  bindings: Pick<BindingService, 'contactOf' | 'contactUnitIds'>;
   codes: OneTimeCodes;
   hasher: PasswordHasher;
   throttle: Throttle;
@@ -144,7 +144,7 @@ export class RecoveryService {
       { key: `recovery:verify:ip:${context.ip ?? 'unknown'}`, policy: RECOVERY_LIMITS.failuresPerIp },
     ], 'too_many_requests');
     const target = await this.#reachable(certType, certNo);
-    const unit = target && await unitStore.byId(this.deps.db, target.unitId);
+    const unit = target && await this.deps.units.byId(target.unitId);
     try {
       if (!unit) throw new AppError('code_invalid', 400, {}, 'code');
       await this.deps.codes.check(challenge, PURPOSE[kind], unit.id, code.trim());
@@ -185,7 +185,7 @@ export class RecoveryService {
     // transaction (the embedded database has one connection).
     const unit = await this.#withCode('password', certType, certNo, challenge, code, context, async (found, tx, hash) => {
       assertNewPassword(password, confirm, { loginName: found.loginName });
-      await unitStore.setPassword(tx, found.id, hash, this.#now());
+      await this.deps.units.setPasswordHash(tx, found.id, hash, this.#now());
       await this.deps.audit.record({ ...context, actingUnitId: found.id }, {
         action: 'unit.password_reset', target: { type: 'unit', id: found.id }, detail: { path: 'contact_code' },
       }, tx);
@@ -209,14 +209,12 @@ export class RecoveryService {
 
   /** The units whose active common contact is this person (the account centre's recovery section). */
   async unitsOfContact(personId: string): Promise<Unit[]> {
-    const bindings = await bindingStore.listForPerson(this.deps.db, personId);
-    const ids = bindings.filter((binding) => binding.role === 'contact' && binding.status === 'active').map((binding) => binding.unitId);
-    return unitStore.byIds(this.deps.db, ids);
+    return this.deps.units.byIds(await this.deps.bindings.contactUnitIds(personId));
   }
 
   async #asContact(personId: string, unitId: string): Promise<Unit> {
-    const contact = /^[0-9a-f-]{36}$/i.test(unitId) ? await bindingStore.contactOf(this.deps.db, unitId) : undefined;
-    const unit = contact?.personId === personId ? await unitStore.byId(this.deps.db, unitId) : undefined;
+    const contact = isUuid(unitId) ? await this.deps.bindings.contactOf(unitId) : undefined;
+    const unit = contact?.personId === personId ? await this.deps.units.byId(unitId) : undefined;
     if (!unit) throw new AppError('not_found', 404);
     return unit;
   }
@@ -239,9 +237,9 @@ export class RecoveryService {
     assertNewPassword(password, confirm, { loginName: unit.loginName });
     const hash = await this.deps.hasher.hash(password);
     await this.deps.db.transaction(async (tx) => {
-      const current = await bindingStore.contactOf(tx, unitId, true);
+      const current = await this.deps.bindings.contactOf(unitId, tx, true);
       if (current?.personId !== personId) throw new AppError('not_found', 404);
-      await unitStore.setPassword(tx, unitId, hash, this.#now());
+      await this.deps.units.setPasswordHash(tx, unitId, hash, this.#now());
       await this.deps.audit.record({ ...context, actingUnitId: unitId }, {
         action: 'unit.password_reset', target: { type: 'unit', id: unitId }, detail: { path: 'contact_console' },
       }, tx);

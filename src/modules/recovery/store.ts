@@ -1,4 +1,5 @@
 import type { Queryable } from '../../shared/db/database.js';
+import { isUuid } from '../../shared/account-id.js';
 import type { Channel } from '../../shared/notifier/notifier.js';
 import type { Locale } from '../../shared/i18n/index.js';
 import type { CertType } from '../units/certificates.js';
@@ -15,7 +16,10 @@ export interface RecoveryTarget {
 
 /** `takeover`: the real unit takes over an unverified unit registered with its certificate by someone else. */
 export type AppealKind = 'account' | 'password' | 'takeover';
-export type AppealStatus = 'pending' | 'approved' | 'rejected' | 'completed';
+import { APPEAL_TRANSITIONS, type AppealStatus } from './appeal-lifecycle.js';
+import { sqlStates } from '../../shared/lifecycle.js';
+
+export type { AppealStatus } from './appeal-lifecycle.js';
 
 export interface Appeal {
   id: string;
@@ -71,7 +75,6 @@ interface AppealRow {
 
 const COLUMNS = `id, reference, kind, cert_type, cert_no, unit_id, applicant_name, applicant_account, contact_channel, contact, locale, status,
   created_at, decided_at, decided_by, decision_note, link_expires_at, link_used_at`;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function toAppeal(row: AppealRow): Appeal {
   return {
@@ -107,6 +110,9 @@ export interface NewDocument {
   sha256: string;
   content: Buffer;
 }
+
+/** Approve and reject both start from the same states (a decision is made once). */
+const DECIDABLE = sqlStates([...new Set([...APPEAL_TRANSITIONS.approve.from, ...APPEAL_TRANSITIONS.reject.from])]);
 
 /** SQL of recovery and appeals; every function takes the connection or transaction to run on. */
 export const recoveryStore = {
@@ -149,7 +155,7 @@ export const recoveryStore = {
   },
 
   async byId(db: Queryable, id: string, lock = false): Promise<Appeal | undefined> {
-    if (!UUID.test(id)) return undefined;
+    if (!isUuid(id)) return undefined;
     const { rows } = await db.query<AppealRow>(`SELECT ${COLUMNS} FROM appeal WHERE id = $1${lock ? ' FOR UPDATE' : ''}`, [id]);
     return rows[0] && toAppeal(rows[0]);
   },
@@ -185,7 +191,7 @@ export const recoveryStore = {
   },
 
   async documentContent(db: Queryable, appealId: string, documentId: string): Promise<(AppealDocumentInfo & { content: Buffer }) | undefined> {
-    if (!UUID.test(appealId) || !UUID.test(documentId)) return undefined;
+    if (!isUuid(appealId) || !isUuid(documentId)) return undefined;
     const { rows } = await db.query<{ id: string; seq: number; filename: string; content_type: string; size: number; sha256: string; content: Buffer }>(
       'SELECT id, seq, filename, content_type, size, sha256, content FROM appeal_document WHERE appeal_id = $1 AND id = $2', [appealId, documentId],
     );
@@ -197,7 +203,7 @@ export const recoveryStore = {
   async decide(db: Queryable, id: string, decision: { status: 'approved' | 'rejected'; operatorId: string; note: string | null; linkHmac: string | null; linkExpiresAt: Date | null; at: Date }): Promise<number> {
     const { rowCount } = await db.query(
       `UPDATE appeal SET status = $2, decided_by = $3, decision_note = $4, link_hmac = $5, link_expires_at = $6, decided_at = $7
-       WHERE id = $1 AND status = 'pending'`,
+       WHERE id = $1 AND status IN ${DECIDABLE}`,
       [id, decision.status, decision.operatorId, decision.note, decision.linkHmac, decision.linkExpiresAt, decision.at],
     );
     return rowCount;
@@ -206,8 +212,8 @@ export const recoveryStore = {
   /** approved → completed, once, while the link is valid; returns the rows changed. */
   async useLink(db: Queryable, id: string, at: Date): Promise<number> {
     const { rowCount } = await db.query(
-      `UPDATE appeal SET status = 'completed', link_used_at = $2
-       WHERE id = $1 AND status = 'approved' AND link_used_at IS NULL AND link_expires_at > $2`,
+      `UPDATE appeal SET status = '${APPEAL_TRANSITIONS.complete.to}', link_used_at = $2
+       WHERE id = $1 AND status IN ${sqlStates(APPEAL_TRANSITIONS.complete.from)} AND link_used_at IS NULL AND link_expires_at > $2`,
       [id, at],
     );
     return rowCount;

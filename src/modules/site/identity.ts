@@ -3,7 +3,7 @@ import type { FrameIdentity } from '../../shared/http/views.js';
 import { state } from '../../shared/http/middleware.js';
 import { translate, type Locale } from '../../shared/i18n/index.js';
 import type { Services } from '../../services.js';
-import { consoleAccount } from '../../interactions/console.js';
+import { consoleAccount } from '../../shared/console-account.js';
 
 export type IdentityServices = Pick<Services, 'persons' | 'units' | 'operators' | 'unitGrants'>;
 

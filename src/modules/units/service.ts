@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import type { WebhookEvents } from '../webhooks/events.js';
-import type { Database } from '../../shared/db/database.js';
+import type { Database, Queryable } from '../../shared/db/database.js';
 import { AppError, assertThat } from '../../shared/errors.js';
 import { assertNewPassword, type PasswordHasher } from '../../shared/security/passwords.js';
 import { uniqueViolation } from '../../shared/db/errors.js';
@@ -9,10 +9,20 @@ import type { AccountSessions, UnitAccessRevoker } from '../../shared/sessions.j
 import { accountIdOf } from '../../shared/account-id.js';
 import type { AuditContext, AuditLog } from '../audit/audit-log.js';
 import { isValidLoginName } from '../persons/rules.js';
-import { personStore } from '../persons/store.js';
-import { bindingStore } from '../bindings/store.js';
 import { isCertType, normalizeCertNo, normalizeUnitName, type CertType } from './certificates.js';
-import { unitStore, type Unit } from './store.js';
+import { unitStore, type NewUnit, type Unit } from './store.js';
+
+export type { Unit } from './store.js';
+
+/** What unit registration needs of the persons module. */
+export interface RegistrantLookup {
+  byId(id: string): Promise<{ realnameStatus: string } | undefined>;
+}
+
+/** What unit registration needs of the bindings module: the first common contact, in the registration transaction. */
+export interface FirstContact {
+  insertActive(tx: Queryable, binding: { id: string; unitId: string; personId: string; role: 'contact'; scopes: string[]; at: Date }): Promise<void>;
+}
 
 export interface UnitRegistration {
   name: string;
@@ -25,6 +35,8 @@ export interface UnitRegistration {
 
 export interface UnitServiceDeps {
   db: Database;
+  persons: RegistrantLookup;
+  bindings: FirstContact;
   revoker: UnitAccessRevoker;
   hasher: PasswordHasher;
   signIn: PasswordSignIn;
@@ -45,12 +57,35 @@ export class UnitService {
     this.#now = deps.now ?? (() => new Date());
   }
 
-  byId(id: string): Promise<Unit | undefined> {
-    return unitStore.byId(this.deps.db, id);
+  /** The unit, read on `q` (another module's transaction) and locked when `lock`. */
+  byId(id: string, q: Queryable = this.deps.db, lock = false): Promise<Unit | undefined> {
+    return unitStore.byId(q, id, lock);
   }
 
   byIds(ids: string[]): Promise<Unit[]> {
     return unitStore.byIds(this.deps.db, ids);
+  }
+
+  byCertificate(certType: CertType, certNo: string): Promise<Unit | undefined> {
+    return unitStore.byCertificate(this.deps.db, certType, certNo);
+  }
+
+  /** Demo data only (S-25): a unit, verified when `verified`, in the seeding transaction. */
+  async insertDemo(tx: Queryable, unit: NewUnit, verified: boolean): Promise<void> {
+    await unitStore.insert(tx, unit);
+    if (verified) await unitStore.markVerified(tx, unit.id, 'system:demo', unit.at);
+  }
+
+  /** Replaces the unit account's password hash in the caller's transaction (recovery, appeals). */
+  async setPasswordHash(tx: Queryable, unitId: string, hash: string, at: Date): Promise<void> {
+    await unitStore.setPassword(tx, unitId, hash, at);
+  }
+
+  /** Renames the (locked) unit in the caller's transaction: the `unit.renamed` event and the name history. */
+  async rename(tx: Queryable, unit: Unit, name: string, context: AuditContext, at: Date): Promise<void> {
+    await unitStore.setName(tx, unit.id, name, at);
+    await this.deps.events.emit(tx, 'unit.renamed', { unitId: unit.id, name, previousName: unit.name });
+    await unitStore.addNameHistory(tx, unit.id, unit.name, name, `${context.actor.type}:${context.actor.id ?? ''}`, at);
   }
 
   /** Fuzzy search for the counter; an empty text lists the most recent units. */
@@ -76,7 +111,7 @@ export class UnitService {
    * with “单位已注册”.
    */
   async register(personId: string, input: UnitRegistration, context: AuditContext): Promise<Unit> {
-    const person = await personStore.byId(this.deps.db, personId);
+    const person = await this.deps.persons.byId(personId);
     assertThat(person, 'not_found', 404);
     if (person.realnameStatus !== 'verified') throw new AppError('unit_registrant_not_verified', 403);
     const name = normalizeUnitName(input.name);
@@ -93,10 +128,7 @@ export class UnitService {
     try {
       await this.deps.db.transaction(async (tx) => {
         await unitStore.insert(tx, { id, name, certType, certNo, loginName, passwordHash, registeredBy: personId, at });
-        await bindingStore.insert(tx, {
-          id: crypto.randomUUID(), unitId: id, personId, role: 'contact', status: 'active', scopes: this.deps.allScopes(),
-          validFrom: null, validUntil: null, at,
-        });
+        await this.deps.bindings.insertActive(tx, { id: crypto.randomUUID(), unitId: id, personId, role: 'contact', scopes: this.deps.allScopes(), at });
         await this.deps.audit.record({ ...context, actingUnitId: id }, { action: 'unit.register', target: { type: 'unit', id }, detail: { certType, certNo, name } }, tx);
       });
     } catch (error) {
@@ -138,9 +170,7 @@ export class UnitService {
       assertThat(unit, 'not_found', 404);
       if (unit.verified) throw new AppError('unit_name_locked', 409, {}, 'name');
       if (unit.name === name) return;
-      await unitStore.setName(tx, unitId, name, this.#now());
-      await this.deps.events.emit(tx, 'unit.renamed', { unitId, name, previousName: unit.name });
-      await unitStore.addNameHistory(tx, unitId, unit.name, name, `${context.actor.type}:${context.actor.id ?? ''}`, this.#now());
+      await this.rename(tx, unit, name, context, this.#now());
       await this.deps.audit.record(context, { action: 'unit.update', target: { type: 'unit', id: unitId }, detail: { oldName: unit.name, name } }, tx);
     });
   }
@@ -158,9 +188,7 @@ export class UnitService {
       if (!unit.verified) throw new AppError('unit_name_change_unverified', 409, {}, 'name');
       if (unit.name === name) throw new AppError('unit_name_unchanged', 400, {}, 'name');
       const at = this.#now();
-      await unitStore.setName(tx, unitId, name, at);
-      await this.deps.events.emit(tx, 'unit.renamed', { unitId, name, previousName: unit.name });
-      await unitStore.addNameHistory(tx, unitId, unit.name, name, `${context.actor.type}:${context.actor.id ?? ''}`, at);
+      await this.rename(tx, unit, name, context, at);
       await this.deps.audit.record(context, { action: 'unit.name_change', target: { type: 'unit', id: unitId }, detail: { oldName: unit.name, name } }, tx);
     });
   }

@@ -5,6 +5,7 @@ import { AppError, assertThat } from '../../shared/errors.js';
 import { randomString, type Secrets } from '../../shared/security/secrets.js';
 import type { Throttle } from '../../shared/security/throttle.js';
 import type { AuditContext, AuditLog } from '../audit/audit-log.js';
+import { CODE_UNSETTLED_SQL, codeLiveSql, codeState, type CodeState } from './code-lifecycle.js';
 import { unitStore } from './store.js';
 
 /** Unambiguous alphabet (no 0/O, 1/I/L): 31 symbols; 10 of them carry 49.5 bits (R-U5 asks for ≥ 40). */
@@ -14,7 +15,7 @@ const MAX_ATTEMPTS = 5;
 /** Per client IP, 20 failed code entries an hour lock code entry (a per-unit lock would let anyone block a unit). */
 const CODE_FAILURES_PER_IP = { limit: 20, windowSeconds: 3600, lockSeconds: 15 * 60, maxLockSeconds: 3600 };
 
-export type CodeState = 'live' | 'used' | 'expired' | 'invalidated';
+export type { CodeState } from './code-lifecycle.js';
 
 export interface IssuedCodeView {
   id: string;
@@ -72,9 +73,7 @@ export class UnitVerification {
   }
 
   state(row: Row, at: Date = this.#now()): CodeState {
-    if (row.used_at) return 'used';
-    if (row.invalidated_at) return 'invalidated';
-    return row.expires_at <= at ? 'expired' : 'live';
+    return codeState({ usedAt: row.used_at, invalidatedAt: row.invalidated_at, expiresAt: row.expires_at }, at);
   }
 
   async issue(unitId: string, context: AuditContext): Promise<{ code: string; expiresAt: Date }> {
@@ -85,7 +84,7 @@ export class UnitVerification {
       const unit = await unitStore.byId(tx, unitId, true);
       assertThat(unit, 'not_found', 404);
       if (unit.verified) throw new AppError('unit_already_verified', 409);
-      await tx.query('UPDATE unit_verification_code SET invalidated_at = $2 WHERE unit_id = $1 AND used_at IS NULL AND invalidated_at IS NULL', [unitId, at]);
+      await tx.query(`UPDATE unit_verification_code SET invalidated_at = $2 WHERE unit_id = $1 AND ${CODE_UNSETTLED_SQL}`, [unitId, at]);
       const id = crypto.randomUUID();
       await tx.query(
         `INSERT INTO unit_verification_code (id, unit_id, code_hmac, hint, issued_by, issued_at, expires_at)
@@ -126,7 +125,7 @@ export class UnitVerification {
     const at = this.#now();
     const { rows } = await this.deps.db.query<{ id: string; code_hmac: string; attempts: number }>(
       `UPDATE unit_verification_code SET attempts = attempts + 1
-       WHERE unit_id = $1 AND used_at IS NULL AND invalidated_at IS NULL AND expires_at > $2 AND attempts < $3
+       WHERE unit_id = $1 AND ${codeLiveSql('$2')} AND attempts < $3
        RETURNING id, code_hmac, attempts`,
       [unitId, at, MAX_ATTEMPTS],
     );
@@ -142,7 +141,7 @@ export class UnitVerification {
     await reservation.succeeded();
     await this.deps.db.transaction(async (tx) => {
       const used = await tx.query(
-        'UPDATE unit_verification_code SET used_at = $2, used_by = $3 WHERE id = $1 AND used_at IS NULL AND invalidated_at IS NULL',
+        `UPDATE unit_verification_code SET used_at = $2, used_by = $3 WHERE id = $1 AND ${CODE_UNSETTLED_SQL}`,
         [live.id, at, `${context.actor.type}:${context.actor.id ?? ''}`],
       );
       if (used.rowCount !== 1) throw new AppError('unit_code_invalid', 400, {}, 'code');

@@ -60,7 +60,7 @@ export class WebhookEvents {
 export function webhookHandler(catalog: ClientCatalog, timeoutMs: number, now: () => Date = () => new Date()): JobHandler {
   return async (raw) => {
     const payload = raw as unknown as WebhookJobPayload;
-    const webhook = catalog.clients.find((client) => client.clientId === payload.clientId)?.webhook;
+    const webhook = catalog.client(payload.clientId)?.webhook;
     if (!webhook) throw new Error(`client ${payload.clientId} has no webhook any more`);
     const body = JSON.stringify({ type: payload.type, timestamp: payload.timestamp, data: payload.data });
     const at = now();

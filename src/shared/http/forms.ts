@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { bodyParser } from '@koa/bodyparser';
 import type { Context, Middleware, Next } from 'koa';
 import { AppError } from '../errors.js';
-import type { AuditContext, Actor } from '../../modules/audit/audit-log.js';
+import type { AuditContext, Actor } from '../audit-context.js';
 import { state } from './middleware.js';
 
 /** URL-encoded forms and JSON, at most 64 KiB; anything larger is refused with 413 before it is read. */

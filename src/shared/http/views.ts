@@ -2,6 +2,7 @@ import nunjucks from 'nunjucks';
 import type { Context } from 'koa';
 import { isMessageKey, translate, type Locale } from '../i18n/index.js';
 import { VIEWS_DIR } from '../paths.js';
+import type { AccountKind } from '../account-id.js';
 
 const environment = new nunjucks.Environment(new nunjucks.FileSystemLoader(VIEWS_DIR, { noCache: false }), {
   autoescape: true,
@@ -33,7 +34,7 @@ export interface PageState {
  * the display name, the unit acted for, and whether 切换单位 applies (a person).
  */
 export interface FrameIdentity {
-  kind: 'person' | 'unit' | 'operator';
+  kind: AccountKind;
   name: string;
   unit?: string;
 }

@@ -22,6 +22,8 @@ export interface Notifier {
    * writes in it, so it needs no second connection and disappears if the transaction rolls back).
    */
   send(notification: Notification, tx?: Queryable): Promise<void>;
+  /** The newest messages of the development outbox, for notifiers that keep one (none in production). */
+  outbox?(limit: number): Promise<OutboxMessage[]>;
 }
 
 /** Masks all but the last four characters of a mobile number or the domain of an e-mail, for logs. */
@@ -56,6 +58,10 @@ export class OutboxNotifier implements Notifier {
       template: notification.template,
       ...(this.logBodies ? { body: notification.body } : {}),
     }, 'notification (outbox)');
+  }
+
+  outbox(limit: number): Promise<OutboxMessage[]> {
+    return listOutbox(this.db, limit);
   }
 }
 

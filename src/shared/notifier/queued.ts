@@ -1,7 +1,7 @@
 import type { Database, Queryable } from '../db/database.js';
 import { AppError } from '../errors.js';
 import type { Jobs } from '../jobs.js';
-import type { Channel, Notification, Notifier } from './notifier.js';
+import type { Channel, Notification, Notifier, OutboxMessage } from './notifier.js';
 
 export const NOTIFICATION_JOB = 'notification';
 export const DECOY_JOB = 'notification_decoy';
@@ -29,6 +29,11 @@ export class QueuedNotifier implements Notifier {
   async decoy(tx?: Queryable): Promise<void> {
     if (!tx) return this.db.transaction((own) => this.decoy(own));
     await this.jobs.enqueue(tx, { kind: DECOY_JOB, payload: {} });
+  }
+
+  /** What the delivery wrote to the development outbox, newest first (nothing when it keeps none). */
+  async outbox(limit: number): Promise<OutboxMessage[]> {
+    return this.delivery.outbox ? this.delivery.outbox(limit) : [];
   }
 
   /** The job handler: the actual delivery. */

@@ -4,7 +4,7 @@ import type { Queryable } from '../db/database.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { HttpSmsNotifier } from './http-sms.js';
-import { OutboxNotifier, type Channel, type Notification, type Notifier } from './notifier.js';
+import { OutboxNotifier, type Channel, type Notification, type Notifier, type OutboxMessage } from './notifier.js';
 import { SmtpNotifier } from './smtp.js';
 
 /** Sends each notification through the notifier of its channel; a channel without one is refused (503). */
@@ -19,6 +19,12 @@ export class ChannelNotifier implements Notifier {
     const target = this.channels[notification.channel];
     if (!target) throw new AppError('notifier_unavailable', 503);
     await target.send(notification, tx);
+  }
+
+  /** The development outbox, when a channel writes to it (the SMS and e-mail channels share one). */
+  async outbox(limit: number): Promise<OutboxMessage[]> {
+    const outbox = Object.values(this.channels).find((channel) => channel?.outbox);
+    return outbox?.outbox ? outbox.outbox(limit) : [];
   }
 }
 

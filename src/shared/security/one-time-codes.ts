@@ -6,6 +6,7 @@ import type { Notifier } from '../notifier/notifier.js';
 export interface CodeNotifier extends Notifier {
   decoy(tx?: Queryable): Promise<void>;
 }
+import { isUuid } from '../account-id.js';
 import { AppError } from '../errors.js';
 import { translate, type Locale, type MessageKey } from '../i18n/index.js';
 import type { Secrets } from './secrets.js';
@@ -115,7 +116,7 @@ export class OneTimeCodes {
    * database has a single connection).
    */
   async check(challenge: string, purpose: CodePurpose, subject: string, code: string): Promise<void> {
-    if (!/^[0-9a-f-]{36}$/.test(challenge) || !/^\d{6}$/.test(code)) throw new AppError('code_invalid', 400, {}, 'code');
+    if (!isUuid(challenge) || !/^\d{6}$/.test(code)) throw new AppError('code_invalid', 400, {}, 'code');
     const { rows } = await this.db.query<{ code_hmac: string }>(
       `UPDATE one_time_code SET attempts = attempts + 1
        WHERE id = $1 AND purpose = $2 AND subject = $3 AND consumed_at IS NULL AND expires_at > $4 AND attempts < max_attempts
@@ -139,7 +140,7 @@ export class OneTimeCodes {
 
   /** The subject a pending challenge is bound to (e.g. the person of a password reset), if it is still usable. */
   async subjectOf(challenge: string, purpose: CodePurpose): Promise<string | undefined> {
-    if (!/^[0-9a-f-]{36}$/.test(challenge)) return undefined;
+    if (!isUuid(challenge)) return undefined;
     const { rows } = await this.db.query<{ subject: string }>(
       'SELECT subject FROM one_time_code WHERE id = $1 AND purpose = $2 AND consumed_at IS NULL AND expires_at > $3',
       [challenge, purpose, this.now()],
@@ -149,7 +150,7 @@ export class OneTimeCodes {
 
   /** The destination a pending challenge was sent to (to show it masked on the next step). */
   async destination(challenge: string, purpose: CodePurpose): Promise<string | undefined> {
-    if (!/^[0-9a-f-]{36}$/.test(challenge)) return undefined;
+    if (!isUuid(challenge)) return undefined;
     const { rows } = await this.db.query<{ destination: string }>(
       'SELECT destination FROM one_time_code WHERE id = $1 AND purpose = $2 AND consumed_at IS NULL',
       [challenge, purpose],

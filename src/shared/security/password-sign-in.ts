@@ -3,7 +3,9 @@ import { metrics } from '../metrics.js';
 import type { PasswordHasher } from './passwords.js';
 import { ACCOUNT_LOCKOUT, IP_LOCKOUT, type Throttle } from './throttle.js';
 
-export type SignInKind = 'person' | 'unit' | 'operator';
+import type { AccountKind } from '../account-id.js';
+
+export type SignInKind = AccountKind;
 
 /**
  * A password check under the sign-in throttle, the same for every kind of account. The attempt is taken in the

@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import type { Context } from 'koa';
-import type { Throttle } from '../shared/security/throttle.js';
+import type { Throttle } from './security/throttle.js';
 
 /**
  * Sign-in right after registration (issue 14): the browser that has just registered (typed the new password and

@@ -1,0 +1,33 @@
+import type { Context } from 'koa';
+import { AppError } from '../errors.js';
+import { translate } from '../i18n/index.js';
+import { setRetryAfter, state } from './middleware.js';
+
+// A type, not an interface: pages spread it into their view (a Record).
+export type FormErrorView = {
+  error: string;
+  errorField: string | undefined;
+  /** Seconds until a rate limit or lockout ends (429), also sent as Retry-After. */
+  retryAfter?: number | undefined;
+};
+
+/** A failed form step re-renders its page with the message in the page's language and the entered values. */
+export async function withFormErrors(ctx: Context, work: () => Promise<void>, onError: (view: FormErrorView, status: number) => void | Promise<void>): Promise<void> {
+  try {
+    await work();
+  } catch (error) {
+    if (!(error instanceof AppError) || error.status >= 500) throw error;
+    const retryAfter = setRetryAfter(ctx, error.status, error.params);
+    await onError({ error: translate(state(ctx).locale, error.messageKey, error.params), errorField: error.field, retryAfter }, error.status);
+  }
+}
+
+/** An error on a field the page does not show (a hidden input) is shown as a form-level error. */
+export function visibleField(field: string | undefined, visible: string[]): string | undefined {
+  return field && visible.includes(field) ? field : undefined;
+}
+
+export function assertFound<T>(value: T | undefined): T {
+  if (value === undefined) throw new AppError('not_found', 404);
+  return value;
+}
