@@ -1,3 +1,4 @@
+import { errorMessageOf } from '../shared/http/form-errors.js';
 import { Router } from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
@@ -5,7 +6,7 @@ import QRCode from 'qrcode';
 import { AppError } from '../shared/errors.js';
 import { pickLocale, translate } from '../shared/i18n/index.js';
 import { auditContext, csrfToken, formFields, parseBody, verifyCsrf } from '../shared/http/forms.js';
-import { setRetryAfter, state } from '../shared/http/middleware.js';
+import { state } from '../shared/http/middleware.js';
 import { render } from '../shared/http/views.js';
 import { parseAccountId } from '../shared/account-id.js';
 import { isIdentityScope } from '../config/clients.js';
@@ -55,10 +56,7 @@ export function interactionRoutes(provider: Provider, services: Services): Route
   const unitPages = unitInteractionRoutes(router, provider, services);
   const secondFactor = secondFactorInteractionRoutes(router, provider, services);
 
-  function messageOf(ctx: Context, error: AppError): string {
-    setRetryAfter(ctx, error.status, error.params);
-    return translate(state(ctx).locale, error.messageKey, error.params);
-  }
+  const messageOf = errorMessageOf;
 
   async function renderLogin(ctx: Context, interaction: Interaction, view: LoginView = {}, status = 200): Promise<void> {
     const locale = state(ctx).locale;

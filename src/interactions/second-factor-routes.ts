@@ -1,8 +1,8 @@
+import { errorMessageOf } from '../shared/http/form-errors.js';
 import type { Router } from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import { AppError } from '../shared/errors.js';
-import { translate } from '../shared/i18n/index.js';
 import { auditContext, csrfToken, formFields, parseBody, verifyCsrf } from '../shared/http/forms.js';
 import { state } from '../shared/http/middleware.js';
 import { render } from '../shared/http/views.js';
@@ -130,7 +130,7 @@ export function secondFactorInteractionRoutes(router: Router, provider: Provider
       await complete(ctx, interaction, waiting, 'otp', context);
     } catch (error) {
       if (!(error instanceof AppError) || error.status >= 500) throw error;
-      await page(ctx, interaction, { error: translate(state(ctx).locale, error.messageKey, error.params), field: 'code' }, error.status);
+      await page(ctx, interaction, { error: errorMessageOf(ctx, error), field: 'code' }, error.status);
     }
   });
 
@@ -179,7 +179,7 @@ export function secondFactorInteractionRoutes(router: Router, provider: Provider
       });
     } catch (error) {
       if (!(error instanceof AppError) || error.status >= 500) throw error;
-      const message = translate(state(ctx).locale, error.messageKey, error.params);
+      const message = errorMessageOf(ctx, error);
       if (waiting) await page(ctx, interaction, { error: message }, error.status);
       else await passkeyPage(ctx, interaction, { error: message }, error.status);
     }

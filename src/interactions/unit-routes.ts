@@ -1,3 +1,4 @@
+import { errorMessageOf } from '../shared/http/form-errors.js';
 import type { Router } from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
@@ -153,7 +154,7 @@ export function unitInteractionRoutes(router: Router, provider: Provider, servic
       await verification.redeem(form.unitId, form.code, auditContext(ctx, { type: 'person', id: personId }, form.unitId));
     } catch (error) {
       if (!(error instanceof AppError)) throw error;
-      await interstitial(ctx, interaction, form.unitId, translate(state(ctx).locale, error.messageKey, error.params), error.status);
+      await interstitial(ctx, interaction, form.unitId, errorMessageOf(ctx, error), error.status);
       return;
     }
     await choose(ctx, interaction, form.unitId);

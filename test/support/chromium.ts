@@ -8,13 +8,13 @@ export const CHROMIUM = '/usr/bin/chromium';
  * Launches headless Chromium for a browser test, with the flags that keep it off the network (no background
  * connections, no component updates, no QUIC); playwright-core gives each launch a fresh temporary profile.
  */
-export async function launchChromium(): Promise<Browser> {
+export async function launchChromium(extraArgs: string[] = []): Promise<Browser> {
   if (!fs.existsSync(CHROMIUM)) {
     throw new Error(`the browser test needs Debian's Chromium at ${CHROMIUM}; install it with: `
       + 'apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium (.ci/run does this in CI)');
   }
   return chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', ...extraArgs],
   });
 }

@@ -11,6 +11,12 @@ export type FormErrorView = {
   retryAfter?: number | undefined;
 };
 
+/** The message of a refused step in the page's language; a 429 also gets its `Retry-After` (issue #14). */
+export function errorMessageOf(ctx: Context, error: AppError): string {
+  setRetryAfter(ctx, error.status, error.params);
+  return translate(state(ctx).locale, error.messageKey, error.params);
+}
+
 /** A failed form step re-renders its page with the message in the page's language and the entered values. */
 export async function withFormErrors(ctx: Context, work: () => Promise<void>, onError: (view: FormErrorView, status: number) => void | Promise<void>): Promise<void> {
   try {

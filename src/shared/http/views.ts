@@ -13,16 +13,18 @@ const environment = new nunjucks.Environment(new nunjucks.FileSystemLoader(VIEWS
 const DATE_TIME = new Intl.DateTimeFormat('sv-SE', {
   timeZone: 'Asia/Shanghai', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hour12: false,
 });
+const DATE_TIME_SECONDS = new Intl.DateTimeFormat('sv-SE', {
+  timeZone: 'Asia/Shanghai', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false,
+});
 const DATE = new Intl.DateTimeFormat('sv-SE', { timeZone: 'Asia/Shanghai', year: 'numeric', month: '2-digit', day: '2-digit' });
 const asDate = (value: unknown) => (value instanceof Date ? value : typeof value === 'string' || typeof value === 'number' ? new Date(value) : undefined);
-environment.addFilter('datetime', (value: unknown) => {
+const formatWith = (format: Intl.DateTimeFormat) => (value: unknown): string => {
   const date = asDate(value);
-  return date && !Number.isNaN(date.getTime()) ? DATE_TIME.format(date) : '';
-});
-environment.addFilter('date', (value: unknown) => {
-  const date = asDate(value);
-  return date && !Number.isNaN(date.getTime()) ? DATE.format(date) : '';
-});
+  return date && !Number.isNaN(date.getTime()) ? format.format(date) : '';
+};
+/** The templates' date filters: `datetime` (to the minute), `datetime_seconds` (jobs, outbox, name history), `date`. */
+export const DATE_FILTERS = { datetime: formatWith(DATE_TIME), datetime_seconds: formatWith(DATE_TIME_SECONDS), date: formatWith(DATE) };
+for (const [name, filter] of Object.entries(DATE_FILTERS)) environment.addFilter(name, filter);
 
 export interface PageState {
   locale: Locale;
