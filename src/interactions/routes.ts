@@ -5,7 +5,9 @@ import QRCode from 'qrcode';
 import { AppError } from '../shared/errors.js';
 import { pickLocale, translate } from '../shared/i18n/index.js';
 import { auditContext, csrfToken, formFields, parseBody, verifyCsrf } from '../shared/http/forms.js';
-import { state } from '../shared/http/middleware.js';
+import { formErrorView, state } from '../shared/http/middleware.js';
+import { formValues, validForm } from '../shared/http/validate.js';
+import { PersonSignInDto, SignInDto } from './dto.js';
 import { render } from '../shared/http/views.js';
 import { parseAccountId } from '../shared/account-id.js';
 import type { Services } from '../services.js';
@@ -35,6 +37,7 @@ interface LoginView {
   field?: string | undefined;
   account?: string | undefined;
   tab?: string | undefined;
+  fieldErrors?: Record<string, string>;
   unitMode?: boolean;
   unitConsole?: boolean;
 }
@@ -56,11 +59,17 @@ export function interactionRoutes(provider: Provider, services: Services): Route
     return translate(state(ctx).locale, error.messageKey, error.params);
   }
 
+  /** A refused sign-in form: the message next to its field, every failing field's message at once. */
+  function errorView(ctx: Context, error: AppError): Pick<LoginView, 'error' | 'field' | 'fieldErrors'> {
+    const view = formErrorView(state(ctx).locale, error);
+    return { error: view.error, field: view.errorField, fieldErrors: view.fieldErrors };
+  }
+
   async function renderLogin(ctx: Context, interaction: Interaction, view: LoginView = {}, status = 200): Promise<void> {
     const locale = state(ctx).locale;
     const kind = accountKindOf(interaction, services);
     const uid = interaction.uid;
-    const common = { uid, csrf: csrfToken(ctx), error: view.error, errorField: view.field, languageSwitch: `/lang?to=${locale === 'en' ? 'zh-CN' : 'en'}&return=/interaction/${uid}` };
+    const common = { uid, csrf: csrfToken(ctx), error: view.error, errorField: view.field, fieldErrors: view.fieldErrors ?? {}, languageSwitch: `/lang?to=${locale === 'en' ? 'zh-CN' : 'en'}&return=/interaction/${uid}` };
     if (kind === 'operator') {
       const step = operatorStep(interaction);
       if (step) {
@@ -178,9 +187,10 @@ export function interactionRoutes(provider: Provider, services: Services): Route
   router.post('/login', parseBody(), verifyCsrf(), async (ctx) => {
     const interaction = await loadInteraction(ctx, provider);
     if (interaction.prompt.name !== 'login') throw new AppError('interaction_expired', 400);
-    const form = formFields(ctx, ['account', 'password', 'unitMode'], 512);
+    const form = formValues(ctx, PersonSignInDto);
     if (accountKindOf(interaction, services) !== 'person') throw new AppError('forbidden', 403);
     try {
+      validForm(ctx, PersonSignInDto);
       const account = await reauthLoginName(interaction, form.account) ?? form.account;
       const person = await services.persons.authenticate(account, form.password, auditContext(ctx));
       // A new sign-in starts a new acting identity: personally, or the unit picked next (C-UI2).
@@ -192,15 +202,16 @@ export function interactionRoutes(provider: Provider, services: Services): Route
       });
     } catch (error) {
       if (!(error instanceof AppError)) throw error;
-      await renderLogin(ctx, interaction, { error: messageOf(ctx, error), field: error.field, account: form.account.slice(0, 64), unitMode: form.unitMode === '1' }, error.status);
+      await renderLogin(ctx, interaction, { ...errorView(ctx, error), account: form.account, unitMode: form.unitMode === '1' }, error.status);
     }
   });
 
   router.post('/unit-login', parseBody(), verifyCsrf(), async (ctx) => {
     const interaction = await loadInteraction(ctx, provider);
     if (interaction.prompt.name !== 'login') throw new AppError('interaction_expired', 400);
-    const form = formFields(ctx, ['account', 'password'], 512);
+    const form = formValues(ctx, SignInDto);
     try {
+      validForm(ctx, SignInDto);
       const account = await reauthLoginName(interaction, form.account) ?? form.account;
       const unit = await services.units.authenticate(account, form.password, auditContext(ctx));
       if (accountKindOf(interaction, services) !== 'unit') {
@@ -211,15 +222,16 @@ export function interactionRoutes(provider: Provider, services: Services): Route
       await finish(ctx, interaction, { login: { accountId: accountIdOf({ kind: 'unit', id: unit.id }), amr: ['pwd'], remember: true } });
     } catch (error) {
       if (!(error instanceof AppError)) throw error;
-      await renderLogin(ctx, interaction, { tab: 'unit', error: messageOf(ctx, error), field: error.field, account: form.account.slice(0, 64) }, error.status);
+      await renderLogin(ctx, interaction, { tab: 'unit', ...errorView(ctx, error), account: form.account }, error.status);
     }
   });
 
   router.post('/operator-login', parseBody(), verifyCsrf(), async (ctx) => {
     const interaction = await loadInteraction(ctx, provider);
     if (interaction.prompt.name !== 'login' || accountKindOf(interaction, services) !== 'operator') throw new AppError('forbidden', 403);
-    const form = formFields(ctx, ['account', 'password'], 512);
+    const form = formValues(ctx, SignInDto);
     try {
+      validForm(ctx, SignInDto);
       const operator = await services.operators.authenticatePassword(form.account, form.password, auditContext(ctx));
       interaction.result = { operatorPassword: { operatorId: operator.id, at: Math.floor(Date.now() / 1000) } satisfies OperatorStep };
       await interaction.save(Math.max(1, (interaction.exp ?? 0) - Math.floor(Date.now() / 1000)));
@@ -227,7 +239,7 @@ export function interactionRoutes(provider: Provider, services: Services): Route
       ctx.redirect(`/interaction/${interaction.uid}`);
     } catch (error) {
       if (!(error instanceof AppError)) throw error;
-      await renderLogin(ctx, interaction, { error: messageOf(ctx, error), field: error.field, account: form.account.slice(0, 64) }, error.status);
+      await renderLogin(ctx, interaction, { ...errorView(ctx, error), account: form.account }, error.status);
     }
   });
 

@@ -3,6 +3,13 @@ import type { MessageKey } from './i18n/index.js';
 /** Error codes are the message keys under `error.`: one stable code, one translated message per language. */
 export type ErrorCode = MessageKey extends infer K ? (K extends `error.${infer Code}` ? Code : never) : never;
 
+/** One failing field of a form or JSON body: the field, its error code and the code's message parameters. */
+export interface FieldProblem {
+  field: string;
+  code: ErrorCode;
+  params: Record<string, string | number>;
+}
+
 /** The one error type of the application: a stable code, an HTTP status and message parameters. */
 export class AppError extends Error {
   override name = 'AppError';
@@ -13,6 +20,8 @@ export class AppError extends Error {
     readonly params: Record<string, string | number> = {},
     /** Field the error refers to, for forms. */
     readonly field?: string,
+    /** Every failing field of a refused form or body (a validation error), in the order of the form. */
+    readonly fields: readonly FieldProblem[] = [],
   ) {
     super(code);
   }

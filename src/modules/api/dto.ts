@@ -1,52 +1,8 @@
-import { ArrayMaxSize, IsArray, IsIn, IsISO8601, IsOptional, IsString, IsUUID, Matches, MaxLength, MinLength } from 'class-validator';
-import { CERT_TYPES } from '../units/certificates.js';
+import { IsIn, IsISO8601, IsOptional, IsString, IsUUID, Matches, MaxLength, MinLength } from 'class-validator';
+import { NewPassword, TypedPassword } from '../../shared/http/validate.js';
+import { CERT_NO_MAX, CERT_TYPES } from '../units/certificates.js';
 
-const DATE = /^\d{4}-\d{2}-\d{2}$/;
-
-export class UnitNameDto {
-  @IsString() @MinLength(1) @MaxLength(200)
-  name!: string;
-}
-
-/** New permissions and validity of a handler (R-B3). */
-export class ScopesDto {
-  @IsArray() @ArrayMaxSize(50) @IsString({ each: true }) @MaxLength(64, { each: true })
-  scopes!: string[];
-
-  @IsOptional() @IsString() @Matches(DATE)
-  validFrom?: string;
-
-  @IsOptional() @IsString() @Matches(DATE)
-  validUntil?: string;
-}
-
-/** A binding: the person (login name or mobile number) and the permissions (R-B1). */
-export class BindDto extends ScopesDto {
-  @IsString() @MinLength(1) @MaxLength(64)
-  account!: string;
-}
-
-export class CodeDto {
-  @IsString() @MinLength(1) @MaxLength(32)
-  code!: string;
-}
-
-export class UnitRegistrationDto {
-  @IsString() @MinLength(1) @MaxLength(200)
-  name!: string;
-
-  @IsIn(CERT_TYPES)
-  certType!: string;
-
-  @IsString() @MinLength(1) @MaxLength(64)
-  certNo!: string;
-
-  @IsString() @MinLength(1) @MaxLength(64)
-  loginName!: string;
-
-  @IsString() @MaxLength(512)
-  password!: string;
-}
+export { BindDto, CodeDto, ScopesDto, UnitNameDto, UnitRegistrationDto } from '../units/dto.js';
 
 const ACTOR_TYPES = ['person', 'unit', 'operator', 'system', 'anonymous'] as const;
 const CURSOR = /^[A-Za-z0-9_-]{1,64}$/;
@@ -124,10 +80,10 @@ export class AppealStatusDto {
 
 /** A certificate typed for 账号找回 / 密码找回 (the service checks type and number, naming the field). */
 export class RecoveryCertificateDto {
-  @IsString() @MinLength(1) @MaxLength(32)
+  @IsIn(CERT_TYPES)
   certType!: string;
 
-  @IsString() @MinLength(1) @MaxLength(64)
+  @IsString() @MinLength(1) @MaxLength(CERT_NO_MAX)
   certNo!: string;
 }
 
@@ -142,9 +98,9 @@ export class RecoveryCodeDto extends RecoveryCertificateDto {
 
 /** 密码找回: the code and the new unit password, twice. */
 export class RecoveryResetDto extends RecoveryCodeDto {
-  @IsString() @MaxLength(512)
+  @NewPassword()
   password!: string;
 
-  @IsString() @MaxLength(512)
+  @TypedPassword()
   passwordConfirm!: string;
 }
