@@ -80,6 +80,26 @@ describe('form and body validation: every field at once, nothing truncated (issu
     expect(valueOf(page, 'account')).toBe('a'.repeat(600));
   }, SLOW_MS);
 
+  it('when 密码找回 gets an unknown certificate type and an over-long number, then both fields are named on the page (R-R2)', async () => {
+    const anonymous = new Browser(app.url);
+    const csrf = await csrfFrom(anonymous, '/recover/unit/password');
+    const before = await fingerprint(app.db);
+    const page = await postForm(anonymous, '/recover/unit/password?lang=en', csrf, [['certType', 'passport'], ['certNo', '9'.repeat(41)]]);
+    expect(page.status).toBe(400);
+    expect([errorOf(page, 'certType'), errorOf(page, 'certNo')]).toEqual([message('en', 'error.unit_cert_type_invalid'), message('en', 'error.field_too_long', { max: 40 })]);
+    expect(valueOf(page, 'certNo')).toBe('9'.repeat(41));
+    expect(await fingerprint(app.db)).toEqual(before);
+  }, SLOW_MS);
+
+  it('when the appeal look-up gets an over-long reference and contact, then both are refused at once, not cut (R-R3)', async () => {
+    const anonymous = new Browser(app.url);
+    const csrf = await csrfFrom(anonymous, '/recover/unit/appeal/status');
+    const page = await postForm(anonymous, '/recover/unit/appeal/status', csrf, [['reference', 'A'.repeat(33)], ['contact', `${'a'.repeat(250)}@x.cn`]]);
+    expect(page.status).toBe(400);
+    expect([errorOf(page, 'reference'), errorOf(page, 'contact')]).toEqual([message('zh-CN', 'error.field_too_long', { max: 32 }), message('zh-CN', 'error.field_too_long', { max: 254 })]);
+    expect(valueOf(page, 'reference')).toBe('A'.repeat(33));
+  }, SLOW_MS);
+
   describe('the management API', () => {
     let token: string;
     beforeAll(async () => {

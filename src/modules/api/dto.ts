@@ -1,8 +1,8 @@
 import { IsIn, IsISO8601, IsOptional, IsString, IsUUID, Matches, MaxLength, MinLength } from 'class-validator';
-import { NewPassword, TypedPassword } from '../../shared/http/validate.js';
-import { CERT_NO_MAX, CERT_TYPES } from '../units/certificates.js';
 
 export { BindDto, CodeDto, ScopesDto, UnitNameDto, UnitRegistrationDto } from '../units/dto.js';
+export { IdNumberDto } from '../persons/dto.js';
+export { AppealStatusDto, NoteDto, RecoveryCertificateDto, RecoveryCodeDto, RecoveryResetDto } from '../recovery/dto.js';
 
 const ACTOR_TYPES = ['person', 'unit', 'operator', 'system', 'anonymous'] as const;
 const CURSOR = /^[A-Za-z0-9_-]{1,64}$/;
@@ -55,52 +55,4 @@ export class AppealListQueryDto {
 export class SearchQueryDto {
   @IsString() @MinLength(1) @MaxLength(64)
   q!: string;
-}
-
-/** An operator's note on a decision (the service checks its length, 2–200 characters). */
-export class NoteDto {
-  @IsString() @MaxLength(256)
-  note!: string;
-}
-
-/** The identity number as read from the card at the counter (R-P2). */
-export class IdNumberDto {
-  @IsString() @MinLength(1) @MaxLength(32)
-  idNumber!: string;
-}
-
-/** The applicant's own look-up of an appeal: the reference and the contact given when filing. */
-export class AppealStatusDto {
-  @IsString() @MinLength(1) @MaxLength(32)
-  reference!: string;
-
-  @IsString() @MinLength(1) @MaxLength(254)
-  contact!: string;
-}
-
-/** A certificate typed for 账号找回 / 密码找回 (the service checks type and number, naming the field). */
-export class RecoveryCertificateDto {
-  @IsIn(CERT_TYPES)
-  certType!: string;
-
-  @IsString() @MinLength(1) @MaxLength(CERT_NO_MAX)
-  certNo!: string;
-}
-
-/** The code sent to the common contact's mobile, with the challenge of the sending step. */
-export class RecoveryCodeDto extends RecoveryCertificateDto {
-  @IsString() @MinLength(1) @MaxLength(64)
-  challenge!: string;
-
-  @IsString() @MinLength(1) @MaxLength(16)
-  code!: string;
-}
-
-/** 密码找回: the code and the new unit password, twice. */
-export class RecoveryResetDto extends RecoveryCodeDto {
-  @NewPassword()
-  password!: string;
-
-  @TypedPassword()
-  passwordConfirm!: string;
 }

@@ -84,6 +84,12 @@ export class MobileChangeDto extends CodeStepDto {
   mobile!: string;
 }
 
+/** The identity number as read from the card at the counter (R-P2): it must match the submission. */
+export class IdNumberDto {
+  @IsString(fieldCode('id_number_invalid')) @MaxLength(18, fieldCode('id_number_invalid'))
+  idNumber!: string;
+}
+
 /** Real-name submission (R-P2): the legal name (2–50 characters) and the 18-character identity number. */
 export class RealnameDto {
   @IsString(fieldCode('legal_name_invalid')) @MaxLength(50, fieldCode('legal_name_invalid'))
