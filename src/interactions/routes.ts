@@ -136,7 +136,7 @@ export function interactionRoutes(provider: Provider, services: Services): Route
     if (entered !== '' && entered !== view.loginName.toLowerCase()) {
       const owner = view.kind === 'person' ? await services.persons.byAccount(entered) : undefined;
       if (!owner || owner.loginName.toLowerCase() !== view.loginName.toLowerCase()) {
-        throw new AppError('reauth_other_account', 403, { account: view.loginName }, 'account');
+        throw new AppError('reauth_other_account', { params: { account: view.loginName }, field: 'account' });
       }
     }
     return view.loginName;
@@ -180,15 +180,15 @@ export function interactionRoutes(provider: Provider, services: Services): Route
         return;
       }
       default:
-        throw new AppError('interaction_expired', 400);
+        throw new AppError('interaction_expired');
     }
   });
 
   router.post('/login', parseBody(), verifyCsrf(), async (ctx) => {
     const interaction = await loadInteraction(ctx, provider);
-    if (interaction.prompt.name !== 'login') throw new AppError('interaction_expired', 400);
+    if (interaction.prompt.name !== 'login') throw new AppError('interaction_expired');
     const form = formValues(ctx, PersonSignInDto);
-    if (accountKindOf(interaction, services) !== 'person') throw new AppError('forbidden', 403);
+    if (accountKindOf(interaction, services) !== 'person') throw new AppError('forbidden');
     try {
       validForm(ctx, PersonSignInDto);
       const account = await reauthLoginName(interaction, form.account) ?? form.account;
@@ -208,7 +208,7 @@ export function interactionRoutes(provider: Provider, services: Services): Route
 
   router.post('/unit-login', parseBody(), verifyCsrf(), async (ctx) => {
     const interaction = await loadInteraction(ctx, provider);
-    if (interaction.prompt.name !== 'login') throw new AppError('interaction_expired', 400);
+    if (interaction.prompt.name !== 'login') throw new AppError('interaction_expired');
     const form = formValues(ctx, SignInDto);
     try {
       validForm(ctx, SignInDto);
@@ -228,7 +228,7 @@ export function interactionRoutes(provider: Provider, services: Services): Route
 
   router.post('/operator-login', parseBody(), verifyCsrf(), async (ctx) => {
     const interaction = await loadInteraction(ctx, provider);
-    if (interaction.prompt.name !== 'login' || accountKindOf(interaction, services) !== 'operator') throw new AppError('forbidden', 403);
+    if (interaction.prompt.name !== 'login' || accountKindOf(interaction, services) !== 'operator') throw new AppError('forbidden');
     const form = formValues(ctx, SignInDto);
     try {
       validForm(ctx, SignInDto);
@@ -246,7 +246,7 @@ export function interactionRoutes(provider: Provider, services: Services): Route
   router.post('/totp', parseBody(), verifyCsrf(), async (ctx) => {
     const interaction = await loadInteraction(ctx, provider);
     const step = operatorStep(interaction);
-    if (interaction.prompt.name !== 'login' || accountKindOf(interaction, services) !== 'operator' || !step) throw new AppError('interaction_expired', 400);
+    if (interaction.prompt.name !== 'login' || accountKindOf(interaction, services) !== 'operator' || !step) throw new AppError('interaction_expired');
     const form = formFields(ctx, ['totp'], 16);
     try {
       await services.operators.verifyTotp(step.operatorId, form.totp, auditContext(ctx, { type: 'operator', id: step.operatorId }));
@@ -259,11 +259,11 @@ export function interactionRoutes(provider: Provider, services: Services): Route
 
   router.post('/confirm', parseBody(), verifyCsrf(), async (ctx) => {
     const interaction = await loadInteraction(ctx, provider);
-    if (interaction.prompt.name !== 'consent') throw new AppError('interaction_expired', 400);
+    if (interaction.prompt.name !== 'consent') throw new AppError('interaction_expired');
     const { prompt: { details }, params, session } = interaction;
     const accountId = (session as { accountId?: string } | undefined)?.accountId;
     const clientId = String(params.client_id);
-    if (!accountId) throw new AppError('interaction_expired', 400);
+    if (!accountId) throw new AppError('interaction_expired');
     // The unit this sign-in is for, decided exactly as at the authorization endpoint (C-T8): the consent extends
     // that unit's grant through the one place that creates grants, so the unit is linked whatever the client.
     const unitId = await decideUnit({
@@ -271,17 +271,17 @@ export function interactionRoutes(provider: Provider, services: Services): Route
       // What the earlier steps of this authorization submitted (login, picker) is the consent interaction's lastSubmission.
       result: (interaction.lastSubmission ?? interaction.result ?? {}) as UnitResults, selectRequested: String(params.prompt ?? '').split(' ').includes('select_unit'),
     }, services);
-    if (unitId === undefined) throw new AppError('interaction_expired', 400);
+    if (unitId === undefined) throw new AppError('interaction_expired');
     const person = parseAccountId(accountId);
     const binding = unitId && person ? await services.bindings.activeFor(person.id, unitId) : undefined;
-    if (unitId && !binding) throw new AppError('unit_not_selectable', 403);
+    if (unitId && !binding) throw new AppError('unit_not_selectable');
     const existing = interaction.grantId ? await provider.Grant.find(interaction.grantId) : undefined;
-    if (interaction.grantId && !existing) throw new AppError('interaction_expired', 400);
+    if (interaction.grantId && !existing) throw new AppError('interaction_expired');
     const missing = details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
     const grant = await saveGrant(provider, services.unitGrants, {
       grant: existing, accountId, clientId, unit: unitId && person && binding ? { personId: person.id, unitId, bindingId: binding.id } : undefined,
     }, { oidcScopes: missing.missingOIDCScope ?? [], claims: missing.missingOIDCClaims ?? [], resourceScopes: missing.missingResourceScopes ?? {} });
-    if (!grant?.jti) throw new AppError('interaction_expired', 400);
+    if (!grant?.jti) throw new AppError('interaction_expired');
     await finish(ctx, interaction, { consent: { grantId: grant.jti } }, true);
   });
 

@@ -120,8 +120,9 @@ describe('form and body validation: every field at once, nothing truncated (issu
       for (const locale of ['zh-CN', 'en'] as const) {
         const answer = await call('/unit/bindings', 'POST', { account: 'x'.repeat(65), scopes: 'biz:continuing_education', validFrom: 'tomorrow' }, locale);
         expect(answer.status).toBe(400);
-        const body = await answer.json() as { error: string; field: string; fields: { field: string; code: string; message: string }[]; requestId: string };
-        expect(body).toMatchObject({ error: 'validation', field: 'account', requestId: expect.any(String) });
+        const body = await answer.json() as { code: string; error: string; field: string; fields: { field: string; code: string; message: string }[]; requestId: string };
+        // The one error body outside the OAuth endpoints: code, message, field, fields, requestId (issue #13).
+        expect(body).toMatchObject({ code: 'validation', error: 'validation', message: message(locale, 'error.validation'), field: 'account', requestId: expect.any(String) });
         expect(body.fields).toEqual([
           { field: 'account', code: 'field_too_long', message: message(locale, 'error.field_too_long', { max: 64 }) },
           { field: 'scopes', code: 'field_invalid', message: message(locale, 'error.field_invalid') },
@@ -130,6 +131,12 @@ describe('form and body validation: every field at once, nothing truncated (issu
       }
       expect(await fingerprint(app.db)).toEqual(before);
     }, SLOW_MS);
+
+    it('when the token is missing, then the challenge answers with the same error body (code, message, requestId)', async () => {
+      const answer = await fetch(`${app.url}/api/v1/unit`);
+      expect(answer.status).toBe(401);
+      expect(await answer.json()).toEqual({ code: 'invalid_token', error: 'invalid_token', message: expect.any(String), requestId: answer.headers.get('x-request-id') });
+    });
 
     it('when a unit name is over the limit of the form, then the API refuses it with the same code as the form (2–100, R-U4)', async () => {
       const answer = await call('/unit', 'PATCH', { name: '长'.repeat(101) });

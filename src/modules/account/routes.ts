@@ -149,7 +149,7 @@ export function accountRoutes(services: Services, requireAccount: RequireAccount
   router.post('/units/:unitId/verify', parseBody(), verifyCsrf(), async (ctx) => {
     const unitId = String(ctx.params.unitId);
     const personId = consoleAccount(ctx).id;
-    if (!(await bindings.activeFor(personId, unitId))) throw new AppError('not_found', 404);
+    if (!(await bindings.activeFor(personId, unitId))) throw new AppError('not_found');
     await withFormErrors(ctx, async () => {
       await verification.redeem(unitId, validForm(ctx, CodeDto).code, auditContext(ctx, { type: 'person', id: personId }, unitId));
       seeOther(ctx, '/account?done=unit_verified');
@@ -172,7 +172,7 @@ export function accountRoutes(services: Services, requireAccount: RequireAccount
   router.post('/clients/:clientId/revoke', parseBody(), verifyCsrf(), async (ctx) => {
     const account = consoleAccount(ctx);
     const grants = (await sessions.listGrants(account.id)).filter((entry) => entry.clientId === ctx.params.clientId);
-    if (grants.length === 0) throw new AppError('not_found', 404);
+    if (grants.length === 0) throw new AppError('not_found');
     for (const grant of grants) {
       if (await sessions.revokeGrant(account.id, grant.grantId)) {
         await audit.record(actor(ctx), { action: 'grant.revoke', target: { type: 'client', id: grant.clientId } });
@@ -185,7 +185,7 @@ export function accountRoutes(services: Services, requireAccount: RequireAccount
     const account = consoleAccount(ctx);
     const grants = await sessions.listGrants(account.id);
     const grant = grants.find((entry) => entry.grantId === ctx.params.grantId);
-    if (!grant || !(await sessions.revokeGrant(account.id, grant.grantId))) throw new AppError('not_found', 404);
+    if (!grant || !(await sessions.revokeGrant(account.id, grant.grantId))) throw new AppError('not_found');
     await audit.record(actor(ctx), { action: 'grant.revoke', target: { type: 'client', id: grant.clientId } });
     await overview(ctx, { revoked: translate(state(ctx).locale, 'account.revoked', { client: clientLabel(ctx, grant.clientId) }) });
   });

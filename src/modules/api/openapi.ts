@@ -137,7 +137,15 @@ export function openApiDocument(issuer: string, businessScopes: string[]): Recor
         },
       },
       schemas: {
-        Error: { type: 'object', required: ['error', 'message'], properties: { error: { type: 'string' }, message: { type: 'string' }, field: { type: 'string' }, requestId: { type: 'string' } } },
+        Error: {
+          type: 'object', required: ['code', 'error', 'message', 'requestId'],
+          properties: {
+            code: { type: 'string', description: 'stable error code of the catalogue' }, error: { type: 'string', description: 'the same code (kept for clients of the first version)' },
+            message: { type: 'string', description: 'in the request\'s language (zh-CN, or en with ?lang=en)' }, field: { type: 'string', description: 'the (first) field the error refers to' },
+            fields: { type: 'array', description: 'validation errors: every failing field', items: { type: 'object', required: ['field', 'code', 'message'], properties: { field: { type: 'string' }, code: { type: 'string' }, message: { type: 'string' } } } },
+            requestId: { type: 'string' },
+          },
+        },
         Unit: {
           type: 'object',
           properties: {

@@ -26,7 +26,7 @@ export function jobRoutes(services: Pick<Services, 'jobs' | 'audit' | 'db'> & Id
   router.post('/:id/retry', parseBody(), verifyCsrf(), async (ctx) => {
     const id = String(ctx.params.id);
     await services.db.transaction(async (tx) => {
-      if (!await services.jobs.retry(id, tx)) throw new AppError('not_found', 404);
+      if (!await services.jobs.retry(id, tx)) throw new AppError('not_found');
       await services.audit.record(auditContext(ctx, { type: 'operator', id: consoleAccount(ctx).id }), { action: 'job.retry', target: { type: 'job', id } }, tx);
     });
     seeOther(ctx, '/operator/jobs?retried=1');

@@ -58,7 +58,7 @@ export function personRoutes(services: Services): Router {
     await withFormErrors(ctx, async () => {
       const input = validForm(ctx, RegistrationDto);
       // 用户协议 and 隐私政策 are accepted explicitly (an unticked box), before anything is checked or written.
-      if (input.agree !== 'yes') throw new AppError('terms_required', 400, {}, 'agree');
+      if (input.agree !== 'yes') throw new AppError('terms_required', { field: 'agree' });
       await persons.register(input, auditContext(ctx));
       render(ctx, 'persons/done.njk', { title: 'register.title', message: 'register.done', next: returnTo, checklist: true });
     }, (view, status) => {
@@ -104,6 +104,6 @@ export function visibleField(field: string | undefined, visible: string[]): stri
 }
 
 export function assertFound<T>(value: T | undefined): T {
-  if (value === undefined) throw new AppError('not_found', 404);
+  if (value === undefined) throw new AppError('not_found');
   return value;
 }

@@ -36,8 +36,8 @@ export const UPLOAD_LIMITS = { concurrency: 2, queue: 4 } as const;
 
 /** What is checked before an upload's body is read at all (S-35): type, announced size and (for the page) CSRF. */
 function admitUpload(ctx: Context, csrf: boolean): void {
-  if (!ctx.is('multipart')) throw new AppError('unsupported_media_type', 415);
-  if (Number(ctx.get('content-length') || 0) > MAX_APPEAL_REQUEST) throw new AppError('appeal_upload_too_large', 413, { max: DOCUMENT_LIMITS.maxFiles, mb: DOCUMENT_LIMITS.maxBytes / 1024 / 1024 }, 'documents');
+  if (!ctx.is('multipart')) throw new AppError('unsupported_media_type');
+  if (Number(ctx.get('content-length') || 0) > MAX_APPEAL_REQUEST) throw new AppError('appeal_upload_too_large', { params: { max: DOCUMENT_LIMITS.maxFiles, mb: DOCUMENT_LIMITS.maxBytes / 1024 / 1024 }, field: 'documents' });
   if (csrf) verifyCsrfBeforeBody(ctx);
 }
 
@@ -51,12 +51,12 @@ async function parseUpload(ctx: Context): Promise<void> {
   } catch (error) {
     const { code, field, filename } = error as { code?: string; field?: string; filename?: string };
     const name = displayName(filename ?? '');
-    if (code === 'LIMIT_FILE_SIZE') throw new AppError('appeal_file_too_large', 413, { name, mb: DOCUMENT_LIMITS.maxBytes / 1024 / 1024 }, 'documents');
+    if (code === 'LIMIT_FILE_SIZE') throw new AppError('appeal_file_too_large', { params: { name, mb: DOCUMENT_LIMITS.maxBytes / 1024 / 1024 }, field: 'documents' });
     if (code === 'LIMIT_FILE_COUNT' || (code === 'LIMIT_UNEXPECTED_FILE' && field === 'documents')) {
-      throw new AppError('appeal_too_many_files', 400, { max: DOCUMENT_LIMITS.maxFiles }, 'documents');
+      throw new AppError('appeal_too_many_files', { params: { max: DOCUMENT_LIMITS.maxFiles }, field: 'documents' });
     }
-    if (typeof code === 'string' && code.startsWith('LIMIT_')) throw new AppError('validation', 400, {}, field === 'documents' ? 'documents' : undefined);
-    throw new AppError('bad_request', 400);
+    if (typeof code === 'string' && code.startsWith('LIMIT_')) throw new AppError('validation', { field: field === 'documents' ? 'documents' : undefined });
+    throw new AppError('bad_request');
   }
 }
 
@@ -97,7 +97,7 @@ export async function receiveAppeal(ctx: Context, services: Services, options: {
       });
     });
   } catch (error) {
-    if (error instanceof QueueFullError) throw new AppError('busy', 503);
+    if (error instanceof QueueFullError) throw new AppError('busy');
     throw error;
   } finally {
     if (!bodyRead) ctx.set('Connection', 'close');

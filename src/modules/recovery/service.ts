@@ -86,7 +86,7 @@ export class RecoveryService {
   /** Step 1: the recovery paths for a certificate, with the (real or stand-in) masked mobile of the contact. */
   async paths(certTypeInput: string, certNoInput: string, ip: string): Promise<RecoveryPaths> {
     const { certType, certNo } = this.deps.units.certificate(certTypeInput, certNoInput);
-    assertThat(await this.deps.throttle.allow(`recovery:lookup:ip:${ip}`, RECOVERY_LIMITS.lookupPerIp.limit, RECOVERY_LIMITS.lookupPerIp.windowSeconds), 'too_many_requests', 429);
+    assertThat(await this.deps.throttle.allow(`recovery:lookup:ip:${ip}`, RECOVERY_LIMITS.lookupPerIp.limit, RECOVERY_LIMITS.lookupPerIp.windowSeconds), 'too_many_requests');
     const target = await recoveryStore.target(this.deps.db, certType, certNo);
     const reachable = target && target.unitActive && target.contactMobile;
     return {
@@ -101,7 +101,7 @@ export class RecoveryService {
     const { certType, certNo } = this.deps.units.certificate(certTypeInput, certNoInput);
     const ip = context.ip ?? 'unknown';
     const { limit, windowSeconds } = RECOVERY_LIMITS.sendPerCertificate;
-    assertThat(await this.deps.throttle.allow(`recovery:send:cert:${certType}:${certNo}`, limit, windowSeconds), 'too_many_requests', 429);
+    assertThat(await this.deps.throttle.allow(`recovery:send:cert:${certType}:${certNo}`, limit, windowSeconds), 'too_many_requests');
     // Sending limits count the certificate typed, for a real unit and a decoy alike (S-29), never the contact's
     // mobile: otherwise a limit would show that the certificate's common contact is a given person.
     const limitKey = `recovery:${this.deps.secrets.hmac('recovery-decoy', `${certType}:${certNo}`)}`;
@@ -137,7 +137,7 @@ export class RecoveryService {
     const target = await this.#reachable(certType, certNo);
     const unit = target && await unitStore.byId(this.deps.db, target.unitId);
     try {
-      if (!unit) throw new AppError('code_invalid', 400, {}, 'code');
+      if (!unit) throw new AppError('code_invalid', { field: 'code' });
       await this.deps.codes.check(challenge, PURPOSE[kind], unit.id, code.trim());
       const prepared = await prepare();
       const result = await this.deps.db.transaction(async (tx) => {
@@ -208,7 +208,7 @@ export class RecoveryService {
   async #asContact(personId: string, unitId: string): Promise<Unit> {
     const contact = /^[0-9a-f-]{36}$/i.test(unitId) ? await bindingStore.contactOf(this.deps.db, unitId) : undefined;
     const unit = contact?.personId === personId ? await unitStore.byId(this.deps.db, unitId) : undefined;
-    if (!unit) throw new AppError('not_found', 404);
+    if (!unit) throw new AppError('not_found');
     return unit;
   }
 
@@ -231,7 +231,7 @@ export class RecoveryService {
     const hash = await this.deps.hasher.hash(password);
     await this.deps.db.transaction(async (tx) => {
       const current = await bindingStore.contactOf(tx, unitId, true);
-      if (current?.personId !== personId) throw new AppError('not_found', 404);
+      if (current?.personId !== personId) throw new AppError('not_found');
       await unitStore.setPassword(tx, unitId, hash, this.#now());
       await this.deps.audit.record({ ...context, actingUnitId: unitId }, {
         action: 'unit.password_reset', target: { type: 'unit', id: unitId }, detail: { path: 'contact_console' },

@@ -102,7 +102,7 @@ export function unitRoutes(services: Services, requireAccount: RequireAccount): 
   router.get('/bindings/:id/unbind', fresh('unit.unbind'), async (ctx) => {
     const unit = await me(ctx);
     const { binding, person } = await ownBinding(ctx);
-    if (binding.role === 'contact') throw new AppError('binding_contact_cannot_be_unbound', 409);
+    if (binding.role === 'contact') throw new AppError('binding_contact_cannot_be_unbound');
     const locale = state(ctx).locale;
     render(ctx, 'confirm.njk', {
       frame: 'unit/layout.njk', csrf: csrfToken(ctx), action: `/unit/bindings/${binding.id}/unbind`, cancel: '/unit/bindings',
@@ -115,7 +115,7 @@ export function unitRoutes(services: Services, requireAccount: RequireAccount): 
   router.get('/bindings/:id/contact', fresh('unit.contact'), async (ctx) => {
     const unit = await me(ctx);
     const { binding, list, person } = await ownBinding(ctx);
-    if (binding.role === 'contact' || binding.effective !== 'active') throw new AppError('binding_contact_must_be_active', 409);
+    if (binding.role === 'contact' || binding.effective !== 'active') throw new AppError('binding_contact_must_be_active');
     const current = list.find((entry) => entry.role === 'contact' && entry.status === 'active');
     const locale = state(ctx).locale;
     render(ctx, 'confirm.njk', {

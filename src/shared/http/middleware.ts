@@ -52,6 +52,17 @@ function wantsJson(ctx: Context): boolean {
   return ctx.path.startsWith('/api/') || (ctx.accepts('html', 'json') === 'json');
 }
 
+/**
+ * The one JSON error body outside the OAuth endpoints: `code` (the catalogue's), the message in the request's
+ * language, the field (and for a validation error every failing field) and the request id. `error` repeats the
+ * code for the clients and tests written against the first version of the API.
+ */
+export function errorBody(ctx: Context, code: string, message: string, field?: string, fields: readonly { field: string; code: string; message: string }[] = []): Record<string, unknown> {
+  return {
+    code, error: code, message, ...(field ? { field } : {}), ...(fields.length > 0 ? { fields } : {}), requestId: state(ctx).requestId,
+  };
+}
+
 /** Every failing field of a validation error with its message in the request's language. */
 export function fieldMessages(locale: Locale, fields: readonly FieldProblem[]): { field: string; code: string; message: string }[] {
   return fields.map((problem) => ({ field: problem.field, code: problem.code, message: translate(locale, `error.${problem.code}` as MessageKey, problem.params) }));
@@ -77,7 +88,7 @@ function respond(ctx: Context, status: number, code: string, messageKey: Message
   if (wantsJson(ctx)) {
     ctx.status = status;
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = { error: code, message, ...(field ? { field } : {}), ...(fields.length > 0 ? { fields: fieldMessages(locale, fields) } : {}), requestId: s.requestId };
+    ctx.body = errorBody(ctx, code, message, field, fieldMessages(locale, fields));
   } else {
     // A way back from every error page (返回首页 always; 重新登录 when the sign-in or the session is the problem).
     const signIn = code === 'interaction_expired' || code === 'reauth_required' || status === 401;

@@ -108,7 +108,7 @@ export function validate<T extends object>(dto: Dto<T>, plain: Record<string, un
   if (problems.length > 0) {
     const order = declared(dto).names;
     problems.sort((a, b) => order.indexOf(a.field) - order.indexOf(b.field));
-    throw new AppError('validation', 400, {}, problems[0]!.field, problems);
+    throw new AppError('validation', { field: problems[0]!.field, fields: problems });
   }
   return instance;
 }
@@ -120,7 +120,7 @@ export function validate<T extends object>(dto: Dto<T>, plain: Record<string, un
 export function validBody<T extends object>(ctx: Context, dto: Dto<T>): T {
   const body = (ctx.request as { body?: unknown }).body;
   if (!ctx.is('json') || typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new AppError('unsupported_media_type', 415);
+    throw new AppError('unsupported_media_type');
   }
   return validate(dto, body as Record<string, unknown>, true);
 }

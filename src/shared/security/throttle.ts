@@ -107,7 +107,7 @@ export class Throttle {
       const attempt = await this.take(entry.key, entry.policy);
       if (!attempt.allowed) {
         for (const [earlier, earlierAttempt] of taken) await this.giveBack(earlier.key, earlierAttempt);
-        throw new AppError('account_locked', 429, { seconds: attempt.retryAfterSeconds });
+        throw new AppError('account_locked', { params: { seconds: attempt.retryAfterSeconds } });
       }
       taken.push([entry, attempt]);
     }
