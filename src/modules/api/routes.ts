@@ -12,7 +12,7 @@ import type { BindingView } from '../bindings/service.js';
 import type { Person } from '../persons/store.js';
 import { maskMobile } from '../persons/rules.js';
 import type { Unit } from '../units/store.js';
-import { BindDto, CodeDto, ScopesDto, UnitAuditQueryDto, UnitNameDto, UnitRegistrationDto } from './dto.js';
+import { BindDto, CodeDto, ScopesDto, SearchQueryDto, UnitAuditQueryDto, UnitNameDto, UnitRegistrationDto } from './dto.js';
 import { appealStatusRoute, auditPage, counterApiRoutes } from './counter-routes.js';
 import { openApiDocument } from './openapi.js';
 import { recoveryApiRoutes } from './recovery-routes.js';
@@ -155,8 +155,8 @@ export function apiRoutes(services: Services, bearer: Middleware): Router {
   // --- an operator (counter) ---
   secured.get('/counter/units', async (ctx) => {
     as(ctx, 'operator');
-    const query = typeof ctx.query.q === 'string' ? ctx.query.q.slice(0, 64) : '';
-    ctx.body = { units: (await units.search(query)).map(unitJson) };
+    const { q } = validQuery(ctx, SearchQueryDto);
+    ctx.body = { units: (await units.search(q)).map(unitJson) };
   });
   secured.get('/counter/units/:id/verification-codes', async (ctx) => {
     as(ctx, 'operator');
