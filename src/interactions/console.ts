@@ -67,17 +67,17 @@ export function consoleAuth(provider: Provider, issuer: string): { routes: Route
       pending = {};
     }
     const fallback = HOME[pending.kind ?? 'person'];
-    if (!pending.state || ctx.query.state !== pending.state) throw new AppError('interaction_expired', 400);
+    if (!pending.state || ctx.query.state !== pending.state) throw new AppError('interaction_expired');
     if (typeof ctx.query.error === 'string') {
       ctx.redirect('/');
       return;
     }
     // The console reads the session itself: the code is checked and discarded, with the grant it created.
     const code = typeof ctx.query.code === 'string' ? await provider.AuthorizationCode.find(ctx.query.code) : undefined;
-    if (!code || code.clientId !== CONSOLE_CLIENT_ID) throw new AppError('interaction_expired', 400);
+    if (!code || code.clientId !== CONSOLE_CLIENT_ID) throw new AppError('interaction_expired');
     await code.destroy();
     if (code.grantId) await provider.Grant.adapter.destroy(code.grantId);
-    if (pending.expect && code.accountId !== pending.expect) throw new AppError('forbidden', 403);
+    if (pending.expect && code.accountId !== pending.expect) throw new AppError('forbidden');
     ctx.redirect(safeReturnPath(pending.returnTo, fallback));
   });
 
@@ -96,7 +96,7 @@ export function consoleAuth(provider: Provider, issuer: string): { routes: Route
         ctx.redirect(loginUrl(kind, safeReturnPath(ctx.originalUrl, HOME[kind]), !!matches && !fresh));
         return;
       }
-      throw new AppError(matches ? 'reauth_required' : 'forbidden', matches ? 401 : 403);
+      throw new AppError(matches ? 'reauth_required' : 'forbidden');
     }
     (ctx.state as { account?: ConsoleAccount }).account = { kind, id: ref.id, sessionUid, loginTs };
     await next();

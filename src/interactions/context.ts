@@ -22,10 +22,10 @@ export async function loadInteraction(ctx: Context, provider: Provider): Promise
   try {
     interaction = await provider.interactionDetails(ctx.req, ctx.res);
   } catch (error) {
-    if (error instanceof errors.SessionNotFound) throw new AppError('interaction_expired', 400);
+    if (error instanceof errors.SessionNotFound) throw new AppError('interaction_expired');
     throw error;
   }
-  if (interaction.uid !== ctx.params.uid) throw new AppError('interaction_expired', 400);
+  if (interaction.uid !== ctx.params.uid) throw new AppError('interaction_expired');
   const params = interaction.params as Record<string, unknown>;
   const uiLocales = typeof params.ui_locales === 'string' ? params.ui_locales : undefined;
   const query = ctx.query as Record<string, unknown>;

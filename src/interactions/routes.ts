@@ -6,7 +6,9 @@ import QRCode from 'qrcode';
 import { AppError } from '../shared/errors.js';
 import { pickLocale, translate } from '../shared/i18n/index.js';
 import { auditContext, csrfToken, formFields, parseBody, verifyCsrf } from '../shared/http/forms.js';
-import { state } from '../shared/http/middleware.js';
+import { formErrorView, state } from '../shared/http/middleware.js';
+import { formValues, validForm } from '../shared/http/validate.js';
+import { PersonSignInDto, SignInDto } from './dto.js';
 import { render } from '../shared/http/views.js';
 import { parseAccountId } from '../shared/account-id.js';
 import { isIdentityScope } from '../config/clients.js';
@@ -38,6 +40,7 @@ interface LoginView {
   field?: string | undefined;
   account?: string | undefined;
   tab?: string | undefined;
+  fieldErrors?: Record<string, string>;
   unitMode?: boolean;
   unitConsole?: boolean;
 }
@@ -58,11 +61,17 @@ export function interactionRoutes(provider: Provider, services: Services): Route
 
   const messageOf = errorMessageOf;
 
+  /** A refused sign-in form: the message next to its field, every failing field's message at once. */
+  function errorView(ctx: Context, error: AppError): Pick<LoginView, 'error' | 'field' | 'fieldErrors'> {
+    const view = formErrorView(state(ctx).locale, error);
+    return { error: view.error, field: view.errorField, fieldErrors: view.fieldErrors };
+  }
+
   async function renderLogin(ctx: Context, interaction: Interaction, view: LoginView = {}, status = 200): Promise<void> {
     const locale = state(ctx).locale;
     const kind = accountKindOf(interaction, services);
     const uid = interaction.uid;
-    const common = { uid, csrf: csrfToken(ctx), error: view.error, errorField: view.field, languageSwitch: `/lang?to=${locale === 'en' ? 'zh-CN' : 'en'}&return=/interaction/${uid}` };
+    const common = { uid, csrf: csrfToken(ctx), error: view.error, errorField: view.field, fieldErrors: view.fieldErrors ?? {}, languageSwitch: `/lang?to=${locale === 'en' ? 'zh-CN' : 'en'}&return=/interaction/${uid}` };
     if (kind === 'operator') {
       const step = operatorStep(interaction);
       if (step) {
@@ -130,7 +139,7 @@ export function interactionRoutes(provider: Provider, services: Services): Route
     if (entered !== '' && entered !== view.loginName.toLowerCase()) {
       const owner = view.kind === 'person' ? await services.persons.byAccount(entered) : undefined;
       if (!owner || owner.loginName.toLowerCase() !== view.loginName.toLowerCase()) {
-        throw new AppError('reauth_other_account', 403, { account: view.loginName }, 'account');
+        throw new AppError('reauth_other_account', { params: { account: view.loginName }, field: 'account' });
       }
     }
     return view.loginName;
@@ -195,16 +204,17 @@ export function interactionRoutes(provider: Provider, services: Services): Route
         return;
       }
       default:
-        throw new AppError('interaction_expired', 400);
+        throw new AppError('interaction_expired');
     }
   });
 
   router.post('/login', parseBody(), verifyCsrf(), async (ctx) => {
     const interaction = await loadInteraction(ctx, provider);
-    if (interaction.prompt.name !== 'login') throw new AppError('interaction_expired', 400);
-    const form = formFields(ctx, ['account', 'password', 'unitMode'], 512);
-    if (accountKindOf(interaction, services) !== 'person') throw new AppError('forbidden', 403);
+    if (interaction.prompt.name !== 'login') throw new AppError('interaction_expired');
+    const form = formValues(ctx, PersonSignInDto);
+    if (accountKindOf(interaction, services) !== 'person') throw new AppError('forbidden');
     try {
+      validForm(ctx, PersonSignInDto);
       const account = await reauthLoginName(interaction, form.account) ?? form.account;
       const person = await services.persons.authenticate(account, form.password, auditContext(ctx));
       // With an authenticator, the second factor first (issue #18); then the sign-in completes there.
@@ -219,15 +229,16 @@ export function interactionRoutes(provider: Provider, services: Services): Route
       });
     } catch (error) {
       if (!(error instanceof AppError)) throw error;
-      await renderLogin(ctx, interaction, { error: messageOf(ctx, error), field: error.field, account: form.account.slice(0, 64), unitMode: form.unitMode === '1' }, error.status);
+      await renderLogin(ctx, interaction, { ...errorView(ctx, error), account: form.account, unitMode: form.unitMode === '1' }, error.status);
     }
   });
 
   router.post('/unit-login', parseBody(), verifyCsrf(), async (ctx) => {
     const interaction = await loadInteraction(ctx, provider);
-    if (interaction.prompt.name !== 'login') throw new AppError('interaction_expired', 400);
-    const form = formFields(ctx, ['account', 'password'], 512);
+    if (interaction.prompt.name !== 'login') throw new AppError('interaction_expired');
+    const form = formValues(ctx, SignInDto);
     try {
+      validForm(ctx, SignInDto);
       const account = await reauthLoginName(interaction, form.account) ?? form.account;
       const unit = await services.units.authenticate(account, form.password, auditContext(ctx));
       if (accountKindOf(interaction, services) !== 'unit') {
@@ -238,29 +249,30 @@ export function interactionRoutes(provider: Provider, services: Services): Route
       await finish(ctx, interaction, { login: { accountId: accountIdOf({ kind: 'unit', id: unit.id }), amr: ['pwd'], acr: ACR_PASSWORD, remember: true } });
     } catch (error) {
       if (!(error instanceof AppError)) throw error;
-      await renderLogin(ctx, interaction, { tab: 'unit', error: messageOf(ctx, error), field: error.field, account: form.account.slice(0, 64) }, error.status);
+      await renderLogin(ctx, interaction, { tab: 'unit', ...errorView(ctx, error), account: form.account }, error.status);
     }
   });
 
   router.post('/operator-login', parseBody(), verifyCsrf(), async (ctx) => {
     const interaction = await loadInteraction(ctx, provider);
-    if (interaction.prompt.name !== 'login' || accountKindOf(interaction, services) !== 'operator') throw new AppError('forbidden', 403);
-    const form = formFields(ctx, ['account', 'password'], 512);
+    if (interaction.prompt.name !== 'login' || accountKindOf(interaction, services) !== 'operator') throw new AppError('forbidden');
+    const form = formValues(ctx, SignInDto);
     try {
+      validForm(ctx, SignInDto);
       const operator = await services.operators.authenticatePassword(form.account, form.password, auditContext(ctx));
       await saveResult(interaction, { operatorPassword: { operatorId: operator.id, at: Math.floor(Date.now() / 1000) } satisfies OperatorStep });
       ctx.status = 303;
       ctx.redirect(`/interaction/${interaction.uid}`);
     } catch (error) {
       if (!(error instanceof AppError)) throw error;
-      await renderLogin(ctx, interaction, { error: messageOf(ctx, error), field: error.field, account: form.account.slice(0, 64) }, error.status);
+      await renderLogin(ctx, interaction, { ...errorView(ctx, error), account: form.account }, error.status);
     }
   });
 
   router.post('/totp', parseBody(), verifyCsrf(), async (ctx) => {
     const interaction = await loadInteraction(ctx, provider);
     const step = operatorStep(interaction);
-    if (interaction.prompt.name !== 'login' || accountKindOf(interaction, services) !== 'operator' || !step) throw new AppError('interaction_expired', 400);
+    if (interaction.prompt.name !== 'login' || accountKindOf(interaction, services) !== 'operator' || !step) throw new AppError('interaction_expired');
     const form = formFields(ctx, ['totp'], 16);
     try {
       await services.operators.verifyTotp(step.operatorId, form.totp, auditContext(ctx, { type: 'operator', id: step.operatorId }));
@@ -273,11 +285,11 @@ export function interactionRoutes(provider: Provider, services: Services): Route
 
   router.post('/confirm', parseBody(), verifyCsrf(), async (ctx) => {
     const interaction = await loadInteraction(ctx, provider);
-    if (interaction.prompt.name !== 'consent') throw new AppError('interaction_expired', 400);
+    if (interaction.prompt.name !== 'consent') throw new AppError('interaction_expired');
     const { prompt: { details }, params, session } = interaction;
     const accountId = (session as { accountId?: string } | undefined)?.accountId;
     const clientId = String(params.client_id);
-    if (!accountId) throw new AppError('interaction_expired', 400);
+    if (!accountId) throw new AppError('interaction_expired');
     // The unit this sign-in is for, decided exactly as at the authorization endpoint (C-T8): the consent extends
     // that unit's grant through the one place that creates grants, so the unit is linked whatever the client.
     const unitId = await decideUnit({
@@ -285,17 +297,17 @@ export function interactionRoutes(provider: Provider, services: Services): Route
       // What the earlier steps of this authorization submitted (login, picker) is the consent interaction's lastSubmission.
       result: (interaction.lastSubmission ?? interaction.result ?? {}) as UnitResults, selectRequested: String(params.prompt ?? '').split(' ').includes('select_unit'),
     }, services);
-    if (unitId === undefined) throw new AppError('interaction_expired', 400);
+    if (unitId === undefined) throw new AppError('interaction_expired');
     const person = parseAccountId(accountId);
     const binding = unitId && person ? await services.bindings.activeFor(person.id, unitId) : undefined;
-    if (unitId && !binding) throw new AppError('unit_not_selectable', 403);
+    if (unitId && !binding) throw new AppError('unit_not_selectable');
     const existing = interaction.grantId ? await provider.Grant.find(interaction.grantId) : undefined;
-    if (interaction.grantId && !existing) throw new AppError('interaction_expired', 400);
+    if (interaction.grantId && !existing) throw new AppError('interaction_expired');
     const missing = details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
     const grant = await saveGrant(provider, services.unitGrants, {
       grant: existing, accountId, clientId, unit: unitId && person && binding ? { personId: person.id, unitId, bindingId: binding.id } : undefined,
     }, { oidcScopes: missing.missingOIDCScope ?? [], claims: missing.missingOIDCClaims ?? [], resourceScopes: missing.missingResourceScopes ?? {} });
-    if (!grant?.jti) throw new AppError('interaction_expired', 400);
+    if (!grant?.jti) throw new AppError('interaction_expired');
     await finish(ctx, interaction, { consent: { grantId: grant.jti } }, true);
   });
 

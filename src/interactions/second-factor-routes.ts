@@ -122,7 +122,7 @@ export function secondFactorInteractionRoutes(router: Router, provider: Provider
   router.post('/second-factor', parseBody(), verifyCsrf(), async (ctx) => {
     const interaction = await loadInteraction(ctx, provider);
     const waiting = pending(interaction);
-    if (!waiting) throw new AppError('interaction_expired', 400);
+    if (!waiting) throw new AppError('interaction_expired');
     const form = formFields(ctx, ['code'], 32);
     const context = auditContext(ctx, { type: 'person', id: waiting.personId });
     try {
@@ -156,7 +156,7 @@ export function secondFactorInteractionRoutes(router: Router, provider: Provider
   router.post('/passkey', parseBody(), verifyCsrf(), async (ctx) => {
     const interaction = await loadInteraction(ctx, provider);
     const waiting = pending(interaction);
-    if (!waiting && !passwordless(interaction)) throw new AppError('interaction_expired', 400);
+    if (!waiting && !passwordless(interaction)) throw new AppError('interaction_expired');
     const form = formFields(ctx, ['response'], 16_384);
     const context = auditContext(ctx, waiting ? { type: 'person', id: waiting.personId } : { type: 'anonymous' });
     try {
@@ -167,7 +167,7 @@ export function secondFactorInteractionRoutes(router: Router, provider: Provider
         return;
       }
       const person = await services.persons.byId(proof.personId);
-      if (!person || person.status !== 'active') throw new AppError('account_disabled', 403);
+      if (!person || person.status !== 'active') throw new AppError('account_disabled');
       await services.audit.record({ ...context, actor: { type: 'person', id: person.id } }, { action: 'person.sign_in', target: { type: 'person', id: person.id }, detail: { method: 'passkey' } });
       const sessionUid = (interaction.session as { uid?: string } | undefined)?.uid;
       if (sessionUid) await services.unitGrants.clearSessionUnit(sessionUid);

@@ -20,13 +20,13 @@ interface PickerView {
 
 function personOf(interaction: Interaction): string {
   const ref = parseAccountId((interaction.session as { accountId?: string } | undefined)?.accountId);
-  if (!ref || ref.kind !== 'person') throw new AppError('interaction_expired', 400);
+  if (!ref || ref.kind !== 'person') throw new AppError('interaction_expired');
   return ref.id;
 }
 
 function sessionUidOf(interaction: Interaction): string {
   const uid = (interaction.session as { uid?: string } | undefined)?.uid;
-  if (!uid) throw new AppError('interaction_expired', 400);
+  if (!uid) throw new AppError('interaction_expired');
   return uid;
 }
 
@@ -112,7 +112,7 @@ export function unitInteractionRoutes(router: Router, provider: Provider, servic
 
   router.post('/select-unit', parseBody(), verifyCsrf(), async (ctx) => {
     const interaction = await loadInteraction(ctx, provider);
-    if (interaction.prompt.name !== 'select_unit') throw new AppError('interaction_expired', 400);
+    if (interaction.prompt.name !== 'select_unit') throw new AppError('interaction_expired');
     const form = formFields(ctx, ['unitId', 'personal', 'confirm'], 64);
     const locale = state(ctx).locale;
     if (form.personal === '1') {
@@ -142,7 +142,7 @@ export function unitInteractionRoutes(router: Router, provider: Provider, servic
 
   router.post('/unit-code', parseBody(), verifyCsrf(), async (ctx) => {
     const interaction = await loadInteraction(ctx, provider);
-    if (interaction.prompt.name !== 'select_unit') throw new AppError('interaction_expired', 400);
+    if (interaction.prompt.name !== 'select_unit') throw new AppError('interaction_expired');
     const form = formFields(ctx, ['unitId', 'code'], 64);
     const personId = personOf(interaction);
     if (!(await bindings.activeFor(personId, form.unitId))) {

@@ -2,6 +2,7 @@ import type { Context, Middleware, Next } from 'koa';
 import type Provider from 'oidc-provider';
 import { parseAccountId, type AccountKind } from '../shared/account-id.js';
 import { isFresh } from '../shared/security/sensitive.js';
+import { errorBody } from '../shared/http/middleware.js';
 
 /** The account behind a management-API request, from one of this provider's own access tokens. */
 export interface ApiAccount {
@@ -22,7 +23,7 @@ function challenge(ctx: Context, status: 401 | 403, error: 'invalid_token' | 'in
   ctx.status = status;
   ctx.set('WWW-Authenticate', `Bearer realm="management", error="${error}", error_description="${description}"${error === 'insufficient_scope' ? ` scope="${MANAGE_SCOPE}"` : ''}`);
   ctx.set('Cache-Control', 'no-store');
-  ctx.body = { error, message: description };
+  ctx.body = errorBody(ctx, error, description);
 }
 
 /**

@@ -21,6 +21,6 @@ export type CurrentAccount = (ctx: Context) => Promise<ConsoleAccount | undefine
 /** The account the route's `RequireAccount` guard put on the request. */
 export function consoleAccount(ctx: Context): ConsoleAccount {
   const account = (ctx.state as { account?: ConsoleAccount }).account;
-  if (!account) throw new AppError('forbidden', 403);
+  if (!account) throw new AppError('forbidden');
   return account;
 }

@@ -158,7 +158,7 @@ describe('bad input on the unit forms (issue #4, S-53)', () => {
     { title: 'a unit name of 101 characters', form: 'register', values: () => [['name', longName]], status: 400, key: 'error.unit_name_invalid' },
     { title: 'a unit name of one character', form: 'register', values: () => [['name', '甲']], status: 400, key: 'error.unit_name_invalid' },
     { title: 'a unit name with HTML', form: 'register', values: () => [['name', '<script>alert(1)</script>公司']], status: 400, key: 'error.unit_name_invalid' },
-    { title: 'a unit name of 10 KB', form: 'register', values: () => [['name', tenKb]], status: 400, key: 'error.validation' },
+    { title: 'a unit name of 10 KB', form: 'register', values: () => [['name', tenKb]], status: 400, key: 'error.unit_name_invalid' },
     { title: 'passwords that differ', form: 'register', values: () => [['passwordConfirm', 'another unit password']], status: 400, key: 'error.password_mismatch' },
     // Bindings (R-B1).
     { title: 'binding an unknown person', form: 'bind', values: () => [['account', 'nobody-like-this']], status: 404, key: 'error.binding_person_not_found' },
@@ -171,15 +171,15 @@ describe('bad input on the unit forms (issue #4, S-53)', () => {
     { title: 'binding with an end before the start', form: 'bind', values: () => [['validFrom', `${future}-06-01`], ['validUntil', `${future}-05-01`]], status: 400, key: 'error.binding_validity_order' },
     { title: 'binding with an unknown business permission', form: 'bind', values: () => [['scopes', 'biz:continuing_education'], ['scopes', 'biz:unknown']], status: 400, key: 'error.binding_scope_unknown', params: { scope: 'biz:unknown' } },
     { title: 'binding with a scope that is not a business (openid)', form: 'bind', values: () => [['scopes', 'openid']], status: 400, key: 'error.binding_scope_unknown', params: { scope: 'openid' } },
-    { title: 'binding with an account of 10 KB', form: 'bind', values: () => [['account', tenKb]], status: 400, key: 'error.validation' },
+    { title: 'binding with an account of 10 KB', form: 'bind', values: () => [['account', tenKb]], status: 400, key: 'error.field_too_long', params: { max: '64' } },
     // Names (R-U4).
     { title: 'a general-form name of 101 characters', form: 'info', values: () => [['name', longName]], status: 400, key: 'error.unit_name_invalid' },
-    { title: 'a general-form name of 10 KB', form: 'info', values: () => [['name', tenKb]], status: 400, key: 'error.validation' },
+    { title: 'a general-form name of 10 KB', form: 'info', values: () => [['name', tenKb]], status: 400, key: 'error.unit_name_invalid' },
     { title: 'a general-form name with HTML', form: 'info', values: () => [['name', '<b>粗体</b>单位']], status: 400, key: 'error.unit_name_invalid' },
     { title: 'a general-form name with a control character', form: 'info', values: () => [['name', '响铃\u0007单位']], status: 400, key: 'error.unit_name_invalid' },
     { title: 'a general-form name of spaces only', form: 'info', values: () => [['name', '   ']], status: 400, key: 'error.unit_name_invalid' },
     { title: 'a dedicated name change of 101 characters', form: 'name-change', values: () => [['name', longName]], status: 400, key: 'error.unit_name_invalid' },
-    { title: 'a dedicated name change of 10 KB', form: 'name-change', values: () => [['name', tenKb]], status: 400, key: 'error.validation' },
+    { title: 'a dedicated name change of 10 KB', form: 'name-change', values: () => [['name', tenKb]], status: 400, key: 'error.unit_name_invalid' },
     { title: 'a dedicated name change with HTML', form: 'name-change', values: () => [['name', '<iframe src=//evil>']], status: 400, key: 'error.unit_name_invalid' },
   ];
 

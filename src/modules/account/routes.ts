@@ -1,6 +1,9 @@
 import { Router } from '@koa/router';
 import type { Context } from 'koa';
-import { auditContext, csrfToken, formFields, parseBody, seeOther, verifyCsrf } from '../../shared/http/forms.js';
+import { auditContext, csrfToken, parseBody, seeOther, verifyCsrf } from '../../shared/http/forms.js';
+import { formValues, validForm } from '../../shared/http/validate.js';
+import { MobileChangeDto, MobileChangeStartDto, PasswordChangeDto, RealnameDto } from '../persons/dto.js';
+import { CodeDto, UnitRegistrationFormDto } from '../units/dto.js';
 import { state } from '../../shared/http/middleware.js';
 import { render } from '../../shared/http/views.js';
 import { translate } from '../../shared/i18n/index.js';
@@ -99,9 +102,9 @@ export function accountRoutes(services: Services, requireAccount: RequireAccount
 
   router.get('/password', async (ctx) => render(ctx, 'account/password.njk', { csrf: csrfToken(ctx) }));
   router.post('/password', parseBody(), verifyCsrf(), async (ctx) => {
-    const form = formFields(ctx, ['currentPassword', 'password', 'passwordConfirm'], 512);
     const account = consoleAccount(ctx);
     await withFormErrors(ctx, async () => {
+      const form = validForm(ctx, PasswordChangeDto);
       await persons.changePassword(account.id, form.currentPassword, form.password, form.passwordConfirm, actor(ctx), account.sessionUid);
       seeOther(ctx, '/account?done=password');
     }, (view, status) => render(ctx, 'account/password.njk', { ...view, csrf: csrfToken(ctx) }, status));
@@ -109,17 +112,19 @@ export function accountRoutes(services: Services, requireAccount: RequireAccount
 
   router.get('/mobile', async (ctx) => render(ctx, 'account/mobile.njk', { csrf: csrfToken(ctx), step: 'start' }));
   router.post('/mobile/code', parseBody(), verifyCsrf(), async (ctx) => {
-    const form = formFields(ctx, ['currentPassword', 'mobile'], 512);
+    const form = formValues(ctx, MobileChangeStartDto);
     await withFormErrors(ctx, async () => {
-      const challenge = await persons.startMobileChange(consoleAccount(ctx).id, form.currentPassword, form.mobile, state(ctx).locale, actor(ctx));
-      const mobile = normalizeMobile(form.mobile) ?? '';
+      const input = validForm(ctx, MobileChangeStartDto);
+      const challenge = await persons.startMobileChange(consoleAccount(ctx).id, input.currentPassword, input.mobile, state(ctx).locale, actor(ctx));
+      const mobile = normalizeMobile(input.mobile) ?? '';
       render(ctx, 'account/mobile.njk', { csrf: csrfToken(ctx), step: 'code', challenge, mobile, masked: maskMobile(mobile) });
-    }, (view, status) => render(ctx, 'account/mobile.njk', { ...view, csrf: csrfToken(ctx), step: 'start', mobile: form.mobile.slice(0, 20) }, status));
+    }, (view, status) => render(ctx, 'account/mobile.njk', { ...view, csrf: csrfToken(ctx), step: 'start', mobile: form.mobile }, status));
   });
   router.post('/mobile', parseBody(), verifyCsrf(), async (ctx) => {
-    const form = formFields(ctx, ['mobile', 'challenge', 'code'], 128);
+    const form = formValues(ctx, MobileChangeDto);
     await withFormErrors(ctx, async () => {
-      await persons.completeMobileChange(consoleAccount(ctx).id, form.mobile, form.challenge, form.code, actor(ctx));
+      const input = validForm(ctx, MobileChangeDto);
+      await persons.completeMobileChange(consoleAccount(ctx).id, input.mobile, input.challenge, input.code, actor(ctx));
       seeOther(ctx, '/account?done=mobile');
     }, (view, status) => {
       const mobile = normalizeMobile(form.mobile) ?? '';
@@ -131,12 +136,13 @@ export function accountRoutes(services: Services, requireAccount: RequireAccount
 
   router.get('/realname', async (ctx) => render(ctx, 'account/realname.njk', { csrf: csrfToken(ctx), person: await me(ctx) }));
   router.post('/realname', parseBody(), verifyCsrf(), async (ctx) => {
-    const form = formFields(ctx, ['legalName', 'idNumber'], 128);
+    const form = formValues(ctx, RealnameDto);
     await withFormErrors(ctx, async () => {
-      await persons.submitRealname(consoleAccount(ctx).id, form.legalName, form.idNumber, actor(ctx));
+      const input = validForm(ctx, RealnameDto);
+      await persons.submitRealname(consoleAccount(ctx).id, input.legalName, input.idNumber, actor(ctx));
       seeOther(ctx, '/account?done=realname');
     }, async (view, status) => render(ctx, 'account/realname.njk', {
-      ...view, csrf: csrfToken(ctx), person: await me(ctx), legalName: form.legalName.slice(0, 50),
+      ...view, csrf: csrfToken(ctx), person: await me(ctx), legalName: form.legalName,
     }, status));
   });
 
@@ -151,25 +157,24 @@ export function accountRoutes(services: Services, requireAccount: RequireAccount
 
   // Guide §6: a handler acting for the unit may enter the counter's authorisation code.
   router.post('/units/:unitId/verify', parseBody(), verifyCsrf(), async (ctx) => {
-    const form = formFields(ctx, ['code'], 32);
     const unitId = String(ctx.params.unitId);
     const personId = consoleAccount(ctx).id;
-    if (!(await bindings.activeFor(personId, unitId))) throw new AppError('not_found', 404);
+    if (!(await bindings.activeFor(personId, unitId))) throw new AppError('not_found');
     await withFormErrors(ctx, async () => {
-      await verification.redeem(unitId, form.code, auditContext(ctx, { type: 'person', id: personId }, unitId));
+      await verification.redeem(unitId, validForm(ctx, CodeDto).code, auditContext(ctx, { type: 'person', id: personId }, unitId));
       seeOther(ctx, '/account?done=unit_verified');
     }, (view, status) => overview(ctx, { ...view, codeUnit: unitId }, status));
   });
 
   router.get('/units/register', async (ctx) => render(ctx, 'account/unit-register.njk', { csrf: csrfToken(ctx), person: await me(ctx), certTypes: CERT_TYPES }));
   router.post('/units/register', parseBody(), verifyCsrf(), async (ctx) => {
-    const form = formFields(ctx, ['name', 'certType', 'certNo', 'loginName', 'password', 'passwordConfirm'], 512);
+    const form = formValues(ctx, UnitRegistrationFormDto);
     await withFormErrors(ctx, async () => {
-      const unit = await units.register(consoleAccount(ctx).id, form, actor(ctx));
+      const unit = await units.register(consoleAccount(ctx).id, validForm(ctx, UnitRegistrationFormDto), actor(ctx));
       render(ctx, 'account/unit-registered.njk', { unit });
     }, async (view, status) => render(ctx, 'account/unit-register.njk', {
       ...view, csrf: csrfToken(ctx), person: await me(ctx), certTypes: CERT_TYPES,
-      form: { name: form.name.slice(0, 100), certType: form.certType.slice(0, 32), certNo: form.certNo.slice(0, 40), loginName: form.loginName.slice(0, 32) },
+      form: { name: form.name, certType: form.certType, certNo: form.certNo, loginName: form.loginName },
     }, status));
   });
 
@@ -177,7 +182,7 @@ export function accountRoutes(services: Services, requireAccount: RequireAccount
   router.post('/clients/:clientId/revoke', parseBody(), verifyCsrf(), async (ctx) => {
     const account = consoleAccount(ctx);
     const grants = (await sessions.listGrants(account.id)).filter((entry) => entry.clientId === ctx.params.clientId);
-    if (grants.length === 0) throw new AppError('not_found', 404);
+    if (grants.length === 0) throw new AppError('not_found');
     for (const grant of grants) {
       if (await sessions.revokeGrant(account.id, grant.grantId)) {
         await audit.record(actor(ctx), { action: 'grant.revoke', target: { type: 'client', id: grant.clientId } });
@@ -190,7 +195,7 @@ export function accountRoutes(services: Services, requireAccount: RequireAccount
     const account = consoleAccount(ctx);
     const grants = await sessions.listGrants(account.id);
     const grant = grants.find((entry) => entry.grantId === ctx.params.grantId);
-    if (!grant || !(await sessions.revokeGrant(account.id, grant.grantId))) throw new AppError('not_found', 404);
+    if (!grant || !(await sessions.revokeGrant(account.id, grant.grantId))) throw new AppError('not_found');
     await audit.record(actor(ctx), { action: 'grant.revoke', target: { type: 'client', id: grant.clientId } });
     await overview(ctx, { revoked: translate(state(ctx).locale, 'account.revoked', { client: clientLabel(ctx, grant.clientId) }) });
   });

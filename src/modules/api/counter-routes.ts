@@ -44,7 +44,7 @@ export async function auditPage(services: Services, filter: AuditPageFilter, que
   const time = (value: string | undefined, field: string) => {
     if (value === undefined) return undefined;
     const at = new Date(value);
-    if (Number.isNaN(at.getTime())) throw new AppError('validation', 400, {}, field);
+    if (Number.isNaN(at.getTime())) throw new AppError('validation', { field });
     return at;
   };
   try {
@@ -53,7 +53,7 @@ export async function auditPage(services: Services, filter: AuditPageFilter, que
       query.limit ? Number(query.limit) : 100, query.cursor,
     );
   } catch (error) {
-    if (error instanceof InvalidCursorError) throw new AppError('validation', 400, {}, 'cursor');
+    if (error instanceof InvalidCursorError) throw new AppError('validation', { field: 'cursor' });
     throw error;
   }
 }
@@ -66,7 +66,7 @@ export async function auditPage(services: Services, filter: AuditPageFilter, que
 /** A path id that is a UUID, else 404 (never a database error for a malformed id). */
 function idParam(ctx: Context, name = 'id'): string {
   const value: unknown = ctx.params[name];
-  if (!isUuid(value)) throw new AppError('not_found', 404);
+  if (!isUuid(value)) throw new AppError('not_found');
   return value;
 }
 
@@ -74,7 +74,7 @@ export function counterApiRoutes(secured: Router, services: Services, as: Accoun
   const { persons, appeals, units } = services;
   const personOr404 = async (id: string): Promise<Person> => {
     const person = await persons.byId(id);
-    if (!person) throw new AppError('not_found', 404);
+    if (!person) throw new AppError('not_found');
     return person;
   };
 
@@ -139,7 +139,7 @@ export function counterApiRoutes(secured: Router, services: Services, as: Accoun
   secured.get('/counter/units/:id/appeals', async (ctx) => {
     as(ctx, 'operator');
     const unit = await units.byId(idParam(ctx));
-    if (!unit) throw new AppError('not_found', 404);
+    if (!unit) throw new AppError('not_found');
     ctx.body = { appeals: (await appeals.listForUnit(unit.id)).map(appealJson) };
   });
 

@@ -1,52 +1,8 @@
-import { ArrayMaxSize, IsArray, IsIn, IsISO8601, IsOptional, IsString, IsUUID, Matches, MaxLength, MinLength } from 'class-validator';
-import { CERT_TYPES } from '../units/certificates.js';
+import { IsIn, IsISO8601, IsOptional, IsString, IsUUID, Matches, MaxLength, MinLength } from 'class-validator';
 
-const DATE = /^\d{4}-\d{2}-\d{2}$/;
-
-export class UnitNameDto {
-  @IsString() @MinLength(1) @MaxLength(200)
-  name!: string;
-}
-
-/** New permissions and validity of a handler (R-B3). */
-export class ScopesDto {
-  @IsArray() @ArrayMaxSize(50) @IsString({ each: true }) @MaxLength(64, { each: true })
-  scopes!: string[];
-
-  @IsOptional() @IsString() @Matches(DATE)
-  validFrom?: string;
-
-  @IsOptional() @IsString() @Matches(DATE)
-  validUntil?: string;
-}
-
-/** A binding: the person (login name or mobile number) and the permissions (R-B1). */
-export class BindDto extends ScopesDto {
-  @IsString() @MinLength(1) @MaxLength(64)
-  account!: string;
-}
-
-export class CodeDto {
-  @IsString() @MinLength(1) @MaxLength(32)
-  code!: string;
-}
-
-export class UnitRegistrationDto {
-  @IsString() @MinLength(1) @MaxLength(200)
-  name!: string;
-
-  @IsIn(CERT_TYPES)
-  certType!: string;
-
-  @IsString() @MinLength(1) @MaxLength(64)
-  certNo!: string;
-
-  @IsString() @MinLength(1) @MaxLength(64)
-  loginName!: string;
-
-  @IsString() @MaxLength(512)
-  password!: string;
-}
+export { BindDto, CodeDto, ScopesDto, UnitNameDto, UnitRegistrationDto } from '../units/dto.js';
+export { IdNumberDto } from '../persons/dto.js';
+export { AppealStatusDto, NoteDto, RecoveryCertificateDto, RecoveryCodeDto, RecoveryResetDto } from '../recovery/dto.js';
 
 const ACTOR_TYPES = ['person', 'unit', 'operator', 'system', 'anonymous'] as const;
 const CURSOR = /^[A-Za-z0-9_-]{1,64}$/;
@@ -99,52 +55,4 @@ export class AppealListQueryDto {
 export class SearchQueryDto {
   @IsString() @MinLength(1) @MaxLength(64)
   q!: string;
-}
-
-/** An operator's note on a decision (the service checks its length, 2–200 characters). */
-export class NoteDto {
-  @IsString() @MaxLength(256)
-  note!: string;
-}
-
-/** The identity number as read from the card at the counter (R-P2). */
-export class IdNumberDto {
-  @IsString() @MinLength(1) @MaxLength(32)
-  idNumber!: string;
-}
-
-/** The applicant's own look-up of an appeal: the reference and the contact given when filing. */
-export class AppealStatusDto {
-  @IsString() @MinLength(1) @MaxLength(32)
-  reference!: string;
-
-  @IsString() @MinLength(1) @MaxLength(254)
-  contact!: string;
-}
-
-/** A certificate typed for 账号找回 / 密码找回 (the service checks type and number, naming the field). */
-export class RecoveryCertificateDto {
-  @IsString() @MinLength(1) @MaxLength(32)
-  certType!: string;
-
-  @IsString() @MinLength(1) @MaxLength(64)
-  certNo!: string;
-}
-
-/** The code sent to the common contact's mobile, with the challenge of the sending step. */
-export class RecoveryCodeDto extends RecoveryCertificateDto {
-  @IsString() @MinLength(1) @MaxLength(64)
-  challenge!: string;
-
-  @IsString() @MinLength(1) @MaxLength(16)
-  code!: string;
-}
-
-/** 密码找回: the code and the new unit password, twice. */
-export class RecoveryResetDto extends RecoveryCodeDto {
-  @IsString() @MaxLength(512)
-  password!: string;
-
-  @IsString() @MaxLength(512)
-  passwordConfirm!: string;
 }

@@ -1,3 +1,51 @@
+import { validationMetadatasToSchemas } from 'class-validator-jsonschema';
+import { CERT_TYPES } from '../units/certificates.js';
+import { APPEAL_KINDS, AppealDto } from '../recovery/dto.js';
+import { DOCUMENT_LIMITS } from '../recovery/documents.js';
+import {
+  AppealListQueryDto, AppealStatusDto, AuditQueryDto, BindDto, CodeDto, IdNumberDto, NoteDto, RecoveryCertificateDto, RecoveryCodeDto,
+  RecoveryResetDto, ScopesDto, SearchQueryDto, UnitAuditQueryDto, UnitNameDto, UnitRegistrationDto,
+} from './dto.js';
+
+type Schema = Record<string, unknown>;
+type Dto = abstract new () => object;
+
+/**
+ * The request side of the document is generated from the DTOs the routes validate with, by
+ * class-validator-jsonschema (it reads the class-validator metadata, so a limit is declared once, in the DTO):
+ * each JSON body by its component name, each query by its path.
+ */
+export const REQUEST_BODIES = {
+  UnitName: UnitNameDto, UnitRegistration: UnitRegistrationDto, Bind: BindDto, Scopes: ScopesDto, Code: CodeDto, IdNumber: IdNumberDto,
+  Note: NoteDto, AppealLookup: AppealStatusDto, RecoveryCertificate: RecoveryCertificateDto, RecoveryCode: RecoveryCodeDto,
+  RecoveryReset: RecoveryResetDto,
+} satisfies Record<string, Dto>;
+
+export const QUERIES = {
+  '/unit/audit': UnitAuditQueryDto, '/counter/audit': AuditQueryDto, '/counter/appeals': AppealListQueryDto, '/counter/units': SearchQueryDto,
+  '/counter/persons': SearchQueryDto,
+} satisfies Record<string, Dto>;
+
+/** The JSON schema of a DTO as validated: its constraints, its required fields, no other property. */
+export function dtoSchema(dto: Dto): Schema {
+  const schema = validationMetadatasToSchemas()[dto.name];
+  if (!schema) throw new Error(`no validation metadata for ${dto.name}`);
+  return { ...schema, additionalProperties: false } as Schema;
+}
+
+/** The query parameters of a query DTO (each a string in the query; `required` as the DTO says). */
+function queryParameters(dto: Dto, descriptions: Record<string, string> = {}): Schema[] {
+  const schema = dtoSchema(dto) as { properties?: Record<string, Schema>; required?: string[] };
+  return Object.entries(schema.properties ?? {}).map(([name, property]) => ({
+    name, in: 'query', ...(schema.required?.includes(name) ? { required: true } : {}), ...(descriptions[name] ? { description: descriptions[name] } : {}), schema: property,
+  }));
+}
+
+const AUDIT_DESCRIPTIONS = {
+  since: 'entries at or after this time (ISO 8601)', until: 'entries before this time (ISO 8601)', limit: '1–500, default 100',
+  cursor: 'the nextCursor of the previous page', unitId: 'the acting unit',
+};
+
 /** The OpenAPI 3.1 description of the management API (served at /api/v1/openapi.json). */
 export function openApiDocument(issuer: string, businessScopes: string[]): Record<string, unknown> {
   const json = (schema: Record<string, unknown>) => ({ content: { 'application/json': { schema } } });
@@ -10,14 +58,6 @@ export function openApiDocument(issuer: string, businessScopes: string[]): Recor
   const noContent = { 204: { description: 'Done' } };
   const body = (schema: Record<string, unknown>) => ({ requestBody: { required: true, ...json(schema) } });
   const withResponses = (operation: ReturnType<typeof op>, responses: Record<string, unknown>) => ({ ...operation, responses: { ...responses, ...operation.responses } });
-  const auditParameters = [
-    { name: 'action', in: 'query', schema: { type: 'string', maxLength: 64 } },
-    { name: 'outcome', in: 'query', schema: { enum: ['success', 'failure'] } },
-    { name: 'since', in: 'query', description: 'entries at or after this time', schema: { type: 'string', format: 'date-time' } },
-    { name: 'until', in: 'query', description: 'entries before this time', schema: { type: 'string', format: 'date-time' } },
-    { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 500, default: 100 } },
-    { name: 'cursor', in: 'query', description: 'the nextCursor of the previous page', schema: { type: 'string', maxLength: 64 } },
-  ];
   const fresh = 'Requires an access token obtained from a sign-in within the re-authentication window (S-34); otherwise 401 reauth_required.';
 
   return {
@@ -44,36 +84,28 @@ export function openApiDocument(issuer: string, businessScopes: string[]): Recor
       '/unit/bindings/{id}/scopes': { put: withResponses(op('Change permissions and validity of a handler (R-B3)', 'unit', { description: fresh, parameters: [id], ...body(ref('Scopes')) }), noContent) },
       '/unit/bindings/{id}/contact': { post: withResponses(op('Make an active handler the common contact (R-B5); changes the role only, both bindings keep their permissions', 'unit', { description: fresh, parameters: [id] }), noContent) },
       '/unit/verification': { post: withResponses(op('Verify the unit with the counter authorisation code (R-U5)', 'unit', body(ref('Code'))), ok(ref('Unit'))) },
-      '/unit/audit': { get: withResponses(op('The unit audit log (R-A1), newest first, with cursor paging', 'unit', { parameters: auditParameters }), ok(ref('AuditPage'))) },
+      '/unit/audit': { get: withResponses(op('The unit audit log (R-A1), newest first, with cursor paging', 'unit', { parameters: queryParameters(UnitAuditQueryDto, AUDIT_DESCRIPTIONS) }), ok(ref('AuditPage'))) },
       '/me/bindings': { get: withResponses(op('My pending and active bindings', 'person'), ok({ type: 'object', properties: { bindings: { type: 'array', items: ref('Binding') } } })) },
       '/me/bindings/{id}/accept': { post: withResponses(op('Accept a pending binding (guide §3)', 'person', { parameters: [id] }), noContent) },
       '/me/bindings/{id}/decline': { post: withResponses(op('Decline a pending binding', 'person', { parameters: [id] }), noContent) },
       '/me/units': { post: withResponses(op('Register a unit; the person becomes its common contact (R-U1, R-U2)', 'person', body(ref('UnitRegistration'))), ok(ref('Unit'), '201')) },
-      '/counter/units': { get: withResponses(op('Find units by certificate number, login name or name', 'counter', { parameters: [{ name: 'q', in: 'query', required: true, schema: { type: 'string', maxLength: 64 } }] }), ok({ type: 'object', properties: { units: { type: 'array', items: ref('Unit') } } })) },
+      '/counter/units': { get: withResponses(op('Find units by certificate number, login name or name', 'counter', { parameters: queryParameters(SearchQueryDto) }), ok({ type: 'object', properties: { units: { type: 'array', items: ref('Unit') } } })) },
       '/counter/units/{id}/verification-codes': {
         get: withResponses(op('Issued codes and their state', 'counter', { parameters: [id] }), ok({ type: 'object', properties: { codes: { type: 'array', items: ref('IssuedCode') } } })),
         post: withResponses(op('Issue an authorisation code (shown once; invalidates earlier unused codes)', 'counter', { parameters: [id] }), ok({ type: 'object', properties: { code: { type: 'string', examples: ['ABCDE-FGHJK'] }, expiresAt: { type: 'string', format: 'date-time' } } }, '201')),
       },
       '/counter/audit': {
         get: withResponses(op('The audit log with filters, newest first, with cursor paging (R-A1)', 'counter', {
-          parameters: [
-            ...auditParameters,
-            { name: 'actorType', in: 'query', schema: { enum: ['person', 'unit', 'operator', 'system', 'anonymous'] } },
-            ...['actorId', 'targetId'].map((name) => ({ name, in: 'query', schema: { type: 'string', maxLength: 64 } })),
-            { name: 'unitId', in: 'query', description: 'the acting unit', schema: { type: 'string', format: 'uuid' } },
-          ],
+          parameters: queryParameters(AuditQueryDto, AUDIT_DESCRIPTIONS),
         }), ok(ref('AuditPage'))),
       },
-      '/counter/persons': { get: withResponses(op('Find persons by login name, mobile number or name', 'counter', { parameters: [{ name: 'q', in: 'query', required: true, schema: { type: 'string', minLength: 1, maxLength: 64 } }] }), ok({ type: 'object', properties: { persons: { type: 'array', items: ref('Person') } } })) },
+      '/counter/persons': { get: withResponses(op('Find persons by login name, mobile number or name', 'counter', { parameters: queryParameters(SearchQueryDto) }), ok({ type: 'object', properties: { persons: { type: 'array', items: ref('Person') } } })) },
       '/counter/persons/{id}': { get: withResponses(op('A person', 'counter', { parameters: [id] }), ok(ref('Person'))) },
       '/counter/persons/{id}/realname/verify': { post: withResponses(op('Verify a person\'s real name: the number read from the identity card must match the submission (R-P2)', 'counter', { parameters: [id], ...body(ref('IdNumber')) }), ok(ref('Person'))) },
       '/counter/persons/{id}/realname/reject': { post: withResponses(op('Reject a real-name submission with a note', 'counter', { parameters: [id], ...body(ref('Note')) }), ok(ref('Person'))) },
       '/counter/appeals': {
         get: withResponses(op('Appeals (申诉) by status (default pending), optionally of one unit', 'counter', {
-          parameters: [
-            { name: 'status', in: 'query', schema: { enum: ['pending', 'approved', 'rejected', 'completed', 'all'] } },
-            { name: 'unitId', in: 'query', schema: { type: 'string', format: 'uuid' } },
-          ],
+          parameters: queryParameters(AppealListQueryDto),
         }), ok({ type: 'object', properties: { appeals: { type: 'array', items: ref('Appeal') } } })),
       },
       '/counter/appeals/{id}': { get: withResponses(op('An appeal with its unit and documents', 'counter', { parameters: [id] }), ok(ref('AppealDetail'))) },
@@ -111,15 +143,7 @@ export function openApiDocument(issuer: string, businessScopes: string[]): Recor
             required: true,
             content: {
               'multipart/form-data': {
-                schema: {
-                  type: 'object', required: ['applicantName', 'contact', 'certType', 'certNo', 'kind', 'documents'],
-                  properties: {
-                    applicantName: { type: 'string', maxLength: 50 }, contact: { type: 'string', description: 'mobile number (or e-mail when enabled) for the decision' },
-                    certType: { enum: ['uscc', 'org_code', 'business_license', 'public_institution', 'other'] }, certNo: { type: 'string' }, kind: { enum: ['account', 'password', 'takeover'] },
-                    applicantAccount: { type: 'string', description: 'takeover only: the person account that becomes the common contact' },
-                    documents: { type: 'array', minItems: 1, maxItems: 5, items: { type: 'string', format: 'binary' } },
-                  },
-                },
+                schema: appealSchema(),
               },
             },
           },
@@ -137,24 +161,25 @@ export function openApiDocument(issuer: string, businessScopes: string[]): Recor
         },
       },
       schemas: {
-        Error: { type: 'object', required: ['error', 'message'], properties: { error: { type: 'string' }, message: { type: 'string' }, field: { type: 'string' }, requestId: { type: 'string' } } },
+        ...requestSchemas(businessScopes),
+        Error: {
+          type: 'object', required: ['code', 'error', 'message', 'requestId'],
+          properties: {
+            code: { type: 'string', description: 'stable error code of the catalogue' }, error: { type: 'string', description: 'the same code (kept for clients of the first version)' },
+            message: { type: 'string', description: 'in the request\'s language (zh-CN, or en with ?lang=en)' }, field: { type: 'string', description: 'the (first) field the error refers to' },
+            fields: { type: 'array', description: 'validation errors: every failing field', items: { type: 'object', required: ['field', 'code', 'message'], properties: { field: { type: 'string' }, code: { type: 'string' }, message: { type: 'string' } } } },
+            requestId: { type: 'string' },
+          },
+        },
         Unit: {
           type: 'object',
           properties: {
-            id: { type: 'string', format: 'uuid' }, name: { type: 'string' }, certType: { enum: ['uscc', 'org_code', 'business_license', 'public_institution', 'other'] },
+            id: { type: 'string', format: 'uuid' }, name: { type: 'string' }, certType: { enum: [...CERT_TYPES] },
             certNo: { type: 'string' }, loginName: { type: 'string' }, verified: { type: 'boolean' }, status: { enum: ['active', 'disabled'] },
           },
         },
         UnitWithHistory: {
           allOf: [ref('Unit'), { type: 'object', properties: { nameHistory: { type: 'array', items: { type: 'object', properties: { oldName: { type: 'string' }, newName: { type: 'string' }, changedAt: { type: 'string', format: 'date-time' } } } } } }],
-        },
-        UnitName: { type: 'object', required: ['name'], additionalProperties: false, properties: { name: { type: 'string', minLength: 2, maxLength: 100 } } },
-        UnitRegistration: {
-          type: 'object', required: ['name', 'certType', 'certNo', 'loginName', 'password'], additionalProperties: false,
-          properties: {
-            name: { type: 'string' }, certType: { enum: ['uscc', 'org_code', 'business_license', 'public_institution', 'other'] }, certNo: { type: 'string' },
-            loginName: { type: 'string' }, password: { type: 'string', minLength: 8, maxLength: 128 },
-          },
         },
         Binding: {
           type: 'object',
@@ -168,18 +193,6 @@ export function openApiDocument(issuer: string, businessScopes: string[]): Recor
             validFrom: { type: ['string', 'null'], format: 'date' }, validUntil: { type: ['string', 'null'], format: 'date' },
           },
         },
-        Bind: {
-          type: 'object', required: ['account', 'scopes'], additionalProperties: false,
-          properties: {
-            account: { type: 'string', description: 'login name or mobile number' }, scopes: { type: 'array', items: { enum: businessScopes } },
-            validFrom: { type: 'string', format: 'date' }, validUntil: { type: 'string', format: 'date' },
-          },
-        },
-        Scopes: {
-          type: 'object', required: ['scopes'], additionalProperties: false,
-          properties: { scopes: { type: 'array', items: { enum: businessScopes } }, validFrom: { type: 'string', format: 'date' }, validUntil: { type: 'string', format: 'date' } },
-        },
-        Code: { type: 'object', required: ['code'], additionalProperties: false, properties: { code: { type: 'string', examples: ['ABCDE-FGHJK'] } } },
         IssuedCode: {
           type: 'object',
           properties: {
@@ -200,8 +213,6 @@ export function openApiDocument(issuer: string, businessScopes: string[]): Recor
             realnameDecidedAt: { type: ['string', 'null'], format: 'date-time' }, realnameNote: { type: ['string', 'null'] },
           },
         },
-        IdNumber: { type: 'object', required: ['idNumber'], additionalProperties: false, properties: { idNumber: { type: 'string', minLength: 18, maxLength: 18 } } },
-        Note: { type: 'object', required: ['note'], additionalProperties: false, properties: { note: { type: 'string', maxLength: 200 } } },
         FailedJob: {
           type: 'object',
           properties: {
@@ -230,7 +241,6 @@ export function openApiDocument(issuer: string, businessScopes: string[]): Recor
             },
           }],
         },
-        AppealLookup: { type: 'object', required: ['reference', 'contact'], additionalProperties: false, properties: { reference: { type: 'string', examples: ['ABCD-EFGH-JKMN'] }, contact: { type: 'string', description: 'mobile number or e-mail given when filing' } } },
         AppealStatus: {
           type: 'object',
           properties: {
@@ -238,23 +248,11 @@ export function openApiDocument(issuer: string, businessScopes: string[]): Recor
             createdAt: { type: 'string', format: 'date-time' }, decidedAt: { type: ['string', 'null'], format: 'date-time' }, decisionNote: { type: 'string', description: 'only when rejected' },
           },
         },
-        RecoveryCertificate: { type: 'object', required: ['certType', 'certNo'], additionalProperties: false, properties: { certType: { enum: ['uscc', 'org_code', 'business_license', 'public_institution', 'other'] }, certNo: { type: 'string', maxLength: 64 } } },
         RecoveryPaths: {
           type: 'object',
           properties: { certType: { type: 'string' }, certNo: { type: 'string' }, maskedMobile: { type: 'string', examples: ['138****5678'] }, appeal: { type: 'boolean', description: '申诉 is offered (not for a verified unit, R-R2)' } },
         },
         RecoveryChallenge: { type: 'object', properties: { certType: { type: 'string' }, certNo: { type: 'string' }, challenge: { type: 'string' }, maskedMobile: { type: 'string' } } },
-        RecoveryCode: {
-          type: 'object', required: ['certType', 'certNo', 'challenge', 'code'], additionalProperties: false,
-          properties: { certType: { enum: ['uscc', 'org_code', 'business_license', 'public_institution', 'other'] }, certNo: { type: 'string' }, challenge: { type: 'string' }, code: { type: 'string', examples: ['123456'] } },
-        },
-        RecoveryReset: {
-          type: 'object', required: ['certType', 'certNo', 'challenge', 'code', 'password', 'passwordConfirm'], additionalProperties: false,
-          properties: {
-            certType: { enum: ['uscc', 'org_code', 'business_license', 'public_institution', 'other'] }, certNo: { type: 'string' }, challenge: { type: 'string' },
-            code: { type: 'string' }, password: { type: 'string', minLength: 8, maxLength: 128 }, passwordConfirm: { type: 'string' },
-          },
-        },
         RecoveredUnit: { type: 'object', properties: { name: { type: 'string' }, loginName: { type: 'string' } } },
         AuditEntry: {
           type: 'object',
@@ -265,6 +263,31 @@ export function openApiDocument(issuer: string, businessScopes: string[]): Recor
           },
         },
       },
+    },
+  };
+}
+
+/** The generated request bodies; a binding's scopes are the business scopes of clients.json. */
+function requestSchemas(businessScopes: string[]): Record<string, Schema> {
+  const schemas: Record<string, Schema> = Object.fromEntries(Object.entries(REQUEST_BODIES).map(([name, dto]) => [name, dtoSchema(dto)]));
+  for (const name of ['Bind', 'Scopes']) {
+    const properties = schemas[name]!.properties as Record<string, { items?: Schema }>;
+    properties.scopes!.items = { ...properties.scopes!.items, enum: businessScopes };
+  }
+  return schemas;
+}
+
+/** 申诉 as multipart/form-data: the fields of AppealDto and the documents (R-R3, S-35). */
+function appealSchema(): Schema {
+  const schema = dtoSchema(AppealDto) as { properties: Record<string, Schema>; required: string[] };
+  return {
+    ...schema,
+    required: [...schema.required.filter((name) => name !== 'applicantAccount'), 'documents'],
+    properties: {
+      ...schema.properties,
+      kind: { ...schema.properties.kind, enum: [...APPEAL_KINDS] },
+      applicantAccount: { ...schema.properties.applicantAccount, description: 'takeover only: the person account that becomes the common contact' },
+      documents: { type: 'array', minItems: 1, maxItems: DOCUMENT_LIMITS.maxFiles, items: { type: 'string', format: 'binary' } },
     },
   };
 }

@@ -12,20 +12,20 @@ import type { BindingView } from '../bindings/service.js';
 import type { Person } from '../persons/service.js';
 import { maskMobile } from '../persons/rules.js';
 import type { Unit } from '../units/service.js';
-import { BindDto, CodeDto, ScopesDto, UnitAuditQueryDto, UnitNameDto, UnitRegistrationDto } from './dto.js';
+import { BindDto, CodeDto, ScopesDto, SearchQueryDto, UnitAuditQueryDto, UnitNameDto, UnitRegistrationDto } from './dto.js';
 import { appealStatusRoute, auditPage, counterApiRoutes } from './counter-routes.js';
 import { openApiDocument } from './openapi.js';
 import { recoveryApiRoutes } from './recovery-routes.js';
 
 function account(ctx: Context, kind: AccountKind): ApiAccount {
   const found = (ctx.state as { apiAccount?: ApiAccount }).apiAccount;
-  if (!found || found.kind !== kind) throw new AppError('forbidden', 403);
+  if (!found || found.kind !== kind) throw new AppError('forbidden');
   return found;
 }
 
 /** S-27 / S-34 for the API: an operation of the one sensitive table needs a password entered recently. */
 function fresh(api: ApiAccount, _operation: SensitiveOperation): void {
-  if (!api.fresh) throw new AppError('reauth_required', 401);
+  if (!api.fresh) throw new AppError('reauth_required');
 }
 
 function unitJson(unit: Unit) {
@@ -75,7 +75,7 @@ export function apiRoutes(services: Services, bearer: Middleware): Router {
   secured.get('/unit', async (ctx) => {
     const { api } = as(ctx, 'unit');
     const unit = await units.byId(api.id);
-    if (!unit) throw new AppError('not_found', 404);
+    if (!unit) throw new AppError('not_found');
     ctx.body = { ...unitJson(unit), nameHistory: await units.nameHistory(unit.id) };
   });
   secured.patch('/unit', async (ctx) => {
@@ -155,19 +155,19 @@ export function apiRoutes(services: Services, bearer: Middleware): Router {
   // --- an operator (counter) ---
   secured.get('/counter/units', async (ctx) => {
     as(ctx, 'operator');
-    const query = typeof ctx.query.q === 'string' ? ctx.query.q.slice(0, 64) : '';
-    ctx.body = { units: (await units.search(query)).map(unitJson) };
+    const { q } = validQuery(ctx, SearchQueryDto);
+    ctx.body = { units: (await units.search(q)).map(unitJson) };
   });
   secured.get('/counter/units/:id/verification-codes', async (ctx) => {
     as(ctx, 'operator');
     const unit = await units.byId(String(ctx.params.id));
-    if (!unit) throw new AppError('not_found', 404);
+    if (!unit) throw new AppError('not_found');
     ctx.body = { codes: await verification.list(unit.id) };
   });
   secured.post('/counter/units/:id/verification-codes', async (ctx) => {
     const { context } = as(ctx, 'operator');
     const unit = await units.byId(String(ctx.params.id));
-    if (!unit) throw new AppError('not_found', 404);
+    if (!unit) throw new AppError('not_found');
     const issued = await verification.issue(unit.id, context);
     ctx.status = 201;
     ctx.set('Cache-Control', 'no-store');

@@ -51,10 +51,10 @@ const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 function chinaDay(value: string, field: string, plusDays = 0): Date {
   const match = DATE.exec(value.trim());
   const date = match ? new Date(Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3]) + plusDays, -8)) : undefined;
-  if (!match || !date || Number.isNaN(date.getTime())) throw new AppError('binding_validity_invalid', 400, {}, field);
+  if (!match || !date || Number.isNaN(date.getTime())) throw new AppError('binding_validity_invalid', { field });
   const check = new Date(date.getTime() + 8 * 3600 * 1000);
   if (plusDays === 0 && (check.getUTCFullYear() !== Number(match[1]) || check.getUTCMonth() + 1 !== Number(match[2]) || check.getUTCDate() !== Number(match[3]))) {
-    throw new AppError('binding_validity_invalid', 400, {}, field);
+    throw new AppError('binding_validity_invalid', { field });
   }
   return date;
 }
@@ -149,33 +149,33 @@ export class BindingService {
     const known = new Set(this.deps.allScopes());
     const unique = [...new Set(requested.map((scope) => scope.trim()).filter(Boolean))];
     const unknown = unique.find((scope) => !known.has(scope));
-    if (unknown) throw new AppError('binding_scope_unknown', 400, { scope: unknown.slice(0, 40) }, 'scopes');
+    if (unknown) throw new AppError('binding_scope_unknown', { params: { scope: unknown.slice(0, 40) }, field: 'scopes' });
     return unique;
   }
 
   #validity(from: string | undefined, until: string | undefined): { validFrom: Date | null; validUntil: Date | null } {
     const validFrom = from?.trim() ? chinaDay(from, 'validFrom') : null;
     const validUntil = until?.trim() ? chinaDay(until, 'validUntil', 1) : null;
-    if (validUntil && validUntil <= this.#now()) throw new AppError('binding_validity_past', 400, {}, 'validUntil');
-    if (validFrom && validUntil && validUntil <= validFrom) throw new AppError('binding_validity_order', 400, {}, 'validUntil');
+    if (validUntil && validUntil <= this.#now()) throw new AppError('binding_validity_past', { field: 'validUntil' });
+    if (validFrom && validUntil && validUntil <= validFrom) throw new AppError('binding_validity_order', { field: 'validUntil' });
     return { validFrom, validUntil };
   }
 
   /** R-B1: binds a real-name verified person, pending until the person accepts; one live binding per pair (R-B2). */
   async bind(unitId: string, request: BindRequest, context: AuditContext): Promise<Binding> {
     const account = request.account.trim();
-    assertThat(account.length > 0 && account.length <= 64, 'binding_person_not_found', 404);
+    assertThat(account.length > 0 && account.length <= 64, 'binding_person_not_found');
     const person = await this.deps.persons.byLoginNameOrMobile(normalizeMobile(account) ?? account);
-    if (!person || person.status !== 'active') throw new AppError('binding_person_not_found', 404, {}, 'account');
-    if (person.realnameStatus !== 'verified') throw new AppError('binding_person_not_verified', 409, {}, 'account');
+    if (!person || person.status !== 'active') throw new AppError('binding_person_not_found', { field: 'account' });
+    if (person.realnameStatus !== 'verified') throw new AppError('binding_person_not_verified', { field: 'account' });
     const scopes = this.#scopes(request.scopes);
     const { validFrom, validUntil } = this.#validity(request.validFrom, request.validUntil);
     const id = crypto.randomUUID();
     try {
       await this.deps.db.transaction(async (tx) => {
         const unit = await this.deps.units.byId(unitId, tx);
-        assertThat(unit && unit.status === 'active', 'not_found', 404);
-        if (await bindingStore.live(tx, unitId, person.id)) throw new AppError('binding_exists', 409, {}, 'account');
+        assertThat(unit && unit.status === 'active', 'not_found');
+        if (await bindingStore.live(tx, unitId, person.id)) throw new AppError('binding_exists', { field: 'account' });
         const at = this.#now();
         await bindingStore.insert(tx, { id, unitId, personId: person.id, role: 'handler', status: 'pending', scopes, validFrom, validUntil, at });
         await this.deps.events.emit(tx, 'binding.created', this.#grant({
@@ -185,11 +185,11 @@ export class BindingService {
         await this.deps.notices.notify(tx, { personId: person.id, mobile: person.mobile, kind: 'binding_invited', unitId, unitName: unit.name, bindingId: id });
       });
     } catch (error) {
-      if (uniqueViolation(error)) throw new AppError('binding_exists', 409, {}, 'account');
+      if (uniqueViolation(error)) throw new AppError('binding_exists', { field: 'account' });
       throw error;
     }
     const created = await bindingStore.ofUnit(this.deps.db, unitId, id);
-    assertThat(created, 'server', 500);
+    assertThat(created, 'server');
     return created;
   }
 
@@ -197,8 +197,8 @@ export class BindingService {
     const rule = TRANSITIONS[action];
     await this.deps.db.transaction(async (tx) => {
       const binding = await bindingStore.ofPerson(tx, personId, bindingId, true);
-      assertThat(binding, 'not_found', 404);
-      assertThat(canTransition(action, binding.status), 'binding_state', 409);
+      assertThat(binding, 'not_found');
+      assertThat(canTransition(action, binding.status), 'binding_state');
       await bindingStore.setStatus(tx, binding.id, rule.from, rule.to, this.#now());
       if (action === 'accept') await this.deps.events.emit(tx, 'binding.accepted', this.#grant({ ...binding, status: 'active' }), binding.scopes);
       else await this.deps.events.emit(tx, 'binding.declined', { bindingId: binding.id, unitId: binding.unitId, personId: binding.personId }, binding.scopes);
@@ -219,9 +219,9 @@ export class BindingService {
   async unbind(unitId: string, bindingId: string, context: AuditContext): Promise<void> {
     await this.deps.db.transaction(async (tx) => {
       const binding = await bindingStore.ofUnit(tx, unitId, bindingId, true);
-      assertThat(binding, 'not_found', 404);
-      if (binding.role === 'contact') throw new AppError('binding_contact_cannot_be_unbound', 409);
-      assertThat(canTransition('unbind', binding.status), 'binding_state', 409);
+      assertThat(binding, 'not_found');
+      if (binding.role === 'contact') throw new AppError('binding_contact_cannot_be_unbound');
+      assertThat(canTransition('unbind', binding.status), 'binding_state');
       await bindingStore.setStatus(tx, binding.id, TRANSITIONS.unbind.from, TRANSITIONS.unbind.to, this.#now());
       // Revocation is part of the state change (S-56): tokens and grants go, logout jobs are written, in this commit.
       await this.deps.revoker.revokeUnitAccess(tx, binding.personId, unitId);
@@ -241,8 +241,8 @@ export class BindingService {
     const { validFrom, validUntil } = this.#validity(validFromInput, validUntilInput);
     await this.deps.db.transaction(async (tx) => {
       const binding = await bindingStore.ofUnit(tx, unitId, bindingId, true);
-      assertThat(binding && LIVE.includes(binding.status), 'not_found', 404);
-      if (binding.role === 'contact' && (validFrom || validUntil)) throw new AppError('binding_contact_no_validity', 409, {}, 'validUntil');
+      assertThat(binding && LIVE.includes(binding.status), 'not_found');
+      if (binding.role === 'contact' && (validFrom || validUntil)) throw new AppError('binding_contact_no_validity', { field: 'validUntil' });
       await bindingStore.setScopes(tx, binding.id, scopes, validFrom, validUntil, this.#now());
       await this.deps.events.emit(tx, 'binding.permissions_changed', this.#grant({ ...binding, scopes, validFrom, validUntil }), [...binding.scopes, ...scopes]);
       await this.deps.audit.record(context, {
@@ -262,11 +262,11 @@ export class BindingService {
     const scopes = scopesInput === undefined ? undefined : this.#scopes(scopesInput);
     await this.deps.db.transaction(async (tx) => {
       const unit = await this.deps.units.byId(unitId, tx, true);
-      assertThat(unit, 'not_found', 404);
+      assertThat(unit, 'not_found');
       const target = await bindingStore.ofUnit(tx, unitId, bindingId, true);
-      assertThat(target, 'not_found', 404);
+      assertThat(target, 'not_found');
       if (target.role === 'contact') return;
-      if (target.status !== 'active' || effectiveStatus(target, this.#now()) !== 'active') throw new AppError('binding_contact_must_be_active', 409);
+      if (target.status !== 'active' || effectiveStatus(target, this.#now()) !== 'active') throw new AppError('binding_contact_must_be_active');
       const current = await bindingStore.contactOf(tx, unitId, true);
       const at = this.#now();
       const after = scopes ?? target.scopes;

@@ -9,7 +9,7 @@ export class JobRetry {
 
   async retry(id: string, context: AuditContext): Promise<void> {
     await this.db.transaction(async (tx) => {
-      if (!await this.jobs.retry(id, tx)) throw new AppError('not_found', 404);
+      if (!await this.jobs.retry(id, tx)) throw new AppError('not_found');
       await this.audit.record(context, { action: 'job.retry', target: { type: 'job', id } }, tx);
     });
   }

@@ -64,7 +64,7 @@ export function parseWebAuthnResponse<T>(text: string): T {
   } catch {
     // fall through
   }
-  throw new AppError('passkey_invalid', 400);
+  throw new AppError('passkey_invalid');
 }
 
 /**
@@ -134,7 +134,7 @@ export class PasskeyService {
     }).catch(() => undefined);
     if (!verified?.verified) {
       await this.deps.audit.record(context, { action: 'person.mfa_enrol', outcome: 'failure', target: { type: 'person', id: personId }, detail: { factor: 'passkey' } });
-      throw new AppError('passkey_invalid', 400);
+      throw new AppError('passkey_invalid');
     }
     const { credential, credentialDeviceType, credentialBackedUp } = verified.registrationInfo;
     await this.deps.db.transaction(async (tx) => {
@@ -151,7 +151,7 @@ export class PasskeyService {
   async remove(personId: string, passkeyId: string, context: AuditContext): Promise<void> {
     await this.deps.db.transaction(async (tx) => {
       const { rowCount } = await tx.query('DELETE FROM person_passkey WHERE id = $1 AND person_id = $2', [passkeyId, personId]);
-      if (rowCount !== 1) throw new AppError('not_found', 404);
+      if (rowCount !== 1) throw new AppError('not_found');
       await this.deps.audit.record(context, { action: 'person.mfa_remove', target: { type: 'person', id: personId }, detail: { factor: 'passkey' } }, tx);
     });
   }
@@ -186,7 +186,7 @@ export class PasskeyService {
     const target = row ? { type: 'person', id: row.person_id } : personId ? { type: 'person', id: personId } : undefined;
     if (!row || !verified?.verified) {
       await this.deps.audit.record(context, { action: 'person.mfa_verify', outcome: 'failure', target, detail: { method: 'passkey' } });
-      throw new AppError('passkey_invalid', 400);
+      throw new AppError('passkey_invalid');
     }
     await this.deps.db.query('UPDATE person_passkey SET counter = $2, last_used_at = $3 WHERE id = $1', [row.id, verified.authenticationInfo.newCounter, this.#now()]);
     await reservation.succeeded();

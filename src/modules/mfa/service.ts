@@ -73,7 +73,7 @@ export class SecondFactorService {
    */
   async startTotp(personId: string, accountLabel: string): Promise<{ secret: string; uri: string }> {
     const { rows } = await this.deps.db.query<{ secret: string; enrolled_at: Date | null }>('SELECT secret, enrolled_at FROM person_totp WHERE person_id = $1', [personId]);
-    if (rows[0]?.enrolled_at) throw new AppError('mfa_already_enrolled', 409);
+    if (rows[0]?.enrolled_at) throw new AppError('mfa_already_enrolled');
     let sealed = rows[0]?.secret;
     if (!sealed) {
       await this.deps.db.query(
@@ -93,8 +93,8 @@ export class SecondFactorService {
    */
   async confirmTotp(personId: string, code: string, context: AuditContext): Promise<string[]> {
     const { rows } = await this.deps.db.query<{ enrolled_at: Date | null }>('SELECT enrolled_at FROM person_totp WHERE person_id = $1', [personId]);
-    assertThat(rows[0], 'interaction_expired', 400);
-    if (rows[0].enrolled_at) throw new AppError('mfa_already_enrolled', 409);
+    assertThat(rows[0], 'interaction_expired');
+    if (rows[0].enrolled_at) throw new AppError('mfa_already_enrolled');
     const reservation = await this.#reserve(personId, context);
     const at = this.#now();
     const codes = await this.deps.db.transaction(async (tx) => {
@@ -105,7 +105,7 @@ export class SecondFactorService {
     });
     if (!codes) {
       await this.deps.audit.record(context, { action: 'person.mfa_enrol', outcome: 'failure', target: { type: 'person', id: personId }, detail: { factor: 'totp' } });
-      throw new AppError('totp_invalid', 400, {}, 'totp');
+      throw new AppError('totp_invalid', { field: 'totp' });
     }
     await reservation.succeeded();
     return codes;
@@ -115,7 +115,7 @@ export class SecondFactorService {
   async removeTotp(personId: string, context: AuditContext): Promise<void> {
     await this.deps.db.transaction(async (tx) => {
       const removed = await tx.query('DELETE FROM person_totp WHERE person_id = $1 AND enrolled_at IS NOT NULL', [personId]);
-      if (removed.rowCount !== 1) throw new AppError('not_found', 404);
+      if (removed.rowCount !== 1) throw new AppError('not_found');
       await tx.query('DELETE FROM person_totp WHERE person_id = $1', [personId]);
       await tx.query('DELETE FROM person_recovery_code WHERE person_id = $1', [personId]);
       await this.deps.audit.record(context, { action: 'person.mfa_remove', target: { type: 'person', id: personId }, detail: { factor: 'totp' } }, tx);
@@ -125,7 +125,7 @@ export class SecondFactorService {
   /** New recovery codes in place of the old ones (all of them stop working). */
   async regenerateRecoveryCodes(personId: string, context: AuditContext): Promise<string[]> {
     return this.deps.db.transaction(async (tx) => {
-      assertThat((await this.status(personId, tx)).totp, 'not_found', 404);
+      assertThat((await this.status(personId, tx)).totp, 'not_found');
       const codes = await this.#issueRecoveryCodes(tx, personId, this.#now());
       await this.deps.audit.record(context, { action: 'person.recovery_codes_renew', target: { type: 'person', id: personId } }, tx);
       return codes;
@@ -155,7 +155,7 @@ export class SecondFactorService {
     const target = { type: 'person', id: personId };
     if (!method) {
       await this.deps.audit.record(context, { action: 'person.mfa_verify', outcome: 'failure', target });
-      throw new AppError('second_factor_invalid', 400, {}, 'code');
+      throw new AppError('second_factor_invalid', { field: 'code' });
     }
     await reservation.succeeded();
     if (method === 'recovery_code') {

@@ -40,7 +40,7 @@ export function unitMfaPolicyRoutes(services: Services, requireAccount: RequireA
 
   router.post('/', parseBody(), verifyCsrf(), fresh, async (ctx) => {
     const form = formFields(ctx, ['required'], 8);
-    if (form.required !== '1' && form.required !== '0') throw new AppError('validation', 400);
+    if (form.required !== '1' && form.required !== '0') throw new AppError('validation');
     await unitMfa.set(unitId(ctx), form.required === '1', auditContext(ctx, { type: 'unit', id: unitId(ctx) }, unitId(ctx)));
     seeOther(ctx, `/unit?done=mfa_policy_${form.required === '1' ? 'on' : 'off'}`);
   });

@@ -1,7 +1,10 @@
 import { Router } from '@koa/router';
 import { isUuid } from '../../shared/account-id.js';
 import type { Context } from 'koa';
-import { auditContext, csrfToken, formFields, parseBody, seeOther, verifyCsrf } from '../../shared/http/forms.js';
+import { auditContext, csrfToken, parseBody, seeOther, verifyCsrf } from '../../shared/http/forms.js';
+import { validForm } from '../../shared/http/validate.js';
+import { IdNumberDto } from '../persons/dto.js';
+import { NoteDto } from '../recovery/dto.js';
 import { render } from '../../shared/http/views.js';
 import { state } from '../../shared/http/middleware.js';
 import { translate } from '../../shared/i18n/index.js';
@@ -47,17 +50,15 @@ export function operatorRoutes(services: Services, requireAccount: RequireAccoun
   router.get('/persons/:id', async (ctx) => personPage(ctx, { done: doneOf(ctx) }));
 
   router.post('/persons/:id/verify', parseBody(), verifyCsrf(), async (ctx) => {
-    const form = formFields(ctx, ['idNumber'], 32);
     await withFormErrors(ctx, async () => {
-      await persons.verifyRealname(String(ctx.params.id), form.idNumber, actor(ctx));
+      await persons.verifyRealname(String(ctx.params.id), validForm(ctx, IdNumberDto).idNumber, actor(ctx));
       seeOther(ctx, `/operator/persons/${ctx.params.id}?done=realname_verified`);
     }, (view, status) => personPage(ctx, view, status));
   });
 
   router.post('/persons/:id/reject', parseBody(), verifyCsrf(), async (ctx) => {
-    const form = formFields(ctx, ['note'], 256);
     await withFormErrors(ctx, async () => {
-      await persons.rejectRealname(String(ctx.params.id), form.note, actor(ctx));
+      await persons.rejectRealname(String(ctx.params.id), validForm(ctx, NoteDto).note, actor(ctx));
       seeOther(ctx, `/operator/persons/${ctx.params.id}?done=realname_rejected`);
     }, (view, status) => personPage(ctx, view, status));
   });

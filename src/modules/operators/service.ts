@@ -89,7 +89,7 @@ export class OperatorService {
     assertThat(displayName.trim().length >= 1 && displayName.trim().length <= 50, 'validation');
     const chosen = password ?? randomString(20, PASSWORD_ALPHABET);
     const problem = checkPassword(chosen, { loginName });
-    if (problem) throw new AppError(`password_${problem}`, 400);
+    if (problem) throw new AppError(`password_${problem}`);
     const id = crypto.randomUUID();
     const at = this.#now();
     try {
@@ -101,11 +101,11 @@ export class OperatorService {
         await this.deps.audit.record({ actor: { type: 'system' } }, { action: 'operator.create', target: { type: 'operator', id } }, tx);
       });
     } catch (error) {
-      if (uniqueViolation(error)) throw new AppError('login_name_taken', 409);
+      if (uniqueViolation(error)) throw new AppError('login_name_taken');
       throw error;
     }
     const operator = await this.byId(id);
-    assertThat(operator, 'server', 500);
+    assertThat(operator, 'server');
     return { operator, password: chosen };
   }
 
@@ -121,16 +121,16 @@ export class OperatorService {
       await this.deps.audit.record(context, {
         action: 'operator.sign_in', outcome: 'failure', target: row ? { type: 'operator', id: row.id } : undefined, detail: { factor: 'password' },
       });
-      throw new AppError('credentials_invalid', 401, {}, 'password');
+      throw new AppError('credentials_invalid', { field: 'password' });
     }
-    if (row.status !== 'active') throw new AppError('account_disabled', 403);
+    if (row.status !== 'active') throw new AppError('account_disabled');
     return toOperator(row);
   }
 
   /** The enrolment secret (created on first call, stored encrypted) with its otpauth URI for the QR code. */
   async enrolment(operatorId: string): Promise<{ secret: string; uri: string }> {
     const operator = await this.byId(operatorId);
-    assertThat(operator && !operator.totpEnrolled, 'forbidden', 403);
+    assertThat(operator && !operator.totpEnrolled, 'forbidden');
     const { rows } = await this.deps.db.query<{ totp_secret: string | null }>('SELECT totp_secret FROM operator WHERE id = $1', [operatorId]);
     let sealed = rows[0]?.totp_secret ?? null;
     if (!sealed) {
@@ -148,12 +148,12 @@ export class OperatorService {
    * authenticator app would (the code is then entered and checked like any other, once). Refused in production.
    */
   async developmentCode(operatorId: string): Promise<string> {
-    assertThat(this.deps.developmentTotp, 'forbidden', 403);
+    assertThat(this.deps.developmentTotp, 'forbidden');
     const { rows } = await this.deps.db.query<{ totp_secret: string | null; totp_last_step: string | null }>(
       "SELECT totp_secret, totp_last_step FROM operator WHERE id = $1 AND status = 'active'", [operatorId],
     );
     const sealed = rows[0]?.totp_secret;
-    assertThat(sealed, 'not_found', 404);
+    assertThat(sealed, 'not_found');
     // When this step's code was already used (a second sign-in within 30 s), the next step's code, which the
     // check accepts for clock drift, so that the shortcut keeps working.
     const current = currentStep(this.#now());
@@ -184,7 +184,7 @@ export class OperatorService {
     )).rowCount === 1;
     if (!claimed) {
       await this.deps.audit.record(context, { action: 'operator.sign_in', outcome: 'failure', target: { type: 'operator', id: operatorId }, detail: { factor: 'totp' } });
-      throw new AppError('totp_invalid', 400, {}, 'totp');
+      throw new AppError('totp_invalid', { field: 'totp' });
     }
     await reservation.succeeded();
     if (!row?.totp_enrolled_at) {
@@ -196,7 +196,7 @@ export class OperatorService {
   /** CLI: forget the authenticator so the operator enrols again at the next sign-in. */
   async resetTotp(loginName: string): Promise<void> {
     const operator = await this.byLoginName(loginName);
-    assertThat(operator, 'not_found', 404);
+    assertThat(operator, 'not_found');
     await this.deps.db.transaction(async (tx) => {
       await tx.query('UPDATE operator SET totp_secret = NULL, totp_enrolled_at = NULL, totp_last_step = NULL, updated_at = $2 WHERE id = $1', [operator.id, this.#now()]);
       await this.deps.audit.record({ actor: { type: 'system' } }, { action: 'operator.totp_reset', target: { type: 'operator', id: operator.id } }, tx);
@@ -207,7 +207,7 @@ export class OperatorService {
   /** CLI: disable or enable an operator; disabling ends the operator's sessions. */
   async setStatus(loginName: string, status: 'active' | 'disabled'): Promise<void> {
     const operator = await this.byLoginName(loginName);
-    assertThat(operator, 'not_found', 404);
+    assertThat(operator, 'not_found');
     await this.deps.db.transaction(async (tx) => {
       await tx.query('UPDATE operator SET status = $2, updated_at = $3 WHERE id = $1', [operator.id, status, this.#now()]);
       await this.deps.audit.record({ actor: { type: 'system' } }, { action: status === 'disabled' ? 'operator.disable' : 'operator.enable', target: { type: 'operator', id: operator.id } }, tx);
@@ -218,10 +218,10 @@ export class OperatorService {
   /** CLI: set a new password (generated when not given); returns it to hand over once. */
   async resetPassword(loginName: string, password?: string): Promise<string> {
     const operator = await this.byLoginName(loginName);
-    assertThat(operator, 'not_found', 404);
+    assertThat(operator, 'not_found');
     const chosen = password ?? randomString(20, PASSWORD_ALPHABET);
     const problem = checkPassword(chosen, { loginName });
-    if (problem) throw new AppError(`password_${problem}`, 400);
+    if (problem) throw new AppError(`password_${problem}`);
     const hash = await this.deps.hasher.hash(chosen);
     await this.deps.db.transaction(async (tx) => {
       await tx.query('UPDATE operator SET password_hash = $2, updated_at = $3 WHERE id = $1', [operator.id, hash, this.#now()]);

@@ -3,8 +3,11 @@ import type { Context } from 'koa';
 import { AppError } from '../../shared/errors.js';
 import { auditContext, csrfToken, formFields, parseBody, safeReturnPath, seeOther, verifyCsrf } from '../../shared/http/forms.js';
 import { visibleField, withFormErrors } from '../../shared/http/form-errors.js';
+import { formValues, validForm } from '../../shared/http/validate.js';
+import { NewPasswordDto, PasswordResetStartDto, RegistrationCodeDto, RegistrationDto } from './dto.js';
 import { rememberRegistration } from '../../shared/registered-sign-in.js';
 import { state } from '../../shared/http/middleware.js';
+import { isUuid } from '../../shared/account-id.js';
 import { render } from '../../shared/http/views.js';
 import type { Services } from '../../services.js';
 import { maskMobile, normalizeMobile } from './rules.js';
@@ -15,36 +18,39 @@ export function personRoutes(services: Services): Router {
   const { persons } = services;
 
   const returnOf = (ctx: Context, value?: unknown) => safeReturnPath(value ?? ctx.query.return, '/account');
+  // The page to go back to is no input of the use case: `safeReturnPath` checks it (S-36), anything else falls back.
+  const returnField = (ctx: Context) => formFields(ctx, ['returnTo'], 512).returnTo;
 
   router.get('/register', (ctx) => {
     render(ctx, 'persons/register-mobile.njk', { csrf: csrfToken(ctx), returnTo: returnOf(ctx) });
   });
 
   router.post('/register/code', parseBody(), verifyCsrf(), async (ctx) => {
-    const form = formFields(ctx, ['mobile', 'returnTo', 'challenge'], 512);
-    const returnTo = returnOf(ctx, form.returnTo);
+    const returnTo = returnOf(ctx, returnField(ctx));
+    const form = formValues(ctx, RegistrationCodeDto);
     await withFormErrors(ctx, async () => {
-      const challenge = await persons.sendRegistrationCode(form.mobile, state(ctx).locale, ctx.ip);
+      const challenge = await persons.sendRegistrationCode(validForm(ctx, RegistrationCodeDto).mobile, state(ctx).locale, ctx.ip);
       const mobile = normalizeMobile(form.mobile) ?? '';
       render(ctx, 'persons/register-account.njk', { csrf: csrfToken(ctx), returnTo, challenge, mobile, masked: maskMobile(mobile) });
     }, (view, status) => {
       // 重新获取验证码 refused (e.g. within the minute): the person stays on step 2, whose code is still valid.
       const mobile = normalizeMobile(form.mobile);
-      if (mobile && /^[0-9a-f-]{36}$/.test(form.challenge)) {
-        render(ctx, 'persons/register-account.njk', { ...view, errorField: undefined, csrf: csrfToken(ctx), returnTo, challenge: form.challenge, mobile, masked: maskMobile(mobile), resendWait: view.retryAfter }, status);
+      if (mobile && isUuid(form.challenge ?? '')) {
+        render(ctx, 'persons/register-account.njk', { ...view, errorField: undefined, csrf: csrfToken(ctx), returnTo, challenge: form.challenge ?? '', mobile, masked: maskMobile(mobile), resendWait: view.retryAfter }, status);
         return;
       }
-      render(ctx, 'persons/register-mobile.njk', { ...view, csrf: csrfToken(ctx), returnTo, mobile: form.mobile.slice(0, 20) }, status);
+      render(ctx, 'persons/register-mobile.njk', { ...view, csrf: csrfToken(ctx), returnTo, mobile: form.mobile }, status);
     });
   });
 
   router.post('/register', parseBody(), verifyCsrf(), async (ctx) => {
-    const form = formFields(ctx, ['mobile', 'challenge', 'code', 'loginName', 'password', 'passwordConfirm', 'returnTo', 'agree'], 512);
-    const returnTo = returnOf(ctx, form.returnTo);
+    const form = formValues(ctx, RegistrationDto);
+    const returnTo = returnOf(ctx, returnField(ctx));
     await withFormErrors(ctx, async () => {
+      const input = validForm(ctx, RegistrationDto);
       // 用户协议 and 隐私政策 are accepted explicitly (an unticked box), before anything is checked or written.
-      if (form.agree !== 'yes') throw new AppError('terms_required', 400, {}, 'agree');
-      const person = await persons.register(form, auditContext(ctx));
+      if (input.agree !== 'yes') throw new AppError('terms_required', { field: 'agree' });
+      const person = await persons.register(input, auditContext(ctx));
       // Signed in at once (issue 14): the sign-in this registration started from continues for the new person;
       // otherwise the account centre's sign-in does, landing on its next-step checklist.
       rememberRegistration(ctx, person.id, services.now());
@@ -53,7 +59,7 @@ export function personRoutes(services: Services): Router {
       const mobile = normalizeMobile(form.mobile) ?? '';
       render(ctx, 'persons/register-account.njk', {
         ...view, errorField: visibleField(view.errorField, ['code', 'loginName', 'password', 'passwordConfirm', 'agree']),
-        csrf: csrfToken(ctx), returnTo, challenge: form.challenge, mobile, masked: mobile ? maskMobile(mobile) : '', loginName: form.loginName.slice(0, 32),
+        csrf: csrfToken(ctx), returnTo, challenge: form.challenge, mobile, masked: mobile ? maskMobile(mobile) : '', loginName: form.loginName,
         // The SMS code and the consent are kept (the code stays valid after a refused form); passwords never are.
         code: /^\d{0,6}$/.test(form.code) ? form.code : '', agree: form.agree === 'yes',
       }, status);
@@ -65,19 +71,20 @@ export function personRoutes(services: Services): Router {
   });
 
   router.post('/recover/person/code', parseBody(), verifyCsrf(), async (ctx) => {
-    const form = formFields(ctx, ['account', 'returnTo'], 512);
-    const returnTo = returnOf(ctx, form.returnTo);
+    const form = formValues(ctx, PasswordResetStartDto);
+    const returnTo = returnOf(ctx, returnField(ctx));
     await withFormErrors(ctx, async () => {
-      const challenge = await persons.startPasswordReset(form.account, state(ctx).locale, ctx.ip);
+      const challenge = await persons.startPasswordReset(validForm(ctx, PasswordResetStartDto).account, state(ctx).locale, ctx.ip);
       render(ctx, 'persons/recover-password.njk', { csrf: csrfToken(ctx), returnTo, challenge });
-    }, (view, status) => render(ctx, 'persons/recover-account.njk', { ...view, csrf: csrfToken(ctx), returnTo, account: form.account.slice(0, 64) }, status));
+    }, (view, status) => render(ctx, 'persons/recover-account.njk', { ...view, csrf: csrfToken(ctx), returnTo, account: form.account }, status));
   });
 
   router.post('/recover/person', parseBody(), verifyCsrf(), async (ctx) => {
-    const form = formFields(ctx, ['challenge', 'code', 'password', 'passwordConfirm', 'returnTo'], 512);
-    const returnTo = returnOf(ctx, form.returnTo);
+    const form = formValues(ctx, NewPasswordDto);
+    const returnTo = returnOf(ctx, returnField(ctx));
     await withFormErrors(ctx, async () => {
-      await persons.completePasswordReset(form.challenge, form.code, form.password, form.passwordConfirm, auditContext(ctx));
+      const input = validForm(ctx, NewPasswordDto);
+      await persons.completePasswordReset(input.challenge, input.code, input.password, input.passwordConfirm, auditContext(ctx));
       render(ctx, 'persons/done.njk', { title: 'recover.person_title', message: 'recover.done', next: returnTo });
     }, (view, status) => render(ctx, 'persons/recover-password.njk', { ...view, csrf: csrfToken(ctx), returnTo, challenge: form.challenge }, status));
   });

@@ -1,5 +1,9 @@
 /** Pure rules about persons' identifiers (R-P1, R-P2). */
 
+/** The longest login name (R-P1: 4–32 characters) and the longest account a sign-in or binding form takes. */
+export const LOGIN_NAME_MAX = 32;
+export const ACCOUNT_MAX = 64;
+
 /** 4–32 characters: a letter first, then letters, digits, `_`, `.` or `-`. */
 export function isValidLoginName(value: string): boolean {
   return /^[A-Za-z][A-Za-z0-9_.-]{3,31}$/.test(value);

@@ -59,7 +59,7 @@ const RESET_FAILURES_PER_IP = { limit: 30, windowSeconds: 3600, lockSeconds: 15 
 
 function mobileOf(value: string): string {
   const mobile = normalizeMobile(value);
-  if (!mobile) throw new AppError('mobile_invalid', 400, {}, 'mobile');
+  if (!mobile) throw new AppError('mobile_invalid', { field: 'mobile' });
   return mobile;
 }
 
@@ -123,14 +123,14 @@ export class PersonService {
    */
   async register(input: Registration, context: AuditContext): Promise<Person> {
     const loginName = input.loginName.trim();
-    if (!isValidLoginName(loginName)) throw new AppError('login_name_invalid', 400, {}, 'loginName');
+    if (!isValidLoginName(loginName)) throw new AppError('login_name_invalid', { field: 'loginName' });
     const mobile = mobileOf(input.mobile);
     assertNewPassword(input.password, input.passwordConfirm, { loginName, mobile });
     const perIp = await this.deps.throttle.count(`register:ip:${context.ip ?? 'unknown'}`, REGISTER_LIMITS.perIp.limit, REGISTER_LIMITS.perIp.windowSeconds);
     const perMobile = await this.deps.throttle.count(`register:to:${mobile}`, REGISTER_LIMITS.perMobile.limit, REGISTER_LIMITS.perMobile.windowSeconds);
     assertWithinLimits(perIp, perMobile);
     await this.deps.codes.check(input.challenge, 'register', mobile, input.code);
-    if (await personStore.loginNameTaken(this.deps.db, loginName)) throw new AppError('login_name_taken', 409, {}, 'loginName');
+    if (await personStore.loginNameTaken(this.deps.db, loginName)) throw new AppError('login_name_taken', { field: 'loginName' });
     const passwordHash = await this.deps.hasher.hash(input.password);
     const id = crypto.randomUUID();
     const at = this.#now();
@@ -142,12 +142,12 @@ export class PersonService {
       });
     } catch (error) {
       if (uniqueViolation(error)) {
-        throw new AppError('login_name_taken', 409, {}, 'loginName'); // a concurrent registration won the name
+        throw new AppError('login_name_taken', { field: 'loginName' }); // a concurrent registration won the name
       }
       throw error;
     }
     const person = await this.byId(id);
-    assertThat(person, 'server', 500);
+    assertThat(person, 'server');
     return person;
   }
 
@@ -170,7 +170,7 @@ export class PersonService {
     const account = hash ? { id: personId, passwordHash: hash } : undefined;
     if (!(await this.deps.signIn.check('person', account, personId, password, context.ip))) {
       await this.deps.audit.record(context, { action, outcome: 'failure', target: { type: 'person', id: personId } });
-      throw new AppError('current_password_invalid', 400, {}, 'currentPassword');
+      throw new AppError('current_password_invalid', { field: 'currentPassword' });
     }
   }
 
@@ -187,13 +187,13 @@ export class PersonService {
         action: 'person.sign_in', outcome: 'failure', target: found ? { type: 'person', id: found.id } : undefined,
         detail: { reason: found ? 'password' : 'unknown_account' },
       });
-      throw new AppError('credentials_invalid', 401, {}, 'password');
+      throw new AppError('credentials_invalid', { field: 'password' });
     }
     if (found.status !== 'active') {
       await this.deps.audit.record({ ...context, actor: { type: 'person', id: found.id } }, {
         action: 'person.sign_in', outcome: 'failure', target: { type: 'person', id: found.id }, detail: { reason: 'disabled' },
       });
-      throw new AppError('account_disabled', 403);
+      throw new AppError('account_disabled');
     }
     if (this.deps.hasher.needsRehash(found.passwordHash)) {
       await personStore.setPassword(this.deps.db, found.id, await this.deps.hasher.hash(password), found.passwordChangedAt);
@@ -208,7 +208,7 @@ export class PersonService {
   /** Changes the password after checking the current one; ends the person's other sessions (S-24). */
   async changePassword(personId: string, current: string, next: string, confirm: string, context: AuditContext, keepSessionUid?: string): Promise<void> {
     const person = await this.byId(personId);
-    assertThat(person, 'not_found', 404);
+    assertThat(person, 'not_found');
     await this.#checkCurrentPassword(personId, current, context, 'person.password_change');
     assertNewPassword(next, confirm, { loginName: person.loginName, mobile: person.mobile });
     const nextHash = await this.deps.hasher.hash(next);
@@ -225,7 +225,7 @@ export class PersonService {
    */
   async startPasswordReset(accountInput: string, locale: Locale, ip: string): Promise<string> {
     const account = accountInput.trim();
-    assertThat(account.length > 0 && account.length <= 64, 'account_required', 400);
+    assertThat(account.length > 0 && account.length <= 64, 'account_required');
     // The limits count what was typed, for a real account and a decoy alike (S-29): a limit reached through one
     // identifier never shows that another identifier (or a unit's recovery) leads to the same mobile.
     const limitKey = `reset:${this.deps.secrets.hmac('decoy', account.toLowerCase())}`;
@@ -241,10 +241,10 @@ export class PersonService {
     // Malformed input and an unknown challenge (122 random bits) are refused without counting; a guess at the code
     // of a real challenge takes the IP's attempt first (S-26), and the password is hashed only once the code is
     // right (S-28: a wrong or locked request costs no argon2).
-    if (!/^\d{6}$/.test(code.trim())) throw new AppError('code_invalid', 400, {}, 'code');
+    if (!/^\d{6}$/.test(code.trim())) throw new AppError('code_invalid', { field: 'code' });
     const personId = await this.deps.codes.subjectOf(challenge, 'password_reset');
     const person = personId ? await this.byId(personId) : undefined;
-    if (!person) throw new AppError('code_invalid', 400, {}, 'code');
+    if (!person) throw new AppError('code_invalid', { field: 'code' });
     assertNewPassword(password, confirm, { loginName: person.loginName, mobile: person.mobile });
     const reservation = await this.deps.throttle.reserve([{ key: `reset:verify:ip:${context.ip ?? 'unknown'}`, policy: RESET_FAILURES_PER_IP }], 'too_many_requests');
     await this.deps.codes.check(challenge, 'password_reset', person.id, code.trim());
@@ -266,7 +266,7 @@ export class PersonService {
   async startMobileChange(personId: string, password: string, mobileInput: string, locale: Locale, context: AuditContext): Promise<string> {
     const mobile = mobileOf(mobileInput);
     await this.#checkCurrentPassword(personId, password, context, 'person.mobile_change');
-    if (await personStore.mobileTaken(this.deps.db, mobile)) throw new AppError('mobile_taken', 409, {}, 'mobile');
+    if (await personStore.mobileTaken(this.deps.db, mobile)) throw new AppError('mobile_taken', { field: 'mobile' });
     const issued = await this.deps.codes.issue({ purpose: 'mobile_change', subject: `${personId}:${mobile}`, mobile, locale, ip: context.ip ?? 'unknown' });
     return issued.challenge;
   }
@@ -281,7 +281,7 @@ export class PersonService {
         await this.deps.audit.record(context, { action: 'person.mobile_change', target: { type: 'person', id: personId } }, tx);
       });
     } catch (error) {
-      if (uniqueViolation(error)) throw new AppError('mobile_taken', 409, {}, 'mobile');
+      if (uniqueViolation(error)) throw new AppError('mobile_taken', { field: 'mobile' });
       throw error;
     }
   }
@@ -292,15 +292,15 @@ export class PersonService {
    */
   async submitRealname(personId: string, legalNameInput: string, idNumberInput: string, context: AuditContext): Promise<void> {
     const legalName = normalizeLegalName(legalNameInput);
-    if (!legalName) throw new AppError('legal_name_invalid', 400, {}, 'legalName');
+    if (!legalName) throw new AppError('legal_name_invalid', { field: 'legalName' });
     const idNumber = normalizeIdNumber(idNumberInput, this.#now());
-    if (!idNumber) throw new AppError('id_number_invalid', 400, {}, 'idNumber');
+    if (!idNumber) throw new AppError('id_number_invalid', { field: 'idNumber' });
     const hmac = this.deps.secrets.hmac('id-number', idNumber);
     const at = this.#now();
     try {
       await this.deps.db.transaction(async (tx) => {
         const updated = await personStore.submitRealname(tx, personId, legalName, hmac, maskIdNumber(idNumber), at);
-        assertThat(updated === 1, 'realname_not_allowed', 409);
+        assertThat(updated === 1, 'realname_not_allowed');
         await this.deps.audit.record(context, { action: 'person.realname_submit', target: { type: 'person', id: personId } }, tx);
         const jobs = this.deps.identityJobs;
         if (jobs) {
@@ -312,7 +312,7 @@ export class PersonService {
         }
       });
     } catch (error) {
-      if (uniqueViolation(error)) throw new AppError('id_number_taken', 409, {}, 'idNumber');
+      if (uniqueViolation(error)) throw new AppError('id_number_taken', { field: 'idNumber' });
       throw error;
     }
   }
@@ -323,15 +323,15 @@ export class PersonService {
    */
   async verifyRealname(personId: string, idNumberFromCard: string, context: AuditContext): Promise<void> {
     const idNumber = normalizeIdNumber(idNumberFromCard, this.#now());
-    if (!idNumber) throw new AppError('id_number_invalid', 400, {}, 'idNumber');
+    if (!idNumber) throw new AppError('id_number_invalid', { field: 'idNumber' });
     const stored = await personStore.idNumberHmac(this.deps.db, personId);
     if (!stored || !this.deps.secrets.hmacEquals('id-number', idNumber, stored)) {
       await this.deps.audit.record(context, { action: 'person.realname_verify', outcome: 'failure', target: { type: 'person', id: personId }, detail: { reason: 'mismatch' } });
-      throw new AppError('realname_mismatch', 400, {}, 'idNumber');
+      throw new AppError('realname_mismatch', { field: 'idNumber' });
     }
     await this.deps.db.transaction(async (tx) => {
       const updated = await personStore.decideRealname(tx, personId, 'verified', context.actor.id ?? '', null, this.#now());
-      assertThat(updated === 1, 'realname_not_pending', 409);
+      assertThat(updated === 1, 'realname_not_pending');
       await neutraliseIdentityJobs(tx, personId, this.#now());
       await this.deps.audit.record(context, { action: 'person.realname_verify', target: { type: 'person', id: personId } }, tx);
     });
@@ -339,10 +339,10 @@ export class PersonService {
 
   async rejectRealname(personId: string, note: string, context: AuditContext): Promise<void> {
     const text = note.trim();
-    assertThat(text.length >= 2 && text.length <= 200, 'note_invalid', 400);
+    assertThat(text.length >= 2 && text.length <= 200, 'note_invalid');
     await this.deps.db.transaction(async (tx) => {
       const updated = await personStore.decideRealname(tx, personId, 'rejected', context.actor.id ?? '', text, this.#now());
-      assertThat(updated === 1, 'realname_not_pending', 409);
+      assertThat(updated === 1, 'realname_not_pending');
       await neutraliseIdentityJobs(tx, personId, this.#now());
       await this.deps.audit.record(context, { action: 'person.realname_reject', target: { type: 'person', id: personId }, detail: { note: text } }, tx);
     });
@@ -352,7 +352,7 @@ export class PersonService {
   async setStatus(personId: string, status: 'active' | 'disabled', context: AuditContext): Promise<void> {
     await this.deps.db.transaction(async (tx) => {
       const updated = await personStore.setStatus(tx, personId, status, this.#now());
-      assertThat(updated === 1, 'not_found', 404);
+      assertThat(updated === 1, 'not_found');
       await this.deps.audit.record(context, { action: status === 'disabled' ? 'person.disable' : 'person.enable', target: { type: 'person', id: personId } }, tx);
       if (status === 'disabled') await this.deps.sessions.endAll(personId, {}, tx);
       if (status === 'disabled') await this.deps.events.emit(tx, 'person.disabled', { personId });

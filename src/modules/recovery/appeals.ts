@@ -133,25 +133,25 @@ export class AppealService {
    */
   async submit(form: AppealForm, files: readonly UploadedFile[], locale: Locale, context: AuditContext): Promise<string> {
     const applicantName = normalizeLegalName(form.applicantName);
-    if (!applicantName) throw new AppError('appeal_applicant_invalid', 400, {}, 'applicantName');
+    if (!applicantName) throw new AppError('appeal_applicant_invalid', { field: 'applicantName' });
     const reach = parseContact(form.contact);
-    if (!reach) throw new AppError('appeal_contact_invalid', 400, {}, 'contact');
-    if (reach.channel === 'email' && !this.deps.emailEnabled) throw new AppError('appeal_email_unavailable', 400, {}, 'contact');
+    if (!reach) throw new AppError('appeal_contact_invalid', { field: 'contact' });
+    if (reach.channel === 'email' && !this.deps.emailEnabled) throw new AppError('appeal_email_unavailable', { field: 'contact' });
     const { certType, certNo } = this.deps.units.certificate(form.certType, form.certNo);
-    if (form.kind !== 'account' && form.kind !== 'password' && form.kind !== 'takeover') throw new AppError('appeal_kind_invalid', 400, {}, 'kind');
+    if (form.kind !== 'account' && form.kind !== 'password' && form.kind !== 'takeover') throw new AppError('appeal_kind_invalid', { field: 'kind' });
     const kind: AppealKind = form.kind;
     // A takeover names the person who becomes the common contact. It is kept as typed and looked up only when the
     // operator decides: the filing answers alike for an existing, a missing and an unverified account (S-29).
     let applicantAccount: string | null = null;
     if (kind === 'takeover') {
       const account = (form.applicantAccount ?? '').trim();
-      if (!account || [...account].length > 64) throw new AppError('appeal_applicant_account_invalid', 400, {}, 'applicantAccount');
+      if (!account || [...account].length > 64) throw new AppError('appeal_applicant_account_invalid', { field: 'applicantAccount' });
       applicantAccount = normalizeMobile(account) ?? account;
     }
     const documents = await checkDocuments(files);
     assertWithinLimits(await this.deps.throttle.count(`appeal:cert:${certType}:${certNo}`, APPEAL_LIMITS.submitPerCertificate.limit, APPEAL_LIMITS.submitPerCertificate.windowSeconds));
     const unit = await this.deps.units.byCertificate(certType, certNo);
-    if (unit?.verified) throw new AppError('appeal_unit_verified', 409, {}, 'certNo');
+    if (unit?.verified) throw new AppError('appeal_unit_verified', { field: 'certNo' });
     const id = crypto.randomUUID();
     const reference = randomString(REFERENCE_LENGTH, REFERENCE_ALPHABET);
     const at = this.#now();
@@ -182,7 +182,7 @@ export class AppealService {
     const appeal = reference.length === REFERENCE_LENGTH && /^[A-Z0-9]+$/.test(reference) ? await recoveryStore.byReference(this.deps.db, reference) : undefined;
     if (!appeal || !reach || reach.contact !== appeal.contact) {
       await this.deps.audit.record(context, { action: 'appeal.status_view', outcome: 'failure' });
-      throw new AppError('appeal_not_found', 404, {}, 'reference');
+      throw new AppError('appeal_not_found', { field: 'reference' });
     }
     await reservation.succeeded();
     await this.deps.audit.record({ ...context, actingUnitId: appeal.unitId ?? undefined }, { action: 'appeal.status_view', target: { type: 'appeal', id: appeal.id } });
@@ -208,7 +208,7 @@ export class AppealService {
 
   async get(id: string): Promise<{ appeal: Appeal; state: AppealState; unit: Unit | undefined; documents: AppealDocumentInfo[]; referenceText: string; applicantAccount: string | undefined }> {
     const appeal = await recoveryStore.byId(this.deps.db, id);
-    if (!appeal) throw new AppError('not_found', 404);
+    if (!appeal) throw new AppError('not_found');
     const unit = appeal.unitId ? await this.deps.units.byId(appeal.unitId) : undefined;
     // A takeover names the person who would become the common contact: the operator sees login name and legal name.
     const person = await this.#applicant(this.deps.db, appeal);
@@ -225,7 +225,7 @@ export class AppealService {
   async document(appealId: string, documentId: string, context: AuditContext, preview = false): Promise<AppealDocumentInfo & { content: Buffer; reference: string }> {
     const appeal = await recoveryStore.byId(this.deps.db, appealId);
     const document = appeal && await recoveryStore.documentContent(this.deps.db, appeal.id, documentId);
-    if (!appeal || !document) throw new AppError('not_found', 404);
+    if (!appeal || !document) throw new AppError('not_found');
     await this.deps.audit.record({ ...context, actingUnitId: appeal.unitId ?? undefined }, {
       action: 'appeal.document_download', target: { type: 'appeal', id: appeal.id }, detail: { document: document.id, seq: document.seq, ...(preview ? { preview: true } : {}) },
     });
@@ -239,10 +239,10 @@ export class AppealService {
    */
   async approve(id: string, noteInput: string, context: AuditContext, unitNameInput = ''): Promise<void> {
     const note = noteInput.trim();
-    assertThat(note.length <= 200, 'note_invalid', 400);
+    assertThat(note.length <= 200, 'note_invalid');
     // A takeover may correct the unit name the squatter typed (R-U4: the unit is unverified); empty keeps it.
     const unitName = unitNameInput.trim() ? normalizeUnitName(unitNameInput) : undefined;
-    if (unitNameInput.trim() && !unitName) throw new AppError('unit_name_invalid', 400, {}, 'unitName');
+    if (unitNameInput.trim() && !unitName) throw new AppError('unit_name_invalid', { field: 'unitName' });
     const token = crypto.randomBytes(32).toString('base64url');
     // A takeover invalidates the unit password: a hash of a random secret nobody knows (computed before the
     // transaction, so no lock is held while hashing); the applicant sets a new one with the link.
@@ -252,11 +252,11 @@ export class AppealService {
     const expiresAt = new Date(at.getTime() + APPEAL_LINK_TTL_HOURS * 3600 * 1000);
     await this.deps.db.transaction(async (tx) => {
       const appeal = await recoveryStore.byId(tx, id, true);
-      if (!appeal) throw new AppError('not_found', 404);
-      if (!canTransitionAppeal('approve', appeal.status)) throw new AppError('appeal_not_pending', 409);
+      if (!appeal) throw new AppError('not_found');
+      if (!canTransitionAppeal('approve', appeal.status)) throw new AppError('appeal_not_pending');
       const unit = appeal.unitId ? await this.deps.units.byId(appeal.unitId, tx, true) : undefined;
-      if (!unit || unit.status !== 'active') throw new AppError('appeal_no_unit', 409);
-      if (unit.verified) throw new AppError('appeal_unit_verified', 409);
+      if (!unit || unit.status !== 'active') throw new AppError('appeal_no_unit');
+      if (unit.verified) throw new AppError('appeal_unit_verified');
       if (appeal.kind === 'takeover') await this.#takeOver(tx, appeal, unit, unknowable, unitName, at, context);
       await recoveryStore.decide(tx, appeal.id, { status: 'approved', operatorId: context.actor.id ?? '', note: note || null, linkHmac: this.#linkDigest(token), linkExpiresAt: expiresAt, at });
       await this.deps.audit.record({ ...context, actingUnitId: unit.id }, {
@@ -283,7 +283,7 @@ export class AppealService {
    */
   async #takeOver(tx: Queryable, appeal: Appeal, unit: Unit, unknowable: string | undefined, unitName: string | undefined, at: Date, context: AuditContext): Promise<void> {
     const person = await this.#applicant(tx, appeal);
-    if (!person || !unknowable) throw new AppError('appeal_applicant_unusable', 409);
+    if (!person || !unknowable) throw new AppError('appeal_applicant_unusable');
     const { previous, bindingId } = await this.deps.bindings.handOver(tx, unit.id, person.id, at);
     const renamed = unitName !== undefined && unitName !== unit.name;
     if (renamed) await this.deps.units.rename(tx, unit, unitName, context, at);
@@ -299,11 +299,11 @@ export class AppealService {
 
   async reject(id: string, noteInput: string, context: AuditContext): Promise<void> {
     const note = noteInput.trim();
-    assertThat(note.length >= 2 && note.length <= 200, 'note_invalid', 400);
+    assertThat(note.length >= 2 && note.length <= 200, 'note_invalid');
     await this.deps.db.transaction(async (tx) => {
       const appeal = await recoveryStore.byId(tx, id, true);
-      if (!appeal) throw new AppError('not_found', 404);
-      if (!canTransitionAppeal('reject', appeal.status)) throw new AppError('appeal_not_pending', 409);
+      if (!appeal) throw new AppError('not_found');
+      if (!canTransitionAppeal('reject', appeal.status)) throw new AppError('appeal_not_pending');
       await recoveryStore.decide(tx, appeal.id, { status: 'rejected', operatorId: context.actor.id ?? '', note, linkHmac: null, linkExpiresAt: null, at: this.#now() });
       await this.deps.audit.record({ ...context, actingUnitId: appeal.unitId ?? undefined }, {
         action: 'appeal.reject', target: { type: 'appeal', id: appeal.id }, detail: { reference: appeal.reference, note },
@@ -326,7 +326,7 @@ export class AppealService {
       await this.deps.audit.record(appeal ? { ...context, actingUnitId: appeal.unitId ?? undefined } : context, {
         action: 'appeal.link_use', outcome: 'failure', target: appeal ? { type: 'appeal', id: appeal.id } : undefined, detail: { reason: appeal ? this.state(appeal) : 'unknown' },
       });
-      throw new AppError('appeal_link_invalid', 400);
+      throw new AppError('appeal_link_invalid');
     }
     return { appeal, succeeded: () => reservation.succeeded() };
   }
@@ -337,7 +337,7 @@ export class AppealService {
    */
   async checkLink(token: string): Promise<{ kind: AppealKind; reference: string }> {
     const appeal = await this.#findLink(token);
-    if (!appeal || this.state(appeal) !== 'approved') throw new AppError('appeal_link_invalid', 400);
+    if (!appeal || this.state(appeal) !== 'approved') throw new AppError('appeal_link_invalid');
     return { kind: appeal.kind, reference: formatReference(appeal.reference) };
   }
 
@@ -348,18 +348,18 @@ export class AppealService {
   async useLink(token: string, input: { password?: string; passwordConfirm?: string }, context: AuditContext): Promise<{ kind: AppealKind; unit: Unit }> {
     const { appeal, succeeded } = await this.#linkAppeal(token, context);
     const unit = appeal.unitId ? await this.deps.units.byId(appeal.unitId) : undefined;
-    if (!unit || unit.status !== 'active') throw new AppError('appeal_link_invalid', 400);
-    if (unit.verified) throw new AppError('appeal_unit_verified', 409);
+    if (!unit || unit.status !== 'active') throw new AppError('appeal_link_invalid');
+    if (unit.verified) throw new AppError('appeal_unit_verified');
     let hash: string | undefined;
     if (appeal.kind === 'password' || appeal.kind === 'takeover') {
       const problem = checkPassword(input.password ?? '', { loginName: unit.loginName });
-      if (problem) throw new AppError(`password_${problem}`, 400, {}, 'password');
-      if (input.password !== input.passwordConfirm) throw new AppError('password_mismatch', 400, {}, 'passwordConfirm');
+      if (problem) throw new AppError(`password_${problem}`, { field: 'password' });
+      if (input.password !== input.passwordConfirm) throw new AppError('password_mismatch', { field: 'passwordConfirm' });
       hash = await this.deps.hasher.hash(input.password!);
     }
     const at = this.#now();
     await this.deps.db.transaction(async (tx) => {
-      if (await recoveryStore.useLink(tx, appeal.id, at) !== 1) throw new AppError('appeal_link_invalid', 400);
+      if (await recoveryStore.useLink(tx, appeal.id, at) !== 1) throw new AppError('appeal_link_invalid');
       const audit = { ...context, actingUnitId: unit.id };
       if (hash) {
         await this.deps.units.setPasswordHash(tx, unit.id, hash, at);

@@ -29,15 +29,15 @@ export function displayName(original: string): string {
  * declared type, so a renamed executable or an HTML page called .pdf is refused.
  */
 export async function checkDocuments(files: readonly UploadedFile[]): Promise<NewDocument[]> {
-  if (files.length === 0) throw new AppError('appeal_documents_required', 400, {}, 'documents');
-  if (files.length > DOCUMENT_LIMITS.maxFiles) throw new AppError('appeal_too_many_files', 400, { max: DOCUMENT_LIMITS.maxFiles }, 'documents');
+  if (files.length === 0) throw new AppError('appeal_documents_required', { field: 'documents' });
+  if (files.length > DOCUMENT_LIMITS.maxFiles) throw new AppError('appeal_too_many_files', { params: { max: DOCUMENT_LIMITS.maxFiles }, field: 'documents' });
   const documents: NewDocument[] = [];
   for (const [index, file] of files.entries()) {
     const name = displayName(file.originalname);
-    if (file.size === 0 || file.buffer.length === 0) throw new AppError('appeal_file_empty', 400, { name }, 'documents');
-    if (file.buffer.length > DOCUMENT_LIMITS.maxBytes) throw new AppError('appeal_file_too_large', 413, { name, mb: DOCUMENT_LIMITS.maxBytes / 1024 / 1024 }, 'documents');
+    if (file.size === 0 || file.buffer.length === 0) throw new AppError('appeal_file_empty', { params: { name }, field: 'documents' });
+    if (file.buffer.length > DOCUMENT_LIMITS.maxBytes) throw new AppError('appeal_file_too_large', { params: { name, mb: DOCUMENT_LIMITS.maxBytes / 1024 / 1024 }, field: 'documents' });
     const sniffed = await fileTypeFromBuffer(file.buffer);
-    if (!sniffed || !DOCUMENT_TYPES[sniffed.mime]) throw new AppError('appeal_file_type', 400, { name }, 'documents');
+    if (!sniffed || !DOCUMENT_TYPES[sniffed.mime]) throw new AppError('appeal_file_type', { params: { name }, field: 'documents' });
     documents.push({
       id: crypto.randomUUID(), seq: index + 1, filename: name, contentType: sniffed.mime, size: file.buffer.length,
       sha256: crypto.createHash('sha256').update(file.buffer).digest('hex'), content: file.buffer,
@@ -57,7 +57,7 @@ export const PREVIEW_TYPES: Readonly<Record<string, 'pdf' | 'image'>> = { 'appli
  */
 export async function sendPreview(ctx: Context, document: { reference: string; seq: number; content: Buffer }): Promise<void> {
   const sniffed = await fileTypeFromBuffer(document.content);
-  if (!sniffed || !PREVIEW_TYPES[sniffed.mime]) throw new AppError('appeal_preview_unavailable', 415);
+  if (!sniffed || !PREVIEW_TYPES[sniffed.mime]) throw new AppError('appeal_preview_unavailable');
   ctx.set('Content-Disposition', `inline; filename="appeal-${document.reference}-${document.seq}.${DOCUMENT_TYPES[sniffed.mime]}"`);
   ctx.set('X-Content-Type-Options', 'nosniff');
   ctx.set('Content-Security-Policy', "sandbox; default-src 'none'; img-src 'self'; frame-ancestors 'self'");

@@ -1,6 +1,8 @@
 import { Router } from '@koa/router';
 import type { Context } from 'koa';
-import { auditContext, csrfToken, formFields, parseBody, seeOther, verifyCsrf } from '../../shared/http/forms.js';
+import { auditContext, csrfToken, parseBody, seeOther, verifyCsrf } from '../../shared/http/forms.js';
+import { formValues, validForm } from '../../shared/http/validate.js';
+import { AppealDecisionDto } from './dto.js';
 import { render } from '../../shared/http/views.js';
 import type { Services } from '../../services.js';
 import { consoleAccount, type RequireAccount } from '../../shared/console-account.js';
@@ -46,9 +48,10 @@ export function appealOperatorRoutes(services: Services, requireAccount: Require
     router.get(`/:id/${decision}`, async (ctx) => {
       const found = await appeals.get(String(ctx.params.id));
       const locale = state(ctx).locale;
-      const note = typeof ctx.query.note === 'string' ? ctx.query.note.slice(0, 200) : '';
+      // Carried as typed to the POST, whose DTO refuses a note or name over its limit (never cut here).
+      const note = typeof ctx.query.note === 'string' ? ctx.query.note : '';
       // A takeover's approval may correct the unit name (shown, and carried to the POST).
-      const unitName = decision === 'approve' && found.appeal.kind === 'takeover' && typeof ctx.query.unitName === 'string' ? ctx.query.unitName.slice(0, 100) : '';
+      const unitName = decision === 'approve' && found.appeal.kind === 'takeover' && typeof ctx.query.unitName === 'string' ? ctx.query.unitName : '';
       const t = (key: Parameters<typeof translate>[1], params?: Record<string, string | number>) => translate(locale, key, params);
       render(ctx, 'confirm.njk', {
         frame: 'operator/layout.njk', csrf: csrfToken(ctx), action: `/operator/appeals/${found.appeal.id}/${decision}`, cancel: `/operator/appeals/${found.appeal.id}`,
@@ -72,12 +75,13 @@ export function appealOperatorRoutes(services: Services, requireAccount: Require
     });
 
     router.post(`/:id/${decision}`, parseBody(), verifyCsrf(), async (ctx) => {
-      const form = formFields(ctx, ['note', 'unitName'], 256);
+      const form = formValues(ctx, AppealDecisionDto);
       await withFormErrors(ctx, async () => {
-        if (decision === 'approve') await appeals.approve(String(ctx.params.id), form.note, actor(ctx), form.unitName);
-        else await appeals.reject(String(ctx.params.id), form.note, actor(ctx));
+        const input = validForm(ctx, AppealDecisionDto);
+        if (decision === 'approve') await appeals.approve(String(ctx.params.id), input.note, actor(ctx), input.unitName);
+        else await appeals.reject(String(ctx.params.id), input.note, actor(ctx));
         seeOther(ctx, `/operator/appeals/${ctx.params.id}?done=${decision}`);
-      }, (view, status) => appealPage(ctx, { ...view, note: form.note.slice(0, 200), decision }, status));
+      }, (view, status) => appealPage(ctx, { ...view, note: form.note, decision }, status));
     });
   }
 

@@ -9,6 +9,8 @@ import { render } from '../../shared/http/views.js';
 import type { Services } from '../../services.js';
 import { consoleAccount, type RequireAccount } from '../../shared/console-account.js';
 import { withFormErrors } from '../../shared/http/form-errors.js';
+import { formValues, validForm } from '../../shared/http/validate.js';
+import { AppealDto, AppealLinkDto, AppealStatusDto, RecoveryCertificateDto, RecoveryCodeDto, RecoveryResetDto, UnitPasswordDto } from './dto.js';
 import { CERT_TYPES } from '../units/certificates.js';
 import { DOCUMENT_LIMITS, displayName, type UploadedFile } from './documents.js';
 import type { RecoveryKind } from './service.js';
@@ -34,8 +36,8 @@ export const UPLOAD_LIMITS = { concurrency: 2, queue: 4 } as const;
 
 /** What is checked before an upload's body is read at all (S-35): type, announced size and (for the page) CSRF. */
 function admitUpload(ctx: Context, csrf: boolean): void {
-  if (!ctx.is('multipart')) throw new AppError('unsupported_media_type', 415);
-  if (Number(ctx.get('content-length') || 0) > MAX_APPEAL_REQUEST) throw new AppError('appeal_upload_too_large', 413, { max: DOCUMENT_LIMITS.maxFiles, mb: DOCUMENT_LIMITS.maxBytes / 1024 / 1024 }, 'documents');
+  if (!ctx.is('multipart')) throw new AppError('unsupported_media_type');
+  if (Number(ctx.get('content-length') || 0) > MAX_APPEAL_REQUEST) throw new AppError('appeal_upload_too_large', { params: { max: DOCUMENT_LIMITS.maxFiles, mb: DOCUMENT_LIMITS.maxBytes / 1024 / 1024 }, field: 'documents' });
   if (csrf) verifyCsrfBeforeBody(ctx);
 }
 
@@ -49,17 +51,17 @@ async function parseUpload(ctx: Context): Promise<void> {
   } catch (error) {
     const { code, field, filename } = error as { code?: string; field?: string; filename?: string };
     const name = displayName(filename ?? '');
-    if (code === 'LIMIT_FILE_SIZE') throw new AppError('appeal_file_too_large', 413, { name, mb: DOCUMENT_LIMITS.maxBytes / 1024 / 1024 }, 'documents');
+    if (code === 'LIMIT_FILE_SIZE') throw new AppError('appeal_file_too_large', { params: { name, mb: DOCUMENT_LIMITS.maxBytes / 1024 / 1024 }, field: 'documents' });
     if (code === 'LIMIT_FILE_COUNT' || (code === 'LIMIT_UNEXPECTED_FILE' && field === 'documents')) {
-      throw new AppError('appeal_too_many_files', 400, { max: DOCUMENT_LIMITS.maxFiles }, 'documents');
+      throw new AppError('appeal_too_many_files', { params: { max: DOCUMENT_LIMITS.maxFiles }, field: 'documents' });
     }
-    if (typeof code === 'string' && code.startsWith('LIMIT_')) throw new AppError('validation', 400, {}, field === 'documents' ? 'documents' : undefined);
-    throw new AppError('bad_request', 400);
+    if (typeof code === 'string' && code.startsWith('LIMIT_')) throw new AppError('validation', { field: field === 'documents' ? 'documents' : undefined });
+    throw new AppError('bad_request');
   }
 }
 
-const APPEAL_FIELDS = ['applicantName', 'contact', 'certType', 'certNo', 'kind', 'applicantAccount'] as const;
-export type AppealFields = Record<(typeof APPEAL_FIELDS)[number], string>;
+/** The fields of an appeal, validated by its DTO (the page and the management API alike). */
+export type AppealFields = AppealDto;
 
 /** One upload gate per running app, shared by the appeal page and the management API (S-35). */
 const gates = new WeakMap<Services, Semaphore>();
@@ -89,13 +91,13 @@ export async function receiveAppeal(ctx: Context, services: Services, options: {
       await uploadGate(services).run(async () => {
         bodyRead = true;
         await parseUpload(ctx);
-        const form = formFields(ctx, APPEAL_FIELDS, 256);
+        const form = validForm(ctx, AppealDto);
         const files = ((ctx.request as { files?: unknown }).files ?? []) as UploadedFile[];
         await handle(form, files);
       });
     });
   } catch (error) {
-    if (error instanceof QueueFullError) throw new AppError('busy', 503);
+    if (error instanceof QueueFullError) throw new AppError('busy');
     throw error;
   } finally {
     if (!bodyRead) ctx.set('Connection', 'close');
@@ -112,7 +114,7 @@ export function recoveryRoutes(services: Services, requireAccount: RequireAccoun
   const { recovery, appeals, config } = services;
   const fresh = requireAccount('person', { freshSeconds: config.reauthSeconds, operation: 'person.unit_recovery' });
 
-  const certForm = (form: { certType: string; certNo: string }) => ({ certType: form.certType.slice(0, 32), certNo: form.certNo.slice(0, 40) });
+  const certForm = (form: { certType: string; certNo: string }) => ({ certType: form.certType, certNo: form.certNo });
 
   function start(ctx: Context, kind: RecoveryKind, view: Record<string, unknown> = {}, status = 200): void {
     render(ctx, 'recovery/start.njk', { csrf: csrfToken(ctx), kind, certTypes: CERT_TYPES, ...view }, status);
@@ -123,19 +125,21 @@ export function recoveryRoutes(services: Services, requireAccount: RequireAccoun
 
     // Step 1: the paths for this certificate (same page for a real unit and an unknown certificate, S-22).
     router.post(`/recover/unit/${kind}`, parseBody(), verifyCsrf(), async (ctx) => {
-      const form = formFields(ctx, ['certType', 'certNo'], 64);
+      const form = formValues(ctx, RecoveryCertificateDto);
       await withFormErrors(ctx, async () => {
-        const paths = await recovery.paths(form.certType, form.certNo, ctx.ip);
+        const input = validForm(ctx, RecoveryCertificateDto);
+        const paths = await recovery.paths(input.certType, input.certNo, ctx.ip);
         render(ctx, 'recovery/paths.njk', { csrf: csrfToken(ctx), kind, ...paths });
       }, (view, status) => start(ctx, kind, { ...view, form: certForm(form) }, status));
     });
 
     // Step 2: “通过常用联系人找回”: a code to the common contact's mobile.
     router.post(`/recover/unit/${kind}/code`, parseBody(), verifyCsrf(), async (ctx) => {
-      const form = formFields(ctx, ['certType', 'certNo'], 64);
+      const form = formValues(ctx, RecoveryCertificateDto);
       await withFormErrors(ctx, async () => {
-        const sent = await recovery.sendCode(kind, form.certType, form.certNo, state(ctx).locale, auditContext(ctx));
-        const { certType, certNo } = services.units.certificate(form.certType, form.certNo);
+        const input = validForm(ctx, RecoveryCertificateDto);
+        const sent = await recovery.sendCode(kind, input.certType, input.certNo, state(ctx).locale, auditContext(ctx));
+        const { certType, certNo } = services.units.certificate(input.certType, input.certNo);
         render(ctx, 'recovery/code.njk', { csrf: csrfToken(ctx), kind, certType, certNo, ...sent });
       }, async (view, status) => {
         // Refused (e.g. too many codes, with the wait): the person stays on this step, not thrown back to step 1.
@@ -146,27 +150,31 @@ export function recoveryRoutes(services: Services, requireAccount: RequireAccoun
     });
   }
 
-  const codeFields = ['certType', 'certNo', 'challenge', 'maskedMobile', 'code'] as const;
-  const codePage = (ctx: Context, kind: RecoveryKind, form: Record<(typeof codeFields)[number], string>, view: Record<string, unknown>, status: number) => render(ctx, 'recovery/code.njk', {
-    ...view, csrf: csrfToken(ctx), kind, ...certForm(form), challenge: form.challenge.slice(0, 36), maskedMobile: MASKED.test(form.maskedMobile) ? form.maskedMobile : '',
-  }, status);
+  // The masked mobile is shown again only (no input of the use case), and only when it looks like one.
+  const codePage = (ctx: Context, kind: RecoveryKind, view: Record<string, unknown>, status: number) => {
+    const form = formValues(ctx, RecoveryCodeDto);
+    const { maskedMobile } = formFields(ctx, ['maskedMobile'], 512);
+    render(ctx, 'recovery/code.njk', {
+      ...view, csrf: csrfToken(ctx), kind, ...certForm(form), challenge: form.challenge, maskedMobile: MASKED.test(maskedMobile) ? maskedMobile : '',
+    }, status);
+  };
 
   // Step 3 of 账号找回: the code reveals the login name (R-R1).
   router.post('/recover/unit/account/verify', parseBody(), verifyCsrf(), async (ctx) => {
-    const form = formFields(ctx, codeFields, 64);
     await withFormErrors(ctx, async () => {
+      const form = validForm(ctx, RecoveryCodeDto);
       const unit = await recovery.revealAccount(form.certType, form.certNo, form.challenge, form.code, auditContext(ctx));
       render(ctx, 'recovery/found.njk', { kind: 'account', unit });
-    }, (view, status) => codePage(ctx, 'account', form, view, status));
+    }, (view, status) => codePage(ctx, 'account', view, status));
   });
 
   // Step 3 of 密码找回: the code and a new password (R-R2); the unit account's sessions end.
   router.post('/recover/unit/password/reset', parseBody(), verifyCsrf(), async (ctx) => {
-    const form = formFields(ctx, [...codeFields, 'password', 'passwordConfirm'], 512);
     await withFormErrors(ctx, async () => {
+      const form = validForm(ctx, RecoveryResetDto);
       const unit = await recovery.resetPassword(form.certType, form.certNo, form.challenge, form.code, form.password, form.passwordConfirm, auditContext(ctx));
       render(ctx, 'recovery/found.njk', { kind: 'password', unit });
-    }, (view, status) => codePage(ctx, 'password', form, view, status));
+    }, (view, status) => codePage(ctx, 'password', view, status));
   });
 
   // 申诉 (R-R3): the public form with documents.
@@ -178,9 +186,9 @@ export function recoveryRoutes(services: Services, requireAccount: RequireAccoun
   }
 
   router.get('/recover/unit/appeal', (ctx) => {
-    const text = (value: unknown, max: number) => (typeof value === 'string' ? value.slice(0, max) : '');
+    const text = (value: unknown) => (typeof value === 'string' ? value : '');
     const kind = [...KINDS, 'takeover'].find((value) => value === ctx.query.kind) ?? 'account';
-    appealForm(ctx, { form: { kind, certType: text(ctx.query.certType, 32), certNo: text(ctx.query.certNo, 40) } });
+    appealForm(ctx, { form: { kind, certType: text(ctx.query.certType), certNo: text(ctx.query.certNo) } });
   });
 
   router.post('/recover/unit/appeal', async (ctx) => {
@@ -190,9 +198,9 @@ export function recoveryRoutes(services: Services, requireAccount: RequireAccoun
         // What the parser read before it stopped (nothing of it is kept), to fill the form in again.
         const body = (ctx.request as { body?: unknown }).body ?? (ctx.req as { body?: unknown }).body;
         const source = body && typeof body === 'object' ? body as Record<string, unknown> : {};
-        const value = (name: string, max: number) => (typeof source[name] === 'string' ? (source[name] as string).slice(0, max) : '');
+        const value = (name: string) => (typeof source[name] === 'string' ? source[name] as string : '');
         appealForm(ctx, {
-          ...view, form: { applicantName: value('applicantName', 50), contact: value('contact', 254), certType: value('certType', 32), certNo: value('certNo', 40), kind: value('kind', 16), applicantAccount: value('applicantAccount', 64) },
+          ...view, form: { applicantName: value('applicantName'), contact: value('contact'), certType: value('certType'), certNo: value('certNo'), kind: value('kind'), applicantAccount: value('applicantAccount') },
         }, status);
       }),
     }, async (form, files) => {
@@ -204,12 +212,13 @@ export function recoveryRoutes(services: Services, requireAccount: RequireAccoun
   // The applicant follows the appeal with its reference number and the contact given (no enumeration).
   router.get('/recover/unit/appeal/status', (ctx) => render(ctx, 'recovery/appeal-status.njk', { csrf: csrfToken(ctx) }));
   router.post('/recover/unit/appeal/status', parseBody(), verifyCsrf(), async (ctx) => {
-    const form = formFields(ctx, ['reference', 'contact'], 256);
+    const form = formValues(ctx, AppealStatusDto);
     await withFormErrors(ctx, async () => {
-      const found = await appeals.status(form.reference, form.contact, auditContext(ctx));
-      render(ctx, 'recovery/appeal-status.njk', { csrf: csrfToken(ctx), found, form: { reference: found.reference, contact: form.contact.slice(0, 254) } });
+      const input = validForm(ctx, AppealStatusDto);
+      const found = await appeals.status(input.reference, input.contact, auditContext(ctx));
+      render(ctx, 'recovery/appeal-status.njk', { csrf: csrfToken(ctx), found, form: { reference: found.reference, contact: input.contact } });
     }, (view, status) => render(ctx, 'recovery/appeal-status.njk', {
-      ...view, csrf: csrfToken(ctx), form: { reference: form.reference.slice(0, 20), contact: form.contact.slice(0, 254) },
+      ...view, csrf: csrfToken(ctx), form: { reference: form.reference, contact: form.contact },
     }, status));
   });
 
@@ -222,14 +231,15 @@ export function recoveryRoutes(services: Services, requireAccount: RequireAccoun
     }, (view, status) => render(ctx, 'recovery/link.njk', { ...view }, status));
   });
   router.post('/recover/unit/appeal/link', parseBody(), verifyCsrf(), async (ctx) => {
-    const form = formFields(ctx, ['token', 'password', 'passwordConfirm'], 512);
+    const form = formValues(ctx, AppealLinkDto);
     await withFormErrors(ctx, async () => {
-      const used = await appeals.useLink(form.token, form, auditContext(ctx));
+      const input = validForm(ctx, AppealLinkDto);
+      const used = await appeals.useLink(input.token, input, auditContext(ctx));
       // A takeover's link sets the unit password, like 密码找回.
       render(ctx, 'recovery/found.njk', { kind: used.kind === 'takeover' ? 'password' : used.kind, unit: used.unit });
     }, async (view, status) => {
       const link = await appeals.checkLink(form.token).catch(() => undefined);
-      render(ctx, 'recovery/link.njk', { ...view, csrf: csrfToken(ctx), token: link ? form.token.slice(0, 64) : '', ...link }, status);
+      render(ctx, 'recovery/link.njk', { ...view, csrf: csrfToken(ctx), token: link ? form.token : '', ...link }, status);
     });
   });
 
@@ -250,9 +260,9 @@ export function recoveryRoutes(services: Services, requireAccount: RequireAccoun
     await contactPage(ctx, { revealed: { id: unit.id, loginName: unit.loginName } });
   });
   router.post('/account/unit-recovery/:unitId/password', parseBody(), verifyCsrf(), fresh, async (ctx) => {
-    const form = formFields(ctx, ['password', 'passwordConfirm'], 512);
     const unitId = String(ctx.params.unitId);
     await withFormErrors(ctx, async () => {
+      const form = validForm(ctx, UnitPasswordDto);
       await recovery.resetByContact(consoleAccount(ctx).id, unitId, form.password, form.passwordConfirm, person(ctx));
       seeOther(ctx, `/account/unit-recovery?done=password&unit=${encodeURIComponent(unitId)}`);
     }, (view, status) => contactPage(ctx, { ...view, errorUnit: unitId }, status));

@@ -146,7 +146,7 @@ export class RecoveryService {
     const target = await this.#reachable(certType, certNo);
     const unit = target && await this.deps.units.byId(target.unitId);
     try {
-      if (!unit) throw new AppError('code_invalid', 400, {}, 'code');
+      if (!unit) throw new AppError('code_invalid', { field: 'code' });
       await this.deps.codes.check(challenge, PURPOSE[kind], unit.id, code.trim());
       const prepared = await prepare();
       const result = await this.deps.db.transaction(async (tx) => {
@@ -215,7 +215,7 @@ export class RecoveryService {
   async #asContact(personId: string, unitId: string): Promise<Unit> {
     const contact = isUuid(unitId) ? await this.deps.bindings.contactOf(unitId) : undefined;
     const unit = contact?.personId === personId ? await this.deps.units.byId(unitId) : undefined;
-    if (!unit) throw new AppError('not_found', 404);
+    if (!unit) throw new AppError('not_found');
     return unit;
   }
 
@@ -238,7 +238,7 @@ export class RecoveryService {
     const hash = await this.deps.hasher.hash(password);
     await this.deps.db.transaction(async (tx) => {
       const current = await this.deps.bindings.contactOf(unitId, tx, true);
-      if (current?.personId !== personId) throw new AppError('not_found', 404);
+      if (current?.personId !== personId) throw new AppError('not_found');
       await this.deps.units.setPasswordHash(tx, unitId, hash, this.#now());
       await this.deps.audit.record({ ...context, actingUnitId: unitId }, {
         action: 'unit.password_reset', target: { type: 'unit', id: unitId }, detail: { path: 'contact_console' },

@@ -55,10 +55,16 @@ export function normalizeCertNo(type: CertType, input: string): string | undefin
   }
 }
 
+/** The length of a unit name (R-U4), the one source of the forms, the API's DTOs and its OpenAPI document. */
+export const UNIT_NAME = { min: 2, max: 100 } as const;
+
+/** The longest certificate number a form accepts (the `other` type's 40; spaces of a typed USCC fit too). */
+export const CERT_NO_MAX = 40;
+
 /** Unit names: 2–100 characters, no control characters or angle brackets. */
 export function normalizeUnitName(input: string): string | undefined {
   const name = input.normalize('NFC').trim().replace(/\s+/g, ' ');
-  if ([...name].length < 2 || [...name].length > 100) return undefined;
+  if ([...name].length < UNIT_NAME.min || [...name].length > UNIT_NAME.max) return undefined;
   return /[\p{Cc}<>]/u.test(name) ? undefined : name;
 }
 

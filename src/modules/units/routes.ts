@@ -1,6 +1,9 @@
 import { Router } from '@koa/router';
 import type { Context } from 'koa';
 import { auditContext, csrfToken, formFields, parseBody, seeOther, verifyCsrf } from '../../shared/http/forms.js';
+import { formValues, validForm } from '../../shared/http/validate.js';
+import { BindDto, CodeDto, ScopesDto, UnitNameDto } from './dto.js';
+import { PasswordChangeDto } from '../persons/dto.js';
 import { state } from '../../shared/http/middleware.js';
 import { render } from '../../shared/http/views.js';
 import type { Services } from '../../services.js';
@@ -15,12 +18,12 @@ import { translate } from '../../shared/i18n/index.js';
 import { describeEntries } from '../audit/describe.js';
 import { AUDIT_PAGE_SIZE, auditActions, auditPaging, auditQuery } from '../audit/page.js';
 
-/** Business scopes chosen in a form: the repeated `scopes` field (a single value arrives as a string). */
+/** Business scopes chosen in a form (the repeated `scopes` field), validated by `ScopesDto`. */
 export function scopesOf(ctx: Context): string[] {
   const body = (ctx.request as { body?: Record<string, unknown> }).body ?? {};
   const raw = body.scopes;
   const list = Array.isArray(raw) ? raw : raw === undefined ? [] : [raw];
-  return list.filter((value): value is string => typeof value === 'string').slice(0, 50).map((value) => value.slice(0, 64));
+  return list.filter((value): value is string => typeof value === 'string');
 }
 
 /**
@@ -53,20 +56,20 @@ export function unitRoutes(services: Services, requireAccount: RequireAccount): 
   router.get('/', (ctx) => home(ctx));
 
   router.post('/info', parseBody(), verifyCsrf(), fresh('unit.rename'), async (ctx) => {
-    const form = formFields(ctx, ['name'], 512);
+    const form = formValues(ctx, UnitNameDto);
     await withFormErrors(ctx, async () => {
-      await units.updateName(unitId(ctx), form.name, actor(ctx));
+      await units.updateName(unitId(ctx), validForm(ctx, UnitNameDto).name, actor(ctx));
       seeOther(ctx, '/unit?done=info');
-    }, (view, status) => home(ctx, { ...view, name: form.name.slice(0, 100) }, status));
+    }, (view, status) => home(ctx, { ...view, name: form.name }, status));
   });
 
   router.get('/name-change', fresh('unit.name_change'), async (ctx) => render(ctx, 'unit/name-change.njk', { csrf: csrfToken(ctx), unit: await me(ctx) }));
   router.post('/name-change', parseBody(), verifyCsrf(), fresh('unit.name_change'), async (ctx) => {
-    const form = formFields(ctx, ['name'], 512);
+    const form = formValues(ctx, UnitNameDto);
     await withFormErrors(ctx, async () => {
-      await units.changeVerifiedName(unitId(ctx), form.name, actor(ctx));
+      await units.changeVerifiedName(unitId(ctx), validForm(ctx, UnitNameDto).name, actor(ctx));
       seeOther(ctx, '/unit?done=name_change');
-    }, async (view, status) => render(ctx, 'unit/name-change.njk', { ...view, csrf: csrfToken(ctx), unit: await me(ctx), name: form.name.slice(0, 100) }, status));
+    }, async (view, status) => render(ctx, 'unit/name-change.njk', { ...view, csrf: csrfToken(ctx), unit: await me(ctx), name: form.name }, status));
   });
 
   async function subaccounts(ctx: Context, view: Record<string, unknown> = {}, status = 200): Promise<void> {
@@ -81,12 +84,11 @@ export function unitRoutes(services: Services, requireAccount: RequireAccount): 
   router.get('/bindings', fresh('unit.bindings_list'), (ctx) => subaccounts(ctx));
 
   router.post('/bindings', parseBody(), verifyCsrf(), fresh('unit.bind'), async (ctx) => {
-    const form = formFields(ctx, ['account', 'validFrom', 'validUntil'], 64);
-    const scopes = scopesOf(ctx);
+    const form = formValues(ctx, BindDto);
     await withFormErrors(ctx, async () => {
-      await bindings.bind(unitId(ctx), { account: form.account, scopes, validFrom: form.validFrom, validUntil: form.validUntil }, actor(ctx));
+      await bindings.bind(unitId(ctx), validForm(ctx, BindDto), actor(ctx));
       seeOther(ctx, '/unit/bindings?done=bind');
-    }, (view, status) => subaccounts(ctx, { ...view, form: { ...form, scopes } }, status));
+    }, (view, status) => subaccounts(ctx, { ...view, form: { ...form, scopes: scopesOf(ctx) } }, status));
   });
 
   /** A binding of this unit (404 for another unit's, as for one that does not exist), for a confirmation step. */
@@ -100,7 +102,7 @@ export function unitRoutes(services: Services, requireAccount: RequireAccount): 
   router.get('/bindings/:id/unbind', fresh('unit.unbind'), async (ctx) => {
     const unit = await me(ctx);
     const { binding, person } = await ownBinding(ctx);
-    if (binding.role === 'contact') throw new AppError('binding_contact_cannot_be_unbound', 409);
+    if (binding.role === 'contact') throw new AppError('binding_contact_cannot_be_unbound');
     const locale = state(ctx).locale;
     render(ctx, 'confirm.njk', {
       frame: 'unit/layout.njk', csrf: csrfToken(ctx), action: `/unit/bindings/${binding.id}/unbind`, cancel: '/unit/bindings',
@@ -113,7 +115,7 @@ export function unitRoutes(services: Services, requireAccount: RequireAccount): 
   router.get('/bindings/:id/contact', fresh('unit.contact'), async (ctx) => {
     const unit = await me(ctx);
     const { binding, list, person } = await ownBinding(ctx);
-    if (binding.role === 'contact' || binding.effective !== 'active') throw new AppError('binding_contact_must_be_active', 409);
+    if (binding.role === 'contact' || binding.effective !== 'active') throw new AppError('binding_contact_must_be_active');
     const current = list.find((entry) => entry.role === 'contact' && entry.status === 'active');
     const locale = state(ctx).locale;
     render(ctx, 'confirm.njk', {
@@ -138,9 +140,9 @@ export function unitRoutes(services: Services, requireAccount: RequireAccount): 
   });
 
   router.post('/bindings/:id/scopes', parseBody(), verifyCsrf(), fresh('unit.scopes'), async (ctx) => {
-    const form = formFields(ctx, ['validFrom', 'validUntil'], 32);
     await withFormErrors(ctx, async () => {
-      await bindings.setScopes(unitId(ctx), String(ctx.params.id), scopesOf(ctx), form.validFrom, form.validUntil, actor(ctx));
+      const form = validForm(ctx, ScopesDto);
+      await bindings.setScopes(unitId(ctx), String(ctx.params.id), form.scopes, form.validFrom, form.validUntil, actor(ctx));
       seeOther(ctx, '/unit/bindings?done=scopes');
     }, (view, status) => subaccounts(ctx, view, status));
   });
@@ -156,17 +158,16 @@ export function unitRoutes(services: Services, requireAccount: RequireAccount): 
 
   router.get('/verify', async (ctx) => render(ctx, 'unit/verify.njk', { csrf: csrfToken(ctx), unit: await me(ctx) }));
   router.post('/verify', parseBody(), verifyCsrf(), async (ctx) => {
-    const form = formFields(ctx, ['code'], 32);
     await withFormErrors(ctx, async () => {
-      await verification.redeem(unitId(ctx), form.code, actor(ctx));
+      await verification.redeem(unitId(ctx), validForm(ctx, CodeDto).code, actor(ctx));
       seeOther(ctx, '/unit?done=verified');
     }, async (view, status) => render(ctx, 'unit/verify.njk', { ...view, csrf: csrfToken(ctx), unit: await me(ctx) }, status));
   });
 
   router.get('/password', fresh('unit.password'), async (ctx) => render(ctx, 'unit/password.njk', { csrf: csrfToken(ctx) }));
   router.post('/password', parseBody(), verifyCsrf(), fresh('unit.password'), async (ctx) => {
-    const form = formFields(ctx, ['currentPassword', 'password', 'passwordConfirm'], 512);
     await withFormErrors(ctx, async () => {
+      const form = validForm(ctx, PasswordChangeDto);
       await units.changePassword(unitId(ctx), form.currentPassword, form.password, form.passwordConfirm, actor(ctx), consoleAccount(ctx).sessionUid);
       seeOther(ctx, '/unit?done=password');
     }, (view, status) => render(ctx, 'unit/password.njk', { ...view, csrf: csrfToken(ctx) }, status));

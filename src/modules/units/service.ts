@@ -99,9 +99,9 @@ export class UnitService {
 
   /** Checks the certificate fields and returns them normalised (R-U2). */
   certificate(certType: string, certNo: string): { certType: CertType; certNo: string } {
-    if (!isCertType(certType)) throw new AppError('unit_cert_type_invalid', 400, {}, 'certType');
+    if (!isCertType(certType)) throw new AppError('unit_cert_type_invalid', { field: 'certType' });
     const normalized = normalizeCertNo(certType, certNo);
-    if (!normalized) throw new AppError(certType === 'uscc' ? 'unit_uscc_invalid' : 'unit_cert_no_invalid', 400, {}, 'certNo');
+    if (!normalized) throw new AppError(certType === 'uscc' ? 'unit_uscc_invalid' : 'unit_cert_no_invalid', { field: 'certNo' });
     return { certType, certNo: normalized };
   }
 
@@ -112,16 +112,16 @@ export class UnitService {
    */
   async register(personId: string, input: UnitRegistration, context: AuditContext): Promise<Unit> {
     const person = await this.deps.persons.byId(personId);
-    assertThat(person, 'not_found', 404);
-    if (person.realnameStatus !== 'verified') throw new AppError('unit_registrant_not_verified', 403);
+    assertThat(person, 'not_found');
+    if (person.realnameStatus !== 'verified') throw new AppError('unit_registrant_not_verified');
     const name = normalizeUnitName(input.name);
-    if (!name) throw new AppError('unit_name_invalid', 400, {}, 'name');
+    if (!name) throw new AppError('unit_name_invalid', { field: 'name' });
     const { certType, certNo } = this.certificate(input.certType, input.certNo);
     const loginName = input.loginName.trim();
-    if (!isValidLoginName(loginName)) throw new AppError('login_name_invalid', 400, {}, 'loginName');
+    if (!isValidLoginName(loginName)) throw new AppError('login_name_invalid', { field: 'loginName' });
     assertNewPassword(input.password, input.passwordConfirm, { loginName });
-    if (await unitStore.byCertificate(this.deps.db, certType, certNo)) throw new AppError('unit_registered', 409, {}, 'certNo');
-    if (await unitStore.loginNameTaken(this.deps.db, loginName)) throw new AppError('login_name_taken', 409, {}, 'loginName');
+    if (await unitStore.byCertificate(this.deps.db, certType, certNo)) throw new AppError('unit_registered', { field: 'certNo' });
+    if (await unitStore.loginNameTaken(this.deps.db, loginName)) throw new AppError('login_name_taken', { field: 'loginName' });
     const passwordHash = await this.deps.hasher.hash(input.password);
     const id = crypto.randomUUID();
     const at = this.#now();
@@ -133,12 +133,12 @@ export class UnitService {
       });
     } catch (error) {
       const constraint = uniqueViolation(error);
-      if (constraint === 'unit_certificate_key') throw new AppError('unit_registered', 409, {}, 'certNo');
-      if (constraint === 'unit_login_name_key') throw new AppError('login_name_taken', 409, {}, 'loginName');
+      if (constraint === 'unit_certificate_key') throw new AppError('unit_registered', { field: 'certNo' });
+      if (constraint === 'unit_login_name_key') throw new AppError('login_name_taken', { field: 'loginName' });
       throw error;
     }
     const unit = await this.byId(id);
-    assertThat(unit, 'server', 500);
+    assertThat(unit, 'server');
     return unit;
   }
 
@@ -151,9 +151,9 @@ export class UnitService {
       await this.deps.audit.record(found ? { ...context, actor: { type: 'unit', id: found.id }, actingUnitId: found.id } : context, {
         action: 'unit.sign_in', outcome: 'failure', target: found ? { type: 'unit', id: found.id } : undefined,
       });
-      throw new AppError('credentials_invalid', 401, {}, 'password');
+      throw new AppError('credentials_invalid', { field: 'password' });
     }
-    if (found.status !== 'active') throw new AppError('account_disabled', 403);
+    if (found.status !== 'active') throw new AppError('account_disabled');
     await this.deps.audit.record({ ...context, actor: { type: 'unit', id: found.id }, actingUnitId: found.id }, {
       action: 'unit.sign_in', target: { type: 'unit', id: found.id },
     });
@@ -164,11 +164,11 @@ export class UnitService {
   /** R-U4: the general form changes the name only while the unit is unverified; certificate fields never. */
   async updateName(unitId: string, nameInput: string, context: AuditContext): Promise<void> {
     const name = normalizeUnitName(nameInput);
-    if (!name) throw new AppError('unit_name_invalid', 400, {}, 'name');
+    if (!name) throw new AppError('unit_name_invalid', { field: 'name' });
     await this.deps.db.transaction(async (tx) => {
       const unit = await unitStore.byId(tx, unitId, true);
-      assertThat(unit, 'not_found', 404);
-      if (unit.verified) throw new AppError('unit_name_locked', 409, {}, 'name');
+      assertThat(unit, 'not_found');
+      if (unit.verified) throw new AppError('unit_name_locked', { field: 'name' });
       if (unit.name === name) return;
       await this.rename(tx, unit, name, context, this.#now());
       await this.deps.audit.record(context, { action: 'unit.update', target: { type: 'unit', id: unitId }, detail: { oldName: unit.name, name } }, tx);
@@ -181,12 +181,12 @@ export class UnitService {
    */
   async changeVerifiedName(unitId: string, nameInput: string, context: AuditContext): Promise<void> {
     const name = normalizeUnitName(nameInput);
-    if (!name) throw new AppError('unit_name_invalid', 400, {}, 'name');
+    if (!name) throw new AppError('unit_name_invalid', { field: 'name' });
     await this.deps.db.transaction(async (tx) => {
       const unit = await unitStore.byId(tx, unitId, true);
-      assertThat(unit, 'not_found', 404);
-      if (!unit.verified) throw new AppError('unit_name_change_unverified', 409, {}, 'name');
-      if (unit.name === name) throw new AppError('unit_name_unchanged', 400, {}, 'name');
+      assertThat(unit, 'not_found');
+      if (!unit.verified) throw new AppError('unit_name_change_unverified', { field: 'name' });
+      if (unit.name === name) throw new AppError('unit_name_unchanged', { field: 'name' });
       const at = this.#now();
       await this.rename(tx, unit, name, context, at);
       await this.deps.audit.record(context, { action: 'unit.name_change', target: { type: 'unit', id: unitId }, detail: { oldName: unit.name, name } }, tx);
@@ -196,11 +196,11 @@ export class UnitService {
   /** Changes the unit account's password; ends the unit account's other sessions. */
   async changePassword(unitId: string, current: string, next: string, confirm: string, context: AuditContext, keepSessionUid?: string): Promise<void> {
     const unit = await this.byId(unitId);
-    assertThat(unit, 'not_found', 404);
+    assertThat(unit, 'not_found');
     const hash = await unitStore.passwordHash(this.deps.db, unitId);
     if (!(await this.deps.signIn.check('unit', hash ? { id: unitId, passwordHash: hash } : undefined, unitId, current, context.ip))) {
       await this.deps.audit.record(context, { action: 'unit.password_change', outcome: 'failure', target: { type: 'unit', id: unitId } });
-      throw new AppError('current_password_invalid', 400, {}, 'currentPassword');
+      throw new AppError('current_password_invalid', { field: 'currentPassword' });
     }
     assertNewPassword(next, confirm, { loginName: unit.loginName });
     const nextHash = await this.deps.hasher.hash(next);
@@ -215,7 +215,7 @@ export class UnitService {
   async setStatus(unitId: string, status: 'active' | 'disabled', context: AuditContext): Promise<void> {
     await this.deps.db.transaction(async (tx) => {
       const updated = await unitStore.setStatus(tx, unitId, status, this.#now());
-      assertThat(updated === 1, 'not_found', 404);
+      assertThat(updated === 1, 'not_found');
       await this.deps.audit.record({ ...context, actingUnitId: unitId }, { action: status === 'disabled' ? 'unit.disable' : 'unit.enable', target: { type: 'unit', id: unitId } }, tx);
       // Revocation inside the state change (S-24, S-56).
       if (status === 'disabled') {

@@ -82,8 +82,8 @@ export class UnitVerification {
     const expiresAt = new Date(at.getTime() + this.deps.ttlHours * 3600 * 1000);
     await this.deps.db.transaction(async (tx) => {
       const unit = await unitStore.byId(tx, unitId, true);
-      assertThat(unit, 'not_found', 404);
-      if (unit.verified) throw new AppError('unit_already_verified', 409);
+      assertThat(unit, 'not_found');
+      if (unit.verified) throw new AppError('unit_already_verified');
       await tx.query(`UPDATE unit_verification_code SET invalidated_at = $2 WHERE unit_id = $1 AND ${CODE_UNSETTLED_SQL}`, [unitId, at]);
       const id = crypto.randomUUID();
       await tx.query(
@@ -120,8 +120,8 @@ export class UnitVerification {
     // Reserve before verify (S-26): the IP's attempt is taken before the code is compared.
     const reservation = await this.deps.throttle.reserve([{ key: ipKey, policy: CODE_FAILURES_PER_IP }], 'too_many_requests');
     const unit = await unitStore.byId(this.deps.db, unitId);
-    assertThat(unit, 'not_found', 404);
-    if (unit.verified) throw new AppError('unit_already_verified', 409);
+    assertThat(unit, 'not_found');
+    if (unit.verified) throw new AppError('unit_already_verified');
     const at = this.#now();
     const { rows } = await this.deps.db.query<{ id: string; code_hmac: string; attempts: number }>(
       `UPDATE unit_verification_code SET attempts = attempts + 1
@@ -136,7 +136,7 @@ export class UnitVerification {
         await this.deps.db.query('UPDATE unit_verification_code SET invalidated_at = $2 WHERE id = $1 AND invalidated_at IS NULL', [live.id, at]);
       }
       await this.deps.audit.record({ ...context, actingUnitId: unitId }, { action: 'unit.verify', outcome: 'failure', target: { type: 'unit', id: unitId } });
-      throw new AppError('unit_code_invalid', 400, {}, 'code');
+      throw new AppError('unit_code_invalid', { field: 'code' });
     }
     await reservation.succeeded();
     await this.deps.db.transaction(async (tx) => {
@@ -144,7 +144,7 @@ export class UnitVerification {
         `UPDATE unit_verification_code SET used_at = $2, used_by = $3 WHERE id = $1 AND ${CODE_UNSETTLED_SQL}`,
         [live.id, at, `${context.actor.type}:${context.actor.id ?? ''}`],
       );
-      if (used.rowCount !== 1) throw new AppError('unit_code_invalid', 400, {}, 'code');
+      if (used.rowCount !== 1) throw new AppError('unit_code_invalid', { field: 'code' });
       await unitStore.markVerified(tx, unitId, `${context.actor.type}:${context.actor.id ?? ''}`, at);
       await this.deps.events.emit(tx, 'unit.verified', { unitId });
       await this.deps.audit.record({ ...context, actingUnitId: unitId }, { action: 'unit.verify', target: { type: 'unit', id: unitId }, detail: { codeId: live.id } }, tx);

@@ -1,12 +1,16 @@
 import type { Context } from 'koa';
 import { AppError } from '../errors.js';
 import { translate } from '../i18n/index.js';
-import { setRetryAfter, state } from './middleware.js';
+import { formErrorView, setRetryAfter, state } from './middleware.js';
 
-// A type, not an interface: pages spread it into their view (a Record).
+/**
+ * What a refused form step shows (a type, not an interface: pages spread it into their view, a Record): the first
+ * message (next to its field), every failing field's message, and for a 429 the wait in seconds.
+ */
 export type FormErrorView = {
   error: string;
   errorField: string | undefined;
+  fieldErrors: Record<string, string>;
   /** Seconds until a rate limit or lockout ends (429), also sent as Retry-After. */
   retryAfter?: number | undefined;
 };
@@ -17,14 +21,17 @@ export function errorMessageOf(ctx: Context, error: AppError): string {
   return translate(state(ctx).locale, error.messageKey, error.params);
 }
 
-/** A failed form step re-renders its page with the message in the page's language and the entered values. */
+/**
+ * A failed form step re-renders its page with the message in the page's language and the entered values; a
+ * validation error shows every failing field's message next to its field at once.
+ */
 export async function withFormErrors(ctx: Context, work: () => Promise<void>, onError: (view: FormErrorView, status: number) => void | Promise<void>): Promise<void> {
   try {
     await work();
   } catch (error) {
     if (!(error instanceof AppError) || error.status >= 500) throw error;
     const retryAfter = setRetryAfter(ctx, error.status, error.params);
-    await onError({ error: translate(state(ctx).locale, error.messageKey, error.params), errorField: error.field, retryAfter }, error.status);
+    await onError({ ...formErrorView(state(ctx).locale, error), retryAfter }, error.status);
   }
 }
 
@@ -34,6 +41,6 @@ export function visibleField(field: string | undefined, visible: string[]): stri
 }
 
 export function assertFound<T>(value: T | undefined): T {
-  if (value === undefined) throw new AppError('not_found', 404);
+  if (value === undefined) throw new AppError('not_found');
   return value;
 }

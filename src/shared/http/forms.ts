@@ -20,10 +20,10 @@ export function parseBody(): Middleware {
   return async (ctx: Context, next: Next) => {
     const hasBody = Number(ctx.get('content-length') || 0) > 0 || ctx.get('transfer-encoding') !== '';
     if (ctx.method !== 'GET' && ctx.method !== 'HEAD' && hasBody && !ctx.is('urlencoded', 'json')) {
-      throw new AppError('unsupported_media_type', 415);
+      throw new AppError('unsupported_media_type');
     }
     const length = Number(ctx.get('content-length') || 0);
-    if (length > 64 * 1024) throw new AppError('payload_too_large', 413);
+    if (length > 64 * 1024) throw new AppError('payload_too_large');
     await parser(ctx, next);
   };
 }
@@ -39,8 +39,8 @@ export function formFields<K extends string>(ctx: Context, names: readonly K[], 
   for (const name of names) {
     const value = source[name];
     const text = typeof value === 'string' ? value : typeof value === 'number' ? String(value) : '';
-    if (text.length > max) throw new AppError('validation', 400, {}, name);
-    if (text.includes('\u0000')) throw new AppError('validation', 400, {}, name);
+    if (text.length > max) throw new AppError('validation', { field: name });
+    if (text.includes('\u0000')) throw new AppError('validation', { field: name });
     out[name] = text;
   }
   return out;
@@ -68,7 +68,7 @@ function assertCsrf(ctx: Context, sent: string | undefined): void {
   const given = Buffer.from(sent ?? '');
   const wanted = Buffer.from(expected);
   const ok = wanted.length > 0 && given.length === wanted.length && crypto.timingSafeEqual(given, wanted);
-  if (!ok) throw new AppError('csrf', 403);
+  if (!ok) throw new AppError('csrf');
 }
 
 /** Refuses a POST whose `_csrf` field does not match the browser's token (S-32). */

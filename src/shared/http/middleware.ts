@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import type { Context, Middleware, Next } from 'koa';
 import helmet from 'koa-helmet';
 import type { Logger } from '../logger.js';
-import { AppError, isDatabaseUnavailable, isUnstorableInput } from '../errors.js';
+import { AppError, isDatabaseUnavailable, isUnstorableInput, type FieldProblem } from '../errors.js';
 import { pickLocale, translate, type Locale, type MessageKey } from '../i18n/index.js';
 import { render } from './views.js';
 import { currentTraceId } from '../tracing.js';
@@ -63,15 +63,44 @@ export function setRetryAfter(ctx: Context, status: number, params: Record<strin
   return seconds;
 }
 
-function respond(ctx: Context, status: number, code: string, messageKey: MessageKey, params: Record<string, string | number> = {}, field?: string): void {
+/**
+ * The one JSON error body outside the OAuth endpoints: `code` (the catalogue's), the message in the request's
+ * language, the field (and for a validation error every failing field) and the request id. `error` repeats the
+ * code for the clients and tests written against the first version of the API.
+ */
+export function errorBody(ctx: Context, code: string, message: string, field?: string, fields: readonly { field: string; code: string; message: string }[] = []): Record<string, unknown> {
+  return {
+    code, error: code, message, ...(field ? { field } : {}), ...(fields.length > 0 ? { fields } : {}), requestId: state(ctx).requestId,
+  };
+}
+
+/** Every failing field of a validation error with its message in the request's language. */
+export function fieldMessages(locale: Locale, fields: readonly FieldProblem[]): { field: string; code: string; message: string }[] {
+  return fields.map((problem) => ({ field: problem.field, code: problem.code, message: translate(locale, `error.${problem.code}` as MessageKey, problem.params) }));
+}
+
+/**
+ * What a refused form shows: the first message (next to its field, or above the form), and for a validation
+ * error every failing field's message, to be shown next to each field at once.
+ */
+export function formErrorView(locale: Locale, error: AppError): { error: string; errorField: string | undefined; fieldErrors: Record<string, string> } {
+  const messages = fieldMessages(locale, error.fields);
+  const fieldErrors = Object.fromEntries(messages.reverse().map((problem) => [problem.field, problem.message]));
+  const first = error.fields[0];
+  return { error: first ? fieldErrors[first.field]! : translate(locale, error.messageKey, error.params), errorField: error.field, fieldErrors };
+}
+
+function respond(ctx: Context, status: number, code: string, messageKey: MessageKey, params: Record<string, string | number> = {}, field?: string, fields: readonly FieldProblem[] = []): void {
   const s = state(ctx);
-  const message = translate(s.locale ?? 'zh-CN', messageKey, params);
+  const locale = s.locale ?? 'zh-CN';
+  // A validation error keeps its one summary message; `fields` carries each failing field's own message.
+  const message = translate(locale, messageKey, params);
   if (status === 503) ctx.set('Retry-After', '5');
   setRetryAfter(ctx, status, params);
   if (wantsJson(ctx)) {
     ctx.status = status;
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = { error: code, message, ...(field ? { field } : {}), requestId: s.requestId };
+    ctx.body = errorBody(ctx, code, message, field, fieldMessages(locale, fields));
   } else {
     // A way back from every error page (返回首页 always; 重新登录 when the sign-in or the session is the problem).
     const signIn = code === 'interaction_expired' || code === 'reauth_required' || status === 401;
@@ -111,7 +140,7 @@ export function errorBoundary(): Middleware {
       }
     } catch (error) {
       if (error instanceof AppError) {
-        respond(ctx, error.status, error.code, error.messageKey, error.params, error.field);
+        respond(ctx, error.status, error.code, error.messageKey, error.params, error.field, error.fields);
         return;
       }
       const status = (error as { status?: number; expose?: boolean }).status;

@@ -38,12 +38,12 @@ export class HttpSmsNotifier implements Notifier {
       const timedOut = (error as { name?: string }).name === 'TimeoutError';
       this.options.logger.error({ ...log, err: error, timeoutMs: timedOut ? this.options.timeoutMs : undefined },
         timedOut ? 'SMS gateway timed out' : 'SMS gateway unreachable');
-      throw new AppError('notifier_failed', 502);
+      throw new AppError('notifier_failed');
     }
     const answer = await response.text().catch(() => '');
     if (!response.ok) {
       this.options.logger.error({ ...log, status: response.status, answer: answer.slice(0, 200) }, 'SMS gateway refused the message');
-      throw new AppError('notifier_failed', 502);
+      throw new AppError('notifier_failed');
     }
     this.options.logger.info({ ...log, status: response.status }, 'notification sent (SMS gateway)');
   }

@@ -20,7 +20,7 @@ export class QueuedNotifier implements Notifier {
   }
 
   async send(notification: Notification, tx?: Queryable): Promise<void> {
-    if (!this.supports(notification.channel)) throw new AppError('notifier_unavailable', 503);
+    if (!this.supports(notification.channel)) throw new AppError('notifier_unavailable');
     if (!tx) return this.db.transaction((own) => this.send(notification, own));
     await this.jobs.enqueue(tx, { kind: NOTIFICATION_JOB, payload: { ...notification } });
   }

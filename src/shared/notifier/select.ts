@@ -17,7 +17,7 @@ export class ChannelNotifier implements Notifier {
 
   async send(notification: Notification, tx?: Queryable): Promise<void> {
     const target = this.channels[notification.channel];
-    if (!target) throw new AppError('notifier_unavailable', 503);
+    if (!target) throw new AppError('notifier_unavailable');
     await target.send(notification, tx);
   }
 

@@ -39,7 +39,7 @@ export class SmtpNotifier implements Notifier {
       });
     } catch (error) {
       this.options.logger.error({ ...log, err: error }, 'SMTP server did not accept the message');
-      throw new AppError('notifier_failed', 502);
+      throw new AppError('notifier_failed');
     }
     this.options.logger.info(log, 'notification sent (SMTP)');
   }

@@ -116,7 +116,7 @@ export class OneTimeCodes {
    * database has a single connection).
    */
   async check(challenge: string, purpose: CodePurpose, subject: string, code: string): Promise<void> {
-    if (!isUuid(challenge) || !/^\d{6}$/.test(code)) throw new AppError('code_invalid', 400, {}, 'code');
+    if (!isUuid(challenge) || !/^\d{6}$/.test(code)) throw new AppError('code_invalid', { field: 'code' });
     const { rows } = await this.db.query<{ code_hmac: string }>(
       `UPDATE one_time_code SET attempts = attempts + 1
        WHERE id = $1 AND purpose = $2 AND subject = $3 AND consumed_at IS NULL AND expires_at > $4 AND attempts < max_attempts
@@ -125,7 +125,7 @@ export class OneTimeCodes {
     );
     const row = rows[0];
     if (!row || !this.secrets.hmacEquals('one-time-code', `${challenge}:${code}`, row.code_hmac)) {
-      throw new AppError('code_invalid', 400, {}, 'code');
+      throw new AppError('code_invalid', { field: 'code' });
     }
   }
 
@@ -135,7 +135,7 @@ export class OneTimeCodes {
       'UPDATE one_time_code SET consumed_at = $4 WHERE id = $1 AND purpose = $2 AND subject = $3 AND consumed_at IS NULL AND expires_at > $4',
       [challenge, purpose, subject, this.now()],
     );
-    if (used.rowCount !== 1) throw new AppError('code_invalid', 400, {}, 'code');
+    if (used.rowCount !== 1) throw new AppError('code_invalid', { field: 'code' });
   }
 
   /** The subject a pending challenge is bound to (e.g. the person of a password reset), if it is still usable. */

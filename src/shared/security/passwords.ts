@@ -47,8 +47,8 @@ export function checkPassword(password: string, identity: { loginName?: string; 
 /** Refuses a new password that breaks R-P3 or differs from its confirmation, naming the field. */
 export function assertNewPassword(password: string, confirm: string, identity: { loginName?: string; mobile?: string } = {}): void {
   const problem = checkPassword(password, identity);
-  if (problem) throw new AppError(`password_${problem}`, 400, {}, 'password');
-  if (password !== confirm) throw new AppError('password_mismatch', 400, {}, 'passwordConfirm');
+  if (problem) throw new AppError(`password_${problem}`, { field: 'password' });
+  if (password !== confirm) throw new AppError('password_mismatch', { field: 'passwordConfirm' });
 }
 
 /**
@@ -74,7 +74,7 @@ export class PasswordHasher {
         return work();
       });
     } catch (error) {
-      if (error instanceof QueueFullError) throw new AppError('busy', 503);
+      if (error instanceof QueueFullError) throw new AppError('busy');
       throw error;
     }
   }

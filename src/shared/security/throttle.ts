@@ -108,7 +108,7 @@ export class Throttle {
       const attempt = await this.take(entry.key, entry.policy);
       if (!attempt.allowed) {
         for (const [earlier, earlierAttempt] of taken) await this.giveBack(earlier.key, earlierAttempt);
-        throw new AppError(refusal, 429, { seconds: attempt.retryAfterSeconds });
+        throw new AppError(refusal, { params: { seconds: attempt.retryAfterSeconds } });
       }
       taken.push([entry, attempt]);
     }
@@ -167,7 +167,7 @@ export interface LimitResult {
  */
 export function assertWithinLimits(...results: LimitResult[]): void {
   const refused = results.filter((result) => !result.allowed);
-  if (refused.length > 0) throw new AppError('too_many_requests', 429, { seconds: Math.max(...refused.map((result) => result.retryAfterSeconds)) });
+  if (refused.length > 0) throw new AppError('too_many_requests', { params: { seconds: Math.max(...refused.map((result) => result.retryAfterSeconds)) } });
 }
 
 /** Sign-in failures per account: 5 in 15 minutes lock for 1 minute, doubling up to 15 minutes. */

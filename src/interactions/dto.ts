@@ -1,0 +1,18 @@
+import { IsIn, IsString, MaxLength } from 'class-validator';
+import { TypedPassword } from '../shared/http/validate.js';
+import { ACCOUNT_MAX } from '../modules/persons/rules.js';
+
+/** A sign-in (person, unit account or operator): the account as typed and the password, never truncated. */
+export class SignInDto {
+  @IsString() @MaxLength(ACCOUNT_MAX)
+  account!: string;
+
+  @TypedPassword()
+  password!: string;
+}
+
+/** The personal tab also carries “以单位身份登录” (C-UI2). */
+export class PersonSignInDto extends SignInDto {
+  @IsIn(['', '1'])
+  unitMode!: string;
+}
