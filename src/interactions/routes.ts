@@ -1,4 +1,4 @@
-import { errorMessageOf } from '../shared/http/form-errors.js';
+import { errorMessageOf, refusedForm } from '../shared/http/form-errors.js';
 import { Router } from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
@@ -6,7 +6,7 @@ import QRCode from 'qrcode';
 import { AppError } from '../shared/errors.js';
 import { pickLocale, translate } from '../shared/i18n/index.js';
 import { auditContext, csrfToken, formFields, parseBody, verifyCsrf } from '../shared/http/forms.js';
-import { formErrorView, state } from '../shared/http/middleware.js';
+import { state } from '../shared/http/middleware.js';
 import { formValues, validForm } from '../shared/http/validate.js';
 import { PersonSignInDto, SignInDto } from './dto.js';
 import { render } from '../shared/http/views.js';
@@ -63,7 +63,7 @@ export function interactionRoutes(provider: Provider, services: Services): Route
 
   /** A refused sign-in form: the message next to its field, every failing field's message at once. */
   function errorView(ctx: Context, error: AppError): Pick<LoginView, 'error' | 'field' | 'fieldErrors'> {
-    const view = formErrorView(state(ctx).locale, error);
+    const view = refusedForm(ctx, error);
     return { error: view.error, field: view.errorField, fieldErrors: view.fieldErrors };
   }
 

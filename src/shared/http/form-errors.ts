@@ -21,6 +21,12 @@ export function errorMessageOf(ctx: Context, error: AppError): string {
   return translate(state(ctx).locale, error.messageKey, error.params);
 }
 
+/** What a refused form shows, in the page's language; a 429 also gets its `Retry-After` (issue #14). */
+export function refusedForm(ctx: Context, error: AppError): FormErrorView {
+  const retryAfter = setRetryAfter(ctx, error.status, error.params);
+  return { ...formErrorView(state(ctx).locale, error), retryAfter };
+}
+
 /**
  * A failed form step re-renders its page with the message in the page's language and the entered values; a
  * validation error shows every failing field's message next to its field at once.
@@ -30,8 +36,7 @@ export async function withFormErrors(ctx: Context, work: () => Promise<void>, on
     await work();
   } catch (error) {
     if (!(error instanceof AppError) || error.status >= 500) throw error;
-    const retryAfter = setRetryAfter(ctx, error.status, error.params);
-    await onError({ ...formErrorView(state(ctx).locale, error), retryAfter }, error.status);
+    await onError(refusedForm(ctx, error), error.status);
   }
 }
 
