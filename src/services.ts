@@ -68,7 +68,7 @@ export function createServices(deps: ServiceDeps) {
     developmentTotp: config.mode !== 'production', now,
   });
   const mfa = new SecondFactorService({ db, throttle, audit, secrets, issuerName: new URL(config.issuer).host, now });
-  const passkeys = new PasskeyService({ db, throttle, audit, issuer: config.issuer, rpName: '统一身份认证平台', now });
+  const passkeys = new PasskeyService({ db, throttle, audit, issuer: config.issuer, rpName: '统一身份认证平台', recoveryCodes: mfa, now });
   const allScopes = () => deps.catalog.businesses.map((business) => business.scope);
   const unitGrants = new UnitGrants(db, jobs, now);
   const unitMfa = new UnitMfaPolicy({ db, audit, revoker: unitGrants, now });

@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import type * as client from 'openid-client';
 import { type Browser as ChromiumBrowser, type BrowserContext, type Page } from 'playwright-core';
-import { launchChromium } from '../support/chromium.js';
+import { addVirtualAuthenticator, launchChromium } from '../support/chromium.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { createPerson, lastCode } from '../support/people.js';
 import { pdf, png } from '../support/recovery.js';
@@ -54,6 +54,13 @@ async function startCallbackServer(): Promise<{ url: string; close(): Promise<vo
 
 /** 张三（zhangsan） in Chinese, 张三 (zhangsan) in English: names and login names in the locale's punctuation. */
 const named = (name: string, login: string, locale: string) => (locale === 'en' ? `${name} (${login})` : `${name}（${login}）`);
+
+/** A browser context in the locale (Accept-Language and the provider's lang cookie), at 1280 px. */
+async function localeContext(browser: ChromiumBrowser, url: string, locale: Locale): Promise<BrowserContext> {
+  const context = await browser.newContext({ locale, viewport: { width: 1280, height: 900 } });
+  await context.addCookies([{ name: 'lang', value: locale, url }]);
+  return context;
+}
 
 interface Finding {
   page: string;
@@ -110,10 +117,8 @@ describe('every page in Chromium: accessible, no horizontal scrolling at 390 px,
     await rp?.close();
   });
 
-  async function newContext(locale: Locale): Promise<BrowserContext> {
-    const context = await browser!.newContext({ locale, viewport: { width: 1280, height: 900 } });
-    await context.addCookies([{ name: 'lang', value: locale, url: app!.url }]);
-    return context;
+  function newContext(locale: Locale): Promise<BrowserContext> {
+    return localeContext(browser!, app!.url, locale);
   }
 
   async function check(page: Page, name: string, locale: Locale): Promise<void> {
@@ -421,14 +426,9 @@ describe('the second-factor pages in Chromium: accessible and no horizontal scro
 
   /** A context in the locale with a virtual platform authenticator (CDP), for the passkey pages. */
   async function newContext(locale: Locale): Promise<{ context: BrowserContext; page: Page }> {
-    const context = await browser!.newContext({ locale, viewport: { width: 1280, height: 900 } });
-    await context.addCookies([{ name: 'lang', value: locale, url: app!.url }]);
+    const context = await localeContext(browser!, app!.url, locale);
     const page = await context.newPage();
-    const cdp = await context.newCDPSession(page);
-    await cdp.send('WebAuthn.enable');
-    await cdp.send('WebAuthn.addVirtualAuthenticator', {
-      options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
-    });
+    await addVirtualAuthenticator(context, page);
     return { context, page };
   }
 
