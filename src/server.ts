@@ -9,6 +9,7 @@ import { startTracing } from './shared/tracing.js';
 import type { Logger } from './shared/logger.js';
 import { loadKeys } from './oidc/keys.js';
 import { sweepExpired } from './oidc/adapter.js';
+import { sweepSecondFactors } from './modules/mfa/sweep.js';
 import { seedDemoData, type DemoSummary } from './modules/demo/seed.js';
 import { nodeListener } from './shared/http/listener.js';
 
@@ -67,6 +68,7 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
         if (removed > 0) logger.debug({ removed }, 'swept expired provider artefacts');
         await app.services.unitGrants.sweep();
         await app.services.jobs.sweep();
+        await sweepSecondFactors(db);
       })().catch((error: unknown) => logger.warn({ err: error }, 'periodic sweep failed'));
     }, config.sweepIntervalSeconds * 1000);
     sweeper.unref();

@@ -68,10 +68,10 @@ export function createServices(deps: ServiceDeps) {
     developmentTotp: config.mode !== 'production', now,
   });
   const mfa = new SecondFactorService({ db, throttle, audit, secrets, issuerName: new URL(config.issuer).host, now });
-  const unitMfa = new UnitMfaPolicy({ db, audit, now });
-  const passkeys = new PasskeyService({ db, throttle, audit, issuer: config.issuer, rpName: '统一身份认证平台', now });
+  const passkeys = new PasskeyService({ db, throttle, audit, issuer: config.issuer, rpName: '统一身份认证平台', recoveryCodes: mfa, now });
   const allScopes = () => deps.catalog.businesses.map((business) => business.scope);
   const unitGrants = new UnitGrants(db, jobs, now);
+  const unitMfa = new UnitMfaPolicy({ db, audit, revoker: unitGrants, now });
   // Unit registration writes the first contact binding through the bindings module, built next (called later only).
   const units: UnitService = new UnitService({
     db, persons, bindings: { insertActive: (tx, binding): Promise<void> => bindings.insertActive(tx, binding) }, hasher, signIn, audit, sessions, revoker: unitGrants, allScopes, events, now,

@@ -3,6 +3,7 @@ import { parseAccountId } from '../shared/account-id.js';
 import type { Person } from '../modules/persons/service.js';
 import type { Services } from '../services.js';
 import { CONSOLE_CLIENT_ID } from './console-client.js';
+import { hasSecondFactor } from './assurance.js';
 import { isBusinessScope, unitAccessForGrant, unitClaims, type GrantAccessDeps, type UnitAccess } from '../modules/bindings/access.js';
 
 /** Standard claims of a person (profile, phone) and the real-name flag. */
@@ -22,6 +23,12 @@ export function personClaims(person: Person): AccountClaims {
 function clientIdOf(ctx: KoaContextWithOIDC | undefined, token: unknown): string | undefined {
   const fromToken = (token as { clientId?: string } | undefined)?.clientId;
   return fromToken ?? ctx?.oidc?.client?.clientId;
+}
+
+/** A refresh token or authorization code whose sign-in had no second factor (access tokens carry no `amr`). */
+function withoutSecondFactor(token: unknown): boolean {
+  const { kind, amr } = (token ?? {}) as { kind?: string; amr?: string[] };
+  return (kind === 'RefreshToken' || kind === 'AuthorizationCode') && !hasSecondFactor(amr);
 }
 
 const PER_REQUEST = new WeakMap<object, Map<string, Promise<UnitAccess | null | undefined>>>();
@@ -92,6 +99,9 @@ export function createFindAccount(services: Services): FindAccount {
     const grantId = (token as { grantId?: string } | undefined)?.grantId;
     const access = token ? await requestUnitAccess(ctx, services, person.id, grantId) : undefined;
     if (access === null) return undefined;
+    // C-T5, issue #18: a refresh token (or code) of a sign-in without a second factor stops working for a unit
+    // that requires one now (invalid_grant); the unit's own statement read the policy, no extra one.
+    if (access?.mfaRequired && withoutSecondFactor(token)) return undefined;
     if (token) restrictGrant(ctx, access?.allowed ?? []);
     return {
       accountId: id,

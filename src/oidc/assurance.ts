@@ -8,7 +8,7 @@ export const ACR_MFA = 'urn:unit-oidc:acr:mfa';
 export const ACR_VALUES = [ACR_PASSWORD, ACR_MFA] as const;
 
 /** Methods of a second factor in `amr`. */
-const SECOND_FACTOR_AMR = new Set(['otp', 'hwk', 'swk']);
+export const SECOND_FACTOR_AMR: ReadonlySet<string> = new Set(['otp', 'hwk', 'swk']);
 
 /** Whether a session's `amr` includes a second factor. */
 export function hasSecondFactor(amr: readonly string[] | undefined): boolean {

@@ -2,6 +2,7 @@ import type { Queryable } from '../shared/db/database.js';
 import type { Jobs } from '../shared/jobs.js';
 import type { UnitAccessRevoker } from '../shared/sessions.js';
 import { logoutJobs, noticesOf, type StoredSession } from './backchannel.js';
+import { SECOND_FACTOR_AMR } from './assurance.js';
 
 export interface GrantUnit {
   grantId: string;
@@ -123,6 +124,25 @@ export class UnitGrants implements UnitAccessRevoker {
   /** Every person's access for a disabled unit. */
   async revokeAllForUnit(tx: Queryable, unitId: string): Promise<void> {
     await this.#revoke(tx, await this.#grantsOf(tx, undefined, unitId));
+    await tx.query('UPDATE session_unit SET unit_id = NULL, selected_at = $2 WHERE unit_id = $1', [unitId, this.now()]);
+  }
+
+  /**
+   * Issue #18, C-T5: the unit now requires a second factor. Every grant for the unit that a sign-in without one
+   * could still use goes, as on unbinding (inside the policy change's transaction, S-56, with the back-channel
+   * logouts): a grant holding a refresh token or an authorization code whose `amr` has no second factor, or
+   * holding none that has one (its access tokens carry no `amr` to tell). Sessions acting for the unit ask again.
+   */
+  async revokeWithoutSecondFactor(tx: Queryable, unitId: string): Promise<void> {
+    const { rows } = await tx.query<GrantUnitRow>(
+      `SELECT grant_id, client_id, person_id, unit_id, binding_id FROM grant_unit g WHERE g.unit_id = $1 AND (
+         EXISTS (SELECT 1 FROM oidc_model m WHERE m.grant_id = g.grant_id AND m.model IN ('RefreshToken', 'AuthorizationCode')
+                 AND NOT (COALESCE(m.payload->'amr', '[]'::jsonb) ?| $2::text[]))
+         OR NOT EXISTS (SELECT 1 FROM oidc_model m WHERE m.grant_id = g.grant_id AND m.model IN ('RefreshToken', 'AuthorizationCode')
+                 AND (COALESCE(m.payload->'amr', '[]'::jsonb) ?| $2::text[])))`,
+      [unitId, [...SECOND_FACTOR_AMR]],
+    );
+    await this.#revoke(tx, rows.map(toGrantUnit));
     await tx.query('UPDATE session_unit SET unit_id = NULL, selected_at = $2 WHERE unit_id = $1', [unitId, this.now()]);
   }
 

@@ -32,4 +32,6 @@ export interface UnitAccessRevoker {
   refreshUnitAccess(tx: Queryable, personId: string, unitId: string): Promise<void>;
   /** A disabled unit: everyone's access for it. */
   revokeAllForUnit(tx: Queryable, unitId: string): Promise<void>;
+  /** The unit now requires a second factor: every grant for it that a sign-in without one could still use (issue #18). */
+  revokeWithoutSecondFactor(tx: Queryable, unitId: string): Promise<void>;
 }

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import * as client from 'openid-client';
 import type { Browser as Chromium, BrowserContext, Page } from 'playwright-core';
 import { startTestApp, type TestApp } from '../support/app.js';
-import { launchChromium } from '../support/chromium.js';
+import { addVirtualAuthenticator, launchChromium } from '../support/chromium.js';
 import { RP_REDIRECT } from '../support/fixtures.js';
 import { createPerson, type TestPerson } from '../support/people.js';
 import { authorizationUrl, discover, redeem } from '../support/rp.js';
@@ -41,11 +41,7 @@ describe('passkeys in Chromium (issue #18)', () => {
   async function withAuthenticator(): Promise<{ context: BrowserContext; page: Page }> {
     const context = await chromium.newContext({ locale: 'zh-CN' });
     const page = await context.newPage();
-    const cdp = await context.newCDPSession(page);
-    await cdp.send('WebAuthn.enable');
-    await cdp.send('WebAuthn.addVirtualAuthenticator', {
-      options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
-    });
+    await addVirtualAuthenticator(context, page);
     return { context, page };
   }
 
@@ -68,7 +64,7 @@ describe('passkeys in Chromium (issue #18)', () => {
     return redeem(config, authorization, url);
   }
 
-  it('when a person adds a passkey, then it is the second factor after the password and signs in on its own without a password; removing it needs a fresh sign-in and is audited', async () => {
+  it('when a person adds a passkey as the first second factor, then recovery codes are shown once, it is the second factor after the password (or a recovery code is) and signs in on its own without a password; removing it needs a fresh sign-in, takes the codes with it and is audited', async () => {
     const person = await createPerson(app.app.services, { verified: true });
     const { context, page } = await withAuthenticator();
     try {
@@ -76,9 +72,15 @@ describe('passkeys in Chromium (issue #18)', () => {
       await passwordSignIn(page, person);
       await page.waitForURL(/\/account\/security\/passkey$/);
       await page.click('#passkey-register-button');
-      await page.waitForURL(/done=passkey_added/);
+      // The first second factor: recovery codes, shown once, as after a TOTP enrolment (issue #18).
+      await page.waitForSelector('#recovery-codes');
       expect(await page.textContent('body')).toContain('已添加通行密钥。');
+      const recoveryCodes = (await page.locator('#recovery-codes code').allInnerTexts()).map((code) => code.trim());
+      expect(recoveryCodes).toHaveLength(10);
+      await expect(app.app.services.mfa.status(person.id)).resolves.toEqual({ totp: false, recoveryCodesLeft: 10, passkeys: 1 });
       expect(await countRows(app.db, 'person_passkey', 'person_id = $1', [person.id])).toBe(1);
+      await page.goto(`${app.url}/account/security`);
+      expect(await page.textContent('#recovery-left')).toContain('10');
       expect(await countRows(app.db, 'audit_event', "action = 'person.mfa_enrol' AND outcome = 'success' AND target_id = $1", [person.id])).toBe(1);
 
       // Second factor: the password, then the passkey.
@@ -100,11 +102,24 @@ describe('passkeys in Chromium (issue #18)', () => {
       expect(alone.claims()).toMatchObject({ sub: person.id, amr: ['hwk'], acr: MFA });
       expect(await countRows(app.db, 'audit_event', "action = 'person.sign_in' AND target_id = $1 AND detail->>'method' = 'passkey'", [person.id])).toBe(1);
 
+      // Without the device: the password and a recovery code (once).
+      await context.clearCookies();
+      const recovered = await rpSignIn(page, async () => {
+        await passwordSignIn(page, person);
+        await page.waitForSelector('form#second-factor');
+        await page.fill('form#second-factor input[name="code"]', recoveryCodes[0]!);
+        await page.click('form#second-factor button[type="submit"]');
+      });
+      expect(recovered.claims()).toMatchObject({ sub: person.id, amr: ['pwd', 'otp'], acr: MFA });
+      await expect(app.app.services.mfa.status(person.id)).resolves.toMatchObject({ recoveryCodesLeft: 9 });
+
       // Removal in the account centre (the passkey sign-in just now is fresh).
       await page.goto(`${app.url}/account/security`);
       await page.click('form.remove-passkey button');
       await page.waitForURL(/done=passkey_removed/);
       expect(await countRows(app.db, 'person_passkey', 'person_id = $1', [person.id])).toBe(0);
+      // The last second factor gone: its recovery codes with it.
+      expect(await countRows(app.db, 'person_recovery_code', 'person_id = $1', [person.id])).toBe(0);
       expect(await countRows(app.db, 'audit_event', "action = 'person.mfa_remove' AND target_id = $1", [person.id])).toBe(1);
     } finally {
       await context.close();

@@ -174,15 +174,17 @@ describe('RP kit against the provider (S-9, C-T4)', () => {
     expect(identity.claims).toMatchObject({ iss: app.issuer, aud: RESOURCE, unit_id: unit.id });
     for (const url of [`${koaServer.url}/unit`, httpServer.url]) {
       const answer = await call(url, unitTokens.access);
-      expect([url, answer.status, answer.body]).toEqual([url, 200, { subject: handler.id, unit: { id: unit.id, role: 'handler', verified: true } }]);
+      expect([url, answer.status, answer.body]).toEqual([url, 200, { subject: handler.id, unit: { id: unit.id, role: 'handler', verified: true, mfaRequired: false } }]);
     }
   });
 
   it('when the ID token of the same sign-in is verified, then it carries the unit claims (C-T2)', async () => {
     const identity = await verifier.verifyIdToken(unitTokens.id);
     expect(identity.unit).toEqual({
-      id: unit.id, name: '示例科技有限公司', certType: 'uscc', certNo: unit.certNo, verified: true, role: 'handler', scopes: ['biz:continuing_education'],
+      id: unit.id, name: '示例科技有限公司', certType: 'uscc', certNo: unit.certNo, verified: true, role: 'handler', scopes: ['biz:continuing_education'], mfaRequired: false,
     });
+    // Issue #18: a password-only sign-in, as the kit reads acr and amr.
+    expect(identity).toMatchObject({ acr: 'urn:unit-oidc:acr:pwd', amr: ['pwd'], multiFactor: false });
     expect((await refusal(verifier.verifyIdToken(unitTokens.access))).code).toBe('wrong_audience');
   });
 

@@ -5,7 +5,7 @@ import { createPerson, type TestPerson } from '../support/people.js';
 import { callbackOf, discover, redeem, authorizationUrl } from '../support/rp.js';
 import { clearThrottle, countRows, signInToAccount } from '../support/security.js';
 import { enrolTotp } from '../support/second-factor.js';
-import { ALL_BUSINESS_SCOPES, consentIfAsked, openAndLogIn, unitClientsFile } from '../support/unit-flows.js';
+import { ALL_BUSINESS_SCOPES, consentIfAsked, introspect, openAndLogIn, signInAsUnit, tryRefresh, unitClientsFile } from '../support/unit-flows.js';
 import { csrfFrom, postForm, signInUnit } from '../support/unit-console.js';
 import { bindHandler, createUnit, type TestUnit } from '../support/units.js';
 
@@ -42,6 +42,60 @@ describe('per-unit MFA policy (issue #18)', () => {
     const done = await browser.submit(confirm, 'form#confirm');
     expect(Browser.text(done)).toContain('已要求经办人员二次验证。');
   }
+
+  /** A sign-in for the unit with offline_access: the password, then (enrolled) the second factor, the picker, consent. */
+  async function offlineSignIn(unit: TestUnit, handler: TestPerson, code?: () => Promise<string>) {
+    const params = { scope: 'openid unit offline_access', prompt: 'consent' };
+    if (!code) return (await signInAsUnit(config, app.url, handler, unit.id, params)).tokens;
+    const browser = new Browser(app.url);
+    const authorization = await authorizationUrl(config, params);
+    let page = await openAndLogIn(browser, authorization, handler, true);
+    expect(page.html.querySelector('form#second-factor')).not.toBeNull();
+    page = await browser.submit(page, 'form#second-factor', { code: await code() });
+    page = await consentIfAsked(browser, await browser.submit(page, 'form#select-unit', { unitId: unit.id }));
+    return redeem(config, authorization, callbackOf(page));
+  }
+
+  it('when a unit turns the policy on, then the grants signed in without a second factor are revoked in that change (refresh invalid_grant, introspection inactive, the unit link gone), while a grant signed in with one keeps refreshing with unit_mfa_required (C-T5, S-56)', async () => {
+    const unit = await createUnit(app.app.services, contact, { name: '后开启策略单位', verified: true });
+    const passwordOnly = await createPerson(app.app.services, { verified: true });
+    const withTotp = await createPerson(app.app.services, { verified: true });
+    await bindHandler(app.app.services, unit, passwordOnly, ALL_BUSINESS_SCOPES);
+    await bindHandler(app.app.services, unit, withTotp, ALL_BUSINESS_SCOPES);
+    const enrolling = new Browser(app.url);
+    await signInToAccount(enrolling, withTotp.loginName, withTotp.password);
+    const { authenticator } = await enrolTotp(enrolling);
+
+    const before = await offlineSignIn(unit, passwordOnly);
+    const strong = await offlineSignIn(unit, withTotp, () => authenticator.code());
+    expect(before.claims()).toMatchObject({ amr: ['pwd'], unit_id: unit.id });
+    expect(strong.claims()).toMatchObject({ amr: ['pwd', 'otp'], unit_id: unit.id });
+
+    await turnOn(unit);
+    const refused = await tryRefresh(config, before.refresh_token!);
+    expect(refused).toMatchObject({ ok: false, error: 'invalid_grant' });
+    await expect(introspect(config, before.access_token)).resolves.toMatchObject({ active: false });
+    expect(await countRows(app.db, 'grant_unit', 'person_id = $1 AND unit_id = $2', [passwordOnly.id, unit.id])).toBe(0);
+
+    const kept = await tryRefresh(config, strong.refresh_token!);
+    expect(kept.ok).toBe(true);
+    expect(kept.ok && kept.claims).toMatchObject({ sub: withTotp.id, unit_id: unit.id, unit_mfa_required: true, amr: ['pwd', 'otp'] });
+  });
+
+  it('when the policy is on and a refresh token of a sign-in without a second factor is presented (the policy row written beside the revocation), then the refresh is refused with invalid_grant, not answered with tokens (C-T5)', async () => {
+    const unit = await createUnit(app.app.services, contact, { name: '刷新检查单位', verified: true });
+    const handler = await createPerson(app.app.services, { verified: true });
+    await bindHandler(app.app.services, unit, handler, ALL_BUSINESS_SCOPES);
+    const tokens = await offlineSignIn(unit, handler);
+    const first = await tryRefresh(config, tokens.refresh_token!);
+    expect(first.ok).toBe(true);
+    const current = (first.ok && first.tokens.refresh_token) || tokens.refresh_token!;
+    // Only the policy, not the revocation that comes with it in the console: the refresh itself must check.
+    await app.db.query('INSERT INTO unit_mfa_policy (unit_id, required_at) VALUES ($1, now())', [unit.id]);
+    await expect(tryRefresh(config, current)).resolves.toMatchObject({ ok: false, error: 'invalid_grant' });
+    // An access token keeps its unit claims until it expires (it carries no amr); the claims now say the policy.
+    await expect(introspect(config, first.ok ? first.tokens.access_token : tokens.access_token)).resolves.toMatchObject({ active: true, unit_mfa_required: true });
+  });
 
   it('when the unit console turns the policy on, then a confirmation step comes first, the change is audited and a bad value is refused readably (a stale sign-in: security-freshness walks unit.mfa_policy)', async () => {
     const unit = await createUnit(app.app.services, contact, { name: '策略测试单位' });

@@ -5,14 +5,15 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import type * as client from 'openid-client';
 import { type Browser as ChromiumBrowser, type BrowserContext, type Page } from 'playwright-core';
-import { launchChromium } from '../support/chromium.js';
+import { addVirtualAuthenticator, launchChromium } from '../support/chromium.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { createPerson, lastCode } from '../support/people.js';
 import { pdf, png } from '../support/recovery.js';
 import { bindHandler, createUnit } from '../support/units.js';
 import { jobsSettled } from '../support/jobs.js';
 import { authorizationUrl, discover } from '../support/rp.js';
-import { unitClientsFile } from '../support/unit-flows.js';
+import { ALL_BUSINESS_SCOPES, unitClientsFile } from '../support/unit-flows.js';
+import { TestAuthenticator } from '../support/second-factor.js';
 import { seedDemoData, type DemoSummary } from '../../src/modules/demo/seed.js';
 import { startDemoRp, type RunningDemoRp } from '../../demo/rp-app.js';
 import { demoSystem } from '../../demo/systems.js';
@@ -53,6 +54,13 @@ async function startCallbackServer(): Promise<{ url: string; close(): Promise<vo
 
 /** 张三（zhangsan） in Chinese, 张三 (zhangsan) in English: names and login names in the locale's punctuation. */
 const named = (name: string, login: string, locale: string) => (locale === 'en' ? `${name} (${login})` : `${name}（${login}）`);
+
+/** A browser context in the locale (Accept-Language and the provider's lang cookie), at 1280 px. */
+async function localeContext(browser: ChromiumBrowser, url: string, locale: Locale): Promise<BrowserContext> {
+  const context = await browser.newContext({ locale, viewport: { width: 1280, height: 900 } });
+  await context.addCookies([{ name: 'lang', value: locale, url }]);
+  return context;
+}
 
 interface Finding {
   page: string;
@@ -109,10 +117,8 @@ describe('every page in Chromium: accessible, no horizontal scrolling at 390 px,
     await rp?.close();
   });
 
-  async function newContext(locale: Locale): Promise<BrowserContext> {
-    const context = await browser!.newContext({ locale, viewport: { width: 1280, height: 900 } });
-    await context.addCookies([{ name: 'lang', value: locale, url: app!.url }]);
-    return context;
+  function newContext(locale: Locale): Promise<BrowserContext> {
+    return localeContext(browser!, app!.url, locale);
   }
 
   async function check(page: Page, name: string, locale: Locale): Promise<void> {
@@ -390,7 +396,132 @@ describe('every page in Chromium: accessible, no horizontal scrolling at 390 px,
   it('then no page has a serious or critical axe violation or scrolls horizontally at 390 px, and every screenshot was written', () => {
     expect(checked.size).toBeGreaterThan(40);
     expect(findings).toEqual([]);
-    expect(fs.readdirSync(SHOTS).filter((file) => file.endsWith('.png') && !file.startsWith('demo-')).length).toBe(checked.size * WIDTHS.length);
+    expect(fs.readdirSync(SHOTS).filter((file) => file.endsWith('.png') && !file.startsWith('demo-') && !file.startsWith('mfa-')).length).toBe(checked.size * WIDTHS.length);
+  });
+});
+
+describe('the second-factor pages in Chromium: accessible and no horizontal scrolling at 390 px (issue #18)', () => {
+  let app: TestApp | undefined;
+  let browser: ChromiumBrowser | undefined;
+  let config: client.Configuration;
+  let rp: Awaited<ReturnType<typeof startCallbackServer>> | undefined;
+  const findings: Finding[] = [];
+  const checked = new Set<string>();
+
+  beforeAll(async () => {
+    fs.mkdirSync(SHOTS, { recursive: true });
+    for (const file of fs.readdirSync(SHOTS)) if (file.startsWith('mfa-')) fs.rmSync(path.join(SHOTS, file));
+    rp = await startCallbackServer();
+    // http://localhost: an IP address is no WebAuthn RP ID.
+    app = await startTestApp({ issuerHost: 'localhost', clients: unitClientsFile({ redirectUris: [rp.url] }) });
+    config = await discover(app.issuer);
+    browser = await launchChromium();
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await app?.close();
+    await rp?.close();
+  });
+
+  /** A context in the locale with a virtual platform authenticator (CDP), for the passkey pages. */
+  async function newContext(locale: Locale): Promise<{ context: BrowserContext; page: Page }> {
+    const context = await localeContext(browser!, app!.url, locale);
+    const page = await context.newPage();
+    await addVirtualAuthenticator(context, page);
+    return { context, page };
+  }
+
+  async function check(page: Page, name: string, locale: Locale): Promise<void> {
+    checked.add(`${name} (${locale})`);
+    await examine(page, name, locale, findings);
+  }
+
+  async function signIn(page: Page, form: string, account: string, password: string): Promise<void> {
+    await page.locator(`${form} input[name="account"]`).fill(account);
+    await page.locator(`${form} input[name="password"]`).fill(password);
+    await page.locator(`${form} button[type="submit"]`).click();
+  }
+
+  it.each(LOCALES)('when a person enrols TOTP and a passkey and signs in for a unit that requires a second factor (%s), then 登录安全, the enrolment pages, the picker, the second-factor step and the passkey sign-in pass axe and fit 390 px', async (locale) => {
+    const services = app!.app.services;
+    const contact = await createPerson(services, { verified: true });
+    const unit = await createUnit(services, contact, { name: locale === 'en' ? '二次验证页面测试单位甲' : '二次验证页面测试单位乙', verified: true });
+    const person = await createPerson(services, { verified: true });
+    await bindHandler(services, unit, person, ALL_BUSINESS_SCOPES);
+    const { context, page } = await newContext(locale);
+    try {
+      // The unit console's 二次验证要求: the confirmation step, then on.
+      await page.goto(new URL('/unit', app!.url).toString());
+      await page.locator('a[href$="?tab=unit"]').click();
+      await signIn(page, 'form#unit-login', unit.loginName, unit.password);
+      await page.waitForURL((url) => url.pathname === '/unit');
+      await page.goto(new URL('/unit/mfa-policy', app!.url).toString());
+      await page.locator('form#confirm').waitFor();
+      await check(page, 'mfa-unit-policy', locale);
+      await Promise.all([page.waitForURL((url) => url.pathname === '/unit' && url.search.includes('done=mfa_policy_on')), page.locator('form#confirm button[type="submit"]').click()]);
+      await expect(services.unitMfa.required(unit.id)).resolves.toBe(true);
+      await context.clearCookies();
+      await context.addCookies([{ name: 'lang', value: locale, url: app!.url }]);
+
+      // 登录安全 without a factor, the TOTP enrolment, the recovery codes shown once, then with TOTP.
+      await page.goto(new URL('/console/login?kind=person&return=/account/security', app!.url).toString());
+      await signIn(page, 'form#person-login', person.loginName, person.password);
+      await page.waitForURL((url) => url.pathname === '/account/security');
+      await expect(page.locator('#no-passkey').count()).resolves.toBe(1);
+      await check(page, 'mfa-account-security-none', locale);
+      await page.goto(new URL('/account/security/totp', app!.url).toString());
+      const secret = (await page.locator('#totp-secret').innerText()).replace(/\s+/g, '');
+      await check(page, 'mfa-account-totp-enrol', locale);
+      await page.locator('form#totp-confirm input[name="totp"]').fill(await new TestAuthenticator(secret).code());
+      await page.locator('form#totp-confirm button[type="submit"]').click();
+      await page.locator('#recovery-codes').waitFor();
+      await expect(page.locator('#recovery-codes code').count()).resolves.toBe(10);
+      await check(page, 'mfa-account-recovery-codes', locale);
+      await page.goto(new URL('/account/security', app!.url).toString());
+      await expect(page.locator('#recovery-left').count()).resolves.toBe(1);
+      await check(page, 'mfa-account-security-totp', locale);
+
+      // A passkey (virtual authenticator): the page that adds it, then the list.
+      await page.goto(new URL('/account/security/passkey', app!.url).toString());
+      await check(page, 'mfa-account-passkey-add', locale);
+      await page.locator('#passkey-register-button').click();
+      await page.waitForURL(/done=passkey_added/);
+      await expect(page.locator('#passkeys tr[data-passkey]').count()).resolves.toBe(1);
+      await check(page, 'mfa-account-security-passkeys', locale);
+
+      // The picker marks the unit 须二次验证; choosing it steps the password-only session up.
+      const picking = await authorizationUrl(config, { scope: 'openid unit', prompt: 'select_unit', redirect_uri: rp!.url });
+      await page.goto(picking.url.toString());
+      const row = page.locator('form#select-unit label', { hasText: unit.name });
+      await expect(row.locator('.mfa-mark').innerText()).resolves.toBe(locale === 'en' ? 'Two-step verification required' : '须二次验证');
+      await check(page, 'mfa-select-unit', locale);
+      await row.locator('input[type="radio"]').check();
+      await page.locator('form#select-unit button[type="submit"]').first().click();
+      await page.locator('form#second-factor').waitFor();
+      await check(page, 'mfa-step-up', locale);
+
+      // The second-factor step after the password (code and passkey), and the passkey sign-in without a password.
+      await context.clearCookies();
+      await context.addCookies([{ name: 'lang', value: locale, url: app!.url }]);
+      await page.goto((await authorizationUrl(config, { redirect_uri: rp!.url })).url.toString());
+      await signIn(page, 'form#person-login', person.loginName, person.password);
+      await page.locator('form#second-factor').waitFor();
+      await expect(page.locator('#passkey-button').count()).resolves.toBe(1);
+      await check(page, 'mfa-second-factor', locale);
+      await page.goto((await authorizationUrl(config, { redirect_uri: rp!.url })).url.toString());
+      await page.locator('#passkey-signin').click();
+      await page.locator('#passkey-button').waitFor();
+      await check(page, 'mfa-passkey-sign-in', locale);
+    } finally {
+      await context.close();
+    }
+  }, 180_000);
+
+  it('then none of them has a serious or critical axe violation or scrolls horizontally at 390 px, and every screenshot was written', () => {
+    expect(checked.size).toBe(11 * LOCALES.length);
+    expect(findings).toEqual([]);
+    expect(fs.readdirSync(SHOTS).filter((file) => file.startsWith('mfa-') && file.endsWith('.png')).length).toBe(checked.size * WIDTHS.length);
   });
 });
 

@@ -15,6 +15,8 @@ export interface TokenUnit {
   role: UnitRole;
   /** The unit completed real-name verification (实名认证) when the token was issued. */
   verified: boolean;
+  /** The unit requires a second factor of every handler acting for it (`unit_mfa_required`, issue #18). */
+  mfaRequired: boolean;
 }
 
 /** The unit of an ID token or userinfo response (C-T2). */
@@ -39,6 +41,8 @@ export interface AccessTokenClaims extends JWTPayload {
   unit_id?: string;
   unit_role?: UnitRole;
   unit_verified?: boolean;
+  /** Present (`true`) only when the unit requires a second factor of its handlers. */
+  unit_mfa_required?: true;
 }
 
 export interface IdTokenClaims extends JWTPayload {
@@ -50,6 +54,10 @@ export interface IdTokenClaims extends JWTPayload {
   sid?: string;
   auth_time?: number;
   nonce?: string;
+  /** How the person signed in: `urn:unit-oidc:acr:pwd` (password only) or `urn:unit-oidc:acr:mfa` (multi-factor). */
+  acr?: string;
+  /** The methods used (RFC 8176): `pwd`, `otp` (authenticator or recovery code), `hwk`/`swk` (a passkey). */
+  amr?: string[];
   name?: string;
   preferred_username?: string;
   realname_verified?: boolean;
@@ -60,6 +68,8 @@ export interface IdTokenClaims extends JWTPayload {
   unit_verified?: boolean;
   unit_role?: UnitRole;
   unit_scopes?: string[];
+  /** Present (`true`) only when the unit requires a second factor of its handlers (the sign-in then had one). */
+  unit_mfa_required?: true;
 }
 
 export interface LogoutTokenClaims extends JWTPayload {
@@ -103,6 +113,12 @@ export interface IdTokenIdentity {
   scopes: string[];
   /** The provider session (`sid`), the key of back-channel logout. */
   sessionId?: string;
+  /** `acr` of the sign-in (absent when the provider sent none). */
+  acr?: string;
+  /** `amr` of the sign-in; empty when the provider sent none. */
+  amr: string[];
+  /** The sign-in had a second factor: `acr` is the multi-factor class. */
+  multiFactor: boolean;
   name?: string;
   expiresAt: Date;
   claims: IdTokenClaims;
@@ -121,6 +137,8 @@ export interface LogoutNotice {
 
 export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 const BUSINESS_PREFIX = 'biz:';
+/** The `acr` of a multi-factor sign-in (the provider's discovery lists it in `acr_values_supported`). */
+export const ACR_MFA = 'urn:unit-oidc:acr:mfa';
 
 function invalid(message: string): never {
   throw new InvalidTokenError('invalid_claims', message);
@@ -144,6 +162,12 @@ function hasUnitClaims(claims: JWTPayload, names: readonly string[]): boolean {
 const ACCESS_UNIT_CLAIMS = ['unit_id', 'unit_role', 'unit_verified'] as const;
 const ID_UNIT_CLAIMS = ['unit_id', 'unit_name', 'unit_cert_type', 'unit_cert_no', 'unit_verified', 'unit_role', 'unit_scopes'] as const;
 
+/** `unit_mfa_required`: absent, or `true` (the provider never sends `false`). */
+function mfaRequired(value: unknown): boolean {
+  if (value !== undefined && value !== true) invalid('unit_mfa_required must be true when present');
+  return value === true;
+}
+
 /** Maps the verified claims of a JWT access token; signature, iss, aud, typ and times were checked before. */
 export function parseAccessTokenClaims(payload: JWTPayload): AccessTokenIdentity {
   const claims = payload as AccessTokenClaims;
@@ -156,7 +180,7 @@ export function parseAccessTokenClaims(payload: JWTPayload): AccessTokenIdentity
   if (hasUnitClaims(claims, ACCESS_UNIT_CLAIMS)) {
     if (!nonEmptyString(claims.unit_id)) invalid('unit_id must be a non-empty string');
     if (typeof claims.unit_verified !== 'boolean') invalid('unit_verified must be a boolean');
-    unit = { id: claims.unit_id, role: role(claims.unit_role), verified: claims.unit_verified };
+    unit = { id: claims.unit_id, role: role(claims.unit_role), verified: claims.unit_verified, mfaRequired: mfaRequired(claims.unit_mfa_required) };
   }
   const identity: AccessTokenIdentity = {
     subject: claims.sub,
@@ -183,7 +207,12 @@ export function parseIdTokenClaims(payload: JWTPayload | Record<string, unknown>
   const claims = payload as IdTokenClaims;
   if (!nonEmptyString(claims.sub)) invalid('sub must be a non-empty string');
   if (typeof claims.exp !== 'number') invalid('exp must be a number');
-  const identity: IdTokenIdentity = { subject: claims.sub, scopes: [], expiresAt: new Date(claims.exp * 1000), claims };
+  if (claims.acr !== undefined && !nonEmptyString(claims.acr)) invalid('acr must be a non-empty string');
+  if (claims.amr !== undefined && (!Array.isArray(claims.amr) || !claims.amr.every((method) => typeof method === 'string'))) invalid('amr must be an array of strings');
+  const identity: IdTokenIdentity = {
+    subject: claims.sub, scopes: [], expiresAt: new Date(claims.exp * 1000), amr: [...(claims.amr ?? [])], multiFactor: claims.acr === ACR_MFA, claims,
+  };
+  if (claims.acr !== undefined) identity.acr = claims.acr;
   if (claims.sid !== undefined) {
     if (!nonEmptyString(claims.sid)) invalid('sid must be a non-empty string');
     identity.sessionId = claims.sid;
@@ -196,7 +225,7 @@ export function parseIdTokenClaims(payload: JWTPayload | Record<string, unknown>
     }
     if (typeof verified !== 'boolean') invalid('unit_verified must be a boolean');
     if (!Array.isArray(scopes) || !scopes.every((scope) => typeof scope === 'string')) invalid('unit_scopes must be an array of strings');
-    identity.unit = { id, name, certType, certNo, verified, role: role(claims.unit_role), scopes: [...scopes] };
+    identity.unit = { id, name, certType, certNo, verified, role: role(claims.unit_role), scopes: [...scopes], mfaRequired: mfaRequired(claims.unit_mfa_required) };
     identity.role = identity.unit.role;
     identity.scopes = [...scopes];
   }

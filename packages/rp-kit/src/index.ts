@@ -10,7 +10,7 @@ export {
   type Verifier, type VerifierOptions, type KeySetOptions, type FetchLike, type SigningAlgorithm, type IdTokenCheck,
 } from './verifier.js';
 export {
-  parseAccessTokenClaims, parseIdTokenClaims, parseLogoutTokenClaims, BACKCHANNEL_LOGOUT_EVENT,
+  parseAccessTokenClaims, parseIdTokenClaims, parseLogoutTokenClaims, BACKCHANNEL_LOGOUT_EVENT, ACR_MFA,
   type UnitRole, type TokenUnit, type IdTokenUnit, type AccessTokenClaims, type IdTokenClaims, type LogoutTokenClaims,
   type AccessTokenIdentity, type IdTokenIdentity, type LogoutNotice,
 } from './claims.js';

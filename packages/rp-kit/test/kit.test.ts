@@ -4,14 +4,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as jose from 'jose';
 import {
-  bearerToken, challengeFor, checkRequirements, createVerifier, parseAccessTokenClaims, parseIdTokenClaims,
+  bearerToken, challengeFor, checkRequirements, createVerifier, parseAccessTokenClaims, parseIdTokenClaims, ACR_MFA,
   InsufficientScopeError, InvalidRequestError, InvalidTokenError, KeysUnavailableError, MissingTokenError, RpConfigError,
   type AccessTokenIdentity, type FetchLike, type RpError,
 } from '../src/index.js';
 
 const identity = (overrides: Partial<AccessTokenIdentity> = {}): AccessTokenIdentity => ({
   subject: 'person-1', clientId: 'ce-demo', scopes: ['biz:continuing_education'], businessScopes: ['biz:continuing_education'],
-  expiresAt: new Date(), issuedAt: new Date(), tokenId: 'jti', unit: { id: 'unit-1', role: 'handler', verified: true },
+  expiresAt: new Date(), issuedAt: new Date(), tokenId: 'jti', unit: { id: 'unit-1', role: 'handler', verified: true, mfaRequired: false },
   claims: {} as AccessTokenIdentity['claims'], ...overrides,
 });
 
@@ -143,7 +143,7 @@ describe('RP kit: requirements', () => {
 
   it('unit role and verification requirements', () => {
     expect(refusal(() => checkRequirements(identity(), { roles: ['contact'] })).code).toBe('unit_role_forbidden');
-    expect(refusal(() => checkRequirements(identity({ unit: { id: 'u', role: 'contact', verified: false } }), { verifiedUnit: true })).code).toBe('unit_not_verified');
+    expect(refusal(() => checkRequirements(identity({ unit: { id: 'u', role: 'contact', verified: false, mfaRequired: false } }), { verifiedUnit: true })).code).toBe('unit_not_verified');
     expect(() => checkRequirements(identity(), { unit: true, roles: ['handler'], verifiedUnit: true, scopes: ['biz:continuing_education'] })).not.toThrow();
   });
 });
@@ -160,11 +160,19 @@ describe('RP kit: claims', () => {
     expect(parseAccessTokenClaims(access)).not.toHaveProperty('unit');
   });
 
+  it('maps unit_mfa_required of an access token (issue #18): true when sent, false when absent', () => {
+    const unit = { unit_id: 'u', unit_role: 'handler', unit_verified: true };
+    expect(parseAccessTokenClaims({ ...access, ...unit, unit_mfa_required: true }).unit).toEqual({ id: 'u', role: 'handler', verified: true, mfaRequired: true });
+    expect(parseAccessTokenClaims({ ...access, ...unit }).unit).toEqual({ id: 'u', role: 'handler', verified: true, mfaRequired: false });
+  });
+
   it.each([
     ['a partial unit', { unit_id: 'u' }],
     ['an unknown role', { unit_id: 'u', unit_role: 'admin', unit_verified: true }],
     ['a string unit_verified', { unit_id: 'u', unit_role: 'handler', unit_verified: 'true' }],
     ['a scope array', { scope: ['biz:a'] }],
+    ['unit_mfa_required false', { unit_id: 'u', unit_role: 'handler', unit_verified: true, unit_mfa_required: false }],
+    ['a string unit_mfa_required', { unit_id: 'u', unit_role: 'handler', unit_verified: true, unit_mfa_required: 'true' }],
   ])('refuses %s as invalid_claims', (_name, extra) => {
     const error = refusal(() => parseAccessTokenClaims({ ...access, ...extra }));
     expect(error).toBeInstanceOf(InvalidTokenError);
@@ -182,6 +190,21 @@ describe('RP kit: claims', () => {
     });
     const { unit_scopes: _scopes, ...partial } = claims;
     expect(refusal(() => parseIdTokenClaims(partial)).code).toBe('invalid_claims');
+  });
+
+  it('maps acr, amr and unit_mfa_required of ID token claims (issue #18) and refuses them ill-typed', () => {
+    const claims = {
+      sub: 's', exp: 2, unit_id: 'u', unit_name: '示例科技有限公司', unit_cert_type: 'uscc', unit_cert_no: '91110108MA01ABCD1X',
+      unit_verified: true, unit_role: 'handler', unit_scopes: [], unit_mfa_required: true, acr: ACR_MFA, amr: ['pwd', 'otp'],
+    };
+    expect(parseIdTokenClaims(claims)).toMatchObject({ acr: ACR_MFA, amr: ['pwd', 'otp'], multiFactor: true, unit: { id: 'u', mfaRequired: true } });
+    const passwordOnly = parseIdTokenClaims({ sub: 's', exp: 2, acr: 'urn:unit-oidc:acr:pwd', amr: ['pwd'] });
+    expect(passwordOnly).toMatchObject({ acr: 'urn:unit-oidc:acr:pwd', amr: ['pwd'], multiFactor: false });
+    expect(parseIdTokenClaims({ sub: 's', exp: 2 })).toMatchObject({ amr: [], multiFactor: false });
+    expect(parseIdTokenClaims({ sub: 's', exp: 2 })).not.toHaveProperty('acr');
+    expect(refusal(() => parseIdTokenClaims({ sub: 's', exp: 2, amr: 'pwd' })).code).toBe('invalid_claims');
+    expect(refusal(() => parseIdTokenClaims({ sub: 's', exp: 2, acr: 3 })).code).toBe('invalid_claims');
+    expect(refusal(() => parseIdTokenClaims({ ...claims, unit_mfa_required: 'yes' })).code).toBe('invalid_claims');
   });
 });
 

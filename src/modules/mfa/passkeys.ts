@@ -33,6 +33,12 @@ export interface PasskeyDeps {
   /** The issuer: its host is the WebAuthn RP ID, its origin the only accepted origin. */
   issuer: string;
   rpName: string;
+  /** Recovery codes for a person whose first second factor is a passkey (issue #18), in the enrolment's transaction. */
+  recoveryCodes: {
+    status(personId: string, db: Queryable): Promise<{ totp: boolean; recoveryCodesLeft: number; passkeys: number }>;
+    issueRecoveryCodes(db: Queryable, personId: string, at: Date): Promise<string[]>;
+    removeRecoveryCodes(db: Queryable, personId: string): Promise<void>;
+  };
   now?: () => Date;
 }
 
@@ -126,7 +132,11 @@ export class PasskeyService {
     return options;
   }
 
-  async register(personId: string, response: RegistrationResponseJSON, context: AuditContext): Promise<void> {
+  /**
+   * Adds the passkey the browser created. The person's first second factor also gets recovery codes (as with
+   * TOTP): returned once in clear, never again; undefined when the person already had a factor.
+   */
+  async register(personId: string, response: RegistrationResponseJSON, context: AuditContext): Promise<string[] | undefined> {
     const challenge = challengeOf(response);
     const verified = await verifyRegistrationResponse({
       response, expectedChallenge: () => this.#consume(challenge, 'register', personId), expectedOrigin: this.#origin, expectedRPID: this.#rpId,
@@ -137,7 +147,8 @@ export class PasskeyService {
       throw new AppError('passkey_invalid');
     }
     const { credential, credentialDeviceType, credentialBackedUp } = verified.registrationInfo;
-    await this.deps.db.transaction(async (tx) => {
+    return this.deps.db.transaction(async (tx) => {
+      const before = await this.deps.recoveryCodes.status(personId, tx);
       await tx.query(
         `INSERT INTO person_passkey (id, person_id, credential_id, public_key, counter, transports, device_type, backed_up, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
@@ -145,6 +156,8 @@ export class PasskeyService {
           credential.transports ?? [], credentialDeviceType, credentialBackedUp, this.#now()],
       );
       await this.deps.audit.record(context, { action: 'person.mfa_enrol', target: { type: 'person', id: personId }, detail: { factor: 'passkey' } }, tx);
+      const first = !before.totp && before.passkeys === 0 && before.recoveryCodesLeft === 0;
+      return first ? this.deps.recoveryCodes.issueRecoveryCodes(tx, personId, this.#now()) : undefined;
     });
   }
 
@@ -152,6 +165,9 @@ export class PasskeyService {
     await this.deps.db.transaction(async (tx) => {
       const { rowCount } = await tx.query('DELETE FROM person_passkey WHERE id = $1 AND person_id = $2', [passkeyId, personId]);
       if (rowCount !== 1) throw new AppError('not_found');
+      // The last second factor gone: its recovery codes go with it.
+      const left = await this.deps.recoveryCodes.status(personId, tx);
+      if (!left.totp && left.passkeys === 0) await this.deps.recoveryCodes.removeRecoveryCodes(tx, personId);
       await this.deps.audit.record(context, { action: 'person.mfa_remove', target: { type: 'person', id: personId }, detail: { factor: 'passkey' } }, tx);
     });
   }

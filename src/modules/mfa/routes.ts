@@ -85,8 +85,10 @@ export function secondFactorRoutes(services: Services, requireAccount: RequireAc
   router.post('/passkey', parseBody(), verifyCsrf(), fresh, async (ctx) => {
     const form = formFields(ctx, ['response'], 16_384);
     await withFormErrors(ctx, async () => {
-      await passkeys.register(consoleAccount(ctx).id, parseWebAuthnResponse<RegistrationResponseJSON>(form.response), actor(ctx));
-      seeOther(ctx, '/account/security?done=passkey_added');
+      const codes = await passkeys.register(consoleAccount(ctx).id, parseWebAuthnResponse<RegistrationResponseJSON>(form.response), actor(ctx));
+      // The first second factor: its recovery codes, shown once (as after a TOTP enrolment).
+      if (codes) render(ctx, 'account/recovery-codes.njk', { codes, done: 'passkey_added' });
+      else seeOther(ctx, '/account/security?done=passkey_added');
     }, (view, status) => passkeyPage(ctx, view, status));
   });
 

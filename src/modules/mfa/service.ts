@@ -99,7 +99,7 @@ export class SecondFactorService {
     const at = this.#now();
     const codes = await this.deps.db.transaction(async (tx) => {
       if (!(await this.#claimTotp(tx, personId, code, at, true))) return undefined;
-      const issued = await this.#issueRecoveryCodes(tx, personId, at);
+      const issued = await this.issueRecoveryCodes(tx, personId, at);
       await this.deps.audit.record(context, { action: 'person.mfa_enrol', target: { type: 'person', id: personId }, detail: { factor: 'totp' } }, tx);
       return issued;
     });
@@ -111,22 +111,23 @@ export class SecondFactorService {
     return codes;
   }
 
-  /** Removes the authenticator and every recovery code (the caller has checked a fresh sign-in, S-34). */
+  /** Removes the authenticator, and the recovery codes unless a passkey remains (the caller has checked a fresh sign-in, S-34). */
   async removeTotp(personId: string, context: AuditContext): Promise<void> {
     await this.deps.db.transaction(async (tx) => {
       const removed = await tx.query('DELETE FROM person_totp WHERE person_id = $1 AND enrolled_at IS NOT NULL', [personId]);
       if (removed.rowCount !== 1) throw new AppError('not_found');
       await tx.query('DELETE FROM person_totp WHERE person_id = $1', [personId]);
-      await tx.query('DELETE FROM person_recovery_code WHERE person_id = $1', [personId]);
+      if ((await this.status(personId, tx)).passkeys === 0) await this.removeRecoveryCodes(tx, personId);
       await this.deps.audit.record(context, { action: 'person.mfa_remove', target: { type: 'person', id: personId }, detail: { factor: 'totp' } }, tx);
     });
   }
 
-  /** New recovery codes in place of the old ones (all of them stop working). */
+  /** New recovery codes in place of the old ones (all of them stop working), for a person with a second factor. */
   async regenerateRecoveryCodes(personId: string, context: AuditContext): Promise<string[]> {
     return this.deps.db.transaction(async (tx) => {
-      assertThat((await this.status(personId, tx)).totp, 'not_found');
-      const codes = await this.#issueRecoveryCodes(tx, personId, this.#now());
+      const status = await this.status(personId, tx);
+      assertThat(status.totp || status.passkeys > 0, 'not_found');
+      const codes = await this.issueRecoveryCodes(tx, personId, this.#now());
       await this.deps.audit.record(context, { action: 'person.recovery_codes_renew', target: { type: 'person', id: personId } }, tx);
       return codes;
     });
@@ -189,8 +190,13 @@ export class SecondFactorService {
     return claimed.rowCount === 1;
   }
 
-  async #issueRecoveryCodes(db: Queryable, personId: string, at: Date): Promise<string[]> {
+  async removeRecoveryCodes(db: Queryable, personId: string): Promise<void> {
     await db.query('DELETE FROM person_recovery_code WHERE person_id = $1', [personId]);
+  }
+
+  /** Fresh recovery codes in place of any earlier ones, in the caller's transaction; the clear codes are returned once. */
+  async issueRecoveryCodes(db: Queryable, personId: string, at: Date): Promise<string[]> {
+    await this.removeRecoveryCodes(db, personId);
     const codes: string[] = [];
     for (let index = 0; index < RECOVERY_CODE_COUNT; index += 1) {
       const code = randomString(10, RECOVERY_ALPHABET);
