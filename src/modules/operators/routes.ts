@@ -2,7 +2,8 @@ import { Router } from '@koa/router';
 import { isUuid } from '../../shared/account-id.js';
 import type { Context } from 'koa';
 import { auditContext, csrfToken, parseBody, seeOther, verifyCsrf } from '../../shared/http/forms.js';
-import { validForm } from '../../shared/http/validate.js';
+import { validForm, validQuery } from '../../shared/http/validate.js';
+import { ConsoleAuditQueryDto, ConsoleSearchQueryDto } from './dto.js';
 import { IdNumberDto } from '../persons/dto.js';
 import { NoteDto } from '../recovery/dto.js';
 import { render } from '../../shared/http/views.js';
@@ -28,12 +29,12 @@ export function operatorRoutes(services: Services, requireAccount: RequireAccoun
   router.use(frameIdentity(services));
 
   const actor = (ctx: Context) => auditContext(ctx, { type: 'operator', id: consoleAccount(ctx).id });
-  const text = (value: unknown) => (typeof value === 'string' ? value.slice(0, 64) : undefined);
+  const search = (ctx: Context) => validQuery(ctx, ConsoleSearchQueryDto, false).q?.trim();
   // What the last action did, said specifically (?done=…, only known outcomes).
   const doneOf = (ctx: Context) => (typeof ctx.query.done === 'string' && OUTCOMES.includes(ctx.query.done) ? ctx.query.done : undefined);
 
   router.get('/', async (ctx) => {
-    const query = text(ctx.query.q)?.trim();
+    const query = search(ctx);
     const found = await persons.search(query);
     const operator = await services.operators.byId(consoleAccount(ctx).id);
     render(ctx, 'operator/index.njk', {
@@ -72,7 +73,7 @@ export function operatorRoutes(services: Services, requireAccount: RequireAccoun
   }
 
   router.get('/units', async (ctx) => {
-    const query = text(ctx.query.q)?.trim() ?? '';
+    const query = search(ctx) ?? '';
     render(ctx, 'operator/units.njk', { query, units: await services.units.search(query) });
   });
 
@@ -128,8 +129,8 @@ export function operatorRoutes(services: Services, requireAccount: RequireAccoun
   // The whole log, newest first, 50 a page: by person or unit (login name, mobile, name or certificate number,
   // never an id to type in), action and dates; names instead of ids, each linked to its page.
   router.get('/audit', async (ctx) => {
-    const { query, filter } = auditQuery(ctx);
-    const subject = text(ctx.query.q)?.trim() ?? '';
+    const { query, filter, params } = auditQuery(ctx, ConsoleAuditQueryDto);
+    const subject = params.q?.trim() ?? '';
     let subjectId: string | undefined;
     let subjectMissing = false;
     if (subject) {

@@ -16,7 +16,7 @@ import { frameIdentity, personLabel } from '../site/identity.js';
 import { AppError } from '../../shared/errors.js';
 import { translate } from '../../shared/i18n/index.js';
 import { describeEntries } from '../audit/describe.js';
-import { AUDIT_PAGE_SIZE, auditActions, auditPaging, auditQuery } from '../audit/page.js';
+import { AUDIT_PAGE_SIZE, AuditPageQueryDto, auditActions, auditPaging, auditQuery } from '../audit/page.js';
 
 /** Business scopes chosen in a form (the repeated `scopes` field), validated by `ScopesDto`. */
 export function scopesOf(ctx: Context): string[] {
@@ -175,7 +175,7 @@ export function unitRoutes(services: Services, requireAccount: RequireAccount): 
 
   // The unit's own log (R-A1): names instead of ids, action and date filters, 50 a page.
   router.get('/audit', async (ctx) => {
-    const { query, filter } = auditQuery(ctx);
+    const { query, filter } = auditQuery(ctx, AuditPageQueryDto);
     const entries = await audit.list({ ...filter, actingUnitId: unitId(ctx) });
     const locale = state(ctx).locale;
     render(ctx, 'unit/audit.njk', {
