@@ -6,7 +6,7 @@ import { pickLocale } from '../shared/i18n/index.js';
 import { state } from '../shared/http/middleware.js';
 import { parseAccountId } from '../shared/account-id.js';
 import type { Services } from '../services.js';
-import { CONSOLE_CLIENT_ID, CONSOLE_KINDS, type ConsoleKind } from '../oidc/console-client.js';
+import { CONSOLE_CLIENT_ID, requestedAccountKind, type ConsoleKind } from '../oidc/console-client.js';
 
 export type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
 
@@ -42,11 +42,7 @@ export async function loadInteraction(ctx: Context, provider: Provider): Promise
 /** The kind of account this interaction signs in (persons for every business system). */
 export function accountKindOf(interaction: Interaction, services: Services): ConsoleKind {
   const params = interaction.params as Record<string, unknown>;
-  if (params.client_id !== CONSOLE_CLIENT_ID) {
-    return services.catalog.client(params.client_id)?.accountKind ?? 'person';
-  }
-  return typeof params.console === 'string' && (CONSOLE_KINDS as readonly string[]).includes(params.console)
-    ? params.console as ConsoleKind : 'person';
+  return requestedAccountKind(params.client_id, params.console, (clientId) => services.catalog.client(clientId)?.accountKind);
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { Account, AccountClaims, FindAccount, KoaContextWithOIDC } from 'oidc-provider';
-import { parseAccountId } from '../shared/account-id.js';
+import { parseAccountId, type AccountKind } from '../shared/account-id.js';
 import type { Person } from '../modules/persons/service.js';
 import type { Services } from '../services.js';
 import { CONSOLE_CLIENT_ID } from './console-client.js';
@@ -17,6 +17,28 @@ export function personClaims(person: Person): AccountClaims {
     phone_number: `+86${person.mobile}`,
     phone_number_verified: person.mobileVerified,
   };
+}
+
+/** The look-ups of the three kinds of account, each by id. */
+export interface AccountLookups {
+  persons: Pick<Services['persons'], 'byId'>;
+  units: Pick<Services['units'], 'byId'>;
+  operators: Pick<Services['operators'], 'byId'>;
+}
+
+interface AccountRecords {
+  person: NonNullable<Awaited<ReturnType<Services['persons']['byId']>>>;
+  unit: NonNullable<Awaited<ReturnType<Services['units']['byId']>>>;
+  operator: NonNullable<Awaited<ReturnType<Services['operators']['byId']>>>;
+}
+
+/**
+ * The one answer to "is this account active": the account of that kind and id exists and is not disabled
+ * (R-B6, S-41). findAccount (tokens, userinfo, refresh) and the management API's bearer check both ask it.
+ */
+export async function activeAccount<K extends AccountKind>(lookups: AccountLookups, kind: K, id: string): Promise<AccountRecords[K] | undefined> {
+  const found = kind === 'person' ? await lookups.persons.byId(id) : kind === 'unit' ? await lookups.units.byId(id) : await lookups.operators.byId(id);
+  return found?.status === 'active' ? found as AccountRecords[K] : undefined;
 }
 
 function clientIdOf(ctx: KoaContextWithOIDC | undefined, token: unknown): string | undefined {
@@ -82,13 +104,10 @@ export function createFindAccount(services: Services): FindAccount {
       const clientId = clientIdOf(ctx, token);
       const registered = services.catalog.client(clientId)?.accountKind;
       if (clientId !== CONSOLE_CLIENT_ID && registered !== ref.kind) return undefined;
-      const active = ref.kind === 'operator'
-        ? (await services.operators.byId(ref.id))?.status === 'active'
-        : (await services.units.byId(ref.id))?.status === 'active';
-      return active ? { accountId: id, claims: async () => ({ sub: id }) } satisfies Account : undefined;
+      return await activeAccount(services, ref.kind, ref.id) ? { accountId: id, claims: async () => ({ sub: id }) } satisfies Account : undefined;
     }
-    const person = await services.persons.byId(ref.id);
-    if (!person || person.status !== 'active') return undefined;
+    const person = await activeAccount(services, 'person', ref.id);
+    if (!person) return undefined;
     const grantId = (token as { grantId?: string } | undefined)?.grantId;
     const access = token ? await requestUnitAccess(ctx, services, person.id, grantId) : undefined;
     if (access === null) return undefined;

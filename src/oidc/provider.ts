@@ -261,7 +261,7 @@ export function buildConfiguration(deps: ProviderDeps): Configuration {
       return access ? unitTokenClaims(access) : undefined;
     },
     interactions: {
-      policy: buildPolicy(services, (clientId) => catalog.client(clientId)?.accountKind ?? 'person', policyNeedsMfa(catalog, services)),
+      policy: buildPolicy(services, (clientId) => catalog.client(clientId)?.accountKind, policyNeedsMfa(catalog, services)),
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
     },
     fetch: fetchForRegisteredClients(catalog),
