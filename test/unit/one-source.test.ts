@@ -90,7 +90,7 @@ describe('one source each', () => {
   it('when the code decides the account kind of a request or whether an account is active, then it asks the one source', () => {
     const offenders = sources().flatMap(([file, text]) => [
       ...(/accountKind \?\? 'person'|CONSOLE_KINDS as readonly|console === 'person'|kind === 'person';/.test(text) && !file.endsWith('oidc/console-client.ts') ? [`${file}: decides the account kind`] : []),
-      ...(/byId\([^)]*\)\)\?\.status === 'active'/.test(text) && !file.endsWith('oidc/accounts.ts') ? [`${file}: checks an account's status itself`] : []),
+      ...(/byId\([^)]*\)\)\?\.status === 'active'|person\.status !== 'active'\) return false/.test(text) && !file.endsWith('oidc/accounts.ts') ? [`${file}: checks an account's status itself`] : []),
     ]);
     expect(offenders).toEqual([]);
   });
