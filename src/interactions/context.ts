@@ -6,9 +6,10 @@ import { pickLocale } from '../shared/i18n/index.js';
 import { state } from '../shared/http/middleware.js';
 import { parseAccountId } from '../shared/account-id.js';
 import type { Services } from '../services.js';
+import { saveInteractionResult, type Interaction } from '../oidc/library-internals.js';
 import { CONSOLE_CLIENT_ID, requestedAccountKind, type ConsoleKind } from '../oidc/console-client.js';
 
-export type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
+export type { Interaction } from '../oidc/library-internals.js';
 
 /** Cookie (on the interaction's path) remembering the language the relying party asked for with ui_locales. */
 export const INTERACTION_LOCALE = 'interaction_locale';
@@ -65,20 +66,11 @@ export function clientName(services: Services, clientId: unknown, locale: 'zh-CN
 }
 
 /**
- * The one write to the library's interaction record: its `result`, saved for the rest of its lifetime (what
- * interactionResult does). Every step that records something in an interaction goes through here.
- */
-export async function saveResult(interaction: Interaction, result: Record<string, unknown>): Promise<void> {
-  interaction.result = result;
-  await interaction.save(Math.max(1, (interaction.exp ?? 0) - Math.floor(Date.now() / 1000)));
-}
-
-/**
  * Completes the interaction with a result and sends the browser back to the authorization endpoint. What the
  * library's interactionResult does, on the interaction this request already loaded (no second read).
  */
 export async function finish(ctx: Context, interaction: Interaction, result: Record<string, unknown>, merge = false): Promise<void> {
-  await saveResult(interaction, merge && !('error' in result) ? { ...interaction.lastSubmission, ...result } : result);
+  await saveInteractionResult(interaction, merge && !('error' in result) ? { ...interaction.lastSubmission, ...result } : result);
   ctx.status = 303;
   ctx.redirect(interaction.returnTo);
 }

@@ -3,7 +3,8 @@ import { parseAccountId, type AccountKind } from '../shared/account-id.js';
 import type { Person } from '../modules/persons/service.js';
 import type { Services } from '../services.js';
 import { CONSOLE_CLIENT_ID } from './console-client.js';
-import { isBusinessScope, unitAccessForGrant, unitClaims, type GrantAccessDeps, type UnitAccess } from '../modules/bindings/access.js';
+import { narrowLoadedGrant } from './library-internals.js';
+import { unitAccessForGrant, unitClaims, type GrantAccessDeps, type UnitAccess } from '../modules/bindings/access.js';
 
 /** Standard claims of a person (profile, phone) and the real-name flag. */
 export function personClaims(person: Person): AccountClaims {
@@ -72,24 +73,6 @@ export async function tokenRequestUnitAccess(ctx: KoaContextWithOIDC, services: 
 }
 
 /**
- * At the token endpoint the grant loaded for this issuance loses, in memory, the business scopes the unit does
- * not grant now; the access token's `scope`, the token response and the ID token follow (C-T3, S-42). The
- * stored grant keeps what was consented, so a scope comes back once it is allowed again (e.g. after the unit is
- * verified).
- */
-function restrictGrant(ctx: KoaContextWithOIDC | undefined, allowed: string[]): void {
-  const grant = ctx?.oidc?.entities?.Grant;
-  if (!grant) return;
-  const permitted = new Set(allowed);
-  const rejectedOidc = grant.getOIDCScope().split(' ').filter((scope) => isBusinessScope(scope) && !permitted.has(scope));
-  if (rejectedOidc.length) grant.rejectOIDCScope(rejectedOidc.join(' '));
-  for (const resource of Object.keys(grant.resources ?? {})) {
-    const rejected = grant.getResourceScope(resource).split(' ').filter((scope) => isBusinessScope(scope) && !permitted.has(scope));
-    if (rejected.length) grant.rejectResourceScope(resource, rejected.join(' '));
-  }
-}
-
-/**
  * findAccount: a person that exists and is active, with the unit of the token's grant when the person signed in
  * for a unit. Unit accounts and operators exist only for the provider's own consoles; for business systems they
  * are unknown (R-U3). Returning undefined makes refresh fail with invalid_grant and userinfo with invalid_token:
@@ -111,7 +94,7 @@ export function createFindAccount(services: Services): FindAccount {
     const grantId = (token as { grantId?: string } | undefined)?.grantId;
     const access = token ? await requestUnitAccess(ctx, services, person.id, grantId) : undefined;
     if (access === null) return undefined;
-    if (token) restrictGrant(ctx, access?.allowed ?? []);
+    if (token) narrowLoadedGrant(ctx, access?.allowed ?? []);
     return {
       accountId: id,
       claims: async (_use, scope) => ({ ...personClaims(person), ...(access ? unitClaims(access, scope) : {}) }),

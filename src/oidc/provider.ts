@@ -16,6 +16,7 @@ import { tokenUnitScopes, unitAccessForGrant, unitTokenClaims } from '../modules
 import { parseAccountId } from '../shared/account-id.js';
 import { buildPolicy } from './policy.js';
 import { createLoadExistingGrant } from './grants.js';
+import { addIntrospectionClaims } from './library-internals.js';
 import { CONSOLE_CLIENT_ID, consoleClientMetadata } from './console-client.js';
 import { logoutSource, postLogoutSuccessSource } from './pages.js';
 import { metrics } from '../shared/metrics.js';
@@ -186,7 +187,7 @@ export function buildConfiguration(deps: ProviderDeps): Configuration {
           if (!person) return false;
           const access = await unitAccessForGrant(services, person.id, token.grantId);
           if (access === null) return false;
-          if (access) token.extra = { ...token.extra, ...unitTokenClaims(access), unit_scopes: tokenUnitScopes(access, token.scope) };
+          if (access) addIntrospectionClaims(token, { ...unitTokenClaims(access), unit_scopes: tokenUnitScopes(access, token.scope) });
           return true;
         },
       },
