@@ -14,15 +14,19 @@ import { consoleAccount, type RequireAccount } from '../../shared/console-accoun
 import { maskMobile } from '../persons/rules.js';
 import { assertFound, withFormErrors } from '../../shared/http/form-errors.js';
 import type { ActorType } from '../audit/audit-log.js';
-import { frameIdentity } from '../site/identity.js';
-import { describeEntries } from '../audit/describe.js';
+import { frameIdentity, type IdentityServices } from '../site/identity.js';
+import { describeEntries, type DescribeLookups } from '../audit/describe.js';
 import { AUDIT_PAGE_SIZE, auditActions, auditPaging, auditQuery } from '../audit/page.js';
 
 const ACTOR_TYPES: ActorType[] = ['person', 'unit', 'operator', 'system', 'anonymous'];
 const OUTCOMES = ['realname_verified', 'realname_rejected', 'person_active', 'person_disabled', 'unit_active', 'unit_disabled'];
 
+/** What the counter console uses: its own services, and those of the frame and of the audit descriptions. */
+type OperatorPorts = Pick<Services, 'persons' | 'audit' | 'config' | 'operators' | 'units' | 'verification' | 'bindings' | 'appeals' | 'dashboard' | 'notifier'>
+  & IdentityServices & DescribeLookups;
+
 /** The counter console (PRODUCT.md §7): verify persons, search, audit log; every action audited (R-A1). */
-export function operatorRoutes(services: Services, requireAccount: RequireAccount): Router {
+export function operatorRoutes(services: OperatorPorts, requireAccount: RequireAccount): Router {
   const router = new Router({ prefix: '/operator' });
   const { persons, audit, config } = services;
   router.use(requireAccount('operator'));
