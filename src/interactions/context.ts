@@ -41,7 +41,7 @@ export async function loadInteraction(ctx: Context, provider: Provider): Promise
 }
 
 /** The kind of account this interaction signs in (persons for every business system). */
-export function accountKindOf(interaction: Interaction, services: Services): ConsoleKind {
+export function accountKindOf(interaction: Interaction, services: Pick<Services, 'catalog'>): ConsoleKind {
   const params = interaction.params as Record<string, unknown>;
   return requestedAccountKind(params.client_id, params.console, (clientId) => services.catalog.client(clientId)?.accountKind);
 }
@@ -50,7 +50,7 @@ export function accountKindOf(interaction: Interaction, services: Services): Con
  * The account a re-authentication is for (S-34): the console asked with `reauth=1` and the SSO session is signed
  * in with an account of the interaction's kind. Then only that account's password is accepted.
  */
-export function reauthAccountOf(interaction: Interaction, services: Services): { kind: ConsoleKind; id: string } | undefined {
+export function reauthAccountOf(interaction: Interaction, services: Pick<Services, 'catalog'>): { kind: ConsoleKind; id: string } | undefined {
   const params = interaction.params as Record<string, unknown>;
   if (params.client_id !== CONSOLE_CLIENT_ID || params.reauth !== '1') return undefined;
   const ref = parseAccountId((interaction.session as { accountId?: string } | undefined)?.accountId);
@@ -59,7 +59,7 @@ export function reauthAccountOf(interaction: Interaction, services: Services): {
 }
 
 /** The name of the client to show, in the page's language. */
-export function clientName(services: Services, clientId: unknown, locale: 'zh-CN' | 'en'): string {
+export function clientName(services: Pick<Services, 'catalog'>, clientId: unknown, locale: 'zh-CN' | 'en'): string {
   const client = services.catalog.client(clientId);
   if (client) return client.name[locale];
   return locale === 'en' ? 'Unified Identity Platform' : '统一身份认证平台';
