@@ -34,6 +34,7 @@ import { portalRoutes } from './modules/portal/routes.js';
 import { siteRoutes } from './modules/site/routes.js';
 import { apiRoutes } from './modules/api/routes.js';
 import { bearerAuth } from './oidc/bearer.js';
+import { activeAccount } from './oidc/accounts.js';
 import { backchannelLogoutHandler, BACKCHANNEL_LOGOUT_JOB, logoutJobs } from './oidc/backchannel.js';
 import { JobWorker } from './modules/jobs/worker.js';
 import { jobRoutes } from './modules/jobs/routes.js';
@@ -134,11 +135,7 @@ export function createApp(deps: AppDeps): App {
     appealOperatorRoutes(services, requireAccount),
     jobRoutes(services, requireAccount),
     portalRoutes(services, currentAccount),
-    apiRoutes(services, bearerAuth(provider, deps.config.reauthSeconds, async (kind, id) => {
-      if (kind === 'person') return (await services.persons.byId(id))?.status === 'active';
-      if (kind === 'unit') return (await services.units.byId(id))?.status === 'active';
-      return (await services.operators.byId(id))?.status === 'active';
-    })),
+    apiRoutes(services, bearerAuth(provider, deps.config.reauthSeconds, async (kind, id) => (await activeAccount(services, kind, id)) !== undefined)),
   ]) {
     provider.use(router.routes());
     provider.use(router.allowedMethods());

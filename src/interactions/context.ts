@@ -6,9 +6,10 @@ import { pickLocale } from '../shared/i18n/index.js';
 import { state } from '../shared/http/middleware.js';
 import { parseAccountId } from '../shared/account-id.js';
 import type { Services } from '../services.js';
-import { CONSOLE_CLIENT_ID, CONSOLE_KINDS, type ConsoleKind } from '../oidc/console-client.js';
+import { saveInteractionResult, type Interaction } from '../oidc/library-internals.js';
+import { CONSOLE_CLIENT_ID, requestedAccountKind, type ConsoleKind } from '../oidc/console-client.js';
 
-export type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
+export type { Interaction } from '../oidc/library-internals.js';
 
 /** Cookie (on the interaction's path) remembering the language the relying party asked for with ui_locales. */
 export const INTERACTION_LOCALE = 'interaction_locale';
@@ -40,20 +41,16 @@ export async function loadInteraction(ctx: Context, provider: Provider): Promise
 }
 
 /** The kind of account this interaction signs in (persons for every business system). */
-export function accountKindOf(interaction: Interaction, services: Services): ConsoleKind {
+export function accountKindOf(interaction: Interaction, services: Pick<Services, 'catalog'>): ConsoleKind {
   const params = interaction.params as Record<string, unknown>;
-  if (params.client_id !== CONSOLE_CLIENT_ID) {
-    return services.catalog.client(params.client_id)?.accountKind ?? 'person';
-  }
-  return typeof params.console === 'string' && (CONSOLE_KINDS as readonly string[]).includes(params.console)
-    ? params.console as ConsoleKind : 'person';
+  return requestedAccountKind(params.client_id, params.console, (clientId) => services.catalog.client(clientId)?.accountKind);
 }
 
 /**
  * The account a re-authentication is for (S-34): the console asked with `reauth=1` and the SSO session is signed
  * in with an account of the interaction's kind. Then only that account's password is accepted.
  */
-export function reauthAccountOf(interaction: Interaction, services: Services): { kind: ConsoleKind; id: string } | undefined {
+export function reauthAccountOf(interaction: Interaction, services: Pick<Services, 'catalog'>): { kind: ConsoleKind; id: string } | undefined {
   const params = interaction.params as Record<string, unknown>;
   if (params.client_id !== CONSOLE_CLIENT_ID || params.reauth !== '1') return undefined;
   const ref = parseAccountId((interaction.session as { accountId?: string } | undefined)?.accountId);
@@ -62,19 +59,10 @@ export function reauthAccountOf(interaction: Interaction, services: Services): {
 }
 
 /** The name of the client to show, in the page's language. */
-export function clientName(services: Services, clientId: unknown, locale: 'zh-CN' | 'en'): string {
+export function clientName(services: Pick<Services, 'catalog'>, clientId: unknown, locale: 'zh-CN' | 'en'): string {
   const client = services.catalog.client(clientId);
   if (client) return client.name[locale];
   return locale === 'en' ? 'Unified Identity Platform' : '统一身份认证平台';
-}
-
-/**
- * The one write to the library's interaction record: its `result`, saved for the rest of its lifetime (what
- * interactionResult does). Every step that records something in an interaction goes through here.
- */
-export async function saveResult(interaction: Interaction, result: Record<string, unknown>): Promise<void> {
-  interaction.result = result;
-  await interaction.save(Math.max(1, (interaction.exp ?? 0) - Math.floor(Date.now() / 1000)));
 }
 
 /**
@@ -82,7 +70,7 @@ export async function saveResult(interaction: Interaction, result: Record<string
  * library's interactionResult does, on the interaction this request already loaded (no second read).
  */
 export async function finish(ctx: Context, interaction: Interaction, result: Record<string, unknown>, merge = false): Promise<void> {
-  await saveResult(interaction, merge && !('error' in result) ? { ...interaction.lastSubmission, ...result } : result);
+  await saveInteractionResult(interaction, merge && !('error' in result) ? { ...interaction.lastSubmission, ...result } : result);
   ctx.status = 303;
   ctx.redirect(interaction.returnTo);
 }

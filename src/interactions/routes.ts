@@ -14,7 +14,8 @@ import { parseAccountId } from '../shared/account-id.js';
 import { isIdentityScope } from '../config/clients.js';
 import type { Services } from '../services.js';
 import { accountIdOf } from '../shared/account-id.js';
-import { accountKindOf, clientName, finish, INTERACTION_LOCALE, loadInteraction, reauthAccountOf, saveResult, type Interaction } from './context.js';
+import { accountKindOf, clientName, finish, INTERACTION_LOCALE, loadInteraction, reauthAccountOf, type Interaction } from './context.js';
+import { saveInteractionResult } from '../oidc/library-internals.js';
 import { maskMobile } from '../modules/persons/rules.js';
 import { unitInteractionRoutes } from './unit-routes.js';
 import { takeRegistration } from '../shared/registered-sign-in.js';
@@ -260,7 +261,7 @@ export function interactionRoutes(provider: Provider, services: Services): Route
     try {
       validForm(ctx, SignInDto);
       const operator = await services.operators.authenticatePassword(form.account, form.password, auditContext(ctx));
-      await saveResult(interaction, { operatorPassword: { operatorId: operator.id, at: Math.floor(Date.now() / 1000) } satisfies OperatorStep });
+      await saveInteractionResult(interaction, { operatorPassword: { operatorId: operator.id, at: Math.floor(Date.now() / 1000) } satisfies OperatorStep });
       ctx.status = 303;
       ctx.redirect(`/interaction/${interaction.uid}`);
     } catch (error) {

@@ -11,6 +11,7 @@ import type { Services } from '../services.js';
 import { ACR_MFA } from '../oidc/assurance.js';
 import { STEP_UP_REASON } from '../oidc/step-up.js';
 import { accountKindOf, clientName, finish, loadInteraction, reauthAccountOf, type Interaction } from './context.js';
+import { saveInteractionResult } from '../oidc/library-internals.js';
 import type { AuthenticationResponseJSON } from '@simplewebauthn/server';
 import { parseWebAuthnResponse } from '../modules/mfa/passkeys.js';
 
@@ -62,8 +63,7 @@ export function secondFactorInteractionRoutes(router: Router, provider: Provider
       await complete();
       return;
     }
-    interaction.result = { personPassword: { personId, at: Math.floor(Date.now() / 1000), unitMode } satisfies PersonPasswordStep };
-    await interaction.save(Math.max(1, (interaction.exp ?? 0) - Math.floor(Date.now() / 1000)));
+    await saveInteractionResult(interaction, { personPassword: { personId, at: Math.floor(Date.now() / 1000), unitMode } satisfies PersonPasswordStep });
     ctx.status = 303;
     ctx.redirect(`/interaction/${interaction.uid}`);
   }

@@ -1,10 +1,11 @@
 import type { Account, AccountClaims, FindAccount, KoaContextWithOIDC } from 'oidc-provider';
-import { parseAccountId } from '../shared/account-id.js';
+import { parseAccountId, type AccountKind } from '../shared/account-id.js';
 import type { Person } from '../modules/persons/service.js';
 import type { Services } from '../services.js';
 import { CONSOLE_CLIENT_ID } from './console-client.js';
 import { hasSecondFactor } from './assurance.js';
-import { isBusinessScope, unitAccessForGrant, unitClaims, type GrantAccessDeps, type UnitAccess } from '../modules/bindings/access.js';
+import { narrowLoadedGrant } from './library-internals.js';
+import { unitAccessForGrant, unitClaims, type GrantAccessDeps, type UnitAccess } from '../modules/bindings/access.js';
 
 /** Standard claims of a person (profile, phone) and the real-name flag. */
 export function personClaims(person: Person): AccountClaims {
@@ -18,6 +19,28 @@ export function personClaims(person: Person): AccountClaims {
     phone_number: `+86${person.mobile}`,
     phone_number_verified: person.mobileVerified,
   };
+}
+
+/** The look-ups of the three kinds of account, each by id. */
+export interface AccountLookups {
+  persons: Pick<Services['persons'], 'byId'>;
+  units: Pick<Services['units'], 'byId'>;
+  operators: Pick<Services['operators'], 'byId'>;
+}
+
+interface AccountRecords {
+  person: NonNullable<Awaited<ReturnType<Services['persons']['byId']>>>;
+  unit: NonNullable<Awaited<ReturnType<Services['units']['byId']>>>;
+  operator: NonNullable<Awaited<ReturnType<Services['operators']['byId']>>>;
+}
+
+/**
+ * The one answer to "is this account active": the account of that kind and id exists and is not disabled
+ * (R-B6, S-41). findAccount (tokens, userinfo, refresh) and the management API's bearer check both ask it.
+ */
+export async function activeAccount<K extends AccountKind>(lookups: AccountLookups, kind: K, id: string): Promise<AccountRecords[K] | undefined> {
+  const found = kind === 'person' ? await lookups.persons.byId(id) : kind === 'unit' ? await lookups.units.byId(id) : await lookups.operators.byId(id);
+  return found?.status === 'active' ? found as AccountRecords[K] : undefined;
 }
 
 function clientIdOf(ctx: KoaContextWithOIDC | undefined, token: unknown): string | undefined {
@@ -57,24 +80,6 @@ export async function tokenRequestUnitAccess(ctx: KoaContextWithOIDC, services: 
 }
 
 /**
- * At the token endpoint the grant loaded for this issuance loses, in memory, the business scopes the unit does
- * not grant now; the access token's `scope`, the token response and the ID token follow (C-T3, S-42). The
- * stored grant keeps what was consented, so a scope comes back once it is allowed again (e.g. after the unit is
- * verified).
- */
-function restrictGrant(ctx: KoaContextWithOIDC | undefined, allowed: string[]): void {
-  const grant = ctx?.oidc?.entities?.Grant;
-  if (!grant) return;
-  const permitted = new Set(allowed);
-  const rejectedOidc = grant.getOIDCScope().split(' ').filter((scope) => isBusinessScope(scope) && !permitted.has(scope));
-  if (rejectedOidc.length) grant.rejectOIDCScope(rejectedOidc.join(' '));
-  for (const resource of Object.keys(grant.resources ?? {})) {
-    const rejected = grant.getResourceScope(resource).split(' ').filter((scope) => isBusinessScope(scope) && !permitted.has(scope));
-    if (rejected.length) grant.rejectResourceScope(resource, rejected.join(' '));
-  }
-}
-
-/**
  * findAccount: a person that exists and is active, with the unit of the token's grant when the person signed in
  * for a unit. Unit accounts and operators exist only for the provider's own consoles; for business systems they
  * are unknown (R-U3). Returning undefined makes refresh fail with invalid_grant and userinfo with invalid_token:
@@ -89,20 +94,17 @@ export function createFindAccount(services: Services): FindAccount {
       const clientId = clientIdOf(ctx, token);
       const registered = services.catalog.client(clientId)?.accountKind;
       if (clientId !== CONSOLE_CLIENT_ID && registered !== ref.kind) return undefined;
-      const active = ref.kind === 'operator'
-        ? (await services.operators.byId(ref.id))?.status === 'active'
-        : (await services.units.byId(ref.id))?.status === 'active';
-      return active ? { accountId: id, claims: async () => ({ sub: id }) } satisfies Account : undefined;
+      return await activeAccount(services, ref.kind, ref.id) ? { accountId: id, claims: async () => ({ sub: id }) } satisfies Account : undefined;
     }
-    const person = await services.persons.byId(ref.id);
-    if (!person || person.status !== 'active') return undefined;
+    const person = await activeAccount(services, 'person', ref.id);
+    if (!person) return undefined;
     const grantId = (token as { grantId?: string } | undefined)?.grantId;
     const access = token ? await requestUnitAccess(ctx, services, person.id, grantId) : undefined;
     if (access === null) return undefined;
     // C-T5, issue #18: a refresh token (or code) of a sign-in without a second factor stops working for a unit
     // that requires one now (invalid_grant); the unit's own statement read the policy, no extra one.
     if (access?.mfaRequired && withoutSecondFactor(token)) return undefined;
-    if (token) restrictGrant(ctx, access?.allowed ?? []);
+    if (token) narrowLoadedGrant(ctx, access?.allowed ?? []);
     return {
       accountId: id,
       claims: async (_use, scope) => ({ ...personClaims(person), ...(access ? unitClaims(access, scope) : {}) }),

@@ -1,19 +1,14 @@
 import { interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
 import { parseAccountId } from '../shared/account-id.js';
-import { CONSOLE_CLIENT_ID, CONSOLE_KINDS, type ConsoleKind } from './console-client.js';
+import { requestedAccountKind, type AccountKindOfClient, type ConsoleKind } from './console-client.js';
 import { selectUnitPrompt, type UnitSelectionDeps } from './unit-selection.js';
 import { stepUpCheck, type NeedsMfa } from './step-up.js';
 
 const { base, Check } = interactionPolicy;
 
-/** Management-API clients registered for unit accounts or operators (clients.json `account_kind`). */
-export type AccountKindOfClient = (clientId: string) => ConsoleKind;
-
-/** Which kind of account the request needs: a person for every business system; the console says which. */
+/** Which kind of account the request needs (see requestedAccountKind). */
 export function requiredAccountKind(ctx: KoaContextWithOIDC, kindOfClient: AccountKindOfClient): ConsoleKind {
-  if (ctx.oidc.client?.clientId !== CONSOLE_CLIENT_ID) return ctx.oidc.client ? kindOfClient(ctx.oidc.client.clientId) : 'person';
-  const asked = ctx.oidc.params?.console;
-  return typeof asked === 'string' && (CONSOLE_KINDS as readonly string[]).includes(asked) ? asked as ConsoleKind : 'person';
+  return requestedAccountKind(ctx.oidc.client?.clientId, ctx.oidc.params?.console, kindOfClient);
 }
 
 /**

@@ -11,11 +11,12 @@ import { state } from '../shared/http/middleware.js';
 import { createAdapter } from './adapter.js';
 import type { KeyMaterial } from './keys.js';
 import type { Services } from '../services.js';
-import { createFindAccount, tokenRequestUnitAccess } from './accounts.js';
+import { activeAccount, createFindAccount, tokenRequestUnitAccess } from './accounts.js';
 import { tokenUnitScopes, unitAccessForGrant, unitTokenClaims } from '../modules/bindings/access.js';
 import { parseAccountId } from '../shared/account-id.js';
 import { buildPolicy } from './policy.js';
 import { createLoadExistingGrant } from './grants.js';
+import { addIntrospectionClaims } from './library-internals.js';
 import { CONSOLE_CLIENT_ID, consoleClientMetadata } from './console-client.js';
 import { logoutSource, postLogoutSuccessSource } from './pages.js';
 import { metrics } from '../shared/metrics.js';
@@ -182,11 +183,11 @@ export function buildConfiguration(deps: ProviderDeps): Configuration {
           const ref = parseAccountId(token.accountId);
           if (!ref) return !token.accountId;
           if (ref.kind !== 'person') return false;
-          const person = await services.persons.byId(ref.id);
-          if (!person || person.status !== 'active') return false;
+          const person = await activeAccount(services, 'person', ref.id);
+          if (!person) return false;
           const access = await unitAccessForGrant(services, person.id, token.grantId);
           if (access === null) return false;
-          if (access) token.extra = { ...token.extra, ...unitTokenClaims(access), unit_scopes: tokenUnitScopes(access, token.scope) };
+          if (access) addIntrospectionClaims(token, { ...unitTokenClaims(access), unit_scopes: tokenUnitScopes(access, token.scope) });
           return true;
         },
       },
@@ -261,7 +262,7 @@ export function buildConfiguration(deps: ProviderDeps): Configuration {
       return access ? unitTokenClaims(access) : undefined;
     },
     interactions: {
-      policy: buildPolicy(services, (clientId) => catalog.client(clientId)?.accountKind ?? 'person', policyNeedsMfa(catalog, services)),
+      policy: buildPolicy(services, (clientId) => catalog.client(clientId)?.accountKind, policyNeedsMfa(catalog, services)),
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
     },
     fetch: fetchForRegisteredClients(catalog),

@@ -3,7 +3,7 @@ import { parseAccountId } from '../shared/account-id.js';
 import { isBusinessScope, unitAccess, type UnitAccess, type UnitAccessDeps } from '../modules/bindings/access.js';
 import type { UnitGrants } from './unit-grants.js';
 import type { ClientCatalog } from '../config/clients.js';
-import { CONSOLE_CLIENT_ID } from './console-client.js';
+import { CONSOLE_CLIENT_ID, requestedAccountKind } from './console-client.js';
 
 const { Prompt, Check } = interactionPolicy;
 
@@ -23,8 +23,7 @@ function results(ctx: KoaContextWithOIDC): UnitResults {
 /** Business systems and the person console take part in unit selection; the unit and operator consoles do not. */
 function participates(clientId: string | undefined, params: Record<string, unknown>): boolean {
   if (clientId !== CONSOLE_CLIENT_ID) return true;
-  const kind = params.console;
-  return kind === undefined || kind === 'person';
+  return requestedAccountKind(clientId, params.console, () => undefined) === 'person';
 }
 
 export type UnitSelectionDeps = UnitAccessDeps & { unitGrants: UnitGrants; catalog: Pick<ClientCatalog, 'businesses' | 'client'> };

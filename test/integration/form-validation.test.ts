@@ -4,7 +4,7 @@ import { Browser, type Page } from '../support/browser.js';
 import { RP_REDIRECT, TEST_SECRET, testClient, testClientsFile } from '../support/fixtures.js';
 import { createPerson, type TestPerson } from '../support/people.js';
 import { authorizationUrl, callbackOf, discover, redeem } from '../support/rp.js';
-import { INTERNALS, signInToAccount } from '../support/security.js';
+import { INTERNALS, signInOperator, signInToAccount } from '../support/security.js';
 import { createUnit, type TestUnit } from '../support/units.js';
 import { csrfFrom, fingerprint, postForm, SLOW_MS } from '../support/unit-console.js';
 
@@ -99,6 +99,23 @@ describe('form and body validation: every field at once, nothing truncated (issu
     expect([errorOf(page, 'reference'), errorOf(page, 'contact')]).toEqual([message('zh-CN', 'error.field_too_long', { max: 32 }), message('zh-CN', 'error.field_too_long', { max: 254 })]);
     expect(valueOf(page, 'reference')).toBe('A'.repeat(33));
   }, SLOW_MS);
+
+  it.each<[Locale, string]>([['zh-CN', ''], ['en', '&lang=en']])(
+    'when a console filter is over 64 characters (%s), then the page is a readable 400 naming the limit instead of searching for a cut value',
+    async (locale, lang) => {
+      const counter = new Browser(app.url);
+      await signInOperator(app, counter);
+      const tooLong = message(locale, 'error.field_too_long', { max: 64 });
+      for (const path of ['/operator?q=', '/operator/units?q=', '/operator/audit?q=', '/operator/audit?action=', '/operator/audit?from=']) {
+        const refused = await counter.get(`${path}${'长'.repeat(65)}${lang}`);
+        expect([path, refused.status]).toEqual([path, 400]);
+        expect(refused.body).toContain(tooLong);
+        expect(refused.body).not.toMatch(INTERNALS);
+        // 64 characters are a search like any other; meaningless filter values are still ignored, not refused.
+        const accepted = await counter.get(`${path}${'长'.repeat(64)}${lang}`);
+        expect([path, accepted.status]).toEqual([path, 200]);
+      }
+    }, SLOW_MS);
 
   describe('the management API', () => {
     let token: string;

@@ -129,6 +129,20 @@ describe('import boundaries (issue #13)', () => {
     expect(violations({ [file]: [target] })).toEqual([]);
   });
 
+  // Writes to objects node-oidc-provider owns: the interaction record, the loaded grant, a token's `extra`.
+  const LIBRARY_WRITES = /\binteraction\.result\s*=|\binteraction\.save\(|\.reject(?:OIDC|Resource)Scope\(|\.extra\s*=[^=]/;
+
+  it('when the source tree writes to objects of node-oidc-provider, then it does so in src/oidc/library-internals.ts only', () => {
+    const writers = Object.keys(graph).filter((file) => LIBRARY_WRITES.test(fs.readFileSync(path.join(ROOT, file), 'utf8')));
+    expect(writers).toEqual(['src/oidc/library-internals.ts']);
+  });
+
+  it.each(['interaction.result = result;', 'await interaction.save(60);', "grant.rejectOIDCScope('biz:x');", 'token.extra = { unit_id: id };'])(
+    'when a file holds %j, then it counts as a write to the library', (line) => {
+      expect(LIBRARY_WRITES.test(line)).toBe(true);
+    },
+  );
+
   it('when a relative import is resolved, then it names the repository file', () => {
     expect(resolve('src/modules/units/service.ts', '../bindings/store.js')).toBe('src/modules/bindings/store.ts');
     expect(resolve('src/shared/http/forms.ts', '../../modules/audit/audit-log.js')).toBe('src/modules/audit/audit-log.ts');

@@ -15,11 +15,11 @@ import { maskMobile, normalizeMobile } from '../persons/rules.js';
 import { assertFound, visibleField, withFormErrors } from '../../shared/http/form-errors.js';
 import { CERT_TYPES } from '../units/certificates.js';
 import { isIdentityScope } from '../../config/clients.js';
-import { describeEntries } from '../audit/describe.js';
-import { frameIdentity } from '../site/identity.js';
+import { describeEntries, type DescribeLookups } from '../audit/describe.js';
+import { frameIdentity, type IdentityServices } from '../site/identity.js';
 
 /** The account centre of a person (PRODUCT.md §7): profile, password, mobile, real name, signed-in systems. */
-export function accountRoutes(services: Services, requireAccount: RequireAccount): Router {
+export function accountRoutes(services: Pick<Services, 'persons' | 'sessions' | 'audit' | 'catalog' | 'bindings' | 'units' | 'verification' | 'notices' | 'unitGrants'> & IdentityServices & DescribeLookups, requireAccount: RequireAccount): Router {
   const router = new Router({ prefix: '/account' });
   const { persons, sessions, audit, catalog, bindings, units, verification } = services;
   router.use(requireAccount('person'));

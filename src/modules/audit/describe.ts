@@ -14,14 +14,15 @@ export interface DescribedEntry extends AuditRecord {
   unit: Party | undefined;
 }
 
-type Lookup = Pick<Services, 'persons' | 'units' | 'operators' | 'catalog'>;
+/** The look-ups that name the parties of an audit entry. */
+export type DescribeLookups = Pick<Services, 'persons' | 'units' | 'operators' | 'catalog'>;
 
 /**
  * Audit entries as a person reads them: names and login names (李四（lisi）, 示例科技有限公司, 示例窗口（counter）)
  * instead of ids, 未登录访客 and 系统 instead of anonymous and system; with `links`, each links to its page in the
  * operator console. Each id is looked up once per page.
  */
-export async function describeEntries(services: Lookup, entries: AuditRecord[], locale: Locale, links: boolean): Promise<DescribedEntry[]> {
+export async function describeEntries(services: DescribeLookups, entries: AuditRecord[], locale: Locale, links: boolean): Promise<DescribedEntry[]> {
   const cache = new Map<string, Promise<Party | undefined>>();
   const party = (type: string | null, id: string | null): Promise<Party | undefined> => {
     if (!type) return Promise.resolve(undefined);

@@ -1,4 +1,6 @@
 import type { Context } from 'koa';
+import { IsOptional, IsString, MaxLength } from 'class-validator';
+import { validQuery } from '../../shared/http/validate.js';
 import { keysWithPrefix, translate, type Locale } from '../../shared/i18n/index.js';
 import type { AuditFilter } from './audit-log.js';
 
@@ -11,6 +13,28 @@ export interface AuditQuery {
   page: number;
 }
 
+/** The longest value a filter of a console page takes; a longer one is refused (400), never cut. */
+export const FILTER_MAX = 64;
+
+/**
+ * The filters of an audit log page as typed in its form: over-long or repeated values are refused with a
+ * readable 400 page; values of the right length that mean nothing (an unknown action, a malformed date) are
+ * ignored, the page then shows everything.
+ */
+export class AuditPageQueryDto {
+  @IsOptional() @IsString() @MaxLength(FILTER_MAX)
+  action?: string;
+
+  @IsOptional() @IsString() @MaxLength(FILTER_MAX)
+  from?: string;
+
+  @IsOptional() @IsString() @MaxLength(FILTER_MAX)
+  to?: string;
+
+  @IsOptional() @IsString() @MaxLength(FILTER_MAX)
+  page?: string;
+}
+
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
 
 /** A date of the filter form (Beijing time, the platform's) as the instant its day starts; undefined if invalid. */
@@ -21,18 +45,21 @@ function dayStart(value: string): Date | undefined {
 }
 
 /**
- * The action and date filters and the page of an audit log page, read from the query string: invalid values are
+ * The action and date filters and the page of an audit log page, read from the query string through its DTO
+ * (`AuditPageQueryDto` or one extending it, whose instance is returned as `params`): meaningless values are
  * ignored (the page shows everything rather than an error), the dates are whole days in Beijing time.
  */
-export function auditQuery(ctx: Context): { query: AuditQuery; filter: AuditFilter } {
-  const text = (value: unknown) => (typeof value === 'string' ? value.trim().slice(0, 64) : '');
+export function auditQuery<T extends AuditPageQueryDto>(ctx: Context, dto: new () => T): { query: AuditQuery; filter: AuditFilter; params: T } {
+  const params = validQuery(ctx, dto, false);
+  const text = (value: string | undefined) => value?.trim() ?? '';
   const actions = new Set(keysWithPrefix('audit.action.').map((key) => key.slice('audit.action.'.length)));
-  const action = actions.has(text(ctx.query.action)) ? text(ctx.query.action) : '';
-  const from = dayStart(text(ctx.query.from)) ? text(ctx.query.from) : '';
-  const to = dayStart(text(ctx.query.to)) ? text(ctx.query.to) : '';
-  const page = Math.min(Math.max(1, Number.parseInt(text(ctx.query.page), 10) || 1), 2000);
+  const action = actions.has(text(params.action)) ? text(params.action) : '';
+  const from = dayStart(text(params.from)) ? text(params.from) : '';
+  const to = dayStart(text(params.to)) ? text(params.to) : '';
+  const page = Math.min(Math.max(1, Number.parseInt(text(params.page), 10) || 1), 2000);
   const until = to ? dayStart(to) : undefined;
   return {
+    params,
     query: { action, from, to, page },
     filter: {
       ...(action ? { action } : {}),

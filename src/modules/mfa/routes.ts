@@ -12,7 +12,7 @@ import type { Services } from '../../services.js';
 import type { RequireAccount } from '../../shared/console-account.js';
 import { consoleAccount } from '../../shared/console-account.js';
 import { assertFound, withFormErrors } from '../../shared/http/form-errors.js';
-import { frameIdentity } from '../site/identity.js';
+import { frameIdentity, type IdentityServices } from '../site/identity.js';
 
 /** `ABCD EFGH …`: the key as a person types it into an authenticator app. */
 export function groupedSecret(secret: string): string {
@@ -28,7 +28,7 @@ export function qrOf(uri: string): Promise<string> {
  * 登录安全 in the account centre (issue #18): the person's second factors. Viewing is open to the signed-in person;
  * enrolling, removing and new recovery codes need a fresh sign-in (S-34, `person.second_factor`).
  */
-export function secondFactorRoutes(services: Services, requireAccount: RequireAccount): Router {
+export function secondFactorRoutes(services: Pick<Services, 'mfa' | 'persons' | 'config' | 'passkeys'> & IdentityServices, requireAccount: RequireAccount): Router {
   const router = new Router({ prefix: '/account/security' });
   const { mfa, persons, config, passkeys } = services;
   const fresh = requireAccount('person', { freshSeconds: config.reauthSeconds, operation: 'person.second_factor' });

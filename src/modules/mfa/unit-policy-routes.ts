@@ -8,7 +8,7 @@ import { render } from '../../shared/http/views.js';
 import type { Services } from '../../services.js';
 import type { RequireAccount } from '../../shared/console-account.js';
 import { consoleAccount } from '../../shared/console-account.js';
-import { frameIdentity } from '../site/identity.js';
+import { frameIdentity, type IdentityServices } from '../site/identity.js';
 import { assertFound } from '../../shared/http/form-errors.js';
 
 /**
@@ -16,7 +16,7 @@ import { assertFound } from '../../shared/http/form-errors.js';
  * it. The page is the confirmation step (current setting, consequence); the change needs a fresh sign-in (S-34,
  * `unit.mfa_policy`) and is audited.
  */
-export function unitMfaPolicyRoutes(services: Services, requireAccount: RequireAccount): Router {
+export function unitMfaPolicyRoutes(services: Pick<Services, 'unitMfa' | 'units' | 'config'> & IdentityServices, requireAccount: RequireAccount): Router {
   const router = new Router({ prefix: '/unit/mfa-policy' });
   const { unitMfa, units, config } = services;
   const fresh = requireAccount('unit', { freshSeconds: config.reauthSeconds, operation: 'unit.mfa_policy' });

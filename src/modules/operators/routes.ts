@@ -2,7 +2,8 @@ import { Router } from '@koa/router';
 import { isUuid } from '../../shared/account-id.js';
 import type { Context } from 'koa';
 import { auditContext, csrfToken, parseBody, seeOther, verifyCsrf } from '../../shared/http/forms.js';
-import { validForm } from '../../shared/http/validate.js';
+import { validForm, validQuery } from '../../shared/http/validate.js';
+import { ConsoleAuditQueryDto, ConsoleSearchQueryDto } from './dto.js';
 import { IdNumberDto } from '../persons/dto.js';
 import { NoteDto } from '../recovery/dto.js';
 import { render } from '../../shared/http/views.js';
@@ -13,27 +14,31 @@ import { consoleAccount, type RequireAccount } from '../../shared/console-accoun
 import { maskMobile } from '../persons/rules.js';
 import { assertFound, withFormErrors } from '../../shared/http/form-errors.js';
 import type { ActorType } from '../audit/audit-log.js';
-import { frameIdentity } from '../site/identity.js';
-import { describeEntries } from '../audit/describe.js';
+import { frameIdentity, type IdentityServices } from '../site/identity.js';
+import { describeEntries, type DescribeLookups } from '../audit/describe.js';
 import { AUDIT_PAGE_SIZE, auditActions, auditPaging, auditQuery } from '../audit/page.js';
 
 const ACTOR_TYPES: ActorType[] = ['person', 'unit', 'operator', 'system', 'anonymous'];
 const OUTCOMES = ['realname_verified', 'realname_rejected', 'person_active', 'person_disabled', 'unit_active', 'unit_disabled'];
 
+/** What the counter console uses: its own services, and those of the frame and of the audit descriptions. */
+type OperatorPorts = Pick<Services, 'persons' | 'audit' | 'config' | 'operators' | 'units' | 'verification' | 'bindings' | 'appeals' | 'dashboard' | 'notifier'>
+  & IdentityServices & DescribeLookups;
+
 /** The counter console (PRODUCT.md §7): verify persons, search, audit log; every action audited (R-A1). */
-export function operatorRoutes(services: Services, requireAccount: RequireAccount): Router {
+export function operatorRoutes(services: OperatorPorts, requireAccount: RequireAccount): Router {
   const router = new Router({ prefix: '/operator' });
   const { persons, audit, config } = services;
   router.use(requireAccount('operator'));
   router.use(frameIdentity(services));
 
   const actor = (ctx: Context) => auditContext(ctx, { type: 'operator', id: consoleAccount(ctx).id });
-  const text = (value: unknown) => (typeof value === 'string' ? value.slice(0, 64) : undefined);
+  const search = (ctx: Context) => validQuery(ctx, ConsoleSearchQueryDto, false).q?.trim();
   // What the last action did, said specifically (?done=…, only known outcomes).
   const doneOf = (ctx: Context) => (typeof ctx.query.done === 'string' && OUTCOMES.includes(ctx.query.done) ? ctx.query.done : undefined);
 
   router.get('/', async (ctx) => {
-    const query = text(ctx.query.q)?.trim();
+    const query = search(ctx);
     const found = await persons.search(query);
     const operator = await services.operators.byId(consoleAccount(ctx).id);
     render(ctx, 'operator/index.njk', {
@@ -72,7 +77,7 @@ export function operatorRoutes(services: Services, requireAccount: RequireAccoun
   }
 
   router.get('/units', async (ctx) => {
-    const query = text(ctx.query.q)?.trim() ?? '';
+    const query = search(ctx) ?? '';
     render(ctx, 'operator/units.njk', { query, units: await services.units.search(query) });
   });
 
@@ -128,8 +133,8 @@ export function operatorRoutes(services: Services, requireAccount: RequireAccoun
   // The whole log, newest first, 50 a page: by person or unit (login name, mobile, name or certificate number,
   // never an id to type in), action and dates; names instead of ids, each linked to its page.
   router.get('/audit', async (ctx) => {
-    const { query, filter } = auditQuery(ctx);
-    const subject = text(ctx.query.q)?.trim() ?? '';
+    const { query, filter, params } = auditQuery(ctx, ConsoleAuditQueryDto);
+    const subject = params.q?.trim() ?? '';
     let subjectId: string | undefined;
     let subjectMissing = false;
     if (subject) {

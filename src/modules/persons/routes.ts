@@ -13,7 +13,7 @@ import type { Services } from '../../services.js';
 import { maskMobile, normalizeMobile } from './rules.js';
 
 /** Public pages: registration of a personal account (R-P1) and personal password recovery (R-P4). */
-export function personRoutes(services: Services): Router {
+export function personRoutes(services: Pick<Services, 'persons' | 'now'>): Router {
   const router = new Router();
   const { persons } = services;
 

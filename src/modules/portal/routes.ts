@@ -7,7 +7,7 @@ import { state } from '../../shared/http/middleware.js';
 import { render } from '../../shared/http/views.js';
 import type { Services } from '../../services.js';
 import type { CurrentAccount } from '../../shared/console-account.js';
-import { unitAccess, type UnitAccess } from '../bindings/access.js';
+import { unitAccess, type UnitAccess, type UnitAccessDeps } from '../bindings/access.js';
 import { personLabel } from '../site/identity.js';
 
 type TileState = 'open' | 'sign_in' | 'personal' | 'not_granted' | 'unverified';
@@ -31,7 +31,7 @@ function tileUrl(portalUrl: string, access: UnitAccess | null | undefined): stri
  * person acting for a unit), a tile per business system of clients.json, open when the identity may use it and
  * saying why not otherwise, switching unit without the password, and sign-out.
  */
-export function portalRoutes(services: Services, currentAccount: CurrentAccount): Router {
+export function portalRoutes(services: Pick<Services, 'catalog' | 'persons' | 'unitGrants'> & UnitAccessDeps, currentAccount: CurrentAccount): Router {
   const router = new Router();
   const { catalog, persons, unitGrants } = services;
   // Tile icons (issue 14): public/icons/<business code>.svg when there is one, else a generic one; static files

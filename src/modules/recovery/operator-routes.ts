@@ -10,9 +10,9 @@ import { withFormErrors } from '../../shared/http/form-errors.js';
 import { APPEAL_LINK_TTL_HOURS } from './appeals.js';
 import { PREVIEW_TYPES, sendDocument, sendPreview } from './documents.js';
 import { APPEAL_STATUSES } from './appeal-lifecycle.js';
-import { frameIdentity } from '../site/identity.js';
+import { frameIdentity, type IdentityServices } from '../site/identity.js';
 import { state } from '../../shared/http/middleware.js';
-import { describeEntries } from '../audit/describe.js';
+import { describeEntries, type DescribeLookups } from '../audit/describe.js';
 import { translate } from '../../shared/i18n/index.js';
 
 
@@ -20,7 +20,7 @@ import { translate } from '../../shared/i18n/index.js';
  * The counter console's appeals (R-R3, PRODUCT.md §7): pending appeals, their documents (downloaded as attachments
  * with the sniffed type, S-35; PDF and images also previewed inline, sandboxed), approval or rejection with a note; every step audited (R-A1).
  */
-export function appealOperatorRoutes(services: Services, requireAccount: RequireAccount): Router {
+export function appealOperatorRoutes(services: Pick<Services, 'appeals' | 'audit'> & IdentityServices & DescribeLookups, requireAccount: RequireAccount): Router {
   const router = new Router({ prefix: '/operator/appeals' });
   const { appeals } = services;
   router.use(requireAccount('operator'));

@@ -12,11 +12,11 @@ import { consoleAccount, type RequireAccount } from '../../shared/console-accoun
 import { maskMobile } from '../persons/rules.js';
 import { assertFound, withFormErrors } from '../../shared/http/form-errors.js';
 import { CERT_TYPES } from './certificates.js';
-import { frameIdentity, personLabel } from '../site/identity.js';
+import { frameIdentity, personLabel, type IdentityServices } from '../site/identity.js';
 import { AppError } from '../../shared/errors.js';
 import { translate } from '../../shared/i18n/index.js';
-import { describeEntries } from '../audit/describe.js';
-import { AUDIT_PAGE_SIZE, auditActions, auditPaging, auditQuery } from '../audit/page.js';
+import { describeEntries, type DescribeLookups } from '../audit/describe.js';
+import { AUDIT_PAGE_SIZE, AuditPageQueryDto, auditActions, auditPaging, auditQuery } from '../audit/page.js';
 
 /** Business scopes chosen in a form (the repeated `scopes` field), validated by `ScopesDto`. */
 export function scopesOf(ctx: Context): string[] {
@@ -30,7 +30,7 @@ export function scopesOf(ctx: Context): string[] {
  * The unit console (C-UI4, R-U4, R-U5): unit information, 子账户信息 (bindings), verification, password, log.
  * Every query is scoped by the signed-in unit (S-45); sensitive actions need a recent sign-in (S-34).
  */
-export function unitRoutes(services: Services, requireAccount: RequireAccount): Router {
+export function unitRoutes(services: Pick<Services, 'units' | 'bindings' | 'verification' | 'audit' | 'catalog' | 'config'> & IdentityServices & DescribeLookups, requireAccount: RequireAccount): Router {
   const router = new Router({ prefix: '/unit' });
   const { units, bindings, verification, audit, catalog, config } = services;
   // S-27 / S-34: each sensitive route names its entry of the one table shared with the management API.
@@ -175,7 +175,7 @@ export function unitRoutes(services: Services, requireAccount: RequireAccount): 
 
   // The unit's own log (R-A1): names instead of ids, action and date filters, 50 a page.
   router.get('/audit', async (ctx) => {
-    const { query, filter } = auditQuery(ctx);
+    const { query, filter } = auditQuery(ctx, AuditPageQueryDto);
     const entries = await audit.list({ ...filter, actingUnitId: unitId(ctx) });
     const locale = state(ctx).locale;
     render(ctx, 'unit/audit.njk', {

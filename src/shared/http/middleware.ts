@@ -104,7 +104,8 @@ function respond(ctx: Context, status: number, code: string, messageKey: Message
   } else {
     // A way back from every error page (返回首页 always; 重新登录 when the sign-in or the session is the problem).
     const signIn = code === 'interaction_expired' || code === 'reauth_required' || status === 401;
-    render(ctx, 'error.njk', { message, signIn }, status);
+    // A refused query string (a GET page's filters) names each failing parameter's problem under the summary.
+    render(ctx, 'error.njk', { message, signIn, problems: fieldMessages(locale, fields).map((problem) => problem.message) }, status);
   }
 }
 

@@ -126,13 +126,14 @@ export function validBody<T extends object>(ctx: Context, dto: Dto<T>): T {
 }
 
 /**
- * Validates the query string against a DTO (every value a string; a repeated parameter is refused): unknown
- * parameters and malformed values are 400 listing every offending parameter.
+ * Validates the query string against a DTO (every value a string; a repeated parameter is refused): malformed
+ * values are 400 listing every offending parameter; unknown parameters too, unless `forbidUnknown` is false
+ * (the HTML pages, whose links carry other parameters such as `done` or `lang`).
  */
-export function validQuery<T extends object>(ctx: Context, dto: Dto<T>): T {
+export function validQuery<T extends object>(ctx: Context, dto: Dto<T>, forbidUnknown = true): T {
   const query: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(ctx.query)) query[name] = value;
-  return validate(dto, query, true);
+  return validate(dto, query, forbidUnknown);
 }
 
 /** The submitted form (URL-encoded or JSON) as an object; anything else is an empty form. */
