@@ -20,6 +20,12 @@ function dayStart(value: string): Date | undefined {
   return Number.isNaN(date.getTime()) ? undefined : date;
 }
 
+/** The `page` of the query string: 1 unless a whole number from 1 to 2000 (anything else shows the first page). */
+export function pageNumber(ctx: Context): number {
+  const raw = typeof ctx.query.page === 'string' ? ctx.query.page.trim().slice(0, 64) : '';
+  return Math.min(Math.max(1, Number.parseInt(raw, 10) || 1), 2000);
+}
+
 /**
  * The action and date filters and the page of an audit log page, read from the query string: invalid values are
  * ignored (the page shows everything rather than an error), the dates are whole days in Beijing time.
@@ -30,7 +36,7 @@ export function auditQuery(ctx: Context): { query: AuditQuery; filter: AuditFilt
   const action = actions.has(text(ctx.query.action)) ? text(ctx.query.action) : '';
   const from = dayStart(text(ctx.query.from)) ? text(ctx.query.from) : '';
   const to = dayStart(text(ctx.query.to)) ? text(ctx.query.to) : '';
-  const page = Math.min(Math.max(1, Number.parseInt(text(ctx.query.page), 10) || 1), 2000);
+  const page = pageNumber(ctx);
   const until = to ? dayStart(to) : undefined;
   return {
     query: { action, from, to, page },
