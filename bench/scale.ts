@@ -28,6 +28,8 @@ const concurrency = Number(option('concurrency', 'BENCH_CONCURRENCY', '8'));
 const seconds = Number(option('seconds', 'BENCH_SECONDS', '3'));
 const repeats = Number(option('repeats', 'BENCH_REPEATS', '3'));
 const handlersOfUnit = Number(option('handlers', 'BENCH_HANDLERS', '5000'));
+/** Handlers of the empty database's console unit: more than a page (50), so both sides render full pages. */
+const EMPTY_SIDE_HANDLERS = 60;
 const rate = Number(option('rate', 'BENCH_RATE', '100'));
 const paths = option('paths', 'BENCH_PATHS', 'signin,refresh,client_credentials,introspection,picker-1,picker-200,subaccounts,unit-log').split(',');
 const serverEnv: Record<string, string> = {};
@@ -190,7 +192,8 @@ try {
   for (const side of sides) {
     side.handlers = await side.harness.call<Credentials[]>('seed', { handlers: Math.max(flowConcurrency, concurrency) });
     const subjects = await side.harness.call<{ pickers: Record<string, Credentials>; unit: Side['unit'] }>('subjects', {
-      pickerUnits: [1, 200], handlers: side.name === 'preloaded' ? handlersOfUnit : 1, logRows: side.name === 'preloaded' ? handlersOfUnit * 10 : 10,
+      // The empty database's unit fills one page too (60 handlers, 600 entries): both sides render 50 rows.
+      pickerUnits: [1, 200], handlers: side.name === 'preloaded' ? handlersOfUnit : EMPTY_SIDE_HANDLERS, logRows: (side.name === 'preloaded' ? handlersOfUnit : EMPTY_SIDE_HANDLERS) * 10,
     });
     side.pickers = subjects.pickers;
     side.unit = subjects.unit;
@@ -288,7 +291,8 @@ sweep raises token-endpoint p99 by ≤ ${SWEEP_TARGET}×. Same run, both databas
 - picker-1 / picker-200: GET of the unit picker page of a person with 1 / 200 live bindings (the page after the
   password, re-read: the argon2 verification is not part of it), C=${workersOf('picker-1')}.
 - subaccounts / unit-log: first page of 子账户信息 and of the unit log, signed in as a unit with ${handlersOfUnit} handlers and
-  ${handlersOfUnit * 10} log entries on the preloaded database (1 handler, 10 entries on the empty one), C=${workersOf('subaccounts')}.
+  ${handlersOfUnit * 10} log entries on the preloaded database (${EMPTY_SIDE_HANDLERS} handlers and ${EMPTY_SIDE_HANDLERS * 10} entries on the empty one, so
+  that both render a full page of 50 rows), C=${workersOf('subaccounts')}.
 - sweep: ${expiredRows.toLocaleString('en')} expired access tokens (factor × 1,000,000) added to the preloaded database, then
   \`sweepExpired\` (the periodic sweep of \`src/server.ts\`) while client_credentials requests arrive at ${rate}/s; p99
   of the requests started during the sweep ÷ p99 of ${seconds} s at the same rate just before.
