@@ -29,7 +29,7 @@ function random(): string {
   return crypto.randomBytes(16).toString('base64url');
 }
 
-function attribute(html: string, formId: string): { action: string; csrf: string } {
+export function attribute(html: string, formId: string): { action: string; csrf: string } {
   const form = new RegExp(`<form[^>]*action="([^"]+)"[^>]*id="${formId}"`).exec(html);
   const csrf = /name="_csrf" value="([^"]+)"/.exec(html);
   if (!form || !csrf) throw new Error(`no form#${formId} with a CSRF token on the page:\n${html.slice(0, 600)}`);

@@ -5,7 +5,8 @@
 //     `npm start` does, on a fresh database (PostgreSQL: a new database next to TEST_DATABASE_URL / BENCH_DATABASE_URL).
 //   {"kind":"bare"}: node-oidc-provider alone with its in-memory adapter, configured like ours for the token
 //     endpoints (same clients, keys, algorithms, TTLs, features) and an interaction handler that signs in at once.
-// Commands arrive over the IPC channel: seed, ceiling, queries, profile, stop.
+// Commands arrive over the IPC channel: seed, ceiling, queries, profile, stop; for the scale benchmark preload,
+// subjects, expired, sweep.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -24,7 +25,9 @@ import { createLogger } from '../../src/shared/logger.js';
 import { createPostgresDatabase } from '../../test/support/database.js';
 import { createPerson, PASSWORD } from '../../test/support/people.js';
 import { bindHandler, createUnit } from '../../test/support/units.js';
+import { sweepExpired } from '../../src/oidc/adapter.js';
 import { benchClientsFile } from './clients.js';
+import { addExpired, addHandlers, bindUnits, preload, scaled } from './preload.js';
 import type { CpuProfile } from './profile.js';
 
 interface HarnessOptions {
@@ -233,6 +236,47 @@ async function handle(request: Request): Promise<unknown> {
         handlers.push({ account: person.loginName, password: person.password, unitId: unit.id });
       }
       return handlers;
+    }
+    case 'preload':
+      // Provincial sizes × factor, set-based (bench/lib/preload.ts); seconds per table.
+      if (!running) throw new Error('preload needs the app');
+      return preload(running.db, scaled(Number(args.factor ?? 1)));
+    case 'subjects': {
+      // Persons bound to 1 and to N units (the picker), and a unit with many handlers and a long log (its console).
+      if (!running) throw new Error('subjects need the app');
+      const services = running.app.services;
+      const pickers: Record<string, { account: string; password: string; unitId: string }> = {};
+      for (const count of args.pickerUnits as number[]) {
+        const person = await createPerson(services, { verified: true, legalName: '压测经办人' });
+        const units = await bindUnits(running.db, person.id, count, `pk${count}x${process.pid}`);
+        pickers[String(count)] = { account: person.loginName, password: person.password, unitId: units[0]! };
+      }
+      const contact = await createPerson(services, { verified: true, legalName: '压测联系人' });
+      const unit = await createUnit(services, contact, { name: '压测大型单位', verified: true });
+      await addHandlers(running.db, unit.id, Number(args.handlers), Number(args.logRows), `h${process.pid}`);
+      await running.db.query('ANALYZE');
+      return { pickers, unit: { loginName: unit.loginName, password: unit.password } };
+    }
+    case 'expired':
+      if (!running) throw new Error('expired needs the app');
+      await addExpired(running.db, Number(args.count), String(args.tag ?? 'expired'));
+      return undefined;
+    case 'sweep': {
+      // The periodic sweep's removal of expired artefacts (src/server.ts), timed.
+      if (!running) throw new Error('sweep needs the app');
+      const start = performance.now();
+      const removed = await sweepExpired(running.db);
+      return { removed, ms: performance.now() - start };
+    }
+    case 'explain': {
+      // EXPLAIN (ANALYZE, BUFFERS) of the given statements with their parameters, on this server's database.
+      if (!running) throw new Error('explain needs the app');
+      const plans: string[] = [];
+      for (const [sql, params] of args.statements as [string, unknown[]][]) {
+        const { rows } = await running.db.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, BUFFERS) ${sql}`, params);
+        plans.push(rows.map((row) => row['QUERY PLAN']).join('\n'));
+      }
+      return plans;
     }
     case 'ceiling': {
       // argon2 verifications through the application's own PasswordHasher (same parameters, same semaphore).

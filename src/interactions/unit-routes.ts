@@ -10,7 +10,7 @@ import { render } from '../shared/http/views.js';
 import { parseAccountId } from '../shared/account-id.js';
 import type { Services } from '../services.js';
 import { clientName, finish, loadInteraction, type Interaction } from './context.js';
-import { unitAccess } from '../modules/bindings/access.js';
+import { accessOf } from '../modules/bindings/access.js';
 import { requestedBusinessScopes, servesRequest } from '../oidc/unit-selection.js';
 
 interface PickerView {
@@ -52,11 +52,13 @@ export function unitInteractionRoutes(router: Router, provider: Provider, servic
     const params = interaction.params as Record<string, unknown>;
     // Issue 10: each unit says whether it grants the requesting system's business permission(s); those first.
     const requested = requestedBusinessScopes(params.scope, services, params.client_id);
-    const marked = await Promise.all(active.map(async (binding) => {
-      const access = await unitAccess(services, personId, binding.unitId);
+    // From the bindings and units just read (two statements however many units: issue #15, Q-P6), not one
+    // unitAccess (two statements) per unit.
+    const marked = active.map((binding) => {
+      const access = binding.unit ? accessOf(services, binding.unit, binding) : null;
       const granted = access ? access.allowed.filter((scope) => requested.includes(scope)) : [];
       return { binding, granted, serves: !!access && servesRequest(access, requested), mfaRequired: !!access?.mfaRequired };
-    }));
+    });
     const choices = marked.sort((a, b) => Number(b.serves) - Number(a.serves) || b.granted.length - a.granted.length);
     const hint = typeof params.unit_hint === 'string' ? params.unit_hint : undefined;
     const hintRefused = hint !== undefined && !choices.some((choice) => choice.binding.unitId === hint);

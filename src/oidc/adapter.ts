@@ -297,18 +297,30 @@ export function createAdapter(db: Queryable, options: AdapterOptions = {}): new 
  */
 export const REPLAY_DETECTION_MS = 24 * 3600 * 1000;
 
-/** Deletes expired artefacts, and consumed ones past the replay window, in batches; returns how many rows went. */
+/**
+ * One batch of the sweep, per kind of row it removes ($1 the bound, $2 the batch size): the rows are found in the
+ * order of their partial index (oidc_model_expires_at, oidc_model_consumed_at; without the ORDER BY the planner
+ * chose a sequential scan, which reads the whole table when the expired rows lie at its end) and deleted by ctid
+ * (a TID scan), so a batch
+ * costs its own rows, not a scan of the table; SKIP LOCKED leaves rows a request holds to the next sweep instead of
+ * waiting for it (issue #15, Q-P6: the sweep never holds long locks nor makes requests wait).
+ */
+export const SWEEP_BATCH_STATEMENTS = ['expires_at', 'consumed_at'].map((column) => `DELETE FROM oidc_model WHERE ctid = ANY(ARRAY(
+     SELECT ctid FROM oidc_model WHERE ${column} IS NOT NULL AND ${column} <= $1 ORDER BY ${column} LIMIT $2 FOR UPDATE SKIP LOCKED))`);
+
+/**
+ * Deletes expired artefacts, and consumed ones past the replay window, in batches of `batch` rows, each batch its
+ * own short statement (its locks end with it); returns how many rows went.
+ */
 export async function sweepExpired(db: Queryable, at: Date = new Date(), batch = 5000): Promise<number> {
   let total = 0;
-  const consumedBefore = new Date(at.getTime() - REPLAY_DETECTION_MS);
-  for (;;) {
-    const { rowCount } = await db.query(
-      `DELETE FROM oidc_model WHERE ctid IN (
-         SELECT ctid FROM oidc_model WHERE expires_at IS NOT NULL AND expires_at <= $1 LIMIT $2)
-       OR ctid IN (SELECT ctid FROM oidc_model WHERE consumed_at IS NOT NULL AND consumed_at <= $3 LIMIT $2)`,
-      [at, batch, consumedBefore],
-    );
-    total += rowCount;
-    if (rowCount < batch) return total;
+  const bounds = [at, new Date(at.getTime() - REPLAY_DETECTION_MS)];
+  for (const [index, sql] of SWEEP_BATCH_STATEMENTS.entries()) {
+    for (;;) {
+      const { rowCount } = await db.query(sql, [bounds[index], batch]);
+      total += rowCount;
+      if (rowCount < batch) break;
+    }
   }
+  return total;
 }

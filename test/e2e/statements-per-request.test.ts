@@ -5,7 +5,9 @@ import { createPerson } from '../support/people.js';
 import { discover } from '../support/rp.js';
 import { listed, statementsOf, type SentStatement } from '../support/statements.js';
 import { bindHandler, createUnit } from '../support/units.js';
-import { introspect, refresh, signInAsUnit, unitClientsFile } from '../support/unit-flows.js';
+import { introspect, openAndLogIn, pickerChoices, refresh, signInAsUnit, unitClientsFile } from '../support/unit-flows.js';
+import { Browser } from '../support/browser.js';
+import { authorizationUrl } from '../support/rp.js';
 import { basicAuthorization } from '../support/oauth.js';
 
 /**
@@ -75,4 +77,23 @@ describe('statements per request on the token endpoints (Q-P2, C-T5)', () => {
     expect(count(statements, /^INSERT INTO oidc_model/)).toBe(1);
     expect(overBudget(statements, 3)).toBe('');
   });
+
+  it('Q-P6 when a person bound to many units opens the unit picker, then the page sends as many statements as for a person with one unit', async () => {
+    const services = app.app.services;
+    /** The statements of re-reading the picker page of a person who is the contact of `units` units. */
+    const pickerStatements = async (units: number) => {
+      const person = await createPerson(services, { verified: true });
+      for (let index = 0; index < units; index += 1) await createUnit(services, person, { verified: true });
+      const browser = new Browser(app.url);
+      const picker = await openAndLogIn(browser, await authorizationUrl(config, { scope: `openid profile unit ${CE}`, login_as: 'unit' }), person, true);
+      expect(pickerChoices(picker).unitIds).toHaveLength(units);
+      return statementsOf(app.db, async () => {
+        const again = await browser.get(picker.url);
+        expect(pickerChoices(again).unitIds).toHaveLength(units);
+      });
+    };
+    const one = await pickerStatements(1);
+    const many = await pickerStatements(6);
+    expect(many.length === one.length ? '' : `1 unit: ${one.length}, 6 units: ${many.length}\n${listed(many)}`).toBe('');
+  }, 120_000);
 });

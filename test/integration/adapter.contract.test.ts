@@ -132,4 +132,29 @@ describe.each(databaseKinds())('oidc-provider adapter contract on %s', (kind) =>
     const { rows } = await test.db.query<{ id: string }>("SELECT id FROM oidc_model WHERE id LIKE 'sweep-%'");
     expect(rows.map((row) => row.id)).toEqual(['sweep-new']);
   });
+
+  it('Q-P6 when many rows are expired or consumed past the replay window, then the sweep removes them all in several short batches and keeps the rest', async () => {
+    const tokens = new Model('AccessToken');
+    const refresh = new Model('RefreshToken');
+    for (let index = 0; index < 7; index += 1) await tokens.upsert(`batch-old-${index}`, { kind: 'AccessToken' }, 1);
+    for (let index = 0; index < 3; index += 1) await tokens.upsert(`batch-live-${index}`, { kind: 'AccessToken' }, 3600);
+    for (let index = 0; index < 3; index += 1) {
+      await refresh.upsert(`batch-used-${index}`, { kind: 'RefreshToken' }, 14 * 24 * 3600);
+      await refresh.consume(`batch-used-${index}`);
+    }
+    await refresh.upsert('batch-used-now', { kind: 'RefreshToken' }, 14 * 24 * 3600);
+    // Consumed a day and more ago (past the replay window), except the last one, consumed just now.
+    await test.db.query("UPDATE oidc_model SET consumed_at = now() - interval '2 days' WHERE id LIKE 'batch-used-_'");
+    await refresh.consume('batch-used-now');
+    let removed = 0;
+    const sent = await statementsOf(test.db, async () => {
+      removed = await sweepExpired(test.db, new Date(clock + 5000), 2);
+    });
+    expect(removed).toBeGreaterThanOrEqual(10);
+    // 7 expired rows at 2 a batch and 3 consumed ones: every batch is its own DELETE, none unbounded.
+    expect(sent.filter(({ sql }) => sql.startsWith('DELETE FROM oidc_model')).length).toBeGreaterThanOrEqual(4 + 2);
+    expect(sent.every(({ sql }) => /ORDER BY (expires_at|consumed_at) LIMIT \$2 FOR UPDATE SKIP LOCKED/.test(sql))).toBe(true);
+    const { rows } = await test.db.query<{ id: string }>("SELECT id FROM oidc_model WHERE id LIKE 'batch-%' ORDER BY id");
+    expect(rows.map((row) => row.id)).toEqual(['batch-live-0', 'batch-live-1', 'batch-live-2', 'batch-used-now']);
+  });
 });

@@ -44,6 +44,12 @@ function dayStart(value: string): Date | undefined {
   return Number.isNaN(date.getTime()) ? undefined : date;
 }
 
+/** The `page` of the query string: 1 unless a whole number from 1 to 2000 (anything else shows the first page). */
+export function pageNumber(ctx: Context): number {
+  const raw = typeof ctx.query.page === 'string' ? ctx.query.page.trim() : '';
+  return /^\d{1,6}$/.test(raw) ? Math.min(Math.max(1, Number(raw)), 2000) : 1;
+}
+
 /**
  * The action and date filters and the page of an audit log page, read from the query string through its DTO
  * (`AuditPageQueryDto` or one extending it, whose instance is returned as `params`): meaningless values are

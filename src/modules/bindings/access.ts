@@ -25,7 +25,7 @@ export type GrantAccessDeps = UnitAccessDeps & {
 };
 
 /** The business scopes of the catalogue that need a verified unit. */
-function verifiedOnly(services: UnitAccessDeps): Set<string> {
+function verifiedOnly(services: Pick<UnitAccessDeps, 'catalog'>): Set<string> {
   return new Set(services.catalog.businesses.filter((business) => business.requiresVerifiedUnit).map((business) => business.scope));
 }
 
@@ -48,6 +48,16 @@ export async function unitAccess(services: UnitAccessDeps, personId: string, uni
   if (!unit || unit.status !== 'active') return null;
   const binding = await services.bindings.activeFor(personId, unitId);
   if (!binding) return null;
+  return accessOf(services, unit, binding);
+}
+
+/**
+ * The access a unit and a binding read in this request give (both current: C-T5), or null when the unit is not
+ * active or the binding not in force: what `unitAccess` computes, for lists that already read every unit and
+ * binding in one statement each (the unit picker of a person with many bindings, issue #15 Q-P6).
+ */
+export function accessOf(services: Pick<UnitAccessDeps, 'catalog'>, unit: Unit, binding: BindingView): UnitAccess | null {
+  if (unit.status !== 'active' || binding.effective !== 'active' || binding.unitId !== unit.id) return null;
   const needsVerified = verifiedOnly(services);
   const allowed = binding.effectiveScopes.filter((scope) => unit.verified || !needsVerified.has(scope));
   return { unit, binding, allowed, mfaRequired: unit.mfaRequired };

@@ -78,8 +78,8 @@ export class BindingService {
     };
   }
 
-  async listForUnit(unitId: string): Promise<(BindingView & { person: Person | undefined })[]> {
-    const bindings = await bindingStore.listForUnit(this.deps.db, unitId);
+  async listForUnit(unitId: string, page?: { limit: number; offset: number }): Promise<(BindingView & { person: Person | undefined })[]> {
+    const bindings = await bindingStore.listForUnit(this.deps.db, unitId, false, page);
     const persons = await this.deps.persons.byIds(bindings.map((binding) => binding.personId));
     const at = this.#now();
     return bindings.map((binding) => ({ ...this.view(binding, at), person: persons.find((person) => person.id === binding.personId) }));

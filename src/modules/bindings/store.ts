@@ -78,12 +78,13 @@ export const bindingStore = {
     return rows[0] && toBinding(rows[0]);
   },
 
-  async listForUnit(db: Queryable, unitId: string, includeEnded = false): Promise<Binding[]> {
+  /** The unit's bindings, the contact first; `page` (limit, offset) cuts one page of them (issue #15, Q-P6). */
+  async listForUnit(db: Queryable, unitId: string, includeEnded = false, page?: { limit: number; offset: number }): Promise<Binding[]> {
     if (!isUuid(unitId)) return [];
     const { rows } = await db.query<Row>(
       `SELECT ${COLUMNS} FROM binding WHERE unit_id = $1 ${includeEnded ? '' : `AND status IN ${LIVE_SQL}`}
-       ORDER BY (role = 'contact') DESC, created_at`,
-      [unitId],
+       ORDER BY (role = 'contact') DESC, created_at, id${page ? ' LIMIT $2 OFFSET $3' : ''}`,
+      page ? [unitId, page.limit, page.offset] : [unitId],
     );
     return rows.map(toBinding);
   },

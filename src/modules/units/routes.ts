@@ -16,7 +16,7 @@ import { frameIdentity, personLabel, type IdentityServices } from '../site/ident
 import { AppError } from '../../shared/errors.js';
 import { translate } from '../../shared/i18n/index.js';
 import { describeEntries, type DescribeLookups } from '../audit/describe.js';
-import { AUDIT_PAGE_SIZE, AuditPageQueryDto, auditActions, auditPaging, auditQuery } from '../audit/page.js';
+import { AUDIT_PAGE_SIZE, AuditPageQueryDto, auditActions, auditPaging, auditQuery, pageNumber } from '../audit/page.js';
 
 /** Business scopes chosen in a form (the repeated `scopes` field), validated by `ScopesDto`. */
 export function scopesOf(ctx: Context): string[] {
@@ -73,10 +73,13 @@ export function unitRoutes(services: Pick<Services, 'units' | 'bindings' | 'veri
   });
 
   async function subaccounts(ctx: Context, view: Record<string, unknown> = {}, status = 200): Promise<void> {
-    const list = await bindings.listForUnit(unitId(ctx));
+    // 50 a page like the log: a unit may have thousands of handlers (issue #15, Q-P6); one more tells a next page.
+    const page = pageNumber(ctx);
+    const list = await bindings.listForUnit(unitId(ctx), { limit: AUDIT_PAGE_SIZE + 1, offset: (page - 1) * AUDIT_PAGE_SIZE });
     render(ctx, 'unit/bindings.njk', {
       csrf: csrfToken(ctx), unit: await me(ctx), businesses: businesses(ctx),
-      bindings: list.map((binding) => ({ ...binding, mobile: binding.person ? maskMobile(binding.person.mobile) : '' })),
+      bindings: list.slice(0, AUDIT_PAGE_SIZE).map((binding) => ({ ...binding, mobile: binding.person ? maskMobile(binding.person.mobile) : '' })),
+      page, paging: auditPaging(ctx, page, list.length > AUDIT_PAGE_SIZE),
       done: typeof ctx.query.done === 'string' ? ctx.query.done : undefined, ...view,
     }, status);
   }
