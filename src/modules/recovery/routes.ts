@@ -64,8 +64,8 @@ async function parseUpload(ctx: Context): Promise<void> {
 export type AppealFields = AppealDto;
 
 /** One upload gate per running app, shared by the appeal page and the management API (S-35). */
-const gates = new WeakMap<Services, Semaphore>();
-function uploadGate(services: Services): Semaphore {
+const gates = new WeakMap<Pick<Services, 'appeals'>, Semaphore>();
+function uploadGate(services: Pick<Services, 'appeals'>): Semaphore {
   let gate = gates.get(services);
   if (!gate) {
     gate = new Semaphore(UPLOAD_LIMITS.concurrency, UPLOAD_LIMITS.queue);
@@ -80,7 +80,7 @@ function uploadGate(services: Services): Semaphore {
  * each streamed against the limits; `handle` gets the fields and files. `guard` wraps the checked part (the page
  * turns refusals into its form); a full queue is 503, and a body never read is not drained (the connection closes).
  */
-export async function receiveAppeal(ctx: Context, services: Services, options: { csrf: boolean; guard?: (work: () => Promise<void>) => Promise<void> },
+export async function receiveAppeal(ctx: Context, services: Pick<Services, 'appeals'>, options: { csrf: boolean; guard?: (work: () => Promise<void>) => Promise<void> },
   handle: (form: AppealFields, files: UploadedFile[]) => Promise<void>): Promise<void> {
   const guard = options.guard ?? ((work) => work());
   let bodyRead = false;
@@ -109,7 +109,7 @@ export async function receiveAppeal(ctx: Context, services: Services, options: {
  * contact (“通过常用联系人找回”) or an appeal (申诉), the appeal's status and its single-use link; and the common
  * contact's recovery section in the account centre.
  */
-export function recoveryRoutes(services: Services, requireAccount: RequireAccount): Router {
+export function recoveryRoutes(services: Pick<Services, 'recovery' | 'appeals' | 'config' | 'units'>, requireAccount: RequireAccount): Router {
   const router = new Router();
   const { recovery, appeals, config } = services;
   const fresh = requireAccount('person', { freshSeconds: config.reauthSeconds, operation: 'person.unit_recovery' });
