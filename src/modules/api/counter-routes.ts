@@ -40,7 +40,7 @@ function documentJson(document: AppealDocumentInfo) {
 }
 
 /** The time filters and paging of an audit query DTO; 400 naming the field for a bad time or cursor. */
-export async function auditPage(services: Services, filter: AuditPageFilter, query: UnitAuditQueryDto) {
+export async function auditPage(services: Pick<Services, 'audit'>, filter: AuditPageFilter, query: UnitAuditQueryDto) {
   const time = (value: string | undefined, field: string) => {
     if (value === undefined) return undefined;
     const at = new Date(value);
@@ -70,7 +70,7 @@ function idParam(ctx: Context, name = 'id'): string {
   return value;
 }
 
-export function counterApiRoutes(secured: Router, services: Services, as: AccountAs): void {
+export function counterApiRoutes(secured: Router, services: Pick<Services, 'persons' | 'appeals' | 'units' | 'jobs' | 'jobRetry' | 'audit'>, as: AccountAs): void {
   const { persons, appeals, units } = services;
   const personOr404 = async (id: string): Promise<Person> => {
     const person = await persons.byId(id);
@@ -180,7 +180,7 @@ function unitSummary(unit: Unit) {
  * the reference and the contact given when filing are the credential, failures throttled per IP, and an unknown
  * reference and a wrong contact answer alike (S-22). It shows what the status page shows.
  */
-export function appealStatusRoute(router: Router, services: Services): void {
+export function appealStatusRoute(router: Router, services: Pick<Services, 'appeals'>): void {
   router.post('/appeals/status', parseBody(), async (ctx) => {
     const body = validBody(ctx, AppealStatusDto);
     const found = await services.appeals.status(body.reference, body.contact, auditContext(ctx));

@@ -15,7 +15,7 @@ const KINDS: readonly RecoveryKind[] = ['account', 'password'];
  * the same decoys and stand-in masked numbers, and the same answer for an unknown certificate as for a real one
  * until a code is proven (S-22, S-29). No cookie is read or set here, so there is no CSRF to defend against.
  */
-export function recoveryApiRoutes(router: Router, services: Services): void {
+export function recoveryApiRoutes(router: Router, services: Pick<Services, 'recovery' | 'units' | 'appeals'>): void {
   const { recovery, units } = services;
 
   for (const kind of KINDS) {

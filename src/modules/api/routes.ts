@@ -55,7 +55,7 @@ function bindingJson(binding: BindingView & { person?: Person | undefined; unit?
  * operations for integrations, authorised by this provider's own access tokens with the `manage` scope, and
  * described by the OpenAPI 3.1 document at /api/v1/openapi.json.
  */
-export function apiRoutes(services: Services, bearer: Middleware): Router {
+export function apiRoutes(services: Pick<Services, 'units' | 'bindings' | 'verification' | 'config' | 'catalog' | 'persons' | 'appeals' | 'jobs' | 'jobRetry' | 'audit' | 'recovery'>, bearer: Middleware): Router {
   const router = new Router({ prefix: '/api/v1' });
   const { units, bindings, verification } = services;
 
