@@ -85,7 +85,7 @@ export async function tokenRequestUnitAccess(ctx: KoaContextWithOIDC, services: 
  * are unknown (R-U3). Returning undefined makes refresh fail with invalid_grant and userinfo with invalid_token:
  * that is how a removed binding or a disabled person or unit is caught (S-41, R-B6).
  */
-export function createFindAccount(services: Services): FindAccount {
+export function createFindAccount(services: Pick<Services, 'catalog'> & AccountLookups & GrantAccessDeps): FindAccount {
   return async (ctx, id, token) => {
     const ref = parseAccountId(id);
     if (!ref) return undefined;

@@ -4,7 +4,7 @@ import { parseAccountId } from '../shared/account-id.js';
 import type { Services } from '../services.js';
 import type { UnitGrants } from './unit-grants.js';
 import { CONSOLE_CLIENT_ID } from './console-client.js';
-import { unitForAuthorization } from './unit-selection.js';
+import { unitForAuthorization, type UnitSelectionDeps } from './unit-selection.js';
 
 /** The unit a grant is for, with the binding that authorises it (S-46). */
 export interface GrantUnitRef {
@@ -87,7 +87,7 @@ function alreadyConsented(earlier: Grant, asked: GrantAdditions): GrantAdditions
  * with what the person already consented to for this client (under another unit), so the consent page shows
  * only what is new; the consent page extends the same grant through `saveGrant`.
  */
-export function createLoadExistingGrant(services: Services, firstParty: (clientId: string) => boolean) {
+export function createLoadExistingGrant(services: Pick<Services, 'bindings' | 'unitGrants'> & UnitSelectionDeps, firstParty: (clientId: string) => boolean) {
   return async (ctx: KoaContextWithOIDC): Promise<Grant | undefined> => {
     const { oidc } = ctx;
     const clientId = oidc.client?.clientId;
