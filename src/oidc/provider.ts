@@ -22,7 +22,7 @@ import { logoutSource, postLogoutSuccessSource } from './pages.js';
 import { metrics } from '../shared/metrics.js';
 import { ACR_VALUES } from './assurance.js';
 import { assertAcrOnlyClaims, type NeedsMfa } from './step-up.js';
-import { unitForAuthorization } from './unit-selection.js';
+import { unitForAuthorization, type UnitSelectionDeps } from './unit-selection.js';
 
 /** The provider type for the composition root (`src/app.ts`), which does not import oidc-provider itself. */
 export type { Provider };
@@ -57,7 +57,7 @@ export interface ProviderDeps {
   catalog: ClientCatalog;
   keys: KeyMaterial;
   logger: Logger;
-  services: Services;
+  services: Pick<Services, 'catalog' | 'persons' | 'units' | 'operators' | 'bindings' | 'unitGrants' | 'unitMfa'>;
 }
 
 function localeOf(ctx: KoaContextWithOIDC): Locale {
@@ -111,7 +111,7 @@ function fetchForRegisteredClients(catalog: ClientCatalog): Configuration['fetch
  * business with clients.json `requiresMfa`, asks for such a business's scope, or is for a unit whose console
  * requires it of its handlers.
  */
-function policyNeedsMfa(catalog: ClientCatalog, services: Services): NeedsMfa {
+function policyNeedsMfa(catalog: ClientCatalog, services: Pick<Services, 'unitMfa'> & UnitSelectionDeps): NeedsMfa {
   const strict = catalog.businesses.filter((business) => business.requiresMfa);
   const codes = new Set(strict.map((business) => business.code));
   const scopes = new Set(strict.map((business) => business.scope));
