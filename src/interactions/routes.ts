@@ -47,7 +47,7 @@ interface LoginView {
 }
 
 /** The sign-in, second-factor and consent pages of the provider's interactions (C-UI1). */
-export function interactionRoutes(provider: Provider, services: Services): Router {
+export function interactionRoutes(provider: Provider, services: Pick<Services, 'bindings' | 'catalog' | 'config' | 'now' | 'operators' | 'persons' | 'throttle' | 'unitGrants' | 'units' | 'verification' | 'notices' | 'audit' | 'mfa' | 'passkeys'>): Router {
   const router = new Router({ prefix: '/interaction/:uid' });
   // Errors raised before a handler runs (CSRF, body size or type) speak the language of the sign-in, kept in a
   // cookie of the interaction's path when its page was shown (reading the interaction would wait on the database

@@ -40,7 +40,7 @@ function passwordStep(interaction: Interaction): PersonPasswordStep | undefined 
 const STEP_UP_ONLY = new Set([STEP_UP_REASON, 'essential_acr', 'essential_acrs']);
 
 /** The person of a step-up within the SSO session: signed in with the password alone, the request needs more. */
-function stepUpPerson(interaction: Interaction, services: Services): { personId: string; amr: string[] } | undefined {
+function stepUpPerson(interaction: Interaction, services: Pick<Services, 'catalog'>): { personId: string; amr: string[] } | undefined {
   const reasons = interaction.prompt.reasons;
   if (interaction.prompt.name !== 'login' || !reasons.includes(STEP_UP_REASON) || !reasons.every((reason) => STEP_UP_ONLY.has(reason))) return undefined;
   const session = interaction.session as { accountId?: string; amr?: string[] } | undefined;
@@ -56,7 +56,7 @@ function stepUpPerson(interaction: Interaction, services: Services): { personId:
  * up a password-only SSO session when the request needs multi-factor (acr_values, the acr claim, the business's
  * policy): the second factor only, without signing out; a person without one is asked to enrol one.
  */
-export function secondFactorInteractionRoutes(router: Router, provider: Provider, services: Services) {
+export function secondFactorInteractionRoutes(router: Router, provider: Provider, services: Pick<Services, 'catalog' | 'mfa' | 'passkeys' | 'audit' | 'unitGrants' | 'persons'>) {
   /** After the password: completes the sign-in at once, or keeps the step and shows the second-factor page. */
   async function afterPassword(ctx: Context, interaction: Interaction, personId: string, unitMode: boolean, complete: () => Promise<void>): Promise<void> {
     if (!(await services.mfa.enrolled(personId))) {

@@ -34,7 +34,7 @@ function sessionUidOf(interaction: Interaction): string {
  * The unit picker (C-UI2) and the unverified-unit interstitial (C-UI3) of the select_unit prompt. The choice is
  * checked on the server (S-40): only a unit with a binding in force now can be chosen.
  */
-export function unitInteractionRoutes(router: Router, provider: Provider, services: Services) {
+export function unitInteractionRoutes(router: Router, provider: Provider, services: Pick<Services, 'bindings' | 'units' | 'verification' | 'unitGrants' | 'catalog' | 'notices' | 'audit'>) {
   const { bindings, units, verification, unitGrants, catalog } = services;
 
   /** Businesses asked for by the RP that need a verified unit. */
