@@ -19,6 +19,7 @@ import { signingKeyDates } from './oidc/keys.js';
 import { safeReturnPath } from './shared/http/forms.js';
 import { matchLocale } from './shared/i18n/index.js';
 import { PUBLIC_DIR } from './shared/paths.js';
+import './form-dtos.js';
 import { createServices, type AllServices } from './services.js';
 import { consoleAuth } from './interactions/console.js';
 import { interactionRoutes } from './interactions/routes.js';

@@ -57,6 +57,12 @@ function constraintOf(dto: Dto<object>, property: string, name: string): unknown
   return metadata.find((entry) => entry.propertyName === property && entry.name === name)?.constraints?.[0];
 }
 
+/** The `@MaxLength` a DTO declares for a property (inherited ones included), or undefined when it declares none. */
+export function maxLengthOf(dto: Dto<object>, property: string): number | undefined {
+  const max = constraintOf(dto, property, 'maxLength');
+  return typeof max === 'number' ? max : undefined;
+}
+
 /** Constraint names by how the user should read them: a missing or wrong type first, then lengths, then format. */
 const ORDER = ['isDefined', 'isString', 'isArray', 'isNotEmpty', 'minLength', 'maxLength', 'arrayMaxSize', 'isIn'];
 

@@ -3,6 +3,7 @@ import type { Context } from 'koa';
 import { isMessageKey, translate, type Locale } from '../i18n/index.js';
 import { VIEWS_DIR } from '../paths.js';
 import type { AccountKind } from '../account-id.js';
+import { maxLengthOf } from './validate.js';
 
 const environment = new nunjucks.Environment(new nunjucks.FileSystemLoader(VIEWS_DIR, { noCache: false }), {
   autoescape: true,
@@ -25,6 +26,23 @@ const formatWith = (format: Intl.DateTimeFormat) => (value: unknown): string => 
 /** The templates' date filters: `datetime` (to the minute), `datetime_seconds` (jobs, outbox, name history), `date`. */
 export const DATE_FILTERS = { datetime: formatWith(DATE_TIME), datetime_seconds: formatWith(DATE_TIME_SECONDS), date: formatWith(DATE) };
 for (const [name, filter] of Object.entries(DATE_FILTERS)) environment.addFilter(name, filter);
+
+/**
+ * The DTOs the forms are validated with, by class name (registered by src/form-dtos.ts: src/shared may not import
+ * the modules). A template writes `maxlength=limit('RegistrationDto', 'loginName')`, so the browser's limit is the
+ * DTO's `@MaxLength`, declared once (issue #13); an unknown DTO or a property without one fails the render.
+ */
+const formDtos = new Map<string, new () => object>();
+export function registerFormDtos(dtos: Record<string, new () => object>): void {
+  for (const [name, dto] of Object.entries(dtos)) formDtos.set(name, dto);
+}
+export function formLimit(dtoName: string, property: string): number {
+  const dto = formDtos.get(dtoName);
+  const max = dto ? maxLengthOf(dto, property) : undefined;
+  if (max === undefined) throw new Error(`no @MaxLength for ${dtoName}.${property}`);
+  return max;
+}
+environment.addGlobal('limit', formLimit);
 
 export interface PageState {
   locale: Locale;
