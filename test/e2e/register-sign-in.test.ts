@@ -4,6 +4,8 @@ import { Browser, type Page } from '../support/browser.js';
 import { createPerson, lastCode, mobile } from '../support/people.js';
 import { authorizationUrl, callbackOf, discover, redeem, signIn } from '../support/rp.js';
 import { clearThrottle } from '../support/security.js';
+import { takeRegistration } from '../../src/shared/registered-sign-in.js';
+import type { Context } from 'koa';
 
 const text = (page: Page) => Browser.text(page);
 const PASSWORD = 'a long enough password 14';
@@ -129,5 +131,16 @@ describe('signed in right after registration (R-P1, S-30)', () => {
     await forged.jar.setCookie(`registered_sign_in=${encodeURIComponent(JSON.stringify({ personId: (await createPerson(app.app.services)).id, at: Math.floor(Date.now() / 1000), nonce: 'x' }))}; Path=/interaction`, app.url);
     const refused = await forged.get((await authorizationUrl(config)).url.toString());
     expect(refused.html.querySelector('form#person-login')).not.toBeNull();
+  });
+
+  it('S-52 when 30 copies of one registration cookie arrive at once, then exactly one of them signs the person in', async () => {
+    const person = await createPerson(app.app.services);
+    const now = new Date();
+    const raw = JSON.stringify({ personId: person.id, at: Math.floor(now.getTime() / 1000), nonce: `parallel-${person.id}` });
+    // The cookie as the interaction pages read it (its signature already checked): 30 requests carrying the same one.
+    const requestWith = () => ({ cookies: { get: () => raw, set: () => undefined } }) as unknown as Context;
+    const taken = await Promise.all(Array.from({ length: 30 }, () => takeRegistration(requestWith(), app.app.services.throttle, now)));
+    expect(taken.filter((id) => id === person.id)).toHaveLength(1);
+    expect(taken.filter((id) => id === undefined)).toHaveLength(29);
   });
 });
