@@ -11,6 +11,7 @@ import { createPerson } from '../support/people.js';
 import { authorizationUrl, callbackOf, discover, redeem } from '../support/rp.js';
 import { clearThrottle, signInToAccount } from '../support/security.js';
 import { enrolTotp } from '../support/second-factor.js';
+import { consentIfAsked } from '../support/unit-flows.js';
 
 const MFA = 'urn:unit-oidc:acr:mfa';
 const PWD = 'urn:unit-oidc:acr:pwd';
@@ -24,6 +25,7 @@ describe('per-business requiresMfa (issue #18)', () => {
   let app: TestApp;
   let plain: client.Configuration;
   let strict: client.Configuration;
+  let strictThirdParty: client.Configuration;
 
   beforeAll(async () => {
     app = await startTestApp({
@@ -32,11 +34,14 @@ describe('per-business requiresMfa (issue #18)', () => {
         clients: [
           testClient(),
           testClient({ client_id: 'exam-rp', client_name: { 'zh-CN': '公务员考录', en: 'Civil-servant recruitment' }, business: 'civil_service_exam', scopes: ['openid', 'profile', 'unit', 'biz:civil_service_exam'] }),
+          // The same business through a system that is not first-party: the consent page comes after the step-up.
+          testClient({ client_id: 'exam-consent-rp', first_party: false, client_name: { 'zh-CN': '公务员考录（第三方）', en: 'Civil-servant recruitment (third party)' }, business: 'civil_service_exam', scopes: ['openid', 'profile', 'unit', 'biz:civil_service_exam'] }),
         ],
       },
     });
     plain = await discover(app.issuer);
     strict = await discover(app.issuer, 'exam-rp', TEST_SECRET);
+    strictThirdParty = await discover(app.issuer, 'exam-consent-rp', TEST_SECRET);
   });
   afterAll(() => app.close());
   beforeEach(() => clearThrottle(app.db));
@@ -56,6 +61,21 @@ describe('per-business requiresMfa (issue #18)', () => {
     expect(Browser.text(page)).toContain('“公务员考录”要求二次验证');
     const done = await browser.submit(page, 'form#second-factor', { code: await authenticator.code() });
     expect((await redeem(strict, exam, callbackOf(done))).claims()).toMatchObject({ sub: person.id, acr: MFA, amr: ['pwd', 'otp'] });
+  });
+
+  it('when a business system that is not first-party requires multi-factor, then the second factor comes before its consent page and the token says mfa', async () => {
+    const person = await createPerson(app.app.services, { verified: true });
+    const browser = new Browser(app.url);
+    await signInToAccount(browser, person.loginName, person.password);
+    const { authenticator } = await enrolTotp(browser);
+    const exam = await authorizationUrl(strictThirdParty, { scope: 'openid profile' });
+    const page = await browser.get(exam.url.toString());
+    expect(page.html.querySelector('input[name="password"]')).toBeNull();
+    expect(page.html.querySelector('form#second-factor')).not.toBeNull();
+    const stepped = await browser.submit(page, 'form#second-factor', { code: await authenticator.code() });
+    expect(stepped.html.querySelector('form[action$="/confirm"]')).not.toBeNull();
+    const tokens = await redeem(strictThirdParty, exam, callbackOf(await consentIfAsked(browser, stepped)));
+    expect(tokens.claims()).toMatchObject({ sub: person.id, acr: MFA, amr: ['pwd', 'otp'] });
   });
 
   it('when a person without a second factor signs in to that business, then after the password the page asks to enrol one and no code is issued', async () => {
