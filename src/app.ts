@@ -9,7 +9,7 @@ import type { Logger } from './shared/logger.js';
 import type { Notifier } from './shared/notifier/notifier.js';
 import type { KeyMaterial } from './oidc/keys.js';
 import { createProvider, invalidClientRewrite, type Provider } from './oidc/provider.js';
-import { errorBoundary, requestContext, securityHeaders } from './shared/http/middleware.js';
+import { errorBoundary, rememberLocale, requestContext, securityHeaders } from './shared/http/middleware.js';
 import { clientAddress } from './shared/http/client-ip.js';
 import { healthRoutes } from './shared/http/health.js';
 import { publicMetricsRoutes } from './shared/http/metrics-endpoint.js';
@@ -70,7 +70,7 @@ function languageRoutes(): Router {
   const router = new Router();
   router.get('/lang', (ctx) => {
     const locale = matchLocale(typeof ctx.query.to === 'string' ? ctx.query.to : undefined) ?? 'zh-CN';
-    ctx.cookies.set('lang', locale, { httpOnly: true, sameSite: 'lax', secure: ctx.secure, maxAge: 365 * 24 * 3600 * 1000 });
+    rememberLocale(ctx, locale);
     ctx.redirect(safeReturnPath(ctx.query.return, '/'));
   });
   return router;

@@ -91,6 +91,20 @@ describe('form and body validation: every field at once, nothing truncated (issu
     expect(await fingerprint(app.db)).toEqual(before);
   }, SLOW_MS);
 
+  it('when a page is opened with ?lang=en, then the form it posts (whose action has no lang) is answered in English too (issue #14)', async () => {
+    const anonymous = new Browser(app.url);
+    const csrf = await csrfFrom(anonymous, '/recover/unit/password?lang=en');
+    const page = await postForm(anonymous, '/recover/unit/password', csrf, [['certType', 'passport'], ['certNo', '9']]);
+    expect(page.status).toBe(400);
+    expect(errorOf(page, 'certType')).toBe(message('en', 'error.unit_cert_type_invalid'));
+    // A POST with ?lang= does not change what was remembered; the next page without it is English still.
+    const next = await anonymous.get('/recover/unit/password');
+    expect(next.html.querySelector('html')?.getAttribute('lang')).toBe('en');
+    const back = new Browser(app.url);
+    await back.get('/recover/unit/password?lang=zh-CN');
+    expect((await back.get('/recover/unit/password')).html.querySelector('html')?.getAttribute('lang')).toBe('zh-CN');
+  }, SLOW_MS);
+
   it('when the appeal look-up gets an over-long reference and contact, then both are refused at once, not cut (R-R3)', async () => {
     const anonymous = new Browser(app.url);
     const csrf = await csrfFrom(anonymous, '/recover/unit/appeal/status');

@@ -3,7 +3,7 @@ import type { Context, Middleware, Next } from 'koa';
 import helmet from 'koa-helmet';
 import type { Logger } from '../logger.js';
 import { AppError, isDatabaseUnavailable, isUnstorableInput, type FieldProblem } from '../errors.js';
-import { pickLocale, translate, type Locale, type MessageKey } from '../i18n/index.js';
+import { matchLocale, pickLocale, translate, type Locale, type MessageKey } from '../i18n/index.js';
 import { render } from './views.js';
 import { currentTraceId } from '../tracing.js';
 
@@ -37,6 +37,10 @@ export function requestContext(logger: Logger): Middleware {
     const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
     // An explicit choice (the language switch) wins over what a relying party asked for with ui_locales.
     s.locale = pickLocale(text(query.lang), ctx.cookies.get('lang'), text(query.ui_locales));
+    // A page opened with ?lang=… (a link from a business system or the guide) keeps that language for the forms it
+    // posts, whose actions do not carry the query (issue #14); only a GET, and only when the choice changes.
+    const chosen = ctx.method === 'GET' ? matchLocale(text(query.lang)) : undefined;
+    if (chosen && chosen !== ctx.cookies.get('lang')) rememberLocale(ctx, chosen);
     ctx.set('X-Request-Id', requestId);
     try {
       await next();
@@ -46,6 +50,11 @@ export function requestContext(logger: Logger): Middleware {
       s.log[quiet ? 'debug' : 'info']({ method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 10) / 10 }, 'request');
     }
   };
+}
+
+/** Keeps the chosen language for a year (the language switch, or a page opened with `?lang=`). */
+export function rememberLocale(ctx: Context, locale: Locale): void {
+  ctx.cookies.set('lang', locale, { httpOnly: true, sameSite: 'lax', secure: ctx.secure, maxAge: 365 * 24 * 3600 * 1000 });
 }
 
 function wantsJson(ctx: Context): boolean {
