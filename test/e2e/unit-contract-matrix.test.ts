@@ -6,13 +6,16 @@ import { testClient, testClientsFile } from '../support/fixtures.js';
 import { createPerson, type TestPerson } from '../support/people.js';
 import { authorizationUrl, callbackOf, discoverWith, redeem } from '../support/rp.js';
 import { bindHandler, createUnit, type TestUnit } from '../support/units.js';
+import { enrolTotp } from '../support/second-factor.js';
+import { signInToAccount } from '../support/security.js';
 import {
-  consentIfAsked, introspect, pickerChoices, refresh, scopesOf, signInAsUnit, tryRefresh, unitClaimsOf, userinfo,
+  consentIfAsked, introspect, openAndLogIn, pickerChoices, refresh, scopesOf, signInAsUnit, tryRefresh, unitClaimsOf, userinfo,
   type Tokens, type UnitSignIn,
 } from '../support/unit-flows.js';
 
 /**
- * Issue 10 / C-T8: the claims contract (C-T2–C-T6) for every kind of client on every path into a grant. Each
+ * Issue 10 / C-T8: the claims contract (C-T2–C-T6) for every kind of client on every path into a grant, including a
+ * unit that requires a second factor, first sign-in and step-up at a switch (issue #18). Each
  * cell asserts the full C-T2 claim set in the ID token, userinfo and introspection, and for the resource client
  * the RFC 9068 access token (C-T4). One app and database per client kind; a fresh person per cell.
  */
@@ -52,7 +55,11 @@ interface Expected {
   person: TestPerson;
   unit: TestUnit;
   scopes: string[];
+  /** The unit requires a second factor of its handlers (issue #18): `unit_mfa_required` and a multi-factor acr. */
+  mfa?: boolean;
 }
+
+const MFA_ACR = 'urn:unit-oidc:acr:mfa';
 
 describe.each(KINDS)('C-T8 claims contract for a $name', (kind) => {
   let app: TestApp;
@@ -98,10 +105,11 @@ describe.each(KINDS)('C-T8 claims contract for a $name', (kind) => {
   async function assertContract(tokens: Tokens | Awaited<ReturnType<typeof refresh>>['tokens'], expected: Expected): Promise<string | undefined> {
     const unitClaims = {
       unit_id: expected.unit.id, unit_name: expected.unit.name, unit_cert_type: 'uscc', unit_cert_no: expected.unit.certNo,
-      unit_verified: true, unit_role: 'handler', unit_scopes: expected.scopes,
+      unit_verified: true, unit_role: 'handler', unit_scopes: expected.scopes, ...(expected.mfa ? { unit_mfa_required: true } : {}),
     };
     const idToken = tokens.claims() as Record<string, unknown>;
     expect(idToken.sub).toBe(expected.person.id);
+    if (expected.mfa) expect(idToken.acr).toBe(MFA_ACR);
     expect(unitClaimsOf(idToken)).toEqual(unitClaims);
     expect(scopesOf(tokens).filter((scope) => scope.startsWith('biz:'))).toEqual([...expected.scopes].sort());
 
@@ -169,6 +177,43 @@ describe.each(KINDS)('C-T8 claims contract for a $name', (kind) => {
     expect(pickerChoices(picker).checked).toEqual([unitB.id]);
     await assertContract(await finish(browser, authorization, await browser.submit(picker, 'form#select-unit')),
       { person, unit: unitB, scopes: [CE, CSE] });
+  });
+
+  it('cell: first sign-in as a unit that requires a second factor (issue #18)', async () => {
+    const { person } = await lisi();
+    const enrolling = new Browser(app.url);
+    await signInToAccount(enrolling, person.loginName, person.password);
+    const { authenticator } = await enrolTotp(enrolling);
+    const strict = await createUnit(app.app.services, await createPerson(app.app.services, { verified: true }), { name: '严格二次验证单位', verified: true });
+    await bindHandler(app.app.services, strict, person, [CE, CSE]);
+    await app.app.services.unitMfa.set(strict.id, true, { actor: { type: 'unit', id: strict.id } });
+    const browser = new Browser(app.url);
+    const authorization = await authorizationUrl(config, params());
+    let page = await openAndLogIn(browser, authorization, person, true);
+    page = await browser.submit(page, 'form#second-factor', { code: await authenticator.code() });
+    page = await browser.submit(page, 'form#select-unit', { unitId: strict.id });
+    const next = await assertContract(await finish(browser, authorization, page), { person, unit: strict, scopes: [CE, CSE], mfa: true });
+    expect(unitClaimsOf((await refresh(config, next!)).tokens.claims() as Record<string, unknown>)).toMatchObject({ unit_id: strict.id, unit_mfa_required: true });
+  });
+
+  it('cell: prompt=select_unit switch into a unit that requires a second factor steps the session up (issue #18)', async () => {
+    const { person } = await lisi();
+    const { browser } = await firstSignIn(person, unitA);
+    // The factor is enrolled after that password-only sign-in, so the SSO session is password-only.
+    await signInToAccount(browser, person.loginName, person.password);
+    const { authenticator } = await enrolTotp(browser);
+    const strict = await createUnit(app.app.services, await createPerson(app.app.services, { verified: true }), { name: '切换二次验证单位', verified: true });
+    await bindHandler(app.app.services, strict, person, [CE, CSE]);
+    await app.app.services.unitMfa.set(strict.id, true, { actor: { type: 'unit', id: strict.id } });
+    const prompt = ['select_unit', ...(kind.params.prompt ? [kind.params.prompt] : [])].join(' ');
+    const authorization = await authorizationUrl(config, params({ prompt }));
+    const picker = await browser.get(authorization.url.toString());
+    expect(pickerChoices(picker).unitIds).toContain(strict.id);
+    let page = await browser.submit(picker, 'form#select-unit', { unitId: strict.id });
+    expect(page.html.querySelector('form#second-factor')).not.toBeNull();
+    expect(page.html.querySelector('input[type=password]')).toBeNull();
+    page = await browser.submit(page, 'form#second-factor', { code: await authenticator.code() });
+    await assertContract(await finish(browser, authorization, page), { person, unit: strict, scopes: [CE, CSE], mfa: true });
   });
 
   it('cell: refresh after a permission change', async () => {
