@@ -5,7 +5,8 @@ import { createPerson, type TestPerson } from '../support/people.js';
 import { authorizationUrl, callbackOf, discover, redeem } from '../support/rp.js';
 import { clearThrottle, countRows, signInToAccount } from '../support/security.js';
 import { enrolTotp, type TestAuthenticator } from '../support/second-factor.js';
-import { csrfFrom, postForm, setSignInAge } from '../support/unit-console.js';
+import { currentStep, totpCode } from '../../src/shared/security/totp.js';
+import { csrfFrom, csrfOn, postForm, setSignInAge } from '../support/unit-console.js';
 
 const REAUTH_SECONDS = 60;
 
@@ -72,6 +73,30 @@ describe('TOTP second factor for persons (issue #18)', () => {
     // Enrolled: the enrolment page is not offered again (remove first).
     const again = await browser.request('/account/security/totp');
     expect(again.status).toBe(303);
+  });
+
+  it('S-26 when 30 copies of the same right confirmation arrive at once (a double click, retries), then the authenticator is enrolled once with one set of recovery codes, and the other copies say it is already on instead of "wrong code"', async () => {
+    const person = await createPerson(app.app.services, { verified: true });
+    const browser = new Browser(app.url);
+    await signInToAccount(browser, person.loginName, person.password);
+    const enrol = await browser.get('/account/security/totp');
+    const secret = enrol.html.querySelector('#totp-secret')!.text.replace(/\s+/g, '');
+    // The current step's code: valid for 30–60 s (±1 step), however slow 30 parallel requests are on a busy machine.
+    const code = totpCode(secret, currentStep(new Date()));
+    const csrf = csrfOn(enrol);
+    const answers = await Promise.all(Array.from({ length: 30 }, () => postForm(browser, '/account/security/totp', csrf, [['totp', code]])));
+    const statuses = answers.map((answer) => answer.status);
+    expect(statuses.filter((status) => status === 200)).toHaveLength(1);
+    expect(answers.filter((answer) => ![200, 303, 429].includes(answer.status)).map((answer) => Browser.text(answer).slice(0, 300))).toEqual([]);
+    const shown = answers.find((answer) => answer.status === 200)!;
+    expect(shown.html.querySelectorAll('#recovery-codes code')).toHaveLength(10);
+    expect(await countRows(app.db, 'person_recovery_code', 'person_id = $1', [person.id])).toBe(10);
+    expect(await countRows(app.db, 'audit_event', "action = 'person.mfa_enrol' AND outcome = 'success' AND target_id = $1", [person.id])).toBe(1);
+    const copy = answers.find((answer) => answer.status === 303)!;
+    expect(copy.headers.get('location')).toBe('/account/security?done=totp_already_enrolled');
+    const security = await browser.get(copy.headers.get('location')!);
+    expect(Browser.text(security)).toContain('身份验证器已启用。恢复码只显示一次；如未保存，请在下方重新生成恢复码。');
+    expect(security.html.querySelector('form#renew-codes')).not.toBeNull();
   });
 
   it('when an enrolled person signs in to a business system, then the password alone issues no code, the TOTP completes it and the ID token says amr pwd+otp with the multi-factor acr', async () => {

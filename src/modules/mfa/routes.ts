@@ -62,7 +62,12 @@ export function secondFactorRoutes(services: Pick<Services, 'mfa' | 'persons' | 
     await withFormErrors(ctx, async () => {
       const codes = await mfa.confirmTotp(consoleAccount(ctx).id, form.totp, actor(ctx));
       render(ctx, 'account/recovery-codes.njk', { codes, done: 'totp_enrolled' });
-    }, (view, status) => enrolPage(ctx, view, status));
+    }, async (view, status) => {
+      // Already on, e.g. a second copy of this confirmation that lost to the first (a double click): the security
+      // page says so and offers new recovery codes, instead of "wrong code" over codes the first copy showed.
+      if ((await mfa.status(consoleAccount(ctx).id)).totp) seeOther(ctx, '/account/security?done=totp_already_enrolled');
+      else await enrolPage(ctx, view, status);
+    });
   });
 
   router.post('/totp/remove', parseBody(), verifyCsrf(), fresh, async (ctx) => {
