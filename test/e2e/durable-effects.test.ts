@@ -10,6 +10,7 @@ import { TEST_SECRET, testClientsFile } from '../support/fixtures.js';
 import { freePort, startServerProcess, type ServerProcess } from '../support/process.js';
 import { createPerson, type TestPerson } from '../support/people.js';
 import { authorizationUrl, callbackOf, discover, redeem } from '../support/rp.js';
+import { startSmsGateway, type SmsGateway } from '../support/sms-gateway.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
 import { bindHandler, createUnit, type TestUnit } from '../support/units.js';
 import {
@@ -17,7 +18,8 @@ import {
 } from '../support/unit-flows.js';
 
 /**
- * Durable effects with real processes killed at chosen moments (S-55, S-56, S-57, R-B4, R-B6). The moments are
+ * Durable effects with real processes killed at chosen moments (S-55, S-56, S-57, R-B1, R-B4, R-B6), including
+ * the unit second-factor policy and the notices to persons. The moments are
  * held open deterministically: a test-only hook (TEST_HOLD_TOKEN_COMMIT_MS, refused in production) right after a
  * refresh token is consumed, or a row lock the test holds on PostgreSQL.
  */
@@ -131,13 +133,20 @@ describe('durable effects (S-55, S-56, S-57)', () => {
     let env: Record<string, string>;
     let logoutPort: number;
     let zhangsan: TestPerson;
+    /** The SMS gateway of the provider process; it refuses (503) until a test lets it through. */
+    let gateway: SmsGateway;
 
     beforeAll(async () => {
       if (!process.env.TEST_DATABASE_URL) return;
       database = await createTestDatabase('postgres');
       logoutPort = await freePort();
       ({ dir, env } = tempDir('uop-s57-', unitClientsFile({ backchannelLogoutUri: `http://127.0.0.1:${logoutPort}/backchannel-logout` })));
-      env = { ...env, PORT: String(await freePort()), DATABASE_URL: database.url!, DEMO_DATA: 'false', JOB_RETRY_BASE_MS: '200', SWEEP_INTERVAL_SECONDS: '1' };
+      gateway = await startSmsGateway();
+      gateway.answer = 503;
+      env = {
+        ...env, PORT: String(await freePort()), DATABASE_URL: database.url!, DEMO_DATA: 'false', JOB_RETRY_BASE_MS: '200', SWEEP_INTERVAL_SECONDS: '1',
+        SMS_GATEWAY_URL: gateway.url,
+      };
       // A second instance on the same database and keys, used by the test to change state (as the admin CLI or
       // any other instance would); its own worker is stopped, so deliveries are the provider process's.
       helper = await startTestApp({ database, dir, clients: JSON.parse(fs.readFileSync(env.CLIENTS_FILE!, 'utf8')) as Record<string, unknown>, env: { ISSUER: `http://127.0.0.1:${env.PORT}` } });
@@ -147,6 +156,7 @@ describe('durable effects (S-55, S-56, S-57)', () => {
     afterAll(async () => {
       if (!process.env.TEST_DATABASE_URL) return;
       await helper.close();
+      await gateway.close();
       await database.drop();
       fs.rmSync(dir, { recursive: true, force: true });
     });
@@ -231,6 +241,67 @@ describe('durable effects (S-55, S-56, S-57)', () => {
         }
       } finally {
         await locker.end();
+        await running.stop('SIGKILL');
+      }
+    }, 180_000);
+
+    onPostgres('S-56 when a unit turns its second-factor policy on and the provider is killed before delivering anything, then after restart the password-only grant stays revoked and the RP receives the back-channel logout', async () => {
+      let running = await startServerProcess(env);
+      try {
+        const { handler, unit, config, tokens } = await handlerSignedIn(running);
+        // The policy change revokes, in its transaction, the grants signed in without a second factor (issue #18).
+        expect(await helper.app.services.unitMfa.set(unit.id, true, { actor: { type: 'unit', id: unit.id } })).toBe(true);
+        running.child.kill('SIGKILL');
+        await running.exited;
+        const { rows } = await database.db.query<{ n: string }>("SELECT count(*) AS n FROM job WHERE kind = 'backchannel_logout' AND state <> 'done'");
+        expect(Number(rows[0]!.n)).toBe(1);
+
+        const logout = await startLogoutReceiver(logoutPort);
+        try {
+          running = await startServerProcess(env);
+          const payload = await verifyLogoutToken(await logout.next(30_000), running.url, 'test-rp');
+          expect(payload).toMatchObject({ sub: handler.id, sid: (tokens.claims() as { sid?: string }).sid });
+          expect(await tryRefresh(config, tokens.refresh_token!)).toMatchObject({ ok: false, error: 'invalid_grant' });
+          expect((await introspect(config, tokens.access_token)).active).toBe(false);
+          expect(await logout.quiet(500)).toBe(0);
+        } finally {
+          await logout.close();
+        }
+      } finally {
+        await running.stop('SIGKILL');
+      }
+    }, 180_000);
+
+    onPostgres('S-56 R-B1 when a binding invitation has committed and the provider is killed before its SMS got through, then after restart the person gets the SMS exactly once and has exactly one notice', async () => {
+      let running = await startServerProcess(env);
+      try {
+        const unit = await createUnit(helper.app.services, zhangsan, { verified: true, name: '通知崩溃测试有限公司' });
+        const invited = await createPerson(helper.app.services, { verified: true, legalName: '王五' });
+        const binding = await helper.app.services.bindings.bind(unit.id, { account: invited.loginName, scopes: ['biz:continuing_education'] }, { actor: { type: 'unit', id: unit.id } });
+        const toInvited = () => gateway.requests.filter((request) => (request.body as { to?: string }).to === invited.mobile);
+        // The provider tries and is refused by the gateway, so nothing is delivered before the kill.
+        await until(() => toInvited().length > 0 || undefined, 'a refused delivery attempt');
+        running.child.kill('SIGKILL');
+        await running.exited;
+        const pending = await database.db.query<{ id: string; state: string }>("SELECT id, state FROM job WHERE kind = 'notification' AND payload::text LIKE $1", [`%${invited.mobile}%`]);
+        expect(pending.rows).toHaveLength(1);
+        expect(['pending', 'running']).toContain(pending.rows[0]!.state);
+        // Killed in the middle of an attempt, the job waits for its lease (five minutes) to run out: let that time pass.
+        await database.db.query("UPDATE job SET locked_until = now() WHERE id = $1 AND state = 'running'", [pending.rows[0]!.id]);
+
+        gateway.answer = 200;
+        const refused = toInvited().length;
+        running = await startServerProcess(env);
+        await until(() => toInvited().length > refused || undefined, 'the SMS to be delivered');
+        await until(async () => (await database.db.query<{ state: string }>('SELECT state FROM job WHERE id = $1', [pending.rows[0]!.id])).rows[0]?.state === 'done' || undefined, 'the job to be done');
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        expect(toInvited().slice(refused).map((request) => (request.body as { text?: string }).text)).toEqual([
+          '【统一身份认证平台】通知崩溃测试有限公司邀请您成为该单位的经办人员。请登录个人中心，在“待确认的单位授权”中同意或拒绝。',
+        ]);
+        const notices = await database.db.query<{ kind: string; binding_id: string }>('SELECT kind, binding_id FROM person_notice WHERE person_id = $1', [invited.id]);
+        expect(notices.rows).toEqual([{ kind: 'binding_invited', binding_id: binding.id }]);
+      } finally {
+        gateway.answer = 503;
         await running.stop('SIGKILL');
       }
     }, 180_000);
