@@ -52,6 +52,15 @@ export class AppealListQueryDto {
   unitId?: string;
 }
 
+/** A page of 子账户信息 over the API: `page` from 1, `limit` 1–500 (default 100); the answer says whether more follow. */
+export class BindingsPageQueryDto {
+  @IsOptional() @Matches(/^[1-9]\d{0,5}$/)
+  page?: string;
+
+  @IsOptional() @Matches(LIMIT)
+  limit?: string;
+}
+
 export class SearchQueryDto {
   @IsString() @MinLength(1) @MaxLength(64)
   q!: string;

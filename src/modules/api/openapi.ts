@@ -3,7 +3,7 @@ import { CERT_TYPES } from '../units/certificates.js';
 import { APPEAL_KINDS, AppealDto } from '../recovery/dto.js';
 import { DOCUMENT_LIMITS } from '../recovery/documents.js';
 import {
-  AppealListQueryDto, AppealStatusDto, AuditQueryDto, BindDto, CodeDto, IdNumberDto, NoteDto, RecoveryCertificateDto, RecoveryCodeDto,
+  AppealListQueryDto, AppealStatusDto, AuditQueryDto, BindDto, BindingsPageQueryDto, CodeDto, IdNumberDto, NoteDto, RecoveryCertificateDto, RecoveryCodeDto,
   RecoveryResetDto, ScopesDto, SearchQueryDto, UnitAuditQueryDto, UnitNameDto, UnitRegistrationDto,
 } from './dto.js';
 
@@ -22,7 +22,7 @@ export const REQUEST_BODIES = {
 } satisfies Record<string, Dto>;
 
 export const QUERIES = {
-  '/unit/audit': UnitAuditQueryDto, '/counter/audit': AuditQueryDto, '/counter/appeals': AppealListQueryDto, '/counter/units': SearchQueryDto,
+  '/unit/audit': UnitAuditQueryDto, '/unit/bindings': BindingsPageQueryDto, '/counter/audit': AuditQueryDto, '/counter/appeals': AppealListQueryDto, '/counter/units': SearchQueryDto,
   '/counter/persons': SearchQueryDto,
 } satisfies Record<string, Dto>;
 
@@ -77,7 +77,10 @@ export function openApiDocument(issuer: string, businessScopes: string[]): Recor
       },
       '/unit/name-change': { post: withResponses(op('Change the name of a verified unit; the old name is kept (R-U4)', 'unit', { description: fresh, ...body(ref('UnitName')) }), ok(ref('Unit'))) },
       '/unit/bindings': {
-        get: withResponses(op('子账户信息: the bindings of the unit', 'unit'), ok({ type: 'object', properties: { bindings: { type: 'array', items: ref('Binding') } } })),
+        get: withResponses(
+          op('子账户信息: the bindings of the unit, the common contact first, a page at a time', 'unit', { parameters: queryParameters(BindingsPageQueryDto) }),
+          ok({ type: 'object', properties: { bindings: { type: 'array', items: ref('Binding') }, page: { type: 'integer' }, limit: { type: 'integer' }, hasMore: { type: 'boolean' } } }),
+        ),
         post: withResponses(op('Bind a real-name verified person; pending until accepted (R-B1)', 'unit', { description: fresh, ...body(ref('Bind')) }), ok(ref('Binding'), '201')),
       },
       '/unit/bindings/{id}/unbind': { post: withResponses(op('取消绑定 (R-B4); refused for the common contact (R-B5)', 'unit', { description: fresh, parameters: [id] }), noContent) },

@@ -12,7 +12,7 @@ import type { BindingView } from '../bindings/service.js';
 import type { Person } from '../persons/service.js';
 import { maskMobile } from '../persons/rules.js';
 import type { Unit } from '../units/service.js';
-import { BindDto, CodeDto, ScopesDto, SearchQueryDto, UnitAuditQueryDto, UnitNameDto, UnitRegistrationDto } from './dto.js';
+import { BindDto, BindingsPageQueryDto, CodeDto, ScopesDto, SearchQueryDto, UnitAuditQueryDto, UnitNameDto, UnitRegistrationDto } from './dto.js';
 import { appealStatusRoute, auditPage, counterApiRoutes } from './counter-routes.js';
 import { openApiDocument } from './openapi.js';
 import { recoveryApiRoutes } from './recovery-routes.js';
@@ -93,7 +93,12 @@ export function apiRoutes(services: Pick<Services, 'units' | 'bindings' | 'verif
   secured.get('/unit/bindings', async (ctx) => {
     const { api } = as(ctx, 'unit');
     fresh(api, 'unit.bindings_list');
-    ctx.body = { bindings: (await bindings.listForUnit(api.id)).map(bindingJson) };
+    // Paged (issue #15, Q-P6): a unit may have thousands of handlers.
+    const query = validQuery(ctx, BindingsPageQueryDto);
+    const page = query.page ? Number(query.page) : 1;
+    const limit = query.limit ? Number(query.limit) : 100;
+    const list = await bindings.pageForUnit(api.id, page, limit);
+    ctx.body = { bindings: list.bindings.map(bindingJson), page, limit, hasMore: list.hasNext };
   });
   secured.post('/unit/bindings', async (ctx) => {
     const { api, context } = as(ctx, 'unit');

@@ -85,6 +85,28 @@ export class BindingService {
     return bindings.map((binding) => ({ ...this.view(binding, at), person: persons.find((person) => person.id === binding.personId) }));
   }
 
+  /**
+   * One page (1-based) of the unit's live bindings with their persons, the contact first, and whether another page
+   * follows: a unit may have thousands of handlers (issue #15, Q-P6). One more row than the page tells the next.
+   */
+  async pageForUnit(unitId: string, page: number, size: number): Promise<{ bindings: (BindingView & { person: Person | undefined })[]; hasNext: boolean }> {
+    const list = await this.listForUnit(unitId, { limit: size + 1, offset: (page - 1) * size });
+    return { bindings: list.slice(0, size), hasNext: list.length > size };
+  }
+
+  /** One live binding of the unit with its person (a confirmation step), without reading the unit's other bindings. */
+  async ofUnit(unitId: string, bindingId: string): Promise<(BindingView & { person: Person | undefined }) | undefined> {
+    const binding = await bindingStore.ofUnit(this.deps.db, unitId, bindingId);
+    if (!binding || binding.status === 'unbound') return undefined;
+    return { ...this.view(binding, this.#now()), person: await this.deps.persons.byId(binding.personId) };
+  }
+
+  /** The person who is the unit's active common contact, if any. */
+  async contactPerson(unitId: string): Promise<Person | undefined> {
+    const contact = await bindingStore.contactOf(this.deps.db, unitId);
+    return contact && this.deps.persons.byId(contact.personId);
+  }
+
   async listForPerson(personId: string): Promise<(BindingView & { unit: Unit | undefined })[]> {
     const bindings = await bindingStore.listForPerson(this.deps.db, personId);
     const units = await this.deps.units.byIds(bindings.map((binding) => binding.unitId));

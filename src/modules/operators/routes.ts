@@ -16,7 +16,7 @@ import { assertFound, withFormErrors } from '../../shared/http/form-errors.js';
 import type { ActorType } from '../audit/audit-log.js';
 import { frameIdentity, type IdentityServices } from '../site/identity.js';
 import { describeEntries, type DescribeLookups } from '../audit/describe.js';
-import { AUDIT_PAGE_SIZE, auditActions, auditPaging, auditQuery } from '../audit/page.js';
+import { AUDIT_PAGE_SIZE, auditActions, auditPaging, auditQuery, pageNumber } from '../audit/page.js';
 
 const ACTOR_TYPES: ActorType[] = ['person', 'unit', 'operator', 'system', 'anonymous'];
 const OUTCOMES = ['realname_verified', 'realname_rejected', 'person_active', 'person_disabled', 'unit_active', 'unit_disabled'];
@@ -83,9 +83,12 @@ export function operatorRoutes(services: OperatorPorts, requireAccount: RequireA
 
   async function unitPage(ctx: Context, view: Record<string, unknown> = {}, status = 200): Promise<void> {
     const unit = assertFound(await services.units.byId(String(ctx.params.id)));
+    // The unit's handlers 50 a page, as in its own 子账户信息 (issue #15: a unit may have thousands).
+    const page = pageNumber(ctx);
+    const list = await services.bindings.pageForUnit(unit.id, page, AUDIT_PAGE_SIZE);
     render(ctx, 'operator/unit.njk', {
       csrf: csrfToken(ctx), unit, codes: await services.verification.list(unit.id),
-      bindings: await services.bindings.listForUnit(unit.id), appeals: await services.appeals.listForUnit(unit.id),
+      bindings: list.bindings, page, paging: auditPaging(ctx, page, list.hasNext), appeals: await services.appeals.listForUnit(unit.id),
       history: await describeEntries(services, await audit.list({ subjectId: unit.id, limit: 50 }), state(ctx).locale, true),
       done: doneOf(ctx), ...view,
     }, status);

@@ -73,13 +73,13 @@ export function unitRoutes(services: Pick<Services, 'units' | 'bindings' | 'veri
   });
 
   async function subaccounts(ctx: Context, view: Record<string, unknown> = {}, status = 200): Promise<void> {
-    // 50 a page like the log: a unit may have thousands of handlers (issue #15, Q-P6); one more tells a next page.
+    // 50 a page like the log: a unit may have thousands of handlers (issue #15, Q-P6).
     const page = pageNumber(ctx);
-    const list = await bindings.listForUnit(unitId(ctx), { limit: AUDIT_PAGE_SIZE + 1, offset: (page - 1) * AUDIT_PAGE_SIZE });
+    const list = await bindings.pageForUnit(unitId(ctx), page, AUDIT_PAGE_SIZE);
     render(ctx, 'unit/bindings.njk', {
       csrf: csrfToken(ctx), unit: await me(ctx), businesses: businesses(ctx),
-      bindings: list.slice(0, AUDIT_PAGE_SIZE).map((binding) => ({ ...binding, mobile: binding.person ? maskMobile(binding.person.mobile) : '' })),
-      page, paging: auditPaging(ctx, page, list.length > AUDIT_PAGE_SIZE),
+      bindings: list.bindings.map((binding) => ({ ...binding, mobile: binding.person ? maskMobile(binding.person.mobile) : '' })),
+      page, paging: auditPaging(ctx, page, list.hasNext),
       done: typeof ctx.query.done === 'string' ? ctx.query.done : undefined, ...view,
     }, status);
   }
@@ -96,9 +96,9 @@ export function unitRoutes(services: Pick<Services, 'units' | 'bindings' | 'veri
 
   /** A binding of this unit (404 for another unit's, as for one that does not exist), for a confirmation step. */
   async function ownBinding(ctx: Context) {
-    const list = await bindings.listForUnit(unitId(ctx));
-    const binding = assertFound(list.find((entry) => entry.id === String(ctx.params.id) && entry.status !== 'unbound'));
-    return { binding, list, person: binding.person ? personLabel(binding.person, state(ctx).locale) : '' };
+    // One row, not the unit's whole list: a unit may have thousands of handlers (issue #15, Q-P6).
+    const binding = assertFound(await bindings.ofUnit(unitId(ctx), String(ctx.params.id)));
+    return { binding, person: binding.person ? personLabel(binding.person, state(ctx).locale) : '' };
   }
 
   // 取消绑定 and 设为常用联系人 ask for confirmation first, naming the person, the unit and the consequence.
@@ -117,14 +117,14 @@ export function unitRoutes(services: Pick<Services, 'units' | 'bindings' | 'veri
 
   router.get('/bindings/:id/contact', fresh('unit.contact'), async (ctx) => {
     const unit = await me(ctx);
-    const { binding, list, person } = await ownBinding(ctx);
+    const { binding, person } = await ownBinding(ctx);
     if (binding.role === 'contact' || binding.effective !== 'active') throw new AppError('binding_contact_must_be_active');
-    const current = list.find((entry) => entry.role === 'contact' && entry.status === 'active');
+    const current = await bindings.contactPerson(unitId(ctx));
     const locale = state(ctx).locale;
     render(ctx, 'confirm.njk', {
       frame: 'unit/layout.njk', csrf: csrfToken(ctx), action: `/unit/bindings/${binding.id}/contact`, cancel: '/unit/bindings',
       title: translate(locale, 'confirm.contact_title'), submit: translate(locale, 'confirm.contact_submit'),
-      body: translate(locale, 'confirm.contact_body', { person, unit: unit.name, previous: current?.person ? personLabel(current.person, locale) : '' }),
+      body: translate(locale, 'confirm.contact_body', { person, unit: unit.name, previous: current ? personLabel(current, locale) : '' }),
       facts: [{ label: translate(locale, 'unit.person'), value: person }],
       // The permissions stay as they are unless changed here (R-B5: the contact change is a change of role).
       hidden: { scopesShown: '1' },
