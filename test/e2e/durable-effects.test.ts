@@ -172,32 +172,46 @@ describe('durable effects (S-55, S-56, S-57)', () => {
       return { handler, unit, bindingId, config, tokens };
     }
 
+    type SignedIn = Awaited<ReturnType<typeof handlerSignedIn>>;
+
+    /**
+     * Kills the provider right after a change that revoked the sign-in has committed (the RP's endpoint is down, so
+     * nothing was delivered), checks that the back-channel logout waits as a job, restarts the provider with the RP
+     * up, and checks the logout arrives and the tokens stay dead; `more` runs while the RP still listens. Returns the
+     * restarted process.
+     */
+    async function killedBeforeDelivery(running: ServerProcess, { handler, config, tokens }: SignedIn, more: () => Promise<void> = async () => undefined): Promise<ServerProcess> {
+      running.child.kill('SIGKILL');
+      await running.exited;
+      const { rows } = await database.db.query<{ n: string }>("SELECT count(*) AS n FROM job WHERE kind = 'backchannel_logout' AND state <> 'done'");
+      expect(Number(rows[0]!.n)).toBe(1);
+      const logout = await startLogoutReceiver(logoutPort);
+      try {
+        const restarted = await startServerProcess(env);
+        const payload = await verifyLogoutToken(await logout.next(30_000), restarted.url, 'test-rp');
+        expect(payload).toMatchObject({ sub: handler.id, sid: (tokens.claims() as { sid?: string }).sid });
+        expect(await tryRefresh(config, tokens.refresh_token!)).toMatchObject({ ok: false, error: 'invalid_grant' });
+        expect((await introspect(config, tokens.access_token)).active).toBe(false);
+        await more();
+        expect(await logout.quiet(500)).toBe(0);
+        return restarted;
+      } finally {
+        await logout.close();
+      }
+    }
+
     onPostgres('S-57 R-B4 when the unbind has committed and the provider is killed before delivering anything, then after restart the tokens are gone, introspection is inactive, the RP receives the back-channel logout, and binding the person again revives nothing', async () => {
       let running = await startServerProcess(env);
       try {
-        const { handler, unit, bindingId, config, tokens } = await handlerSignedIn(running);
+        const signedIn = await handlerSignedIn(running);
+        const { handler, unit, bindingId, config, tokens } = signedIn;
         // The RP's endpoint is down for now: nothing can be delivered before the kill.
         await helper.app.services.bindings.unbind(unit.id, bindingId, { actor: { type: 'unit', id: unit.id } });
-        running.child.kill('SIGKILL');
-        await running.exited;
-        const { rows } = await database.db.query<{ n: string }>("SELECT count(*) AS n FROM job WHERE kind = 'backchannel_logout' AND state <> 'done'");
-        expect(Number(rows[0]!.n)).toBe(1);
-
-        const logout = await startLogoutReceiver(logoutPort);
-        try {
-          running = await startServerProcess(env);
-          const request = await logout.next(30_000);
-          const payload = await verifyLogoutToken(request, running.url, 'test-rp');
-          expect(payload).toMatchObject({ sub: handler.id, sid: (tokens.claims() as { sid?: string }).sid });
-          expect(await tryRefresh(config, tokens.refresh_token!)).toMatchObject({ ok: false, error: 'invalid_grant' });
-          expect((await introspect(config, tokens.access_token)).active).toBe(false);
+        running = await killedBeforeDelivery(running, signedIn, async () => {
           await bindHandler(helper.app.services, unit, handler, ['biz:continuing_education']);
           expect(await tryRefresh(config, tokens.refresh_token!)).toMatchObject({ ok: false, error: 'invalid_grant' });
           expect((await introspect(config, tokens.access_token)).active).toBe(false);
-          expect(await logout.quiet(500)).toBe(0);
-        } finally {
-          await logout.close();
-        }
+        });
       } finally {
         await running.stop('SIGKILL');
       }
@@ -248,25 +262,10 @@ describe('durable effects (S-55, S-56, S-57)', () => {
     onPostgres('S-56 when a unit turns its second-factor policy on and the provider is killed before delivering anything, then after restart the password-only grant stays revoked and the RP receives the back-channel logout', async () => {
       let running = await startServerProcess(env);
       try {
-        const { handler, unit, config, tokens } = await handlerSignedIn(running);
+        const signedIn = await handlerSignedIn(running);
         // The policy change revokes, in its transaction, the grants signed in without a second factor (issue #18).
-        expect(await helper.app.services.unitMfa.set(unit.id, true, { actor: { type: 'unit', id: unit.id } })).toBe(true);
-        running.child.kill('SIGKILL');
-        await running.exited;
-        const { rows } = await database.db.query<{ n: string }>("SELECT count(*) AS n FROM job WHERE kind = 'backchannel_logout' AND state <> 'done'");
-        expect(Number(rows[0]!.n)).toBe(1);
-
-        const logout = await startLogoutReceiver(logoutPort);
-        try {
-          running = await startServerProcess(env);
-          const payload = await verifyLogoutToken(await logout.next(30_000), running.url, 'test-rp');
-          expect(payload).toMatchObject({ sub: handler.id, sid: (tokens.claims() as { sid?: string }).sid });
-          expect(await tryRefresh(config, tokens.refresh_token!)).toMatchObject({ ok: false, error: 'invalid_grant' });
-          expect((await introspect(config, tokens.access_token)).active).toBe(false);
-          expect(await logout.quiet(500)).toBe(0);
-        } finally {
-          await logout.close();
-        }
+        expect(await helper.app.services.unitMfa.set(signedIn.unit.id, true, { actor: { type: 'unit', id: signedIn.unit.id } })).toBe(true);
+        running = await killedBeforeDelivery(running, signedIn);
       } finally {
         await running.stop('SIGKILL');
       }
