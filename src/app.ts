@@ -40,6 +40,7 @@ import { backchannelLogoutHandler, BACKCHANNEL_LOGOUT_JOB, logoutJobs } from './
 import { JobWorker } from './modules/jobs/worker.js';
 import { jobRoutes } from './modules/jobs/routes.js';
 import { atomicTokenRequests } from './oidc/token-requests.js';
+import { requestReadsFor } from './oidc/token-reads.js';
 import { DECOY_JOB, NOTIFICATION_JOB } from './shared/notifier/queued.js';
 import { HttpIdentityVerifier, IDENTITY_VERIFICATION_JOB, identityVerificationHandler } from './modules/persons/identity-verification.js';
 
@@ -117,6 +118,7 @@ export function createApp(deps: AppDeps): App {
   provider.use(errorBoundary());
   provider.use(invalidClientRewrite());
   provider.use(atomicTokenRequests(deps.db, provider.pathFor('token')));
+  provider.use(requestReadsFor([provider.pathFor('introspection'), provider.pathFor('userinfo')]));
   provider.use(mount('/static', serve(PUBLIC_DIR, { maxage: 60 * 60 * 1000, gzip: false, brotli: false })));
   for (const router of [
     healthRoutes(deps.db, deps.draining),
