@@ -40,6 +40,9 @@ import { backchannelLogoutHandler, BACKCHANNEL_LOGOUT_JOB, logoutJobs } from './
 import { JobWorker } from './modules/jobs/worker.js';
 import { jobRoutes } from './modules/jobs/routes.js';
 import { atomicTokenRequests } from './oidc/token-requests.js';
+import { requestReadsFor } from './oidc/token-reads.js';
+import compose from 'koa-compose';
+import type { Middleware } from 'koa';
 import { DECOY_JOB, NOTIFICATION_JOB } from './shared/notifier/queued.js';
 import { HttpIdentityVerifier, IDENTITY_VERIFICATION_JOB, identityVerificationHandler } from './modules/persons/identity-verification.js';
 
@@ -117,8 +120,9 @@ export function createApp(deps: AppDeps): App {
   provider.use(errorBoundary());
   provider.use(invalidClientRewrite());
   provider.use(atomicTokenRequests(deps.db, provider.pathFor('token')));
+  provider.use(requestReadsFor([provider.pathFor('introspection'), provider.pathFor('userinfo')]));
   provider.use(mount('/static', serve(PUBLIC_DIR, { maxage: 60 * 60 * 1000, gzip: false, brotli: false })));
-  for (const router of [
+  const routers = [
     healthRoutes(deps.db, deps.draining),
     publicMetricsRoutes(deps.config.metrics),
     languageRoutes(),
@@ -137,9 +141,11 @@ export function createApp(deps: AppDeps): App {
     jobRoutes(services, requireAccount),
     portalRoutes(services, currentAccount),
     apiRoutes(services, bearerAuth(provider, deps.config.reauthSeconds, async (kind, id) => (await activeAccount(services, kind, id)) !== undefined)),
-  ]) {
-    provider.use(router.routes());
-    provider.use(router.allowedMethods());
-  }
+  ];
+  // The provider's own token endpoints are none of these routes: their requests skip the routers' path matching
+  // (issue #15, Q-P2: CPU per request); every other request goes through them as before.
+  const providerOnly = new Set((['token', 'introspection', 'revocation', 'userinfo', 'jwks'] as const).map((route) => provider.pathFor(route)));
+  const appRoutes = compose(routers.flatMap((router) => [router.routes(), router.allowedMethods()])) as unknown as Middleware;
+  provider.use((ctx, next) => (providerOnly.has(ctx.path) ? next() : appRoutes(ctx, next)));
   return { koa: provider, provider, services, worker };
 }

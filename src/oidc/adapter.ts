@@ -1,18 +1,41 @@
 import { AsyncLocalStorage, executionAsyncResource } from 'node:async_hooks';
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Queryable } from '../shared/db/database.js';
+import { forgetRead, keepRead, keepsRequestReads, readOnce } from '../shared/request-reads.js';
+
+/** A save of this token request, sent with the others in one statement (`flushTokenRequest`). */
+interface PendingWrite {
+  values: unknown[];
+  /** The refresh token this one replaces (a rotation): it is recorded as its successor in the same statement. */
+  predecessor?: string;
+}
 
 /** What the adapter knows of the token request it serves (set by `atomicTokenRequests`). */
 interface TokenRequest {
   /** The refresh token consumed by this request; the refresh token it then saves is recorded as its successor. */
   consumedRefresh?: string;
+  /** `model id` of the artefacts whose grant lock this request took when it found them (before any row lock). */
+  locked: Set<string>;
+  /** The saves of this request not sent yet, in order; `flush` sends them (set by the adapter that queued them). */
+  pending: PendingWrite[];
+  flush?: () => Promise<void>;
 }
 
 const tokenRequest = new AsyncLocalStorage<TokenRequest>();
 
-/** Runs `work` as one token request: the refresh-token reuse leeway applies only there. */
-export function asTokenRequest<T>(work: () => Promise<T>): Promise<T> {
-  return tokenRequest.run({}, work);
+/**
+ * Runs `work` as one token request: the refresh-token reuse leeway applies only there, and the request's saves
+ * are sent together, in one statement, once `work` has resolved and `keep()` agrees (the caller commits then;
+ * otherwise they are dropped, as a rollback would drop them). Inside `Database.ambient` that statement is the
+ * transaction's last; when it is its only one (client_credentials), it runs alone, without BEGIN and COMMIT.
+ */
+export function asTokenRequest<T>(work: () => Promise<T>, keep: (result: T) => boolean = () => true): Promise<T> {
+  const request: TokenRequest = { locked: new Set(), pending: [] };
+  return tokenRequest.run(request, async () => {
+    const result = await work();
+    if (keep(result)) await request.flush?.();
+    return result;
+  });
 }
 
 /** Models whose artefacts belong to a grant and go when it is revoked. */
@@ -30,19 +53,72 @@ export interface AdapterOptions {
   refreshReuseSeconds?: number;
   /** Test-only fault injection: called right after a refresh token is consumed, before anything is saved. */
   afterRefreshConsumed?: () => Promise<void>;
+  /**
+   * What else the lookup of a token reads within a request that keeps its reads (`withRequestReads`): select-list
+   * items over the token row `o` and the LEFT JOINs they need, and `keep`, which records what a found row read for
+   * the later steps of the same request (issue #15: introspection in one statement; C-T5, all of it current).
+   */
+  tokenReads?: TokenReads;
 }
+
+export interface TokenReads {
+  columns: string;
+  joins: string;
+  keep(row: Record<string, unknown>): void;
+}
+
+/** The models a token endpoint, introspection or userinfo looks up by the value a client presents. */
+const TOKEN_MODELS = new Set(['AccessToken', 'ClientCredentials', 'RefreshToken', 'AuthorizationCode']);
+
+/** A database that can send a transaction's last statement alone (`Database.queryLast`). */
+type AdapterDatabase = Queryable & { queryLast?: Queryable['query'] };
 
 interface Row {
   payload: AdapterPayload;
   consumed_at: Date | null;
 }
 
-/** Saves an artefact ($1 model … $8 expires_at), replacing the one stored under the same model and id. */
-const UPSERT = `INSERT INTO oidc_model (model, id, payload, grant_id, user_code, uid, account_id, expires_at)
-  VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8)
+/** The parameters of one saved artefact ($1 model … $8 expires_at, shifted by `offset`). */
+const upsertValues = (offset: number) => `($${offset + 1}, $${offset + 2}, $${offset + 3}::jsonb, $${offset + 4}, $${offset + 5}, $${offset + 6}, $${offset + 7}, $${offset + 8})`;
+
+/** Saves `rows` artefacts, each replacing the one stored under the same model and id. */
+const upsert = (rows: number) => `INSERT INTO oidc_model (model, id, payload, grant_id, user_code, uid, account_id, expires_at)
+  VALUES ${Array.from({ length: rows }, (_, index) => upsertValues(index * 8)).join(', ')}
   ON CONFLICT (model, id) DO UPDATE SET
     payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id, user_code = EXCLUDED.user_code,
     uid = EXCLUDED.uid, account_id = EXCLUDED.account_id, expires_at = EXCLUDED.expires_at`;
+
+/**
+ * The saves of one token request in one statement; a rotation also records the successor on the token it
+ * replaces (an existing row: the UPDATE does not need to see the rows the INSERT adds).
+ */
+function writeStatement(pending: PendingWrite[]): { sql: string; params: unknown[] } {
+  const params = pending.flatMap((write) => write.values);
+  const rotation = pending.find((write) => write.predecessor);
+  if (!rotation) return { sql: upsert(pending.length), params };
+  return {
+    sql: `WITH saved AS (${upsert(pending.length)} RETURNING id)
+      UPDATE oidc_model SET successor_id = $${params.length + 1} WHERE model = 'RefreshToken' AND id = $${params.length + 2}`,
+    params: [...params, rotation.values[1], rotation.predecessor],
+  };
+}
+
+/** What a lookup returns: the row, and what it read with it (see `lookup`). */
+interface LookupRow extends Row {
+  model: string;
+  successor_unused?: boolean;
+  grant_id?: string | null;
+  account_id?: string | null;
+  og_id?: string | null;
+  og_payload?: AdapterPayload;
+  og_consumed_at?: Date | null;
+}
+
+/** The kind under which a request keeps the grant read with its token (`src/shared/request-reads.ts`). */
+const GRANT_READ = 'oidc-grant';
+
+/** Artefacts a token request consumes right after finding them. */
+const CONSUMED_IN_TOKEN_REQUESTS = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']);
 
 /** No stored identifier contains NUL, and PostgreSQL refuses it in text: such a lookup finds nothing. */
 function storable(value: string): boolean {
@@ -65,7 +141,7 @@ function withConsumed(row: Row | undefined): AdapterPayload | undefined {
  * Builds the node-oidc-provider adapter class over PostgreSQL (or embedded PGlite). One table holds every model;
  * each method is one indexed statement. Expired rows are invisible to reads and removed by `sweepExpired`.
  */
-export function createAdapter(db: Queryable, options: AdapterOptions = {}): new (name: string) => Adapter {
+export function createAdapter(db: AdapterDatabase, options: AdapterOptions = {}): new (name: string) => Adapter {
   const now = options.now ?? Date.now;
   const leewayMs = (options.refreshReuseSeconds ?? 0) * 1000;
   /**
@@ -77,6 +153,55 @@ export function createAdapter(db: Queryable, options: AdapterOptions = {}): new 
   /** The leeway applies to refresh tokens, inside a token request (never to introspection or revocation). */
   const leeway = (model: string): TokenRequest | undefined => (model === 'RefreshToken' && leewayMs > 0 ? tokenRequest.getStore() : undefined);
 
+  /** Sends the token request's queued saves; `last`: nothing else of the request follows (`Database.queryLast`). */
+  const flushWrites = async (request: TokenRequest, last: boolean): Promise<void> => {
+    const writes = request.pending.splice(0);
+    if (writes.length === 0) return;
+    const { sql, params } = writeStatement(writes);
+    await (last && db.queryLast ? db.queryLast(sql, params) : db.query(sql, params));
+  };
+  /** Before any other statement of a token request, its queued saves go first (it reads and deletes after them). */
+  const settle = (): Promise<void> | undefined => {
+    const request = tokenRequest.getStore();
+    return request?.pending.length ? flushWrites(request, false) : undefined;
+  };
+
+  /**
+   * The lookup of an artefact by its id, for one model or several (`models`). Within a request that keeps its
+   * reads, a token's lookup also reads its grant and what `tokenReads` names, by LEFT JOINs (one statement, one
+   * snapshot, all current: C-T5) and keeps them for the later steps of that request. Inside a token request, the
+   * lookup of a code or refresh token, which the request consumes next, takes its grant's lock (what `consume`
+   * would do first, one statement fewer: still before any row lock). With `successor`: whether the successor
+   * recorded for a refresh token is unused (the reuse leeway).
+   */
+  const lookup = async (models: string[], id: string, successor: boolean): Promise<LookupRow[]> => {
+    const request = tokenRequest.getStore();
+    const many = models.length > 1;
+    const lock = !!request && !many && CONSUMED_IN_TOKEN_REQUESTS.has(models[0]!);
+    const joined = keepsRequestReads() && models.every((model) => TOKEN_MODELS.has(model));
+    const { rows } = await db.query<LookupRow>(
+      `SELECT o.model, o.payload, o.consumed_at${successor ? ', (s.id IS NOT NULL AND s.consumed_at IS NULL) AS successor_unused' : ''}${
+        lock ? ', pg_advisory_xact_lock(hashtext(o.grant_id)) AS grant_lock' : ''}${
+        joined ? `, o.grant_id, o.account_id, og.id AS og_id, og.payload AS og_payload, og.consumed_at AS og_consumed_at${
+          options.tokenReads ? `, ${options.tokenReads.columns}` : ''}` : ''}
+       FROM oidc_model o${successor ? ' LEFT JOIN oidc_model s ON s.model = o.model AND s.id = o.successor_id' : ''}${
+        joined ? ` LEFT JOIN oidc_model og ON og.model = 'Grant' AND og.id = o.grant_id AND (og.expires_at IS NULL OR og.expires_at > $3) ${
+          options.tokenReads?.joins ?? ''}` : ''}
+       WHERE o.model ${many ? '= ANY($1)' : '= $1'} AND o.id = $2 AND (o.expires_at IS NULL OR o.expires_at > $3)`,
+      [many ? models : models[0], id, new Date(now())],
+    );
+    for (const row of rows) {
+      if (lock) request.locked.add(`${row.model} ${id}`);
+      if (!joined) continue;
+      if (typeof row.grant_id === 'string') {
+        const grant: Row | undefined = row.og_id && row.og_payload ? { payload: row.og_payload, consumed_at: row.og_consumed_at ?? null } : undefined;
+        keepRead(GRANT_READ, row.grant_id, grant);
+      }
+      options.tokenReads?.keep(row as unknown as Record<string, unknown>);
+    }
+    return rows;
+  };
+
   /**
    * Finds of one id under several models issued together (introspection without `token_type_hint` looks the token
    * up as AccessToken, ClientCredentials and RefreshToken in one `Promise.all`) are answered by one statement. A
@@ -84,14 +209,8 @@ export function createAdapter(db: Queryable, options: AdapterOptions = {}): new 
    */
   const batches = new WeakMap<object, Map<string, Map<string, Waiter[]>>>();
   const flush = async (id: string, byModel: Map<string, Waiter[]>): Promise<void> => {
-    const models = [...byModel.keys()];
-    const params = [models.length === 1 ? models[0] : models, id, new Date(now())];
     try {
-      const { rows } = await db.query<Row & { model: string }>(
-        `SELECT model, payload, consumed_at FROM oidc_model
-         WHERE model ${models.length === 1 ? '= $1' : '= ANY($1)'} AND id = $2 AND (expires_at IS NULL OR expires_at > $3)`,
-        params,
-      );
+      const rows = await lookup([...byModel.keys()], id, false);
       for (const [model, waiters] of byModel) {
         const row = rows.find((candidate) => candidate.model === model);
         for (const waiter of waiters) waiter.resolve(row);
@@ -135,41 +254,44 @@ export function createAdapter(db: Queryable, options: AdapterOptions = {}): new 
         this.model, id, JSON.stringify(payload), grantId, payload.userCode ?? null, payload.uid ?? null,
         payload.accountId ?? null, expiresAt,
       ];
-      const request = this.model === 'RefreshToken' ? tokenRequest.getStore() : undefined;
-      const predecessor = request?.consumedRefresh && request.consumedRefresh !== id ? request.consumedRefresh : undefined;
-      if (!predecessor) {
-        await db.query(UPSERT, values);
+      if (this.model === 'Grant') forgetRead(GRANT_READ, id);
+      const request = tokenRequest.getStore();
+      if (!request) {
+        await db.query(upsert(1), values);
         return;
       }
-      // A rotation: the successor is saved and recorded on the token it replaces in one statement.
-      await db.query(
-        `WITH saved AS (${UPSERT} RETURNING id)
-         UPDATE oidc_model SET successor_id = (SELECT id FROM saved) WHERE model = 'RefreshToken' AND id = $9`,
-        [...values, predecessor],
-      );
-      if (request) request.consumedRefresh = undefined;
+      // Inside a token request the save is queued and sent with the request's others in one statement, before
+      // its next statement or at its end (`asTokenRequest`); a rotation records the successor on the token it
+      // replaces in that statement. A second save of one artefact replaces the first one queued.
+      const predecessor = this.model === 'RefreshToken' && request.consumedRefresh && request.consumedRefresh !== id ? request.consumedRefresh : undefined;
+      if (predecessor) request.consumedRefresh = undefined;
+      const queued = request.pending.findIndex((write) => write.values[0] === this.model && write.values[1] === id);
+      const write = { values, predecessor: predecessor ?? request.pending[queued]?.predecessor };
+      if (queued >= 0) request.pending[queued] = write;
+      else request.pending.push(write);
+      request.flush ??= () => flushWrites(request, true);
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
       if (!storable(id)) return undefined;
+      // Not awaited when nothing is queued: the finds of one `Promise.all` must reach `findBatched` in one tick.
+      const settling = settle();
+      if (settling) await settling;
       if (leeway(this.model)) {
         // Within the leeway, a consumed refresh token whose successor is unused is shown as not consumed, so the
         // library redeems it again (`consume` below decides, under a row lock).
-        const { rows } = await db.query<Row & { successor_unused: boolean }>(
-          `SELECT o.payload, o.consumed_at, (s.id IS NOT NULL AND s.consumed_at IS NULL) AS successor_unused
-           FROM oidc_model o LEFT JOIN oidc_model s ON s.model = o.model AND s.id = o.successor_id
-           WHERE o.model = $1 AND o.id = $2 AND (o.expires_at IS NULL OR o.expires_at > $3)`,
-          [this.model, id, new Date(now())],
-        );
-        const row = rows[0];
+        const [row] = await lookup([this.model], id, true);
         if (row?.consumed_at && row.successor_unused && row.consumed_at.getTime() > now() - leewayMs) return row.payload;
         return withConsumed(row);
       }
+      // The grant of a token this request found is the one read with it (`lookup`).
+      if (this.model === 'Grant') return withConsumed(await readOnce(GRANT_READ, id, () => findBatched(this.model, id)));
       return withConsumed(await findBatched(this.model, id));
     }
 
     async findByUid(uid: string): Promise<AdapterPayload | undefined> {
       if (!storable(uid)) return undefined;
+      await settle();
       const { rows } = await db.query<Row>(
         `SELECT payload, consumed_at FROM oidc_model
          WHERE model = $1 AND uid = $2 AND (expires_at IS NULL OR expires_at > $3)`,
@@ -180,6 +302,7 @@ export function createAdapter(db: Queryable, options: AdapterOptions = {}): new 
 
     async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
       if (!storable(userCode)) return undefined;
+      await settle();
       const { rows } = await db.query<Row>(
         `SELECT payload, consumed_at FROM oidc_model
          WHERE model = $1 AND user_code = $2 AND (expires_at IS NULL OR expires_at > $3)`,
@@ -195,10 +318,13 @@ export function createAdapter(db: Queryable, options: AdapterOptions = {}): new 
      */
     async consume(id: string): Promise<void> {
       if (!storable(id)) throw new errors.InvalidGrant('grant not found');
+      await settle();
       const timestamp = new Date(now());
-      if (tokenRequest.getStore() && GRANTABLE.has(this.model)) {
+      const current = tokenRequest.getStore();
+      if (current && GRANTABLE.has(this.model) && !current.locked.has(`${this.model} ${id}`)) {
         // The grant's lock before any row lock: every request redeeming from one grant (the winner, the losers,
         // the library's own revocation) takes the locks in the same order, so parallel redemptions never deadlock.
+        // (Taken already when this request found the artefact: `lookup`.)
         await db.query(
           'SELECT pg_advisory_xact_lock(hashtext(grant_id)) FROM oidc_model WHERE model = $1 AND id = $2 AND grant_id IS NOT NULL',
           [this.model, id],
@@ -220,7 +346,6 @@ export function createAdapter(db: Queryable, options: AdapterOptions = {}): new 
       );
       if (won.rowCount === 1) {
         if (this.model === 'RefreshToken') {
-          const current = tokenRequest.getStore();
           if (current) current.consumedRefresh = id;
           await options.afterRefreshConsumed?.();
         }
@@ -270,6 +395,7 @@ export function createAdapter(db: Queryable, options: AdapterOptions = {}): new 
       );
       const grantId = rows[0]?.grant_id;
       if (grantId) {
+        forgetRead(GRANT_READ, grantId);
         await lockGrant(grantId);
         await db.query("DELETE FROM oidc_model WHERE grant_id = $1 OR (model = 'Grant' AND id = $1)", [grantId]);
       }
@@ -278,13 +404,19 @@ export function createAdapter(db: Queryable, options: AdapterOptions = {}): new 
 
     async destroy(id: string): Promise<void> {
       if (!storable(id)) return;
-      if (this.model === 'Grant') await lockGrant(id);
+      await settle();
+      if (this.model === 'Grant') {
+        forgetRead(GRANT_READ, id);
+        await lockGrant(id);
+      }
       await db.query('DELETE FROM oidc_model WHERE model = $1 AND id = $2', [this.model, id]);
     }
 
     /** Removes every artefact issued under the grant (all models), like the provider's reference adapter. */
     async revokeByGrantId(grantId: string): Promise<void> {
       if (!storable(grantId)) return;
+      await settle();
+      forgetRead(GRANT_READ, grantId);
       await lockGrant(grantId);
       await db.query('DELETE FROM oidc_model WHERE grant_id = $1', [grantId]);
     }

@@ -9,6 +9,7 @@ import { translate, isMessageKey, type Locale } from '../shared/i18n/index.js';
 import { renderTemplate } from '../shared/http/views.js';
 import { state } from '../shared/http/middleware.js';
 import { createAdapter } from './adapter.js';
+import { TOKEN_READS } from './token-reads.js';
 import type { KeyMaterial } from './keys.js';
 import type { Services } from '../services.js';
 import { activeAccount, createFindAccount, tokenRequestUnitAccess } from './accounts.js';
@@ -136,6 +137,7 @@ export function buildConfiguration(deps: ProviderDeps): Configuration {
   const configuration: Configuration = {
     adapter: createAdapter(db, {
       refreshReuseSeconds: config.refreshReuseSeconds,
+      tokenReads: TOKEN_READS,
       afterRefreshConsumed: config.testHoldTokenCommitMs > 0 ? async () => {
         deps.logger.warn({ holdMs: config.testHoldTokenCommitMs }, 'test hook: refresh token consumed, holding before the save');
         await new Promise((resolve) => setTimeout(resolve, config.testHoldTokenCommitMs));

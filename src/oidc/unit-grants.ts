@@ -1,5 +1,6 @@
 import type { Queryable } from '../shared/db/database.js';
 import type { Jobs } from '../shared/jobs.js';
+import { aliasedColumns, readOnce, unaliased } from '../shared/request-reads.js';
 import type { UnitAccessRevoker } from '../shared/sessions.js';
 import { logoutJobs, noticesOf, type StoredSession } from './backchannel.js';
 import { SECOND_FACTOR_AMR } from './assurance.js';
@@ -21,9 +22,20 @@ interface GrantUnitRow {
   binding_id: string;
 }
 
+const GRANT_UNIT_FIELDS = ['grant_id', 'client_id', 'person_id', 'unit_id', 'binding_id'] as const;
+
 function toGrantUnit(row: GrantUnitRow): GrantUnit {
   return { grantId: row.grant_id, clientId: row.client_id, personId: row.person_id, unitId: row.unit_id, bindingId: row.binding_id };
 }
+
+/** A grant's unit link read by another statement that joins `grant_unit` under `alias` (issue #15: the token lookup). */
+export const grantUnitJoin = {
+  columns: (alias: string): string => aliasedColumns(alias, GRANT_UNIT_FIELDS),
+  read: (row: Record<string, unknown>, alias: string): GrantUnit | undefined => {
+    const found = unaliased<GrantUnitRow>(row, alias, GRANT_UNIT_FIELDS, 'grant_id');
+    return found && toGrantUnit(found);
+  },
+};
 
 /**
  * Where the unit chosen in a sign-in lives: node-oidc-provider's Grant cannot hold it, so grant_unit keys it by
@@ -35,10 +47,11 @@ export class UnitGrants implements UnitAccessRevoker {
 
   async forGrant(grantId: string | undefined): Promise<GrantUnit | undefined> {
     if (!grantId) return undefined;
-    const { rows } = await this.db.query<GrantUnitRow>(
-      'SELECT grant_id, client_id, person_id, unit_id, binding_id FROM grant_unit WHERE grant_id = $1', [grantId],
-    );
-    return rows[0] && toGrantUnit(rows[0]);
+    // Within a token, introspection or userinfo request, the link its token lookup read already (issue #15).
+    return readOnce('grant-unit', grantId, async () => {
+      const { rows } = await this.db.query<GrantUnitRow>(`SELECT ${GRANT_UNIT_FIELDS.join(', ')} FROM grant_unit WHERE grant_id = $1`, [grantId]);
+      return rows[0] && toGrantUnit(rows[0]);
+    });
   }
 
   /**

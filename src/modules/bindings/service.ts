@@ -1,3 +1,4 @@
+import { readOnce } from '../../shared/request-reads.js';
 import crypto from 'node:crypto';
 import type { Database, Queryable } from '../../shared/db/database.js';
 import { uniqueViolation } from '../../shared/db/errors.js';
@@ -152,7 +153,8 @@ export class BindingService {
 
   /** The person's binding for this unit if it is in force now (active, within its validity, unit active). */
   async activeFor(personId: string, unitId: string): Promise<BindingView | undefined> {
-    const binding = await bindingStore.live(this.deps.db, unitId, personId);
+    // Within a token, introspection or userinfo request, the binding its token lookup read already (issue #15).
+    const binding = await readOnce('live-binding', `${unitId} ${personId}`, () => bindingStore.live(this.deps.db, unitId, personId));
     if (!binding) return undefined;
     const view = this.view(binding);
     return view.effective === 'active' ? view : undefined;

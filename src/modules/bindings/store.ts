@@ -1,6 +1,7 @@
 import type { Queryable } from '../../shared/db/database.js';
 import { isUuid } from '../../shared/account-id.js';
 import { sqlStates } from '../../shared/lifecycle.js';
+import { aliasedColumns, unaliased } from '../../shared/request-reads.js';
 import { LIVE, TERMINAL, type BindingRole, type BindingStatus } from './lifecycle.js';
 
 const LIVE_SQL = sqlStates(LIVE);
@@ -34,7 +35,8 @@ interface Row {
   ended_at: Date | null;
 }
 
-const COLUMNS = 'id, unit_id, person_id, role, status, scopes, valid_from, valid_until, created_at, accepted_at, ended_at';
+const FIELDS = ['id', 'unit_id', 'person_id', 'role', 'status', 'scopes', 'valid_from', 'valid_until', 'created_at', 'accepted_at', 'ended_at'] as const;
+const COLUMNS = FIELDS.join(', ');
 
 function toBinding(row: Row): Binding {
   return {
@@ -42,6 +44,19 @@ function toBinding(row: Row): Binding {
     validFrom: row.valid_from, validUntil: row.valid_until, createdAt: row.created_at, acceptedAt: row.accepted_at, endedAt: row.ended_at,
   };
 }
+
+/**
+ * The live binding of a unit and a person, joined under `alias` by another module's statement (issue #15: the
+ * token lookup): the condition that `bindingStore.live` applies, on the two SQL expressions given.
+ */
+export const liveBindingJoin = {
+  on: (alias: string, unitId: string, personId: string): string => `${alias}.unit_id = ${unitId} AND ${alias}.person_id = ${personId} AND ${alias}.status IN ${LIVE_SQL}`,
+  columns: (alias: string): string => aliasedColumns(alias, FIELDS),
+  read: (row: Record<string, unknown>, alias: string): Binding | undefined => {
+    const found = unaliased<Row>(row, alias, FIELDS);
+    return found && toBinding(found);
+  },
+};
 
 export interface NewBinding {
   id: string;

@@ -1,3 +1,4 @@
+import { readOnce } from '../../shared/request-reads.js';
 import crypto from 'node:crypto';
 import type { WebhookEvents } from '../webhooks/events.js';
 import type { Database, Queryable } from '../../shared/db/database.js';
@@ -72,7 +73,8 @@ export class PersonService {
   }
 
   byId(id: string, q: Queryable = this.deps.db): Promise<Person | undefined> {
-    return personStore.byId(q, id);
+    // Within a token, introspection or userinfo request, the person its token lookup read already (issue #15).
+    return q === this.deps.db ? readOnce('person', id, () => personStore.byId(q, id)) : personStore.byId(q, id);
   }
 
   byAccount(account: string): Promise<Person | undefined> {

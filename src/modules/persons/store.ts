@@ -1,6 +1,7 @@
 import type { Queryable } from '../../shared/db/database.js';
 import { isUuid } from '../../shared/account-id.js';
 import { sqlStates } from '../../shared/lifecycle.js';
+import { aliasedColumns, unaliased } from '../../shared/request-reads.js';
 import { REALNAME_TRANSITIONS, type RealnameStatus } from './realname-lifecycle.js';
 
 export type { RealnameStatus } from './realname-lifecycle.js';
@@ -43,8 +44,9 @@ interface Row {
   password_changed_at: Date;
 }
 
-const COLUMNS = `id, login_name, mobile, mobile_verified_at, realname_status, legal_name, id_number_masked,
-  realname_submitted_at, realname_decided_at, realname_note, status, created_at, updated_at, password_changed_at`;
+const FIELDS = ['id', 'login_name', 'mobile', 'mobile_verified_at', 'realname_status', 'legal_name', 'id_number_masked',
+  'realname_submitted_at', 'realname_decided_at', 'realname_note', 'status', 'created_at', 'updated_at', 'password_changed_at'] as const;
+const COLUMNS = FIELDS.join(', ');
 
 function toPerson(row: Row): Person {
   return {
@@ -64,6 +66,15 @@ function toPerson(row: Row): Person {
     passwordChangedAt: row.password_changed_at,
   };
 }
+
+/** A person read by another module's statement that joins `person` under `alias` (issue #15: the token lookup). */
+export const personJoin = {
+  columns: (alias: string): string => aliasedColumns(alias, FIELDS),
+  read: (row: Record<string, unknown>, alias: string): Person | undefined => {
+    const found = unaliased<Row>(row, alias, FIELDS);
+    return found && toPerson(found);
+  },
+};
 
 export interface NewPerson {
   id: string;

@@ -1,3 +1,4 @@
+import { readOnce } from '../../shared/request-reads.js';
 import crypto from 'node:crypto';
 import type { WebhookEvents } from '../webhooks/events.js';
 import type { Database, Queryable } from '../../shared/db/database.js';
@@ -59,6 +60,8 @@ export class UnitService {
 
   /** The unit, read on `q` (another module's transaction) and locked when `lock`. */
   byId(id: string, q: Queryable = this.deps.db, lock = false): Promise<Unit | undefined> {
+    // Within a token, introspection or userinfo request, the unit its token lookup read already (issue #15).
+    if (q === this.deps.db && !lock) return readOnce('unit', id, () => unitStore.byId(q, id));
     return unitStore.byId(q, id, lock);
   }
 

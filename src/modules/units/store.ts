@@ -1,5 +1,6 @@
 import type { Queryable } from '../../shared/db/database.js';
 import { isUuid } from '../../shared/account-id.js';
+import { aliasedColumns, unaliased } from '../../shared/request-reads.js';
 import type { CertType } from './certificates.js';
 
 export interface Unit {
@@ -34,8 +35,9 @@ interface Row {
 
 // The unit's second-factor policy (issue #18) rides along in the same statement, so computing a person's access for
 // a unit at every issuance costs no extra round trip (Q-P2; test/e2e/statements-per-request.test.ts).
-const COLUMNS = 'id, name, cert_type, cert_no, login_name, verified_at, status, registered_by, created_at, updated_at, '
-  + 'EXISTS (SELECT 1 FROM unit_mfa_policy p WHERE p.unit_id = unit.id) AS mfa_required';
+const FIELDS = ['id', 'name', 'cert_type', 'cert_no', 'login_name', 'verified_at', 'status', 'registered_by', 'created_at', 'updated_at'] as const;
+const mfaRequired = (alias: string) => `EXISTS (SELECT 1 FROM unit_mfa_policy mfa WHERE mfa.unit_id = ${alias}.id)`;
+const COLUMNS = `${FIELDS.join(', ')}, ${mfaRequired('unit')} AS mfa_required`;
 
 function toUnit(row: Row): Unit {
   return {
@@ -44,6 +46,15 @@ function toUnit(row: Row): Unit {
     createdAt: row.created_at, updatedAt: row.updated_at, mfaRequired: row.mfa_required,
   };
 }
+
+/** A unit read by another module's statement that joins `unit` under `alias` (issue #15: the token lookup). */
+export const unitJoin = {
+  columns: (alias: string): string => aliasedColumns(alias, FIELDS, { mfa_required: mfaRequired(alias) }),
+  read: (row: Record<string, unknown>, alias: string): Unit | undefined => {
+    const found = unaliased<Row>(row, alias, [...FIELDS, 'mfa_required']);
+    return found && toUnit(found);
+  },
+};
 
 export interface NewUnit {
   id: string;

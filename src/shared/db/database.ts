@@ -45,6 +45,13 @@ export interface Database extends Queryable {
    * whole token request (S-55). Commits when `work` resolves (and `commitIf` agrees), rolls back when it throws.
    */
   ambient<T>(work: () => Promise<T>, options?: AmbientOptions<T>): Promise<T>;
+  /**
+   * The last statement of the ambient transaction (issue #15): when the transaction has sent nothing yet, the
+   * statement runs alone, on the pool (one statement is atomic by itself: no BEGIN, no COMMIT), and the ambient
+   * transaction ends there (what the context sends afterwards runs on its own). Otherwise, and outside an ambient
+   * transaction, it is `query`. The caller sends it only when the work is to be kept: nothing rolls it back.
+   */
+  queryLast<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<QueryResult<T>>;
   /** Adds an observer of every statement (statement counts in tests and benchmarks); returns its removal. */
   observe(observer: StatementObserver): () => void;
   /** True when a trivial query answers within `timeoutMs`. */
@@ -89,9 +96,19 @@ async function timed<T>(sql: string, work: () => Promise<T>): Promise<T> {
 
 /** The transaction of the current async context, while it is open (see `Database.ambient`). */
 interface Ambient {
+  /** Begins the transaction at its first statement (a request that sends none sends no BEGIN either). */
   tx: Transaction;
+  /** True once the first statement was issued, i.e. BEGIN sent or on its way. */
+  begun: () => boolean;
   open: boolean;
   savepoints: number;
+}
+
+/** A transaction begun on a connection of the pool, ended once by `end`. */
+interface OpenTransaction {
+  tx: Transaction;
+  /** Commits (`commit`, hooks run after it) or rolls back, then gives the connection back; throws when COMMIT fails. */
+  end(commit: boolean): Promise<void>;
 }
 
 const ambientContext = new AsyncLocalStorage<Ambient>();
@@ -184,7 +201,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
     return { rows: result.rows, rowCount: result.rowCount ?? 0 };
   }
 
-  async function begin<T>(work: (tx: Transaction) => Promise<T>, commitIf?: (result: T) => boolean): Promise<T> {
+  async function open(): Promise<OpenTransaction> {
     const client = await pool.connect();
     // A connection whose transaction could not be ended, or that failed while checked out (the server went away:
     // pg reports it as an event, which must not go unhandled), is closed instead of going back to the pool.
@@ -193,48 +210,96 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
       broken = error;
     };
     client.on('error', onError);
-    try {
-      const hooks: (() => void)[] = [];
-      // One connection runs one statement at a time: statements issued concurrently (the library's
-      // Promise.all of adapter calls in a token request) are queued here, in order.
-      let previous: Promise<unknown> = Promise.resolve();
-      const serial = <R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> => {
-        const next = previous.then(() => run<R>(client, sql, params));
-        previous = next.catch(() => undefined);
-        return next;
-      };
-      const rollback = () => run(client, 'ROLLBACK').catch((error: Error) => {
-        broken = error;
-      });
-      await run(client, 'BEGIN').catch((error: Error) => {
-        broken = error;
-        throw error;
-      });
-      let result: T;
-      try {
-        result = await work({ query: serial, afterCommit: (hook) => hooks.push(hook) });
-        await previous; // a statement left running by `work` ends before the transaction does
-      } catch (error) {
-        await previous;
-        await rollback();
-        throw error;
-      }
-      if (commitIf && !commitIf(result)) {
-        await rollback();
-        return result;
-      }
-      try {
-        await run(client, 'COMMIT');
-      } catch (error) {
-        await rollback();
-        throw error;
-      }
-      for (const hook of hooks) hook();
-      return result;
-    } finally {
+    const release = () => {
       client.off('error', onError);
       client.release(broken);
+    };
+    const hooks: (() => void)[] = [];
+    // One connection runs one statement at a time: statements issued concurrently (the library's
+    // Promise.all of adapter calls in a token request) are queued here, in order.
+    let previous: Promise<unknown> = Promise.resolve();
+    const serial = <R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> => {
+      const next = previous.then(() => run<R>(client, sql, params));
+      previous = next.catch(() => undefined);
+      return next;
+    };
+    const rollback = () => run(client, 'ROLLBACK').catch((error: Error) => {
+      broken = error;
+    });
+    try {
+      await run(client, 'BEGIN');
+    } catch (error) {
+      broken = error as Error;
+      release();
+      throw error;
     }
+    return {
+      tx: { query: serial, afterCommit: (hook) => hooks.push(hook) },
+      async end(commit: boolean) {
+        try {
+          await previous; // a statement left running by the work ends before the transaction does
+          if (!commit) {
+            await rollback();
+            return;
+          }
+          try {
+            await run(client, 'COMMIT');
+          } catch (error) {
+            await rollback();
+            throw error;
+          }
+          for (const hook of hooks) hook();
+        } finally {
+          release();
+        }
+      },
+    };
+  }
+
+  async function begin<T>(work: (tx: Transaction) => Promise<T>, commitIf?: (result: T) => boolean): Promise<T> {
+    const transaction = await open();
+    let result: T;
+    try {
+      result = await work(transaction.tx);
+    } catch (error) {
+      await transaction.end(false);
+      throw error;
+    }
+    await transaction.end(!commitIf || commitIf(result));
+    return result;
+  }
+
+  /** An ambient transaction that begins at its first statement; `finish` ends it (if it began). */
+  function lazyAmbient(): { ambient: Ambient; finish: (commit: boolean) => Promise<void> } {
+    let opened: Promise<OpenTransaction> | undefined;
+    const hooks: (() => void)[] = [];
+    const ambient: Ambient = {
+      tx: {
+        query: <R>(sql: string, params?: unknown[]) => {
+          opened ??= open();
+          return opened.then((transaction) => transaction.tx.query<R>(sql, params));
+        },
+        afterCommit: (hook) => {
+          hooks.push(hook);
+        },
+      },
+      begun: () => opened !== undefined,
+      open: true,
+      savepoints: 0,
+    };
+    const finish = async (commit: boolean) => {
+      // Anything the request left running (a promise not awaited) goes back to the pool, never to a finished
+      // transaction.
+      ambient.open = false;
+      const transaction = opened && await opened.catch(() => undefined);
+      if (transaction) {
+        for (const hook of hooks) transaction.tx.afterCommit(hook);
+        await transaction.end(commit);
+      } else if (commit) {
+        for (const hook of hooks) hook();
+      }
+    };
+    return { ambient, finish };
   }
 
   let closed = false;
@@ -263,16 +328,23 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
     },
     async ambient<T>(work: () => Promise<T>, options: AmbientOptions<T> = {}): Promise<T> {
       if (currentAmbient()) return work();
-      return begin(async (tx) => {
-        const ambient: Ambient = { tx, open: true, savepoints: 0 };
-        try {
-          return await ambientContext.run(ambient, work);
-        } finally {
-          // Anything the request left running (a promise not awaited) goes back to the pool, never to a
-          // finished transaction.
-          ambient.open = false;
-        }
-      }, options.commitIf);
+      const { ambient, finish } = lazyAmbient();
+      let result: T;
+      try {
+        result = await ambientContext.run(ambient, work);
+      } catch (error) {
+        await finish(false);
+        throw error;
+      }
+      await finish(!options.commitIf || options.commitIf(result));
+      return result;
+    },
+    async queryLast<T>(sql: string, params?: unknown[]) {
+      const ambient = currentAmbient();
+      if (!ambient) return run<T>(pool, sql, params);
+      if (ambient.begun()) return ambient.tx.query<T>(sql, params);
+      ambient.open = false;
+      return run<T>(pool, sql, params);
     },
     observe(observer: StatementObserver) {
       observers.add(observer);
