@@ -310,9 +310,11 @@ export const SWEEP_BATCH_STATEMENTS = ['expires_at', 'consumed_at'].map((column)
 
 /**
  * Deletes expired artefacts, and consumed ones past the replay window, in batches of `batch` rows, each batch its
- * own short statement (its locks end with it); returns how many rows went.
+ * own short statement (its locks end with it), with `pauseMs` (SWEEP_PAUSE_MS) between full batches so that a large backlog
+ * takes a share of the database and the event loop instead of all of it (issue #15, Q-P6: token-endpoint p99 during
+ * the sweep); returns how many rows went.
  */
-export async function sweepExpired(db: Queryable, at: Date = new Date(), batch = 5000): Promise<number> {
+export async function sweepExpired(db: Queryable, at: Date = new Date(), batch = 5000, pauseMs = 0): Promise<number> {
   let total = 0;
   const bounds = [at, new Date(at.getTime() - REPLAY_DETECTION_MS)];
   for (const [index, sql] of SWEEP_BATCH_STATEMENTS.entries()) {
@@ -320,6 +322,7 @@ export async function sweepExpired(db: Queryable, at: Date = new Date(), batch =
       const { rowCount } = await db.query(sql, [bounds[index], batch]);
       total += rowCount;
       if (rowCount < batch) break;
+      if (pauseMs > 0) await new Promise((resolve) => setTimeout(resolve, pauseMs));
     }
   }
   return total;
