@@ -34,8 +34,9 @@ interface Row {
 
 // The unit's second-factor policy (issue #18) rides along in the same statement, so computing a person's access for
 // a unit at every issuance costs no extra round trip (Q-P2; test/e2e/statements-per-request.test.ts).
-const COLUMNS = 'id, name, cert_type, cert_no, login_name, verified_at, status, registered_by, created_at, updated_at, '
-  + 'EXISTS (SELECT 1 FROM unit_mfa_policy p WHERE p.unit_id = unit.id) AS mfa_required';
+/** Whether the unit row `alias` requires a second factor (issue #18): the unit's policy row exists. */
+export const mfaRequiredSql = (alias: string) => `EXISTS (SELECT 1 FROM unit_mfa_policy p WHERE p.unit_id = ${alias}.id)`;
+const COLUMNS = `id, name, cert_type, cert_no, login_name, verified_at, status, registered_by, created_at, updated_at, ${mfaRequiredSql('unit')} AS mfa_required`;
 
 function toUnit(row: Row): Unit {
   return {
