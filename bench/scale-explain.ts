@@ -4,7 +4,7 @@
 // transaction. Writes bench/results/scale-explain-<factor>.md. A fresh database next to TEST_DATABASE_URL /
 // BENCH_DATABASE_URL, dropped at the end.
 import { migrate, openDatabase, type Queryable } from '../src/shared/db/database.js';
-import { REPLAY_DETECTION_MS, SWEEP_BATCH_STATEMENTS } from '../src/oidc/adapter.js';
+import { REPLAY_DETECTION_MS, SWEEP_BATCH_STATEMENTS, SWEEP_START } from '../src/oidc/adapter.js';
 import { createPostgresDatabase } from '../test/support/database.js';
 import { addExpired, addHandlers, bindUnits, preload, scaled } from './lib/preload.js';
 import { fixed, keyValues, log, machine, option, writeResult } from './lib/report.js';
@@ -48,7 +48,7 @@ try {
     ['token endpoints: an artefact by id (adapter find)', 'SELECT payload FROM oidc_model WHERE model = $1 AND id = $2', ['AccessToken', 'bulk7']],
     ...SWEEP_BATCH_STATEMENTS.map((sql, index): [string, string, unknown[]] => [
       `sweep: one batch of ${index === 0 ? 'expired artefacts' : 'artefacts consumed past the replay window'} (src/oidc/adapter.ts sweepExpired)`,
-      sql, [index === 0 ? now : new Date(now.getTime() - REPLAY_DETECTION_MS), 5000]]),
+      sql, [index === 0 ? now : new Date(now.getTime() - REPLAY_DETECTION_MS), 1000, SWEEP_START]]),
   ];
   for (const [title, sql, params] of statements) {
     const explain = async (q: Queryable) => (await q.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, BUFFERS) ${sql}`, params)).rows.map((row) => row['QUERY PLAN']).join('\n');

@@ -17,7 +17,7 @@ import { attribute, authorizationRequest, FlowBrowser, signIn, tokenRequest, typ
 import { relyingParty, service, UNIT_SCOPE } from './lib/clients.js';
 import { FULL_SIZE, scaled } from './lib/preload.js';
 import { sharedCerts, startHarness, type Harness } from './lib/servers.js';
-import { fixed, keyValues, log, machine, median, option, pct, percentile, table, writeResult } from './lib/report.js';
+import { fixed, flagOption, keyValues, log, machine, median, option, pct, percentile, table, writeResult } from './lib/report.js';
 
 const THROUGHPUT_TARGET = 0.9;
 const PICKER_TARGET = 2;
@@ -31,9 +31,14 @@ const handlersOfUnit = Number(option('handlers', 'BENCH_HANDLERS', '5000'));
 /** Handlers of the empty database's console unit: more than a page (50), so both sides render full pages. */
 const EMPTY_SIDE_HANDLERS = 60;
 const rate = Number(option('rate', 'BENCH_RATE', '100'));
-const paths = option('paths', 'BENCH_PATHS', 'signin,refresh,client_credentials,introspection,picker-1,picker-200,subaccounts,unit-log').split(',');
+/** `--profile`: after each path's repeats, a CPU profile of the empty side's server during one more window. */
+const profile = flagOption('profile', 'BENCH_PROFILE');
+const profiles: string[] = [];
+/** What is measured; `sweep` is the expiry sweep's p99 (on its own, e.g. `--paths sweep`, the others are skipped). */
+const paths = option('paths', 'BENCH_PATHS', 'signin,refresh,client_credentials,introspection,picker-1,picker-200,subaccounts,unit-log,sweep').split(',');
+const loadPaths = paths.filter((path) => path !== 'sweep');
 const serverEnv: Record<string, string> = {};
-for (const name of ['HASH_CONCURRENCY', 'UV_THREADPOOL_SIZE', 'DATABASE_POOL_SIZE', 'LOG_LEVEL', 'BENCH_DATABASE_URL']) {
+for (const name of ['HASH_CONCURRENCY', 'UV_THREADPOOL_SIZE', 'DATABASE_POOL_SIZE', 'LOG_LEVEL', 'BENCH_DATABASE_URL', 'SWEEP_BATCH_SIZE', 'SWEEP_PAUSE_MS']) {
   if (process.env[name]) serverEnv[name] = process.env[name]!;
 }
 const sizes = scaled(factor);
@@ -182,7 +187,9 @@ async function openLoopWhile(perSecond: number, minMs: number, running: () => bo
 try {
   for (const name of ['empty', 'preloaded'] as const) {
     log(`starting the ${name} server (PostgreSQL)`);
-    const harness = await startHarness({ kind: 'app', database: 'postgres', certsDir: certs.dir, env: serverEnv });
+    // The server's own periodic sweep (every 60 s) would run at the same time as the measured one and share its rows
+    // (SKIP LOCKED): the measured sweep stopped early and the probe met two sweeps. It is left to the measured one.
+    const harness = await startHarness({ kind: 'app', database: 'postgres', certsDir: certs.dir, env: { ...serverEnv, SWEEP_INTERVAL_SECONDS: '86400' } });
     sides.push({ name, harness, handlers: [], pickers: {}, unit: { loginName: '', password: '' }, refresh: [], access: [], pickerPages: {}, consoles: [] });
   }
   const preloaded = sides[1]!;
@@ -199,7 +206,7 @@ try {
     side.unit = subjects.unit;
   }
 
-  for (const path of paths) {
+  for (const path of loadPaths) {
     for (const side of sides) {
       await prepare(side, path);
       await closedLoop(workersOf(path), 1000, operation(side, path));
@@ -215,11 +222,22 @@ try {
       }
       log(`${path} #${repeat}: ${line.join(', ')}`);
     }
+    if (profile) {
+      const side = sides[0]!;
+      const { file, summary } = await side.harness.profile(`scale-${path}`, () => closedLoop(workersOf(path), seconds * 1000, operation(side, path)));
+      profiles.push([
+        `### ${path}: CPU profile of the ${side.name} server's main thread (${seconds} s at C=${workersOf(path)}): ${file}`,
+        '',
+        table(['module (self time)', 'ms', 'share'], summary.byModule.slice(0, 15).map((entry) => [entry.module, fixed(entry.ms, 0), pct(entry.share)])),
+        '',
+        table(['function (self time)', 'ms', 'share'], summary.byFunction.slice(0, 15).map((entry) => [entry.fn, fixed(entry.ms, 0), pct(entry.share)])),
+      ].join('\n'));
+    }
   }
 
   // The sweep: client_credentials at a fixed rate, idle, then while factor × 1,000,000 expired rows are deleted.
   const probe = operation(preloaded, 'client_credentials');
-  for (let repeat = 1; repeat <= repeats; repeat += 1) {
+  for (let repeat = 1; repeat <= (paths.includes('sweep') ? repeats : 0); repeat += 1) {
     const idle = await openLoopWhile(rate, seconds * 1000, () => false, () => probe(0));
     await preloaded.harness.call('expired', { count: expiredRows, tag: `exp${repeat}-` });
     let sweeping = true;
@@ -237,7 +255,7 @@ try {
 
 const rowsOf = (path: string, side: string) => measurements.filter((entry) => entry.path === path && entry.side === side);
 const ratioOf = (path: string) => median(rowsOf(path, 'preloaded').map((entry) => entry.result.perSecond / rowsOf(path, 'empty').find((other) => other.repeat === entry.repeat)!.result.perSecond));
-const measuredPaths = paths.filter((path) => rowsOf(path, 'empty').length > 0);
+const measuredPaths = loadPaths.filter((path) => rowsOf(path, 'empty').length > 0);
 const throughputTable = table(
   ['path', 'empty req/s', 'preloaded req/s', 'ratio (median of repeats)', `Q-P6 ≥ ${pct(THROUGHPUT_TARGET)}`, 'empty p50 ms', 'preloaded p50 ms', 'CPU ms/op empty', 'CPU ms/op preloaded', 'CPU ratio (empty ÷ preloaded)'],
   measuredPaths.map((path) => {
@@ -278,6 +296,7 @@ const verdicts = [
   ...(sweeps.length ? [`- token-endpoint p99 during the sweep ÷ without: ${fixed(sweepRatio, 2)}×: ${sweepRatio <= SWEEP_TARGET ? 'holds' : '**missed**'}`] : []),
 ].join('\n');
 console.log(`\nQ-P6 scale (factor ${factor})\n\n${throughputTable}\n\n${pickerTable}\n\n${sweepTable}\n\n${verdicts}\n`);
+if (profiles.length) console.log(profiles.join('\n\n'));
 
 const written = writeResult(`scale-factor-${factor}`, `# Q-P6 · Cost as data grows (scale benchmark, factor ${factor})
 
@@ -310,7 +329,7 @@ ${keyValues(info)}
 
 ${keyValues({
     factor, 'seconds per window': seconds, repeats, 'sign-in concurrency': flowConcurrency, 'token concurrency': concurrency, 'probe rate during the sweep': `${rate}/s`,
-    'handlers of the console unit': handlersOfUnit, 'server env': JSON.stringify({ UV_THREADPOOL_SIZE: '8', ...serverEnv }),
+    'handlers of the console unit': handlersOfUnit, 'server env': JSON.stringify({ UV_THREADPOOL_SIZE: '8', SWEEP_INTERVAL_SECONDS: '86400', ...serverEnv }),
     database: serverEnv.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres (a fresh database per server, dropped at the end)',
     'preload seconds': Object.entries(preloadSeconds).map(([key, value]) => `${key} ${fixed(value)}`).join(', '),
   })}
@@ -334,5 +353,5 @@ ${sweepTable}
 ## Raw numbers
 
 ${raw}
-`);
+${profiles.length ? `\n## Profiles\n\n${profiles.join('\n\n')}\n` : ''}`);
 log(`wrote ${written}`);

@@ -10,6 +10,7 @@ import { SecondFactors1765180000001 } from './1765180000001-second-factors.js';
 import { UnitMfaPolicy1765180000002 } from './1765180000002-unit-mfa-policy.js';
 import { Passkeys1765180000003 } from './1765180000003-passkeys.js';
 import { ScaleIndexes1765150000001 } from './1765150000001-scale-indexes.js';
+import { BindingLastSelected1765190000001 } from './1765190000001-binding-last-selected.js';
 
 /** Every migration, oldest first. Add new ones at the end; never edit one that has shipped. */
-export const migrations = [OidcModels1764270000000, Accounts1764270100000, Units1764270200000, Recovery1764270300000, GrantBinding1764900100000, Jobs1764900300000, AppealTakeover1764900800000, PersonNotices1765140000001, ScaleIndexes1765150000001, SecondFactors1765180000001, UnitMfaPolicy1765180000002, Passkeys1765180000003];
+export const migrations = [OidcModels1764270000000, Accounts1764270100000, Units1764270200000, Recovery1764270300000, GrantBinding1764900100000, Jobs1764900300000, AppealTakeover1764900800000, PersonNotices1765140000001, ScaleIndexes1765150000001, SecondFactors1765180000001, UnitMfaPolicy1765180000002, Passkeys1765180000003, BindingLastSelected1765190000001];

@@ -60,16 +60,20 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
       listening.listen(config.port, config.host, () => resolve());
     });
     app.worker.start();
+    let sweeping = false;
     sweeper = setInterval(() => {
+      // A sweep still working through a backlog (paced: SWEEP_PAUSE_MS) is not joined by a second one.
+      if (sweeping) return;
+      sweeping = true;
       (async () => {
         const ended = await app.services.bindings.processExpired();
         if (ended > 0) logger.info({ ended }, 'ended bindings past their validity period');
-        const removed = await sweepExpired(db);
+        const removed = await sweepExpired(db, new Date(), config.sweep.batchSize, config.sweep.pauseMs);
         if (removed > 0) logger.debug({ removed }, 'swept expired provider artefacts');
         await app.services.unitGrants.sweep();
         await app.services.jobs.sweep();
         await sweepSecondFactors(db);
-      })().catch((error: unknown) => logger.warn({ err: error }, 'periodic sweep failed'));
+      })().catch((error: unknown) => logger.warn({ err: error }, 'periodic sweep failed')).finally(() => { sweeping = false; });
     }, config.sweepIntervalSeconds * 1000);
     sweeper.unref();
     if (config.metrics?.port !== undefined) {

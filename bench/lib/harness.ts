@@ -16,7 +16,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { AddressInfo } from 'node:net';
 import Provider, { type Configuration } from 'oidc-provider';
-import { loadConfig } from '../../src/config/env.js';
+import { loadConfig, type AppConfig } from '../../src/config/env.js';
 import { loadClients } from '../../src/config/clients.js';
 import { loadKeys } from '../../src/oidc/keys.js';
 import { CLAIMS, TTL } from '../../src/oidc/provider.js';
@@ -140,7 +140,7 @@ async function startBare(port: number): Promise<{ url: string; close(): Promise<
   };
 }
 
-async function startApp(port: number): Promise<{ url: string; running: RunningServer; close(): Promise<void> }> {
+async function startApp(port: number): Promise<{ url: string; running: RunningServer; config: AppConfig; close(): Promise<void> }> {
   let dropDatabase = async () => {};
   const env: Record<string, string | undefined> = {
     ...process.env,
@@ -166,6 +166,7 @@ async function startApp(port: number): Promise<{ url: string; running: RunningSe
   return {
     url: running.url,
     running,
+    config,
     async close() {
       running.server.closeAllConnections();
       await running.stop(1000);
@@ -176,12 +177,14 @@ async function startApp(port: number): Promise<{ url: string; running: RunningSe
 
 const port = await listenPort();
 let running: RunningServer | undefined;
+let runningConfig: AppConfig | undefined;
 let served: { url: string; close(): Promise<void> };
 if (options.kind === 'bare') {
   served = await startBare(port);
 } else {
   const app = await startApp(port);
   running = app.running;
+  runningConfig = app.config;
   served = app;
 }
 
@@ -262,10 +265,10 @@ async function handle(request: Request): Promise<unknown> {
       await addExpired(running.db, Number(args.count), String(args.tag ?? 'expired'));
       return undefined;
     case 'sweep': {
-      // The periodic sweep's removal of expired artefacts (src/server.ts), timed.
-      if (!running) throw new Error('sweep needs the app');
+      // The periodic sweep's removal of expired artefacts (src/server.ts, with its SWEEP_BATCH_SIZE and SWEEP_PAUSE_MS), timed.
+      if (!running || !runningConfig) throw new Error('sweep needs the app');
       const start = performance.now();
-      const removed = await sweepExpired(running.db);
+      const removed = await sweepExpired(running.db, new Date(), runningConfig.sweep.batchSize, runningConfig.sweep.pauseMs);
       return { removed, ms: performance.now() - start };
     }
     case 'explain': {

@@ -119,10 +119,13 @@ export async function bindUnits(database: Database, person: string, count: numbe
   return rows.map((row) => row.id);
 }
 
-/** `count` expired provider artefacts (access tokens that ended an hour ago): what the periodic sweep removes. */
+/**
+ * `count` expired provider artefacts (access tokens that ended in the hour before, a millisecond apart, as tokens
+ * issued one after another expire): what the periodic sweep removes.
+ */
 export async function addExpired(db: Queryable, count: number, tag: string): Promise<void> {
   await db.query(`
     INSERT INTO oidc_model (model, id, payload, grant_id, account_id, expires_at)
-    SELECT 'AccessToken', $2 || n, jsonb_build_object('kind', 'AccessToken', 'jti', $2 || n), $2 || 'g' || (n / 4), 'expired', now() - interval '1 hour'
+    SELECT 'AccessToken', $2 || n, jsonb_build_object('kind', 'AccessToken', 'jti', $2 || n), $2 || 'g' || (n / 4), 'expired', now() - interval '1 hour' + (n % 3600000) * interval '1 millisecond'
       FROM generate_series(1, $1::int) AS n`, [count, tag]);
 }

@@ -36,6 +36,8 @@ export interface AppConfig {
   demoData: boolean;
   /** Interval of the sweep that deletes expired provider artefacts (seconds). */
   sweepIntervalSeconds: number;
+  /** Rows the sweep deletes per statement, and the pause after each full batch (ms): a backlog never takes the database whole (Q-P6). */
+  sweep: { batchSize: number; pauseMs: number };
   /** Concurrent argon2 operations allowed (the rest queue). */
   hashConcurrency: number;
   /** argon2 operations that may wait for a slot; beyond that requests get 503 + Retry-After at once (S-28). */
@@ -308,6 +310,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): AppConf
     authorizationPost: flag(env, 'AUTHORIZATION_POST', false),
     demoData,
     sweepIntervalSeconds: integer(env, 'SWEEP_INTERVAL_SECONDS', 60, 1, 86400),
+    sweep: { batchSize: integer(env, 'SWEEP_BATCH_SIZE', 1000, 10, 100_000), pauseMs: integer(env, 'SWEEP_PAUSE_MS', 50, 0, 10_000) },
     // One core short of all: argon2 must leave a core to the event loop and token signing (Q-P1, Q-P3).
     hashConcurrency: integer(env, 'HASH_CONCURRENCY', Math.max(1, os.availableParallelism() - 1), 1, 64),
     hashQueueMax: integer(env, 'HASH_QUEUE_MAX', 32, 1, 10_000),

@@ -18,6 +18,27 @@ interface PickerView {
   selected?: string | undefined;
 }
 
+/**
+ * Units the picker shows at first, and added by each “显示更多单位” (issue #15, Q-P6): a person bound to hundreds
+ * of units gets the units used most recently first and a search by name or certificate number, not hundreds of rows.
+ */
+export const PICKER_PAGE = 20;
+const SHOWN_MAX = 10_000;
+
+/** The picker's search (`q`) and how many units to show (`shown`), from the query string; anything odd is ignored. */
+function pickerQuery(ctx: Context): { query: string; shown: number } {
+  const q = typeof ctx.query.q === 'string' ? ctx.query.q.trim().slice(0, 64) : '';
+  const raw = typeof ctx.query.shown === 'string' && /^\d{1,9}$/.test(ctx.query.shown) ? Number(ctx.query.shown) : PICKER_PAGE;
+  return { query: q, shown: Math.min(SHOWN_MAX, Math.max(PICKER_PAGE, raw)) };
+}
+
+/** Whether a unit's name or certificate number contains the search text (case-insensitive). */
+function matches(unit: { name: string; certNo: string }, query: string): boolean {
+  if (!query) return true;
+  const needle = query.toLowerCase();
+  return unit.name.toLowerCase().includes(needle) || unit.certNo.toLowerCase().includes(needle);
+}
+
 function personOf(interaction: Interaction): string {
   const ref = parseAccountId((interaction.session as { accountId?: string } | undefined)?.accountId);
   if (!ref || ref.kind !== 'person') throw new AppError('interaction_expired');
@@ -46,19 +67,21 @@ export function unitInteractionRoutes(router: Router, provider: Provider, servic
   async function picker(ctx: Context, interaction: Interaction, view: PickerView = {}, status = 200): Promise<void> {
     const locale = state(ctx).locale;
     const personId = personOf(interaction);
-    const mine = await bindings.listForPerson(personId);
-    const active = mine.filter((binding) => binding.effective === 'active' && binding.unit?.status === 'active');
+    // One statement, the unit chosen most recently first (then the oldest binding): the order of the page when
+    // nothing else ranks (issue #15, Q-P6).
+    const mine = await bindings.pickerChoices(personId);
+    const active = mine.filter((binding) => binding.effective === 'active' && binding.unit.status === 'active');
     const pending = mine.filter((binding) => binding.status === 'pending').length;
     const params = interaction.params as Record<string, unknown>;
     // Issue 10: each unit says whether it grants the requesting system's business permission(s); those first.
     const requested = requestedBusinessScopes(params.scope, services, params.client_id);
-    // From the bindings and units just read (two statements however many units: issue #15, Q-P6), not one
-    // unitAccess (two statements) per unit.
+    // From the bindings and units just read, not one unitAccess (two statements) per unit.
     const marked = active.map((binding) => {
-      const access = binding.unit ? accessOf(services, binding.unit, binding) : null;
+      const access = accessOf(services, binding.unit, binding);
       const granted = access ? access.allowed.filter((scope) => requested.includes(scope)) : [];
       return { binding, granted, serves: !!access && servesRequest(access, requested), mfaRequired: !!access?.mfaRequired };
     });
+    // Stable: among equals the most recently chosen unit first.
     const choices = marked.sort((a, b) => Number(b.serves) - Number(a.serves) || b.granted.length - a.granted.length);
     const hint = typeof params.unit_hint === 'string' ? params.unit_hint : undefined;
     const hintRefused = hint !== undefined && !choices.some((choice) => choice.binding.unitId === hint);
@@ -72,6 +95,14 @@ export function unitInteractionRoutes(router: Router, provider: Provider, servic
     const preferred = hintRefused ? undefined : hint ?? (actingNotGranted ? undefined : acting?.unitId ?? undefined)
       ?? (choices.length === 1 ? choices[0]?.binding.unitId : undefined);
     const selected = view.selected ?? preferred;
+    // One page of the choices that match the search; the preselected unit is always on it when it matches.
+    const { query, shown } = pickerQuery(ctx);
+    const matching = choices.filter((choice) => matches(choice.binding.unit, query));
+    let page = matching.slice(0, shown);
+    const selectedChoice = matching.find((choice) => choice.binding.unitId === selected);
+    if (selectedChoice && !page.includes(selectedChoice)) page = [selectedChoice, ...page.slice(0, shown - 1)];
+    const more = matching.length > page.length;
+    const moreHref = more ? `/interaction/${encodeURIComponent(interaction.uid)}?${new URLSearchParams({ ...(query ? { q: query } : {}), shown: String(shown + PICKER_PAGE) }).toString()}` : undefined;
     const businessName = (scope: string) => catalog.businesses.find((business) => business.scope === scope)?.name[locale] ?? scope;
     // Why the unit a business system asks for is gone (issue 14): a refused hint for a unit that cancelled this
     // person's binding (the person's own unread notice) says so (“您与…的绑定已取消”) instead of the generic
@@ -83,9 +114,15 @@ export function unitInteractionRoutes(router: Router, provider: Provider, servic
       csrf: csrfToken(ctx),
       client: clientName(services, params.client_id, locale),
       businessRequested: requested.length > 0,
-      choices: choices.map(({ binding, granted, serves, mfaRequired }) => ({
-        unitId: binding.unitId, name: binding.unit?.name, certNo: binding.unit?.certNo, certType: binding.unit?.certType,
-        verified: binding.unit?.verified, role: binding.role, checked: binding.unitId === selected,
+      searchable: choices.length > PICKER_PAGE || query !== '',
+      query,
+      total: choices.length,
+      matching: matching.length,
+      moreHref,
+      clearHref: `/interaction/${encodeURIComponent(interaction.uid)}`,
+      choices: page.map(({ binding, granted, serves, mfaRequired }) => ({
+        unitId: binding.unitId, name: binding.unit.name, certNo: binding.unit.certNo, certType: binding.unit.certType,
+        verified: binding.unit.verified, role: binding.role, checked: binding.unitId === selected,
         serves, granted: granted.map(businessName).join('、'), mfaRequired,
       })),
       pending,
@@ -99,6 +136,7 @@ export function unitInteractionRoutes(router: Router, provider: Provider, servic
   async function choose(ctx: Context, interaction: Interaction, unitId: string | null): Promise<void> {
     const personId = personOf(interaction);
     await unitGrants.setSessionUnit(sessionUidOf(interaction), personId, unitId);
+    if (unitId) await bindings.noteSelected(personId, unitId);
     await finish(ctx, interaction, { select_unit: { unitId } }, true);
   }
 

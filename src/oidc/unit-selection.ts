@@ -39,7 +39,7 @@ export function requestedBusinessScopes(scope: unknown, deps: { catalog: Pick<Cl
  * Whether acting for this unit serves the requesting system: it grants at least one of the business scopes
  * asked for (C-UI2, issue 10), or the system asks for none.
  */
-export function servesRequest(access: UnitAccess, requested: string[]): boolean {
+export function servesRequest(access: Pick<UnitAccess, 'allowed'>, requested: string[]): boolean {
   return requested.length === 0 || requested.some((scope) => access.allowed.includes(scope));
 }
 

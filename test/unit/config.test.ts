@@ -35,10 +35,19 @@ describe('environment configuration', () => {
     [{ TRUST_PROXY: '10.0.0.0/33' }, 'TRUST_PROXY must be true/false, a number of proxy hops or a list of proxy addresses (CIDR), got "10.0.0.0/33"'],
     [{ TRUST_PROXY: '11' }, 'TRUST_PROXY must be between 0 and 10 hops'],
     [{ HASH_QUEUE_MAX: '0' }, 'HASH_QUEUE_MAX must be between 1 and 10000'],
+    [{ SWEEP_PAUSE_MS: 'soon' }, 'SWEEP_PAUSE_MS must be a whole number, got "soon"'],
+    [{ SWEEP_BATCH_SIZE: '1' }, 'SWEEP_BATCH_SIZE must be between 10 and 100000'],
     [{ NODE_ENV: 'staging' }, 'NODE_ENV must be production, development or test'],
   ])('when %j is set, then the start stops with a message naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
+  });
+});
+
+describe('expiry sweep pacing (issue #15, Q-P6)', () => {
+  it('when nothing is set, then the sweep deletes 1000 rows a statement with a 50 ms pause; both can be set', () => {
+    expect(loadConfig({}).sweep).toEqual({ batchSize: 1000, pauseMs: 50 });
+    expect(loadConfig({ SWEEP_BATCH_SIZE: '200', SWEEP_PAUSE_MS: '0' }).sweep).toEqual({ batchSize: 200, pauseMs: 0 });
   });
 });
 

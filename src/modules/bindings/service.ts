@@ -9,7 +9,7 @@ import type { UnitAccessRevoker } from '../../shared/sessions.js';
 import type { Person, PersonService } from '../persons/service.js';
 import { normalizeMobile } from '../persons/rules.js';
 import type { Unit, UnitService } from '../units/service.js';
-import { bindingStore, type Binding } from './store.js';
+import { bindingStore, type Binding, type PickerRow } from './store.js';
 import type { NoticeService } from '../notices/service.js';
 import { canTransition, effectiveStatus, LIVE, TRANSITIONS, type EffectiveStatus, type PersonBindingAction } from './lifecycle.js';
 
@@ -72,11 +72,26 @@ export class BindingService {
     const chinaDate = (date: Date) => new Date(date.getTime() + 8 * 3600 * 1000).toISOString().slice(0, 10);
     return {
       ...binding,
-      effective: effectiveStatus(binding, at),
+      ...this.#inForce(binding, at),
       validFromDate: binding.validFrom ? chinaDate(binding.validFrom) : null,
       validUntilDate: binding.validUntil ? chinaDate(new Date(binding.validUntil.getTime() - 1)) : null,
-      effectiveScopes: binding.scopes.filter((scope) => this.deps.allScopes().includes(scope)),
     };
+  }
+
+  /** Whether a binding is in force at `at`, and the business scopes in force (those still in the catalogue). */
+  #inForce(binding: Pick<Binding, 'status' | 'validFrom' | 'validUntil' | 'scopes'>, at: Date): Pick<BindingView, 'effective' | 'effectiveScopes'> {
+    const known = this.deps.allScopes();
+    return { effective: effectiveStatus(binding, at), effectiveScopes: binding.scopes.filter((scope) => known.includes(scope)) };
+  }
+
+  /**
+   * The unit picker's choices (issue #15, Q-P6): the person's live bindings with what the picker shows of their
+   * units, read in one statement however many units, the unit chosen most recently first.
+   */
+  async pickerChoices(personId: string): Promise<(PickerRow & Pick<BindingView, 'effective' | 'effectiveScopes'>)[]> {
+    const rows = await bindingStore.pickerRows(this.deps.db, personId);
+    const at = this.#now();
+    return rows.map((row) => ({ ...row, ...this.#inForce(row, at) }));
   }
 
   async listForUnit(unitId: string, page?: { limit: number; offset: number }): Promise<(BindingView & { person: Person | undefined })[]> {
@@ -110,9 +125,14 @@ export class BindingService {
 
   async listForPerson(personId: string): Promise<(BindingView & { unit: Unit | undefined })[]> {
     const bindings = await bindingStore.listForPerson(this.deps.db, personId);
-    const units = await this.deps.units.byIds(bindings.map((binding) => binding.unitId));
+    const units = new Map((await this.deps.units.byIds(bindings.map((binding) => binding.unitId))).map((unit) => [unit.id, unit]));
     const at = this.#now();
-    return bindings.map((binding) => ({ ...this.view(binding, at), unit: units.find((unit) => unit.id === binding.unitId) }));
+    return bindings.map((binding) => ({ ...this.view(binding, at), unit: units.get(binding.unitId) }));
+  }
+
+  /** Records that the person chose this unit in the unit picker: it comes first there next time. */
+  async noteSelected(personId: string, unitId: string): Promise<void> {
+    await bindingStore.markSelected(this.deps.db, personId, unitId, this.#now());
   }
 
   /** The unit's common contact binding, read on `q` (another module's transaction) and locked when `lock`. */

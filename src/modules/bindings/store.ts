@@ -3,6 +3,7 @@ import { isUuid } from '../../shared/account-id.js';
 import { sqlStates } from '../../shared/lifecycle.js';
 import { aliasedColumns, unaliased } from '../../shared/request-reads.js';
 import { LIVE, TERMINAL, type BindingRole, type BindingStatus } from './lifecycle.js';
+import { mfaRequiredSql, type Unit } from '../units/store.js';
 
 const LIVE_SQL = sqlStates(LIVE);
 
@@ -37,6 +38,20 @@ interface Row {
 
 const FIELDS = ['id', 'unit_id', 'person_id', 'role', 'status', 'scopes', 'valid_from', 'valid_until', 'created_at', 'accepted_at', 'ended_at'] as const;
 const COLUMNS = FIELDS.join(', ');
+
+/** A live binding as the unit picker reads it, with the unit's fields it shows. */
+export type PickerRow = Pick<Binding, 'id' | 'unitId' | 'role' | 'status' | 'scopes' | 'validFrom' | 'validUntil'> & {
+  unit: Pick<Unit, 'id' | 'name' | 'certType' | 'certNo' | 'verified' | 'status' | 'mfaRequired'>;
+};
+
+interface PickerRowData extends Pick<Row, 'id' | 'unit_id' | 'role' | 'status' | 'scopes' | 'valid_from' | 'valid_until'> {
+  name: string;
+  cert_type: Unit['certType'];
+  cert_no: string;
+  verified: boolean;
+  unit_status: Unit['status'];
+  mfa_required: boolean;
+}
 
 function toBinding(row: Row): Binding {
   return {
@@ -110,6 +125,32 @@ export const bindingStore = {
       [personId],
     );
     return rows.map(toBinding);
+  },
+
+  /**
+   * The unit picker's rows (issue #15, Q-P6): the person's live bindings with their units in one statement, only
+   * the columns the picker shows and decides on (no timestamps to parse but the validity), the unit chosen most
+   * recently first, then the oldest binding.
+   */
+  async pickerRows(db: Queryable, personId: string): Promise<PickerRow[]> {
+    if (!isUuid(personId)) return [];
+    const { rows } = await db.query<PickerRowData>(
+      `SELECT b.id, b.unit_id, b.role, b.status, b.scopes, b.valid_from, b.valid_until,
+              u.name, u.cert_type, u.cert_no, u.verified_at IS NOT NULL AS verified, u.status AS unit_status, ${mfaRequiredSql('u')} AS mfa_required
+         FROM binding b JOIN unit u ON u.id = b.unit_id
+        WHERE b.person_id = $1 AND b.status IN ${LIVE_SQL}
+        ORDER BY b.last_selected_at DESC NULLS LAST, b.created_at`,
+      [personId],
+    );
+    return rows.map((row) => ({
+      id: row.id, unitId: row.unit_id, role: row.role, status: row.status, scopes: row.scopes, validFrom: row.valid_from, validUntil: row.valid_until,
+      unit: { id: row.unit_id, name: row.name, certType: row.cert_type, certNo: row.cert_no, verified: row.verified, status: row.unit_status, mfaRequired: row.mfa_required },
+    }));
+  },
+
+  /** The person chose this unit in the picker now (its order there, issue #15 Q-P6). */
+  async markSelected(db: Queryable, personId: string, unitId: string, at: Date): Promise<void> {
+    await db.query(`UPDATE binding SET last_selected_at = $3 WHERE unit_id = $1 AND person_id = $2 AND status IN ${LIVE_SQL}`, [unitId, personId, at]);
   },
 
   async live(db: Queryable, unitId: string, personId: string): Promise<Binding | undefined> {

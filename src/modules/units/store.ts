@@ -36,8 +36,9 @@ interface Row {
 // The unit's second-factor policy (issue #18) rides along in the same statement, so computing a person's access for
 // a unit at every issuance costs no extra round trip (Q-P2; test/e2e/statements-per-request.test.ts).
 const FIELDS = ['id', 'name', 'cert_type', 'cert_no', 'login_name', 'verified_at', 'status', 'registered_by', 'created_at', 'updated_at'] as const;
-const mfaRequired = (alias: string) => `EXISTS (SELECT 1 FROM unit_mfa_policy mfa WHERE mfa.unit_id = ${alias}.id)`;
-const COLUMNS = `${FIELDS.join(', ')}, ${mfaRequired('unit')} AS mfa_required`;
+/** Whether the unit row `alias` requires a second factor (issue #18): the unit's policy row exists. */
+export const mfaRequiredSql = (alias: string) => `EXISTS (SELECT 1 FROM unit_mfa_policy mfa WHERE mfa.unit_id = ${alias}.id)`;
+const COLUMNS = `${FIELDS.join(', ')}, ${mfaRequiredSql('unit')} AS mfa_required`;
 
 function toUnit(row: Row): Unit {
   return {
@@ -49,7 +50,7 @@ function toUnit(row: Row): Unit {
 
 /** A unit read by another module's statement that joins `unit` under `alias` (issue #15: the token lookup). */
 export const unitJoin = {
-  columns: (alias: string): string => aliasedColumns(alias, FIELDS, { mfa_required: mfaRequired(alias) }),
+  columns: (alias: string): string => aliasedColumns(alias, FIELDS, { mfa_required: mfaRequiredSql(alias) }),
   read: (row: Record<string, unknown>, alias: string): Unit | undefined => {
     const found = unaliased<Row>(row, alias, [...FIELDS, 'mfa_required']);
     return found && toUnit(found);
