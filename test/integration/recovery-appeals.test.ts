@@ -2,7 +2,7 @@ import { APPEAL_LIMITS } from '../../src/modules/recovery/appeals.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { Browser, type Page } from '../support/browser.js';
 import { createPerson, mobile, type TestPerson } from '../support/people.js';
-import { browserCsrf, corruptPdf, executable, html, jpeg, lastMessage, linkIn, pdf, png, pngFacts, post, text, textPdf, uploadAppeal, type Upload } from '../support/recovery.js';
+import { browserCsrf, corruptPdf, encryptedPdf, executable, html, jpeg, lastMessage, linkIn, pdf, png, pngFacts, post, text, textPdf, uploadAppeal, type Upload } from '../support/recovery.js';
 import { PDF_PREVIEW } from '../../src/modules/recovery/pdf-preview.js';
 import { clearThrottle, countRows, signInOperator, signInToAccount } from '../support/security.js';
 import { pathOf, signInUnit } from '../support/unit-console.js';
@@ -264,16 +264,17 @@ describe('appeals (申诉) for unit account and password recovery (R-R1–R-R3, 
     await download.arrayBuffer();
   });
 
-  it('issue 14 when a PDF has more pages than are previewed, is corrupted, or a page is asked for that is not there, then the operator is told so in the page\'s language with the download at hand, never a 500', async () => {
+  it('issue 14 when a PDF has more pages than are previewed, is corrupted or password-protected, or a page is asked for that is not there, then the operator is told so in the page\'s language with the download at hand, never a 500', async () => {
     const submitted = await fileAppeal({ certNo: unit.certNo, kind: 'account', contact: mobile() }, [
       { name: 'long.pdf', type: 'application/pdf', content: textPdf(Array.from({ length: PDF_PREVIEW.pages + 2 }, (_, index) => `Page ${index + 1}`)) },
       { name: 'broken.pdf', type: 'application/pdf', content: corruptPdf() },
       { name: 'short.pdf', type: 'application/pdf', content: textPdf(['Only page']) },
+      { name: 'locked.pdf', type: 'application/pdf', content: encryptedPdf() },
     ]);
     expect(submitted.status).toBe(200);
     const detail = await operatorOpens(referenceOf(submitted));
     const appealId = pathOf(detail).split('/')[3]!;
-    const [long, broken, short] = detail.html.querySelectorAll('#previews figure');
+    const [long, broken, short, locked] = detail.html.querySelectorAll('#previews figure');
     const pagesOf = (figure: typeof long) => `/operator/appeals/${appealId}/documents/${figure!.getAttribute('data-document')}/pages`;
     expect(long!.querySelectorAll('img.pdf-page')).toHaveLength(PDF_PREVIEW.pages);
     expect(long!.querySelector('.pdf-note')?.text).toContain(`共${PDF_PREVIEW.pages + 2}页，仅预览前${PDF_PREVIEW.pages}页。`);
@@ -283,6 +284,8 @@ describe('appeals (申诉) for unit account and password recovery (R-R1–R-R3, 
     expect(broken!.querySelector('.pdf-note')?.text).toContain('该文件不能在线预览，请下载后查看。');
     expect(broken!.querySelector('.pdf-note a[download]')).not.toBeNull();
     expect(short!.querySelectorAll('img.pdf-page')).toHaveLength(1);
+    expect(locked!.querySelectorAll('img')).toHaveLength(0);
+    expect(locked!.querySelector('.pdf-note')?.text).toContain('该文件不能在线预览，请下载后查看。');
 
     const cookie = await operator.jar.getCookieString(app.url);
     const cases: [string, number, string, string][] = [
@@ -292,6 +295,7 @@ describe('appeals (申诉) for unit account and password recovery (R-R1–R-R3, 
       [`${pagesOf(long)}/${PDF_PREVIEW.pages + 1}`, 404, `仅预览前${PDF_PREVIEW.pages}页，其余请下载后查看。`, `Only the first ${PDF_PREVIEW.pages} pages are previewed`],
       [`${pagesOf(short)}/2`, 404, '该材料共1页，没有第2页。', 'This document has 1 page(s); there is no page 2.'],
       [`${pagesOf(broken)}/1`, 415, '该文件不能在线预览，请下载后查看。', 'This file cannot be previewed; download it to view it.'],
+      [`${pagesOf(locked)}/1`, 415, '该文件不能在线预览，请下载后查看。', 'This file cannot be previewed; download it to view it.'],
     ];
     for (const [path, status, zh, en] of cases) {
       for (const [lang, message] of [['zh-CN', zh], ['en', en]] as const) {
@@ -302,12 +306,12 @@ describe('appeals (申诉) for unit account and password recovery (R-R1–R-R3, 
       }
     }
     // Every request that reached a document is audited with its page, whatever the answer; nonsense numbers are not.
+    const names = new Map(Object.entries({ long, broken, short, locked }).map(([name, figure]) => [figure!.getAttribute('data-document')!, name]));
     const { rows } = await app.db.query<{ document: string; page: string }>(
       "SELECT detail->>'document' AS document, detail->>'page' AS page FROM audit_event WHERE action = 'appeal.document_download' AND detail->>'page' IS NOT NULL AND detail->>'document' = ANY($1)",
-      [[short!.getAttribute('data-document'), broken!.getAttribute('data-document'), long!.getAttribute('data-document')]],
+      [[...names.keys()]],
     );
-    expect(rows.map((row) => `${row.document === short!.getAttribute('data-document') ? 'short' : row.document === broken!.getAttribute('data-document') ? 'broken' : 'long'}:${row.page}`).sort())
-      .toEqual(['broken:1', 'broken:1', 'short:2', 'short:2']);
+    expect(rows.map((row) => `${names.get(row.document)}:${row.page}`).sort()).toEqual(['broken:1', 'broken:1', 'locked:1', 'locked:1', 'short:2', 'short:2']);
   });
 
   it('R-R3 when a link is wrong, expired or the appeal was rejected, then no recovery happens', async () => {

@@ -49,7 +49,7 @@ export function pdf(text = 'business licence'): Buffer {
 }
 
 /** A PDF of the given objects (numbered from 1, the first the catalog), with a correct cross-reference table. */
-function buildPdf(objects: string[]): Buffer {
+function buildPdf(objects: string[], trailer = ''): Buffer {
   let out = '%PDF-1.4\n';
   const offsets: number[] = [];
   for (const [index, body] of objects.entries()) {
@@ -58,7 +58,7 @@ function buildPdf(objects: string[]): Buffer {
   }
   const xref = Buffer.byteLength(out, 'latin1');
   out += `xref\n0 ${objects.length + 1}\n0000000000 65535 f \n${offsets.map((offset) => `${String(offset).padStart(10, '0')} 00000 n \n`).join('')}`;
-  out += `trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
+  out += `trailer\n<< /Size ${objects.length + 1} /Root 1 0 R ${trailer}>>\nstartxref\n${xref}\n%%EOF\n`;
   return Buffer.from(out, 'latin1');
 }
 
@@ -87,6 +87,18 @@ export function chinesePdf(...pages: string[]): Buffer {
   const descriptor = '<< /Type /FontDescriptor /FontName /STSong-Light /Flags 6 /FontBBox [0 -200 1000 900] /ItalicAngle 0 /Ascent 880 /Descent -120 /CapHeight 880 /StemV 80 >>';
   const font = `<< /Type /Font /Subtype /Type0 /BaseFont /STSong-Light /Encoding /UniGB-UCS2-H /DescendantFonts [<< /Type /Font /Subtype /CIDFontType0 /BaseFont /STSong-Light /CIDSystemInfo << /Registry (Adobe) /Ordering (GB1) /Supplement 2 >> /FontDescriptor ${descriptor} >>] >>`;
   return textPages(font, pages.map(hex));
+}
+
+/**
+ * A PDF protected by a user password (standard security handler, RC4 40-bit): its /U entry does not match the empty
+ * password, so a reader must ask for one.
+ */
+export function encryptedPdf(): Buffer {
+  const hex = (byte: number) => byte.toString(16).padStart(2, '0').repeat(32);
+  return buildPdf([
+    '<< /Type /Catalog /Pages 2 0 R >>', '<< /Type /Pages /Kids [] /Count 0 >>',
+    `<< /Filter /Standard /V 1 /R 2 /Length 40 /P -44 /O <${hex(0x5a)}> /U <${hex(0xa5)}> >>`,
+  ], `/Encrypt 3 0 R /ID [<${'0f'.repeat(16)}> <${'0f'.repeat(16)}>] `);
 }
 
 /** A PDF header followed by garbage: sniffed as PDF, unreadable by any PDF reader. */

@@ -1,6 +1,6 @@
 import { PdfPreviewer } from '../../src/modules/recovery/pdf-preview.js';
 import { QueueFullError } from '../../src/shared/security/semaphore.js';
-import { chinesePdf, corruptPdf, pngFacts, textPdf } from '../support/recovery.js';
+import { chinesePdf, corruptPdf, encryptedPdf, pngFacts, textPdf } from '../support/recovery.js';
 
 /**
  * Issue 14, S-35: PDF appeal documents are rendered on the server, in a worker thread under a memory limit and a
@@ -39,8 +39,10 @@ describe('PDF preview worker (issue 14, S-35)', () => {
     expect((await pngFacts(png)).inked).toBeGreaterThan(500);
   });
 
-  it('reports a corrupted PDF and one without pages as broken', async () => {
+  it('reports a corrupted PDF and one without pages as broken, a password-protected one as encrypted', async () => {
     const pdf = previewer();
+    expect(await pdf.pageCount(source(encryptedPdf()))).toEqual({ unavailable: 'encrypted' });
+    expect(await pdf.page(source(encryptedPdf()), 1)).toBe('encrypted');
     expect(await pdf.pageCount(source(corruptPdf()))).toEqual({ unavailable: 'broken' });
     expect(await pdf.page(source(corruptPdf()), 1)).toBe('broken');
     const empty = Buffer.from('%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n');

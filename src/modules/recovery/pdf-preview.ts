@@ -157,7 +157,7 @@ export class PdfPreviewer {
     return answer;
   }
 
-  /** Ends the worker (the app's shutdown; the worker never holds the process open either). */
+  /** Ends the worker now (tests); otherwise it ends itself after `idleMs`, and never holds the process open. */
   async close(): Promise<void> {
     clearTimeout(this.#idle);
     const worker = this.#worker;
