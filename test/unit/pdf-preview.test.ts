@@ -68,6 +68,14 @@ describe('PDF preview worker (issue 14, S-35)', () => {
     let reads = 0;
     expect(await pdf.page({ ...file, content: async () => { reads += 1; return textPdf(); } }, 1)).toEqual(first);
     expect(reads).toBe(0);
+    // A page past the counted end, or of a file counted as broken, is answered without another run.
+    await pdf.pageCount(file);
+    const broken = source(corruptPdf(), 'broken');
+    await pdf.pageCount(broken);
+    const counting = (of: typeof file) => ({ ...of, content: async () => { reads += 1; return of.content(); } });
+    expect(await pdf.page(counting(file), 2)).toBe('no_page');
+    expect(await pdf.page(counting(broken), 1)).toBe('broken');
+    expect(reads).toBe(0);
     const running = [pdf.page(source(textPdf(), 'q1'), 1), pdf.page(source(textPdf(), 'q2'), 1)];
     await expect(pdf.page(source(textPdf(), 'q3'), 1)).rejects.toBeInstanceOf(QueueFullError);
     for (const png of await Promise.all(running)) expect(png).toBeInstanceOf(Buffer);

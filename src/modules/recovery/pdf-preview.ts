@@ -150,6 +150,12 @@ export class PdfPreviewer {
     const key = `${source.id}:${source.sha256}:${page}`;
     const known = this.#images.get(key);
     if (known) return known;
+    // What the page count already says needs no render (nor another run of a file that failed).
+    const counted = this.#counts.get(`${source.id}:${source.sha256}`);
+    if (counted) {
+      if ('unavailable' in counted && counted.unavailable !== 'busy') return counted.unavailable;
+      if ('pages' in counted && page > counted.pages) return 'no_page';
+    }
     const { width, maxHeight, maxImagePixels } = this.#limits;
     const result = await this.#run({ op: 'render', data: new Uint8Array(await source.content()), maxImagePixels, page, width, maxHeight }, this.#limits.renderTimeoutMs);
     const answer = result.ok && result.png ? Buffer.from(result.png.buffer, result.png.byteOffset, result.png.byteLength) : result.ok ? 'broken' : result.reason;
