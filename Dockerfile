@@ -27,6 +27,8 @@ ENV NODE_ENV=production \
     DATA_DIR=/app/data \
     CLIENTS_FILE=/app/config/clients.json
 WORKDIR /app
+# A CJK font: the appeal documents' PDF preview (issue 14) draws the glyphs of non-embedded Chinese fonts with it.
+RUN apt-get update && apt-get install -y --no-install-recommends fonts-wqy-zenhei && rm -rf /var/lib/apt/lists/*
 # Production dependencies only; the kit's workspace entry is only its package.json (the provider never imports it).
 COPY package.json package-lock.json ./
 COPY packages/rp-kit/package.json ./packages/rp-kit/

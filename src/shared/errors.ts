@@ -21,7 +21,8 @@ const STATUS = {
   account_disabled: 403, csrf: 403, forbidden: 403, reauth_other_account: 403, unit_not_selectable: 403,
   unit_registrant_not_verified: 403,
   // 404: nothing of that id for this account (another unit's binding answers alike, S-45).
-  not_found: 404, appeal_not_found: 404, binding_person_not_found: 404,
+  not_found: 404, appeal_not_found: 404, binding_person_not_found: 404, appeal_preview_page_beyond: 404,
+  appeal_preview_no_page: 404,
   // 409: the request is well-formed, the state does not allow it.
   appeal_applicant_unusable: 409, appeal_no_unit: 409, appeal_not_pending: 409, appeal_unit_verified: 409,
   binding_contact_cannot_be_unbound: 409, binding_contact_must_be_active: 409, binding_contact_no_validity: 409,

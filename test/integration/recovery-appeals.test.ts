@@ -2,7 +2,8 @@ import { APPEAL_LIMITS } from '../../src/modules/recovery/appeals.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { Browser, type Page } from '../support/browser.js';
 import { createPerson, mobile, type TestPerson } from '../support/people.js';
-import { browserCsrf, executable, html, jpeg, lastMessage, linkIn, pdf, png, post, text, uploadAppeal, type Upload } from '../support/recovery.js';
+import { browserCsrf, corruptPdf, encryptedPdf, executable, html, jpeg, lastMessage, linkIn, pdf, png, pngFacts, post, text, textPdf, uploadAppeal, type Upload } from '../support/recovery.js';
+import { PDF_PREVIEW } from '../../src/modules/recovery/pdf-preview.js';
 import { clearThrottle, countRows, signInOperator, signInToAccount } from '../support/security.js';
 import { pathOf, signInUnit } from '../support/unit-console.js';
 import { createUnit, uscc, type TestUnit } from '../support/units.js';
@@ -202,40 +203,56 @@ describe('appeals (申诉) for unit account and password recovery (R-R1–R-R3, 
     expect(await countRows(app.db, 'audit_event', "action = 'appeal.document_download'")).toBeGreaterThanOrEqual(2);
   });
 
-  it('S-35 issue 14 when the operator opens an appeal, then PDF and images are previewed inline, sandboxed (nosniff, CSP sandbox, the sniffed type), and bytes that are none of them are never served inline', async () => {
+  it('S-35 issue 14 when the operator opens an appeal, then images are previewed inline, sandboxed (nosniff, CSP sandbox, the sniffed type), a PDF as PNG pages rendered on the server, each page audited, and bytes that are none of them are never served inline', async () => {
     const submitted = await fileAppeal({ certNo: unit.certNo, kind: 'account', contact: mobile() }, [
-      { name: 'licence.pdf', type: 'application/pdf', content: pdf('licence') },
+      { name: 'licence.pdf', type: 'application/pdf', content: textPdf(['Business licence', 'Second page']) },
       { name: 'photo.png', type: 'image/png', content: png() },
       { name: 'id.jpg', type: 'image/jpeg', content: jpeg() },
     ]);
     expect(submitted.status).toBe(200);
     const detail = await operatorOpens(referenceOf(submitted));
-    const frames = detail.html.querySelectorAll('#previews iframe');
-    const images = detail.html.querySelectorAll('#previews img');
-    expect(frames).toHaveLength(1);
-    expect(frames[0]!.hasAttribute('sandbox')).toBe(true);
-    expect(frames[0]!.getAttribute('sandbox')).toBe('');
-    expect(frames[0]!.getAttribute('title')).toBe('第1份材料：licence.pdf');
+    // No frame: the browser never gets the PDF to parse (Chromium shows nothing for a PDF in a sandboxed frame).
+    expect(detail.html.querySelectorAll('#previews iframe')).toHaveLength(0);
+    const pages = detail.html.querySelectorAll('#previews img.pdf-page');
+    const images = detail.html.querySelectorAll('#previews img:not(.pdf-page)');
+    expect(pages.map((image) => image.getAttribute('alt'))).toEqual(['第1份材料：licence.pdf，第1页', '第1份材料：licence.pdf，第2页']);
     expect(images.map((image) => image.getAttribute('alt'))).toEqual(['第2份材料：photo.png', '第3份材料：id.jpg']);
+    expect(detail.html.querySelector('#previews .pdf-note')).toBeNull();
     const cookie = await operator.jar.getCookieString(app.url);
-    const expected = [['application/pdf', 'pdf'], ['image/png', 'png'], ['image/jpeg', 'jpg']];
-    for (const [index, src] of [frames[0]!.getAttribute('src')!, ...images.map((image) => image.getAttribute('src')!)].entries()) {
+    const expected = [['image/png', '1-1.png'], ['image/png', '1-2.png'], ['image/png', '2.png'], ['image/jpeg', '3.jpg']];
+    const sources = [...pages, ...images].map((image) => image.getAttribute('src')!);
+    for (const [index, src] of sources.entries()) {
       const preview = await fetch(new URL(src, app.url), { headers: { cookie } });
       expect(preview.status).toBe(200);
       expect(preview.headers.get('content-type')).toBe(expected[index]![0]);
-      expect(preview.headers.get('content-disposition')).toMatch(new RegExp(`^inline; filename="appeal-[A-Z0-9]{12}-${index + 1}\\.${expected[index]![1]}"$`));
+      expect(preview.headers.get('content-disposition')).toMatch(new RegExp(`^inline; filename="appeal-[A-Z0-9]{12}-${expected[index]![1]!.replace('.', '\\.')}"$`));
       expect(preview.headers.get('x-content-type-options')).toBe('nosniff');
       expect(preview.headers.get('content-security-policy')).toMatch(/^sandbox; default-src 'none';.*frame-ancestors 'self'$/);
       expect(preview.headers.get('x-frame-options')).toBe('SAMEORIGIN');
-      await preview.arrayBuffer();
+      expect(preview.headers.get('cache-control')).toBe('no-store');
+      const body = Buffer.from(await preview.arrayBuffer());
+      if (index < pages.length) {
+        // A page of the preview width (letter size: 612 × 792 pt), with the text drawn on it.
+        const facts = await pngFacts(body);
+        expect(facts).toMatchObject({ width: PDF_PREVIEW.width, height: Math.floor(792 * PDF_PREVIEW.width / 612) });
+        expect(facts.inked).toBeGreaterThan(500);
+      }
     }
-    const src = frames[0]!.getAttribute('src')!;
-    // Nobody else sees it; a preview is audited as the operator's look at the document.
-    expect((await new Browser(app.url).request(src)).status).toBe(302);
-    const { rows } = await app.db.query<{ detail: { preview?: boolean } }>("SELECT detail FROM audit_event WHERE action = 'appeal.document_download' ORDER BY at DESC LIMIT 3");
-    expect(rows.map((row) => row.detail.preview)).toEqual([true, true, true]);
+    // Nobody else sees them; each preview, each PDF page, is audited as the operator's look at the document.
+    expect((await new Browser(app.url).request(sources[0]!)).status).toBe(302);
+    expect((await new Browser(app.url).request(sources[2]!)).status).toBe(302);
+    const { rows } = await app.db.query<{ detail: { preview?: boolean; page?: number; seq: number } }>("SELECT detail FROM audit_event WHERE action = 'appeal.document_download' ORDER BY at DESC LIMIT 4");
+    expect(rows.map((row) => row.detail.preview)).toEqual([true, true, true, true]);
+    expect(rows.map((row) => [row.detail.seq, row.detail.page]).sort()).toEqual([[1, 1], [1, 2], [2, undefined], [3, undefined]]);
 
-    // Stored bytes that are not PDF, PNG or JPEG (whatever the row says): refused inline, the download stays an attachment.
+    // The PDF itself is never served inline, only its rendered pages.
+    const pdfInline = await fetch(new URL(sources[0]!.replace(/\/pages\/1$/, '/preview'), app.url), { headers: { cookie } });
+    expect(pdfInline.status).toBe(415);
+    expect(pdfInline.headers.get('content-type')).not.toContain('pdf');
+    await pdfInline.arrayBuffer();
+
+    // Stored bytes that are not PNG or JPEG (whatever the row says): refused inline, the download stays an attachment.
+    const src = sources[2]!;
     const documentId = src.split('/')[5]!;
     await app.db.query('UPDATE appeal_document SET content = $2 WHERE id = $1', [documentId, html()]);
     const refused = await fetch(new URL(src, app.url), { headers: { cookie } });
@@ -245,6 +262,56 @@ describe('appeals (申诉) for unit account and password recovery (R-R1–R-R3, 
     const download = await fetch(new URL(src.replace(/\/preview$/, ''), app.url), { headers: { cookie } });
     expect(download.headers.get('content-disposition')).toMatch(/^attachment; /);
     await download.arrayBuffer();
+  });
+
+  it('issue 14 when a PDF has more pages than are previewed, is corrupted or password-protected, or a page is asked for that is not there, then the operator is told so in the page\'s language with the download at hand, never a 500', async () => {
+    const submitted = await fileAppeal({ certNo: unit.certNo, kind: 'account', contact: mobile() }, [
+      { name: 'long.pdf', type: 'application/pdf', content: textPdf(Array.from({ length: PDF_PREVIEW.pages + 2 }, (_, index) => `Page ${index + 1}`)) },
+      { name: 'broken.pdf', type: 'application/pdf', content: corruptPdf() },
+      { name: 'short.pdf', type: 'application/pdf', content: textPdf(['Only page']) },
+      { name: 'locked.pdf', type: 'application/pdf', content: encryptedPdf() },
+    ]);
+    expect(submitted.status).toBe(200);
+    const detail = await operatorOpens(referenceOf(submitted));
+    const appealId = pathOf(detail).split('/')[3]!;
+    const [long, broken, short, locked] = detail.html.querySelectorAll('#previews figure');
+    const pagesOf = (figure: typeof long) => `/operator/appeals/${appealId}/documents/${figure!.getAttribute('data-document')}/pages`;
+    expect(long!.querySelectorAll('img.pdf-page')).toHaveLength(PDF_PREVIEW.pages);
+    expect(long!.querySelector('.pdf-note')?.text).toContain(`共${PDF_PREVIEW.pages + 2}页，仅预览前${PDF_PREVIEW.pages}页。`);
+    expect(long!.querySelector('.pdf-note a[download]')?.getAttribute('href')).toBe(pagesOf(long).replace(/\/pages$/, ''));
+    expect(long!.querySelector('img.pdf-page')?.getAttribute('src')).toBe(`${pagesOf(long)}/1`);
+    expect(broken!.querySelectorAll('img')).toHaveLength(0);
+    expect(broken!.querySelector('.pdf-note')?.text).toContain('该文件不能在线预览，请下载后查看。');
+    expect(broken!.querySelector('.pdf-note a[download]')).not.toBeNull();
+    expect(short!.querySelectorAll('img.pdf-page')).toHaveLength(1);
+    expect(locked!.querySelectorAll('img')).toHaveLength(0);
+    expect(locked!.querySelector('.pdf-note')?.text).toContain('该文件不能在线预览，请下载后查看。');
+
+    const cookie = await operator.jar.getCookieString(app.url);
+    const cases: [string, number, string, string][] = [
+      [`${pagesOf(long)}/0`, 400, '页码无效，请使用1到10之间的整数。', 'Invalid page number'],
+      [`${pagesOf(long)}/abc`, 400, '页码无效', 'Invalid page number'],
+      [`${pagesOf(long)}/1.5`, 400, '页码无效', 'Invalid page number'],
+      [`${pagesOf(long)}/${PDF_PREVIEW.pages + 1}`, 404, `仅预览前${PDF_PREVIEW.pages}页，其余请下载后查看。`, `Only the first ${PDF_PREVIEW.pages} pages are previewed`],
+      [`${pagesOf(short)}/2`, 404, '该材料共1页，没有第2页。', 'This document has 1 page(s); there is no page 2.'],
+      [`${pagesOf(broken)}/1`, 415, '该文件不能在线预览，请下载后查看。', 'This file cannot be previewed; download it to view it.'],
+      [`${pagesOf(locked)}/1`, 415, '该文件不能在线预览，请下载后查看。', 'This file cannot be previewed; download it to view it.'],
+    ];
+    for (const [path, status, zh, en] of cases) {
+      for (const [lang, message] of [['zh-CN', zh], ['en', en]] as const) {
+        const answer = await fetch(new URL(path, app.url), { headers: { cookie: `${cookie}; lang=${lang}` } });
+        expect([path, lang, answer.status]).toEqual([path, lang, status]);
+        expect(answer.headers.get('content-type')).toContain('text/html');
+        expect(await answer.text()).toContain(message);
+      }
+    }
+    // Every request that reached a document is audited with its page, whatever the answer; nonsense numbers are not.
+    const names = new Map(Object.entries({ long, broken, short, locked }).map(([name, figure]) => [figure!.getAttribute('data-document')!, name]));
+    const { rows } = await app.db.query<{ document: string; page: string }>(
+      "SELECT detail->>'document' AS document, detail->>'page' AS page FROM audit_event WHERE action = 'appeal.document_download' AND detail->>'page' IS NOT NULL AND detail->>'document' = ANY($1)",
+      [[...names.keys()]],
+    );
+    expect(rows.map((row) => `${names.get(row.document)}:${row.page}`).sort()).toEqual(['broken:1', 'broken:1', 'locked:1', 'locked:1', 'short:2', 'short:2']);
   });
 
   it('R-R3 when a link is wrong, expired or the appeal was rejected, then no recovery happens', async () => {

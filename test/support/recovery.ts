@@ -1,4 +1,5 @@
 import zlib from 'node:zlib';
+import { createCanvas, loadImage } from '@napi-rs/canvas';
 import type { Queryable } from '../../src/shared/db/database.js';
 import { Browser, type Page } from './browser.js';
 import { jobsSettled } from './jobs.js';
@@ -45,6 +46,64 @@ export async function uploadAppeal(browser: Browser, csrf: string, values: Recor
 /** A small well-formed PDF. */
 export function pdf(text = 'business licence'): Buffer {
   return Buffer.from(`%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\n% ${text}\ntrailer << /Root 1 0 R >>\n%%EOF\n`);
+}
+
+/** A PDF of the given objects (numbered from 1, the first the catalog), with a correct cross-reference table. */
+function buildPdf(objects: string[], trailer = ''): Buffer {
+  let out = '%PDF-1.4\n';
+  const offsets: number[] = [];
+  for (const [index, body] of objects.entries()) {
+    offsets.push(Buffer.byteLength(out, 'latin1'));
+    out += `${index + 1} 0 obj\n${body}\nendobj\n`;
+  }
+  const xref = Buffer.byteLength(out, 'latin1');
+  out += `xref\n0 ${objects.length + 1}\n0000000000 65535 f \n${offsets.map((offset) => `${String(offset).padStart(10, '0')} 00000 n \n`).join('')}`;
+  out += `trailer\n<< /Size ${objects.length + 1} /Root 1 0 R ${trailer}>>\nstartxref\n${xref}\n%%EOF\n`;
+  return Buffer.from(out, 'latin1');
+}
+
+/** Letter-size pages, each showing one string in 36 pt of the given font (object 3); strings as PDF literals. */
+function textPages(font: string, strings: string[]): Buffer {
+  const objects = ['<< /Type /Catalog /Pages 2 0 R >>', `<< /Type /Pages /Kids [${strings.map((_, index) => `${4 + index * 2} 0 R`).join(' ')}] /Count ${strings.length} >>`, font];
+  for (const string of strings) {
+    const content = `BT /F1 36 Tf 72 700 Td ${string} Tj ET`;
+    objects.push(`<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents ${objects.length + 2} 0 R >>`);
+    objects.push(`<< /Length ${content.length} >>\nstream\n${content}\nendstream`);
+  }
+  return buildPdf(objects);
+}
+
+/** A PDF with real pages of Helvetica text (not embedded: pdf.js draws it from its standard font data). */
+export function textPdf(pages: string[] = ['Business licence']): Buffer {
+  return textPages('<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>', pages.map((page) => `(${page.replace(/[()\\]/g, '')})`));
+}
+
+/**
+ * A PDF with a page of Chinese text per string, in a non-embedded CID font (STSong-Light, Adobe-GB1) through the
+ * UniGB-UCS2-H CMap, as many Chinese office tools write it: pdf.js needs its packed CMaps to read the codes.
+ */
+export function chinesePdf(...pages: string[]): Buffer {
+  const hex = (text: string) => `<${[...text].map((char) => char.codePointAt(0)!.toString(16).padStart(4, '0')).join('').toUpperCase()}>`;
+  const descriptor = '<< /Type /FontDescriptor /FontName /STSong-Light /Flags 6 /FontBBox [0 -200 1000 900] /ItalicAngle 0 /Ascent 880 /Descent -120 /CapHeight 880 /StemV 80 >>';
+  const font = `<< /Type /Font /Subtype /Type0 /BaseFont /STSong-Light /Encoding /UniGB-UCS2-H /DescendantFonts [<< /Type /Font /Subtype /CIDFontType0 /BaseFont /STSong-Light /CIDSystemInfo << /Registry (Adobe) /Ordering (GB1) /Supplement 2 >> /FontDescriptor ${descriptor} >>] >>`;
+  return textPages(font, pages.map(hex));
+}
+
+/**
+ * A PDF protected by a user password (standard security handler, RC4 40-bit): its /U entry does not match the empty
+ * password, so a reader must ask for one.
+ */
+export function encryptedPdf(): Buffer {
+  const hex = (byte: number) => byte.toString(16).padStart(2, '0').repeat(32);
+  return buildPdf([
+    '<< /Type /Catalog /Pages 2 0 R >>', '<< /Type /Pages /Kids [] /Count 0 >>',
+    `<< /Filter /Standard /V 1 /R 2 /Length 40 /P -44 /O <${hex(0x5a)}> /U <${hex(0xa5)}> >>`,
+  ], `/Encrypt 3 0 R /ID [<${'0f'.repeat(16)}> <${'0f'.repeat(16)}>] `);
+}
+
+/** A PDF header followed by garbage: sniffed as PDF, unreadable by any PDF reader. */
+export function corruptPdf(): Buffer {
+  return Buffer.concat([Buffer.from('%PDF-1.7\n'), Buffer.from(Array.from({ length: 2048 }, (_, index) => (index * 131 + 17) % 256))]);
 }
 
 function crc32(data: Buffer): number {
@@ -112,3 +171,17 @@ export function linkIn(message: string | undefined): string {
 
 /** The page's visible text (tags stripped). */
 export const text = (page: Page): string => Browser.text(page);
+
+/** A PNG's size and how many of its pixels are not (near) white, decoded with @napi-rs/canvas. */
+export async function pngFacts(png: Buffer): Promise<{ width: number; height: number; inked: number }> {
+  const image = await loadImage(png);
+  const canvas = createCanvas(image.width, image.height);
+  const context = canvas.getContext('2d');
+  context.drawImage(image, 0, 0);
+  const { data } = context.getImageData(0, 0, image.width, image.height);
+  let inked = 0;
+  for (let index = 0; index < data.length; index += 4) {
+    if (Math.min(data[index]!, data[index + 1]!, data[index + 2]!) < 200) inked += 1;
+  }
+  return { width: image.width, height: image.height, inked };
+}

@@ -219,17 +219,28 @@ export class AppealService {
   }
 
   /**
-   * One document for an operator (audited; `preview` when it is shown inline on the appeal page); the route serves it
-   * with its sniffed type.
+   * One document for an operator (audited; `preview` when it is shown inline on the appeal page, with the page
+   * number for a page image of a PDF, so that no page is seen unlogged); the route serves it with its sniffed type.
    */
-  async document(appealId: string, documentId: string, context: AuditContext, preview = false): Promise<AppealDocumentInfo & { content: Buffer; reference: string }> {
+  async document(appealId: string, documentId: string, context: AuditContext, preview: false | { page?: number } = false): Promise<AppealDocumentInfo & { content: Buffer; reference: string }> {
     const appeal = await recoveryStore.byId(this.deps.db, appealId);
     const document = appeal && await recoveryStore.documentContent(this.deps.db, appeal.id, documentId);
     if (!appeal || !document) throw new AppError('not_found');
+    const shown = preview ? { preview: true, ...(preview.page === undefined ? {} : { page: preview.page }) } : {};
     await this.deps.audit.record({ ...context, actingUnitId: appeal.unitId ?? undefined }, {
-      action: 'appeal.document_download', target: { type: 'appeal', id: appeal.id }, detail: { document: document.id, seq: document.seq, ...(preview ? { preview: true } : {}) },
+      action: 'appeal.document_download', target: { type: 'appeal', id: appeal.id }, detail: { document: document.id, seq: document.seq, ...shown },
     });
     return { ...document, reference: appeal.reference };
+  }
+
+  /**
+   * A document's bytes for the server only, unaudited: the preview counts a PDF's pages with it to lay out the appeal
+   * page (issue 14). Nothing of it reaches a browser; each page image is fetched through `document` (audited).
+   */
+  async documentBytes(appealId: string, documentId: string): Promise<Buffer> {
+    const document = await recoveryStore.documentContent(this.deps.db, appealId, documentId);
+    if (!document) throw new AppError('not_found');
+    return document.content;
   }
 
   /**

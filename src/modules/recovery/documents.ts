@@ -3,6 +3,8 @@ import { fileTypeFromBuffer } from 'file-type';
 import type { Context } from 'koa';
 import { AppError } from '../../shared/errors.js';
 import type { NewDocument } from './store.js';
+import type { PdfFailure, PdfPreviewer } from './pdf-preview.js';
+import { QueueFullError } from '../../shared/security/semaphore.js';
 
 /** R-R3 / S-35: at most 5 documents of at most 5 MB each, PDF, JPEG or PNG by their content. */
 export const DOCUMENT_LIMITS = { maxFiles: 5, maxBytes: 5 * 1024 * 1024 } as const;
@@ -46,25 +48,61 @@ export async function checkDocuments(files: readonly UploadedFile[]): Promise<Ne
   return documents;
 }
 
-/** What an operator may see inline (issue 14): PDF in a sandboxed frame, PNG and JPEG as images; nothing else. */
+/**
+ * What an operator may see inline (issue 14): PNG and JPEG as they are, PDF as page images rendered on the server
+ * (./pdf-preview.ts), so that the browser never parses an uploaded PDF; nothing else.
+ */
 export const PREVIEW_TYPES: Readonly<Record<string, 'pdf' | 'image'>> = { 'application/pdf': 'pdf', 'image/png': 'image', 'image/jpeg': 'image' };
 
 /**
- * Shows a stored appeal document inline on the operator's appeal page (issue 14, S-35): the type is sniffed again
- * from the stored bytes (never the stored or declared type); only PDF, PNG and JPEG are served inline, with nosniff
- * and `Content-Security-Policy: sandbox` (no script, no plugin, an opaque origin), framable by our own pages only;
- * anything else is refused here and stays download-only.
+ * S-35: the headers of everything shown inline: nosniff and `Content-Security-Policy: sandbox` (no script, no plugin,
+ * an opaque origin), framable by our own pages only, never cached.
  */
-export async function sendPreview(ctx: Context, document: { reference: string; seq: number; content: Buffer }): Promise<void> {
-  const sniffed = await fileTypeFromBuffer(document.content);
-  if (!sniffed || !PREVIEW_TYPES[sniffed.mime]) throw new AppError('appeal_preview_unavailable');
-  ctx.set('Content-Disposition', `inline; filename="appeal-${document.reference}-${document.seq}.${DOCUMENT_TYPES[sniffed.mime]}"`);
+function inlineHeaders(ctx: Context, filename: string): void {
+  ctx.set('Content-Disposition', `inline; filename="${filename}"`);
   ctx.set('X-Content-Type-Options', 'nosniff');
   ctx.set('Content-Security-Policy', "sandbox; default-src 'none'; img-src 'self'; frame-ancestors 'self'");
   ctx.set('X-Frame-Options', 'SAMEORIGIN');
   ctx.set('Cache-Control', 'no-store');
+}
+
+/**
+ * Shows a stored PNG or JPEG inline on the operator's appeal page (issue 14, S-35): the type is sniffed again from
+ * the stored bytes (never the stored or declared type); anything else, a PDF included (shown as rendered page
+ * images, see `sendPdfPage`), is refused here and stays download-only.
+ */
+export async function sendPreview(ctx: Context, document: { reference: string; seq: number; content: Buffer }): Promise<void> {
+  const sniffed = await fileTypeFromBuffer(document.content);
+  if (!sniffed || PREVIEW_TYPES[sniffed.mime] !== 'image') throw new AppError('appeal_preview_unavailable');
+  inlineHeaders(ctx, `appeal-${document.reference}-${document.seq}.${DOCUMENT_TYPES[sniffed.mime]}`);
   ctx.type = sniffed.mime;
   ctx.body = document.content;
+}
+
+/**
+ * One page of a stored PDF as a PNG rendered on the server (issue 14, S-35), with the inline headers. The bytes are
+ * sniffed again; a page past the preview's limit or the document's end is a 404 saying so, a PDF that cannot be
+ * rendered (broken, encrypted, over a limit) a 415 saying to download it, a full render queue a 503 with Retry-After.
+ */
+export async function sendPdfPage(ctx: Context, previewer: PdfPreviewer, document: { id: string; sha256: string; reference: string; seq: number; content: Buffer }, page: number): Promise<void> {
+  const sniffed = await fileTypeFromBuffer(document.content);
+  if (sniffed?.mime !== 'application/pdf') throw new AppError('appeal_preview_unavailable');
+  const source = { id: document.id, sha256: document.sha256, content: async () => document.content };
+  let image: Buffer | PdfFailure;
+  try {
+    image = await previewer.page(source, page);
+  } catch (error) {
+    if (error instanceof QueueFullError) throw new AppError('busy');
+    throw error;
+  }
+  if (image === 'no_page') {
+    const count = await previewer.pageCount(source);
+    throw new AppError('appeal_preview_no_page', { params: { page, pages: 'pages' in count ? count.pages : 0 } });
+  }
+  if (typeof image === 'string') throw new AppError('appeal_preview_unavailable');
+  inlineHeaders(ctx, `appeal-${document.reference}-${document.seq}-${page}.png`);
+  ctx.type = 'image/png';
+  ctx.body = image;
 }
 
 /**

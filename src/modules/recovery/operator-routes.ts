@@ -8,7 +8,9 @@ import type { Services } from '../../services.js';
 import { consoleAccount, type RequireAccount } from '../../shared/console-account.js';
 import { withFormErrors } from '../../shared/http/form-errors.js';
 import { APPEAL_LINK_TTL_HOURS } from './appeals.js';
-import { PREVIEW_TYPES, sendDocument, sendPreview } from './documents.js';
+import { PREVIEW_TYPES, sendDocument, sendPdfPage, sendPreview } from './documents.js';
+import { PdfPreviewer } from './pdf-preview.js';
+import { AppError } from '../../shared/errors.js';
 import { APPEAL_STATUSES } from './appeal-lifecycle.js';
 import { frameIdentity, type IdentityServices } from '../site/identity.js';
 import { state } from '../../shared/http/middleware.js';
@@ -18,7 +20,8 @@ import { translate } from '../../shared/i18n/index.js';
 
 /**
  * The counter console's appeals (R-R3, PRODUCT.md §7): pending appeals, their documents (downloaded as attachments
- * with the sniffed type, S-35; PDF and images also previewed inline, sandboxed), approval or rejection with a note; every step audited (R-A1).
+ * with the sniffed type, S-35; images also shown inline, sandboxed, and PDFs as page images rendered on the server),
+ * approval or rejection with a note; every step audited (R-A1).
  */
 export function appealOperatorRoutes(services: Pick<Services, 'appeals' | 'audit'> & IdentityServices & DescribeLookups, requireAccount: RequireAccount): Router {
   const router = new Router({ prefix: '/operator/appeals' });
@@ -27,6 +30,9 @@ export function appealOperatorRoutes(services: Pick<Services, 'appeals' | 'audit
   router.use(frameIdentity(services));
 
   const actor = (ctx: Context) => auditContext(ctx, { type: 'operator', id: consoleAccount(ctx).id });
+  // One PDF renderer (a worker thread, one job at a time) per instance (issue 14).
+  const previewer = new PdfPreviewer();
+  const shownPages = previewer.limits.pages;
 
   router.get('/', async (ctx) => {
     const wanted = ctx.query.status === 'all' ? 'all' : APPEAL_STATUSES.find((status) => status === ctx.query.status) ?? 'pending';
@@ -36,9 +42,16 @@ export function appealOperatorRoutes(services: Pick<Services, 'appeals' | 'audit
   async function appealPage(ctx: Context, view: Record<string, unknown> = {}, status = 200): Promise<void> {
     const found = await appeals.get(String(ctx.params.id));
     const history = await describeEntries(services, await services.audit.list({ targetId: found.appeal.id, limit: 50 }), state(ctx).locale, true);
-    // Inline previews for what is stored as PDF, PNG or JPEG (the preview route sniffs the bytes again).
-    const documents = found.documents.map((document) => ({ ...document, preview: PREVIEW_TYPES[document.contentType] }));
-    render(ctx, 'operator/appeal.njk', { csrf: csrfToken(ctx), ...found, documents, history, linkHours: APPEAL_LINK_TTL_HOURS, done: ctx.query.done === 'approve' || ctx.query.done === 'reject' ? ctx.query.done : undefined, ...view }, status);
+    // Inline previews for what is stored as PDF, PNG or JPEG (the preview routes sniff the bytes again); a PDF's
+    // page count lays out its page images (counted by the worker, remembered for a few minutes).
+    const documents = await Promise.all(found.documents.map(async (document) => {
+      const preview = PREVIEW_TYPES[document.contentType];
+      if (preview !== 'pdf') return { ...document, preview };
+      const count = await previewer.pageCount({ id: document.id, sha256: document.sha256, content: () => appeals.documentBytes(found.appeal.id, document.id) });
+      const pages = 'pages' in count ? Array.from({ length: Math.min(count.pages, shownPages) }, (_, index) => index + 1) : [];
+      return { ...document, preview, pages, pageCount: 'pages' in count ? count.pages : 0, unavailable: 'unavailable' in count ? count.unavailable : undefined };
+    }));
+    render(ctx, 'operator/appeal.njk', { csrf: csrfToken(ctx), ...found, documents, shownPages, history, linkHours: APPEAL_LINK_TTL_HOURS, done: ctx.query.done === 'approve' || ctx.query.done === 'reject' ? ctx.query.done : undefined, ...view }, status);
   }
 
   router.get('/:id', (ctx) => appealPage(ctx));
@@ -91,10 +104,19 @@ export function appealOperatorRoutes(services: Pick<Services, 'appeals' | 'audit
     sendDocument(ctx, document);
   });
 
-  // Issue 14: the same document inline, for the appeal page's <img> or <iframe sandbox> (PDF, PNG, JPEG only).
+  // Issue 14: the same image inline, for the appeal page's <img> (PNG, JPEG only).
   router.get('/:id/documents/:documentId/preview', async (ctx) => {
-    const document = await appeals.document(String(ctx.params.id), String(ctx.params.documentId), actor(ctx), true);
+    const document = await appeals.document(String(ctx.params.id), String(ctx.params.documentId), actor(ctx), {});
     await sendPreview(ctx, document);
+  });
+
+  // Issue 14: one page of a PDF as a PNG rendered on the server; each request is audited with its page number.
+  router.get('/:id/documents/:documentId/pages/:page', async (ctx) => {
+    const page = /^[1-9][0-9]{0,5}$/.test(String(ctx.params.page)) ? Number(ctx.params.page) : 0;
+    if (page === 0) throw new AppError('appeal_preview_page_invalid', { params: { max: shownPages } });
+    if (page > shownPages) throw new AppError('appeal_preview_page_beyond', { params: { max: shownPages } });
+    const document = await appeals.document(String(ctx.params.id), String(ctx.params.documentId), actor(ctx), { page });
+    await sendPdfPage(ctx, previewer, document, page);
   });
 
   return router;

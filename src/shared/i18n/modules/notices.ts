@@ -22,7 +22,12 @@ export const noticesZh = {
   'error.appeal_preview_unavailable': "该文件不能在线预览，请下载后查看。",
   'operator.appeal_previews': "在线预览",
   'operator.appeal_preview_of': "第{seq}份材料：{name}",
-  'operator.appeal_preview_fallback': "PDF未显示时（部分浏览器不在受限窗口中显示PDF），请",
+  'operator.appeal_preview_page_of': "第{seq}份材料：{name}，第{page}页",
+  'operator.appeal_preview_more': "共{pages}页，仅预览前{shown}页。",
+  'operator.appeal_preview_busy': "预览暂时繁忙，请稍后刷新页面。",
+  'error.appeal_preview_page_invalid': "页码无效，请使用1到{max}之间的整数。",
+  'error.appeal_preview_page_beyond': "仅预览前{max}页，其余请下载后查看。",
+  'error.appeal_preview_no_page': "该材料共{pages}页，没有第{page}页。",
 } as const;
 
 export const noticesEn: Record<keyof typeof noticesZh, string> = {
@@ -45,5 +50,10 @@ export const noticesEn: Record<keyof typeof noticesZh, string> = {
   'error.appeal_preview_unavailable': "This file cannot be previewed; download it to view it.",
   'operator.appeal_previews': "Preview",
   'operator.appeal_preview_of': "Document {seq}: {name}",
-  'operator.appeal_preview_fallback': "If the PDF does not show (some browsers do not display PDFs in a restricted frame):",
+  'operator.appeal_preview_page_of': "Document {seq}: {name}, page {page}",
+  'operator.appeal_preview_more': "{pages} pages; only the first {shown} are previewed.",
+  'operator.appeal_preview_busy': "Previews are busy; reload the page in a moment.",
+  'error.appeal_preview_page_invalid': "Invalid page number: use a whole number from 1 to {max}.",
+  'error.appeal_preview_page_beyond': "Only the first {max} pages are previewed; download the file for the rest.",
+  'error.appeal_preview_no_page': "This document has {pages} page(s); there is no page {page}.",
 };
