@@ -1,5 +1,5 @@
 import { registerFormDtos } from './shared/http/views.js';
-import { SignInDto } from './interactions/dto.js';
+import { PickerQueryDto, SignInDto } from './interactions/dto.js';
 import { ConsoleAuditQueryDto, ConsoleSearchQueryDto } from './modules/operators/dto.js';
 import {
   IdNumberDto, MobileChangeDto, MobileChangeStartDto, NewPasswordDto, PasswordResetStartDto, RealnameDto, RegistrationCodeDto,
@@ -12,7 +12,7 @@ import { BindDto, CodeDto, UnitNameDto, UnitRegistrationFormDto } from './module
 
 /** The DTOs whose `@MaxLength` the HTML forms show as `maxlength` (views' `limit(dto, property)`, issue #13). */
 export const FORM_DTOS = {
-  SignInDto, ConsoleAuditQueryDto, ConsoleSearchQueryDto, IdNumberDto, MobileChangeDto, MobileChangeStartDto, NewPasswordDto,
+  SignInDto, PickerQueryDto, ConsoleAuditQueryDto, ConsoleSearchQueryDto, IdNumberDto, MobileChangeDto, MobileChangeStartDto, NewPasswordDto,
   PasswordResetStartDto, RealnameDto, RegistrationCodeDto, RegistrationDto, AppealDecisionDto, AppealDto, AppealStatusDto, NoteDto,
   RecoveryCertificateDto, RecoveryCodeDto, UnitPasswordDto, BindDto, CodeDto, UnitNameDto, UnitRegistrationFormDto,
 };

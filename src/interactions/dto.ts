@@ -1,4 +1,4 @@
-import { IsIn, IsString, MaxLength } from 'class-validator';
+import { IsIn, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
 import { TypedPassword } from '../shared/http/validate.js';
 import { ACCOUNT_MAX } from '../modules/persons/rules.js';
 
@@ -15,4 +15,13 @@ export class SignInDto {
 export class PersonSignInDto extends SignInDto {
   @IsIn(['', '1'])
   unitMode!: string;
+}
+
+/** The unit picker's search (name or certificate number) and how many units it shows (issue #15, Q-P6). */
+export class PickerQueryDto {
+  @IsOptional() @IsString() @MaxLength(64)
+  q?: string;
+
+  @IsOptional() @Matches(/^\d{1,9}$/)
+  shown?: string;
 }

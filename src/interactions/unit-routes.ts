@@ -1,4 +1,4 @@
-import { errorMessageOf } from '../shared/http/form-errors.js';
+import { errorMessageOf, refusedForm } from '../shared/http/form-errors.js';
 import type { Router } from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
@@ -10,6 +10,8 @@ import { render } from '../shared/http/views.js';
 import { parseAccountId } from '../shared/account-id.js';
 import type { Services } from '../services.js';
 import { clientName, finish, loadInteraction, type Interaction } from './context.js';
+import { PickerQueryDto } from './dto.js';
+import { validQuery } from '../shared/http/validate.js';
 import { accessOf } from '../modules/bindings/access.js';
 import { requestedBusinessScopes, servesRequest } from '../oidc/unit-selection.js';
 
@@ -25,11 +27,20 @@ interface PickerView {
 export const PICKER_PAGE = 20;
 const SHOWN_MAX = 10_000;
 
-/** The picker's search (`q`) and how many units to show (`shown`), from the query string; anything odd is ignored. */
-function pickerQuery(ctx: Context): { query: string; shown: number } {
-  const q = typeof ctx.query.q === 'string' ? ctx.query.q.trim().slice(0, 64) : '';
+/**
+ * The picker's search (`q`) and how many units to show (`shown`), through its DTO. A search over the limit is
+ * refused next to the search field (never cut, issue #13) and the list shown unfiltered; an odd `shown` is ignored.
+ */
+function pickerQuery(ctx: Context): { query: string; typed: string; shown: number; searchError?: AppError } {
+  const typed = typeof ctx.query.q === 'string' ? ctx.query.q : '';
   const raw = typeof ctx.query.shown === 'string' && /^\d{1,9}$/.test(ctx.query.shown) ? Number(ctx.query.shown) : PICKER_PAGE;
-  return { query: q, shown: Math.min(SHOWN_MAX, Math.max(PICKER_PAGE, raw)) };
+  const shown = Math.min(SHOWN_MAX, Math.max(PICKER_PAGE, raw));
+  try {
+    return { query: (validQuery(ctx, PickerQueryDto, false).q ?? '').trim(), typed, shown };
+  } catch (error) {
+    if (!(error instanceof AppError)) throw error;
+    return { query: '', typed, shown, searchError: error };
+  }
 }
 
 /** Whether a unit's name or certificate number contains the search text (case-insensitive). */
@@ -96,7 +107,7 @@ export function unitInteractionRoutes(router: Router, provider: Provider, servic
       ?? (choices.length === 1 ? choices[0]?.binding.unitId : undefined);
     const selected = view.selected ?? preferred;
     // One page of the choices that match the search; the preselected unit is always on it when it matches.
-    const { query, shown } = pickerQuery(ctx);
+    const { query, typed, shown, searchError } = pickerQuery(ctx);
     const matching = choices.filter((choice) => matches(choice.binding.unit, query));
     let page = matching.slice(0, shown);
     const selectedChoice = matching.find((choice) => choice.binding.unitId === selected);
@@ -114,8 +125,9 @@ export function unitInteractionRoutes(router: Router, provider: Provider, servic
       csrf: csrfToken(ctx),
       client: clientName(services, params.client_id, locale),
       businessRequested: requested.length > 0,
-      searchable: choices.length > PICKER_PAGE || query !== '',
-      query,
+      searchable: choices.length > PICKER_PAGE || typed !== '',
+      query: typed,
+      searchError: searchError ? refusedForm(ctx, searchError).error : undefined,
       total: choices.length,
       matching: matching.length,
       moreHref,
@@ -130,7 +142,7 @@ export function unitInteractionRoutes(router: Router, provider: Provider, servic
       removedUnit: removal?.unitName,
       actingNotGranted,
       error: view.error,
-    }, status);
+    }, searchError ? searchError.status : status);
   }
 
   async function choose(ctx: Context, interaction: Interaction, unitId: string | null): Promise<void> {
