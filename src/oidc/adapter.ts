@@ -1,7 +1,7 @@
 import { AsyncLocalStorage, executionAsyncResource } from 'node:async_hooks';
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Queryable } from '../shared/db/database.js';
-import { forgetRead, forgetReads, keepRead, keepsRequestReads, readOnce } from '../shared/request-reads.js';
+import { forgetRead, keepRead, keepsRequestReads, readOnce } from '../shared/request-reads.js';
 
 /** A save of this token request, sent with the others in one statement (`flushTokenRequest`). */
 interface PendingWrite {
@@ -112,16 +112,10 @@ interface LookupRow extends Row {
   og_id?: string | null;
   og_payload?: AdapterPayload;
   og_consumed_at?: Date | null;
-  session_uid?: string | null;
-  os_id?: string | null;
-  os_payload?: AdapterPayload;
-  os_consumed_at?: Date | null;
 }
 
 /** The kind under which a request keeps the grant read with its token (`src/shared/request-reads.ts`). */
 const GRANT_READ = 'oidc-grant';
-/** … and the session (by its uid) of a token that expires with its session. */
-const SESSION_READ = 'oidc-session-uid';
 
 /** Artefacts a token request consumes right after finding them. */
 const CONSUMED_IN_TOKEN_REQUESTS = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']);
@@ -188,12 +182,10 @@ export function createAdapter(db: AdapterDatabase, options: AdapterOptions = {})
     const { rows } = await db.query<LookupRow>(
       `SELECT o.model, o.payload, o.consumed_at${successor ? ', (s.id IS NOT NULL AND s.consumed_at IS NULL) AS successor_unused' : ''}${
         lock ? ', pg_advisory_xact_lock(hashtext(o.grant_id)) AS grant_lock' : ''}${
-        joined ? `, o.grant_id, o.account_id, og.id AS og_id, og.payload AS og_payload, og.consumed_at AS og_consumed_at,
-          o.payload->>'sessionUid' AS session_uid, os.id AS os_id, os.payload AS os_payload, os.consumed_at AS os_consumed_at${
+        joined ? `, o.grant_id, o.account_id, og.id AS og_id, og.payload AS og_payload, og.consumed_at AS og_consumed_at${
           options.tokenReads ? `, ${options.tokenReads.columns}` : ''}` : ''}
        FROM oidc_model o${successor ? ' LEFT JOIN oidc_model s ON s.model = o.model AND s.id = o.successor_id' : ''}${
-        joined ? ` LEFT JOIN oidc_model og ON og.model = 'Grant' AND og.id = o.grant_id AND (og.expires_at IS NULL OR og.expires_at > $3)
-          LEFT JOIN oidc_model os ON os.model = 'Session' AND os.uid = o.payload->>'sessionUid' AND (os.expires_at IS NULL OR os.expires_at > $3) ${
+        joined ? ` LEFT JOIN oidc_model og ON og.model = 'Grant' AND og.id = o.grant_id AND (og.expires_at IS NULL OR og.expires_at > $3) ${
           options.tokenReads?.joins ?? ''}` : ''}
        WHERE o.model ${many ? '= ANY($1)' : '= $1'} AND o.id = $2 AND (o.expires_at IS NULL OR o.expires_at > $3)`,
       [many ? models : models[0], id, new Date(now())],
@@ -204,11 +196,6 @@ export function createAdapter(db: AdapterDatabase, options: AdapterOptions = {})
       if (typeof row.grant_id === 'string') {
         const grant: Row | undefined = row.og_id && row.og_payload ? { payload: row.og_payload, consumed_at: row.og_consumed_at ?? null } : undefined;
         keepRead(GRANT_READ, row.grant_id, grant);
-      }
-      // The session of a token that expires with it (no offline_access): the library checks it (findByUid).
-      if (typeof row.session_uid === 'string') {
-        const session: Row | undefined = row.os_id && row.os_payload ? { payload: row.os_payload, consumed_at: row.os_consumed_at ?? null } : undefined;
-        keepRead(SESSION_READ, row.session_uid, session);
       }
       options.tokenReads?.keep(row as unknown as Record<string, unknown>);
     }
@@ -268,7 +255,6 @@ export function createAdapter(db: AdapterDatabase, options: AdapterOptions = {})
         payload.accountId ?? null, expiresAt,
       ];
       if (this.model === 'Grant') forgetRead(GRANT_READ, id);
-      if (this.model === 'Session') forgetReads(SESSION_READ);
       const request = tokenRequest.getStore();
       if (!request) {
         await db.query(upsert(1), values);
@@ -306,13 +292,12 @@ export function createAdapter(db: AdapterDatabase, options: AdapterOptions = {})
     async findByUid(uid: string): Promise<AdapterPayload | undefined> {
       if (!storable(uid)) return undefined;
       await settle();
-      const read = async () => (await db.query<Row>(
+      const { rows } = await db.query<Row>(
         `SELECT payload, consumed_at FROM oidc_model
          WHERE model = $1 AND uid = $2 AND (expires_at IS NULL OR expires_at > $3)`,
         [this.model, uid, new Date(now())],
-      )).rows[0];
-      // The session of a token this request found is the one read with it (`lookup`).
-      return withConsumed(this.model === 'Session' ? await readOnce(SESSION_READ, uid, read) : await read());
+      );
+      return withConsumed(rows[0]);
     }
 
     async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
@@ -424,7 +409,6 @@ export function createAdapter(db: AdapterDatabase, options: AdapterOptions = {})
         forgetRead(GRANT_READ, id);
         await lockGrant(id);
       }
-      if (this.model === 'Session') forgetReads(SESSION_READ);
       await db.query('DELETE FROM oidc_model WHERE model = $1 AND id = $2', [this.model, id]);
     }
 
