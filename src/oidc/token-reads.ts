@@ -2,9 +2,9 @@ import type { Context, Middleware, Next } from 'koa';
 import type { TokenReads } from './adapter.js';
 import { parseAccountId } from '../shared/account-id.js';
 import { keepRead, withRequestReads } from '../shared/request-reads.js';
-import { personJoin } from '../modules/persons/store.js';
-import { unitJoin } from '../modules/units/store.js';
-import { liveBindingJoin } from '../modules/bindings/store.js';
+import { personJoin } from '../modules/persons/service.js';
+import { unitJoin } from '../modules/units/service.js';
+import { liveBindingJoin } from '../modules/bindings/service.js';
 import { grantUnitJoin } from './unit-grants.js';
 
 const UUID_SQL = "'^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'";

@@ -10,6 +10,9 @@ import type { Person, PersonService } from '../persons/service.js';
 import { normalizeMobile } from '../persons/rules.js';
 import type { Unit, UnitService } from '../units/service.js';
 import { bindingStore, type Binding, type PickerRow } from './store.js';
+
+/** How another module's statement joins the live binding of a unit and a person (the token lookup; issue #15). */
+export { liveBindingJoin } from './store.js';
 import type { NoticeService } from '../notices/service.js';
 import { canTransition, effectiveStatus, LIVE, TRANSITIONS, type EffectiveStatus, type PersonBindingAction } from './lifecycle.js';
 

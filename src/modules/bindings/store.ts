@@ -3,7 +3,7 @@ import { isUuid } from '../../shared/account-id.js';
 import { sqlStates } from '../../shared/lifecycle.js';
 import { aliasedColumns, unaliased } from '../../shared/request-reads.js';
 import { LIVE, TERMINAL, type BindingRole, type BindingStatus } from './lifecycle.js';
-import { mfaRequiredSql, type Unit } from '../units/store.js';
+import { mfaRequiredSql, type Unit } from '../units/service.js';
 
 const LIVE_SQL = sqlStates(LIVE);
 

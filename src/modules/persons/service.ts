@@ -17,6 +17,8 @@ import type { Jobs } from '../../shared/jobs.js';
 import { personStore, type NewPerson, type Person } from './store.js';
 
 export type { Person, RealnameStatus } from './store.js';
+/** How another module's statement joins a person (the token lookup; issue #15). */
+export { personJoin } from './store.js';
 import { IDENTITY_VERIFICATION_JOB, neutraliseIdentityJobs, SEALED_ID_PURPOSE, type IdentityVerificationPayload } from './identity-verification.js';
 import { isValidLoginName, maskIdNumber, normalizeIdNumber, normalizeLegalName, normalizeMobile } from './rules.js';
 

@@ -14,6 +14,8 @@ import { isCertType, normalizeCertNo, normalizeUnitName, type CertType } from '.
 import { unitStore, type NewUnit, type Unit } from './store.js';
 
 export type { Unit } from './store.js';
+/** How another module's statement joins a unit (the token lookup, the unit picker; issue #15). */
+export { mfaRequiredSql, unitJoin } from './store.js';
 
 /** What unit registration needs of the persons module. */
 export interface RegistrantLookup {
