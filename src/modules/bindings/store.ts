@@ -43,17 +43,8 @@ function toBinding(row: Row): Binding {
   };
 }
 
-export interface NewBinding {
-  id: string;
-  unitId: string;
-  personId: string;
-  role: BindingRole;
-  status: BindingStatus;
-  scopes: string[];
-  validFrom: Date | null;
-  validUntil: Date | null;
-  at: Date;
-}
+/** A binding as first stored: its fields known at creation, and when it was created. */
+export type NewBinding = Pick<Binding, 'id' | 'unitId' | 'personId' | 'role' | 'status' | 'scopes' | 'validFrom' | 'validUntil'> & { at: Date };
 
 export const bindingStore = {
   async insert(db: Queryable, binding: NewBinding): Promise<void> {
