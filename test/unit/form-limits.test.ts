@@ -12,12 +12,8 @@ import { RegistrationDto } from '../../src/modules/persons/dto.js';
  * through what it refuses with a different limit.
  */
 const VIEWS = path.resolve('views');
-/** Typed limits on fields that no DTO validates (the second-factor forms are read by src/modules/mfa without one). */
+/** Typed limits on fields that no DTO limits by length. */
 const NO_DTO: Record<string, string[]> = {
-  'interaction/second-factor.njk': ['code'],
-  'interaction/totp.njk': ['totp'],
-  'interaction/totp-enrol.njk': ['totp'],
-  'account/totp-enrol.njk': ['totp'],
   // BindDto checks these date fields with a pattern (YYYY-MM-DD), not a length.
   'unit/bindings.njk': ['validFrom', 'validUntil'],
 };
