@@ -2,6 +2,7 @@ import type { Queryable } from '../../shared/db/database.js';
 import { isUuid } from '../../shared/account-id.js';
 import { sqlStates } from '../../shared/lifecycle.js';
 import { LIVE, TERMINAL, type BindingRole, type BindingStatus } from './lifecycle.js';
+import { camelised } from '../../shared/db/rows.js';
 
 const LIVE_SQL = sqlStates(LIVE);
 
@@ -37,10 +38,7 @@ interface Row {
 const COLUMNS = 'id, unit_id, person_id, role, status, scopes, valid_from, valid_until, created_at, accepted_at, ended_at';
 
 function toBinding(row: Row): Binding {
-  return {
-    id: row.id, unitId: row.unit_id, personId: row.person_id, role: row.role, status: row.status, scopes: row.scopes,
-    validFrom: row.valid_from, validUntil: row.valid_until, createdAt: row.created_at, acceptedAt: row.accepted_at, endedAt: row.ended_at,
-  };
+  return camelised(row);
 }
 
 /** A binding as first stored: its fields known at creation, and when it was created. */

@@ -1,6 +1,7 @@
 import type { Queryable } from '../../shared/db/database.js';
 import { isUuid } from '../../shared/account-id.js';
 import type { CertType } from './certificates.js';
+import { camelised } from '../../shared/db/rows.js';
 
 export interface Unit {
   id: string;
@@ -38,11 +39,7 @@ const COLUMNS = 'id, name, cert_type, cert_no, login_name, verified_at, status, 
   + 'EXISTS (SELECT 1 FROM unit_mfa_policy p WHERE p.unit_id = unit.id) AS mfa_required';
 
 function toUnit(row: Row): Unit {
-  return {
-    id: row.id, name: row.name, certType: row.cert_type, certNo: row.cert_no, loginName: row.login_name,
-    verified: row.verified_at !== null, verifiedAt: row.verified_at, status: row.status, registeredBy: row.registered_by,
-    createdAt: row.created_at, updatedAt: row.updated_at, mfaRequired: row.mfa_required,
-  };
+  return { ...camelised(row), verified: row.verified_at !== null };
 }
 
 export interface NewUnit {
