@@ -1,5 +1,6 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import prettier from 'eslint-config-prettier/flat';
 
 export default tseslint.config(
   { ignores: ['dist/', 'packages/*/dist/', 'node_modules/', 'data/', 'coverage/', 'test-artifacts/'] },
@@ -36,4 +37,6 @@ export default tseslint.config(
     files: ['public/**/*.js'],
     languageOptions: { globals: { document: 'readonly', window: 'readonly', setTimeout: 'readonly' } },
   },
+  // Layout is prettier's (npm run format); no stylistic rule may disagree with it. Last, so it wins.
+  prettier,
 );

@@ -1,19 +1,19 @@
 import { registerFormDtos } from './shared/http/views.js';
-import { PickerQueryDto, SignInDto } from './interactions/dto.js';
-import { ConsoleAuditQueryDto, ConsoleSearchQueryDto } from './modules/operators/dto.js';
-import {
-  IdNumberDto, MobileChangeDto, MobileChangeStartDto, NewPasswordDto, PasswordResetStartDto, RealnameDto, RegistrationCodeDto,
-  RegistrationDto,
-} from './modules/persons/dto.js';
-import {
-  AppealDecisionDto, AppealDto, AppealStatusDto, NoteDto, RecoveryCertificateDto, RecoveryCodeDto, UnitPasswordDto,
-} from './modules/recovery/dto.js';
-import { BindDto, CodeDto, UnitNameDto, UnitRegistrationFormDto } from './modules/units/dto.js';
+import * as interactionDtos from './interactions/dto.js';
+import * as mfaDtos from './modules/mfa/dto.js';
+import * as operatorDtos from './modules/operators/dto.js';
+import * as personDtos from './modules/persons/dto.js';
+import * as recoveryDtos from './modules/recovery/dto.js';
+import * as unitDtos from './modules/units/dto.js';
 
-/** The DTOs whose `@MaxLength` the HTML forms show as `maxlength` (views' `limit(dto, property)`, issue #13). */
-export const FORM_DTOS = {
-  SignInDto, PickerQueryDto, ConsoleAuditQueryDto, ConsoleSearchQueryDto, IdNumberDto, MobileChangeDto, MobileChangeStartDto, NewPasswordDto,
-  PasswordResetStartDto, RealnameDto, RegistrationCodeDto, RegistrationDto, AppealDecisionDto, AppealDto, AppealStatusDto, NoteDto,
-  RecoveryCertificateDto, RecoveryCodeDto, UnitPasswordDto, BindDto, CodeDto, UnitNameDto, UnitRegistrationFormDto,
-};
+type Dto = new () => object;
+
+/**
+ * The DTOs whose `@MaxLength` the HTML forms show as `maxlength` (views' `limit(dto, property)`, issue #13): every
+ * DTO class of the modules with forms, by its class name, so a new DTO needs no second list.
+ */
+export const FORM_DTOS: Readonly<Record<string, Dto>> = Object.fromEntries(
+  [interactionDtos, mfaDtos, operatorDtos, personDtos, recoveryDtos, unitDtos].flatMap((module) =>
+    Object.entries(module).filter((entry): entry is [string, Dto] => entry[0].endsWith('Dto') && typeof entry[1] === 'function')),
+);
 registerFormDtos(FORM_DTOS);

@@ -4,7 +4,7 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import { plainToInstance, Type } from 'class-transformer';
 import {
-  ArrayMaxSize, ArrayNotEmpty, ArrayUnique, IsArray, IsBoolean, IsIn, IsOptional, IsString, Length, Matches,
+  ArrayMaxSize, ArrayNotEmpty, ArrayUnique, IsArray, IsBoolean, IsDefined, IsIn, IsObject, IsOptional, IsString, Length, Matches,
   MaxLength, ValidateNested, validateSync, type ValidationError,
 } from 'class-validator';
 import { ACCOUNT_KINDS, type AccountKind } from '../shared/account-id.js';
@@ -38,6 +38,7 @@ export class BusinessEntry {
   @IsString() @Matches(/^[a-z][a-z0-9_]{1,39}$/, { message: 'code must be 2–40 lower-case letters, digits or _' })
   code!: string;
 
+  @IsDefined({ message: 'name is required: { "zh-CN": "…", "en": "…" }' }) @IsObject({ message: 'name must be an object { "zh-CN": "…", "en": "…" }' })
   @ValidateNested() @Type(() => LocalizedText)
   name!: LocalizedText;
 
@@ -76,6 +77,9 @@ export class ClientEntry {
   @IsOptional() @IsString() @MaxLength(512)
   client_secret?: string;
 
+  /** Required: without it no page could name the system (a missing one once crashed the start with a TypeError). */
+  @IsDefined({ message: 'client_name is required: { "zh-CN": "…", "en": "…" }' })
+  @IsObject({ message: 'client_name must be an object { "zh-CN": "…", "en": "…" }' })
   @ValidateNested() @Type(() => LocalizedText)
   client_name!: LocalizedText;
 

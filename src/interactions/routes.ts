@@ -1,14 +1,15 @@
-import { errorMessageOf, refusedForm } from '../shared/http/form-errors.js';
+import { refusedForm } from '../shared/http/form-errors.js';
 import { Router } from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import QRCode from 'qrcode';
 import { AppError } from '../shared/errors.js';
 import { pickLocale, translate } from '../shared/i18n/index.js';
-import { auditContext, csrfToken, formFields, parseBody, verifyCsrf } from '../shared/http/forms.js';
+import { auditContext, csrfToken, parseBody, verifyCsrf } from '../shared/http/forms.js';
 import { state } from '../shared/http/middleware.js';
 import { formValues, validForm } from '../shared/http/validate.js';
 import { PersonSignInDto, SignInDto } from './dto.js';
+import { TotpCodeDto } from '../modules/mfa/dto.js';
 import { render } from '../shared/http/views.js';
 import { parseAccountId } from '../shared/account-id.js';
 import { isIdentityScope } from '../config/clients.js';
@@ -60,7 +61,6 @@ export function interactionRoutes(provider: Provider, services: Pick<Services, '
   const unitPages = unitInteractionRoutes(router, provider, services);
   const secondFactor = secondFactorInteractionRoutes(router, provider, services);
 
-  const messageOf = errorMessageOf;
 
   /** A refused sign-in form: the message next to its field, every failing field's message at once. */
   function errorView(ctx: Context, error: AppError): Pick<LoginView, 'error' | 'field' | 'fieldErrors'> {
@@ -91,7 +91,7 @@ export function interactionRoutes(provider: Provider, services: Pick<Services, '
       render(ctx, 'interaction/operator-login.njk', { ...common, account: view.account }, status);
       return;
     }
-    if (await secondFactor.page(ctx, interaction, { error: view.error, field: view.field }, status)) return;
+    if (await secondFactor.page(ctx, interaction, { error: view.error, field: view.field, fieldErrors: view.fieldErrors ?? {} }, status)) return;
     const reauth = await reauthView(interaction);
     if (reauth) {
       render(ctx, 'interaction/reauth.njk', { ...common, ...reauth }, status);
@@ -274,13 +274,14 @@ export function interactionRoutes(provider: Provider, services: Pick<Services, '
     const interaction = await loadInteraction(ctx, provider);
     const step = operatorStep(interaction);
     if (interaction.prompt.name !== 'login' || accountKindOf(interaction, services) !== 'operator' || !step) throw new AppError('interaction_expired');
-    const form = formFields(ctx, ['totp'], 16);
     try {
+      const form = validForm(ctx, TotpCodeDto);
       await services.operators.verifyTotp(step.operatorId, form.totp, auditContext(ctx, { type: 'operator', id: step.operatorId }));
       await finish(ctx, interaction, { login: { accountId: accountIdOf({ kind: 'operator', id: step.operatorId }), amr: ['pwd', 'otp'], acr: ACR_MFA, remember: false } });
     } catch (error) {
       if (!(error instanceof AppError)) throw error;
-      await renderLogin(ctx, interaction, { error: messageOf(ctx, error), field: 'totp' }, error.status);
+      const view = errorView(ctx, error);
+      await renderLogin(ctx, interaction, { ...view, field: view.field ?? 'totp' }, error.status);
     }
   });
 

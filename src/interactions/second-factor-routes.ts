@@ -1,9 +1,10 @@
-import { errorMessageOf } from '../shared/http/form-errors.js';
+import { refusedForm } from '../shared/http/form-errors.js';
 import type { Router } from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import { AppError } from '../shared/errors.js';
-import { auditContext, csrfToken, formFields, parseBody, verifyCsrf } from '../shared/http/forms.js';
+import { auditContext, csrfToken, parseBody, verifyCsrf } from '../shared/http/forms.js';
+import { formValues, validForm } from '../shared/http/validate.js';
 import { state } from '../shared/http/middleware.js';
 import { render } from '../shared/http/views.js';
 import { accountIdOf, parseAccountId } from '../shared/account-id.js';
@@ -14,6 +15,15 @@ import { accountKindOf, clientName, finish, loadInteraction, reauthAccountOf, ty
 import { saveInteractionResult } from '../oidc/library-internals.js';
 import type { AuthenticationResponseJSON } from '@simplewebauthn/server';
 import { parseWebAuthnResponse } from '../modules/mfa/passkeys.js';
+import { PasskeyResponseDto, SecondFactorCodeDto } from '../modules/mfa/dto.js';
+
+/** What a second-factor page shows after a refusal: the message, its field, every field's message, the values typed. */
+interface PageView {
+  error?: string;
+  field?: string | undefined;
+  fieldErrors?: Record<string, string>;
+  form?: Record<string, string>;
+}
 
 /** How long the password of a sign-in stays valid for its second factor. */
 const PASSWORD_STEP_SECONDS = 5 * 60;
@@ -76,17 +86,17 @@ export function secondFactorInteractionRoutes(router: Router, provider: Provider
     return stepUp && { personId: stepUp.personId, stepUp };
   }
 
-  function commonView(ctx: Context, interaction: Interaction, view: { error?: string; field?: string }) {
+  function commonView(ctx: Context, interaction: Interaction, view: PageView) {
     const locale = state(ctx).locale;
     return {
-      uid: interaction.uid, csrf: csrfToken(ctx), error: view.error, errorField: view.field,
+      uid: interaction.uid, csrf: csrfToken(ctx), error: view.error, errorField: view.field, fieldErrors: view.fieldErrors, form: view.form,
       client: clientName(services, (interaction.params as Record<string, unknown>).client_id, locale),
       languageSwitch: `/lang?to=${locale === 'en' ? 'zh-CN' : 'en'}&return=/interaction/${interaction.uid}`,
     };
   }
 
   /** The page of a pending second factor or a step-up; false when neither applies. */
-  async function page(ctx: Context, interaction: Interaction, view: { error?: string; field?: string } = {}, status = 200): Promise<boolean> {
+  async function page(ctx: Context, interaction: Interaction, view: PageView = {}, status = 200): Promise<boolean> {
     const waiting = pending(interaction);
     if (!waiting) return false;
     const common = { ...commonView(ctx, interaction, view), stepUp: !!waiting.stepUp };
@@ -123,14 +133,15 @@ export function secondFactorInteractionRoutes(router: Router, provider: Provider
     const interaction = await loadInteraction(ctx, provider);
     const waiting = pending(interaction);
     if (!waiting) throw new AppError('interaction_expired');
-    const form = formFields(ctx, ['code'], 32);
     const context = auditContext(ctx, { type: 'person', id: waiting.personId });
     try {
+      const form = validForm(ctx, SecondFactorCodeDto);
       await services.mfa.verify(waiting.personId, form.code, context);
       await complete(ctx, interaction, waiting, 'otp', context);
     } catch (error) {
       if (!(error instanceof AppError) || error.status >= 500) throw error;
-      await page(ctx, interaction, { error: errorMessageOf(ctx, error), field: 'code' }, error.status);
+      const refused = refusedForm(ctx, error);
+      await page(ctx, interaction, { ...refused, field: refused.errorField ?? 'code', form: formValues(ctx, SecondFactorCodeDto) }, error.status);
     }
   });
 
@@ -139,7 +150,7 @@ export function secondFactorInteractionRoutes(router: Router, provider: Provider
     return interaction.prompt.name === 'login' && accountKindOf(interaction, services) === 'person' && !reauthAccountOf(interaction, services);
   }
 
-  async function passkeyPage(ctx: Context, interaction: Interaction, view: { error?: string } = {}, status = 200): Promise<void> {
+  async function passkeyPage(ctx: Context, interaction: Interaction, view: PageView = {}, status = 200): Promise<void> {
     render(ctx, 'interaction/passkey.njk', { ...commonView(ctx, interaction, view), options: await services.passkeys.authenticationOptions(undefined) }, status);
   }
 
@@ -157,10 +168,9 @@ export function secondFactorInteractionRoutes(router: Router, provider: Provider
     const interaction = await loadInteraction(ctx, provider);
     const waiting = pending(interaction);
     if (!waiting && !passwordless(interaction)) throw new AppError('interaction_expired');
-    const form = formFields(ctx, ['response'], 16_384);
     const context = auditContext(ctx, waiting ? { type: 'person', id: waiting.personId } : { type: 'anonymous' });
     try {
-      const response = parseWebAuthnResponse<AuthenticationResponseJSON>(form.response);
+      const response = parseWebAuthnResponse<AuthenticationResponseJSON>(validForm(ctx, PasskeyResponseDto).response);
       const proof = await services.passkeys.authenticate(waiting?.personId, response, context);
       if (waiting) {
         await complete(ctx, interaction, waiting, proof.method, context);
@@ -179,7 +189,7 @@ export function secondFactorInteractionRoutes(router: Router, provider: Provider
       });
     } catch (error) {
       if (!(error instanceof AppError) || error.status >= 500) throw error;
-      const message = errorMessageOf(ctx, error);
+      const message = refusedForm(ctx, error).error;
       if (waiting) await page(ctx, interaction, { error: message }, error.status);
       else await passkeyPage(ctx, interaction, { error: message }, error.status);
     }

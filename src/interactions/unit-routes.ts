@@ -165,6 +165,7 @@ export function unitInteractionRoutes(router: Router, provider: Provider, servic
   router.post('/select-unit', parseBody(), verifyCsrf(), async (ctx) => {
     const interaction = await loadInteraction(ctx, provider);
     if (interaction.prompt.name !== 'select_unit') throw new AppError('interaction_expired');
+    // A longer field is refused (400), so the unit id recorded below is the one submitted, never a cut one.
     const form = formFields(ctx, ['unitId', 'personal', 'confirm'], 64);
     const locale = state(ctx).locale;
     if (form.personal === '1') {
@@ -180,7 +181,7 @@ export function unitInteractionRoutes(router: Router, provider: Provider, servic
     const unit = binding ? await units.byId(form.unitId) : undefined;
     if (!binding || !unit || unit.status !== 'active') {
       await services.audit.record(auditContext(ctx, { type: 'person', id: personId }), {
-        action: 'person.select_unit', outcome: 'failure', target: { type: 'unit', id: form.unitId.slice(0, 64) },
+        action: 'person.select_unit', outcome: 'failure', target: { type: 'unit', id: form.unitId },
       });
       await picker(ctx, interaction, { error: translate(locale, 'error.unit_not_selectable') }, 403);
       return;

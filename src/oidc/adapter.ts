@@ -240,6 +240,19 @@ export function createAdapter(db: AdapterDatabase, options: AdapterOptions = {})
     byModel.set(model, [...(byModel.get(model) ?? []), { resolve, reject }]);
   });
 
+  /** A live record of a model found by one of its secondary keys (the column is one of ours, never input). */
+  const findByColumn = async (model: string, column: 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> => {
+    if (!storable(value)) return undefined;
+    // This request's queued saves go first, so the lookup sees them (issue #15).
+    await settle();
+    const { rows } = await db.query<Row>(
+      `SELECT payload, consumed_at FROM oidc_model
+       WHERE model = $1 AND ${column} = $2 AND (expires_at IS NULL OR expires_at > $3)`,
+      [model, value, new Date(now())],
+    );
+    return withConsumed(rows[0]);
+  };
+
   return class PostgresAdapter implements Adapter {
     readonly model: string;
 
@@ -289,26 +302,12 @@ export function createAdapter(db: AdapterDatabase, options: AdapterOptions = {})
       return withConsumed(await findBatched(this.model, id));
     }
 
-    async findByUid(uid: string): Promise<AdapterPayload | undefined> {
-      if (!storable(uid)) return undefined;
-      await settle();
-      const { rows } = await db.query<Row>(
-        `SELECT payload, consumed_at FROM oidc_model
-         WHERE model = $1 AND uid = $2 AND (expires_at IS NULL OR expires_at > $3)`,
-        [this.model, uid, new Date(now())],
-      );
-      return withConsumed(rows[0]);
+    findByUid(uid: string): Promise<AdapterPayload | undefined> {
+      return findByColumn(this.model, 'uid', uid);
     }
 
-    async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
-      if (!storable(userCode)) return undefined;
-      await settle();
-      const { rows } = await db.query<Row>(
-        `SELECT payload, consumed_at FROM oidc_model
-         WHERE model = $1 AND user_code = $2 AND (expires_at IS NULL OR expires_at > $3)`,
-        [this.model, userCode, new Date(now())],
-      );
-      return withConsumed(rows[0]);
+    findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+      return findByColumn(this.model, 'user_code', userCode);
     }
 
     /**

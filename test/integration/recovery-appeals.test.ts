@@ -319,6 +319,11 @@ describe('appeals (申诉) for unit account and password recovery (R-R1–R-R3, 
     const wrong = await browser.get(`/recover/unit/appeal/link?token=${'A'.repeat(43)}`);
     expect(wrong.status).toBe(400);
     expect(wrong.html.querySelector('form#appeal-link')).toBeNull();
+    // A token longer than any link's is refused whole, not cut to a length and looked up.
+    const long = await browser.get(`/recover/unit/appeal/link?token=${'A'.repeat(43)}${'B'.repeat(2000)}`);
+    expect(long.status).toBe(400);
+    expect(long.html.querySelector('form#appeal-link')).toBeNull();
+    expect(long.html.text).toContain('链接');
 
     const applicant = mobile();
     const expiring = referenceOf(await fileAppeal({ certNo: unit.certNo, kind: 'account', contact: applicant }));

@@ -36,6 +36,9 @@ describe('clients.json', () => {
     ['a short literal secret', { client_secret: 'short' }, 'client "test-rp": client_secret must be at least 32 characters'],
     ['a secret on a public client', { token_endpoint_auth_method: 'none' }, 'client "test-rp": client_secret must be absent'],
     ['no client_id', { client_id: undefined }, 'client #1: client_id'],
+    ['no client_name', { client_name: undefined }, 'client "test-rp": client_name is required'],
+    ['a client_name that is text', { client_name: 'Test RP' }, 'client "test-rp": client_name must be an object'],
+    ['a client_name without zh-CN', { client_name: { en: 'Test RP' } }, 'client "test-rp": client_name.zh-CN'],
   ])('when a client has %s, then loading fails naming the client and the field', (_what, change, message) => {
     write(testClientsFile([testClient(change)]));
     expect(load).toThrow(ConfigError);

@@ -2,11 +2,28 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { AppError, assertThat, statusOf, type ErrorCode } from '../../src/shared/errors.js';
 import { zhCN } from '../../src/shared/i18n/zh-CN.js';
+import ts from 'typescript';
+import { lineOf, nodes, parse } from '../support/source-scan.js';
 
 /**
  * The error catalogue (issue #13): each code carries its HTTP status, throw sites give only the code (and
  * optional field/params), so a code answers with the same status wherever it is thrown.
  */
+/**
+ * Throw sites that restate a status, read from the syntax tree (however the call is laid out): `new AppError(code,
+ * 400…)` or `assertThat(condition, 'code', 400…)`.
+ */
+function statusRestated(text: string, file = 'source.ts'): string[] {
+  const source = parse(text, file);
+  const numeric = (node: ts.Node | undefined) => node !== undefined && ts.isNumericLiteral(node);
+  return nodes(source).flatMap((node) => {
+    const restates = (ts.isNewExpression(node) && ts.isIdentifier(node.expression) && node.expression.text === 'AppError' && numeric(node.arguments?.[1]))
+      || (ts.isCallExpression(node) && ts.isIdentifier(node.expression) && node.expression.text === 'assertThat'
+        && node.arguments[1] !== undefined && ts.isStringLiteralLike(node.arguments[1]) && numeric(node.arguments[2]));
+    return restates ? [`${file}:${lineOf(source, node)}: ${node.getText(source).replace(/\s+/g, ' ')}`] : [];
+  });
+}
+
 const CODES = Object.keys(zhCN).filter((key) => key.startsWith('error.')).map((key) => key.slice('error.'.length) as ErrorCode);
 
 describe('the error catalogue', () => {
@@ -37,12 +54,30 @@ describe('the error catalogue', () => {
         const file = path.join(dir, entry.name);
         if (entry.isDirectory()) walk(file);
         else if (file.endsWith('.ts')) {
-          const text = fs.readFileSync(file, 'utf8');
-          for (const match of text.matchAll(/new AppError\([^,()]+,\s*\d|assertThat\([^;]*?,\s*'[a-z_.]+',\s*\d{3}/g)) offenders.push(`${path.relative('.', file)}: ${match[0]}`);
+          offenders.push(...statusRestated(fs.readFileSync(file, 'utf8'), path.relative('.', file)));
         }
       }
     };
     walk(path.resolve('src'));
     expect(offenders).toEqual([]);
+  });
+
+  it.each([
+    ["throw new AppError('not_found', 404);"],
+    ["throw new AppError(\n  'not_found',\n  404,\n);"],
+    ["assertThat(found, 'not_found', 404);"],
+    ["assertThat(\n  row !== undefined && row.status === 'active',\n  'not_found',\n  404,\n);"],
+  ])('when a planted source holds %j, then the scan reports the restated status', (text) => {
+    expect(statusRestated(text)).toHaveLength(1);
+  });
+
+  it.each([
+    ["throw new AppError('not_found');"],
+    ["throw new AppError('too_many_requests', { params: { seconds: 60 } });"],
+    ["assertThat(found, 'not_found', { field: 'id' });"],
+    ["// new AppError('not_found', 404) was the old way"],
+    ["const hint = \"new AppError('x', 400)\";"],
+  ])('when a planted source holds %j, then the scan finds nothing to report', (text) => {
+    expect(statusRestated(text)).toEqual([]);
   });
 });

@@ -12,12 +12,8 @@ import { RegistrationDto } from '../../src/modules/persons/dto.js';
  * through what it refuses with a different limit.
  */
 const VIEWS = path.resolve('views');
-/** Typed limits on fields that no DTO validates (the second-factor forms are read by src/modules/mfa without one). */
+/** Typed limits on fields that no DTO limits by length. */
 const NO_DTO: Record<string, string[]> = {
-  'interaction/second-factor.njk': ['code'],
-  'interaction/totp.njk': ['totp'],
-  'interaction/totp-enrol.njk': ['totp'],
-  'account/totp-enrol.njk': ['totp'],
   // BindDto checks these date fields with a pattern (YYYY-MM-DD), not a length.
   'unit/bindings.njk': ['validFrom', 'validUntil'],
 };
@@ -54,8 +50,15 @@ describe('form maxlength comes from the DTOs (issue #13)', () => {
       const [, dto = '', property = ''] = /limit\('(\w+)', '(\w+)'\)/.exec(line) ?? [];
       expect(`${file}:${property}`).toBe(`${file}:${field}`);
       expect(Object.keys(FORM_DTOS)).toContain(dto);
-      expect(formLimit(dto, property)).toBe(maxLengthOf(FORM_DTOS[dto as keyof typeof FORM_DTOS], property));
+      expect(formLimit(dto, property)).toBe(maxLengthOf(FORM_DTOS[dto]!, property));
     }
+  });
+
+  it('when the form DTOs are listed, then they are the DTO classes of the modules with forms, and nothing else', () => {
+    expect(Object.keys(FORM_DTOS)).toEqual(expect.arrayContaining(['SignInDto', 'RegistrationDto', 'BindDto', 'TotpCodeDto', 'SecondFactorCodeDto', 'AppealLinkDto']));
+    expect(Object.keys(FORM_DTOS)).not.toContain('MOBILE_MAX');
+    expect(Object.keys(FORM_DTOS)).not.toContain('APPEAL_KINDS');
+    for (const [name, dto] of Object.entries(FORM_DTOS)) expect([name, typeof dto, name.endsWith('Dto')]).toEqual([name, 'function', true]);
   });
 
   it('when a field has no maxlength, then the macro default is the password limit of the DTOs (only password fields rely on it)', () => {

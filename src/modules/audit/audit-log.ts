@@ -1,5 +1,6 @@
 import type { ActorType, AuditContext } from '../../shared/audit-context.js';
 import type { Queryable } from '../../shared/db/database.js';
+import { camelised } from '../../shared/db/rows.js';
 
 export type { Actor, ActorType, AuditContext } from '../../shared/audit-context.js';
 
@@ -214,9 +215,7 @@ export function auditJsonLine(record: AuditRecord): string {
 }
 
 function toRecord(row: Row): AuditRecord {
-  return {
-    id: row.id, at: row.at, action: row.action, outcome: row.outcome, actorType: row.actor_type, actorId: row.actor_id,
-    actingUnitId: row.acting_unit_id, targetType: row.target_type, targetId: row.target_id, ip: row.ip,
-    requestId: row.request_id, detail: row.detail,
-  };
+  // `at_us` is the cursor's microseconds, not part of the record.
+  const { at_us: _cursor, ...columns } = row;
+  return camelised(columns);
 }

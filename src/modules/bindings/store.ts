@@ -4,6 +4,7 @@ import { sqlStates } from '../../shared/lifecycle.js';
 import { aliasedColumns, unaliased } from '../../shared/request-reads.js';
 import { LIVE, TERMINAL, type BindingRole, type BindingStatus } from './lifecycle.js';
 import { mfaRequiredSql, type Unit } from '../units/service.js';
+import { camelised } from '../../shared/db/rows.js';
 
 const LIVE_SQL = sqlStates(LIVE);
 
@@ -54,10 +55,7 @@ interface PickerRowData extends Pick<Row, 'id' | 'unit_id' | 'role' | 'status' |
 }
 
 function toBinding(row: Row): Binding {
-  return {
-    id: row.id, unitId: row.unit_id, personId: row.person_id, role: row.role, status: row.status, scopes: row.scopes,
-    validFrom: row.valid_from, validUntil: row.valid_until, createdAt: row.created_at, acceptedAt: row.accepted_at, endedAt: row.ended_at,
-  };
+  return camelised(row);
 }
 
 /**
@@ -73,17 +71,8 @@ export const liveBindingJoin = {
   },
 };
 
-export interface NewBinding {
-  id: string;
-  unitId: string;
-  personId: string;
-  role: BindingRole;
-  status: BindingStatus;
-  scopes: string[];
-  validFrom: Date | null;
-  validUntil: Date | null;
-  at: Date;
-}
+/** A binding as first stored: its fields known at creation, and when it was created. */
+export type NewBinding = Pick<Binding, 'id' | 'unitId' | 'personId' | 'role' | 'status' | 'scopes' | 'validFrom' | 'validUntil'> & { at: Date };
 
 export const bindingStore = {
   async insert(db: Queryable, binding: NewBinding): Promise<void> {

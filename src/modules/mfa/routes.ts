@@ -6,12 +6,14 @@ import QRCode from 'qrcode';
 import type { RegistrationResponseJSON } from '@simplewebauthn/server';
 import { PROJECT_ROOT } from '../../shared/paths.js';
 import { parseWebAuthnResponse } from './passkeys.js';
-import { auditContext, csrfToken, formFields, parseBody, seeOther, verifyCsrf } from '../../shared/http/forms.js';
+import { auditContext, csrfToken, parseBody, seeOther, verifyCsrf } from '../../shared/http/forms.js';
+import { formValues, validForm } from '../../shared/http/validate.js';
+import { PasskeyResponseDto, TotpCodeDto } from './dto.js';
 import { render } from '../../shared/http/views.js';
 import type { Services } from '../../services.js';
 import type { RequireAccount } from '../../shared/console-account.js';
 import { consoleAccount } from '../../shared/console-account.js';
-import { assertFound, withFormErrors } from '../../shared/http/form-errors.js';
+import { assertFound, visibleField, withFormErrors } from '../../shared/http/form-errors.js';
 import { frameIdentity, type IdentityServices } from '../site/identity.js';
 
 /** `ABCD EFGH …`: the key as a person types it into an authenticator app. */
@@ -58,15 +60,14 @@ export function secondFactorRoutes(services: Pick<Services, 'mfa' | 'persons' | 
   });
 
   router.post('/totp', parseBody(), verifyCsrf(), fresh, async (ctx) => {
-    const form = formFields(ctx, ['totp'], 16);
     await withFormErrors(ctx, async () => {
-      const codes = await mfa.confirmTotp(consoleAccount(ctx).id, form.totp, actor(ctx));
+      const codes = await mfa.confirmTotp(consoleAccount(ctx).id, validForm(ctx, TotpCodeDto).totp, actor(ctx));
       render(ctx, 'account/recovery-codes.njk', { codes, done: 'totp_enrolled' });
     }, async (view, status) => {
       // Already on, e.g. a second copy of this confirmation that lost to the first (a double click): the security
       // page says so and offers new recovery codes, instead of "wrong code" over codes the first copy showed.
       if ((await mfa.status(consoleAccount(ctx).id)).totp) seeOther(ctx, '/account/security?done=totp_already_enrolled');
-      else await enrolPage(ctx, view, status);
+      else await enrolPage(ctx, { ...view, form: formValues(ctx, TotpCodeDto) }, status);
     });
   });
 
@@ -88,13 +89,13 @@ export function secondFactorRoutes(services: Pick<Services, 'mfa' | 'persons' | 
   router.get('/passkey', fresh, (ctx) => passkeyPage(ctx));
 
   router.post('/passkey', parseBody(), verifyCsrf(), fresh, async (ctx) => {
-    const form = formFields(ctx, ['response'], 16_384);
     await withFormErrors(ctx, async () => {
-      const codes = await passkeys.register(consoleAccount(ctx).id, parseWebAuthnResponse<RegistrationResponseJSON>(form.response), actor(ctx));
+      const { response } = validForm(ctx, PasskeyResponseDto);
+      const codes = await passkeys.register(consoleAccount(ctx).id, parseWebAuthnResponse<RegistrationResponseJSON>(response), actor(ctx));
       // The first second factor: its recovery codes, shown once (as after a TOTP enrolment).
       if (codes) render(ctx, 'account/recovery-codes.njk', { codes, done: 'passkey_added' });
       else seeOther(ctx, '/account/security?done=passkey_added');
-    }, (view, status) => passkeyPage(ctx, view, status));
+    }, (view, status) => passkeyPage(ctx, { ...view, errorField: visibleField(view.errorField, []) }, status));
   });
 
   router.post('/passkeys/:id/remove', parseBody(), verifyCsrf(), fresh, async (ctx) => {

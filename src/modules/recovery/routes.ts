@@ -224,7 +224,9 @@ export function recoveryRoutes(services: Pick<Services, 'recovery' | 'appeals' |
 
   // The single-use link of an approved appeal: looking does not use it; the form does.
   router.get('/recover/unit/appeal/link', async (ctx) => {
-    const token = typeof ctx.query.token === 'string' ? ctx.query.token.slice(0, 64) : '';
+    // Taken whole: a link's token is exactly 43 characters, so anything else (longer too) is refused as an
+    // invalid link by the service, never cut to fit.
+    const token = typeof ctx.query.token === 'string' ? ctx.query.token : '';
     await withFormErrors(ctx, async () => {
       const link = await appeals.checkLink(token);
       render(ctx, 'recovery/link.njk', { csrf: csrfToken(ctx), token, ...link });

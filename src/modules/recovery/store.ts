@@ -18,6 +18,7 @@ export interface RecoveryTarget {
 export type AppealKind = 'account' | 'password' | 'takeover';
 import { APPEAL_TRANSITIONS, type AppealStatus } from './appeal-lifecycle.js';
 import { sqlStates } from '../../shared/lifecycle.js';
+import { camelised } from '../../shared/db/rows.js';
 
 export type { AppealStatus } from './appeal-lifecycle.js';
 
@@ -77,29 +78,12 @@ const COLUMNS = `id, reference, kind, cert_type, cert_no, unit_id, applicant_nam
   created_at, decided_at, decided_by, decision_note, link_expires_at, link_used_at`;
 
 function toAppeal(row: AppealRow): Appeal {
-  return {
-    id: row.id, reference: row.reference, kind: row.kind, certType: row.cert_type, certNo: row.cert_no, unitId: row.unit_id,
-    applicantName: row.applicant_name, applicantAccount: row.applicant_account, contactChannel: row.contact_channel, contact: row.contact, locale: row.locale,
-    status: row.status, createdAt: row.created_at, decidedAt: row.decided_at, decidedBy: row.decided_by,
-    decisionNote: row.decision_note, linkExpiresAt: row.link_expires_at, linkUsedAt: row.link_used_at,
-  };
+  return camelised(row);
 }
 
-export interface NewAppeal {
-  id: string;
-  reference: string;
-  kind: AppealKind;
-  certType: CertType;
-  certNo: string;
-  unitId: string | null;
-  applicantAccount?: string | null;
-  applicantName: string;
-  contactChannel: Channel;
-  contact: string;
-  locale: Locale;
-  ip: string | null;
-  at: Date;
-}
+/** An appeal as filed: its fields known at filing (the applicant's account only for a takeover), where from and when. */
+export type NewAppeal = Pick<Appeal, 'id' | 'reference' | 'kind' | 'certType' | 'certNo' | 'unitId' | 'applicantName' | 'contactChannel' | 'contact' | 'locale'>
+  & { applicantAccount?: string | null; ip: string | null; at: Date };
 
 export interface NewDocument {
   id: string;

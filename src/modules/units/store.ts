@@ -2,6 +2,7 @@ import type { Queryable } from '../../shared/db/database.js';
 import { isUuid } from '../../shared/account-id.js';
 import { aliasedColumns, unaliased } from '../../shared/request-reads.js';
 import type { CertType } from './certificates.js';
+import { camelised } from '../../shared/db/rows.js';
 
 export interface Unit {
   id: string;
@@ -41,11 +42,7 @@ export const mfaRequiredSql = (alias: string) => `EXISTS (SELECT 1 FROM unit_mfa
 const COLUMNS = `${FIELDS.join(', ')}, ${mfaRequiredSql('unit')} AS mfa_required`;
 
 function toUnit(row: Row): Unit {
-  return {
-    id: row.id, name: row.name, certType: row.cert_type, certNo: row.cert_no, loginName: row.login_name,
-    verified: row.verified_at !== null, verifiedAt: row.verified_at, status: row.status, registeredBy: row.registered_by,
-    createdAt: row.created_at, updatedAt: row.updated_at, mfaRequired: row.mfa_required,
-  };
+  return { ...camelised(row), verified: row.verified_at !== null };
 }
 
 /** A unit read by another module's statement that joins `unit` under `alias` (issue #15: the token lookup). */

@@ -11,13 +11,11 @@ const environment = new nunjucks.Environment(new nunjucks.FileSystemLoader(VIEWS
 });
 
 // Dates are shown in the platform's time zone (Beijing time), to the minute, the way a person reads them.
-const DATE_TIME = new Intl.DateTimeFormat('sv-SE', {
-  timeZone: 'Asia/Shanghai', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hour12: false,
-});
-const DATE_TIME_SECONDS = new Intl.DateTimeFormat('sv-SE', {
-  timeZone: 'Asia/Shanghai', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false,
-});
-const DATE = new Intl.DateTimeFormat('sv-SE', { timeZone: 'Asia/Shanghai', year: 'numeric', month: '2-digit', day: '2-digit' });
+const DAY: Intl.DateTimeFormatOptions = { timeZone: 'Asia/Shanghai', year: 'numeric', month: '2-digit', day: '2-digit' };
+const MINUTE: Intl.DateTimeFormatOptions = { ...DAY, hour: '2-digit', minute: '2-digit', hour12: false };
+const DATE_TIME = new Intl.DateTimeFormat('sv-SE', MINUTE);
+const DATE_TIME_SECONDS = new Intl.DateTimeFormat('sv-SE', { ...MINUTE, second: '2-digit' });
+const DATE = new Intl.DateTimeFormat('sv-SE', DAY);
 const asDate = (value: unknown) => (value instanceof Date ? value : typeof value === 'string' || typeof value === 'number' ? new Date(value) : undefined);
 const formatWith = (format: Intl.DateTimeFormat) => (value: unknown): string => {
   const date = asDate(value);
