@@ -406,6 +406,40 @@ describe('every page in Chromium: accessible, no horizontal scrolling at 390 px,
     }
   }, 180_000);
 
+  it.each(LOCALES)('when a person can act for more units than the picker shows at once (%s), then the picker with its search, 显示更多单位, a search without a match and a refused search pass axe and fit 390 px (issue #15)', async (locale) => {
+    const services = app!.app.services;
+    const contact = await createPerson(services, { verified: true });
+    const person = await createPerson(services, { verified: true, password: demo.password });
+    for (let index = 1; index <= 23; index += 1) {
+      const unit = await createUnit(services, contact, { name: `多单位页面测试${locale === 'en' ? '甲' : '乙'}第${index}号有限公司`, verified: index % 3 !== 0 });
+      await bindHandler(services, unit, person, ALL_BUSINESS_SCOPES);
+    }
+    const context = await newContext(locale);
+    try {
+      const page = await context.newPage();
+      await signIn(page, 'person', person.loginName, '/console/login?kind=person&return=/account');
+      const authorization = await authorizationUrl(config, { scope: 'openid unit', login_as: 'unit', redirect_uri: rp!.url });
+      await page.goto(authorization.url.toString());
+      await page.locator('form#unit-search').waitFor({ timeout: 15_000 });
+      await check(page, 'select-unit-many', locale);
+      await page.locator('form#unit-search input[name="q"]').fill('第2');
+      await Promise.all([page.waitForNavigation(), page.locator('form#unit-search button[type="submit"]').click()]);
+      await check(page, 'select-unit-search', locale);
+      await page.locator('form#unit-search input[name="q"]').fill('不存在的单位');
+      await Promise.all([page.waitForNavigation(), page.locator('form#unit-search button[type="submit"]').click()]);
+      await page.locator('#picker-no-match').waitFor();
+      await check(page, 'select-unit-no-match', locale);
+      // Over the limit: typed by script past the field's maxlength, refused next to the box.
+      await page.evaluate('document.getElementById("unit-q").removeAttribute("maxlength")');
+      await page.locator('form#unit-search input[name="q"]').fill('长'.repeat(65));
+      await Promise.all([page.waitForNavigation(), page.locator('form#unit-search button[type="submit"]').click()]);
+      await page.locator('#f-q-error').waitFor();
+      await check(page, 'select-unit-search-refused', locale);
+    } finally {
+      await context.close();
+    }
+  }, 180_000);
+
   it('then no page has a serious or critical axe violation or scrolls horizontally at 390 px, and every screenshot was written', () => {
     expect(checked.size).toBeGreaterThan(40);
     expect(findings).toEqual([]);

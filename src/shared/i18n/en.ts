@@ -379,7 +379,7 @@ const core: Record<Exclude<MessageKey, keyof typeof recoveryEn | keyof typeof po
   'picker.verify_intro': "\"{business}\" needs a unit that completed real-name verification (实名认证). Enter the authorisation code from the counter now, or continue without that business.",
   'picker.verify_submit': "Verify and continue",
   'picker.continue_without': "Continue without that business",
-  'picker.unit_unverified_mark': "not verified",
+  'picker.unit_unverified_mark': "Not verified",
   'unit.done.info': "Unit information saved.",
   'unit.done.name_change': "The unit information was changed. Sign out and in again to refresh it.",
   'unit.done.verified': "The unit is now verified.",
