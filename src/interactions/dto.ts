@@ -1,4 +1,4 @@
-import { IsIn, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
+import { IsIn, IsOptional, IsString, MaxLength } from 'class-validator';
 import { TypedPassword } from '../shared/http/validate.js';
 import { ACCOUNT_MAX } from '../modules/persons/rules.js';
 
@@ -17,11 +17,8 @@ export class PersonSignInDto extends SignInDto {
   unitMode!: string;
 }
 
-/** The unit picker's search (name or certificate number) and how many units it shows (issue #15, Q-P6). */
+/** The unit picker's search (name or certificate number; issue #15, Q-P6). `shown` is read leniently by the route. */
 export class PickerQueryDto {
   @IsOptional() @IsString() @MaxLength(64)
   q?: string;
-
-  @IsOptional() @Matches(/^\d{1,9}$/)
-  shown?: string;
 }
