@@ -20,6 +20,27 @@ export function fieldCode(code: ErrorCode, each = false): ValidationOptions {
   return { context: { code }, ...(each ? { each: true } : {}) };
 }
 
+/**
+ * Several property decorators as one (class-validator has no `applyDecorators`), applied as if stacked in the
+ * order given: the last one first, as TypeScript applies `@A() @B()`.
+ */
+export function composed(...decorators: PropertyDecorator[]): PropertyDecorator {
+  return (target, property) => {
+    for (const decorator of decorators.toReversed()) decorator(target, property);
+  };
+}
+
+/** Text of at most `max` characters; with `code`, a value that is not text or too long is reported as that error. */
+export function TextField(max: number, code?: ErrorCode): PropertyDecorator {
+  const options = code === undefined ? undefined : fieldCode(code);
+  return composed(IsString(options), MaxLength(max, options));
+}
+
+/** Text of 1 to `max` characters. */
+export function NonEmptyTextField(max: number): PropertyDecorator {
+  return composed(IsString(), MinLength(1), MaxLength(max));
+}
+
 const PASSWORD_TOO_LONG = fieldCode('password_too_long');
 
 /** A new password (R-P3: 8–128 characters; the service also refuses common ones). */
