@@ -10,7 +10,7 @@ import { AppError } from '../../shared/errors.js';
 import type { Services } from '../../services.js';
 import type { RequireAccount } from '../../shared/console-account.js';
 import { consoleAccount } from '../../shared/console-account.js';
-import { maskMobile, normalizeMobile } from '../persons/rules.js';
+import { enteredMobile, maskMobile, normalizeMobile } from '../persons/rules.js';
 import { assertFound, formRefusal, refusalOf, visibleField } from '../../shared/http/form-errors.js';
 import { CERT_TYPES } from '../units/certificates.js';
 import { isIdentityScope } from '../../config/clients.js';
@@ -125,9 +125,8 @@ export function accountRoutes(services: Pick<Services, 'persons' | 'sessions' | 
     });
     if (!refused) return;
     const { view, form } = refused;
-    const mobile = normalizeMobile(form.mobile) ?? '';
     render(ctx, 'account/mobile.njk', {
-      ...view, errorField: visibleField(view.errorField, ['code']), csrf: csrfToken(ctx), step: 'code', challenge: form.challenge, mobile, masked: mobile ? maskMobile(mobile) : '',
+      ...view, errorField: visibleField(view.errorField, ['code']), csrf: csrfToken(ctx), step: 'code', challenge: form.challenge, ...enteredMobile(form.mobile),
     }, refused.status);
   });
 

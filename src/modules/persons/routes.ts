@@ -9,7 +9,7 @@ import { state } from '../../shared/http/middleware.js';
 import { isUuid } from '../../shared/account-id.js';
 import { render } from '../../shared/http/views.js';
 import type { Services } from '../../services.js';
-import { maskMobile, normalizeMobile } from './rules.js';
+import { enteredMobile, maskMobile, normalizeMobile } from './rules.js';
 
 /** Public pages: registration of a personal account (R-P1) and personal password recovery (R-P4). */
 export function personRoutes(services: Pick<Services, 'persons' | 'now'>): Router {
@@ -56,10 +56,9 @@ export function personRoutes(services: Pick<Services, 'persons' | 'now'>): Route
     });
     if (!refused) return;
     const { view, form } = refused;
-    const mobile = normalizeMobile(form.mobile) ?? '';
     render(ctx, 'persons/register-account.njk', {
       ...view, errorField: visibleField(view.errorField, ['code', 'loginName', 'password', 'passwordConfirm', 'agree']),
-      csrf: csrfToken(ctx), returnTo, challenge: form.challenge, mobile, masked: mobile ? maskMobile(mobile) : '', loginName: form.loginName,
+      csrf: csrfToken(ctx), returnTo, challenge: form.challenge, ...enteredMobile(form.mobile), loginName: form.loginName,
       // The SMS code and the consent are kept (the code stays valid after a refused form); passwords never are.
       code: /^\d{0,6}$/.test(form.code) ? form.code : '', agree: form.agree === 'yes',
     }, refused.status);

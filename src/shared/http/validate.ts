@@ -4,6 +4,7 @@ import { getMetadataStorage, IsString, MaxLength, MinLength, validateSync, type 
 import type { Context } from 'koa';
 import { AppError, type ErrorCode, type FieldProblem } from '../errors.js';
 import { PASSWORD_MAX, PASSWORD_MIN } from '../security/passwords.js';
+import { composed } from '../decorators.js';
 
 /**
  * One class-validator DTO per use case, read by the HTML form handler and the JSON API alike: every failing
@@ -18,16 +19,6 @@ type Dto<T> = new () => T;
  */
 export function fieldCode(code: ErrorCode, each = false): ValidationOptions {
   return { context: { code }, ...(each ? { each: true } : {}) };
-}
-
-/**
- * Several property decorators as one (class-validator has no `applyDecorators`), applied as if stacked in the
- * order given: the last one first, as TypeScript applies `@A() @B()`.
- */
-export function composed(...decorators: PropertyDecorator[]): PropertyDecorator {
-  return (target, property) => {
-    for (const decorator of decorators.toReversed()) decorator(target, property);
-  };
 }
 
 /** Text of at most `max` characters; with `code`, a value that is not text or too long is reported as that error. */
