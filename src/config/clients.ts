@@ -9,6 +9,7 @@ import {
 } from 'class-validator';
 import { ACCOUNT_KINDS, type AccountKind } from '../shared/account-id.js';
 import { ConfigError, type RunMode } from './env.js';
+import { composed } from '../shared/decorators.js';
 
 /** The scopes of a person's identity and sign-in (C-T1), each with a translated description; not business scopes. */
 export const IDENTITY_SCOPES = ['openid', 'profile', 'phone', 'offline_access', 'unit'] as const;
@@ -33,13 +34,25 @@ export class LocalizedText {
   en?: string;
 }
 
+/** A name in both languages, required: `{ "zh-CN": "…", "en": "…" }`. */
+function LocalizedName(field: string): PropertyDecorator {
+  return composed(
+    IsDefined({ message: `${field} is required: { "zh-CN": "…", "en": "…" }` }), IsObject({ message: `${field} must be an object { "zh-CN": "…", "en": "…" }` }),
+    ValidateNested(), Type(() => LocalizedText),
+  );
+}
+
+/** An absolute http(s) URL. */
+function HttpUrl(field: string): PropertyDecorator {
+  return composed(IsString(), Matches(ABSOLUTE_URL, { message: `${field} must be an absolute http(s) URL` }));
+}
+
 export class BusinessEntry {
   /** Business code; its scope is `biz:<code>`. */
   @IsString() @Matches(/^[a-z][a-z0-9_]{1,39}$/, { message: 'code must be 2–40 lower-case letters, digits or _' })
   code!: string;
 
-  @IsDefined({ message: 'name is required: { "zh-CN": "…", "en": "…" }' }) @IsObject({ message: 'name must be an object { "zh-CN": "…", "en": "…" }' })
-  @ValidateNested() @Type(() => LocalizedText)
+  @LocalizedName('name')
   name!: LocalizedText;
 
   /** Only a real-name verified unit may grant and use this business (C-T2, C-UI3). */
@@ -51,17 +64,17 @@ export class BusinessEntry {
   requiresMfa?: boolean;
 
   /** Where the portal tile leads (the business system's start page). */
-  @IsOptional() @IsString() @Matches(ABSOLUTE_URL, { message: 'portalUrl must be an absolute http(s) URL' })
+  @IsOptional() @HttpUrl('portalUrl')
   portalUrl?: string;
 
   /** RFC 8707 resource indicator of the business system's API; tokens for it are JWTs (C-T4). */
-  @IsOptional() @IsString() @Matches(ABSOLUTE_URL, { message: 'resource must be an absolute http(s) URL' })
+  @IsOptional() @HttpUrl('resource')
   resource?: string;
 }
 
 export class WebhookEntry {
   /** Where the events are POSTed (https in production). */
-  @IsString() @Matches(ABSOLUTE_URL, { message: 'url must be an absolute http(s) URL' })
+  @HttpUrl('url')
   url!: string;
 
   /** `env:NAME` reads the secret from the environment; the value is a Standard Webhooks secret `whsec_<base64>`. */
@@ -78,9 +91,7 @@ export class ClientEntry {
   client_secret?: string;
 
   /** Required: without it no page could name the system (a missing one once crashed the start with a TypeError). */
-  @IsDefined({ message: 'client_name is required: { "zh-CN": "…", "en": "…" }' })
-  @IsObject({ message: 'client_name must be an object { "zh-CN": "…", "en": "…" }' })
-  @ValidateNested() @Type(() => LocalizedText)
+  @LocalizedName('client_name')
   client_name!: LocalizedText;
 
   @IsOptional() @IsIn(AUTH_METHODS)
@@ -97,7 +108,7 @@ export class ClientEntry {
   @Matches(ABSOLUTE_URL, { each: true, message: 'post_logout_redirect_uris must be absolute http(s) URLs without a fragment' })
   post_logout_redirect_uris?: string[];
 
-  @IsOptional() @IsString() @Matches(ABSOLUTE_URL, { message: 'backchannel_logout_uri must be an absolute http(s) URL' })
+  @IsOptional() @HttpUrl('backchannel_logout_uri')
   backchannel_logout_uri?: string;
 
   /** Scopes the client may request: the base scopes and `biz:<code>` of catalogue businesses. */

@@ -140,6 +140,29 @@ function flag(env: Env, name: string, fallback: boolean): boolean {
   throw new ConfigError(`${name} must be true or false, got "${env[name]}"`);
 }
 
+/** A service left off (its main setting unset): a setting that only goes with it must not be set alone. */
+function off(env: Env, companion: string, main: string): undefined {
+  if (env[companion]) throw new ConfigError(`${companion} is set but ${main} is not`);
+  return undefined;
+}
+
+/** An absolute http(s) URL; `invalid` and `notHttp` say what was expected. */
+function httpUrl(raw: string, invalid: string, notHttp: string): URL {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(invalid);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError(notHttp);
+  return url;
+}
+
+/** A token or secret: printable ASCII without spaces, `min` to `max` characters. */
+function printable(name: string, value: string, min: number, max: number): void {
+  if (!new RegExp(`^[\\x21-\\x7e]{${min},${max}}$`).test(value)) throw new ConfigError(`${name} must be ${min} to ${max} printable ASCII characters without spaces`);
+}
+
 /** TRUST_PROXY: false, true (one hop), a number of hops, or a comma-separated list of proxy addresses/CIDRs. */
 function trustProxyFrom(env: Env): TrustProxy {
   const raw = (env.TRUST_PROXY ?? '').trim();
@@ -160,15 +183,7 @@ function trustProxyFrom(env: Env): TrustProxy {
 }
 
 function issuerFrom(raw: string): string {
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw new ConfigError(`ISSUER must be an absolute URL such as https://id.example.gov.cn, got "${raw}"`);
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new ConfigError(`ISSUER must use https (or http for local development), got "${raw}"`);
-  }
+  const url = httpUrl(raw, `ISSUER must be an absolute URL such as https://id.example.gov.cn, got "${raw}"`, `ISSUER must use https (or http for local development), got "${raw}"`);
   if (url.search || url.hash) throw new ConfigError('ISSUER must not have a query or fragment');
   return raw.endsWith('/') ? raw.slice(0, -1) : raw;
 }
@@ -182,28 +197,16 @@ function modeFrom(raw: string | undefined): RunMode {
 function smsGatewayFrom(env: Env): SmsGatewayConfig | undefined {
   const url = env.SMS_GATEWAY_URL || undefined;
   const token = env.SMS_GATEWAY_TOKEN || undefined;
-  if (!url) {
-    if (token) throw new ConfigError('SMS_GATEWAY_TOKEN is set but SMS_GATEWAY_URL is not');
-    return undefined;
-  }
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new ConfigError('SMS_GATEWAY_URL must be an absolute http(s) URL such as https://sms.example.gov.cn/send');
-  }
-  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw new ConfigError('SMS_GATEWAY_URL must use https or http');
-  if (token !== undefined && !/^[\x21-\x7e]{1,512}$/.test(token)) throw new ConfigError('SMS_GATEWAY_TOKEN must be 1 to 512 printable ASCII characters without spaces');
+  if (!url) return off(env, 'SMS_GATEWAY_TOKEN', 'SMS_GATEWAY_URL');
+  httpUrl(url, 'SMS_GATEWAY_URL must be an absolute http(s) URL such as https://sms.example.gov.cn/send', 'SMS_GATEWAY_URL must use https or http');
+  if (token !== undefined) printable('SMS_GATEWAY_TOKEN', token, 1, 512);
   return { url, token, timeoutMs: integer(env, 'SMS_GATEWAY_TIMEOUT_MS', 5000, 100, 60_000) };
 }
 
 function smtpFrom(env: Env): SmtpConfig | undefined {
   const url = env.SMTP_URL || undefined;
   const from = env.SMTP_FROM || undefined;
-  if (!url) {
-    if (from) throw new ConfigError('SMTP_FROM is set but SMTP_URL is not');
-    return undefined;
-  }
+  if (!url) return off(env, 'SMTP_FROM', 'SMTP_URL');
   if (!/^smtps?:\/\/[^\s/]+/.test(url)) throw new ConfigError('SMTP_URL must be an smtp:// or smtps:// URL such as smtp://user:password@mail.example.gov.cn:587');
   if (!from) throw new ConfigError('SMTP_FROM must be set when SMTP_URL is (e.g. "统一身份认证平台 <noreply@example.gov.cn>")');
   if (!/^([^<>\r\n]*<[^\s@<>]+@[^\s@<>]+>|[^\s@<>]+@[^\s@<>]+)$/.test(from.trim())) {
@@ -215,32 +218,18 @@ function smtpFrom(env: Env): SmtpConfig | undefined {
 function metricsFrom(env: Env, port: number, production: boolean): MetricsConfig | undefined {
   const token = env.METRICS_TOKEN || undefined;
   const metricsPort = env.METRICS_PORT ? integer(env, 'METRICS_PORT', 0, 1, 65535) : undefined;
-  if (token !== undefined && !/^[\x21-\x7e]{16,512}$/.test(token)) {
-    throw new ConfigError('METRICS_TOKEN must be 16 to 512 printable ASCII characters without spaces');
-  }
+  if (token !== undefined) printable('METRICS_TOKEN', token, 16, 512);
   if (metricsPort !== undefined && metricsPort === port) {
     throw new ConfigError(`METRICS_PORT must differ from PORT (${port}): metrics are never served on the public listener without METRICS_TOKEN`);
   }
-  if (metricsPort === undefined && token === undefined) {
-    if (env.METRICS_HOST) throw new ConfigError('METRICS_HOST is set but METRICS_PORT is not');
-    return undefined;
-  }
+  if (metricsPort === undefined && token === undefined) return off(env, 'METRICS_HOST', 'METRICS_PORT');
   return { port: metricsPort, host: env.METRICS_HOST || (production ? '0.0.0.0' : '127.0.0.1'), token };
 }
 
 function tracingFrom(env: Env): TracingConfig | undefined {
   const endpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || undefined;
-  if (!endpoint) {
-    if (env.TRACING_SAMPLE_RATIO) throw new ConfigError('TRACING_SAMPLE_RATIO is set but OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is not');
-    return undefined;
-  }
-  let url: URL;
-  try {
-    url = new URL(endpoint);
-  } catch {
-    throw new ConfigError('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT must be an http(s) URL such as http://otel-collector:4318/v1/traces');
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT must use http or https');
+  if (!endpoint) return off(env, 'TRACING_SAMPLE_RATIO', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT');
+  httpUrl(endpoint, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT must be an http(s) URL such as http://otel-collector:4318/v1/traces', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT must use http or https');
   const rawRatio = env.TRACING_SAMPLE_RATIO || '1';
   const sampleRatio = /^(0(\.\d+)?|1(\.0+)?)$/.test(rawRatio) ? Number(rawRatio) : Number.NaN;
   if (Number.isNaN(sampleRatio)) throw new ConfigError(`TRACING_SAMPLE_RATIO must be a number from 0 to 1, got "${rawRatio}"`);
@@ -252,20 +241,11 @@ function tracingFrom(env: Env): TracingConfig | undefined {
 function identityVerificationFrom(env: Env, production: boolean): IdentityVerificationConfig | undefined {
   const url = env.IDV_URL || undefined;
   const secret = env.IDV_SECRET || undefined;
-  if (!url) {
-    if (secret) throw new ConfigError('IDV_SECRET is set but IDV_URL is not');
-    return undefined;
-  }
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new ConfigError('IDV_URL must be an absolute https URL such as https://idv.example.gov.cn/verify');
-  }
-  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw new ConfigError('IDV_URL must use https (or http outside production)');
+  if (!url) return off(env, 'IDV_SECRET', 'IDV_URL');
+  const parsed = httpUrl(url, 'IDV_URL must be an absolute https URL such as https://idv.example.gov.cn/verify', 'IDV_URL must use https (or http outside production)');
   if (production && parsed.protocol !== 'https:') throw new ConfigError('IDV_URL must be an https URL in production');
   if (!secret) throw new ConfigError('IDV_SECRET must be set when IDV_URL is (the HMAC key shared with the service, at least 32 characters)');
-  if (!/^[\x21-\x7e]{32,512}$/.test(secret)) throw new ConfigError('IDV_SECRET must be 32 to 512 printable ASCII characters without spaces');
+  printable('IDV_SECRET', secret, 32, 512);
   return { url, secret, timeoutMs: integer(env, 'IDV_TIMEOUT_MS', 10_000, 100, 60_000) };
 }
 

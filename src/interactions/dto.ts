@@ -1,10 +1,10 @@
-import { IsIn, IsOptional, IsString, MaxLength } from 'class-validator';
-import { TypedPassword } from '../shared/http/validate.js';
+import { IsIn, IsOptional } from 'class-validator';
+import { TypedPassword, TextField } from '../shared/http/validate.js';
 import { ACCOUNT_MAX } from '../modules/persons/rules.js';
 
 /** A sign-in (person, unit account or operator): the account as typed and the password, never truncated. */
 export class SignInDto {
-  @IsString() @MaxLength(ACCOUNT_MAX)
+  @TextField(ACCOUNT_MAX)
   account!: string;
 
   @TypedPassword()
@@ -19,6 +19,6 @@ export class PersonSignInDto extends SignInDto {
 
 /** The unit picker's search (name or certificate number; issue #15, Q-P6). `shown` is read leniently by the route. */
 export class PickerQueryDto {
-  @IsOptional() @IsString() @MaxLength(64)
+  @IsOptional() @TextField(64)
   q?: string;
 }

@@ -12,75 +12,30 @@ collectDefaultMetrics({ register: registry });
 
 const SECONDS_FAST = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-const httpDuration = new Histogram({
-  name: 'uop_http_request_duration_seconds',
-  help: 'HTTP request latency by route template, method and status code.',
-  labelNames: ['route', 'method', 'status'] as const,
-  buckets: SECONDS_FAST,
-  registers: [registry],
-});
+/** A metric of this registry: its name, its help text and its labels (a bounded set of values each). */
+function counter<L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L> {
+  return new Counter({ name, help, labelNames, registers: [registry] });
+}
 
-const tokensIssued = new Counter({
-  name: 'uop_tokens_issued_total',
-  help: 'Successful token endpoint responses by grant type and client.',
-  labelNames: ['grant_type', 'client_id'] as const,
-  registers: [registry],
-});
+function histogram<L extends string>(name: string, help: string, labelNames: readonly L[], buckets: number[]): Histogram<L> {
+  return new Histogram({ name, help, labelNames, buckets, registers: [registry] });
+}
 
-const signIns = new Counter({
-  name: 'uop_sign_in_attempts_total',
-  help: 'Password checks (sign-ins and password confirmations) by account kind and result (success, failure, locked).',
-  labelNames: ['kind', 'result'] as const,
-  registers: [registry],
-});
+/** A gauge read at scrape time: `collect` sets its values. */
+function gauge<L extends string>(name: string, help: string, labelNames: readonly L[], collect: (this: Gauge<L>) => void | Promise<void>): Gauge<L> {
+  return new Gauge({ name, help, labelNames, registers: [registry], collect });
+}
 
-const lockouts = new Counter({
-  name: 'uop_lockouts_total',
-  help: 'Lockouts imposed by the shared throttle, by what was counted (e.g. login:person, login:ip, recovery:cert).',
-  labelNames: ['scope'] as const,
-  registers: [registry],
-});
-
-const hashWait = new Histogram({
-  name: 'uop_password_hash_wait_seconds',
-  help: 'Time an argon2 operation waited for a free hashing slot (HASH_CONCURRENCY).',
-  buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-  registers: [registry],
-});
-
-const queryDuration = new Histogram({
-  name: 'uop_db_query_duration_seconds',
-  help: 'Database statement latency (plain statements and statements inside transactions), by outcome.',
-  labelNames: ['outcome'] as const,
-  buckets: SECONDS_FAST,
-  registers: [registry],
-});
-
-const backchannel = new Counter({
-  name: 'uop_backchannel_logout_total',
-  help: 'Back-channel logout deliveries by client and result (success, failure).',
-  labelNames: ['client_id', 'result'] as const,
-  registers: [registry],
-});
-
-const jobsCompleted = new Counter({
-  name: 'uop_jobs_completed_total',
-  help: 'Jobs of the job queue that completed, by kind.',
-  labelNames: ['kind'] as const,
-  registers: [registry],
-});
-const jobsRetried = new Counter({
-  name: 'uop_jobs_retried_total',
-  help: 'Job attempts that failed and were scheduled again, by kind.',
-  labelNames: ['kind'] as const,
-  registers: [registry],
-});
-const jobsFailed = new Counter({
-  name: 'uop_jobs_failed_total',
-  help: 'Jobs that failed for good (no attempts left), by kind.',
-  labelNames: ['kind'] as const,
-  registers: [registry],
-});
+const httpDuration = histogram('uop_http_request_duration_seconds', 'HTTP request latency by route template, method and status code.', ['route', 'method', 'status'], SECONDS_FAST);
+const tokensIssued = counter('uop_tokens_issued_total', 'Successful token endpoint responses by grant type and client.', ['grant_type', 'client_id']);
+const signIns = counter('uop_sign_in_attempts_total', 'Password checks (sign-ins and password confirmations) by account kind and result (success, failure, locked).', ['kind', 'result']);
+const lockouts = counter('uop_lockouts_total', 'Lockouts imposed by the shared throttle, by what was counted (e.g. login:person, login:ip, recovery:cert).', ['scope']);
+const hashWait = histogram('uop_password_hash_wait_seconds', 'Time an argon2 operation waited for a free hashing slot (HASH_CONCURRENCY).', [], [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]);
+const queryDuration = histogram('uop_db_query_duration_seconds', 'Database statement latency (plain statements and statements inside transactions), by outcome.', ['outcome'], SECONDS_FAST);
+const backchannel = counter('uop_backchannel_logout_total', 'Back-channel logout deliveries by client and result (success, failure).', ['client_id', 'result']);
+const jobsCompleted = counter('uop_jobs_completed_total', 'Jobs of the job queue that completed, by kind.', ['kind']);
+const jobsRetried = counter('uop_jobs_retried_total', 'Job attempts that failed and were scheduled again, by kind.', ['kind']);
+const jobsFailed = counter('uop_jobs_failed_total', 'Jobs that failed for good (no attempts left), by kind.', ['kind']);
 
 // Sources read at scrape time. Weak references: an application that is gone (tests start many) stops counting.
 const hashQueues = new Set<WeakRef<{ readonly queued: number }>>();
@@ -93,67 +48,44 @@ const pools = new Set<() => PoolStats | undefined>();
 let signingKeys: (() => { alg: string; createdAt: Date }[]) | undefined;
 let jobDepth: (() => Promise<{ kind: string; state: string; count: number }[]>) | undefined;
 
-new Gauge({
-  name: 'uop_password_hash_queue_length',
-  help: 'argon2 operations waiting for a hashing slot now.',
-  registers: [registry],
-  collect() {
-    let queued = 0;
-    for (const ref of hashQueues) {
-      const queue = ref.deref();
-      if (queue) queued += queue.queued;
-      else hashQueues.delete(ref);
-    }
-    this.set(queued);
-  },
+gauge('uop_password_hash_queue_length', 'argon2 operations waiting for a hashing slot now.', [], function () {
+  let queued = 0;
+  for (const ref of hashQueues) {
+    const queue = ref.deref();
+    if (queue) queued += queue.queued;
+    else hashQueues.delete(ref);
+  }
+  this.set(queued);
 });
 
-new Gauge({
-  name: 'uop_db_pool_connections',
-  help: 'Database pool connections by state (total open, idle) and clients waiting for one.',
-  labelNames: ['state'] as const,
-  registers: [registry],
-  collect() {
-    const sum: PoolStats = { total: 0, idle: 0, waiting: 0 };
-    for (const read of pools) {
-      const stats = read();
-      if (!stats) continue;
-      sum.total += stats.total;
-      sum.idle += stats.idle;
-      sum.waiting += stats.waiting;
-    }
-    this.set({ state: 'total' }, sum.total);
-    this.set({ state: 'idle' }, sum.idle);
-    this.set({ state: 'waiting' }, sum.waiting);
-  },
+gauge('uop_db_pool_connections', 'Database pool connections by state (total open, idle) and clients waiting for one.', ['state'], function () {
+  const sum: PoolStats = { total: 0, idle: 0, waiting: 0 };
+  for (const read of pools) {
+    const stats = read();
+    if (!stats) continue;
+    sum.total += stats.total;
+    sum.idle += stats.idle;
+    sum.waiting += stats.waiting;
+  }
+  this.set({ state: 'total' }, sum.total);
+  this.set({ state: 'idle' }, sum.idle);
+  this.set({ state: 'waiting' }, sum.waiting);
 });
 
-new Gauge({
-  name: 'uop_signing_key_age_seconds',
-  help: 'Age of the key that signs, per algorithm (since it was created; see keys:rotate).',
-  labelNames: ['alg'] as const,
-  registers: [registry],
-  collect() {
-    this.reset();
-    const now = Date.now();
-    for (const key of signingKeys?.() ?? []) this.set({ alg: key.alg }, Math.max(0, (now - key.createdAt.getTime()) / 1000));
-  },
+gauge('uop_signing_key_age_seconds', 'Age of the key that signs, per algorithm (since it was created; see keys:rotate).', ['alg'], function () {
+  this.reset();
+  const now = Date.now();
+  for (const key of signingKeys?.() ?? []) this.set({ alg: key.alg }, Math.max(0, (now - key.createdAt.getTime()) / 1000));
 });
 
-new Gauge({
-  name: 'uop_jobs_queued',
-  help: 'Jobs in the job queue by kind and state, as the queue reports them.',
-  labelNames: ['kind', 'state'] as const,
-  registers: [registry],
-  async collect() {
-    this.reset();
-    if (!jobDepth) return;
-    try {
-      for (const row of await jobDepth()) this.set({ kind: row.kind, state: row.state }, row.count);
-    } catch {
-      // an unreachable database must not break the scrape; the pool and readiness metrics show it
-    }
-  },
+gauge('uop_jobs_queued', 'Jobs in the job queue by kind and state, as the queue reports them.', ['kind', 'state'], async function () {
+  this.reset();
+  if (!jobDepth) return;
+  try {
+    for (const row of await jobDepth()) this.set({ kind: row.kind, state: row.state }, row.count);
+  } catch {
+    // an unreachable database must not break the scrape; the pool and readiness metrics show it
+  }
 });
 
 /** Observes every request: latency by route template (ours, the provider's, or a fixed bucket). */

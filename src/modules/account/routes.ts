@@ -1,7 +1,6 @@
 import { Router } from '@koa/router';
 import type { Context } from 'koa';
 import { auditContext, csrfToken, parseBody, seeOther, verifyCsrf } from '../../shared/http/forms.js';
-import { formValues, validForm } from '../../shared/http/validate.js';
 import { MobileChangeDto, MobileChangeStartDto, PasswordChangeDto, RealnameDto } from '../persons/dto.js';
 import { CodeDto, UnitRegistrationFormDto } from '../units/dto.js';
 import { state } from '../../shared/http/middleware.js';
@@ -11,8 +10,8 @@ import { AppError } from '../../shared/errors.js';
 import type { Services } from '../../services.js';
 import type { RequireAccount } from '../../shared/console-account.js';
 import { consoleAccount } from '../../shared/console-account.js';
-import { maskMobile, normalizeMobile } from '../persons/rules.js';
-import { assertFound, visibleField, withFormErrors } from '../../shared/http/form-errors.js';
+import { enteredMobile, maskMobile, normalizeMobile } from '../persons/rules.js';
+import { assertFound, formRefusal, refusalOf, visibleField } from '../../shared/http/form-errors.js';
 import { CERT_TYPES } from '../units/certificates.js';
 import { isIdentityScope } from '../../config/clients.js';
 import { describeEntries, type DescribeLookups } from '../audit/describe.js';
@@ -103,55 +102,50 @@ export function accountRoutes(services: Pick<Services, 'persons' | 'sessions' | 
   router.get('/password', async (ctx) => render(ctx, 'account/password.njk', { csrf: csrfToken(ctx) }));
   router.post('/password', parseBody(), verifyCsrf(), async (ctx) => {
     const account = consoleAccount(ctx);
-    await withFormErrors(ctx, async () => {
-      const form = validForm(ctx, PasswordChangeDto);
+    const refused = await formRefusal(ctx, PasswordChangeDto, async (form) => {
       await persons.changePassword(account.id, form.currentPassword, form.password, form.passwordConfirm, actor(ctx), account.sessionUid);
       seeOther(ctx, '/account?done=password');
-    }, (view, status) => render(ctx, 'account/password.njk', { ...view, csrf: csrfToken(ctx) }, status));
+    });
+    if (refused) render(ctx, 'account/password.njk', { ...refused.view, csrf: csrfToken(ctx) }, refused.status);
   });
 
   router.get('/mobile', async (ctx) => render(ctx, 'account/mobile.njk', { csrf: csrfToken(ctx), step: 'start' }));
   router.post('/mobile/code', parseBody(), verifyCsrf(), async (ctx) => {
-    const form = formValues(ctx, MobileChangeStartDto);
-    await withFormErrors(ctx, async () => {
-      const input = validForm(ctx, MobileChangeStartDto);
+    const refused = await formRefusal(ctx, MobileChangeStartDto, async (input) => {
       const challenge = await persons.startMobileChange(consoleAccount(ctx).id, input.currentPassword, input.mobile, state(ctx).locale, actor(ctx));
       const mobile = normalizeMobile(input.mobile) ?? '';
       render(ctx, 'account/mobile.njk', { csrf: csrfToken(ctx), step: 'code', challenge, mobile, masked: maskMobile(mobile) });
-    }, (view, status) => render(ctx, 'account/mobile.njk', { ...view, csrf: csrfToken(ctx), step: 'start', mobile: form.mobile }, status));
+    });
+    if (refused) render(ctx, 'account/mobile.njk', { ...refused.view, csrf: csrfToken(ctx), step: 'start', mobile: refused.form.mobile }, refused.status);
   });
   router.post('/mobile', parseBody(), verifyCsrf(), async (ctx) => {
-    const form = formValues(ctx, MobileChangeDto);
-    await withFormErrors(ctx, async () => {
-      const input = validForm(ctx, MobileChangeDto);
+    const refused = await formRefusal(ctx, MobileChangeDto, async (input) => {
       await persons.completeMobileChange(consoleAccount(ctx).id, input.mobile, input.challenge, input.code, actor(ctx));
       seeOther(ctx, '/account?done=mobile');
-    }, (view, status) => {
-      const mobile = normalizeMobile(form.mobile) ?? '';
-      render(ctx, 'account/mobile.njk', {
-        ...view, errorField: visibleField(view.errorField, ['code']), csrf: csrfToken(ctx), step: 'code', challenge: form.challenge, mobile, masked: mobile ? maskMobile(mobile) : '',
-      }, status);
     });
+    if (!refused) return;
+    const { view, form } = refused;
+    render(ctx, 'account/mobile.njk', {
+      ...view, errorField: visibleField(view.errorField, ['code']), csrf: csrfToken(ctx), step: 'code', challenge: form.challenge, ...enteredMobile(form.mobile),
+    }, refused.status);
   });
 
   router.get('/realname', async (ctx) => render(ctx, 'account/realname.njk', { csrf: csrfToken(ctx), person: await me(ctx) }));
   router.post('/realname', parseBody(), verifyCsrf(), async (ctx) => {
-    const form = formValues(ctx, RealnameDto);
-    await withFormErrors(ctx, async () => {
-      const input = validForm(ctx, RealnameDto);
+    const refused = await formRefusal(ctx, RealnameDto, async (input) => {
       await persons.submitRealname(consoleAccount(ctx).id, input.legalName, input.idNumber, actor(ctx));
       seeOther(ctx, '/account?done=realname');
-    }, async (view, status) => render(ctx, 'account/realname.njk', {
-      ...view, csrf: csrfToken(ctx), person: await me(ctx), legalName: form.legalName,
-    }, status));
+    });
+    if (refused) render(ctx, 'account/realname.njk', { ...refused.view, csrf: csrfToken(ctx), person: await me(ctx), legalName: refused.form.legalName }, refused.status);
   });
 
   for (const action of ['accept', 'decline'] as const) {
     router.post(`/bindings/:id/${action}`, parseBody(), verifyCsrf(), async (ctx) => {
-      await withFormErrors(ctx, async () => {
+      const refused = await refusalOf(ctx, async () => {
         await bindings[action](consoleAccount(ctx).id, String(ctx.params.id), actor(ctx));
         seeOther(ctx, `/account?done=binding_${action === 'accept' ? 'accepted' : 'declined'}`);
-      }, (view, status) => overview(ctx, view, status));
+      });
+      if (refused) await overview(ctx, refused.view, refused.status);
     });
   }
 
@@ -160,22 +154,25 @@ export function accountRoutes(services: Pick<Services, 'persons' | 'sessions' | 
     const unitId = String(ctx.params.unitId);
     const personId = consoleAccount(ctx).id;
     if (!(await bindings.activeFor(personId, unitId))) throw new AppError('not_found');
-    await withFormErrors(ctx, async () => {
-      await verification.redeem(unitId, validForm(ctx, CodeDto).code, auditContext(ctx, { type: 'person', id: personId }, unitId));
+    const refused = await formRefusal(ctx, CodeDto, async (form) => {
+      await verification.redeem(unitId, form.code, auditContext(ctx, { type: 'person', id: personId }, unitId));
       seeOther(ctx, '/account?done=unit_verified');
-    }, (view, status) => overview(ctx, { ...view, codeUnit: unitId }, status));
+    });
+    if (refused) await overview(ctx, { ...refused.view, codeUnit: unitId }, refused.status);
   });
 
   router.get('/units/register', async (ctx) => render(ctx, 'account/unit-register.njk', { csrf: csrfToken(ctx), person: await me(ctx), certTypes: CERT_TYPES }));
   router.post('/units/register', parseBody(), verifyCsrf(), async (ctx) => {
-    const form = formValues(ctx, UnitRegistrationFormDto);
-    await withFormErrors(ctx, async () => {
-      const unit = await units.register(consoleAccount(ctx).id, validForm(ctx, UnitRegistrationFormDto), actor(ctx));
+    const refused = await formRefusal(ctx, UnitRegistrationFormDto, async (input) => {
+      const unit = await units.register(consoleAccount(ctx).id, input, actor(ctx));
       render(ctx, 'account/unit-registered.njk', { unit });
-    }, async (view, status) => render(ctx, 'account/unit-register.njk', {
-      ...view, csrf: csrfToken(ctx), person: await me(ctx), certTypes: CERT_TYPES,
+    });
+    if (!refused) return;
+    const { form } = refused;
+    render(ctx, 'account/unit-register.njk', {
+      ...refused.view, csrf: csrfToken(ctx), person: await me(ctx), certTypes: CERT_TYPES,
       form: { name: form.name, certType: form.certType, certNo: form.certNo, loginName: form.loginName },
-    }, status));
+    }, refused.status);
   });
 
   // One revoke per business system: every grant the system holds for this person (personal and for each unit).

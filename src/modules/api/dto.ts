@@ -1,4 +1,5 @@
-import { IsIn, IsISO8601, IsOptional, IsString, IsUUID, Matches, MaxLength, MinLength } from 'class-validator';
+import { IsIn, IsISO8601, IsOptional, IsUUID, Matches } from 'class-validator';
+import { NonEmptyTextField, TextField } from '../../shared/http/validate.js';
 
 export { BindDto, CodeDto, ScopesDto, UnitNameDto, UnitRegistrationDto } from '../units/dto.js';
 export { IdNumberDto } from '../persons/dto.js';
@@ -10,7 +11,7 @@ const LIMIT = /^(?:[1-9]\d{0,1}|[1-4]\d{2}|500)$/;
 
 /** Filters and paging of a unit's own audit log (R-A1). Times are ISO 8601; `limit` 1–500 (default 100). */
 export class UnitAuditQueryDto {
-  @IsOptional() @IsString() @MaxLength(64)
+  @IsOptional() @TextField(64)
   action?: string;
 
   @IsOptional() @IsIn(['success', 'failure'])
@@ -34,10 +35,10 @@ export class AuditQueryDto extends UnitAuditQueryDto {
   @IsOptional() @IsIn(ACTOR_TYPES)
   actorType?: (typeof ACTOR_TYPES)[number];
 
-  @IsOptional() @IsString() @MaxLength(64)
+  @IsOptional() @TextField(64)
   actorId?: string;
 
-  @IsOptional() @IsString() @MaxLength(64)
+  @IsOptional() @TextField(64)
   targetId?: string;
 
   @IsOptional() @IsUUID()
@@ -62,6 +63,6 @@ export class BindingsPageQueryDto {
 }
 
 export class SearchQueryDto {
-  @IsString() @MinLength(1) @MaxLength(64)
+  @NonEmptyTextField(64)
   q!: string;
 }

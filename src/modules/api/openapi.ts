@@ -56,6 +56,8 @@ export function openApiDocument(issuer: string, businessScopes: string[]): Recor
   const op = (summary: string, tag: string, extra: Record<string, unknown> = {}) => ({ summary, tags: [tag], responses: { ...errors }, ...extra });
   const ok = (schema: Record<string, unknown>, status = '200') => ({ [status]: { description: 'OK', ...json(schema) } });
   const noContent = { 204: { description: 'Done' } };
+  /** An object holding one list of a schema, e.g. `{ units: [Unit] }`. */
+  const listOf = (key: string, item: string) => ({ type: 'object', properties: { [key]: { type: 'array', items: ref(item) } } });
   const body = (schema: Record<string, unknown>) => ({ requestBody: { required: true, ...json(schema) } });
   const withResponses = (operation: ReturnType<typeof op>, responses: Record<string, unknown>) => ({ ...operation, responses: { ...responses, ...operation.responses } });
   const fresh = 'Requires an access token obtained from a sign-in within the re-authentication window (S-34); otherwise 401 reauth_required.';
@@ -88,13 +90,13 @@ export function openApiDocument(issuer: string, businessScopes: string[]): Recor
       '/unit/bindings/{id}/contact': { post: withResponses(op('Make an active handler the common contact (R-B5); changes the role only, both bindings keep their permissions', 'unit', { description: fresh, parameters: [id] }), noContent) },
       '/unit/verification': { post: withResponses(op('Verify the unit with the counter authorisation code (R-U5)', 'unit', body(ref('Code'))), ok(ref('Unit'))) },
       '/unit/audit': { get: withResponses(op('The unit audit log (R-A1), newest first, with cursor paging', 'unit', { parameters: queryParameters(UnitAuditQueryDto, AUDIT_DESCRIPTIONS) }), ok(ref('AuditPage'))) },
-      '/me/bindings': { get: withResponses(op('My pending and active bindings', 'person'), ok({ type: 'object', properties: { bindings: { type: 'array', items: ref('Binding') } } })) },
+      '/me/bindings': { get: withResponses(op('My pending and active bindings', 'person'), ok(listOf('bindings', 'Binding'))) },
       '/me/bindings/{id}/accept': { post: withResponses(op('Accept a pending binding (guide §3)', 'person', { parameters: [id] }), noContent) },
       '/me/bindings/{id}/decline': { post: withResponses(op('Decline a pending binding', 'person', { parameters: [id] }), noContent) },
       '/me/units': { post: withResponses(op('Register a unit; the person becomes its common contact (R-U1, R-U2)', 'person', body(ref('UnitRegistration'))), ok(ref('Unit'), '201')) },
-      '/counter/units': { get: withResponses(op('Find units by certificate number, login name or name', 'counter', { parameters: queryParameters(SearchQueryDto) }), ok({ type: 'object', properties: { units: { type: 'array', items: ref('Unit') } } })) },
+      '/counter/units': { get: withResponses(op('Find units by certificate number, login name or name', 'counter', { parameters: queryParameters(SearchQueryDto) }), ok(listOf('units', 'Unit'))) },
       '/counter/units/{id}/verification-codes': {
-        get: withResponses(op('Issued codes and their state', 'counter', { parameters: [id] }), ok({ type: 'object', properties: { codes: { type: 'array', items: ref('IssuedCode') } } })),
+        get: withResponses(op('Issued codes and their state', 'counter', { parameters: [id] }), ok(listOf('codes', 'IssuedCode'))),
         post: withResponses(op('Issue an authorisation code (shown once; invalidates earlier unused codes)', 'counter', { parameters: [id] }), ok({ type: 'object', properties: { code: { type: 'string', examples: ['ABCDE-FGHJK'] }, expiresAt: { type: 'string', format: 'date-time' } } }, '201')),
       },
       '/counter/audit': {
@@ -102,14 +104,14 @@ export function openApiDocument(issuer: string, businessScopes: string[]): Recor
           parameters: queryParameters(AuditQueryDto, AUDIT_DESCRIPTIONS),
         }), ok(ref('AuditPage'))),
       },
-      '/counter/persons': { get: withResponses(op('Find persons by login name, mobile number or name', 'counter', { parameters: queryParameters(SearchQueryDto) }), ok({ type: 'object', properties: { persons: { type: 'array', items: ref('Person') } } })) },
+      '/counter/persons': { get: withResponses(op('Find persons by login name, mobile number or name', 'counter', { parameters: queryParameters(SearchQueryDto) }), ok(listOf('persons', 'Person'))) },
       '/counter/persons/{id}': { get: withResponses(op('A person', 'counter', { parameters: [id] }), ok(ref('Person'))) },
       '/counter/persons/{id}/realname/verify': { post: withResponses(op('Verify a person\'s real name: the number read from the identity card must match the submission (R-P2)', 'counter', { parameters: [id], ...body(ref('IdNumber')) }), ok(ref('Person'))) },
       '/counter/persons/{id}/realname/reject': { post: withResponses(op('Reject a real-name submission with a note', 'counter', { parameters: [id], ...body(ref('Note')) }), ok(ref('Person'))) },
       '/counter/appeals': {
         get: withResponses(op('Appeals (申诉) by status (default pending), optionally of one unit', 'counter', {
           parameters: queryParameters(AppealListQueryDto),
-        }), ok({ type: 'object', properties: { appeals: { type: 'array', items: ref('Appeal') } } })),
+        }), ok(listOf('appeals', 'Appeal'))),
       },
       '/counter/appeals/{id}': { get: withResponses(op('An appeal with its unit and documents', 'counter', { parameters: [id] }), ok(ref('AppealDetail'))) },
       '/counter/appeals/{id}/approve': { post: withResponses(op('Approve: sends the applicant a single-use link valid 24 h (only for a registered, active, unverified unit; R-R2, R-R3)', 'counter', { parameters: [id], ...body(ref('Note')) }), ok(ref('Appeal'))) },
@@ -129,7 +131,7 @@ export function openApiDocument(issuer: string, businessScopes: string[]): Recor
         })),
       },
       '/counter/jobs/{id}/retry': { post: withResponses(op('Queue a failed job again with its full number of attempts (audited as job.retry); 404 when it is not a failed job', 'counter', { parameters: [id] }), noContent) },
-      '/counter/units/{id}/appeals': { get: withResponses(op('The appeals of a unit', 'counter', { parameters: [id] }), ok({ type: 'object', properties: { appeals: { type: 'array', items: ref('Appeal') } } })) },
+      '/counter/units/{id}/appeals': { get: withResponses(op('The appeals of a unit', 'counter', { parameters: [id] }), ok(listOf('appeals', 'Appeal'))) },
       ...Object.fromEntries((['account', 'password'] as const).flatMap((kind) => {
         const name = kind === 'account' ? '账号找回' : '密码找回';
         return [

@@ -70,6 +70,14 @@ export function apiRoutes(services: Pick<Services, 'units' | 'bindings' | 'verif
     const api = account(ctx, kind);
     return { api, context: auditContext(ctx, { type: kind, id: api.id }, kind === 'unit' ? api.id : undefined) };
   };
+  /** The unit as it is after a change it made. */
+  const unitAfter = async (id: string) => unitJson((await units.byId(id))!);
+  /** The unit account of an operation of the sensitive table, which needs a recent password (S-27 / S-34). */
+  const sensitive = (ctx: Context, operation: SensitiveOperation) => {
+    const found = as(ctx, 'unit');
+    fresh(found.api, operation);
+    return found;
+  };
 
   // --- the unit account (unit console) ---
   secured.get('/unit', async (ctx) => {
@@ -79,20 +87,17 @@ export function apiRoutes(services: Pick<Services, 'units' | 'bindings' | 'verif
     ctx.body = { ...unitJson(unit), nameHistory: await units.nameHistory(unit.id) };
   });
   secured.patch('/unit', async (ctx) => {
-    const { api, context } = as(ctx, 'unit');
-    fresh(api, 'unit.rename');
+    const { api, context } = sensitive(ctx, 'unit.rename');
     await units.updateName(api.id, validBody(ctx, UnitNameDto).name, context);
-    ctx.body = unitJson((await units.byId(api.id))!);
+    ctx.body = await unitAfter(api.id);
   });
   secured.post('/unit/name-change', async (ctx) => {
-    const { api, context } = as(ctx, 'unit');
-    fresh(api, 'unit.name_change');
+    const { api, context } = sensitive(ctx, 'unit.name_change');
     await units.changeVerifiedName(api.id, validBody(ctx, UnitNameDto).name, context);
-    ctx.body = unitJson((await units.byId(api.id))!);
+    ctx.body = await unitAfter(api.id);
   });
   secured.get('/unit/bindings', async (ctx) => {
-    const { api } = as(ctx, 'unit');
-    fresh(api, 'unit.bindings_list');
+    const { api } = sensitive(ctx, 'unit.bindings_list');
     // Paged (issue #15, Q-P6): a unit may have thousands of handlers.
     const query = validQuery(ctx, BindingsPageQueryDto);
     const page = query.page ? Number(query.page) : 1;
@@ -101,36 +106,32 @@ export function apiRoutes(services: Pick<Services, 'units' | 'bindings' | 'verif
     ctx.body = { bindings: list.bindings.map(bindingJson), page, limit, hasMore: list.hasNext };
   });
   secured.post('/unit/bindings', async (ctx) => {
-    const { api, context } = as(ctx, 'unit');
-    fresh(api, 'unit.bind');
+    const { api, context } = sensitive(ctx, 'unit.bind');
     const body = validBody(ctx, BindDto);
     const created = await bindings.bind(api.id, body, context);
     ctx.status = 201;
     ctx.body = bindingJson(bindings.view(created));
   });
   secured.post('/unit/bindings/:id/unbind', async (ctx) => {
-    const { api, context } = as(ctx, 'unit');
-    fresh(api, 'unit.unbind');
+    const { api, context } = sensitive(ctx, 'unit.unbind');
     await bindings.unbind(api.id, String(ctx.params.id), context);
     ctx.status = 204;
   });
   secured.put('/unit/bindings/:id/scopes', async (ctx) => {
-    const { api, context } = as(ctx, 'unit');
-    fresh(api, 'unit.scopes');
+    const { api, context } = sensitive(ctx, 'unit.scopes');
     const body = validBody(ctx, ScopesDto);
     await bindings.setScopes(api.id, String(ctx.params.id), body.scopes, body.validFrom, body.validUntil, context);
     ctx.status = 204;
   });
   secured.post('/unit/bindings/:id/contact', async (ctx) => {
-    const { api, context } = as(ctx, 'unit');
-    fresh(api, 'unit.contact');
+    const { api, context } = sensitive(ctx, 'unit.contact');
     await bindings.setContact(api.id, String(ctx.params.id), context);
     ctx.status = 204;
   });
   secured.post('/unit/verification', async (ctx) => {
     const { api, context } = as(ctx, 'unit');
     await verification.redeem(api.id, validBody(ctx, CodeDto).code, context);
-    ctx.body = unitJson((await units.byId(api.id))!);
+    ctx.body = await unitAfter(api.id);
   });
   secured.get('/unit/audit', async (ctx) => {
     const { api } = as(ctx, 'unit');

@@ -1,6 +1,6 @@
 import type { Context } from 'koa';
-import { IsOptional, IsString, MaxLength } from 'class-validator';
-import { validQuery } from '../../shared/http/validate.js';
+import { IsOptional } from 'class-validator';
+import { validQuery, TextField } from '../../shared/http/validate.js';
 import { keysWithPrefix, translate, type Locale } from '../../shared/i18n/index.js';
 import type { AuditFilter } from './audit-log.js';
 
@@ -22,16 +22,16 @@ export const FILTER_MAX = 64;
  * ignored, the page then shows everything.
  */
 export class AuditPageQueryDto {
-  @IsOptional() @IsString() @MaxLength(FILTER_MAX)
+  @IsOptional() @TextField(FILTER_MAX)
   action?: string;
 
-  @IsOptional() @IsString() @MaxLength(FILTER_MAX)
+  @IsOptional() @TextField(FILTER_MAX)
   from?: string;
 
-  @IsOptional() @IsString() @MaxLength(FILTER_MAX)
+  @IsOptional() @TextField(FILTER_MAX)
   to?: string;
 
-  @IsOptional() @IsString() @MaxLength(FILTER_MAX)
+  @IsOptional() @TextField(FILTER_MAX)
   page?: string;
 }
 

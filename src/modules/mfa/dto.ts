@@ -1,5 +1,4 @@
-import { IsString, MaxLength } from 'class-validator';
-import { fieldCode } from '../../shared/http/validate.js';
+import { TextField } from '../../shared/http/validate.js';
 
 /**
  * The second-factor forms (issue #18), one DTO per use case (issue #13): the HTML forms of the sign-in and of the
@@ -9,13 +8,13 @@ import { fieldCode } from '../../shared/http/validate.js';
 
 /** A code from an authenticator app: TOTP enrolment and the operator's sign-in (six digits, spaces tolerated). */
 export class TotpCodeDto {
-  @IsString() @MaxLength(16)
+  @TextField(16)
   totp!: string;
 }
 
 /** The second factor after the password or for a step-up: a TOTP code or a recovery code (`ABCDE-FGHIJ`). */
 export class SecondFactorCodeDto {
-  @IsString() @MaxLength(32)
+  @TextField(32)
   code!: string;
 }
 
@@ -24,6 +23,6 @@ export class SecondFactorCodeDto {
  * a refusal reads as the passkey's: 通行密钥验证未通过.
  */
 export class PasskeyResponseDto {
-  @IsString(fieldCode('passkey_invalid')) @MaxLength(16_384, fieldCode('passkey_invalid'))
+  @TextField(16_384, 'passkey_invalid')
   response!: string;
 }

@@ -7,13 +7,12 @@ import type { RegistrationResponseJSON } from '@simplewebauthn/server';
 import { PROJECT_ROOT } from '../../shared/paths.js';
 import { parseWebAuthnResponse } from './passkeys.js';
 import { auditContext, csrfToken, parseBody, seeOther, verifyCsrf } from '../../shared/http/forms.js';
-import { formValues, validForm } from '../../shared/http/validate.js';
 import { PasskeyResponseDto, TotpCodeDto } from './dto.js';
 import { render } from '../../shared/http/views.js';
 import type { Services } from '../../services.js';
 import type { RequireAccount } from '../../shared/console-account.js';
 import { consoleAccount } from '../../shared/console-account.js';
-import { assertFound, visibleField, withFormErrors } from '../../shared/http/form-errors.js';
+import { assertFound, formRefusal, visibleField } from '../../shared/http/form-errors.js';
 import { frameIdentity, type IdentityServices } from '../site/identity.js';
 
 /** `ABCD EFGH …`: the key as a person types it into an authenticator app. */
@@ -60,15 +59,15 @@ export function secondFactorRoutes(services: Pick<Services, 'mfa' | 'persons' | 
   });
 
   router.post('/totp', parseBody(), verifyCsrf(), fresh, async (ctx) => {
-    await withFormErrors(ctx, async () => {
-      const codes = await mfa.confirmTotp(consoleAccount(ctx).id, validForm(ctx, TotpCodeDto).totp, actor(ctx));
+    const refused = await formRefusal(ctx, TotpCodeDto, async (input) => {
+      const codes = await mfa.confirmTotp(consoleAccount(ctx).id, input.totp, actor(ctx));
       render(ctx, 'account/recovery-codes.njk', { codes, done: 'totp_enrolled' });
-    }, async (view, status) => {
-      // Already on, e.g. a second copy of this confirmation that lost to the first (a double click): the security
-      // page says so and offers new recovery codes, instead of "wrong code" over codes the first copy showed.
-      if ((await mfa.status(consoleAccount(ctx).id)).totp) seeOther(ctx, '/account/security?done=totp_already_enrolled');
-      else await enrolPage(ctx, { ...view, form: formValues(ctx, TotpCodeDto) }, status);
     });
+    if (!refused) return;
+    // Already on, e.g. a second copy of this confirmation that lost to the first (a double click): the security
+    // page says so and offers new recovery codes, instead of "wrong code" over codes the first copy showed.
+    if ((await mfa.status(consoleAccount(ctx).id)).totp) seeOther(ctx, '/account/security?done=totp_already_enrolled');
+    else await enrolPage(ctx, { ...refused.view, form: refused.form }, refused.status);
   });
 
   router.post('/totp/remove', parseBody(), verifyCsrf(), fresh, async (ctx) => {
@@ -89,13 +88,13 @@ export function secondFactorRoutes(services: Pick<Services, 'mfa' | 'persons' | 
   router.get('/passkey', fresh, (ctx) => passkeyPage(ctx));
 
   router.post('/passkey', parseBody(), verifyCsrf(), fresh, async (ctx) => {
-    await withFormErrors(ctx, async () => {
-      const { response } = validForm(ctx, PasskeyResponseDto);
+    const refused = await formRefusal(ctx, PasskeyResponseDto, async ({ response }) => {
       const codes = await passkeys.register(consoleAccount(ctx).id, parseWebAuthnResponse<RegistrationResponseJSON>(response), actor(ctx));
       // The first second factor: its recovery codes, shown once (as after a TOTP enrolment).
       if (codes) render(ctx, 'account/recovery-codes.njk', { codes, done: 'passkey_added' });
       else seeOther(ctx, '/account/security?done=passkey_added');
-    }, (view, status) => passkeyPage(ctx, { ...view, errorField: visibleField(view.errorField, []) }, status));
+    });
+    if (refused) await passkeyPage(ctx, { ...refused.view, errorField: visibleField(refused.view.errorField, []) }, refused.status);
   });
 
   router.post('/passkeys/:id/remove', parseBody(), verifyCsrf(), fresh, async (ctx) => {

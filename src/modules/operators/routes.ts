@@ -2,7 +2,7 @@ import { Router } from '@koa/router';
 import { isUuid } from '../../shared/account-id.js';
 import type { Context } from 'koa';
 import { auditContext, csrfToken, parseBody, seeOther, verifyCsrf } from '../../shared/http/forms.js';
-import { validForm, validQuery } from '../../shared/http/validate.js';
+import { validQuery } from '../../shared/http/validate.js';
 import { ConsoleAuditQueryDto, ConsoleSearchQueryDto } from './dto.js';
 import { IdNumberDto } from '../persons/dto.js';
 import { NoteDto } from '../recovery/dto.js';
@@ -12,7 +12,7 @@ import { translate } from '../../shared/i18n/index.js';
 import type { Services } from '../../services.js';
 import { consoleAccount, type RequireAccount } from '../../shared/console-account.js';
 import { maskMobile } from '../persons/rules.js';
-import { assertFound, withFormErrors } from '../../shared/http/form-errors.js';
+import { assertFound, formRefusal, refusalOf } from '../../shared/http/form-errors.js';
 import type { ActorType } from '../audit/audit-log.js';
 import { frameIdentity, type IdentityServices } from '../site/identity.js';
 import { describeEntries, type DescribeLookups } from '../audit/describe.js';
@@ -20,6 +20,8 @@ import { AUDIT_PAGE_SIZE, auditActions, auditPaging, auditQuery, pageNumber } fr
 
 const ACTOR_TYPES: ActorType[] = ['person', 'unit', 'operator', 'system', 'anonymous'];
 const OUTCOMES = ['realname_verified', 'realname_rejected', 'person_active', 'person_disabled', 'unit_active', 'unit_disabled'];
+/** 停用 and 启用 of persons and units: the route's action and the status it sets. */
+const STATUS_ACTIONS = [['disable', 'disabled'], ['enable', 'active']] as const;
 
 /** What the counter console uses: its own services, and those of the frame and of the audit descriptions. */
 type OperatorPorts = Pick<Services, 'persons' | 'audit' | 'config' | 'operators' | 'units' | 'verification' | 'bindings' | 'appeals' | 'dashboard' | 'notifier'>
@@ -55,20 +57,22 @@ export function operatorRoutes(services: OperatorPorts, requireAccount: RequireA
   router.get('/persons/:id', async (ctx) => personPage(ctx, { done: doneOf(ctx) }));
 
   router.post('/persons/:id/verify', parseBody(), verifyCsrf(), async (ctx) => {
-    await withFormErrors(ctx, async () => {
-      await persons.verifyRealname(String(ctx.params.id), validForm(ctx, IdNumberDto).idNumber, actor(ctx));
+    const refused = await formRefusal(ctx, IdNumberDto, async (form) => {
+      await persons.verifyRealname(String(ctx.params.id), form.idNumber, actor(ctx));
       seeOther(ctx, `/operator/persons/${ctx.params.id}?done=realname_verified`);
-    }, (view, status) => personPage(ctx, view, status));
+    });
+    if (refused) await personPage(ctx, refused.view, refused.status);
   });
 
   router.post('/persons/:id/reject', parseBody(), verifyCsrf(), async (ctx) => {
-    await withFormErrors(ctx, async () => {
-      await persons.rejectRealname(String(ctx.params.id), validForm(ctx, NoteDto).note, actor(ctx));
+    const refused = await formRefusal(ctx, NoteDto, async (form) => {
+      await persons.rejectRealname(String(ctx.params.id), form.note, actor(ctx));
       seeOther(ctx, `/operator/persons/${ctx.params.id}?done=realname_rejected`);
-    }, (view, status) => personPage(ctx, view, status));
+    });
+    if (refused) await personPage(ctx, refused.view, refused.status);
   });
 
-  for (const [action, status] of [['disable', 'disabled'], ['enable', 'active']] as const) {
+  for (const [action, status] of STATUS_ACTIONS) {
     router.post(`/persons/:id/${action}`, parseBody(), verifyCsrf(), async (ctx) => {
       assertFound(await persons.byId(String(ctx.params.id)));
       await persons.setStatus(String(ctx.params.id), status, actor(ctx));
@@ -115,13 +119,14 @@ export function operatorRoutes(services: OperatorPorts, requireAccount: RequireA
   // R-U5: the code is shown once, here, large and with a slip to print and hand over; only its HMAC is kept.
   router.post('/units/:id/codes', parseBody(), verifyCsrf(), async (ctx) => {
     const unit = assertFound(await services.units.byId(String(ctx.params.id)));
-    await withFormErrors(ctx, async () => {
+    const refused = await refusalOf(ctx, async () => {
       const issued = await services.verification.issue(unit.id, actor(ctx));
       render(ctx, 'operator/code-issued.njk', { unit, code: issued.code, expiresAt: issued.expiresAt });
-    }, (view, status) => unitPage(ctx, view, status));
+    });
+    if (refused) await unitPage(ctx, refused.view, refused.status);
   });
 
-  for (const [action, status] of [['disable', 'disabled'], ['enable', 'active']] as const) {
+  for (const [action, status] of STATUS_ACTIONS) {
     router.post(`/units/:id/${action}`, parseBody(), verifyCsrf(), async (ctx) => {
       const unit = assertFound(await services.units.byId(String(ctx.params.id)));
       await services.units.setStatus(unit.id, status, actor(ctx));

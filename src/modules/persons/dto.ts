@@ -1,5 +1,5 @@
 import { IsOptional, IsString, MaxLength } from 'class-validator';
-import { fieldCode, NewPassword, TypedPassword } from '../../shared/http/validate.js';
+import { fieldCode, NewPassword, TypedPassword, TextField } from '../../shared/http/validate.js';
 import { ACCOUNT_MAX, LOGIN_NAME_MAX } from './rules.js';
 
 /**
@@ -13,23 +13,22 @@ export const MOBILE_MAX = 20;
 const CODE_MAX = 16;
 const CHALLENGE_MAX = 64;
 
-const MOBILE_INVALID = fieldCode('mobile_invalid');
 
 export class RegistrationCodeDto {
-  @IsString(MOBILE_INVALID) @MaxLength(MOBILE_MAX, MOBILE_INVALID)
+  @TextField(MOBILE_MAX, 'mobile_invalid')
   mobile!: string;
 
   /** 重新获取验证码 on step 2 sends the step's challenge, so that a refused resend stays on that step (issue #14). */
-  @IsOptional() @IsString() @MaxLength(CHALLENGE_MAX)
+  @IsOptional() @TextField(CHALLENGE_MAX)
   challenge?: string;
 }
 
 /** The code step's challenge and the code typed from the SMS. */
 export class CodeStepDto {
-  @IsString() @MaxLength(CHALLENGE_MAX)
+  @TextField(CHALLENGE_MAX)
   challenge!: string;
 
-  @IsString(fieldCode('code_invalid')) @MaxLength(CODE_MAX, fieldCode('code_invalid'))
+  @TextField(CODE_MAX, 'code_invalid')
   code!: string;
 }
 
@@ -44,14 +43,14 @@ export class NewPasswordDto extends CodeStepDto {
 
 /** Registration of a personal account (R-P1): the verified mobile's code step, login name, password twice. */
 export class RegistrationDto extends NewPasswordDto {
-  @IsString(MOBILE_INVALID) @MaxLength(MOBILE_MAX, MOBILE_INVALID)
+  @TextField(MOBILE_MAX, 'mobile_invalid')
   mobile!: string;
 
-  @IsString(fieldCode('login_name_invalid')) @MaxLength(LOGIN_NAME_MAX, fieldCode('login_name_invalid'))
+  @TextField(LOGIN_NAME_MAX, 'login_name_invalid')
   loginName!: string;
 
   /** 用户协议 and 隐私政策 accepted (`yes`). */
-  @IsString() @MaxLength(8)
+  @TextField(8)
   agree!: string;
 }
 
@@ -78,27 +77,27 @@ export class MobileChangeStartDto {
   @TypedPassword()
   currentPassword!: string;
 
-  @IsString(MOBILE_INVALID) @MaxLength(MOBILE_MAX, MOBILE_INVALID)
+  @TextField(MOBILE_MAX, 'mobile_invalid')
   mobile!: string;
 }
 
 /** Mobile change, step 2: the new number (hidden), its challenge and the code. */
 export class MobileChangeDto extends CodeStepDto {
-  @IsString(MOBILE_INVALID) @MaxLength(MOBILE_MAX, MOBILE_INVALID)
+  @TextField(MOBILE_MAX, 'mobile_invalid')
   mobile!: string;
 }
 
 /** The identity number as read from the card at the counter (R-P2): it must match the submission. */
 export class IdNumberDto {
-  @IsString(fieldCode('id_number_invalid')) @MaxLength(18, fieldCode('id_number_invalid'))
+  @TextField(18, 'id_number_invalid')
   idNumber!: string;
 }
 
 /** Real-name submission (R-P2): the legal name (2–50 characters) and the 18-character identity number. */
 export class RealnameDto {
-  @IsString(fieldCode('legal_name_invalid')) @MaxLength(50, fieldCode('legal_name_invalid'))
+  @TextField(50, 'legal_name_invalid')
   legalName!: string;
 
-  @IsString(fieldCode('id_number_invalid')) @MaxLength(18, fieldCode('id_number_invalid'))
+  @TextField(18, 'id_number_invalid')
   idNumber!: string;
 }

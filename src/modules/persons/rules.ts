@@ -19,6 +19,12 @@ export function maskMobile(mobile: string): string {
   return `${mobile.slice(0, 3)}****${mobile.slice(-4)}`;
 }
 
+/** A code step shown again after a refusal: the number as entered (normalised; empty when it is none) and masked. */
+export function enteredMobile(entered: string): { mobile: string; masked: string } {
+  const mobile = normalizeMobile(entered) ?? '';
+  return { mobile, masked: mobile ? maskMobile(mobile) : '' };
+}
+
 const WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
 const CHECK = '10X98765432';
 

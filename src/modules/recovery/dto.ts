@@ -1,5 +1,5 @@
 import { IsIn, IsString, MaxLength, MinLength } from 'class-validator';
-import { fieldCode, NewPassword, TypedPassword } from '../../shared/http/validate.js';
+import { fieldCode, NewPassword, TypedPassword, TextField, NonEmptyTextField } from '../../shared/http/validate.js';
 import { CERT_NO_MAX, CERT_TYPES, UNIT_NAME } from '../units/certificates.js';
 import { ACCOUNT_MAX } from '../persons/rules.js';
 
@@ -19,13 +19,13 @@ export class RecoveryCertificateDto {
   @IsIn(CERT_TYPES, fieldCode('unit_cert_type_invalid'))
   certType!: string;
 
-  @IsString() @MinLength(1) @MaxLength(CERT_NO_MAX)
+  @NonEmptyTextField(CERT_NO_MAX)
   certNo!: string;
 }
 
 /** The code sent to the common contact's mobile, with the challenge of the sending step. */
 export class RecoveryCodeDto extends RecoveryCertificateDto {
-  @IsString() @MinLength(1) @MaxLength(CHALLENGE_MAX)
+  @NonEmptyTextField(CHALLENGE_MAX)
   challenge!: string;
 
   @IsString(fieldCode('code_invalid')) @MinLength(1) @MaxLength(CODE_MAX, fieldCode('code_invalid'))
@@ -52,38 +52,38 @@ export class RecoveryResetDto extends RecoveryCodeDto {
 
 /** 申诉 (R-R3): the applicant, the contact for the decision, the certificate and what is asked for. */
 export class AppealDto {
-  @IsString(fieldCode('appeal_applicant_invalid')) @MaxLength(50, fieldCode('appeal_applicant_invalid'))
+  @TextField(50, 'appeal_applicant_invalid')
   applicantName!: string;
 
-  @IsString(fieldCode('appeal_contact_invalid')) @MaxLength(CONTACT_MAX, fieldCode('appeal_contact_invalid'))
+  @TextField(CONTACT_MAX, 'appeal_contact_invalid')
   contact!: string;
 
   @IsIn(CERT_TYPES, fieldCode('unit_cert_type_invalid'))
   certType!: string;
 
-  @IsString() @MaxLength(CERT_NO_MAX)
+  @TextField(CERT_NO_MAX)
   certNo!: string;
 
   @IsIn(APPEAL_KINDS, fieldCode('appeal_kind_invalid'))
   kind!: string;
 
   /** Takeover only: the person account that becomes the common contact. */
-  @IsString(fieldCode('appeal_applicant_account_invalid')) @MaxLength(ACCOUNT_MAX, fieldCode('appeal_applicant_account_invalid'))
+  @TextField(ACCOUNT_MAX, 'appeal_applicant_account_invalid')
   applicantAccount!: string;
 }
 
 /** The applicant's own look-up of an appeal: the reference and the contact given when filing. */
 export class AppealStatusDto {
-  @IsString() @MinLength(1) @MaxLength(32)
+  @NonEmptyTextField(32)
   reference!: string;
 
-  @IsString() @MinLength(1) @MaxLength(CONTACT_MAX)
+  @NonEmptyTextField(CONTACT_MAX)
   contact!: string;
 }
 
 /** The single-use link of an approved appeal, with the new password when the appeal was about it. */
 export class AppealLinkDto {
-  @IsString() @MaxLength(64)
+  @TextField(64)
   token!: string;
 
   @TypedPassword()
@@ -95,12 +95,12 @@ export class AppealLinkDto {
 
 /** An operator's note on a decision (2–200 characters; the service checks the lower bound). */
 export class NoteDto {
-  @IsString(fieldCode('note_invalid')) @MaxLength(200, fieldCode('note_invalid'))
+  @TextField(200, 'note_invalid')
   note!: string;
 }
 
 /** The counter's decision on an appeal: the note, and for a takeover an optional corrected unit name (R-U4). */
 export class AppealDecisionDto extends NoteDto {
-  @IsString(fieldCode('unit_name_invalid')) @MaxLength(UNIT_NAME.max, fieldCode('unit_name_invalid'))
+  @TextField(UNIT_NAME.max, 'unit_name_invalid')
   unitName!: string;
 }

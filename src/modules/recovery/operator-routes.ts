@@ -1,12 +1,11 @@
 import { Router } from '@koa/router';
 import type { Context } from 'koa';
 import { auditContext, csrfToken, parseBody, seeOther, verifyCsrf } from '../../shared/http/forms.js';
-import { formValues, validForm } from '../../shared/http/validate.js';
 import { AppealDecisionDto } from './dto.js';
 import { render } from '../../shared/http/views.js';
 import type { Services } from '../../services.js';
 import { consoleAccount, type RequireAccount } from '../../shared/console-account.js';
-import { withFormErrors } from '../../shared/http/form-errors.js';
+import { formRefusal } from '../../shared/http/form-errors.js';
 import { APPEAL_LINK_TTL_HOURS } from './appeals.js';
 import { PREVIEW_TYPES, sendDocument, sendPdfPage, sendPreview } from './documents.js';
 import { PdfPreviewer } from './pdf-preview.js';
@@ -88,13 +87,12 @@ export function appealOperatorRoutes(services: Pick<Services, 'appeals' | 'audit
     });
 
     router.post(`/:id/${decision}`, parseBody(), verifyCsrf(), async (ctx) => {
-      const form = formValues(ctx, AppealDecisionDto);
-      await withFormErrors(ctx, async () => {
-        const input = validForm(ctx, AppealDecisionDto);
+      const refused = await formRefusal(ctx, AppealDecisionDto, async (input) => {
         if (decision === 'approve') await appeals.approve(String(ctx.params.id), input.note, actor(ctx), input.unitName);
         else await appeals.reject(String(ctx.params.id), input.note, actor(ctx));
         seeOther(ctx, `/operator/appeals/${ctx.params.id}?done=${decision}`);
-      }, (view, status) => appealPage(ctx, { ...view, note: form.note, decision }, status));
+      });
+      if (refused) await appealPage(ctx, { ...refused.view, note: refused.form.note, decision }, refused.status);
     });
   }
 

@@ -8,7 +8,7 @@ import { state } from '../../shared/http/middleware.js';
 import { render } from '../../shared/http/views.js';
 import type { Services } from '../../services.js';
 import { consoleAccount, type RequireAccount } from '../../shared/console-account.js';
-import { withFormErrors } from '../../shared/http/form-errors.js';
+import { formRefusal, refusalOf, withFormErrors } from '../../shared/http/form-errors.js';
 import { formValues, validForm } from '../../shared/http/validate.js';
 import { AppealDto, AppealLinkDto, AppealStatusDto, RecoveryCertificateDto, RecoveryCodeDto, RecoveryResetDto, UnitPasswordDto } from './dto.js';
 import { CERT_TYPES } from '../units/certificates.js';
@@ -125,28 +125,26 @@ export function recoveryRoutes(services: Pick<Services, 'recovery' | 'appeals' |
 
     // Step 1: the paths for this certificate (same page for a real unit and an unknown certificate, S-22).
     router.post(`/recover/unit/${kind}`, parseBody(), verifyCsrf(), async (ctx) => {
-      const form = formValues(ctx, RecoveryCertificateDto);
-      await withFormErrors(ctx, async () => {
-        const input = validForm(ctx, RecoveryCertificateDto);
+      const refused = await formRefusal(ctx, RecoveryCertificateDto, async (input) => {
         const paths = await recovery.paths(input.certType, input.certNo, ctx.ip);
         render(ctx, 'recovery/paths.njk', { csrf: csrfToken(ctx), kind, ...paths });
-      }, (view, status) => start(ctx, kind, { ...view, form: certForm(form) }, status));
+      });
+      if (refused) start(ctx, kind, { ...refused.view, form: certForm(refused.form) }, refused.status);
     });
 
     // Step 2: “通过常用联系人找回”: a code to the common contact's mobile.
     router.post(`/recover/unit/${kind}/code`, parseBody(), verifyCsrf(), async (ctx) => {
-      const form = formValues(ctx, RecoveryCertificateDto);
-      await withFormErrors(ctx, async () => {
-        const input = validForm(ctx, RecoveryCertificateDto);
+      const refused = await formRefusal(ctx, RecoveryCertificateDto, async (input) => {
         const sent = await recovery.sendCode(kind, input.certType, input.certNo, state(ctx).locale, auditContext(ctx));
         const { certType, certNo } = services.units.certificate(input.certType, input.certNo);
         render(ctx, 'recovery/code.njk', { csrf: csrfToken(ctx), kind, certType, certNo, ...sent });
-      }, async (view, status) => {
-        // Refused (e.g. too many codes, with the wait): the person stays on this step, not thrown back to step 1.
-        const paths = await recovery.pathsOf(form.certType, form.certNo).catch(() => undefined);
-        if (paths) render(ctx, 'recovery/paths.njk', { ...view, csrf: csrfToken(ctx), kind, ...paths }, status);
-        else start(ctx, kind, { ...view, form: certForm(form) }, status);
       });
+      if (!refused) return;
+      const { view, status, form } = refused;
+      // Refused (e.g. too many codes, with the wait): the person stays on this step, not thrown back to step 1.
+      const paths = await recovery.pathsOf(form.certType, form.certNo).catch(() => undefined);
+      if (paths) render(ctx, 'recovery/paths.njk', { ...view, csrf: csrfToken(ctx), kind, ...paths }, status);
+      else start(ctx, kind, { ...view, form: certForm(form) }, status);
     });
   }
 
@@ -161,20 +159,20 @@ export function recoveryRoutes(services: Pick<Services, 'recovery' | 'appeals' |
 
   // Step 3 of 账号找回: the code reveals the login name (R-R1).
   router.post('/recover/unit/account/verify', parseBody(), verifyCsrf(), async (ctx) => {
-    await withFormErrors(ctx, async () => {
-      const form = validForm(ctx, RecoveryCodeDto);
+    const refused = await formRefusal(ctx, RecoveryCodeDto, async (form) => {
       const unit = await recovery.revealAccount(form.certType, form.certNo, form.challenge, form.code, auditContext(ctx));
       render(ctx, 'recovery/found.njk', { kind: 'account', unit });
-    }, (view, status) => codePage(ctx, 'account', view, status));
+    });
+    if (refused) codePage(ctx, 'account', refused.view, refused.status);
   });
 
   // Step 3 of 密码找回: the code and a new password (R-R2); the unit account's sessions end.
   router.post('/recover/unit/password/reset', parseBody(), verifyCsrf(), async (ctx) => {
-    await withFormErrors(ctx, async () => {
-      const form = validForm(ctx, RecoveryResetDto);
+    const refused = await formRefusal(ctx, RecoveryResetDto, async (form) => {
       const unit = await recovery.resetPassword(form.certType, form.certNo, form.challenge, form.code, form.password, form.passwordConfirm, auditContext(ctx));
       render(ctx, 'recovery/found.njk', { kind: 'password', unit });
-    }, (view, status) => codePage(ctx, 'password', view, status));
+    });
+    if (refused) codePage(ctx, 'password', refused.view, refused.status);
   });
 
   // 申诉 (R-R3): the public form with documents.
@@ -212,14 +210,13 @@ export function recoveryRoutes(services: Pick<Services, 'recovery' | 'appeals' |
   // The applicant follows the appeal with its reference number and the contact given (no enumeration).
   router.get('/recover/unit/appeal/status', (ctx) => render(ctx, 'recovery/appeal-status.njk', { csrf: csrfToken(ctx) }));
   router.post('/recover/unit/appeal/status', parseBody(), verifyCsrf(), async (ctx) => {
-    const form = formValues(ctx, AppealStatusDto);
-    await withFormErrors(ctx, async () => {
-      const input = validForm(ctx, AppealStatusDto);
+    const refused = await formRefusal(ctx, AppealStatusDto, async (input) => {
       const found = await appeals.status(input.reference, input.contact, auditContext(ctx));
       render(ctx, 'recovery/appeal-status.njk', { csrf: csrfToken(ctx), found, form: { reference: found.reference, contact: input.contact } });
-    }, (view, status) => render(ctx, 'recovery/appeal-status.njk', {
-      ...view, csrf: csrfToken(ctx), form: { reference: form.reference, contact: form.contact },
-    }, status));
+    });
+    if (!refused) return;
+    const { form } = refused;
+    render(ctx, 'recovery/appeal-status.njk', { ...refused.view, csrf: csrfToken(ctx), form: { reference: form.reference, contact: form.contact } }, refused.status);
   });
 
   // The single-use link of an approved appeal: looking does not use it; the form does.
@@ -227,22 +224,22 @@ export function recoveryRoutes(services: Pick<Services, 'recovery' | 'appeals' |
     // Taken whole: a link's token is exactly 43 characters, so anything else (longer too) is refused as an
     // invalid link by the service, never cut to fit.
     const token = typeof ctx.query.token === 'string' ? ctx.query.token : '';
-    await withFormErrors(ctx, async () => {
+    const refused = await refusalOf(ctx, async () => {
       const link = await appeals.checkLink(token);
       render(ctx, 'recovery/link.njk', { csrf: csrfToken(ctx), token, ...link });
-    }, (view, status) => render(ctx, 'recovery/link.njk', { ...view }, status));
+    });
+    if (refused) render(ctx, 'recovery/link.njk', { ...refused.view }, refused.status);
   });
   router.post('/recover/unit/appeal/link', parseBody(), verifyCsrf(), async (ctx) => {
-    const form = formValues(ctx, AppealLinkDto);
-    await withFormErrors(ctx, async () => {
-      const input = validForm(ctx, AppealLinkDto);
+    const refused = await formRefusal(ctx, AppealLinkDto, async (input) => {
       const used = await appeals.useLink(input.token, input, auditContext(ctx));
       // A takeover's link sets the unit password, like 密码找回.
       render(ctx, 'recovery/found.njk', { kind: used.kind === 'takeover' ? 'password' : used.kind, unit: used.unit });
-    }, async (view, status) => {
-      const link = await appeals.checkLink(form.token).catch(() => undefined);
-      render(ctx, 'recovery/link.njk', { ...view, csrf: csrfToken(ctx), token: link ? form.token : '', ...link }, status);
     });
+    if (!refused) return;
+    const { token } = refused.form;
+    const link = await appeals.checkLink(token).catch(() => undefined);
+    render(ctx, 'recovery/link.njk', { ...refused.view, csrf: csrfToken(ctx), token: link ? token : '', ...link }, refused.status);
   });
 
   // The account centre: the common contact sees the unit's login name and may set a new unit password (R-R1, R-R2).
@@ -263,11 +260,11 @@ export function recoveryRoutes(services: Pick<Services, 'recovery' | 'appeals' |
   });
   router.post('/account/unit-recovery/:unitId/password', parseBody(), verifyCsrf(), fresh, async (ctx) => {
     const unitId = String(ctx.params.unitId);
-    await withFormErrors(ctx, async () => {
-      const form = validForm(ctx, UnitPasswordDto);
+    const refused = await formRefusal(ctx, UnitPasswordDto, async (form) => {
       await recovery.resetByContact(consoleAccount(ctx).id, unitId, form.password, form.passwordConfirm, person(ctx));
       seeOther(ctx, `/account/unit-recovery?done=password&unit=${encodeURIComponent(unitId)}`);
-    }, (view, status) => contactPage(ctx, { ...view, errorUnit: unitId }, status));
+    });
+    if (refused) await contactPage(ctx, { ...refused.view, errorUnit: unitId }, refused.status);
   });
 
   return router;

@@ -85,13 +85,7 @@ function toAppeal(row: AppealRow): Appeal {
 export type NewAppeal = Pick<Appeal, 'id' | 'reference' | 'kind' | 'certType' | 'certNo' | 'unitId' | 'applicantName' | 'contactChannel' | 'contact' | 'locale'>
   & { applicantAccount?: string | null; ip: string | null; at: Date };
 
-export interface NewDocument {
-  id: string;
-  seq: number;
-  filename: string;
-  contentType: string;
-  size: number;
-  sha256: string;
+export interface NewDocument extends AppealDocumentInfo {
   content: Buffer;
 }
 

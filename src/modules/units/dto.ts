@@ -1,5 +1,5 @@
 import { ArrayMaxSize, IsArray, IsIn, IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-validator';
-import { fieldCode, NewPassword, TypedPassword } from '../../shared/http/validate.js';
+import { fieldCode, NewPassword, TypedPassword, TextField, NonEmptyTextField } from '../../shared/http/validate.js';
 import { ACCOUNT_MAX, LOGIN_NAME_MAX } from '../persons/rules.js';
 import { CERT_NO_MAX, CERT_TYPES, UNIT_NAME } from './certificates.js';
 
@@ -20,7 +20,7 @@ export class UnitRegistrationDto extends UnitNameDto {
   @IsIn(CERT_TYPES, fieldCode('unit_cert_type_invalid'))
   certType!: string;
 
-  @IsString() @MaxLength(CERT_NO_MAX)
+  @TextField(CERT_NO_MAX)
   certNo!: string;
 
   @IsString() @MaxLength(LOGIN_NAME_MAX, fieldCode('login_name_invalid'))
@@ -54,12 +54,12 @@ export class ScopesDto {
 
 /** A binding: the person (login name or mobile number) and the permissions (R-B1). */
 export class BindDto extends ScopesDto {
-  @IsString() @MinLength(1) @MaxLength(ACCOUNT_MAX)
+  @NonEmptyTextField(ACCOUNT_MAX)
   account!: string;
 }
 
 /** The counter's authorisation code, entered by the unit or a handler (R-U5). */
 export class CodeDto {
-  @IsString() @MinLength(1) @MaxLength(32)
+  @NonEmptyTextField(32)
   code!: string;
 }

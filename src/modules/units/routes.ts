@@ -1,7 +1,6 @@
 import { Router } from '@koa/router';
 import type { Context } from 'koa';
 import { auditContext, csrfToken, formFields, parseBody, seeOther, verifyCsrf } from '../../shared/http/forms.js';
-import { formValues, validForm } from '../../shared/http/validate.js';
 import { BindDto, CodeDto, ScopesDto, UnitNameDto } from './dto.js';
 import { PasswordChangeDto } from '../persons/dto.js';
 import { state } from '../../shared/http/middleware.js';
@@ -10,7 +9,7 @@ import type { Services } from '../../services.js';
 import type { SensitiveOperation } from '../../shared/security/sensitive.js';
 import { consoleAccount, type RequireAccount } from '../../shared/console-account.js';
 import { maskMobile } from '../persons/rules.js';
-import { assertFound, withFormErrors } from '../../shared/http/form-errors.js';
+import { assertFound, formRefusal, refusalOf } from '../../shared/http/form-errors.js';
 import { CERT_TYPES } from './certificates.js';
 import { frameIdentity, personLabel, type IdentityServices } from '../site/identity.js';
 import { AppError } from '../../shared/errors.js';
@@ -56,20 +55,20 @@ export function unitRoutes(services: Pick<Services, 'units' | 'bindings' | 'veri
   router.get('/', (ctx) => home(ctx));
 
   router.post('/info', parseBody(), verifyCsrf(), fresh('unit.rename'), async (ctx) => {
-    const form = formValues(ctx, UnitNameDto);
-    await withFormErrors(ctx, async () => {
-      await units.updateName(unitId(ctx), validForm(ctx, UnitNameDto).name, actor(ctx));
+    const refused = await formRefusal(ctx, UnitNameDto, async (input) => {
+      await units.updateName(unitId(ctx), input.name, actor(ctx));
       seeOther(ctx, '/unit?done=info');
-    }, (view, status) => home(ctx, { ...view, name: form.name }, status));
+    });
+    if (refused) await home(ctx, { ...refused.view, name: refused.form.name }, refused.status);
   });
 
   router.get('/name-change', fresh('unit.name_change'), async (ctx) => render(ctx, 'unit/name-change.njk', { csrf: csrfToken(ctx), unit: await me(ctx) }));
   router.post('/name-change', parseBody(), verifyCsrf(), fresh('unit.name_change'), async (ctx) => {
-    const form = formValues(ctx, UnitNameDto);
-    await withFormErrors(ctx, async () => {
-      await units.changeVerifiedName(unitId(ctx), validForm(ctx, UnitNameDto).name, actor(ctx));
+    const refused = await formRefusal(ctx, UnitNameDto, async (input) => {
+      await units.changeVerifiedName(unitId(ctx), input.name, actor(ctx));
       seeOther(ctx, '/unit?done=name_change');
-    }, async (view, status) => render(ctx, 'unit/name-change.njk', { ...view, csrf: csrfToken(ctx), unit: await me(ctx), name: form.name }, status));
+    });
+    if (refused) render(ctx, 'unit/name-change.njk', { ...refused.view, csrf: csrfToken(ctx), unit: await me(ctx), name: refused.form.name }, refused.status);
   });
 
   async function subaccounts(ctx: Context, view: Record<string, unknown> = {}, status = 200): Promise<void> {
@@ -87,11 +86,11 @@ export function unitRoutes(services: Pick<Services, 'units' | 'bindings' | 'veri
   router.get('/bindings', fresh('unit.bindings_list'), (ctx) => subaccounts(ctx));
 
   router.post('/bindings', parseBody(), verifyCsrf(), fresh('unit.bind'), async (ctx) => {
-    const form = formValues(ctx, BindDto);
-    await withFormErrors(ctx, async () => {
-      await bindings.bind(unitId(ctx), validForm(ctx, BindDto), actor(ctx));
+    const refused = await formRefusal(ctx, BindDto, async (input) => {
+      await bindings.bind(unitId(ctx), input, actor(ctx));
       seeOther(ctx, '/unit/bindings?done=bind');
-    }, (view, status) => subaccounts(ctx, { ...view, form: { ...form, scopes: scopesOf(ctx) } }, status));
+    });
+    if (refused) await subaccounts(ctx, { ...refused.view, form: { ...refused.form, scopes: scopesOf(ctx) } }, refused.status);
   });
 
   /** A binding of this unit (404 for another unit's, as for one that does not exist), for a confirmation step. */
@@ -102,15 +101,20 @@ export function unitRoutes(services: Pick<Services, 'units' | 'bindings' | 'veri
   }
 
   // 取消绑定 and 设为常用联系人 ask for confirmation first, naming the person, the unit and the consequence.
+  function confirmStep(ctx: Context, step: 'unbind' | 'contact', bindingId: string, body: Record<string, string>, more: Record<string, unknown>): void {
+    const locale = state(ctx).locale;
+    render(ctx, 'confirm.njk', {
+      frame: 'unit/layout.njk', csrf: csrfToken(ctx), action: `/unit/bindings/${bindingId}/${step}`, cancel: '/unit/bindings',
+      title: translate(locale, `confirm.${step}_title`), submit: translate(locale, `confirm.${step}_submit`), body: translate(locale, `confirm.${step}_body`, body), ...more,
+    });
+  }
+
   router.get('/bindings/:id/unbind', fresh('unit.unbind'), async (ctx) => {
     const unit = await me(ctx);
     const { binding, person } = await ownBinding(ctx);
     if (binding.role === 'contact') throw new AppError('binding_contact_cannot_be_unbound');
     const locale = state(ctx).locale;
-    render(ctx, 'confirm.njk', {
-      frame: 'unit/layout.njk', csrf: csrfToken(ctx), action: `/unit/bindings/${binding.id}/unbind`, cancel: '/unit/bindings',
-      title: translate(locale, 'confirm.unbind_title'), submit: translate(locale, 'confirm.unbind_submit'),
-      body: translate(locale, 'confirm.unbind_body', { person, unit: unit.name }),
+    confirmStep(ctx, 'unbind', binding.id, { person, unit: unit.name }, {
       facts: [{ label: translate(locale, 'unit.person'), value: person }, { label: translate(locale, 'unit.role'), value: translate(locale, `unit.role.${binding.role}`) }],
     });
   });
@@ -121,10 +125,7 @@ export function unitRoutes(services: Pick<Services, 'units' | 'bindings' | 'veri
     if (binding.role === 'contact' || binding.effective !== 'active') throw new AppError('binding_contact_must_be_active');
     const current = await bindings.contactPerson(unitId(ctx));
     const locale = state(ctx).locale;
-    render(ctx, 'confirm.njk', {
-      frame: 'unit/layout.njk', csrf: csrfToken(ctx), action: `/unit/bindings/${binding.id}/contact`, cancel: '/unit/bindings',
-      title: translate(locale, 'confirm.contact_title'), submit: translate(locale, 'confirm.contact_submit'),
-      body: translate(locale, 'confirm.contact_body', { person, unit: unit.name, previous: current ? personLabel(current, locale) : '' }),
+    confirmStep(ctx, 'contact', binding.id, { person, unit: unit.name, previous: current ? personLabel(current, locale) : '' }, {
       facts: [{ label: translate(locale, 'unit.person'), value: person }],
       // The permissions stay as they are unless changed here (R-B5: the contact change is a change of role).
       hidden: { scopesShown: '1' },
@@ -136,44 +137,47 @@ export function unitRoutes(services: Pick<Services, 'units' | 'bindings' | 'veri
   });
 
   router.post('/bindings/:id/unbind', parseBody(), verifyCsrf(), fresh('unit.unbind'), async (ctx) => {
-    await withFormErrors(ctx, async () => {
+    const refused = await refusalOf(ctx, async () => {
       await bindings.unbind(unitId(ctx), String(ctx.params.id), actor(ctx));
       seeOther(ctx, '/unit/bindings?done=unbind');
-    }, (view, status) => subaccounts(ctx, view, status));
+    });
+    if (refused) await subaccounts(ctx, refused.view, refused.status);
   });
 
   router.post('/bindings/:id/scopes', parseBody(), verifyCsrf(), fresh('unit.scopes'), async (ctx) => {
-    await withFormErrors(ctx, async () => {
-      const form = validForm(ctx, ScopesDto);
+    const refused = await formRefusal(ctx, ScopesDto, async (form) => {
       await bindings.setScopes(unitId(ctx), String(ctx.params.id), form.scopes, form.validFrom, form.validUntil, actor(ctx));
       seeOther(ctx, '/unit/bindings?done=scopes');
-    }, (view, status) => subaccounts(ctx, view, status));
+    });
+    if (refused) await subaccounts(ctx, refused.view, refused.status);
   });
 
   router.post('/bindings/:id/contact', parseBody(), verifyCsrf(), fresh('unit.contact'), async (ctx) => {
-    await withFormErrors(ctx, async () => {
+    const refused = await refusalOf(ctx, async () => {
       // 设为常用联系人 changes the role; the permissions shown in the same form apply when it sent them.
       const shown = formFields(ctx, ['scopesShown'], 4).scopesShown === '1';
       await bindings.setContact(unitId(ctx), String(ctx.params.id), actor(ctx), shown ? scopesOf(ctx) : undefined);
       seeOther(ctx, '/unit/bindings?done=contact');
-    }, (view, status) => subaccounts(ctx, view, status));
+    });
+    if (refused) await subaccounts(ctx, refused.view, refused.status);
   });
 
   router.get('/verify', async (ctx) => render(ctx, 'unit/verify.njk', { csrf: csrfToken(ctx), unit: await me(ctx) }));
   router.post('/verify', parseBody(), verifyCsrf(), async (ctx) => {
-    await withFormErrors(ctx, async () => {
-      await verification.redeem(unitId(ctx), validForm(ctx, CodeDto).code, actor(ctx));
+    const refused = await formRefusal(ctx, CodeDto, async (form) => {
+      await verification.redeem(unitId(ctx), form.code, actor(ctx));
       seeOther(ctx, '/unit?done=verified');
-    }, async (view, status) => render(ctx, 'unit/verify.njk', { ...view, csrf: csrfToken(ctx), unit: await me(ctx) }, status));
+    });
+    if (refused) render(ctx, 'unit/verify.njk', { ...refused.view, csrf: csrfToken(ctx), unit: await me(ctx) }, refused.status);
   });
 
   router.get('/password', fresh('unit.password'), async (ctx) => render(ctx, 'unit/password.njk', { csrf: csrfToken(ctx) }));
   router.post('/password', parseBody(), verifyCsrf(), fresh('unit.password'), async (ctx) => {
-    await withFormErrors(ctx, async () => {
-      const form = validForm(ctx, PasswordChangeDto);
+    const refused = await formRefusal(ctx, PasswordChangeDto, async (form) => {
       await units.changePassword(unitId(ctx), form.currentPassword, form.password, form.passwordConfirm, actor(ctx), consoleAccount(ctx).sessionUid);
       seeOther(ctx, '/unit?done=password');
-    }, (view, status) => render(ctx, 'unit/password.njk', { ...view, csrf: csrfToken(ctx) }, status));
+    });
+    if (refused) render(ctx, 'unit/password.njk', { ...refused.view, csrf: csrfToken(ctx) }, refused.status);
   });
 
   // The unit's own log (R-A1): names instead of ids, action and date filters, 50 a page.

@@ -168,15 +168,9 @@ export class UnitService {
 
   /** R-U4: the general form changes the name only while the unit is unverified; certificate fields never. */
   async updateName(unitId: string, nameInput: string, context: AuditContext): Promise<void> {
-    const name = normalizeUnitName(nameInput);
-    if (!name) throw new AppError('unit_name_invalid', { field: 'name' });
-    await this.deps.db.transaction(async (tx) => {
-      const unit = await unitStore.byId(tx, unitId, true);
-      assertThat(unit, 'not_found');
+    await this.changeName(unitId, nameInput, context, 'unit.update', (unit, name) => {
       if (unit.verified) throw new AppError('unit_name_locked', { field: 'name' });
-      if (unit.name === name) return;
-      await this.rename(tx, unit, name, context, this.#now());
-      await this.deps.audit.record(context, { action: 'unit.update', target: { type: 'unit', id: unitId }, detail: { oldName: unit.name, name } }, tx);
+      return unit.name !== name;
     });
   }
 
@@ -185,16 +179,26 @@ export class UnitService {
    * tokens issued or refreshed afterwards carry the new name.
    */
   async changeVerifiedName(unitId: string, nameInput: string, context: AuditContext): Promise<void> {
+    await this.changeName(unitId, nameInput, context, 'unit.name_change', (unit, name) => {
+      if (!unit.verified) throw new AppError('unit_name_change_unverified', { field: 'name' });
+      if (unit.name === name) throw new AppError('unit_name_unchanged', { field: 'name' });
+      return true;
+    });
+  }
+
+  /**
+   * A name change in one transaction on the locked unit: `proceed` refuses (throws) or skips (false) it; a change
+   * is renamed, kept in the history and audited as `action`.
+   */
+  private async changeName(unitId: string, nameInput: string, context: AuditContext, action: 'unit.update' | 'unit.name_change', proceed: (unit: Unit, name: string) => boolean): Promise<void> {
     const name = normalizeUnitName(nameInput);
     if (!name) throw new AppError('unit_name_invalid', { field: 'name' });
     await this.deps.db.transaction(async (tx) => {
       const unit = await unitStore.byId(tx, unitId, true);
       assertThat(unit, 'not_found');
-      if (!unit.verified) throw new AppError('unit_name_change_unverified', { field: 'name' });
-      if (unit.name === name) throw new AppError('unit_name_unchanged', { field: 'name' });
-      const at = this.#now();
-      await this.rename(tx, unit, name, context, at);
-      await this.deps.audit.record(context, { action: 'unit.name_change', target: { type: 'unit', id: unitId }, detail: { oldName: unit.name, name } }, tx);
+      if (!proceed(unit, name)) return;
+      await this.rename(tx, unit, name, context, this.#now());
+      await this.deps.audit.record(context, { action, target: { type: 'unit', id: unitId }, detail: { oldName: unit.name, name } }, tx);
     });
   }
 

@@ -2,6 +2,7 @@ import type { Context } from 'koa';
 import { AppError } from '../errors.js';
 import { translate } from '../i18n/index.js';
 import { formErrorView, setRetryAfter, state } from './middleware.js';
+import { formValues, validForm } from './validate.js';
 
 /**
  * What a refused form step shows (a type, not an interface: pages spread it into their view, a Record): the first
@@ -27,17 +28,48 @@ export function refusedForm(ctx: Context, error: AppError): FormErrorView {
   return { ...formErrorView(state(ctx).locale, error), retryAfter };
 }
 
+/** A refused form step: what its page shows again, and the status to answer with. */
+export interface Refusal {
+  view: FormErrorView;
+  status: number;
+}
+
+/** A refused form step of a DTO, with the values as entered to fill the form in again. */
+export interface FormRefusal<T> extends Refusal {
+  form: Record<keyof T & string, string>;
+}
+
+/**
+ * Runs a form step; a refusal (an `AppError` below 500) comes back with the message in the page's language for
+ * the caller to show its page again (undefined when the step went through); anything else is thrown.
+ */
+export async function refusalOf(ctx: Context, work: () => Promise<void>): Promise<Refusal | undefined> {
+  try {
+    await work();
+    return undefined;
+  } catch (error) {
+    if (!(error instanceof AppError) || error.status >= 500) throw error;
+    return { view: refusedForm(ctx, error), status: error.status };
+  }
+}
+
+/**
+ * A form step of one use case's DTO: `work` gets the validated form; a refusal, the form's validation included
+ * (every failing field's message next to its field at once), comes back with the values as entered.
+ */
+export async function formRefusal<T extends object>(ctx: Context, dto: new () => T, work: (input: T) => Promise<void>): Promise<FormRefusal<T> | undefined> {
+  const form = formValues(ctx, dto);
+  const refused = await refusalOf(ctx, () => work(validForm(ctx, dto)));
+  return refused && { ...refused, form };
+}
+
 /**
  * A failed form step re-renders its page with the message in the page's language and the entered values; a
  * validation error shows every failing field's message next to its field at once.
  */
 export async function withFormErrors(ctx: Context, work: () => Promise<void>, onError: (view: FormErrorView, status: number) => void | Promise<void>): Promise<void> {
-  try {
-    await work();
-  } catch (error) {
-    if (!(error instanceof AppError) || error.status >= 500) throw error;
-    await onError(refusedForm(ctx, error), error.status);
-  }
+  const refused = await refusalOf(ctx, work);
+  if (refused) await onError(refused.view, refused.status);
 }
 
 /** An error on a field the page does not show (a hidden input) is shown as a form-level error. */

@@ -4,6 +4,7 @@ import { getMetadataStorage, IsString, MaxLength, MinLength, validateSync, type 
 import type { Context } from 'koa';
 import { AppError, type ErrorCode, type FieldProblem } from '../errors.js';
 import { PASSWORD_MAX, PASSWORD_MIN } from '../security/passwords.js';
+import { composed } from '../decorators.js';
 
 /**
  * One class-validator DTO per use case, read by the HTML form handler and the JSON API alike: every failing
@@ -18,6 +19,17 @@ type Dto<T> = new () => T;
  */
 export function fieldCode(code: ErrorCode, each = false): ValidationOptions {
   return { context: { code }, ...(each ? { each: true } : {}) };
+}
+
+/** Text of at most `max` characters; with `code`, a value that is not text or too long is reported as that error. */
+export function TextField(max: number, code?: ErrorCode): PropertyDecorator {
+  const options = code === undefined ? undefined : fieldCode(code);
+  return composed(IsString(options), MaxLength(max, options));
+}
+
+/** Text of 1 to `max` characters. */
+export function NonEmptyTextField(max: number): PropertyDecorator {
+  return composed(IsString(), MinLength(1), MaxLength(max));
 }
 
 const PASSWORD_TOO_LONG = fieldCode('password_too_long');
