@@ -4,7 +4,7 @@ import { parseAccountId } from '../shared/account-id.js';
 import type { Services } from '../services.js';
 import type { GrantUnit, UnitGrants } from './unit-grants.js';
 import { CONSOLE_CLIENT_ID } from './console-client.js';
-import { unitForAuthorization, type UnitSelectionDeps } from './unit-selection.js';
+import { unitForAuthorization, unitInForce, type UnitSelectionDeps } from './unit-selection.js';
 
 /** The unit a grant is for, with the binding that authorises it (S-46). */
 export interface GrantUnitRef {
@@ -110,7 +110,8 @@ export function createLoadExistingGrant(services: Pick<Services, 'bindings' | 'u
     const unitId = person?.kind === 'person' && clientId !== CONSOLE_CLIENT_ID
       ? await unitForAuthorization(ctx, services)
       : null;
-    const binding = unitId && person ? await services.bindings.activeFor(person.id, unitId) : undefined;
+    // With the unit's second-factor policy, which the step-up check of this request reads (one statement).
+    const binding = unitId && person ? (await unitInForce(ctx, services, person.id, unitId)).binding : undefined;
     // The select_unit prompt asks when no unit is decided or its binding is no longer in force.
     if (unitId === undefined || (unitId && !binding)) return undefined;
     const unit = unitId && person && binding ? { personId: person.id, unitId, bindingId: binding.id } : undefined;

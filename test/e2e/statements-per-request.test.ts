@@ -133,7 +133,7 @@ describe('statements per request on the token endpoints (Q-P2, C-T5)', () => {
     expect(count(statements, /FROM grant_unit WHERE grant_id = \$1/)).toBe(0);
     // The sign-in throttle: the account's and the IP's attempts taken in one statement, the success in one.
     expect(count(statements, /rate_limit/)).toBe(2);
-    expect(overBudget(statements, 42)).toBe('');
+    expect(overBudget(statements, 40)).toBe('');
   });
 
   it('Q-P6 when a person bound to many units opens the unit picker, then the page sends as many statements as for a person with one unit', async () => {
