@@ -142,10 +142,12 @@ export function createApp(deps: AppDeps): App {
     portalRoutes(services, currentAccount),
     apiRoutes(services, bearerAuth(provider, deps.config.reauthSeconds, async (kind, id) => (await activeAccount(services, kind, id)) !== undefined)),
   ];
-  // The provider's own token endpoints are none of these routes: their requests skip the routers' path matching
-  // (issue #15, Q-P2: CPU per request); every other request goes through them as before.
-  const providerOnly = new Set((['token', 'introspection', 'revocation', 'userinfo', 'jwks'] as const).map((route) => provider.pathFor(route)));
+  // The provider's own token and authorization endpoints are none of these routes: their requests skip the routers'
+  // path matching (issue #15, Q-P2 and Q-P1: CPU per request); every other request goes through them as before.
+  const providerOnly = new Set((['token', 'introspection', 'revocation', 'userinfo', 'jwks', 'authorization'] as const).map((route) => provider.pathFor(route)));
+  // The authorization endpoint's resume (`/auth/:uid`), twice in every sign-in (issue #15, Q-P1), likewise.
+  const resumePrefix = `${provider.pathFor('authorization')}/`;
   const appRoutes = compose(routers.flatMap((router) => [router.routes(), router.allowedMethods()])) as unknown as Middleware;
-  provider.use((ctx, next) => (providerOnly.has(ctx.path) ? next() : appRoutes(ctx, next)));
+  provider.use((ctx, next) => (providerOnly.has(ctx.path) || ctx.path.startsWith(resumePrefix) ? next() : appRoutes(ctx, next)));
   return { koa: provider, provider, services, worker };
 }

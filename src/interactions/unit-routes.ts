@@ -177,8 +177,8 @@ export function unitInteractionRoutes(router: Router, provider: Provider, servic
       return;
     }
     const personId = personOf(interaction);
-    const binding = await bindings.activeFor(personId, form.unitId);
-    const unit = binding ? await units.byId(form.unitId) : undefined;
+    // The unit and the binding in one statement (issue #15, Q-P1).
+    const { binding, unit } = await bindings.activeWithUnit(personId, form.unitId);
     if (!binding || !unit || unit.status !== 'active') {
       await services.audit.record(auditContext(ctx, { type: 'person', id: personId }), {
         action: 'person.select_unit', outcome: 'failure', target: { type: 'unit', id: form.unitId },

@@ -2,9 +2,9 @@ import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC, Grant } from 'oidc-provider';
 import { parseAccountId } from '../shared/account-id.js';
 import type { Services } from '../services.js';
-import type { UnitGrants } from './unit-grants.js';
+import type { GrantUnit, UnitGrants } from './unit-grants.js';
 import { CONSOLE_CLIENT_ID } from './console-client.js';
-import { unitForAuthorization, type UnitSelectionDeps } from './unit-selection.js';
+import { unitForAuthorization, unitInForce, type UnitSelectionDeps } from './unit-selection.js';
 
 /** The unit a grant is for, with the binding that authorises it (S-46). */
 export interface GrantUnitRef {
@@ -27,6 +27,16 @@ export interface GrantTarget {
   clientId: string;
   /** The unit acted for, or undefined for a personal grant. */
   unit: GrantUnitRef | undefined;
+  /**
+   * The unit link of `grant` (undefined: none) as this request has just read it, when it has (loadExistingGrant):
+   * it is not read again.
+   */
+  read?: { link: GrantUnit | undefined };
+}
+
+/** What a grant holds that an addition can change. */
+function heldBy(grant: Grant): string {
+  return JSON.stringify([grant.openid ?? null, grant.resources ?? null]);
 }
 
 /**
@@ -40,14 +50,18 @@ export async function saveGrant(provider: Provider, unitGrants: UnitGrants, targ
   const grant = target.grant ?? new provider.Grant({ accountId, clientId });
   if (grant.accountId !== accountId || grant.clientId !== clientId) return undefined;
   if (grant.jti) {
-    const link = await unitGrants.forGrant(grant.jti);
+    const link = target.read ? target.read.link : await unitGrants.forGrant(grant.jti);
     if ((link?.unitId ?? null) !== (unit?.unitId ?? null) || (link && link.bindingId !== unit?.bindingId)) return undefined;
   }
+  const before = grant.jti ? heldBy(grant) : undefined;
   if (additions.oidcScopes.length) grant.addOIDCScope(additions.oidcScopes.join(' '));
   if (additions.claims.length) grant.addOIDCClaims(additions.claims);
   for (const [indicator, scopes] of Object.entries(additions.resourceScopes)) {
     if (scopes.length) grant.addResourceScope(indicator, scopes.join(' '));
   }
+  // A stored grant that already holds all of it, linked to this very unit and binding (checked just above): it is
+  // neither saved again nor linked again (issue #15, Q-P1: four statements of every repeated sign-in).
+  if (before !== undefined && heldBy(grant) === before) return grant;
   const grantId = await grant.save();
   if (unit && !(await unitGrants.link({ grantId, clientId, ...unit }))) return undefined;
   return grant;
@@ -96,7 +110,8 @@ export function createLoadExistingGrant(services: Pick<Services, 'bindings' | 'u
     const unitId = person?.kind === 'person' && clientId !== CONSOLE_CLIENT_ID
       ? await unitForAuthorization(ctx, services)
       : null;
-    const binding = unitId && person ? await services.bindings.activeFor(person.id, unitId) : undefined;
+    // With the unit's second-factor policy, which the step-up check of this request reads (one statement).
+    const binding = unitId && person ? (await unitInForce(ctx, services, person.id, unitId)).binding : undefined;
     // The select_unit prompt asks when no unit is decided or its binding is no longer in force.
     if (unitId === undefined || (unitId && !binding)) return undefined;
     const unit = unitId && person && binding ? { personId: person.id, unitId, bindingId: binding.id } : undefined;
@@ -104,19 +119,26 @@ export function createLoadExistingGrant(services: Pick<Services, 'bindings' | 'u
     const consented = (oidc.result?.consent as { grantId?: string } | undefined)?.grantId;
     const sessionGrant = oidc.session.grantIdFor(clientId);
     let grant: Grant | undefined;
+    /** The link of `grant` as read here (saveGrant does not read it again). */
+    let read: { link: GrantUnit | undefined } | undefined;
     for (const candidate of [consented, sessionGrant]) {
       if (grant || !candidate) continue;
       const found = await oidc.provider.Grant.find(candidate);
       const link = found && await services.unitGrants.forGrant(found.jti);
-      if (found && (link?.unitId ?? null) === (unit?.unitId ?? null) && (!link || link.bindingId === unit?.bindingId)) grant = found;
+      if (found && (link?.unitId ?? null) === (unit?.unitId ?? null) && (!link || link.bindingId === unit?.bindingId)) {
+        grant = found;
+        read = { link };
+      }
     }
     if (!grant && unit) {
       const existing = await services.unitGrants.findGrant(clientId, unit.personId, unit.unitId, unit.bindingId);
       grant = existing ? await oidc.provider.Grant.find(existing) : undefined;
+      // Found by its link to exactly this client, person, unit and binding.
+      if (grant && existing) read = { link: { grantId: existing, clientId, ...unit } };
     }
     const asked = requested(ctx);
     if (firstParty(clientId)) {
-      return saveGrant(oidc.provider, services.unitGrants, { grant, accountId: oidc.account.accountId, clientId, unit }, asked);
+      return saveGrant(oidc.provider, services.unitGrants, { grant, accountId: oidc.account.accountId, clientId, unit, read }, asked);
     }
     if (grant || !unit) return grant;
     const earlierId = await services.unitGrants.latestForClient(clientId, unit.personId) ?? sessionGrant;

@@ -7,6 +7,7 @@ import type { Logger } from '../shared/logger.js';
 import { isDatabaseUnavailable, isUnstorableInput } from '../shared/errors.js';
 import { translate, isMessageKey, type Locale } from '../shared/i18n/index.js';
 import { renderTemplate } from '../shared/http/views.js';
+import { CookieKeys } from '../shared/http/cookie-keys.js';
 import { state } from '../shared/http/middleware.js';
 import { createAdapter } from './adapter.js';
 import { TOKEN_READS } from './token-reads.js';
@@ -23,7 +24,7 @@ import { logoutSource, postLogoutSuccessSource } from './pages.js';
 import { metrics } from '../shared/metrics.js';
 import { ACR_VALUES } from './assurance.js';
 import { assertAcrOnlyClaims, type NeedsMfa } from './step-up.js';
-import { unitForAuthorization, type UnitSelectionDeps } from './unit-selection.js';
+import { unitForAuthorization, unitInForce, type UnitSelectionDeps } from './unit-selection.js';
 
 /** The provider type for the composition root (`src/app.ts`), which does not import oidc-provider itself. */
 export type { Provider };
@@ -112,7 +113,7 @@ function fetchForRegisteredClients(catalog: ClientCatalog): Configuration['fetch
  * business with clients.json `requiresMfa`, asks for such a business's scope, or is for a unit whose console
  * requires it of its handlers.
  */
-function policyNeedsMfa(catalog: ClientCatalog, services: Pick<Services, 'unitMfa'> & UnitSelectionDeps): NeedsMfa {
+function policyNeedsMfa(catalog: ClientCatalog, services: Pick<Services, 'unitMfa' | 'bindings'> & UnitSelectionDeps): NeedsMfa {
   const strict = catalog.businesses.filter((business) => business.requiresMfa);
   const codes = new Set(strict.map((business) => business.code));
   const scopes = new Set(strict.map((business) => business.scope));
@@ -121,7 +122,11 @@ function policyNeedsMfa(catalog: ClientCatalog, services: Pick<Services, 'unitMf
     if (registered?.business && codes.has(registered.business)) return true;
     if (String(ctx.oidc.params?.scope ?? '').split(' ').some((scope) => scopes.has(scope))) return true;
     const unitId = await unitForAuthorization(ctx, services);
-    return typeof unitId === 'string' && services.unitMfa.required(unitId);
+    if (typeof unitId !== 'string') return false;
+    // A person's unit: its policy read with the binding that loadExistingGrant checks in this request (issue #15).
+    const person = parseAccountId(ctx.oidc.session?.accountId);
+    if (person?.kind === 'person') return (await unitInForce(ctx, services, person.id, unitId)).unit?.mfaRequired ?? false;
+    return services.unitMfa.required(unitId);
   };
 }
 
@@ -146,7 +151,8 @@ export function buildConfiguration(deps: ProviderDeps): Configuration {
     clients: [...catalog.clients.map((client) => client.metadata), consoleClientMetadata(config.issuer)] as unknown as Configuration['clients'],
     jwks: keys.jwks as Configuration['jwks'],
     cookies: {
-      keys: keys.cookieKeys,
+      // Keygrip's signatures, cheaper to check (issue #15).
+      keys: new CookieKeys(keys.cookieKeys),
       long: { httpOnly: true, sameSite: config.authorizationPost ? 'none' : 'lax', signed: true },
       short: { httpOnly: true, sameSite: config.authorizationPost ? 'none' : 'lax', signed: true },
     },

@@ -56,6 +56,34 @@ export interface UnitDecisionInput {
 
 const decided = new WeakMap<object, Promise<string | null | undefined>>();
 
+/** What `unitInForce` reads: the unit and the person's binding in force for it. */
+export interface UnitInForce {
+  unit: { mfaRequired: boolean } | undefined;
+  binding: { id: string } | undefined;
+}
+
+const inForce = new WeakMap<object, Map<string, Promise<UnitInForce>>>();
+
+/**
+ * The unit an authorization request is for, with the person's binding for it if in force now, read once for this
+ * request (issue #15, Q-P1): the grant's binding (loadExistingGrant) and the unit's second-factor policy (the
+ * step-up check) come from one statement. Current data at each request: nothing is kept beyond `ctx` (C-T5).
+ */
+export function unitInForce(ctx: object, deps: { bindings: { activeWithUnit(personId: string, unitId: string): Promise<UnitInForce> } }, personId: string, unitId: string): Promise<UnitInForce> {
+  let reads = inForce.get(ctx);
+  if (!reads) {
+    reads = new Map();
+    inForce.set(ctx, reads);
+  }
+  const key = `${personId} ${unitId}`;
+  let read = reads.get(key);
+  if (!read) {
+    read = deps.bindings.activeWithUnit(personId, unitId);
+    reads.set(key, read);
+  }
+  return read;
+}
+
 /** The unit of this authorization request (see `decideUnit`), computed once per request. */
 export function unitForAuthorization(ctx: KoaContextWithOIDC, deps: UnitSelectionDeps): Promise<string | null | undefined> {
   let decision = decided.get(ctx);

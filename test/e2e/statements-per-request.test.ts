@@ -108,6 +108,34 @@ describe('statements per request on the token endpoints (Q-P2, C-T5)', () => {
     expect(overBudget(statements, 1)).toBe('');
   });
 
+  it('Q-P1 when a handler signs in again for the same unit, then the whole flow stays within its statement budget and the grant is neither saved nor linked again', async () => {
+    const services = app.app.services;
+    const contact = await createPerson(services, { verified: true });
+    const unit = await createUnit(services, contact, { verified: true });
+    const handler = await createPerson(services, { verified: true });
+    await bindHandler(services, unit, handler, [CE]);
+    const params = { scope: `openid profile unit ${CE}` };
+    const first = await signInAsUnit(config, app.url, handler, unit.id, params);
+    let again: Awaited<ReturnType<typeof signInAsUnit>> | undefined;
+    // authorize → login page → password with 以单位身份登录 → picker → unit → code → token, in a new browser.
+    const statements = await statementsOf(app.db, async () => {
+      again = await signInAsUnit(config, app.url, handler, unit.id, params);
+    });
+    expect(again?.tokens.id_token).toBeDefined();
+    // The same grant (found by its link to this client, person, unit and binding), holding what is asked already.
+    const grantOf = async (accessToken: string) => (await app.db.query<{ grant_id: string }>(
+      "SELECT grant_id FROM oidc_model WHERE model = 'AccessToken' AND id = $1", [accessToken])).rows[0]?.grant_id;
+    const grantId = await grantOf(first.tokens.access_token);
+    expect(grantId).toBeDefined();
+    expect(await grantOf(again!.tokens.access_token)).toBe(grantId);
+    expect(statements.filter(({ model, sql }) => model === 'Grant' && /^INSERT/.test(sql))).toEqual([]);
+    expect(count(statements, /^INSERT INTO grant_unit/)).toBe(0);
+    expect(count(statements, /FROM grant_unit WHERE grant_id = \$1/)).toBe(0);
+    // The sign-in throttle: the account's and the IP's attempts taken in one statement, the success in one.
+    expect(count(statements, /rate_limit/)).toBe(2);
+    expect(overBudget(statements, 40)).toBe('');
+  });
+
   it('Q-P6 when a person bound to many units opens the unit picker, then the page sends as many statements as for a person with one unit', async () => {
     const services = app.app.services;
     /** The statements of re-reading the picker page of a person who is the contact of `units` units. */

@@ -183,6 +183,16 @@ export class BindingService {
     return view.effective === 'active' ? view : undefined;
   }
 
+  /**
+   * The unit and the person's binding for it if that is in force now (as `activeFor`), read in one statement
+   * (issue #15, Q-P1): for a step that needs both, e.g. the unit picked in the picker. Current data, never kept.
+   */
+  async activeWithUnit(personId: string, unitId: string): Promise<{ unit: Unit | undefined; binding: BindingView | undefined }> {
+    const { unit, binding } = await bindingStore.liveWithUnit(this.deps.db, unitId, personId);
+    const view = binding && this.view(binding);
+    return { unit, binding: view?.effective === 'active' ? view : undefined };
+  }
+
   /** The `data` of a binding event that grants (created, accepted, permissions_changed): RP kit `BindingGrant`. */
   #grant(binding: Binding): Record<string, unknown> {
     const view = this.view(binding);

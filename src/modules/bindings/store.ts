@@ -3,7 +3,7 @@ import { isUuid } from '../../shared/account-id.js';
 import { sqlStates } from '../../shared/lifecycle.js';
 import { aliasedColumns, unaliased } from '../../shared/request-reads.js';
 import { LIVE, TERMINAL, type BindingRole, type BindingStatus } from './lifecycle.js';
-import { mfaRequiredSql, type Unit } from '../units/service.js';
+import { mfaRequiredSql, unitJoin, type Unit } from '../units/service.js';
 import { camelised } from '../../shared/db/rows.js';
 
 const LIVE_SQL = sqlStates(LIVE);
@@ -140,6 +140,21 @@ export const bindingStore = {
   /** The person chose this unit in the picker now (its order there, issue #15 Q-P6). */
   async markSelected(db: Queryable, personId: string, unitId: string, at: Date): Promise<void> {
     await db.query(`UPDATE binding SET last_selected_at = $3 WHERE unit_id = $1 AND person_id = $2 AND status IN ${LIVE_SQL}`, [unitId, personId, at]);
+  },
+
+  /**
+   * The unit with the person's live binding for it, in one statement (issue #15, Q-P1: a unit is chosen, a code
+   * issued): what `live` and the unit's own lookup read, the binding undefined when there is none.
+   */
+  async liveWithUnit(db: Queryable, unitId: string, personId: string): Promise<{ unit: Unit | undefined; binding: Binding | undefined }> {
+    if (!isUuid(unitId) || !isUuid(personId)) return { unit: undefined, binding: undefined };
+    const { rows } = await db.query<Record<string, unknown>>(
+      `SELECT ${unitJoin.columns('u')}, ${liveBindingJoin.columns('b')}
+       FROM unit u LEFT JOIN binding b ON ${liveBindingJoin.on('b', 'u.id', '$2::uuid')} WHERE u.id = $1`,
+      [unitId, personId],
+    );
+    const row = rows[0];
+    return { unit: row && unitJoin.read(row, 'u'), binding: row && liveBindingJoin.read(row, 'b') };
   },
 
   async live(db: Queryable, unitId: string, personId: string): Promise<Binding | undefined> {

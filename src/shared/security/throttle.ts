@@ -49,16 +49,33 @@ export class Throttle {
    */
   async take(key: string, policy: LockoutPolicy): Promise<TakenAttempt> {
     const now = this.now();
-    const { rows } = await this.db.query<{ count: number; locked_until: Date | null }>(
-      `INSERT INTO rate_limit (key, window_start, count) VALUES ($1, $2, 1)
+    const [row] = await this.#count([{ key, policy }], now);
+    return this.#judge(key, policy, row, now);
+  }
+
+  /**
+   * Counts one attempt on each key in one statement (issue #15, Q-P1: a sign-in's account and IP together), in
+   * the order given, so that concurrent attempts on the same keys take the row locks in the same order. The keys
+   * must differ (one statement cannot change a row twice). Returns each key's row, in that order.
+   */
+  async #count(entries: readonly { key: string; policy: LockoutPolicy }[], now: Date): Promise<({ count: number; locked_until: Date | null } | undefined)[]> {
+    const keys = entries.map((entry) => entry.key);
+    const { rows } = await this.db.query<{ key: string; count: number; locked_until: Date | null }>(
+      `INSERT INTO rate_limit AS r (key, window_start, count)
+       SELECT key, $2::timestamptz, 1 FROM unnest($1::text[]) WITH ORDINALITY AS input(key, position) ORDER BY position
        ON CONFLICT (key) DO UPDATE SET
-         count = CASE WHEN rate_limit.locked_until > $2 THEN rate_limit.count
-                      WHEN rate_limit.window_start <= $3 THEN 1 ELSE rate_limit.count + 1 END,
-         window_start = CASE WHEN rate_limit.locked_until > $2 OR rate_limit.window_start > $3 THEN rate_limit.window_start ELSE $2 END
-       RETURNING count, locked_until`,
-      [key, now, new Date(now.getTime() - policy.windowSeconds * 1000)],
+         count = CASE WHEN r.locked_until > $2 THEN r.count
+                      WHEN r.window_start <= ($3::timestamptz[])[array_position($1::text[], EXCLUDED.key)] THEN 1 ELSE r.count + 1 END,
+         window_start = CASE WHEN r.locked_until > $2 OR r.window_start > ($3::timestamptz[])[array_position($1::text[], EXCLUDED.key)]
+                             THEN r.window_start ELSE $2 END
+       RETURNING key, count, locked_until`,
+      [keys, now, entries.map((entry) => new Date(now.getTime() - entry.policy.windowSeconds * 1000))],
     );
-    const row = rows[0];
+    return keys.map((key) => rows.find((row) => row.key === key));
+  }
+
+  /** The attempt `row` counted: refused while locked; the one that reaches the limit places the lockout. */
+  async #judge(key: string, policy: LockoutPolicy, row: { count: number; locked_until: Date | null } | undefined, now: Date): Promise<TakenAttempt> {
     const lockedUntil = row?.locked_until?.getTime() ?? 0;
     if (!row || lockedUntil > now.getTime()) return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((lockedUntil - now.getTime()) / 1000)) };
     if (row.count < policy.limit) return { allowed: true, retryAfterSeconds: 0 };
@@ -104,10 +121,17 @@ export class Throttle {
    */
   async reserve(entries: readonly ReservationEntry[], refusal: 'account_locked' | 'too_many_requests' = 'account_locked'): Promise<Reservation> {
     const taken: [ReservationEntry, TakenAttempt][] = [];
-    for (const entry of entries) {
-      const attempt = await this.take(entry.key, entry.policy);
+    const now = this.now();
+    // Every key counted in one statement when they differ (issue #15); judged in order, as one by one would.
+    const distinct = new Set(entries.map((entry) => entry.key)).size === entries.length;
+    const counted = distinct && entries.length > 1 ? await this.#count(entries, now) : undefined;
+    for (const [index, entry] of entries.entries()) {
+      const attempt = counted ? await this.#judge(entry.key, entry.policy, counted[index], now) : await this.take(entry.key, entry.policy);
       if (!attempt.allowed) {
         for (const [earlier, earlierAttempt] of taken) await this.giveBack(earlier.key, earlierAttempt);
+        // The keys after it were counted too (one statement): their attempts go back, as if never taken. A locked
+        // one was not counted, and giveBack leaves a locked key alone.
+        if (counted) for (const later of entries.slice(index + 1)) await this.giveBack(later.key, { allowed: true, retryAfterSeconds: 0 });
         throw new AppError(refusal, { params: { seconds: attempt.retryAfterSeconds } });
       }
       taken.push([entry, attempt]);
@@ -115,9 +139,19 @@ export class Throttle {
     return {
       placedLocks: taken.filter(([, attempt]) => attempt.placedLock).map(([entry]) => entry.key),
       succeeded: async () => {
+        // The usual success in one statement (issue #15, Q-P1): the reset keys forgotten and the plain attempts given
+        // back together; an attempt that placed a lockout lifts it with its own statement (`giveBack`).
+        const reset = taken.filter(([entry]) => entry.resetOnSuccess).map(([entry]) => entry.key);
+        const returned = taken.filter(([entry, attempt]) => !entry.resetOnSuccess && !attempt.placedLock).map(([entry]) => entry.key);
+        if (reset.length > 0 || returned.length > 0) {
+          await this.db.query(
+            `WITH forgotten AS (DELETE FROM rate_limit WHERE key = ANY($1::text[]))
+             UPDATE rate_limit SET count = GREATEST(count - 1, 0) WHERE key = ANY($2::text[]) AND (locked_until IS NULL OR locked_until <= $3)`,
+            [reset, returned, this.now()],
+          );
+        }
         for (const [entry, attempt] of taken) {
-          if (entry.resetOnSuccess) await this.reset(entry.key);
-          else await this.giveBack(entry.key, attempt);
+          if (!entry.resetOnSuccess && attempt.placedLock) await this.giveBack(entry.key, attempt);
         }
       },
     };
