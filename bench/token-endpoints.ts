@@ -21,6 +21,9 @@ const repeats = Number(option('repeats', 'BENCH_REPEATS', '3'));
 const profile = flagOption('profile', 'BENCH_PROFILE');
 const endpoints = option('endpoints', 'BENCH_ENDPOINTS', 'refresh,client_credentials,introspection').split(',');
 const candidateTree = option('candidate', 'BENCH_CANDIDATE', '');
+// bare-pg: bare node-oidc-provider with a plain PostgreSQL adapter (bench/lib/bare-pg-adapter.ts), the price of
+// the round trips alone; on by default, `--bare-pg false` leaves it out.
+const withBarePg = option('bare-pg', 'BENCH_BARE_PG', 'true') !== 'false';
 const serverEnv: Record<string, string> = {};
 for (const name of ['UV_THREADPOOL_SIZE', 'DATABASE_POOL_SIZE', 'LOG_LEVEL', 'BENCH_DATABASE_URL']) {
   if (process.env[name]) serverEnv[name] = process.env[name]!;
@@ -107,12 +110,18 @@ try {
       app: true, handlers: [], refresh: [], access: [],
     });
   }
+  if (withBarePg) {
+    log('starting bare node-oidc-provider on PostgreSQL (a plain adapter)');
+    sides.push({ name: 'bare-pg', harness: await startHarness({ kind: 'bare-pg', certsDir: certs.dir, env: serverEnv }), app: false, handlers: [], refresh: [], access: [] });
+  }
   for (const side of sides) if (side.app) side.handlers = await side.harness.call<Credentials[]>('seed', { handlers: concurrency });
 
   for (const endpoint of endpoints) {
     for (const side of sides) await signInAll(side);
     log(`${endpoint}: warming up`);
     for (const side of sides) await closedLoop(concurrency, 1000, operation(side, endpoint));
+    // Statistics as on a running database (harness `analyze`), for the tables the warm-up has filled.
+    for (const side of sides.filter((entry) => entry.app || entry.name === 'bare-pg')) await side.harness.call('analyze');
     for (const side of sides.filter((entry) => entry.app)) {
       await side.harness.call('queries', { action: 'start' });
       for (let index = 0; index < 20; index += 1) await operation(side, endpoint)(0);
@@ -151,17 +160,24 @@ try {
 const find = (endpoint: string, repeat: number, side: string) => measurements.find((entry) => entry.endpoint === endpoint && entry.repeat === repeat && entry.side === side);
 const compared = sides.filter((side) => side.name !== 'bare').map((side) => side.name);
 const summaryTable = table(
-  ['endpoint', 'server', 'median req/s', 'median ratio to bare', `target ≥ ${pct(TARGET)}`, 'median CPU ms/req', 'CPU ratio to bare', 'median RSS MiB'],
+  ['endpoint', 'server', 'median req/s', 'median ratio to bare', `target ≥ ${pct(TARGET)}`, 'median CPU ms/req', 'CPU ratio to bare', 'median ratio to bare-pg', 'CPU ratio to bare-pg', 'median RSS MiB'],
   endpoints.flatMap((endpoint) => {
     const rowsOf = (side: string) => measurements.filter((entry) => entry.endpoint === endpoint && entry.side === side);
-    const bareRow = [endpoint, 'bare', fixed(median(rowsOf('bare').map((entry) => entry.result.perSecond)), 0), '', '', fixed(median(rowsOf('bare').map((entry) => entry.cpu)), 2), '', fixed(median(rowsOf('bare').map((entry) => entry.rssMb)), 0)];
+    const bareRow = [endpoint, 'bare', fixed(median(rowsOf('bare').map((entry) => entry.result.perSecond)), 0), '', '', fixed(median(rowsOf('bare').map((entry) => entry.cpu)), 2), '', '', '', fixed(median(rowsOf('bare').map((entry) => entry.rssMb)), 0)];
+    /** Median over the repeats of ours ÷ `to` (throughput) and `to` ÷ ours (CPU per request), same repeat. */
+    const against = (side: string, to: string) => {
+      if (side === to || !rowsOf(to).length) return ['', ''];
+      return [
+        pct(median(rowsOf(side).map((entry) => entry.result.perSecond / find(endpoint, entry.repeat, to)!.result.perSecond))),
+        pct(median(rowsOf(side).map((entry) => find(endpoint, entry.repeat, to)!.cpu / entry.cpu))),
+      ];
+    };
     return [bareRow, ...compared.map((side) => {
-      const ratios = rowsOf(side).map((entry) => entry.result.perSecond / find(endpoint, entry.repeat, 'bare')!.result.perSecond);
-      const cpuRatios = rowsOf(side).map((entry) => find(endpoint, entry.repeat, 'bare')!.cpu / entry.cpu);
-      const ratio = median(ratios);
+      const ratio = median(rowsOf(side).map((entry) => entry.result.perSecond / find(endpoint, entry.repeat, 'bare')!.result.perSecond));
+      const [, cpuRatio] = against(side, 'bare');
       return [
         endpoint, side, fixed(median(rowsOf(side).map((entry) => entry.result.perSecond)), 0), pct(ratio), ratio >= TARGET ? 'holds' : 'MISSED',
-        fixed(median(rowsOf(side).map((entry) => entry.cpu)), 2), pct(median(cpuRatios)),
+        fixed(median(rowsOf(side).map((entry) => entry.cpu)), 2), cpuRatio!, ...against(side, 'bare-pg'),
         fixed(median(rowsOf(side).map((entry) => entry.rssMb)), 0),
       ];
     })];
@@ -199,6 +215,12 @@ node-oidc-provider with its in-memory adapter, same machine, same run.
 \`ratio\` is the spec's measure (ours ÷ bare requests/s, same repeat). \`CPU ratio\` is bare ÷ ours CPU time per
 request (server process, all threads, plus our PostgreSQL backends, from /proc): the throughput ratio both would
 reach CPU-bound on a machine of their own, and a number that other jobs on a shared machine disturb much less.
+\`bare-pg\` is bare node-oidc-provider with a plain PostgreSQL adapter (\`bench/lib/bare-pg-adapter.ts\`: one
+parameterised statement per adapter call, on a database of its own): what the round trips to PostgreSQL on this
+machine cost the library alone, without any of our work. Its own ratio to bare is the ceiling of Q-P2's measure for
+any provider that keeps its artefacts in PostgreSQL here; \`ratio to bare-pg\` is ours against that floor.
+Before each endpoint's windows the PostgreSQL sides \`ANALYZE\` their database, as autovacuum does on a running
+one (without statistics PostgreSQL re-plans each prepared statement at every execution).
 \`RSS MiB\` is the resident set size of the server process right after each window, under that load (issue #15: memory
 next to bare node-oidc-provider, whose artefacts all live in that memory).
 ${candidateTree ? `\n\`candidate\` is the same provider served from ${candidateTree} (a checkout with a change to compare).\n` : ''}

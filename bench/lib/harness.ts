@@ -5,6 +5,8 @@
 //     `npm start` does, on a fresh database (PostgreSQL: a new database next to TEST_DATABASE_URL / BENCH_DATABASE_URL).
 //   {"kind":"bare"}: node-oidc-provider alone with its in-memory adapter, configured like ours for the token
 //     endpoints (same clients, keys, algorithms, TTLs, features) and an interaction handler that signs in at once.
+//   {"kind":"bare-pg"}: the same, with a plain PostgreSQL adapter (bench/lib/bare-pg-adapter.ts) on a fresh
+//     database: what the round trips to PostgreSQL alone cost node-oidc-provider.
 // Commands arrive over the IPC channel: seed, ceiling, queries, profile, stop; for the scale benchmark preload,
 // subjects, expired, sweep.
 import crypto from 'node:crypto';
@@ -27,11 +29,13 @@ import { createPerson, PASSWORD } from '../../test/support/people.js';
 import { bindHandler, createUnit } from '../../test/support/units.js';
 import { sweepExpired } from '../../src/oidc/adapter.js';
 import { benchClientsFile } from './clients.js';
+import pg from 'pg';
+import { BARE_PG_SCHEMA, barePgAdapter } from './bare-pg-adapter.js';
 import { addExpired, addHandlers, bindUnits, preload, scaled } from './preload.js';
 import type { CpuProfile } from './profile.js';
 
 interface HarnessOptions {
-  kind: 'app' | 'bare';
+  kind: 'app' | 'bare' | 'bare-pg';
   database?: 'postgres' | 'pglite';
   /** Directory holding (or receiving) certs/; shared so that both servers of a comparison sign with one key. */
   certsDir: string;
@@ -57,7 +61,7 @@ async function listenPort(): Promise<number> {
 }
 
 /** node-oidc-provider with what our configuration sets for the token, introspection and revocation endpoints. */
-async function startBare(port: number): Promise<{ url: string; close(): Promise<void> }> {
+async function startBare(port: number, adapter?: Configuration['adapter']): Promise<{ url: string; close(): Promise<void> }> {
   const issuer = `http://127.0.0.1:${port}`;
   const catalog = loadClients({ file: clientsFile, mode: 'development', dataDir: dir });
   const keys = await loadKeys({ dir: options.certsDir, generate: true });
@@ -104,6 +108,7 @@ async function startBare(port: number): Promise<{ url: string; close(): Promise<
       RefreshToken: (_ctx, token) => Math.max(1, Math.min(TTL.RefreshToken, TTL.RefreshTokenAbsolute - token.totalLifetime())),
     },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    ...(adapter ? { adapter } : {}),
   };
   const provider = new Provider(issuer, configuration);
   // Signs in and consents at once: only the token endpoints are compared, the bare side needs tokens to refresh.
@@ -179,8 +184,25 @@ const port = await listenPort();
 let running: RunningServer | undefined;
 let runningConfig: AppConfig | undefined;
 let served: { url: string; close(): Promise<void> };
+/** bare-pg: the pool of its adapter, on a database of its own. */
+let barePool: pg.Pool | undefined;
 if (options.kind === 'bare') {
   served = await startBare(port);
+} else if (options.kind === 'bare-pg') {
+  process.env.TEST_DATABASE_URL = process.env.BENCH_DATABASE_URL || process.env.TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
+  const created = await createPostgresDatabase();
+  const pool = new pg.Pool({ connectionString: created.url, max: 10 });
+  barePool = pool;
+  await pool.query(BARE_PG_SCHEMA);
+  const bare = await startBare(port, barePgAdapter(pool));
+  served = {
+    url: bare.url,
+    async close() {
+      await bare.close();
+      await pool.end();
+      await created.drop();
+    },
+  };
 } else {
   const app = await startApp(port);
   running = app.running;
@@ -216,10 +238,9 @@ function ticks(pid: number): number {
 async function cpu(): Promise<{ processMs: number; backends: Record<number, number>; rssMb: number }> {
   const usage = process.cpuUsage();
   const backends: Record<number, number> = {};
-  if (running?.db.kind === 'postgres') {
-    const { rows } = await running.db.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database()');
-    for (const { pid } of rows) backends[pid] = ticks(pid) * 10;
-  }
+  const backendsSql = 'SELECT pid FROM pg_stat_activity WHERE datname = current_database()';
+  const pids = running?.db.kind === 'postgres' ? (await running.db.query<{ pid: number }>(backendsSql)).rows : barePool ? (await barePool.query<{ pid: number }>(backendsSql)).rows : [];
+  for (const { pid } of pids) backends[pid] = ticks(pid) * 10;
   return { processMs: (usage.user + usage.system) / 1000, backends, rssMb: process.memoryUsage.rss() / 2 ** 20 };
 }
 
@@ -260,6 +281,17 @@ async function handle(request: Request): Promise<unknown> {
       await running.db.query('ANALYZE');
       return { pickers, unit: { loginName: unit.loginName, password: unit.password } };
     }
+    case 'analyze':
+      if (barePool) {
+        await barePool.query('ANALYZE');
+        return undefined;
+      }
+      // The statistics autovacuum's ANALYZE keeps on a running database (it runs about once a minute after enough
+      // rows changed; a window of a benchmark is shorter). Without them PostgreSQL plans a prepared statement
+      // anew at every execution (a custom plan), which costs the token lookup more than running it.
+      if (!running) throw new Error('analyze needs the app');
+      await running.db.query('ANALYZE');
+      return undefined;
     case 'expired':
       if (!running) throw new Error('expired needs the app');
       await addExpired(running.db, Number(args.count), String(args.tag ?? 'expired'));

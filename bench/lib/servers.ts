@@ -8,7 +8,7 @@ import { BENCH_DIR } from './report.js';
 import { summarize, type CpuProfile, type ProfileSummary } from './profile.js';
 
 export interface HarnessSpec {
-  kind: 'app' | 'bare';
+  kind: 'app' | 'bare' | 'bare-pg';
   database?: 'postgres' | 'pglite';
   certsDir: string;
   /** Environment of the server process on top of ours (UV_THREADPOOL_SIZE, HASH_CONCURRENCY, TRUST_PROXY, …). */

@@ -1,7 +1,7 @@
 import { AsyncLocalStorage, executionAsyncResource } from 'node:async_hooks';
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Queryable } from '../shared/db/database.js';
-import { forgetRead, keepRead, keepsRequestReads, readOnce } from '../shared/request-reads.js';
+import { forgetRead, forgetReads, keepRead, keepsRequestReads, readOnce } from '../shared/request-reads.js';
 
 /** A save of this token request, sent with the others in one statement (`flushTokenRequest`). */
 interface PendingWrite {
@@ -112,10 +112,21 @@ interface LookupRow extends Row {
   og_id?: string | null;
   og_payload?: AdapterPayload;
   og_consumed_at?: Date | null;
+  os_uid?: string | null;
+  os_payload?: AdapterPayload;
+  os_consumed_at?: Date | null;
 }
 
 /** The kind under which a request keeps the grant read with its token (`src/shared/request-reads.ts`). */
 const GRANT_READ = 'oidc-grant';
+/** The kind under which a request keeps the session a session-bound token names, read with the token, by uid. */
+const SESSION_READ = 'oidc-session-uid';
+/**
+ * The session of a token that expires with it (`expiresWithSession`: the library then finds that session by the
+ * token's `sessionUid` and compares its account and grant), joined to the token's lookup as `os`.
+ */
+const SESSION_JOIN = `LEFT JOIN oidc_model os ON o.payload->>'expiresWithSession' = 'true' AND os.model = 'Session'
+          AND os.uid = o.payload->>'sessionUid' AND (os.expires_at IS NULL OR os.expires_at > $3)`;
 
 /** Artefacts a token request consumes right after finding them. */
 const CONSUMED_IN_TOKEN_REQUESTS = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']);
@@ -182,10 +193,10 @@ export function createAdapter(db: AdapterDatabase, options: AdapterOptions = {})
     const { rows } = await db.query<LookupRow>(
       `SELECT o.model, o.payload, o.consumed_at${successor ? ', (s.id IS NOT NULL AND s.consumed_at IS NULL) AS successor_unused' : ''}${
         lock ? ', pg_advisory_xact_lock(hashtext(o.grant_id)) AS grant_lock' : ''}${
-        joined ? `, o.grant_id, o.account_id, og.id AS og_id, og.payload AS og_payload, og.consumed_at AS og_consumed_at${
+        joined ? `, o.grant_id, o.account_id, og.id AS og_id, og.payload AS og_payload, og.consumed_at AS og_consumed_at, os.uid AS os_uid, os.payload AS os_payload, os.consumed_at AS os_consumed_at${
           options.tokenReads ? `, ${options.tokenReads.columns}` : ''}` : ''}
        FROM oidc_model o${successor ? ' LEFT JOIN oidc_model s ON s.model = o.model AND s.id = o.successor_id' : ''}${
-        joined ? ` LEFT JOIN oidc_model og ON og.model = 'Grant' AND og.id = o.grant_id AND (og.expires_at IS NULL OR og.expires_at > $3) ${
+        joined ? ` LEFT JOIN oidc_model og ON og.model = 'Grant' AND og.id = o.grant_id AND (og.expires_at IS NULL OR og.expires_at > $3) ${SESSION_JOIN} ${
           options.tokenReads?.joins ?? ''}` : ''}
        WHERE o.model ${many ? '= ANY($1)' : '= $1'} AND o.id = $2 AND (o.expires_at IS NULL OR o.expires_at > $3)`,
       [many ? models : models[0], id, new Date(now())],
@@ -196,6 +207,10 @@ export function createAdapter(db: AdapterDatabase, options: AdapterOptions = {})
       if (typeof row.grant_id === 'string') {
         const grant: Row | undefined = row.og_id && row.og_payload ? { payload: row.og_payload, consumed_at: row.og_consumed_at ?? null } : undefined;
         keepRead(GRANT_READ, row.grant_id, grant);
+      }
+      const sessionUid = row.payload.expiresWithSession === true ? row.payload.sessionUid : undefined;
+      if (typeof sessionUid === 'string') {
+        keepRead(SESSION_READ, sessionUid, row.os_uid && row.os_payload ? { payload: row.os_payload, consumed_at: row.os_consumed_at ?? null } : undefined);
       }
       options.tokenReads?.keep(row as unknown as Record<string, unknown>);
     }
@@ -241,7 +256,7 @@ export function createAdapter(db: AdapterDatabase, options: AdapterOptions = {})
   });
 
   /** A live record of a model found by one of its secondary keys (the column is one of ours, never input). */
-  const findByColumn = async (model: string, column: 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> => {
+  const findRowByColumn = async (model: string, column: 'uid' | 'user_code', value: string): Promise<Row | undefined> => {
     if (!storable(value)) return undefined;
     // This request's queued saves go first, so the lookup sees them (issue #15).
     await settle();
@@ -250,8 +265,10 @@ export function createAdapter(db: AdapterDatabase, options: AdapterOptions = {})
        WHERE model = $1 AND ${column} = $2 AND (expires_at IS NULL OR expires_at > $3)`,
       [model, value, new Date(now())],
     );
-    return withConsumed(rows[0]);
+    return rows[0];
   };
+  const findByColumn = async (model: string, column: 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> =>
+    withConsumed(await findRowByColumn(model, column, value));
 
   return class PostgresAdapter implements Adapter {
     readonly model: string;
@@ -268,6 +285,7 @@ export function createAdapter(db: AdapterDatabase, options: AdapterOptions = {})
         payload.accountId ?? null, expiresAt,
       ];
       if (this.model === 'Grant') forgetRead(GRANT_READ, id);
+      if (this.model === 'Session' && typeof payload.uid === 'string') forgetRead(SESSION_READ, payload.uid);
       const request = tokenRequest.getStore();
       if (!request) {
         await db.query(upsert(1), values);
@@ -302,7 +320,9 @@ export function createAdapter(db: AdapterDatabase, options: AdapterOptions = {})
       return withConsumed(await findBatched(this.model, id));
     }
 
-    findByUid(uid: string): Promise<AdapterPayload | undefined> {
+    async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+      // The session a token of this request is bound to was read with the token (`lookup`).
+      if (this.model === 'Session') return withConsumed(await readOnce(SESSION_READ, uid, () => findRowByColumn(this.model, 'uid', uid)));
       return findByColumn(this.model, 'uid', uid);
     }
 
@@ -408,6 +428,7 @@ export function createAdapter(db: AdapterDatabase, options: AdapterOptions = {})
         forgetRead(GRANT_READ, id);
         await lockGrant(id);
       }
+      if (this.model === 'Session') forgetReads(SESSION_READ);
       await db.query('DELETE FROM oidc_model WHERE model = $1 AND id = $2', [this.model, id]);
     }
 

@@ -30,6 +30,12 @@ export function forgetRead(kind: string, key: string): void {
   scope.getStore()?.delete(`${kind} ${key}`);
 }
 
+/** Drops every kept read of `kind` (the request changed a row of that kind it knows only by another key). */
+export function forgetReads(kind: string): void {
+  const reads = scope.getStore();
+  for (const name of reads?.keys() ?? []) if (name.startsWith(`${kind} `)) reads!.delete(name);
+}
+
 /** What this request already read of `kind` under `key`, else `read()` (whose answer is not kept). */
 export function readOnce<T>(kind: string, key: string, read: () => Promise<T>): Promise<T> {
   const reads = scope.getStore();

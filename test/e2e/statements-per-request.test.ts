@@ -14,7 +14,16 @@ import { basicAuthorization } from '../support/oauth.js';
  * The statements each hot path sends (issue #15, Q-P2): counted, not timed. Claims still come from current data
  * at every issuance and introspection (C-T5): the unit, binding and person are read by every request.
  */
-describe('statements per request on the token endpoints (Q-P2, C-T5)', () => {
+/**
+ * Both kinds of unit token a relying party holds: one with offline_access, and one bound to the sign-in's session
+ * (without offline_access the library checks, at every use, the session it expires with: read with the token).
+ */
+const TOKEN_KINDS = [
+  ['with offline_access', 'offline_access '],
+  ['bound to the session (no offline_access)', ''],
+] as const;
+
+describe.each(TOKEN_KINDS)('statements per request on the token endpoints (Q-P2, C-T5), a token %s', (_kind, offline) => {
   let app: TestApp;
   let config: client.Configuration;
   let tokens: { access: string; refresh: string };
@@ -33,7 +42,7 @@ describe('statements per request on the token endpoints (Q-P2, C-T5)', () => {
     const unit = await createUnit(app.app.services, contact, { verified: true });
     const handler = await createPerson(app.app.services, { verified: true });
     await bindHandler(app.app.services, unit, handler, [CE]);
-    const signIn = await signInAsUnit(config, app.url, handler, unit.id, { scope: `openid profile unit offline_access ${CE}`, prompt: 'consent' });
+    const signIn = await signInAsUnit(config, app.url, handler, unit.id, { scope: `openid profile unit ${offline}${CE}`, prompt: 'consent' });
     tokens = { access: signIn.tokens.access_token, refresh: String(signIn.tokens.refresh_token) };
   });
   afterAll(() => app?.close());
@@ -93,6 +102,42 @@ describe('statements per request on the token endpoints (Q-P2, C-T5)', () => {
     expect(count(statements, /^BEGIN$/)).toBe(1);
     expect(count(statements, /^COMMIT$/)).toBe(1);
   });
+
+  it('C-T5 when the sign-in session has ended, then a session-bound token is inactive at its next introspection and one with offline_access is not', async () => {
+    expect(await introspect(config, tokens.access)).toMatchObject({ active: true });
+    // The session read with the token is the current one: once it is gone, a session-bound token is inactive; a
+    // token with offline_access outlives it.
+    const saved = await app.db.query<{ id: string; payload: unknown; expires_at: Date | null }>("SELECT id, payload, expires_at FROM oidc_model WHERE model = 'Session'");
+    await app.db.query("DELETE FROM oidc_model WHERE model = 'Session'");
+    try {
+      expect(await introspect(config, tokens.access)).toMatchObject({ active: !!offline });
+    } finally {
+      for (const row of saved.rows) {
+        await app.db.query("INSERT INTO oidc_model (model, id, payload, uid, expires_at) VALUES ('Session', $1, $2, $2::jsonb->>'uid', $3)", [row.id, JSON.stringify(row.payload), row.expires_at]);
+      }
+    }
+    expect(await introspect(config, tokens.access)).toMatchObject({ active: true });
+  });
+});
+
+describe('statements per request of client_credentials and the unit picker (Q-P2, Q-P6)', () => {
+  let app: TestApp;
+  let config: client.Configuration;
+  const CE = 'biz:continuing_education';
+
+  beforeAll(async () => {
+    app = await startTestApp({
+      clients: unitClientsFile({
+        more: [testClient({ client_id: 'service', client_secret: `${TEST_SECRET}-service`, grant_types: ['client_credentials'], scopes: [CE] })],
+      }),
+      env: { JOB_POLL_MS: '60000' },
+    });
+    config = await discover(app.issuer);
+  });
+  afterAll(() => app?.close());
+
+  const overBudget = (statements: SentStatement[], budget: number) => (statements.length <= budget ? '' : listed(statements));
+  const count = (statements: SentStatement[], pattern: RegExp) => statements.filter(({ sql }) => pattern.test(sql)).length;
 
   it('when a service asks for a client_credentials token, then the token is stored', async () => {
     const statements = await statementsOf(app.db, async () => {

@@ -134,12 +134,12 @@ describe('every page in Chromium: accessible, no horizontal scrolling at 390 px,
   }
 
   /** Signs in through the real sign-in page: personal tab, unit tab or the operator's page (password + TOTP). */
-  async function signIn(page: Page, kind: 'person' | 'unit' | 'operator', account: string, start: string): Promise<void> {
+  async function signIn(page: Page, kind: 'person' | 'unit' | 'operator', account: string, start: string, password = demo.password): Promise<void> {
     await page.goto(new URL(start, app!.url).toString());
     if (kind === 'unit') await page.locator('a[href$="?tab=unit"]').click();
     const form = page.locator(kind === 'person' ? 'form#person-login' : kind === 'unit' ? 'form#unit-login' : 'form[action$="/operator-login"]');
     await form.locator('input[name="account"]').fill(account);
-    await form.locator('input[name="password"]').fill(demo.password);
+    await form.locator('input[name="password"]').fill(password);
     await form.locator('button[type="submit"]').click();
     if (kind === 'operator') {
       // In development and tests the page shows the current code (never in production; see security tests).
@@ -403,6 +403,48 @@ describe('every page in Chromium: accessible, no horizontal scrolling at 390 px,
       await check(page, 'register-resend-refused', locale);
     } finally {
       await context.close();
+    }
+  }, 180_000);
+
+  it.each(LOCALES)('when a unit has more handlers than a page holds (%s), then 子账户信息 and the operator\'s page of the unit, each on its second page with its pager, pass axe and fit 390 px (issue #15)', async (locale) => {
+    const services = app!.app.services;
+    const contact = await createPerson(services, { verified: true });
+    const unit = await createUnit(services, contact, { name: `分页页面测试${locale === 'en' ? '甲' : '乙'}有限公司`, verified: true });
+    // 55 handlers in one set-based statement (as the scale benchmark does): more than the 50 a page shows.
+    await app!.db.query(
+      `WITH people AS (
+         INSERT INTO person (id, login_name, password_hash, password_changed_at, mobile, created_at, updated_at)
+         SELECT gen_random_uuid(), 'pp' || n || '_' || substr(md5($1::text), 1, 8), 'x', now(),
+                '19' || lpad((random() * 99999)::int::text, 5, '0') || lpad(n::text, 4, '0'), now() + n * interval '1 second', now()
+           FROM generate_series(1, 55) AS n
+         RETURNING id, created_at)
+       INSERT INTO binding (id, unit_id, person_id, role, status, scopes, created_at, updated_at, accepted_at)
+       SELECT gen_random_uuid(), $1::uuid, id, 'handler', 'active', '{biz:continuing_education}', created_at, now(), now() FROM people`,
+      [unit.id],
+    );
+    const context = await newContext(locale);
+    try {
+      const page = await context.newPage();
+      await signIn(page, 'unit', unit.loginName, '/unit', unit.password);
+      await visit(page, '/unit/bindings', 'unit-bindings-paged', locale);
+      expect(await page.locator('#bindings tbody tr').count()).toBe(50);
+      await page.locator('a[rel="next"]').first().click();
+      await page.locator('a[rel="prev"]').first().waitFor();
+      expect(await page.locator('#bindings tbody tr').count()).toBe(6);
+      await check(page, 'unit-bindings-page-2', locale);
+    } finally {
+      await context.close();
+    }
+    const counter = await newContext(locale);
+    try {
+      const page = await counter.newPage();
+      await signIn(page, 'operator', demo.operator, '/operator');
+      await visit(page, `/operator/units/${unit.id}`, 'operator-unit-paged', locale);
+      await page.locator('a[rel="next"]').first().click();
+      await page.locator('a[rel="prev"]').first().waitFor();
+      await check(page, 'operator-unit-page-2', locale);
+    } finally {
+      await counter.close();
     }
   }, 180_000);
 

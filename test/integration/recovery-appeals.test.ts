@@ -264,6 +264,50 @@ describe('appeals (申诉) for unit account and password recovery (R-R1–R-R3, 
     await download.arrayBuffer();
   });
 
+  it('S-35 issue 14 when thirty page images of one PDF are asked for at once, then a queue\'s worth renders, the rest answer 503 with Retry-After and a readable message, never a 500, each request is audited, and the pages render afterwards', async () => {
+    const pages = PDF_PREVIEW.pages;
+    const submitted = await fileAppeal({ certNo: unit.certNo, kind: 'account', contact: mobile() }, [
+      { name: 'burst.pdf', type: 'application/pdf', content: textPdf(Array.from({ length: pages }, (_, index) => `Burst page ${index + 1}`)) },
+    ]);
+    expect(submitted.status).toBe(200);
+    const detail = await operatorOpens(referenceOf(submitted));
+    const sources = detail.html.querySelectorAll('#previews img.pdf-page').map((image) => image.getAttribute('src')!);
+    expect(sources).toHaveLength(pages);
+    const cookie = await operator.jar.getCookieString(app.url);
+    const audited = () => countRows(app.db, 'audit_event', "action = 'appeal.document_download'");
+    const auditedBefore = await audited();
+    // Three requests for each page at once (a browser opening the page three times over), none of them cached yet.
+    const burst = Array.from({ length: 30 }, (_, index) => sources[index % pages]!);
+    const answers = await Promise.all(burst.map(async (src) => {
+      const response = await fetch(new URL(src, app.url), { headers: { cookie, 'accept-language': 'zh-CN' } });
+      return { status: response.status, type: response.headers.get('content-type'), retryAfter: response.headers.get('retry-after'), body: Buffer.from(await response.arrayBuffer()) };
+    }));
+    expect(answers.filter((answer) => answer.status !== 200 && answer.status !== 503).map((answer) => answer.status)).toEqual([]);
+    const rendered = answers.filter((answer) => answer.status === 200);
+    const busy = answers.filter((answer) => answer.status === 503);
+    // One render runs and a queue's worth waits: those are answered; beyond them the answer is at once.
+    expect(rendered.length).toBeGreaterThanOrEqual(PDF_PREVIEW.maxQueue + 1);
+    expect(busy.length).toBeGreaterThan(0);
+    for (const answer of rendered) {
+      expect(answer.type).toBe('image/png');
+      expect((await pngFacts(answer.body)).width).toBe(PDF_PREVIEW.width);
+    }
+    for (const answer of busy) {
+      expect(answer.retryAfter).toMatch(/^[1-9][0-9]*$/);
+      expect(answer.type).toMatch(/^text\/html/);
+      expect(answer.body.toString('utf8')).toContain('服务繁忙，请稍后再试。');
+      expect(answer.body.toString('utf8')).not.toMatch(/\bat .*\.(?:js|ts):\d+|node_modules/);
+    }
+    // Every request for a page is the operator's look at the document, answered or not.
+    expect(await audited()).toBe(auditedBefore + burst.length);
+    // The queue drains: each page, asked for once more, is there.
+    for (const src of sources) {
+      const again = await fetch(new URL(src, app.url), { headers: { cookie } });
+      expect(again.status).toBe(200);
+      await again.arrayBuffer();
+    }
+  }, 120_000);
+
   it('issue 14 when a PDF has more pages than are previewed, is corrupted or password-protected, or a page is asked for that is not there, then the operator is told so in the page\'s language with the download at hand, never a 500', async () => {
     const submitted = await fileAppeal({ certNo: unit.certNo, kind: 'account', contact: mobile() }, [
       { name: 'long.pdf', type: 'application/pdf', content: textPdf(Array.from({ length: PDF_PREVIEW.pages + 2 }, (_, index) => `Page ${index + 1}`)) },

@@ -137,6 +137,9 @@ export type WatchedTable = (typeof WATCHED_TABLES)[number];
 
 /** A fingerprint of each table's full content (any insert, update or delete changes it). */
 export async function snapshot(db: Queryable, tables: readonly WatchedTable[] = WATCHED_TABLES): Promise<Record<string, string>> {
+  // The outbox is written by the job worker after a request's commit (S-56): the jobs due first, so that a snapshot
+  // neither catches a delivery of earlier steps half-way nor misses one the request itself queued.
+  if (tables.includes('notification_outbox')) await jobsSettled(db);
   const out: Record<string, string> = {};
   for (const table of tables) {
     const { rows } = await db.query<{ n: string | number; digest: string | null }>(
