@@ -7,7 +7,6 @@ import type { Logger } from '../shared/logger.js';
 import { isDatabaseUnavailable, isUnstorableInput } from '../shared/errors.js';
 import { translate, isMessageKey, type Locale } from '../shared/i18n/index.js';
 import { renderTemplate } from '../shared/http/views.js';
-import { CookieKeys } from '../shared/http/cookie-keys.js';
 import { state } from '../shared/http/middleware.js';
 import { createAdapter } from './adapter.js';
 import { TOKEN_READS } from './token-reads.js';
@@ -151,8 +150,7 @@ export function buildConfiguration(deps: ProviderDeps): Configuration {
     clients: [...catalog.clients.map((client) => client.metadata), consoleClientMetadata(config.issuer)] as unknown as Configuration['clients'],
     jwks: keys.jwks as Configuration['jwks'],
     cookies: {
-      // Keygrip's signatures, cheaper to check (issue #15).
-      keys: new CookieKeys(keys.cookieKeys),
+      keys: keys.cookieKeys,
       long: { httpOnly: true, sameSite: config.authorizationPost ? 'none' : 'lax', signed: true },
       short: { httpOnly: true, sameSite: config.authorizationPost ? 'none' : 'lax', signed: true },
     },
