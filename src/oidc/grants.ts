@@ -34,6 +34,10 @@ export interface GrantTarget {
   read?: { link: GrantUnit | undefined };
 }
 
+/** What a grant holds that an addition can change. */
+function heldBy(grant: Grant): string {
+  return JSON.stringify([grant.openid ?? null, grant.resources ?? null]);
+}
 
 /**
  * The one place that creates or extends a grant for (client, person, unit) (issue 10, C-T8): the first-party
@@ -49,13 +53,15 @@ export async function saveGrant(provider: Provider, unitGrants: UnitGrants, targ
     const link = target.read ? target.read.link : await unitGrants.forGrant(grant.jti);
     if ((link?.unitId ?? null) !== (unit?.unitId ?? null) || (link && link.bindingId !== unit?.bindingId)) return undefined;
   }
+  const before = grant.jti ? heldBy(grant) : undefined;
   if (additions.oidcScopes.length) grant.addOIDCScope(additions.oidcScopes.join(' '));
   if (additions.claims.length) grant.addOIDCClaims(additions.claims);
   for (const [indicator, scopes] of Object.entries(additions.resourceScopes)) {
     if (scopes.length) grant.addResourceScope(indicator, scopes.join(' '));
   }
-  // Saved even when it holds all of it already: each save starts the grant's lifetime (ttl.Grant) over, so that the
-  // refresh token issued now does not outlive its grant (a repeated sign-in keeps a grant in use alive).
+  // A stored grant that already holds all of it, linked to this very unit and binding (checked just above): it is
+  // neither saved again nor linked again (issue #15, Q-P1: four statements of every repeated sign-in).
+  if (before !== undefined && heldBy(grant) === before) return grant;
   const grantId = await grant.save();
   if (unit && !(await unitGrants.link({ grantId, clientId, ...unit }))) return undefined;
   return grant;
