@@ -36,7 +36,15 @@ log(`${rounds} rounds on ${database.db.kind}, gateway answering after ${gatewayM
 const real: number[] = [];
 const decoy: number[] = [];
 for (let round = 0; round < rounds; round += 1) {
-  for (const [kind, account] of round % 2 === 0 ? [['real', person.loginName], ['decoy', `nobody${round}`]] : [['decoy', `nobody${round}`], ['real', person.loginName]]) {
+  for (const [kind, account] of round % 2 === 0
+    ? [
+        ['real', person.loginName],
+        ['decoy', `nobody${round}`],
+      ]
+    : [
+        ['decoy', `nobody${round}`],
+        ['real', person.loginName],
+      ]) {
     await database.db.query('DELETE FROM rate_limit');
     const started = performance.now();
     await services.persons.startPasswordReset(account!, 'zh-CN', '127.0.0.1');
@@ -52,9 +60,13 @@ gateway.close();
 const row = (name: string, values: number[]) => [name, fixed(median(values), 2), fixed(percentile(values, 90), 2), fixed(percentile(values, 99), 2)];
 const difference = median(real) - median(decoy);
 const info = machine();
-const file = writeResult(`code-send-timing-${database.db.kind}`, `# Real versus decoy code sends in the request (S-22, S-56)
+const file = writeResult(
+  `code-send-timing-${database.db.kind}`,
+  `# Real versus decoy code sends in the request (S-22, S-56)
 
-- ${Object.entries(info).map(([key, value]) => `${key}: ${value}`).join('\n- ')}
+- ${Object.entries(info)
+    .map(([key, value]) => `${key}: ${value}`)
+    .join('\n- ')}
 - database: ${database.db.kind}; rounds: ${rounds}; SMS gateway answering after ${gatewayMs} ms
 
 ${table(['request', 'median ms', 'p90 ms', 'p99 ms'], [row('real send (code + SMS job)', real), row('decoy (decoy job)', decoy)])}
@@ -62,5 +74,6 @@ ${table(['request', 'median ms', 'p90 ms', 'p99 ms'], [row('real send (code + SM
 - difference of the medians: ${fixed(difference, 2)} ms
 - gateway calls made while the requests ran: ${callsDuringRequests} (the worker was stopped: the request path never calls the gateway)
 - jobs written: ${jobs.pending} pending (one per request)
-`);
+`,
+);
 log(`wrote ${file}: real ${fixed(median(real), 2)} ms, decoy ${fixed(median(decoy), 2)} ms, difference ${fixed(difference, 2)} ms`);

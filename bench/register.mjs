@@ -9,12 +9,7 @@ import { fileURLToPath, URL } from 'node:url';
 import swc from '@swc/core';
 
 const SWC_OPTIONS = {
-  jsc: {
-    parser: { syntax: 'typescript', decorators: true },
-    transform: { legacyDecorator: true, decoratorMetadata: true },
-    target: 'es2023',
-    keepClassNames: true,
-  },
+  jsc: { parser: { syntax: 'typescript', decorators: true }, transform: { legacyDecorator: true, decoratorMetadata: true }, target: 'es2023', keepClassNames: true },
   module: { type: 'es6' },
   sourceMaps: 'inline',
 };
@@ -22,8 +17,7 @@ const SWC_OPTIONS = {
 registerHooks({
   resolve(specifier, context, nextResolve) {
     const parent = context.parentURL;
-    if (parent && parent.startsWith('file:') && !parent.includes('/node_modules/')
-      && (specifier.startsWith('./') || specifier.startsWith('../')) && specifier.endsWith('.js')) {
+    if (parent && parent.startsWith('file:') && !parent.includes('/node_modules/') && (specifier.startsWith('./') || specifier.startsWith('../')) && specifier.endsWith('.js')) {
       const candidate = new URL(specifier, parent);
       if (!fs.existsSync(fileURLToPath(candidate))) {
         const ts = new URL(`${candidate.href.slice(0, -3)}.ts`);

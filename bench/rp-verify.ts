@@ -121,12 +121,19 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   for (const [index, alg] of algorithms.entries()) {
     const key = keys[index]!;
-    const tokens = await Promise.all(Array.from({ length: TOKENS }, () => new jose.SignJWT({
-      scope: 'biz:continuing_education', client_id: 'ce-demo', unit_id: crypto.randomUUID(), unit_role: 'handler', unit_verified: true,
-    }).setProtectedHeader({ alg, typ: 'at+jwt', kid: key.jwk.kid })
-      .setIssuer(issuer).setAudience(AUDIENCE).setSubject(crypto.randomUUID()).setJti(crypto.randomUUID())
-      .setIssuedAt(now).setExpirationTime(now + 3600)
-      .sign(key.privateKey)));
+    const tokens = await Promise.all(
+      Array.from({ length: TOKENS }, () =>
+        new jose.SignJWT({ scope: 'biz:continuing_education', client_id: 'ce-demo', unit_id: crypto.randomUUID(), unit_role: 'handler', unit_verified: true })
+          .setProtectedHeader({ alg, typ: 'at+jwt', kid: key.jwk.kid })
+          .setIssuer(issuer)
+          .setAudience(AUDIENCE)
+          .setSubject(crypto.randomUUID())
+          .setJti(crypto.randomUUID())
+          .setIssuedAt(now)
+          .setExpirationTime(now + 3600)
+          .sign(key.privateKey),
+      ),
+    );
     const baselineOptions: jose.JWTVerifyOptions = { issuer, audience: AUDIENCE, typ: 'at+jwt', algorithms: [alg] };
     const baseline = (token: string) => jose.jwtVerify(token, key.publicKey, baselineOptions);
     const kit = (token: string) => verifier.verifyAccessToken(token);
@@ -149,7 +156,8 @@ async function main(): Promise<void> {
         }
       }
       const row: Row = {
-        alg, concurrency,
+        alg,
+        concurrency,
         baseline: median(baselineRounds.map((slice) => slice.wall)),
         kit: median(kitRounds.map((slice) => slice.wall)),
         ratio: median(kitRounds.map((slice, index) => slice.wall / baselineRounds[index]!.wall)),
@@ -158,7 +166,9 @@ async function main(): Promise<void> {
         cpuRatio: median(kitRounds.map((slice, index) => slice.cpu / baselineRounds[index]!.cpu)),
       };
       rows.push(row);
-      process.stderr.write(`${alg} c=${concurrency}: jose ${row.baseline.toFixed(0)}/s, kit ${row.kit.toFixed(0)}/s, ratio ${percent(row.ratio)}; per CPU-second ${percent(row.cpuRatio)}\n`);
+      process.stderr.write(
+        `${alg} c=${concurrency}: jose ${row.baseline.toFixed(0)}/s, kit ${row.kit.toFixed(0)}/s, ratio ${percent(row.ratio)}; per CPU-second ${percent(row.cpuRatio)}\n`,
+      );
     }
   }
   server.close();
@@ -166,7 +176,10 @@ async function main(): Promise<void> {
   const worst = Math.min(...rows.map((row) => row.ratio));
   const worstCpu = Math.min(...rows.map((row) => row.cpuRatio));
   const cpus = os.cpus();
-  const load = os.loadavg().map((value) => value.toFixed(1)).join(' / ');
+  const load = os
+    .loadavg()
+    .map((value) => value.toFixed(1))
+    .join(' / ');
   const lines = [
     '# Q-P4: RP kit verification throughput vs `jose.jwtVerify` with a local key',
     '',
@@ -182,13 +195,19 @@ async function main(): Promise<void> {
     '',
     '| alg | in flight | jose.jwtVerify /s | RP kit /s | kit / jose | jose per CPU-s | kit per CPU-s | kit / jose (CPU) |',
     '|---|---:|---:|---:|---:|---:|---:|---:|',
-    ...rows.map((row) => `| ${row.alg} | ${row.concurrency} | ${row.baseline.toFixed(0)} | ${row.kit.toFixed(0)} | ${percent(row.ratio)} | ${row.baselineCpu.toFixed(0)} | ${row.kitCpu.toFixed(0)} | ${percent(row.cpuRatio)} |`),
+    ...rows.map(
+      (row) =>
+        `| ${row.alg} | ${row.concurrency} | ${row.baseline.toFixed(0)} | ${row.kit.toFixed(0)} | ${percent(row.ratio)} | ${row.baselineCpu.toFixed(0)} | ${row.kitCpu.toFixed(0)} | ${percent(row.cpuRatio)} |`,
+    ),
     '',
     `Lowest ratio: **${percent(worst)}** wall-clock, **${percent(worstCpu)}** per CPU-second (Q-P4 target ≥ 90%): ${Math.min(worst, worstCpu) >= 0.9 ? 'met' : 'NOT met'}.`,
     '',
     ...(os.loadavg()[0]! > cpus.length
-      ? ['The machine was shared with other work during this run (load average above the CPU count): absolute figures are',
-        'low and noisy; the paired ratios, and above all the CPU-second ratios, are the meaningful numbers.', '']
+      ? [
+          'The machine was shared with other work during this run (load average above the CPU count): absolute figures are',
+          'low and noisy; the paired ratios, and above all the CPU-second ratios, are the meaningful numbers.',
+          '',
+        ]
       : []),
   ];
   const report = lines.join('\n');

@@ -58,7 +58,13 @@ interface Side {
   consoles: FlowBrowser[];
 }
 
-interface Measurement { path: string; repeat: number; side: string; result: LoadResult; cpu: number }
+interface Measurement {
+  path: string;
+  repeat: number;
+  side: string;
+  result: LoadResult;
+  cpu: number;
+}
 
 const info = machine();
 const certs = await sharedCerts();
@@ -146,7 +152,8 @@ function operation(side: Side, path: string): (worker: number) => Promise<void> 
   }
 }
 
-const workersOf = (path: string) => (path === 'signin' ? flowConcurrency : ['refresh', 'client_credentials', 'introspection'].includes(path) ? concurrency : Math.min(4, concurrency));
+const workersOf = (path: string) =>
+  path === 'signin' ? flowConcurrency : ['refresh', 'client_credentials', 'introspection'].includes(path) ? concurrency : Math.min(4, concurrency);
 
 /** Fresh tokens, picker pages and console sessions for a path, per worker. */
 async function prepare(side: Side, path: string): Promise<void> {
@@ -177,7 +184,17 @@ async function openLoopWhile(perSecond: number, minMs: number, running: () => bo
     const intended = start + index * interval;
     const wait = intended - performance.now();
     if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
-    inFlight.push(task().then(() => { latencies.push(performance.now() - intended); }, (error: unknown) => { errors += 1; firstError ??= String(error); }));
+    inFlight.push(
+      task().then(
+        () => {
+          latencies.push(performance.now() - intended);
+        },
+        (error: unknown) => {
+          errors += 1;
+          firstError ??= String(error);
+        },
+      ),
+    );
   }
   await Promise.all(inFlight);
   const elapsedMs = performance.now() - start;
@@ -200,7 +217,9 @@ try {
     side.handlers = await side.harness.call<Credentials[]>('seed', { handlers: Math.max(flowConcurrency, concurrency) });
     const subjects = await side.harness.call<{ pickers: Record<string, Credentials>; unit: Side['unit'] }>('subjects', {
       // The empty database's unit fills one page too (60 handlers, 600 entries): both sides render 50 rows.
-      pickerUnits: [1, 200], handlers: side.name === 'preloaded' ? handlersOfUnit : EMPTY_SIDE_HANDLERS, logRows: (side.name === 'preloaded' ? handlersOfUnit : EMPTY_SIDE_HANDLERS) * 10,
+      pickerUnits: [1, 200],
+      handlers: side.name === 'preloaded' ? handlersOfUnit : EMPTY_SIDE_HANDLERS,
+      logRows: (side.name === 'preloaded' ? handlersOfUnit : EMPTY_SIDE_HANDLERS) * 10,
     });
     side.pickers = subjects.pickers;
     side.unit = subjects.unit;
@@ -225,27 +244,49 @@ try {
     if (profile) {
       const side = sides[0]!;
       const { file, summary } = await side.harness.profile(`scale-${path}`, () => closedLoop(workersOf(path), seconds * 1000, operation(side, path)));
-      profiles.push([
-        `### ${path}: CPU profile of the ${side.name} server's main thread (${seconds} s at C=${workersOf(path)}): ${file}`,
-        '',
-        table(['module (self time)', 'ms', 'share'], summary.byModule.slice(0, 15).map((entry) => [entry.module, fixed(entry.ms, 0), pct(entry.share)])),
-        '',
-        table(['function (self time)', 'ms', 'share'], summary.byFunction.slice(0, 15).map((entry) => [entry.fn, fixed(entry.ms, 0), pct(entry.share)])),
-      ].join('\n'));
+      profiles.push(
+        [
+          `### ${path}: CPU profile of the ${side.name} server's main thread (${seconds} s at C=${workersOf(path)}): ${file}`,
+          '',
+          table(
+            ['module (self time)', 'ms', 'share'],
+            summary.byModule.slice(0, 15).map((entry) => [entry.module, fixed(entry.ms, 0), pct(entry.share)]),
+          ),
+          '',
+          table(
+            ['function (self time)', 'ms', 'share'],
+            summary.byFunction.slice(0, 15).map((entry) => [entry.fn, fixed(entry.ms, 0), pct(entry.share)]),
+          ),
+        ].join('\n'),
+      );
     }
   }
 
   // The sweep: client_credentials at a fixed rate, idle, then while factor × 1,000,000 expired rows are deleted.
   const probe = operation(preloaded, 'client_credentials');
   for (let repeat = 1; repeat <= (paths.includes('sweep') ? repeats : 0); repeat += 1) {
-    const idle = await openLoopWhile(rate, seconds * 1000, () => false, () => probe(0));
+    const idle = await openLoopWhile(
+      rate,
+      seconds * 1000,
+      () => false,
+      () => probe(0),
+    );
     await preloaded.harness.call('expired', { count: expiredRows, tag: `exp${repeat}-` });
     let sweeping = true;
-    const sweep = preloaded.harness.call<{ removed: number; ms: number }>('sweep').finally(() => { sweeping = false; });
-    const during = await openLoopWhile(rate, 0, () => sweeping, () => probe(0));
+    const sweep = preloaded.harness.call<{ removed: number; ms: number }>('sweep').finally(() => {
+      sweeping = false;
+    });
+    const during = await openLoopWhile(
+      rate,
+      0,
+      () => sweeping,
+      () => probe(0),
+    );
     const { removed, ms } = await sweep;
     sweeps.push({ repeat, removed, ms, idle, during });
-    log(`sweep #${repeat}: ${removed} rows in ${fixed(ms, 0)} ms; p99 idle ${fixed(percentile(idle.latencies, 99))} ms, during ${fixed(percentile(during.latencies, 99))} ms (${during.count} requests)`);
+    log(
+      `sweep #${repeat}: ${removed} rows in ${fixed(ms, 0)} ms; p99 idle ${fixed(percentile(idle.latencies, 99))} ms, during ${fixed(percentile(during.latencies, 99))} ms (${during.count} requests)`,
+    );
   }
 } finally {
   http.close();
@@ -254,41 +295,81 @@ try {
 }
 
 const rowsOf = (path: string, side: string) => measurements.filter((entry) => entry.path === path && entry.side === side);
-const ratioOf = (path: string) => median(rowsOf(path, 'preloaded').map((entry) => entry.result.perSecond / rowsOf(path, 'empty').find((other) => other.repeat === entry.repeat)!.result.perSecond));
+const ratioOf = (path: string) =>
+  median(rowsOf(path, 'preloaded').map((entry) => entry.result.perSecond / rowsOf(path, 'empty').find((other) => other.repeat === entry.repeat)!.result.perSecond));
 const measuredPaths = loadPaths.filter((path) => rowsOf(path, 'empty').length > 0);
 const throughputTable = table(
-  ['path', 'empty req/s', 'preloaded req/s', 'ratio (median of repeats)', `Q-P6 ≥ ${pct(THROUGHPUT_TARGET)}`, 'empty p50 ms', 'preloaded p50 ms', 'CPU ms/op empty', 'CPU ms/op preloaded', 'CPU ratio (empty ÷ preloaded)'],
+  [
+    'path',
+    'empty req/s',
+    'preloaded req/s',
+    'ratio (median of repeats)',
+    `Q-P6 ≥ ${pct(THROUGHPUT_TARGET)}`,
+    'empty p50 ms',
+    'preloaded p50 ms',
+    'CPU ms/op empty',
+    'CPU ms/op preloaded',
+    'CPU ratio (empty ÷ preloaded)',
+  ],
   measuredPaths.map((path) => {
     const ratio = ratioOf(path);
     const med = (side: string, pick: (entry: Measurement) => number) => median(rowsOf(path, side).map(pick));
     return [
-      path, fixed(med('empty', (entry) => entry.result.perSecond)), fixed(med('preloaded', (entry) => entry.result.perSecond)), pct(ratio), ratio >= THROUGHPUT_TARGET ? 'holds' : 'MISSED',
-      fixed(med('empty', (entry) => percentile(entry.result.latencies, 50))), fixed(med('preloaded', (entry) => percentile(entry.result.latencies, 50))),
-      fixed(med('empty', (entry) => entry.cpu), 2), fixed(med('preloaded', (entry) => entry.cpu), 2),
+      path,
+      fixed(med('empty', (entry) => entry.result.perSecond)),
+      fixed(med('preloaded', (entry) => entry.result.perSecond)),
+      pct(ratio),
+      ratio >= THROUGHPUT_TARGET ? 'holds' : 'MISSED',
+      fixed(med('empty', (entry) => percentile(entry.result.latencies, 50))),
+      fixed(med('preloaded', (entry) => percentile(entry.result.latencies, 50))),
+      fixed(
+        med('empty', (entry) => entry.cpu),
+        2,
+      ),
+      fixed(
+        med('preloaded', (entry) => entry.cpu),
+        2,
+      ),
       pct(med('empty', (entry) => entry.cpu) / med('preloaded', (entry) => entry.cpu)),
     ];
   }),
 );
 const pickerMs = (side: string, path: string) => median(rowsOf(path, side).map((entry) => percentile(entry.result.latencies, 50)));
-const pickerRows = measuredPaths.includes('picker-1') && measuredPaths.includes('picker-200')
-  ? sides.map(({ name }) => {
-    const ratio = pickerMs(name, 'picker-200') / pickerMs(name, 'picker-1');
-    return [name, fixed(pickerMs(name, 'picker-1'), 2), fixed(pickerMs(name, 'picker-200'), 2), `${fixed(ratio, 2)}×`, ratio <= PICKER_TARGET ? 'holds' : 'MISSED'];
-  })
-  : [];
+const pickerRows =
+  measuredPaths.includes('picker-1') && measuredPaths.includes('picker-200')
+    ? sides.map(({ name }) => {
+        const ratio = pickerMs(name, 'picker-200') / pickerMs(name, 'picker-1');
+        return [name, fixed(pickerMs(name, 'picker-1'), 2), fixed(pickerMs(name, 'picker-200'), 2), `${fixed(ratio, 2)}×`, ratio <= PICKER_TARGET ? 'holds' : 'MISSED'];
+      })
+    : [];
 const pickerTable = table(['database', 'picker p50 ms, 1 binding', 'picker p50 ms, 200 bindings', '200 ÷ 1', `Q-P6 ≤ ${PICKER_TARGET}×`], pickerRows);
 const sweepRatios = sweeps.map((entry) => percentile(entry.during.latencies, 99) / percentile(entry.idle.latencies, 99));
 const sweepRatio = median(sweepRatios);
 const sweepTable = table(
   ['repeat', 'expired rows removed', 'sweep ms', 'requests during', 'p99 idle ms', 'p99 during sweep ms', 'ratio', 'errors'],
   sweeps.map((entry, index) => [
-    String(entry.repeat), String(entry.removed), fixed(entry.ms, 0), String(entry.during.count),
-    fixed(percentile(entry.idle.latencies, 99)), fixed(percentile(entry.during.latencies, 99)), `${fixed(sweepRatios[index]!, 2)}×`, String(entry.idle.errors + entry.during.errors),
+    String(entry.repeat),
+    String(entry.removed),
+    fixed(entry.ms, 0),
+    String(entry.during.count),
+    fixed(percentile(entry.idle.latencies, 99)),
+    fixed(percentile(entry.during.latencies, 99)),
+    `${fixed(sweepRatios[index]!, 2)}×`,
+    String(entry.idle.errors + entry.during.errors),
   ]),
 );
 const raw = table(
   ['path', 'repeat', 'database', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'CPU ms/op'],
-  measurements.map((entry) => [entry.path, String(entry.repeat), entry.side, fixed(entry.result.perSecond, 1), fixed(percentile(entry.result.latencies, 50)), fixed(percentile(entry.result.latencies, 99)), String(entry.result.errors), fixed(entry.cpu, 2)]),
+  measurements.map((entry) => [
+    entry.path,
+    String(entry.repeat),
+    entry.side,
+    fixed(entry.result.perSecond, 1),
+    fixed(percentile(entry.result.latencies, 50)),
+    fixed(percentile(entry.result.latencies, 99)),
+    String(entry.result.errors),
+    fixed(entry.cpu, 2),
+  ]),
 );
 const verdicts = [
   ...measuredPaths.map((path) => `- ${path}: preloaded ÷ empty ${pct(ratioOf(path))}: ${ratioOf(path) >= THROUGHPUT_TARGET ? 'holds' : '**missed**'}`),
@@ -298,14 +379,20 @@ const verdicts = [
 console.log(`\nQ-P6 scale (factor ${factor})\n\n${throughputTable}\n\n${pickerTable}\n\n${sweepTable}\n\n${verdicts}\n`);
 if (profiles.length) console.log(profiles.join('\n\n'));
 
-const written = writeResult(`scale-factor-${factor}`, `# Q-P6 · Cost as data grows (scale benchmark, factor ${factor})
+const written = writeResult(
+  `scale-factor-${factor}`,
+  `# Q-P6 · Cost as data grows (scale benchmark, factor ${factor})
 
 Targets (PRODUCT.md §9 Q-P6, issue #15): on the preloaded database every measured path reaches ≥ ${pct(THROUGHPUT_TARGET)} of
 its empty-database throughput; the unit picker with 200 bindings takes ≤ ${PICKER_TARGET}× the time with 1; the periodic
 sweep raises token-endpoint p99 by ≤ ${SWEEP_TARGET}×. Same run, both databases on the same PostgreSQL, measured alternately.
 
-- preloaded (set-based SQL, \`bench/lib/preload.ts\`): ${Object.entries(sizes).map(([key, value]) => `${value.toLocaleString('en')} ${key}`).join(', ')}
-  (issue sizes ${Object.entries(FULL_SIZE).map(([key, value]) => `${value.toLocaleString('en')} ${key}`).join(', ')} × ${factor}).
+- preloaded (set-based SQL, \`bench/lib/preload.ts\`): ${Object.entries(sizes)
+    .map(([key, value]) => `${value.toLocaleString('en')} ${key}`)
+    .join(', ')}
+  (issue sizes ${Object.entries(FULL_SIZE)
+    .map(([key, value]) => `${value.toLocaleString('en')} ${key}`)
+    .join(', ')} × ${factor}).
 - signin: the Q-P1 flow at C=${flowConcurrency}; refresh, client_credentials, introspection: the Q-P2 requests at C=${concurrency}.
 - picker-1 / picker-200: GET of the unit picker page of a person with 1 / 200 live bindings (the page after the
   password, re-read: the argon2 verification is not part of it), C=${workersOf('picker-1')}.
@@ -328,11 +415,19 @@ ${keyValues(info)}
 ## Parameters
 
 ${keyValues({
-    factor, 'seconds per window': seconds, repeats, 'sign-in concurrency': flowConcurrency, 'token concurrency': concurrency, 'probe rate during the sweep': `${rate}/s`,
-    'handlers of the console unit': handlersOfUnit, 'server env': JSON.stringify({ UV_THREADPOOL_SIZE: '8', SWEEP_INTERVAL_SECONDS: '86400', ...serverEnv }),
-    database: serverEnv.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres (a fresh database per server, dropped at the end)',
-    'preload seconds': Object.entries(preloadSeconds).map(([key, value]) => `${key} ${fixed(value)}`).join(', '),
-  })}
+  factor,
+  'seconds per window': seconds,
+  repeats,
+  'sign-in concurrency': flowConcurrency,
+  'token concurrency': concurrency,
+  'probe rate during the sweep': `${rate}/s`,
+  'handlers of the console unit': handlersOfUnit,
+  'server env': JSON.stringify({ UV_THREADPOOL_SIZE: '8', SWEEP_INTERVAL_SECONDS: '86400', ...serverEnv }),
+  database: serverEnv.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres (a fresh database per server, dropped at the end)',
+  'preload seconds': Object.entries(preloadSeconds)
+    .map(([key, value]) => `${key} ${fixed(value)}`)
+    .join(', '),
+})}
 
 ## Verdicts
 
@@ -353,5 +448,6 @@ ${sweepTable}
 ## Raw numbers
 
 ${raw}
-${profiles.length ? `\n## Profiles\n\n${profiles.join('\n\n')}\n` : ''}`);
+${profiles.length ? `\n## Profiles\n\n${profiles.join('\n\n')}\n` : ''}`,
+);
 log(`wrote ${written}`);

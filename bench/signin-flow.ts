@@ -90,11 +90,19 @@ async function measure(server: Server, concurrency: number, repeat: number): Pro
   const verifyCpu = (ceiling.serverMs + ceiling.databaseMs) / ceiling.result.count;
   const flowCpu = (flows.serverMs + flows.databaseMs) / flows.result.count;
   return {
-    server: server.name, concurrency, repeat,
-    ceiling: ceiling.result.perSecond, flows: flows.result.perSecond, ratio: flows.result.perSecond / ceiling.result.perSecond,
-    p50: percentile(flows.result.latencies, 50), p99: percentile(flows.result.latencies, 99), errors: flows.result.errors,
-    verifyCpu, flowCpu, flowDatabaseCpu: flows.databaseMs / flows.result.count,
-    cpuRatio: Math.min(1, (cores / flowCpu) / (Math.min(hashConcurrency, concurrency, cores) / verifyCpu)),
+    server: server.name,
+    concurrency,
+    repeat,
+    ceiling: ceiling.result.perSecond,
+    flows: flows.result.perSecond,
+    ratio: flows.result.perSecond / ceiling.result.perSecond,
+    p50: percentile(flows.result.latencies, 50),
+    p99: percentile(flows.result.latencies, 99),
+    errors: flows.result.errors,
+    verifyCpu,
+    flowCpu,
+    flowDatabaseCpu: flows.databaseMs / flows.result.count,
+    cpuRatio: Math.min(1, cores / flowCpu / (Math.min(hashConcurrency, concurrency, cores) / verifyCpu)),
   };
 }
 
@@ -119,7 +127,9 @@ try {
       for (const server of order) {
         const row = await measure(server, concurrency, repeat);
         rows.push(row);
-        log(`${server.name} C=${concurrency} #${repeat}: ceiling ${fixed(row.ceiling)}/s, flows ${fixed(row.flows)}/s, ratio ${pct(row.ratio)}; CPU ms per verify ${fixed(row.verifyCpu)}, per flow ${fixed(row.flowCpu)}`);
+        log(
+          `${server.name} C=${concurrency} #${repeat}: ceiling ${fixed(row.ceiling)}/s, flows ${fixed(row.flows)}/s, ratio ${pct(row.ratio)}; CPU ms per verify ${fixed(row.verifyCpu)}, per flow ${fixed(row.flowCpu)}`,
+        );
       }
     }
   }
@@ -131,9 +141,15 @@ try {
     profileNote = [
       `CPU profile of the server's main thread during ${seconds} s of flows at C=${maxC}: ${file}`,
       '',
-      table(['module (self time)', 'ms', 'share'], summary.byModule.slice(0, 15).map((entry) => [entry.module, fixed(entry.ms, 0), pct(entry.share)])),
+      table(
+        ['module (self time)', 'ms', 'share'],
+        summary.byModule.slice(0, 15).map((entry) => [entry.module, fixed(entry.ms, 0), pct(entry.share)]),
+      ),
       '',
-      table(['function (self time)', 'ms', 'share'], summary.byFunction.slice(0, 20).map((entry) => [entry.fn, fixed(entry.ms, 0), pct(entry.share)])),
+      table(
+        ['function (self time)', 'ms', 'share'],
+        summary.byFunction.slice(0, 20).map((entry) => [entry.fn, fixed(entry.ms, 0), pct(entry.share)]),
+      ),
     ].join('\n');
   }
 } finally {
@@ -142,29 +158,68 @@ try {
   certs.remove();
 }
 
-const header = ['server', 'C', 'repeat', 'argon2 verifies/s (ceiling)', 'sign-in flows/s', 'ratio', 'flow p50 ms', 'flow p99 ms', 'errors', 'CPU ms/verify', 'CPU ms/flow (of which DB)'];
+const header = [
+  'server',
+  'C',
+  'repeat',
+  'argon2 verifies/s (ceiling)',
+  'sign-in flows/s',
+  'ratio',
+  'flow p50 ms',
+  'flow p99 ms',
+  'errors',
+  'CPU ms/verify',
+  'CPU ms/flow (of which DB)',
+];
 const raw = rows.map((row) => [
-  row.server, String(row.concurrency), String(row.repeat), fixed(row.ceiling), fixed(row.flows), pct(row.ratio), fixed(row.p50), fixed(row.p99), String(row.errors),
-  fixed(row.verifyCpu), `${fixed(row.flowCpu)} (${fixed(row.flowDatabaseCpu)})`,
+  row.server,
+  String(row.concurrency),
+  String(row.repeat),
+  fixed(row.ceiling),
+  fixed(row.flows),
+  pct(row.ratio),
+  fixed(row.p50),
+  fixed(row.p99),
+  String(row.errors),
+  fixed(row.verifyCpu),
+  `${fixed(row.flowCpu)} (${fixed(row.flowDatabaseCpu)})`,
 ]);
-const summaryRows = servers.flatMap((server) => concurrencies.map((concurrency) => {
-  const mine = rows.filter((row) => row.server === server.name && row.concurrency === concurrency);
-  const ratio = median(mine.map((row) => row.ratio));
-  return [
-    server.name, String(concurrency), fixed(median(mine.map((row) => row.ceiling))), fixed(median(mine.map((row) => row.flows))), pct(ratio), ratio >= TARGET ? 'holds' : 'MISSED',
-    fixed(median(mine.map((row) => row.verifyCpu))), fixed(median(mine.map((row) => row.flowCpu))), pct(median(mine.map((row) => row.cpuRatio))),
-  ];
-}));
-const summaryTable = table(['server', 'C', 'median ceiling/s', 'median flows/s', 'median ratio', `target ≥ ${pct(TARGET)}`, 'CPU ms/verify', 'CPU ms/flow', 'projected ratio'], summaryRows);
+const summaryRows = servers.flatMap((server) =>
+  concurrencies.map((concurrency) => {
+    const mine = rows.filter((row) => row.server === server.name && row.concurrency === concurrency);
+    const ratio = median(mine.map((row) => row.ratio));
+    return [
+      server.name,
+      String(concurrency),
+      fixed(median(mine.map((row) => row.ceiling))),
+      fixed(median(mine.map((row) => row.flows))),
+      pct(ratio),
+      ratio >= TARGET ? 'holds' : 'MISSED',
+      fixed(median(mine.map((row) => row.verifyCpu))),
+      fixed(median(mine.map((row) => row.flowCpu))),
+      pct(median(mine.map((row) => row.cpuRatio))),
+    ];
+  }),
+);
+const summaryTable = table(
+  ['server', 'C', 'median ceiling/s', 'median flows/s', 'median ratio', `target ≥ ${pct(TARGET)}`, 'CPU ms/verify', 'CPU ms/flow', 'projected ratio'],
+  summaryRows,
+);
 console.log(`\nQ-P1 sign-in flow vs argon2id ceiling (${database})\n\n${summaryTable}\n\n${table(header, raw)}\n`);
 if (profileNote) console.log(profileNote);
 
-const statementSections = servers.map((server) => {
-  const total = server.statements.reduce((sum, [, count]) => sum + count, 0);
-  return `### ${server.name}: ${fixed(total, 1)} statements per sign-in flow (counted over sequential flows)\n\n${
-    table(['statement (first 90 characters) [adapter model]', 'per sign-in'], server.statements.map(([sql, count]) => [sql.replace(/\|/g, '\\|'), fixed(count, 1)]))}`;
-}).join('\n\n');
-const written = writeResult('signin-flow', `# Q-P1 · Password sign-in flow throughput vs the argon2id ceiling
+const statementSections = servers
+  .map((server) => {
+    const total = server.statements.reduce((sum, [, count]) => sum + count, 0);
+    return `### ${server.name}: ${fixed(total, 1)} statements per sign-in flow (counted over sequential flows)\n\n${table(
+      ['statement (first 90 characters) [adapter model]', 'per sign-in'],
+      server.statements.map(([sql, count]) => [sql.replace(/\|/g, '\\|'), fixed(count, 1)]),
+    )}`;
+  })
+  .join('\n\n');
+const written = writeResult(
+  'signin-flow',
+  `# Q-P1 · Password sign-in flow throughput vs the argon2id ceiling
 
 Target (PRODUCT.md §9 Q-P1): sign-in flows/s ≥ ${pct(TARGET)} of argon2id verifies/s at the same parameters and
 concurrency, same run. One flow = authorize → login page → POST login with 以单位身份登录 → unit picker → POST unit →
@@ -186,10 +241,14 @@ ${keyValues(info)}
 ## Parameters
 
 ${keyValues({
-    database, 'concurrency (C)': concurrencies.join(', '), 'seconds per window': seconds, repeats,
-    'server env': JSON.stringify({ UV_THREADPOOL_SIZE: '8', ...serverEnv }), 'HASH_CONCURRENCY': serverEnv.HASH_CONCURRENCY ?? `${defaultHashConcurrency} (default: cores − 1)`,
-    scope: UNIT_SCOPE,
-  })}
+  database,
+  'concurrency (C)': concurrencies.join(', '),
+  'seconds per window': seconds,
+  repeats,
+  'server env': JSON.stringify({ UV_THREADPOOL_SIZE: '8', ...serverEnv }),
+  HASH_CONCURRENCY: serverEnv.HASH_CONCURRENCY ?? `${defaultHashConcurrency} (default: cores − 1)`,
+  scope: UNIT_SCOPE,
+})}
 
 ## Result
 
@@ -202,5 +261,6 @@ ${table(header, raw)}
 ## Statements per sign-in flow
 
 ${statementSections}
-${profileNote ? `\n## Profile\n\n${profileNote}\n` : ''}`);
+${profileNote ? `\n## Profile\n\n${profileNote}\n` : ''}`,
+);
 log(`wrote ${written}`);

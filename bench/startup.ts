@@ -24,8 +24,12 @@ const profile = flagOption('profile', 'BENCH_PROFILE');
 const variants = option('variants', 'BENCH_VARIANTS', 'main-fresh,main-existing,npm-fresh,npm-existing').split(',');
 const phasesToo = flagOption('phases', 'BENCH_PHASES');
 /** Extra environment for the server, to try a fix without editing src/: --env NAME=value,NAME=value. */
-const extraEnv = Object.fromEntries(option('env', 'BENCH_START_ENV', '').split(',').filter((pair) => pair.includes('='))
-  .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]));
+const extraEnv = Object.fromEntries(
+  option('env', 'BENCH_START_ENV', '')
+    .split(',')
+    .filter((pair) => pair.includes('='))
+    .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
+);
 
 interface Start {
   variant: string;
@@ -103,7 +107,7 @@ type DatabaseModule = typeof import('../src/shared/db/database.js');
  */
 async function pgliteTemplate(): Promise<string> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uop-bench-pgdata-template-'));
-  const { openDatabase, migrate } = await import(pathToFileURL(path.join(ROOT, 'dist/src/shared/db/database.js')).href) as DatabaseModule;
+  const { openDatabase, migrate } = (await import(pathToFileURL(path.join(ROOT, 'dist/src/shared/db/database.js')).href)) as DatabaseModule;
   const db = await openDatabase({ url: undefined, dataDir: dir });
   await migrate(db);
   await db.close();
@@ -121,8 +125,13 @@ async function start(variant: string, run: number, dirs: { data: string; certs: 
   }
   const port = await freePort();
   const env: Record<string, string> = {
-    PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? os.homedir(), TMPDIR: os.tmpdir(),
-    PORT: String(port), DATA_DIR: dirs.data, CERTS_DIR: dirs.certs, ...extraEnv,
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? os.homedir(),
+    TMPDIR: os.tmpdir(),
+    PORT: String(port),
+    DATA_DIR: dirs.data,
+    CERTS_DIR: dirs.certs,
+    ...extraEnv,
   };
   const viaNpm = variant.startsWith('npm');
   const spawnedAt = Date.now() - copyMs;
@@ -130,13 +139,25 @@ async function start(variant: string, run: number, dirs: { data: string; certs: 
   const child: ChildProcess = viaNpm
     ? spawn('npm', ['start', '--silent'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
     : spawn(process.execPath, ['--enable-source-maps', ...extraArgs, 'dist/src/main.js'], {
-      cwd: ROOT, env: { ...env, UV_THREADPOOL_SIZE: '8' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true,
-    });
+        cwd: ROOT,
+        env: { ...env, UV_THREADPOOL_SIZE: '8' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
+      });
   let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString(); });
-  child.stderr?.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
   let exited = false;
-  const exit = new Promise<void>((resolve) => child.on('exit', () => { exited = true; resolve(); }));
+  const exit = new Promise<void>((resolve) =>
+    child.on('exit', () => {
+      exited = true;
+      resolve();
+    }),
+  );
   let readyMs = Number.NaN;
   let cpuMs = Number.NaN;
   for (;;) {
@@ -218,8 +239,14 @@ try {
       temp.push(base);
       for (const when of ['fresh', 'existing']) {
         const env = {
-          PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? os.homedir(), TMPDIR: os.tmpdir(), UV_THREADPOOL_SIZE: '8',
-          PORT: String(await freePort()), DATA_DIR: path.join(base, 'data'), CERTS_DIR: path.join(base, 'certs'), ...extraEnv,
+          PATH: process.env.PATH ?? '',
+          HOME: process.env.HOME ?? os.homedir(),
+          TMPDIR: os.tmpdir(),
+          UV_THREADPOOL_SIZE: '8',
+          PORT: String(await freePort()),
+          DATA_DIR: path.join(base, 'data'),
+          CERTS_DIR: path.join(base, 'certs'),
+          ...extraEnv,
         };
         // Node's own type stripping runs this file: it has no decorators or parameter properties.
         const result = spawnSync(process.execPath, [path.join(ROOT, 'bench/lib/start-phases.ts')], { cwd: ROOT, env, encoding: 'utf8' });
@@ -232,20 +259,30 @@ try {
   if (profile) {
     for (const when of ['fresh', 'existing']) {
       const base = temp.find((dir) => fs.existsSync(path.join(dir, 'data')))!;
-      const dirs = when === 'fresh'
-        ? { data: path.join(base, 'profile-data'), certs: path.join(base, 'profile-certs') }
-        : { data: path.join(base, 'data'), certs: path.join(base, 'certs') };
+      const dirs =
+        when === 'fresh' ? { data: path.join(base, 'profile-data'), certs: path.join(base, 'profile-certs') } : { data: path.join(base, 'data'), certs: path.join(base, 'certs') };
       const profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'uop-bench-start-profile-'));
       const result = await start(`main-${when}`, 0, dirs, ['--cpu-prof', `--cpu-prof-dir=${profileDir}`]);
-      const file = path.join(profileDir, fs.readdirSync(profileDir).find((name) => name.endsWith('.cpuprofile'))!);
+      const file = path.join(
+        profileDir,
+        fs.readdirSync(profileDir).find((name) => name.endsWith('.cpuprofile'))!,
+      );
       const summary = summarize(JSON.parse(fs.readFileSync(file, 'utf8')) as CpuProfile);
-      profiles.push([
-        `### main.js, ${when} data (ready in ${fixed(result.readyMs, 0)} ms under the profiler): ${file}`,
-        '',
-        table(['module (self time, main thread)', 'ms', 'share'], summary.byModule.slice(0, 15).map((entry) => [entry.module, fixed(entry.ms, 0), `${fixed(entry.share * 100)}%`])),
-        '',
-        table(['function (self time)', 'ms', 'share'], summary.byFunction.slice(0, 15).map((entry) => [entry.fn, fixed(entry.ms, 0), `${fixed(entry.share * 100)}%`])),
-      ].join('\n'));
+      profiles.push(
+        [
+          `### main.js, ${when} data (ready in ${fixed(result.readyMs, 0)} ms under the profiler): ${file}`,
+          '',
+          table(
+            ['module (self time, main thread)', 'ms', 'share'],
+            summary.byModule.slice(0, 15).map((entry) => [entry.module, fixed(entry.ms, 0), `${fixed(entry.share * 100)}%`]),
+          ),
+          '',
+          table(
+            ['function (self time)', 'ms', 'share'],
+            summary.byFunction.slice(0, 15).map((entry) => [entry.fn, fixed(entry.ms, 0), `${fixed(entry.share * 100)}%`]),
+          ),
+        ].join('\n'),
+      );
     }
   }
 } finally {
@@ -262,34 +299,52 @@ const summaryTable = table(
       return values.length ? fixed(median(values), 0) : '–';
     };
     return [
-      variant, fixed(ready, 0), fixed(Math.min(...mine.map((entry) => entry.readyMs)), 0), fixed(Math.max(...mine.map((entry) => entry.readyMs)), 0),
-      ready <= TARGET_MS ? 'holds' : 'MISSED', fixed(median(mine.map((entry) => entry.cpuMs)), 0), at('keysMs'), at('migrationsMs'), at('readyLogMs'),
+      variant,
+      fixed(ready, 0),
+      fixed(Math.min(...mine.map((entry) => entry.readyMs)), 0),
+      fixed(Math.max(...mine.map((entry) => entry.readyMs)), 0),
+      ready <= TARGET_MS ? 'holds' : 'MISSED',
+      fixed(median(mine.map((entry) => entry.cpuMs)), 0),
+      at('keysMs'),
+      at('migrationsMs'),
+      at('readyLogMs'),
     ];
   }),
 );
 const rawTable = table(
   ['variant', 'run', 'ready ms', 'CPU ms to ready', 'keys generated at', 'migrations applied at', '"ready" logged at'],
   starts.map((entry) => [
-    entry.variant, String(entry.run), fixed(entry.readyMs, 0), fixed(entry.cpuMs, 0), entry.keysMs === undefined ? '–' : fixed(entry.keysMs, 0),
-    entry.migrationsMs === undefined ? '–' : fixed(entry.migrationsMs, 0), entry.readyLogMs === undefined ? '–' : fixed(entry.readyLogMs, 0),
+    entry.variant,
+    String(entry.run),
+    fixed(entry.readyMs, 0),
+    fixed(entry.cpuMs, 0),
+    entry.keysMs === undefined ? '–' : fixed(entry.keysMs, 0),
+    entry.migrationsMs === undefined ? '–' : fixed(entry.migrationsMs, 0),
+    entry.readyLogMs === undefined ? '–' : fixed(entry.readyLogMs, 0),
   ]),
 );
-const phaseTable = phaseRuns.length === 0 ? '' : table(
-  ['phase (startServer steps, dist/)', 'fresh: wall ms', 'fresh: CPU ms', 'existing: wall ms', 'existing: CPU ms'],
-  [...new Set(phaseRuns.flatMap((entry) => entry.phases.map((phase) => phase.phase.replace(/ \(.*\)$/, ''))))].map((name) => {
-    const of = (when: string, key: 'wallMs' | 'cpuMs') => {
-      const values = phaseRuns.filter((entry) => entry.when === when)
-        .map((entry) => entry.phases.find((phase) => phase.phase.replace(/ \(.*\)$/, '') === name)?.[key])
-        .filter((value): value is number => value !== undefined);
-      return values.length ? fixed(median(values), 0) : '–';
-    };
-    return [name, of('fresh', 'wallMs'), of('fresh', 'cpuMs'), of('existing', 'wallMs'), of('existing', 'cpuMs')];
-  }),
-);
+const phaseTable =
+  phaseRuns.length === 0
+    ? ''
+    : table(
+        ['phase (startServer steps, dist/)', 'fresh: wall ms', 'fresh: CPU ms', 'existing: wall ms', 'existing: CPU ms'],
+        [...new Set(phaseRuns.flatMap((entry) => entry.phases.map((phase) => phase.phase.replace(/ \(.*\)$/, ''))))].map((name) => {
+          const of = (when: string, key: 'wallMs' | 'cpuMs') => {
+            const values = phaseRuns
+              .filter((entry) => entry.when === when)
+              .map((entry) => entry.phases.find((phase) => phase.phase.replace(/ \(.*\)$/, '') === name)?.[key])
+              .filter((value): value is number => value !== undefined);
+            return values.length ? fixed(median(values), 0) : '–';
+          };
+          return [name, of('fresh', 'wallMs'), of('fresh', 'cpuMs'), of('existing', 'wallMs'), of('existing', 'cpuMs')];
+        }),
+      );
 console.log(`\nQ-P5 start to a ready discovery document (embedded database)\n\n${summaryTable}\n\n${rawTable}\n${phaseTable ? `\n${phaseTable}\n` : ''}`);
 if (profiles.length) console.log(profiles.join('\n\n'));
 
-const written = writeResult('startup', `# Q-P5 · \`npm start\` to a ready discovery document (embedded database)
+const written = writeResult(
+  'startup',
+  `# Q-P5 · \`npm start\` to a ready discovery document (embedded database)
 
 Target (PRODUCT.md §9 Q-P5): ≤ ${TARGET_MS} ms from \`npm start\` to a discovery document that answers 200, on the
 embedded database (PGlite), after install. An absolute bar, unlike the other benchmarks: the machine matters.
@@ -315,10 +370,12 @@ ${keyValues(info)}
 ## Parameters
 
 ${keyValues({
-    runs, variants: variants.join(', '), 'extra environment': Object.keys(extraEnv).length ? JSON.stringify(extraEnv) : 'none',
-    build: built ? `dist/ rebuilt before the runs in ${fixed(buildMs / 1000)} s` : 'dist/ was current',
-    'build check when current (part of npm start)': `${fixed(checkMs, 0)} ms`,
-  })}
+  runs,
+  variants: variants.join(', '),
+  'extra environment': Object.keys(extraEnv).length ? JSON.stringify(extraEnv) : 'none',
+  build: built ? `dist/ rebuilt before the runs in ${fixed(buildMs / 1000)} s` : 'dist/ was current',
+  'build check when current (part of npm start)': `${fixed(checkMs, 0)} ms`,
+})}
 
 ## Result
 
@@ -327,5 +384,6 @@ ${summaryTable}
 ## Raw numbers
 
 ${rawTable}
-${phaseTable ? `\n## Where the time goes (--phases; medians of ${runs} runs; bench/lib/start-phases.ts times the steps of startServer())\n\n${phaseTable}\n` : ''}${profiles.length ? `\n## Profiles\n\n${profiles.join('\n\n')}\n` : ''}`);
+${phaseTable ? `\n## Where the time goes (--phases; medians of ${runs} runs; bench/lib/start-phases.ts times the steps of startServer())\n\n${phaseTable}\n` : ''}${profiles.length ? `\n## Profiles\n\n${profiles.join('\n\n')}\n` : ''}`,
+);
 log(`wrote ${written}`);

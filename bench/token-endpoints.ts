@@ -102,12 +102,23 @@ async function signInAll(side: Side): Promise<void> {
 try {
   log('starting bare node-oidc-provider (memory) and this provider (PostgreSQL)');
   sides.push({ name: 'bare', harness: await startHarness({ kind: 'bare', certsDir: certs.dir, env: serverEnv }), app: false, handlers: [], refresh: [], access: [] });
-  sides.push({ name: 'ours', harness: await startHarness({ kind: 'app', database: 'postgres', certsDir: certs.dir, env: serverEnv }), app: true, handlers: [], refresh: [], access: [] });
+  sides.push({
+    name: 'ours',
+    harness: await startHarness({ kind: 'app', database: 'postgres', certsDir: certs.dir, env: serverEnv }),
+    app: true,
+    handlers: [],
+    refresh: [],
+    access: [],
+  });
   if (candidateTree) {
     log(`starting the candidate from ${candidateTree}`);
     sides.push({
-      name: 'candidate', harness: await startHarness({ kind: 'app', database: 'postgres', certsDir: certs.dir, env: serverEnv, tree: candidateTree }),
-      app: true, handlers: [], refresh: [], access: [],
+      name: 'candidate',
+      harness: await startHarness({ kind: 'app', database: 'postgres', certsDir: certs.dir, env: serverEnv, tree: candidateTree }),
+      app: true,
+      handlers: [],
+      refresh: [],
+      access: [],
     });
   }
   if (withBarePg) {
@@ -142,13 +153,21 @@ try {
     if (profile) {
       const ours = sides[1]!;
       const { file, summary } = await ours.harness.profile(`token-${endpoint}`, () => closedLoop(concurrency, seconds * 1000, operation(ours, endpoint)));
-      profiles.push([
-        `### ${endpoint}: CPU profile of our server's main thread (${seconds} s at C=${concurrency}): ${file}`,
-        '',
-        table(['module (self time)', 'ms', 'share'], summary.byModule.slice(0, 15).map((entry) => [entry.module, fixed(entry.ms, 0), pct(entry.share)])),
-        '',
-        table(['function (self time)', 'ms', 'share'], summary.byFunction.slice(0, 15).map((entry) => [entry.fn, fixed(entry.ms, 0), pct(entry.share)])),
-      ].join('\n'));
+      profiles.push(
+        [
+          `### ${endpoint}: CPU profile of our server's main thread (${seconds} s at C=${concurrency}): ${file}`,
+          '',
+          table(
+            ['module (self time)', 'ms', 'share'],
+            summary.byModule.slice(0, 15).map((entry) => [entry.module, fixed(entry.ms, 0), pct(entry.share)]),
+          ),
+          '',
+          table(
+            ['function (self time)', 'ms', 'share'],
+            summary.byFunction.slice(0, 15).map((entry) => [entry.fn, fixed(entry.ms, 0), pct(entry.share)]),
+          ),
+        ].join('\n'),
+      );
     }
   }
 } finally {
@@ -160,10 +179,32 @@ try {
 const find = (endpoint: string, repeat: number, side: string) => measurements.find((entry) => entry.endpoint === endpoint && entry.repeat === repeat && entry.side === side);
 const compared = sides.filter((side) => side.name !== 'bare').map((side) => side.name);
 const summaryTable = table(
-  ['endpoint', 'server', 'median req/s', 'median ratio to bare', `target ≥ ${pct(TARGET)}`, 'median CPU ms/req', 'CPU ratio to bare', 'median ratio to bare-pg', 'CPU ratio to bare-pg', 'median RSS MiB'],
+  [
+    'endpoint',
+    'server',
+    'median req/s',
+    'median ratio to bare',
+    `target ≥ ${pct(TARGET)}`,
+    'median CPU ms/req',
+    'CPU ratio to bare',
+    'median ratio to bare-pg',
+    'CPU ratio to bare-pg',
+    'median RSS MiB',
+  ],
   endpoints.flatMap((endpoint) => {
     const rowsOf = (side: string) => measurements.filter((entry) => entry.endpoint === endpoint && entry.side === side);
-    const bareRow = [endpoint, 'bare', fixed(median(rowsOf('bare').map((entry) => entry.result.perSecond)), 0), '', '', fixed(median(rowsOf('bare').map((entry) => entry.cpu)), 2), '', '', '', fixed(median(rowsOf('bare').map((entry) => entry.rssMb)), 0)];
+    const bareRow = [
+      endpoint,
+      'bare',
+      fixed(median(rowsOf('bare').map((entry) => entry.result.perSecond)), 0),
+      '',
+      '',
+      fixed(median(rowsOf('bare').map((entry) => entry.cpu)), 2),
+      '',
+      '',
+      '',
+      fixed(median(rowsOf('bare').map((entry) => entry.rssMb)), 0),
+    ];
     /** Median over the repeats of ours ÷ `to` (throughput) and `to` ÷ ours (CPU per request), same repeat. */
     const against = (side: string, to: string) => {
       if (side === to || !rowsOf(to).length) return ['', ''];
@@ -172,23 +213,37 @@ const summaryTable = table(
         pct(median(rowsOf(side).map((entry) => find(endpoint, entry.repeat, to)!.cpu / entry.cpu))),
       ];
     };
-    return [bareRow, ...compared.map((side) => {
-      const ratio = median(rowsOf(side).map((entry) => entry.result.perSecond / find(endpoint, entry.repeat, 'bare')!.result.perSecond));
-      const [, cpuRatio] = against(side, 'bare');
-      return [
-        endpoint, side, fixed(median(rowsOf(side).map((entry) => entry.result.perSecond)), 0), pct(ratio), ratio >= TARGET ? 'holds' : 'MISSED',
-        fixed(median(rowsOf(side).map((entry) => entry.cpu)), 2), cpuRatio!, ...against(side, 'bare-pg'),
-        fixed(median(rowsOf(side).map((entry) => entry.rssMb)), 0),
-      ];
-    })];
+    return [
+      bareRow,
+      ...compared.map((side) => {
+        const ratio = median(rowsOf(side).map((entry) => entry.result.perSecond / find(endpoint, entry.repeat, 'bare')!.result.perSecond));
+        const [, cpuRatio] = against(side, 'bare');
+        return [
+          endpoint,
+          side,
+          fixed(median(rowsOf(side).map((entry) => entry.result.perSecond)), 0),
+          pct(ratio),
+          ratio >= TARGET ? 'holds' : 'MISSED',
+          fixed(median(rowsOf(side).map((entry) => entry.cpu)), 2),
+          cpuRatio!,
+          ...against(side, 'bare-pg'),
+          fixed(median(rowsOf(side).map((entry) => entry.rssMb)), 0),
+        ];
+      }),
+    ];
   }),
 );
 const rawTable = table(
   ['endpoint', 'repeat', 'server', 'req/s', 'ratio to bare', 'p50 ms', 'p99 ms', 'errors', 'CPU ms/req (of which DB)', 'RSS MiB'],
   measurements.map((entry) => [
-    entry.endpoint, String(entry.repeat), entry.side, fixed(entry.result.perSecond, 0),
+    entry.endpoint,
+    String(entry.repeat),
+    entry.side,
+    fixed(entry.result.perSecond, 0),
     entry.side === 'bare' ? '' : pct(entry.result.perSecond / find(entry.endpoint, entry.repeat, 'bare')!.result.perSecond),
-    fixed(percentile(entry.result.latencies, 50)), fixed(percentile(entry.result.latencies, 99)), String(entry.result.errors),
+    fixed(percentile(entry.result.latencies, 50)),
+    fixed(percentile(entry.result.latencies, 99)),
+    String(entry.result.errors),
     entry.side === 'bare' ? fixed(entry.cpu, 2) : `${fixed(entry.cpu, 2)} (${fixed(entry.databaseCpu, 2)})`,
     fixed(entry.rssMb, 0),
   ]),
@@ -196,12 +251,21 @@ const rawTable = table(
 console.log(`\nQ-P2 token endpoints: this provider on PostgreSQL vs bare node-oidc-provider (memory), C=${concurrency}\n\n${summaryTable}\n\n${rawTable}\n`);
 if (profiles.length) console.log(profiles.join('\n\n'));
 
-const statementSections = Object.entries(statements).flatMap(([side, byEndpoint]) => Object.entries(byEndpoint).map(([endpoint, list]) => {
-  const total = list.reduce((sum, [, count]) => sum + count, 0);
-  return `### ${side}, ${endpoint}: ${fixed(total, 1)} statements per request\n\n${table(['statement (first 90 characters) [adapter model]', 'per request'], list.map(([sql, count]) => [sql.replace(/\|/g, '\\|'), fixed(count, 1)]))}`;
-})).join('\n\n');
+const statementSections = Object.entries(statements)
+  .flatMap(([side, byEndpoint]) =>
+    Object.entries(byEndpoint).map(([endpoint, list]) => {
+      const total = list.reduce((sum, [, count]) => sum + count, 0);
+      return `### ${side}, ${endpoint}: ${fixed(total, 1)} statements per request\n\n${table(
+        ['statement (first 90 characters) [adapter model]', 'per request'],
+        list.map(([sql, count]) => [sql.replace(/\|/g, '\\|'), fixed(count, 1)]),
+      )}`;
+    }),
+  )
+  .join('\n\n');
 
-const written = writeResult('token-endpoints', `# Q-P2 · Token endpoints on PostgreSQL vs bare node-oidc-provider
+const written = writeResult(
+  'token-endpoints',
+  `# Q-P2 · Token endpoints on PostgreSQL vs bare node-oidc-provider
 
 Target (PRODUCT.md §9 Q-P2): throughput of refresh, client_credentials and introspection ≥ ${pct(TARGET)} of bare
 node-oidc-provider with its in-memory adapter, same machine, same run.
@@ -231,10 +295,14 @@ ${keyValues(info)}
 ## Parameters
 
 ${keyValues({
-    concurrency, 'seconds per window': seconds, repeats, order: 'rotated each repeat',
-    'server env': JSON.stringify({ UV_THREADPOOL_SIZE: '8', ...serverEnv }), 'database pool': serverEnv.DATABASE_POOL_SIZE ?? '10 (default)',
-    database: serverEnv.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres (a fresh database in it)',
-  })}
+  concurrency,
+  'seconds per window': seconds,
+  repeats,
+  order: 'rotated each repeat',
+  'server env': JSON.stringify({ UV_THREADPOOL_SIZE: '8', ...serverEnv }),
+  'database pool': serverEnv.DATABASE_POOL_SIZE ?? '10 (default)',
+  database: serverEnv.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres (a fresh database in it)',
+})}
 
 ## Result
 
@@ -247,5 +315,6 @@ ${rawTable}
 ## Statements per request
 
 ${statementSections}
-${profiles.length ? `\n## Profiles\n\n${profiles.join('\n\n')}\n` : ''}`);
+${profiles.length ? `\n## Profiles\n\n${profiles.join('\n\n')}\n` : ''}`,
+);
 log(`wrote ${written}`);

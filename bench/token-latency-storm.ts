@@ -34,11 +34,13 @@ const known: Record<string, Configuration> = {
   // cores − 1 on a 2-core machine: argon2 leaves one core to the event loop (see bench/README.md).
   hash1: { name: 'HASH_CONCURRENCY=1, UV_THREADPOOL_SIZE=8', env: { HASH_CONCURRENCY: '1', UV_THREADPOOL_SIZE: '8' } },
 };
-const configurations = option('configs', 'BENCH_CONFIGS', 'shipped,uncapped').split(',').map((name) => {
-  const found = known[name.trim()];
-  if (!found) throw new Error(`unknown configuration ${name}; known: ${Object.keys(known).join(', ')}`);
-  return found;
-});
+const configurations = option('configs', 'BENCH_CONFIGS', 'shipped,uncapped')
+  .split(',')
+  .map((name) => {
+    const found = known[name.trim()];
+    if (!found) throw new Error(`unknown configuration ${name}; known: ${Object.keys(known).join(', ')}`);
+    return found;
+  });
 
 interface Row {
   configuration: string;
@@ -59,10 +61,12 @@ function randomAddress(): string {
 async function prepareStorm(harness: Harness, size: number) {
   const http = new HttpClient();
   const rp = relyingParty(harness.url);
-  const browsers = await Promise.all(Array.from({ length: size }, async () => {
-    const browser = new FlowBrowser(http, rp);
-    return { browser, form: await browser.loginPage('openid profile') };
-  }));
+  const browsers = await Promise.all(
+    Array.from({ length: size }, async () => {
+      const browser = new FlowBrowser(http, rp);
+      return { browser, form: await browser.loginPage('openid profile') };
+    }),
+  );
   return {
     start() {
       let running = true;
@@ -71,9 +75,11 @@ async function prepareStorm(harness: Harness, size: number) {
       const loops = browsers.map(async ({ browser, form }) => {
         while (running) {
           try {
-            const reply = await browser.post(form.action, {
-              _csrf: form.csrf, account: `nobody${crypto.randomBytes(6).toString('hex')}`, password: `wrong password ${crypto.randomBytes(4).toString('hex')}`,
-            }, { 'x-forwarded-for': randomAddress() });
+            const reply = await browser.post(
+              form.action,
+              { _csrf: form.csrf, account: `nobody${crypto.randomBytes(6).toString('hex')}`, password: `wrong password ${crypto.randomBytes(4).toString('hex')}` },
+              { 'x-forwarded-for': randomAddress() },
+            );
             if (reply.status === 401) logins += 1;
             else errors += 1;
           } catch {
@@ -123,7 +129,9 @@ try {
         const stormed = await running.stop();
         for (const result of [idle, during]) if (result.errors > 0) log(`probe errors: ${result.errors}, first: ${result.firstError}`);
         rows.push({ configuration: configuration.name, repeat, idle, storm: during, logins: stormed.perSecond, stormErrors: stormed.errors });
-        log(`#${repeat}: p99 idle ${fixed(percentile(idle.latencies, 99))} ms, storm ${fixed(percentile(during.latencies, 99))} ms, ratio ${fixed(percentile(during.latencies, 99) / percentile(idle.latencies, 99), 2)}; storm ${fixed(stormed.perSecond)} sign-ins/s`);
+        log(
+          `#${repeat}: p99 idle ${fixed(percentile(idle.latencies, 99))} ms, storm ${fixed(percentile(during.latencies, 99))} ms, ratio ${fixed(percentile(during.latencies, 99) / percentile(idle.latencies, 99), 2)}; storm ${fixed(stormed.perSecond)} sign-ins/s`,
+        );
       }
       storm.close();
     } finally {
@@ -138,9 +146,15 @@ try {
 const rawTable = table(
   ['configuration', 'repeat', 'idle p50 ms', 'idle p99 ms', 'storm p50 ms', 'storm p99 ms', 'p99 ratio', 'storm sign-ins/s', 'probe answers idle/storm'],
   rows.map((row) => [
-    row.configuration, String(row.repeat), fixed(percentile(row.idle.latencies, 50)), fixed(percentile(row.idle.latencies, 99)),
-    fixed(percentile(row.storm.latencies, 50)), fixed(percentile(row.storm.latencies, 99)),
-    fixed(percentile(row.storm.latencies, 99) / percentile(row.idle.latencies, 99), 2), fixed(row.logins), `${row.idle.count}/${row.storm.count}`,
+    row.configuration,
+    String(row.repeat),
+    fixed(percentile(row.idle.latencies, 50)),
+    fixed(percentile(row.idle.latencies, 99)),
+    fixed(percentile(row.storm.latencies, 50)),
+    fixed(percentile(row.storm.latencies, 99)),
+    fixed(percentile(row.storm.latencies, 99) / percentile(row.idle.latencies, 99), 2),
+    fixed(row.logins),
+    `${row.idle.count}/${row.storm.count}`,
   ]),
 );
 const summaryTable = table(
@@ -155,14 +169,18 @@ const summaryTable = table(
       name,
       `${fixed(median(mine.map((row) => percentile(row.idle.latencies, 50))))} / ${fixed(median(mine.map((row) => percentile(row.idle.latencies, 99))))}`,
       `${fixed(median(mine.map((row) => percentile(row.storm.latencies, 50))))} / ${fixed(median(mine.map((row) => percentile(row.storm.latencies, 99))))}`,
-      fixed(ratio, 2), fixed(percentile(stormAll, 99) / percentile(idleAll, 99), 2), ratio <= TARGET ? 'holds' : 'MISSED',
+      fixed(ratio, 2),
+      fixed(percentile(stormAll, 99) / percentile(idleAll, 99), 2),
+      ratio <= TARGET ? 'holds' : 'MISSED',
       fixed(median(mine.map((row) => row.logins))),
     ];
   }),
 );
 console.log(`\nQ-P3 token-endpoint latency during a sign-in storm\n\n${summaryTable}\n\n${rawTable}\n`);
 
-const written = writeResult('token-latency-storm', `# Q-P3 · Token-endpoint latency during a password sign-in storm
+const written = writeResult(
+  'token-latency-storm',
+  `# Q-P3 · Token-endpoint latency during a password sign-in storm
 
 Target (PRODUCT.md §9 Q-P3): token-endpoint p99 during a storm of password sign-ins ≤ ${TARGET}× its idle p99.
 
@@ -192,5 +210,6 @@ samples of a configuration at once.
 ## Raw numbers
 
 ${rawTable}
-`);
+`,
+);
 log(`wrote ${written}`);

@@ -53,9 +53,10 @@ function identityBar(context: PageContext): string {
 
 function layout(context: PageContext, heading: string, body: string): string {
   const { system } = context;
-  const nav = system.sections.length > 1
-    ? `<nav>${system.sections.map((section) => `<a href="${escapeHtml(section.path)}"${section.path === context.path ? ' aria-current="page"' : ''}>${escapeHtml(section.title)}</a>`).join(' ')}</nav>`
-    : '';
+  const nav =
+    system.sections.length > 1
+      ? `<nav>${system.sections.map((section) => `<a href="${escapeHtml(section.path)}"${section.path === context.path ? ' aria-current="page"' : ''}>${escapeHtml(section.title)}</a>`).join(' ')}</nav>`
+      : '';
   return `<!DOCTYPE html>
 <html lang="zh-CN">
 <head>
@@ -84,24 +85,34 @@ ${body}
 export function signedOutPage(context: PageContext, section: DemoSection, ended?: { unitId: string; unitName: string }): string {
   // The provider ended a unit session (e.g. the unit cancelled the binding): the unit is named, and signing in for
   // it again (unit_hint) lets the provider's page say why it is gone; this system itself is not told the reason.
-  const endedNotice = ended ? `
+  const endedNotice = ended
+    ? `
 <div class="notice" id="session-ended">
 <p>您代表“${escapeHtml(ended.unitName)}”的登录已结束（在统一身份认证平台退出，或单位的绑定有变化）。重新以该单位登录时，平台会说明原因。</p>
 <p><a class="button" id="sign-in-ended-unit" href="${escapeHtml(loginLink(context.path, { as: 'unit', unit_hint: ended.unitId }))}">重新以该单位登录</a></p>
-</div>` : '';
-  return layout(context, section.title, `${endedNotice}
+</div>`
+    : '';
+  return layout(
+    context,
+    section.title,
+    `${endedNotice}
 <p id="signed-out">您尚未登录。请使用统一身份认证平台的个人账号登录，并勾选“以单位身份登录”，选择您代表办理业务的单位。</p>
 <p><a class="button" id="sign-in" href="${escapeHtml(loginLink(context.path))}">统一身份认证登录</a>
-   <a class="button secondary" id="sign-in-unit" href="${escapeHtml(loginLink(context.path, { as: 'unit' }))}">以单位身份登录</a></p>`);
+   <a class="button secondary" id="sign-in-unit" href="${escapeHtml(loginLink(context.path, { as: 'unit' }))}">以单位身份登录</a></p>`,
+  );
 }
 
 export function unitRequiredPage(context: PageContext, section: DemoSection): string {
-  return layout(context, '请以单位身份登录', `
+  return layout(
+    context,
+    '请以单位身份登录',
+    `
 <div class="notice" id="unit-required">
 <p>您当前以<strong>个人身份</strong>登录。“${escapeHtml(section.title)}”业务须由单位经办人员代表单位办理。</p>
 <p>请重新登录并勾选“以单位身份登录”，选择您所代表的单位。</p>
 </div>
-<p><a class="button" id="sign-in-as-unit" href="${escapeHtml(loginLink(context.path, { as: 'unit' }))}">以单位身份登录</a></p>`);
+<p><a class="button" id="sign-in-as-unit" href="${escapeHtml(loginLink(context.path, { as: 'unit' }))}">以单位身份登录</a></p>`,
+  );
 }
 
 export function forbiddenPage(context: PageContext, section: DemoSection): string {
@@ -110,12 +121,16 @@ export function forbiddenPage(context: PageContext, section: DemoSection): strin
   const reason = unverified
     ? `“${escapeHtml(section.title)}”业务仅向已完成实名认证的单位开放，您代表的单位“${escapeHtml(unit.name)}”尚未完成实名认证。请单位持证件到服务窗口领取授权码完成实名认证。`
     : `您代表的单位“${escapeHtml(unit?.name ?? '')}”未授予您“${escapeHtml(section.title)}”业务权限。请联系单位管理员在“子账户信息”中为您授予该业务权限，或切换到其他单位。`;
-  return layout(context, '无业务权限', `
+  return layout(
+    context,
+    '无业务权限',
+    `
 <div class="notice error" id="forbidden">
 <p><strong>无法办理“${escapeHtml(section.title)}”业务。</strong></p>
 <p>${reason}</p>
 </div>
-<p><a class="button" id="switch-unit" href="${escapeHtml(loginLink(context.path, { switch: '1' }))}">切换单位</a></p>`);
+<p><a class="button" id="switch-unit" href="${escapeHtml(loginLink(context.path, { switch: '1' }))}">切换单位</a></p>`,
+  );
 }
 
 export interface ApiResult {
@@ -128,7 +143,10 @@ export interface ApiResult {
 export function businessPage(context: PageContext, section: DemoSection, api: ApiResult, tokenExpiresAt: Date): string {
   const head = section.columns.map(([, title]) => `<th>${escapeHtml(title)}</th>`).join('');
   const rows = api.records.map((record) => `<tr>${section.columns.map(([field]) => `<td>${escapeHtml(record[field] ?? '')}</td>`).join('')}</tr>`).join('\n');
-  return layout(context, section.title, `
+  return layout(
+    context,
+    section.title,
+    `
 <section id="business" data-scope="${escapeHtml(section.scope)}">
 <h2>${escapeHtml(section.tableTitle)}</h2>
 <table><thead><tr>${head}</tr></thead><tbody>
@@ -144,13 +162,18 @@ ${rows}
 <dt>访问令牌的业务权限（scope）</dt><dd><code>${escapeHtml(api.scopes.join(' '))}</code></dd>
 <dt>访问令牌有效期至</dt><dd>${escapeHtml(tokenExpiresAt.toISOString())}</dd>
 </dl>
-</section>`);
+</section>`,
+  );
 }
 
 export function messagePage(context: PageContext, heading: string, message: string, options: { retry?: boolean } = {}): string {
-  return layout(context, heading, `
+  return layout(
+    context,
+    heading,
+    `
 <div class="notice error" id="message"><p>${escapeHtml(message)}</p></div>
-${options.retry === false ? '' : `<p><a class="button" href="${escapeHtml(loginLink(context.path))}">重新登录</a></p>`}`);
+${options.retry === false ? '' : `<p><a class="button" href="${escapeHtml(loginLink(context.path))}">重新登录</a></p>`}`,
+  );
 }
 
 export const STYLESHEET = `

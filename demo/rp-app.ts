@@ -4,9 +4,7 @@ import type { AddressInfo } from 'node:net';
 import Koa, { type Context } from 'koa';
 import { Router } from '@koa/router';
 import * as client from 'openid-client';
-import {
-  createVerifier, identityOf, requireUnit, RpError, type IdTokenIdentity, type Verifier, type VerifierOptions,
-} from '@unit-oidc/rp-kit';
+import { createVerifier, identityOf, requireUnit, RpError, type IdTokenIdentity, type Verifier, type VerifierOptions } from '@unit-oidc/rp-kit';
 import { businessPage, forbiddenPage, messagePage, signedOutPage, STYLESHEET, unitRequiredPage, type ApiResult, type PageContext } from './pages.js';
 import { sampleRecords, type DemoSection, type DemoSystem } from './systems.js';
 import { SessionStore, type Session, type SignedIn } from './sessions.js';
@@ -93,13 +91,18 @@ export async function startDemoRp(config: DemoRpConfig): Promise<RunningDemoRp> 
   // Discovery once, retried on the next request when the provider was not reachable.
   let discovered: Promise<client.Configuration> | undefined;
   const oidc = (): Promise<client.Configuration> => {
-    discovered ??= client.discovery(
-      new URL(config.issuer), config.clientId, undefined, client.ClientSecretBasic(config.clientSecret),
-      new URL(config.issuer).protocol === 'http:' ? { execute: [client.allowInsecureRequests] } : undefined,
-    ).catch((error: unknown) => {
-      discovered = undefined;
-      throw error;
-    });
+    discovered ??= client
+      .discovery(
+        new URL(config.issuer),
+        config.clientId,
+        undefined,
+        client.ClientSecretBasic(config.clientSecret),
+        new URL(config.issuer).protocol === 'http:' ? { execute: [client.allowInsecureRequests] } : undefined,
+      )
+      .catch((error: unknown) => {
+        discovered = undefined;
+        throw error;
+      });
     return discovered;
   };
 
@@ -107,9 +110,7 @@ export async function startDemoRp(config: DemoRpConfig): Promise<RunningDemoRp> 
   const setSessionCookie = (ctx: Context, session: Session) => {
     ctx.cookies.set(cookieName, session.id, { httpOnly: true, sameSite: 'lax', secure, path: '/', overwrite: true });
   };
-  const pageContext = (ctx: Context, path: string, session?: Session): PageContext => ({
-    system, identity: session?.user?.identity, csrf: session?.csrf, path,
-  });
+  const pageContext = (ctx: Context, path: string, session?: Session): PageContext => ({ system, identity: session?.user?.identity, csrf: session?.csrf, path });
   const html = (ctx: Context, status: number, body: string) => {
     ctx.status = status;
     ctx.type = 'html';
@@ -150,7 +151,7 @@ export async function startDemoRp(config: DemoRpConfig): Promise<RunningDemoRp> 
       await response.body?.cancel();
       return { status: response.status };
     }
-    return { status: 200, result: await response.json() as ApiResult };
+    return { status: 200, result: (await response.json()) as ApiResult };
   }
 
   const app = new Koa();
@@ -160,7 +161,10 @@ export async function startDemoRp(config: DemoRpConfig): Promise<RunningDemoRp> 
     ctx.set('x-content-type-options', 'nosniff');
     ctx.set('x-frame-options', 'DENY');
     ctx.set('referrer-policy', 'no-referrer');
-    ctx.set('content-security-policy', `default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self' ${new URL(config.issuer).origin}; base-uri 'none'; frame-ancestors 'none'`);
+    ctx.set(
+      'content-security-policy',
+      `default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self' ${new URL(config.issuer).origin}; base-uri 'none'; frame-ancestors 'none'`,
+    );
     try {
       await next();
     } catch (error) {
@@ -232,9 +236,12 @@ export async function startDemoRp(config: DemoRpConfig): Promise<RunningDemoRp> 
     }
     let tokens: Awaited<ReturnType<typeof client.authorizationCodeGrant>>;
     try {
-      tokens = await client.authorizationCodeGrant(await oidc(), new URL(ctx.search, config.redirectUri), {
-        pkceCodeVerifier: pending.codeVerifier, expectedState: pending.state, expectedNonce: pending.nonce,
-      }, { resource });
+      tokens = await client.authorizationCodeGrant(
+        await oidc(),
+        new URL(ctx.search, config.redirectUri),
+        { pkceCodeVerifier: pending.codeVerifier, expectedState: pending.state, expectedNonce: pending.nonce },
+        { resource },
+      );
     } catch (error) {
       if (error instanceof client.AuthorizationResponseError) {
         const cancelled = error.error === 'access_denied';
@@ -320,12 +327,7 @@ export async function startDemoRp(config: DemoRpConfig): Promise<RunningDemoRp> 
       const identity = identityOf(ctx);
       const unit = identity.unit!;
       ctx.set('cache-control', 'no-store');
-      ctx.body = {
-        records: sampleRecords(section, unit.id),
-        handler: identity.subject,
-        unit,
-        scopes: identity.scopes,
-      } satisfies ApiResult;
+      ctx.body = { records: sampleRecords(section, unit.id), handler: identity.subject, unit, scopes: identity.scopes } satisfies ApiResult;
     });
 
     router.get(section.path, async (ctx) => {

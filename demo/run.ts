@@ -12,11 +12,7 @@ import { startDemoRp, type RunningDemoRp } from './rp-app.js';
  * Client secrets: taken from the environment when set, otherwise generated for this run and given to both sides.
  */
 
-const SECRET_VARIABLES: Record<string, string> = {
-  'ce-demo': 'CE_DEMO_CLIENT_SECRET',
-  'cse-demo': 'CSE_DEMO_CLIENT_SECRET',
-  'hall-demo': 'HALL_DEMO_CLIENT_SECRET',
-};
+const SECRET_VARIABLES: Record<string, string> = { 'ce-demo': 'CE_DEMO_CLIENT_SECRET', 'cse-demo': 'CSE_DEMO_CLIENT_SECRET', 'hall-demo': 'HALL_DEMO_CLIENT_SECRET' };
 
 function say(line: string): void {
   process.stdout.write(`${line}\n`);
@@ -50,28 +46,34 @@ async function main(): Promise<void> {
       if (!redirectUri || typeof secret !== 'string') throw new ConfigError(`client ${system.clientId} needs a redirect URI and a client secret`);
       const business = provider.app.services.catalog.businesses.find((entry) => entry.code === registered.business);
       const origin = new URL(redirectUri);
-      rps.push(await startDemoRp({
-        system,
-        issuer: config.issuer,
-        clientId: system.clientId,
-        clientSecret: secret,
-        redirectUri,
-        port: Number(origin.port || (origin.protocol === 'https:' ? 443 : 80)),
-        host: config.host,
-        ...(business?.resource ? { resource: business.resource } : {}),
-        postLogoutRedirectUri: (metadata.post_logout_redirect_uris as string[] | undefined)?.[0] ?? `${origin.origin}/`,
-        log: (message, detail) => logger.info({ rp: system.clientId, ...detail }, message),
-      }));
+      rps.push(
+        await startDemoRp({
+          system,
+          issuer: config.issuer,
+          clientId: system.clientId,
+          clientSecret: secret,
+          redirectUri,
+          port: Number(origin.port || (origin.protocol === 'https:' ? 443 : 80)),
+          host: config.host,
+          ...(business?.resource ? { resource: business.resource } : {}),
+          postLogoutRedirectUri: (metadata.post_logout_redirect_uris as string[] | undefined)?.[0] ?? `${origin.origin}/`,
+          log: (message, detail) => logger.info({ rp: system.clientId, ...detail }, message),
+        }),
+      );
       titles.push(system.title);
     }
   } catch (error) {
     console.error(`cannot start the demo business systems: ${(error as Error).message}`);
     await stop(1);
   }
-  process.stderr.write(startBanner({
-    config, demo: provider.demo, generatedSecrets: provider.generatedSecrets,
-    businessSystems: rps.map((rp, index) => ({ title: titles[index] ?? '', url: `${rp.url}/` })),
-  }));
+  process.stderr.write(
+    startBanner({
+      config,
+      demo: provider.demo,
+      generatedSecrets: provider.generatedSecrets,
+      businessSystems: rps.map((rp, index) => ({ title: titles[index] ?? '', url: `${rp.url}/` })),
+    }),
+  );
   process.stderr.write('Ctrl-C stops everything.\n');
   process.on('SIGINT', () => void stop(0));
   process.on('SIGTERM', () => void stop(0));

@@ -34,22 +34,44 @@ export const DEMO_SYSTEMS: readonly DemoSystem[] = [
     title: '继续教育',
     description: '专业技术人员继续教育学时登记与查询（演示）',
     accent: '#1565c0',
-    sections: [{
-      path: '/', scope: 'biz:continuing_education', title: '继续教育', apiPath: '/api/continuing-education/records', requiresVerifiedUnit: false,
-      tableTitle: '本单位人员学时登记',
-      columns: [['person', '姓名'], ['course', '课程'], ['hours', '学时'], ['status', '状态']],
-    }],
+    sections: [
+      {
+        path: '/',
+        scope: 'biz:continuing_education',
+        title: '继续教育',
+        apiPath: '/api/continuing-education/records',
+        requiresVerifiedUnit: false,
+        tableTitle: '本单位人员学时登记',
+        columns: [
+          ['person', '姓名'],
+          ['course', '课程'],
+          ['hours', '学时'],
+          ['status', '状态'],
+        ],
+      },
+    ],
   },
   {
     clientId: 'cse-demo',
     title: '公务员考录',
     description: '公务员招录职位申报与报名审核（演示）',
     accent: '#b71c1c',
-    sections: [{
-      path: '/', scope: 'biz:civil_service_exam', title: '公务员考录', apiPath: '/api/civil-service-exam/positions', requiresVerifiedUnit: false,
-      tableTitle: '本单位招录职位',
-      columns: [['code', '职位代码'], ['position', '职位名称'], ['quota', '招录人数'], ['status', '状态']],
-    }],
+    sections: [
+      {
+        path: '/',
+        scope: 'biz:civil_service_exam',
+        title: '公务员考录',
+        apiPath: '/api/civil-service-exam/positions',
+        requiresVerifiedUnit: false,
+        tableTitle: '本单位招录职位',
+        columns: [
+          ['code', '职位代码'],
+          ['position', '职位名称'],
+          ['quota', '招录人数'],
+          ['status', '状态'],
+        ],
+      },
+    ],
   },
   {
     clientId: 'hall-demo',
@@ -58,14 +80,32 @@ export const DEMO_SYSTEMS: readonly DemoSystem[] = [
     accent: '#2e7d32',
     sections: [
       {
-        path: '/', scope: 'biz:online_service_hall', title: '网办平台', apiPath: '/api/online-service-hall/applications', requiresVerifiedUnit: false,
+        path: '/',
+        scope: 'biz:online_service_hall',
+        title: '网办平台',
+        apiPath: '/api/online-service-hall/applications',
+        requiresVerifiedUnit: false,
         tableTitle: '本单位办件',
-        columns: [['number', '办件编号'], ['matter', '事项'], ['submitted', '提交日期'], ['status', '状态']],
+        columns: [
+          ['number', '办件编号'],
+          ['matter', '事项'],
+          ['submitted', '提交日期'],
+          ['status', '状态'],
+        ],
       },
       {
-        path: '/social-insurance', scope: 'biz:social_insurance', title: '社会保险', apiPath: '/api/social-insurance/contributions', requiresVerifiedUnit: true,
+        path: '/social-insurance',
+        scope: 'biz:social_insurance',
+        title: '社会保险',
+        apiPath: '/api/social-insurance/contributions',
+        requiresVerifiedUnit: true,
         tableTitle: '本单位社会保险缴费',
-        columns: [['month', '费款所属期'], ['insured', '参保人数'], ['amount', '应缴金额（元）'], ['status', '状态']],
+        columns: [
+          ['month', '费款所属期'],
+          ['insured', '参保人数'],
+          ['amount', '应缴金额（元）'],
+          ['status', '状态'],
+        ],
       },
     ],
   },
@@ -93,11 +133,26 @@ export function sampleRecords(section: DemoSection, unitId: string): Record<stri
   return [0, 1, 2].map((index): Record<string, string | number> => {
     switch (section.scope) {
       case 'biz:continuing_education':
-        return { person: pick(NAMES, index), course: pick(['公需科目：数字经济', '专业科目：安全生产', '专业科目：财务管理'], index), hours: 8 + ((base >>> index) % 5) * 4, status: pick(['已审核', '待审核'], index) };
+        return {
+          person: pick(NAMES, index),
+          course: pick(['公需科目：数字经济', '专业科目：安全生产', '专业科目：财务管理'], index),
+          hours: 8 + ((base >>> index) % 5) * 4,
+          status: pick(['已审核', '待审核'], index),
+        };
       case 'biz:civil_service_exam':
-        return { code: `3001${String((base + index) % 10000).padStart(4, '0')}`, position: pick(['综合管理', '财务审计', '信息技术'], index), quota: 1 + ((base >>> index) % 3), status: pick(['已发布', '审核中'], index) };
+        return {
+          code: `3001${String((base + index) % 10000).padStart(4, '0')}`,
+          position: pick(['综合管理', '财务审计', '信息技术'], index),
+          quota: 1 + ((base >>> index) % 3),
+          status: pick(['已发布', '审核中'], index),
+        };
       case 'biz:online_service_hall':
-        return { number: `BJ${2026000000 + ((base + index * 131) % 1000000)}`, matter: pick(['营业执照变更登记', '建设工程消防验收', '劳务派遣许可'], index), submitted: `2026-0${1 + index}-1${index}`, status: pick(['受理中', '已办结', '补正材料'], index) };
+        return {
+          number: `BJ${2026000000 + ((base + index * 131) % 1000000)}`,
+          matter: pick(['营业执照变更登记', '建设工程消防验收', '劳务派遣许可'], index),
+          submitted: `2026-0${1 + index}-1${index}`,
+          status: pick(['受理中', '已办结', '补正材料'], index),
+        };
       default:
         return { month: `2026-0${3 - index}`, insured: 10 + (base % 40), amount: (10 + (base % 40)) * 1234, status: index === 0 ? '待缴费' : '已缴费' };
     }

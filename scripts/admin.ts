@@ -27,7 +27,9 @@ With the embedded database, stop the provider first (one process per data direct
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
 }
 
 function timeOption(name: string, value: string | undefined): Date | undefined {
@@ -42,8 +44,12 @@ async function main(): Promise<number> {
   const { values } = parseArgs({
     args: rest,
     options: {
-      login: { type: 'string' }, name: { type: 'string' }, 'password-stdin': { type: 'boolean' },
-      since: { type: 'string' }, until: { type: 'string' }, 'after-id': { type: 'string' },
+      login: { type: 'string' },
+      name: { type: 'string' },
+      'password-stdin': { type: 'boolean' },
+      since: { type: 'string' },
+      until: { type: 'string' },
+      'after-id': { type: 'string' },
     },
     allowPositionals: false,
   });

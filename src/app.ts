@@ -86,27 +86,44 @@ function languageRoutes(): Router {
  */
 export function createApp(deps: AppDeps): App {
   const services = createServices({
-    config: deps.config, db: deps.db, catalog: deps.catalog, dataKey: deps.keys.dataKey, logger: deps.logger,
-    notifier: deps.notifier, now: deps.now,
+    config: deps.config,
+    db: deps.db,
+    catalog: deps.catalog,
+    dataKey: deps.keys.dataKey,
+    logger: deps.logger,
+    notifier: deps.notifier,
+    now: deps.now,
   });
   const provider = createProvider({ ...deps, services });
   const idv = deps.config.identityVerification;
-  const worker = new JobWorker(services.jobs, {
-    [BACKCHANNEL_LOGOUT_JOB]: backchannelLogoutHandler(provider),
-    [NOTIFICATION_JOB]: services.notifier.handler(),
-    [DECOY_JOB]: async () => undefined,
-    [WEBHOOK_JOB]: webhookHandler(deps.catalog, deps.config.jobs.webhookTimeoutMs),
-    // R-P2: without IDV_URL no such job is written; one left from an earlier configuration waits for the counter.
-    ...(idv ? {
-      [IDENTITY_VERIFICATION_JOB]: identityVerificationHandler({
-        db: deps.db, secrets: services.secrets, audit: services.audit, verifier: new HttpIdentityVerifier({ ...idv, now: deps.now }), now: deps.now,
-      }),
-    } : {}),
-  }, deps.logger, { pollMs: deps.config.jobs.pollMs });
+  const worker = new JobWorker(
+    services.jobs,
+    {
+      [BACKCHANNEL_LOGOUT_JOB]: backchannelLogoutHandler(provider),
+      [NOTIFICATION_JOB]: services.notifier.handler(),
+      [DECOY_JOB]: async () => undefined,
+      [WEBHOOK_JOB]: webhookHandler(deps.catalog, deps.config.jobs.webhookTimeoutMs),
+      // R-P2: without IDV_URL no such job is written; one left from an earlier configuration waits for the counter.
+      ...(idv
+        ? {
+            [IDENTITY_VERIFICATION_JOB]: identityVerificationHandler({
+              db: deps.db,
+              secrets: services.secrets,
+              audit: services.audit,
+              verifier: new HttpIdentityVerifier({ ...idv, now: deps.now }),
+              now: deps.now,
+            }),
+          }
+        : {}),
+    },
+    deps.logger,
+    { pollMs: deps.config.jobs.pollMs },
+  );
   // RP-initiated logout: the library notifies the RPs itself, in the request; one that fails is queued for retries.
   provider.on('backchannel.error', (_ctx: unknown, error: Error, client: { clientId: string }, sub: string, sid: string) => {
     deps.logger.warn({ clientId: client.clientId, err: error }, 'back-channel logout failed; queued for retry');
-    deps.db.transaction((tx) => services.jobs.enqueue(tx, logoutJobs([{ clientId: client.clientId, sub, sid }])))
+    deps.db
+      .transaction((tx) => services.jobs.enqueue(tx, logoutJobs([{ clientId: client.clientId, sub, sid }])))
       .catch((queueError: unknown) => deps.logger.error({ err: queueError, clientId: client.clientId }, 'back-channel logout could not be queued'));
   });
   const { routes: consoleRoutes, requireAccount, currentAccount } = consoleAuth(provider, deps.config.issuer);
@@ -140,7 +157,10 @@ export function createApp(deps: AppDeps): App {
     appealOperatorRoutes(services, requireAccount),
     jobRoutes(services, requireAccount),
     portalRoutes(services, currentAccount),
-    apiRoutes(services, bearerAuth(provider, deps.config.reauthSeconds, async (kind, id) => (await activeAccount(services, kind, id)) !== undefined)),
+    apiRoutes(
+      services,
+      bearerAuth(provider, deps.config.reauthSeconds, async (kind, id) => (await activeAccount(services, kind, id)) !== undefined),
+    ),
   ];
   // The provider's own token and authorization endpoints are none of these routes: their requests skip the routers'
   // path matching (issue #15, Q-P2 and Q-P1: CPU per request); every other request goes through them as before.

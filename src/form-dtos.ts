@@ -14,6 +14,7 @@ type Dto = new () => object;
  */
 export const FORM_DTOS: Readonly<Record<string, Dto>> = Object.fromEntries(
   [interactionDtos, mfaDtos, operatorDtos, personDtos, recoveryDtos, unitDtos].flatMap((module) =>
-    Object.entries(module).filter((entry): entry is [string, Dto] => entry[0].endsWith('Dto') && typeof entry[1] === 'function')),
+    Object.entries(module).filter((entry): entry is [string, Dto] => entry[0].endsWith('Dto') && typeof entry[1] === 'function'),
+  ),
 );
 registerFormDtos(FORM_DTOS);

@@ -73,7 +73,11 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
         await app.services.unitGrants.sweep();
         await app.services.jobs.sweep();
         await sweepSecondFactors(db);
-      })().catch((error: unknown) => logger.warn({ err: error }, 'periodic sweep failed')).finally(() => { sweeping = false; });
+      })()
+        .catch((error: unknown) => logger.warn({ err: error }, 'periodic sweep failed'))
+        .finally(() => {
+          sweeping = false;
+        });
     }, config.sweepIntervalSeconds * 1000);
     sweeper.unref();
     if (config.metrics?.port !== undefined) {

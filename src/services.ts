@@ -53,19 +53,39 @@ export function createServices(deps: ServiceDeps) {
   const notifier = new QueuedNotifier(jobs, db, delivery);
   const events = new WebhookEvents(jobs, deps.catalog, now);
   const hasher = new PasswordHasher(config.hashConcurrency, config.hashQueueMax);
-  const signIn = new PasswordSignIn(throttle, hasher, (kind, scope, accountId, ip) => audit.record(
-    { actor: { type: 'anonymous' }, ip },
-    { action: 'sign_in.lockout', outcome: 'failure', target: accountId ? { type: kind, id: accountId } : undefined, detail: { kind, scope } },
-  ));
+  const signIn = new PasswordSignIn(throttle, hasher, (kind, scope, accountId, ip) =>
+    audit.record(
+      { actor: { type: 'anonymous' }, ip },
+      { action: 'sign_in.lockout', outcome: 'failure', target: accountId ? { type: kind, id: accountId } : undefined, detail: { kind, scope } },
+    ),
+  );
   const codes = new OneTimeCodes(db, secrets, notifier, throttle, now);
   const sessions = new OidcSessions(db, jobs, now);
   const persons = new PersonService({
-    db, hasher, codes, throttle, signIn, audit, secrets, notifier, sessions, events, now,
+    db,
+    hasher,
+    codes,
+    throttle,
+    signIn,
+    audit,
+    secrets,
+    notifier,
+    sessions,
+    events,
+    now,
     identityJobs: config.identityVerification ? jobs : undefined,
   });
   const operators = new OperatorService({
-    db, hasher, throttle, signIn, audit, secrets, sessions, issuerName: new URL(config.issuer).host,
-    developmentTotp: config.mode !== 'production', now,
+    db,
+    hasher,
+    throttle,
+    signIn,
+    audit,
+    secrets,
+    sessions,
+    issuerName: new URL(config.issuer).host,
+    developmentTotp: config.mode !== 'production',
+    now,
   });
   const mfa = new SecondFactorService({ db, throttle, audit, secrets, issuerName: new URL(config.issuer).host, now });
   const passkeys = new PasskeyService({ db, throttle, audit, issuer: config.issuer, rpName: '统一身份认证平台', recoveryCodes: mfa, now });
@@ -74,21 +94,70 @@ export function createServices(deps: ServiceDeps) {
   const unitMfa = new UnitMfaPolicy({ db, audit, revoker: unitGrants, now });
   // Unit registration writes the first contact binding through the bindings module, built next (called later only).
   const units: UnitService = new UnitService({
-    db, persons, bindings: { insertActive: (tx, binding): Promise<void> => bindings.insertActive(tx, binding) }, hasher, signIn, audit, sessions, revoker: unitGrants, allScopes, events, now,
+    db,
+    persons,
+    bindings: { insertActive: (tx, binding): Promise<void> => bindings.insertActive(tx, binding) },
+    hasher,
+    signIn,
+    audit,
+    sessions,
+    revoker: unitGrants,
+    allScopes,
+    events,
+    now,
   });
   const notices = new NoticeService({ db, notifier, now });
   const bindings: BindingService = new BindingService({ db, persons, units, audit, allScopes, revoker: unitGrants, events, notices, now });
   const verification = new UnitVerification({ db, secrets, throttle, audit, ttlHours: config.unitCodeTtlHours, events, now });
   const recovery = new RecoveryService({ db, units, bindings, codes, hasher, throttle, audit, secrets, sessions, now });
   const appeals = new AppealService({
-    db, units, persons, bindings, notifier, emailEnabled: supportsChannel(notifier, 'email'), hasher, throttle, audit, secrets, sessions, issuer: config.issuer,
-    revoker: unitGrants, events, allScopes, now,
+    db,
+    units,
+    persons,
+    bindings,
+    notifier,
+    emailEnabled: supportsChannel(notifier, 'email'),
+    hasher,
+    throttle,
+    audit,
+    secrets,
+    sessions,
+    issuer: config.issuer,
+    revoker: unitGrants,
+    events,
+    allScopes,
+    now,
   });
   const dashboard = new OperatorDashboard(db, jobs, now);
   const jobRetry = new JobRetry(db, jobs, audit);
   return {
-    config, catalog: deps.catalog, db, jobs, jobRetry, dashboard, secrets, audit, throttle, notifier, hasher, codes, sessions, persons, operators,
-    mfa, unitMfa, passkeys, units, bindings, notices, verification, unitGrants, recovery, appeals, events, now,
+    config,
+    catalog: deps.catalog,
+    db,
+    jobs,
+    jobRetry,
+    dashboard,
+    secrets,
+    audit,
+    throttle,
+    notifier,
+    hasher,
+    codes,
+    sessions,
+    persons,
+    operators,
+    mfa,
+    unitMfa,
+    passkeys,
+    units,
+    bindings,
+    notices,
+    verification,
+    unitGrants,
+    recovery,
+    appeals,
+    events,
+    now,
   };
 }
 

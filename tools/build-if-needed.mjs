@@ -10,7 +10,18 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const stamp = path.join(root, 'dist', '.build-stamp');
-const sources = ['src', 'packages/rp-kit/src', 'packages/rp-kit/tsconfig.json', 'migrations', 'scripts', 'demo', 'bench/rp-verify.ts', 'tsconfig.json', 'tsconfig.build.json', 'package.json'];
+const sources = [
+  'src',
+  'packages/rp-kit/src',
+  'packages/rp-kit/tsconfig.json',
+  'migrations',
+  'scripts',
+  'demo',
+  'bench/rp-verify.ts',
+  'tsconfig.json',
+  'tsconfig.build.json',
+  'package.json',
+];
 
 function newest(entry) {
   const full = path.join(root, entry);
@@ -27,9 +38,9 @@ if (install && (!fs.existsSync(path.join(root, 'node_modules', 'typescript')) ||
 
 const built = fs.existsSync(stamp) ? fs.statSync(stamp).mtimeMs : 0;
 if (sources.some((entry) => newest(entry) > built)) {
-  process.stderr.write(install
-    ? 'building the provider (tsc, once after install; about half a minute)…\n'
-    : 'building the provider (tsc, after a source change; about half a minute)…\n');
+  process.stderr.write(
+    install ? 'building the provider (tsc, once after install; about half a minute)…\n' : 'building the provider (tsc, after a source change; about half a minute)…\n',
+  );
   const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
   // The RP kit workspace first: the demo systems and bench/rp-verify import it by its package name.
   const kit = spawnSync(process.execPath, [tsc, '-p', path.join(root, 'packages', 'rp-kit', 'tsconfig.json')], { stdio: 'inherit' });

@@ -44,7 +44,10 @@ export function attribute(html: string, formId: string): { action: string; csrf:
 export class FlowBrowser {
   readonly cookies = new Cookies();
 
-  constructor(private readonly http: HttpClient, private readonly rp: RelyingParty) {}
+  constructor(
+    private readonly http: HttpClient,
+    private readonly rp: RelyingParty,
+  ) {}
 
   async get(url: string, headers: Record<string, string> = {}): Promise<Reply> {
     const reply = await this.http.request(new URL(url, this.rp.base).toString(), { headers: { cookie: this.cookies.header(), ...headers } });
@@ -84,8 +87,15 @@ export function authorizationRequest(rp: RelyingParty, scope: string, extra: Rec
   const state = random();
   const challenge = crypto.createHash('sha256').update(verifier).digest('base64url');
   const params = new URLSearchParams({
-    client_id: rp.clientId, redirect_uri: rp.redirectUri, response_type: 'code', scope, state, nonce: random(),
-    code_challenge: challenge, code_challenge_method: 'S256', ...extra,
+    client_id: rp.clientId,
+    redirect_uri: rp.redirectUri,
+    response_type: 'code',
+    scope,
+    state,
+    nonce: random(),
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+    ...extra,
   });
   return { url: `${rp.base}/auth?${params.toString()}`, verifier, state };
 }
@@ -126,9 +136,7 @@ export async function signIn(http: HttpClient, rp: RelyingParty, scope: string, 
   if (!code || callback.searchParams.get('state') !== request.state) {
     throw new Error(`bad callback ${location}`);
   }
-  const tokens = await tokenRequest(http, rp, {
-    grant_type: 'authorization_code', code, redirect_uri: rp.redirectUri, code_verifier: request.verifier,
-  });
+  const tokens = await tokenRequest(http, rp, { grant_type: 'authorization_code', code, redirect_uri: rp.redirectUri, code_verifier: request.verifier });
   if (!tokens.id_token) throw new Error('no ID token');
   return tokens;
 }

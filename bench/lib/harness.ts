@@ -75,8 +75,10 @@ async function startBare(port: number, adapter?: Configuration['adapter']): Prom
     responseTypes: ['code'],
     pkce: { required: () => true },
     clientDefaults: {
-      grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'],
-      token_endpoint_auth_method: 'client_secret_basic', id_token_signed_response_alg: 'RS256',
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+      id_token_signed_response_alg: 'RS256',
     },
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
     features: {
@@ -90,8 +92,14 @@ async function startBare(port: number, adapter?: Configuration['adapter']): Prom
         defaultResource: () => undefined,
         useGrantedResource: () => false,
         getResourceServerInfo: (_ctx, resource) => ({
-          scope: catalog.businesses.filter((business) => business.resource === resource).map((business) => business.scope).join(' '),
-          audience: resource, accessTokenFormat: 'jwt', accessTokenTTL: TTL.ResourceAccessToken, jwt: { sign: { alg: 'RS256' } },
+          scope: catalog.businesses
+            .filter((business) => business.resource === resource)
+            .map((business) => business.scope)
+            .join(' '),
+          audience: resource,
+          accessTokenFormat: 'jwt',
+          accessTokenTTL: TTL.ResourceAccessToken,
+          jwt: { sign: { alg: 'RS256' } },
         }),
       },
     },
@@ -120,9 +128,7 @@ async function startBare(port: number, adapter?: Configuration['adapter']): Prom
       result = { login: { accountId: `bench-${crypto.randomUUID()}` } };
     } else {
       const accountId = String(details.session?.accountId);
-      const grant = details.grantId
-        ? await provider.Grant.find(details.grantId)
-        : new provider.Grant({ accountId, clientId: String(details.params.client_id) });
+      const grant = details.grantId ? await provider.Grant.find(details.grantId) : new provider.Grant({ accountId, clientId: String(details.params.client_id) });
       if (!grant) throw new Error('grant not found');
       const missing = details.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
       if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
@@ -239,7 +245,8 @@ async function cpu(): Promise<{ processMs: number; backends: Record<number, numb
   const usage = process.cpuUsage();
   const backends: Record<number, number> = {};
   const backendsSql = 'SELECT pid FROM pg_stat_activity WHERE datname = current_database()';
-  const pids = running?.db.kind === 'postgres' ? (await running.db.query<{ pid: number }>(backendsSql)).rows : barePool ? (await barePool.query<{ pid: number }>(backendsSql)).rows : [];
+  const pids =
+    running?.db.kind === 'postgres' ? (await running.db.query<{ pid: number }>(backendsSql)).rows : barePool ? (await barePool.query<{ pid: number }>(backendsSql)).rows : [];
   for (const { pid } of pids) backends[pid] = ticks(pid) * 10;
   return { processMs: (usage.user + usage.system) / 1000, backends, rssMb: process.memoryUsage.rss() / 2 ** 20 };
 }
@@ -322,12 +329,14 @@ async function handle(request: Request): Promise<unknown> {
       const deadline = performance.now() + Number(args.ms ?? 5000);
       const start = performance.now();
       let count = 0;
-      await Promise.all(Array.from({ length: concurrency }, async () => {
-        while (performance.now() < deadline) {
-          if (!(await hasher.verify(hash, PASSWORD))) throw new Error('verification failed');
-          count += 1;
-        }
-      }));
+      await Promise.all(
+        Array.from({ length: concurrency }, async () => {
+          while (performance.now() < deadline) {
+            if (!(await hasher.verify(hash, PASSWORD))) throw new Error('verification failed');
+            count += 1;
+          }
+        }),
+      );
       const elapsedMs = performance.now() - start;
       return { count, elapsedMs, perSecond: (count * 1000) / elapsedMs };
     }
@@ -352,7 +361,7 @@ async function handle(request: Request): Promise<unknown> {
         return undefined;
       }
       if (!session) throw new Error('profile not started');
-      const { profile } = await session.post('Profiler.stop') as { profile: CpuProfile };
+      const { profile } = (await session.post('Profiler.stop')) as { profile: CpuProfile };
       session.disconnect();
       session = undefined;
       const file = String(args.file);
@@ -374,14 +383,17 @@ async function handle(request: Request): Promise<unknown> {
 process.on('message', (request: Request) => {
   handle(request).then(
     (result) => process.send?.({ id: request.id, ok: true, result }),
-    (error: unknown) => process.send?.({ id: request.id, ok: false, error: error instanceof Error ? error.stack ?? error.message : String(error) }),
+    (error: unknown) => process.send?.({ id: request.id, ok: false, error: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
   );
 });
 process.on('disconnect', () => {
   // The benchmark went away: clean up the database and the temporary directory anyway.
-  served.close().catch(() => undefined).finally(() => {
-    fs.rmSync(dir, { recursive: true, force: true });
-    process.exit(0);
-  });
+  served
+    .close()
+    .catch(() => undefined)
+    .finally(() => {
+      fs.rmSync(dir, { recursive: true, force: true });
+      process.exit(0);
+    });
 });
 process.send?.({ ready: true, url: served.url, pid: process.pid });

@@ -49,11 +49,7 @@ export class HttpClient {
 
   /** POST application/x-www-form-urlencoded. */
   form(url: string, fields: Record<string, string>, headers: Record<string, string> = {}): Promise<Reply> {
-    return this.request(url, {
-      method: 'POST',
-      body: new URLSearchParams(fields).toString(),
-      headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
-    });
+    return this.request(url, { method: 'POST', body: new URLSearchParams(fields).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers } });
   }
 
   close(): void {
@@ -118,19 +114,21 @@ export async function closedLoop(concurrency: number, durationMs: number, task: 
   let firstError: string | undefined;
   const start = performance.now();
   const deadline = start + durationMs;
-  await Promise.all(Array.from({ length: concurrency }, async (_, worker) => {
-    while (performance.now() < deadline) {
-      const began = performance.now();
-      try {
-        await task(worker);
-        latencies.push(performance.now() - began);
-      } catch (error) {
-        errors += 1;
-        firstError ??= message(error);
-        if (errors > 50 && latencies.length === 0) throw new Error(`every operation fails: ${firstError}`);
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, worker) => {
+      while (performance.now() < deadline) {
+        const began = performance.now();
+        try {
+          await task(worker);
+          latencies.push(performance.now() - began);
+        } catch (error) {
+          errors += 1;
+          firstError ??= message(error);
+          if (errors > 50 && latencies.length === 0) throw new Error(`every operation fails: ${firstError}`);
+        }
       }
-    }
-  }));
+    }),
+  );
   const elapsedMs = performance.now() - start;
   return { count: latencies.length, errors, firstError, elapsedMs, perSecond: (latencies.length * 1000) / elapsedMs, latencies };
 }
@@ -151,10 +149,17 @@ export async function openLoop(ratePerSecond: number, durationMs: number, task: 
     const intended = start + index * interval;
     const wait = intended - performance.now();
     if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
-    inFlight.push(task().then(
-      () => { latencies.push(performance.now() - intended); },
-      (error: unknown) => { errors += 1; firstError ??= message(error); },
-    ));
+    inFlight.push(
+      task().then(
+        () => {
+          latencies.push(performance.now() - intended);
+        },
+        (error: unknown) => {
+          errors += 1;
+          firstError ??= message(error);
+        },
+      ),
+    );
   }
   await Promise.all(inFlight);
   const elapsedMs = performance.now() - start;

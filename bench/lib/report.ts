@@ -59,19 +59,27 @@ export function machine(): Record<string, string> {
     memory: `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`,
     node: process.version,
     commit: `${git(['rev-parse', '--short', 'HEAD'])}${dirty}`,
-    'load average at start': os.loadavg().map((value) => value.toFixed(2)).join(' '),
+    'load average at start': os
+      .loadavg()
+      .map((value) => value.toFixed(2))
+      .join(' '),
   };
 }
 
 export function keyValues(entries: Record<string, string | number>): string {
-  return Object.entries(entries).map(([key, value]) => `- ${key}: ${value}`).join('\n');
+  return Object.entries(entries)
+    .map(([key, value]) => `- ${key}: ${value}`)
+    .join('\n');
 }
 
 /** Writes bench/results/<name>.md (or the name given with --out, e.g. for a variant's run) and says where. */
 export function writeResult(name: string, markdown: string): string {
   fs.mkdirSync(RESULTS_DIR, { recursive: true });
   const file = path.join(RESULTS_DIR, `${option('out', 'BENCH_OUT', name).replace(/[^A-Za-z0-9._-]/g, '_')}.md`);
-  const end = `- load average at end: ${os.loadavg().map((value) => value.toFixed(2)).join(' ')}`;
+  const end = `- load average at end: ${os
+    .loadavg()
+    .map((value) => value.toFixed(2))
+    .join(' ')}`;
   const text = markdown.replace(/^(- load average at start: .*)$/m, `$1\n${end}`);
   fs.writeFileSync(file, text.endsWith('\n') ? text : `${text}\n`);
   return file;
@@ -93,7 +101,10 @@ export function flagOption(name: string, env: string): boolean {
 }
 
 export function numbers(raw: string): number[] {
-  return raw.split(',').map((part) => Number(part.trim())).filter((value) => Number.isFinite(value) && value > 0);
+  return raw
+    .split(',')
+    .map((part) => Number(part.trim()))
+    .filter((value) => Number.isFinite(value) && value > 0);
 }
 
 export function log(message: string): void {

@@ -57,14 +57,20 @@ export async function startHarness(spec: HarnessSpec): Promise<Harness> {
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
   let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => { output = (output + chunk.toString()).slice(-20_000); });
-  child.stderr?.on('data', (chunk: Buffer) => { output = (output + chunk.toString()).slice(-20_000); });
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-20_000);
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-20_000);
+  });
   const pending = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();
   let nextId = 1;
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => {
-    for (const waiter of pending.values()) waiter.reject(new Error(`server exited with ${code}:\n${output}`));
-    resolve(code);
-  }));
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code) => {
+      for (const waiter of pending.values()) waiter.reject(new Error(`server exited with ${code}:\n${output}`));
+      resolve(code);
+    }),
+  );
   const ready = await new Promise<{ url: string; pid: number }>((resolve, reject) => {
     child.on('message', (message: { ready?: boolean; url?: string; pid?: number; id?: number; ok?: boolean; result?: unknown; error?: string }) => {
       if (message.ready) {
@@ -79,12 +85,13 @@ export async function startHarness(spec: HarnessSpec): Promise<Harness> {
     });
     void exited.then((code) => reject(new Error(`server exited with ${code} before it was ready:\n${output}`)));
   });
-  const call = <T>(cmd: string, args: Record<string, unknown> = {}) => new Promise<T>((resolve, reject) => {
-    const id = nextId;
-    nextId += 1;
-    pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
-    child.send({ id, cmd, args });
-  });
+  const call = <T>(cmd: string, args: Record<string, unknown> = {}) =>
+    new Promise<T>((resolve, reject) => {
+      const id = nextId;
+      nextId += 1;
+      pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
+      child.send({ id, cmd, args });
+    });
   return {
     ...ready,
     call,
@@ -100,7 +107,9 @@ export async function startHarness(spec: HarnessSpec): Promise<Harness> {
     async profile(label, work) {
       await call('profile', { action: 'start' });
       let failure: unknown;
-      await work().catch((error: unknown) => { failure = error; });
+      await work().catch((error: unknown) => {
+        failure = error;
+      });
       const file = await call<string>('profile', { action: 'stop', file: path.join(os.tmpdir(), `uop-bench-${label}-${Date.now()}.cpuprofile`) });
       if (failure) throw failure;
       return { file, summary: summarize(JSON.parse(fs.readFileSync(file, 'utf8')) as CpuProfile) };

@@ -32,8 +32,12 @@ function mark(phase: string): void {
 const load = <T>(file: string) => import(pathToFileURL(path.join(root, 'dist', file)).href) as Promise<T>;
 mark('node bootstrap');
 const [{ loadConfig }, { createLogger }, { loadClients }, { loadKeys }, { openDatabase, migrate }, { createApp }, { seedDemoData }] = await Promise.all([
-  load<EnvModule>('src/config/env.js'), load<LoggerModule>('src/shared/logger.js'), load<ClientsModule>('src/config/clients.js'),
-  load<KeysModule>('src/oidc/keys.js'), load<DatabaseModule>('src/shared/db/database.js'), load<AppModule>('src/app.js'),
+  load<EnvModule>('src/config/env.js'),
+  load<LoggerModule>('src/shared/logger.js'),
+  load<ClientsModule>('src/config/clients.js'),
+  load<KeysModule>('src/oidc/keys.js'),
+  load<DatabaseModule>('src/shared/db/database.js'),
+  load<AppModule>('src/app.js'),
   load<SeedModule>('src/modules/demo/seed.js'),
 ]);
 await load('src/server.js');

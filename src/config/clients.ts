@@ -4,8 +4,22 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import { plainToInstance, Type } from 'class-transformer';
 import {
-  ArrayMaxSize, ArrayNotEmpty, ArrayUnique, IsArray, IsBoolean, IsDefined, IsIn, IsObject, IsOptional, IsString, Length, Matches,
-  MaxLength, ValidateNested, validateSync, type ValidationError,
+  ArrayMaxSize,
+  ArrayNotEmpty,
+  ArrayUnique,
+  IsArray,
+  IsBoolean,
+  IsDefined,
+  IsIn,
+  IsObject,
+  IsOptional,
+  IsString,
+  Length,
+  Matches,
+  MaxLength,
+  ValidateNested,
+  validateSync,
+  type ValidationError,
 } from 'class-validator';
 import { ACCOUNT_KINDS, type AccountKind } from '../shared/account-id.js';
 import { ConfigError, type RunMode } from './env.js';
@@ -27,18 +41,23 @@ const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'
 const ABSOLUTE_URL = /^https?:\/\/[^\s#]+$/;
 
 export class LocalizedText {
-  @IsString() @Length(1, 64)
+  @IsString()
+  @Length(1, 64)
   'zh-CN'!: string;
 
-  @IsOptional() @IsString() @Length(1, 64)
+  @IsOptional()
+  @IsString()
+  @Length(1, 64)
   en?: string;
 }
 
 /** A name in both languages, required: `{ "zh-CN": "…", "en": "…" }`. */
 function LocalizedName(field: string): PropertyDecorator {
   return composed(
-    IsDefined({ message: `${field} is required: { "zh-CN": "…", "en": "…" }` }), IsObject({ message: `${field} must be an object { "zh-CN": "…", "en": "…" }` }),
-    ValidateNested(), Type(() => LocalizedText),
+    IsDefined({ message: `${field} is required: { "zh-CN": "…", "en": "…" }` }),
+    IsObject({ message: `${field} must be an object { "zh-CN": "…", "en": "…" }` }),
+    ValidateNested(),
+    Type(() => LocalizedText),
   );
 }
 
@@ -49,7 +68,8 @@ function HttpUrl(field: string): PropertyDecorator {
 
 export class BusinessEntry {
   /** Business code; its scope is `biz:<code>`. */
-  @IsString() @Matches(/^[a-z][a-z0-9_]{1,39}$/, { message: 'code must be 2–40 lower-case letters, digits or _' })
+  @IsString()
+  @Matches(/^[a-z][a-z0-9_]{1,39}$/, { message: 'code must be 2–40 lower-case letters, digits or _' })
   code!: string;
 
   @LocalizedName('name')
@@ -60,15 +80,18 @@ export class BusinessEntry {
   requiresVerifiedUnit!: boolean;
 
   /** Signing in for this business needs a second factor (issue #18): a password-only session is stepped up. */
-  @IsOptional() @IsBoolean({ message: 'requiresMfa must be true or false' })
+  @IsOptional()
+  @IsBoolean({ message: 'requiresMfa must be true or false' })
   requiresMfa?: boolean;
 
   /** Where the portal tile leads (the business system's start page). */
-  @IsOptional() @HttpUrl('portalUrl')
+  @IsOptional()
+  @HttpUrl('portalUrl')
   portalUrl?: string;
 
   /** RFC 8707 resource indicator of the business system's API; tokens for it are JWTs (C-T4). */
-  @IsOptional() @HttpUrl('resource')
+  @IsOptional()
+  @HttpUrl('resource')
   resource?: string;
 }
 
@@ -78,68 +101,97 @@ export class WebhookEntry {
   url!: string;
 
   /** `env:NAME` reads the secret from the environment; the value is a Standard Webhooks secret `whsec_<base64>`. */
-  @IsString() @MaxLength(512)
+  @IsString()
+  @MaxLength(512)
   secret!: string;
 }
 
 export class ClientEntry {
-  @IsString() @Matches(/^[A-Za-z0-9._-]{3,64}$/, { message: 'client_id must be 3–64 letters, digits, ".", "_" or "-"' })
+  @IsString()
+  @Matches(/^[A-Za-z0-9._-]{3,64}$/, { message: 'client_id must be 3–64 letters, digits, ".", "_" or "-"' })
   client_id!: string;
 
   /** `env:NAME` reads the secret from the environment; a literal must be at least 32 characters. */
-  @IsOptional() @IsString() @MaxLength(512)
+  @IsOptional()
+  @IsString()
+  @MaxLength(512)
   client_secret?: string;
 
   /** Required: without it no page could name the system (a missing one once crashed the start with a TypeError). */
   @LocalizedName('client_name')
   client_name!: LocalizedText;
 
-  @IsOptional() @IsIn(AUTH_METHODS)
+  @IsOptional()
+  @IsIn(AUTH_METHODS)
   token_endpoint_auth_method?: (typeof AUTH_METHODS)[number];
 
-  @IsOptional() @IsArray() @ArrayUnique() @IsIn(GRANT_TYPES, { each: true })
+  @IsOptional()
+  @IsArray()
+  @ArrayUnique()
+  @IsIn(GRANT_TYPES, { each: true })
   grant_types?: (typeof GRANT_TYPES)[number][];
 
-  @IsArray() @ArrayNotEmpty() @ArrayMaxSize(20) @ArrayUnique()
+  @IsArray()
+  @ArrayNotEmpty()
+  @ArrayMaxSize(20)
+  @ArrayUnique()
   @Matches(ABSOLUTE_URL, { each: true, message: 'redirect_uris must be absolute http(s) URLs without a fragment' })
   redirect_uris!: string[];
 
-  @IsOptional() @IsArray() @ArrayMaxSize(20) @ArrayUnique()
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(20)
+  @ArrayUnique()
   @Matches(ABSOLUTE_URL, { each: true, message: 'post_logout_redirect_uris must be absolute http(s) URLs without a fragment' })
   post_logout_redirect_uris?: string[];
 
-  @IsOptional() @HttpUrl('backchannel_logout_uri')
+  @IsOptional()
+  @HttpUrl('backchannel_logout_uri')
   backchannel_logout_uri?: string;
 
   /** Scopes the client may request: the base scopes and `biz:<code>` of catalogue businesses. */
-  @IsArray() @ArrayNotEmpty() @ArrayUnique() @IsString({ each: true })
+  @IsArray()
+  @ArrayNotEmpty()
+  @ArrayUnique()
+  @IsString({ each: true })
   scopes!: string[];
 
   /** A first-party client skips the consent page. */
-  @IsOptional() @IsBoolean()
+  @IsOptional()
+  @IsBoolean()
   first_party?: boolean;
 
   /** The catalogue business this client is the system of (links its portal tile to it). */
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   business?: string;
 
   /**
    * Which accounts sign in to this client: persons (default; every business system), or — for integrations of
    * the management API only — unit accounts or operators (R-U3: never for a business system).
    */
-  @IsOptional() @IsIn(ACCOUNT_KINDS)
+  @IsOptional()
+  @IsIn(ACCOUNT_KINDS)
   account_kind?: AccountKind;
 
   /** The business system's event webhook (Standard Webhooks), see README "Event webhooks". */
-  @IsOptional() @ValidateNested() @Type(() => WebhookEntry)
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => WebhookEntry)
   webhooks?: WebhookEntry;
 }
 
 export class ClientsFile {
-  @IsArray() @ArrayMaxSize(100) @ValidateNested({ each: true }) @Type(() => BusinessEntry)
+  @IsArray()
+  @ArrayMaxSize(100)
+  @ValidateNested({ each: true })
+  @Type(() => BusinessEntry)
   businesses!: BusinessEntry[];
 
-  @IsArray() @ArrayMaxSize(500) @ValidateNested({ each: true }) @Type(() => ClientEntry)
+  @IsArray()
+  @ArrayMaxSize(500)
+  @ValidateNested({ each: true })
+  @Type(() => ClientEntry)
   clients!: ClientEntry[];
 }
 
@@ -178,7 +230,8 @@ function describe(errors: ValidationError[], prefix: string): string[] {
   return errors.flatMap((error) => {
     const here = prefix ? `${prefix}.${error.property}` : error.property;
     const own = Object.values(error.constraints ?? {}).map((message) =>
-      (message.startsWith(`${error.property} `) ? `${prefix ? `${prefix}.` : ''}${message}` : `${here}: ${message}`));
+      message.startsWith(`${error.property} `) ? `${prefix ? `${prefix}.` : ''}${message}` : `${here}: ${message}`,
+    );
     return [...own, ...describe(error.children ?? [], here)];
   });
 }
@@ -329,7 +382,10 @@ function checkReferences(file: string, parsed: ClientsFile): void {
     }
     if (client.account_kind && client.account_kind !== 'person') {
       if (client.business || client.scopes.some((scope) => scope.startsWith('biz:') || scope === 'unit')) {
-        fail(file, `${where}: account_kind: a client for ${client.account_kind} accounts is a management integration and cannot be a business system (no business, unit or biz: scopes)`);
+        fail(
+          file,
+          `${where}: account_kind: a client for ${client.account_kind} accounts is a management integration and cannot be a business system (no business, unit or biz: scopes)`,
+        );
       }
     }
     const grants = client.grant_types ?? ['authorization_code', 'refresh_token'];
@@ -378,13 +434,13 @@ export function loadClients(options: LoadClientsOptions): ClientCatalog {
     fail(file, named);
   }
   checkReferences(file, parsed);
-  const ctx: SecretContext = {
-    file, mode: options.mode, env: options.env ?? process.env, dataDir: options.dataDir, devStore: {}, generated: {},
-  };
+  const ctx: SecretContext = { file, mode: options.mode, env: options.env ?? process.env, dataDir: options.dataDir, devStore: {}, generated: {} };
   const clients = parsed.clients.map((entry) => toClient(entry, resolveSecret(entry, ctx), resolveWebhook(entry, ctx)));
   const byId = new Map(clients.map((client) => [client.clientId, client]));
   return {
-    businesses: parsed.businesses.map(toBusiness), clients, generatedSecrets: ctx.generated,
+    businesses: parsed.businesses.map(toBusiness),
+    clients,
+    generatedSecrets: ctx.generated,
     client: (clientId) => (typeof clientId === 'string' ? byId.get(clientId) : undefined),
   };
 }

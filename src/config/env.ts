@@ -174,7 +174,10 @@ function trustProxyFrom(env: Env): TrustProxy {
     if (hops > 10) throw new ConfigError(`TRUST_PROXY must be between 0 and 10 hops, got ${hops}`);
     return { hops };
   }
-  const cidrs = raw.split(',').map((part) => part.trim()).filter((part) => part !== '');
+  const cidrs = raw
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '');
   const bad = cidrs.find((cidr) => !validCidr(cidr));
   if (bad !== undefined || cidrs.length === 0) {
     throw new ConfigError(`TRUST_PROXY must be true/false, a number of proxy hops or a list of proxy addresses (CIDR), got "${bad ?? raw}"`);
@@ -229,7 +232,11 @@ function metricsFrom(env: Env, port: number, production: boolean): MetricsConfig
 function tracingFrom(env: Env): TracingConfig | undefined {
   const endpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || undefined;
   if (!endpoint) return off(env, 'TRACING_SAMPLE_RATIO', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT');
-  httpUrl(endpoint, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT must be an http(s) URL such as http://otel-collector:4318/v1/traces', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT must use http or https');
+  httpUrl(
+    endpoint,
+    'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT must be an http(s) URL such as http://otel-collector:4318/v1/traces',
+    'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT must use http or https',
+  );
   const rawRatio = env.TRACING_SAMPLE_RATIO || '1';
   const sampleRatio = /^(0(\.\d+)?|1(\.0+)?)$/.test(rawRatio) ? Number(rawRatio) : Number.NaN;
   if (Number.isNaN(sampleRatio)) throw new ConfigError(`TRACING_SAMPLE_RATIO must be a number from 0 to 1, got "${rawRatio}"`);
@@ -253,7 +260,9 @@ function poolModeFrom(raw: string | undefined): DatabasePoolMode {
   if (raw === undefined || raw === '' || raw === 'session') return 'session';
   if (raw === 'transaction') return 'transaction';
   if (raw === 'statement') {
-    throw new ConfigError('DATABASE_POOL_MODE=statement is not supported: sign-ins and migrations need multi-statement transactions; use PgBouncer pool_mode=transaction with DATABASE_POOL_MODE=transaction, or session');
+    throw new ConfigError(
+      'DATABASE_POOL_MODE=statement is not supported: sign-ins and migrations need multi-statement transactions; use PgBouncer pool_mode=transaction with DATABASE_POOL_MODE=transaction, or session',
+    );
   }
   throw new ConfigError(`DATABASE_POOL_MODE must be session or transaction, got "${raw}"`);
 }

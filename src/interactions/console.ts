@@ -33,7 +33,12 @@ export function consoleAuth(provider: Provider, issuer: string): { routes: Route
     // A re-authentication continues to the sensitive page only for the account that was signed in (S-34).
     const expect = ctx.query.reauth === '1' ? (await provider.Session.get(ctx)).accountId : undefined;
     ctx.cookies.set(LOGIN_COOKIE, JSON.stringify({ state: stateValue, returnTo, kind, expect }), {
-      signed: true, httpOnly: true, sameSite: 'lax', secure: ctx.secure, maxAge: 15 * 60 * 1000, path: '/console',
+      signed: true,
+      httpOnly: true,
+      sameSite: 'lax',
+      secure: ctx.secure,
+      maxAge: 15 * 60 * 1000,
+      path: '/console',
     });
     const query = new URLSearchParams({
       client_id: CONSOLE_CLIENT_ID,
@@ -50,8 +55,7 @@ export function consoleAuth(provider: Provider, issuer: string): { routes: Route
     if (ctx.query.reauth === '1') {
       query.set('prompt', 'login');
       query.set('reauth', '1');
-    }
-    else if (ctx.query.select_unit === '1' && kind === 'person') query.set('prompt', 'select_unit');
+    } else if (ctx.query.select_unit === '1' && kind === 'person') query.set('prompt', 'select_unit');
     ctx.set('Cache-Control', 'no-store');
     ctx.redirect(`/auth?${query.toString()}`);
   });
@@ -62,7 +66,7 @@ export function consoleAuth(provider: Provider, issuer: string): { routes: Route
     ctx.cookies.set(LOGIN_COOKIE, null, { path: '/console' });
     let pending: { state?: string; returnTo?: string; kind?: ConsoleKind; expect?: string } = {};
     try {
-      pending = raw ? JSON.parse(raw) as typeof pending : {};
+      pending = raw ? (JSON.parse(raw) as typeof pending) : {};
     } catch {
       pending = {};
     }
@@ -81,26 +85,28 @@ export function consoleAuth(provider: Provider, issuer: string): { routes: Route
     ctx.redirect(safeReturnPath(pending.returnTo, fallback));
   });
 
-  const requireAccount: RequireAccount = (kind, options = {}) => async (ctx: Context, next: Next) => {
-    ctx.set('Cache-Control', 'no-store');
-    // A route-level freshness check after the router's guard reuses what the guard read from the session.
-    const known = (ctx.state as { account?: ConsoleAccount }).account;
-    const session = known?.kind === kind ? undefined : await provider.Session.get(ctx);
-    const ref = known?.kind === kind ? { kind, id: known.id } : parseAccountId(session?.accountId);
-    const loginTs = known?.kind === kind ? known.loginTs : session?.loginTs ?? 0;
-    const sessionUid = known?.kind === kind ? known.sessionUid : session?.uid ?? '';
-    const matches = ref?.kind === kind && (kind !== 'operator' || known?.kind === kind || session?.amr?.includes('otp'));
-    const fresh = options.freshSeconds === undefined || isFresh(loginTs, options.freshSeconds);
-    if (!ref || !matches || !fresh) {
-      if (ctx.method === 'GET' || ctx.method === 'HEAD') {
-        ctx.redirect(loginUrl(kind, safeReturnPath(ctx.originalUrl, HOME[kind]), !!matches && !fresh));
-        return;
+  const requireAccount: RequireAccount =
+    (kind, options = {}) =>
+    async (ctx: Context, next: Next) => {
+      ctx.set('Cache-Control', 'no-store');
+      // A route-level freshness check after the router's guard reuses what the guard read from the session.
+      const known = (ctx.state as { account?: ConsoleAccount }).account;
+      const session = known?.kind === kind ? undefined : await provider.Session.get(ctx);
+      const ref = known?.kind === kind ? { kind, id: known.id } : parseAccountId(session?.accountId);
+      const loginTs = known?.kind === kind ? known.loginTs : (session?.loginTs ?? 0);
+      const sessionUid = known?.kind === kind ? known.sessionUid : (session?.uid ?? '');
+      const matches = ref?.kind === kind && (kind !== 'operator' || known?.kind === kind || session?.amr?.includes('otp'));
+      const fresh = options.freshSeconds === undefined || isFresh(loginTs, options.freshSeconds);
+      if (!ref || !matches || !fresh) {
+        if (ctx.method === 'GET' || ctx.method === 'HEAD') {
+          ctx.redirect(loginUrl(kind, safeReturnPath(ctx.originalUrl, HOME[kind]), !!matches && !fresh));
+          return;
+        }
+        throw new AppError(matches ? 'reauth_required' : 'forbidden');
       }
-      throw new AppError(matches ? 'reauth_required' : 'forbidden');
-    }
-    (ctx.state as { account?: ConsoleAccount }).account = { kind, id: ref.id, sessionUid, loginTs };
-    await next();
-  };
+      (ctx.state as { account?: ConsoleAccount }).account = { kind, id: ref.id, sessionUid, loginTs };
+      await next();
+    };
 
   const currentAccount: CurrentAccount = async (ctx) => {
     const session = await provider.Session.get(ctx);

@@ -33,7 +33,11 @@ export async function loadInteraction(ctx: Context, provider: Provider): Promise
   state(ctx).locale = pickLocale(typeof query.lang === 'string' ? query.lang : undefined, ctx.cookies.get('lang'), uiLocales);
   if (uiLocales && ctx.method === 'GET') {
     ctx.cookies.set(INTERACTION_LOCALE, pickLocale(uiLocales), {
-      path: `/interaction/${interaction.uid}`, httpOnly: true, sameSite: 'lax', secure: ctx.secure, maxAge: 15 * 60 * 1000,
+      path: `/interaction/${interaction.uid}`,
+      httpOnly: true,
+      sameSite: 'lax',
+      secure: ctx.secure,
+      maxAge: 15 * 60 * 1000,
     });
   }
   ctx.set('Cache-Control', 'no-store');

@@ -19,6 +19,7 @@ export class PersonSignInDto extends SignInDto {
 
 /** The unit picker's search (name or certificate number; issue #15, Q-P6). `shown` is read leniently by the route. */
 export class PickerQueryDto {
-  @IsOptional() @TextField(64)
+  @IsOptional()
+  @TextField(64)
   q?: string;
 }

@@ -48,7 +48,13 @@ interface LoginView {
 }
 
 /** The sign-in, second-factor and consent pages of the provider's interactions (C-UI1). */
-export function interactionRoutes(provider: Provider, services: Pick<Services, 'bindings' | 'catalog' | 'config' | 'now' | 'operators' | 'persons' | 'throttle' | 'unitGrants' | 'units' | 'verification' | 'notices' | 'audit' | 'mfa' | 'passkeys'>): Router {
+export function interactionRoutes(
+  provider: Provider,
+  services: Pick<
+    Services,
+    'bindings' | 'catalog' | 'config' | 'now' | 'operators' | 'persons' | 'throttle' | 'unitGrants' | 'units' | 'verification' | 'notices' | 'audit' | 'mfa' | 'passkeys'
+  >,
+): Router {
   const router = new Router({ prefix: '/interaction/:uid' });
   // Errors raised before a handler runs (CSRF, body size or type) speak the language of the sign-in, kept in a
   // cookie of the interaction's path when its page was shown (reading the interaction would wait on the database
@@ -61,7 +67,6 @@ export function interactionRoutes(provider: Provider, services: Pick<Services, '
   const unitPages = unitInteractionRoutes(router, provider, services);
   const secondFactor = secondFactorInteractionRoutes(router, provider, services);
 
-
   /** A refused sign-in form: the message next to its field, every failing field's message at once. */
   function errorView(ctx: Context, error: AppError): Pick<LoginView, 'error' | 'field' | 'fieldErrors'> {
     const view = refusedForm(ctx, error);
@@ -72,7 +77,14 @@ export function interactionRoutes(provider: Provider, services: Pick<Services, '
     const locale = state(ctx).locale;
     const kind = accountKindOf(interaction, services);
     const uid = interaction.uid;
-    const common = { uid, csrf: csrfToken(ctx), error: view.error, errorField: view.field, fieldErrors: view.fieldErrors ?? {}, languageSwitch: `/lang?to=${locale === 'en' ? 'zh-CN' : 'en'}&return=/interaction/${uid}` };
+    const common = {
+      uid,
+      csrf: csrfToken(ctx),
+      error: view.error,
+      errorField: view.field,
+      fieldErrors: view.fieldErrors ?? {},
+      languageSwitch: `/lang?to=${locale === 'en' ? 'zh-CN' : 'en'}&return=/interaction/${uid}`,
+    };
     if (kind === 'operator') {
       const step = operatorStep(interaction);
       if (step) {
@@ -99,19 +111,25 @@ export function interactionRoutes(provider: Provider, services: Pick<Services, '
     }
     const params = interaction.params as Record<string, unknown>;
     const sessionRef = parseAccountId((interaction.session as { accountId?: string } | undefined)?.accountId);
-    const notice = sessionRef && sessionRef.kind !== kind
-      ? translate(locale, sessionRef.kind === 'unit' && kind === 'person' ? 'login.unit_not_allowed' : 'login.signed_in_as_other')
-      : undefined;
-    render(ctx, 'interaction/login.njk', {
-      ...common,
-      tab: view.tab ?? (kind === 'unit' ? 'unit' : 'person'),
-      unitTabOnly: kind === 'unit',
-      unitMode: view.unitMode ?? (params.login_as === 'unit' || typeof params.unit_hint === 'string'),
-      unitConsole: view.unitConsole,
-      account: view.account ?? (typeof params.login_hint === 'string' ? params.login_hint : ''),
-      client: clientName(services, params.client_id, locale),
-      notice,
-    }, status);
+    const notice =
+      sessionRef && sessionRef.kind !== kind
+        ? translate(locale, sessionRef.kind === 'unit' && kind === 'person' ? 'login.unit_not_allowed' : 'login.signed_in_as_other')
+        : undefined;
+    render(
+      ctx,
+      'interaction/login.njk',
+      {
+        ...common,
+        tab: view.tab ?? (kind === 'unit' ? 'unit' : 'person'),
+        unitTabOnly: kind === 'unit',
+        unitMode: view.unitMode ?? (params.login_as === 'unit' || typeof params.unit_hint === 'string'),
+        unitConsole: view.unitConsole,
+        account: view.account ?? (typeof params.login_hint === 'string' ? params.login_hint : ''),
+        client: clientName(services, params.client_id, locale),
+        notice,
+      },
+      status,
+    );
   }
 
   /** The fixed account of a re-authentication page (S-34): who is signed in, shown, never chosen. */
@@ -216,7 +234,7 @@ export function interactionRoutes(provider: Provider, services: Pick<Services, '
     if (accountKindOf(interaction, services) !== 'person') throw new AppError('forbidden');
     try {
       validForm(ctx, PersonSignInDto);
-      const account = await reauthLoginName(interaction, form.account) ?? form.account;
+      const account = (await reauthLoginName(interaction, form.account)) ?? form.account;
       const person = await services.persons.authenticate(account, form.password, auditContext(ctx));
       // With an authenticator, the second factor first (issue #18); then the sign-in completes there.
       await secondFactor.afterPassword(ctx, interaction, person.id, form.unitMode === '1', async () => {
@@ -240,7 +258,7 @@ export function interactionRoutes(provider: Provider, services: Pick<Services, '
     const form = formValues(ctx, SignInDto);
     try {
       validForm(ctx, SignInDto);
-      const account = await reauthLoginName(interaction, form.account) ?? form.account;
+      const account = (await reauthLoginName(interaction, form.account)) ?? form.account;
       const unit = await services.units.authenticate(account, form.password, auditContext(ctx));
       if (accountKindOf(interaction, services) !== 'unit') {
         // R-U3: a unit account never signs in to a business system; it may go to its console instead.
@@ -288,17 +306,30 @@ export function interactionRoutes(provider: Provider, services: Pick<Services, '
   router.post('/confirm', parseBody(), verifyCsrf(), async (ctx) => {
     const interaction = await loadInteraction(ctx, provider);
     if (interaction.prompt.name !== 'consent') throw new AppError('interaction_expired');
-    const { prompt: { details }, params, session } = interaction;
+    const {
+      prompt: { details },
+      params,
+      session,
+    } = interaction;
     const accountId = (session as { accountId?: string } | undefined)?.accountId;
     const clientId = String(params.client_id);
     if (!accountId) throw new AppError('interaction_expired');
     // The unit this sign-in is for, decided exactly as at the authorization endpoint (C-T8): the consent extends
     // that unit's grant through the one place that creates grants, so the unit is linked whatever the client.
-    const unitId = await decideUnit({
-      accountId, sessionUid: (session as { uid?: string } | undefined)?.uid, clientId, params: params as Record<string, unknown>,
-      // What the earlier steps of this authorization submitted (login, picker) is the consent interaction's lastSubmission.
-      result: (interaction.lastSubmission ?? interaction.result ?? {}) as UnitResults, selectRequested: String(params.prompt ?? '').split(' ').includes('select_unit'),
-    }, services);
+    const unitId = await decideUnit(
+      {
+        accountId,
+        sessionUid: (session as { uid?: string } | undefined)?.uid,
+        clientId,
+        params: params as Record<string, unknown>,
+        // What the earlier steps of this authorization submitted (login, picker) is the consent interaction's lastSubmission.
+        result: (interaction.lastSubmission ?? interaction.result ?? {}) as UnitResults,
+        selectRequested: String(params.prompt ?? '')
+          .split(' ')
+          .includes('select_unit'),
+      },
+      services,
+    );
     if (unitId === undefined) throw new AppError('interaction_expired');
     const person = parseAccountId(accountId);
     const binding = unitId && person ? await services.bindings.activeFor(person.id, unitId) : undefined;
@@ -306,9 +337,12 @@ export function interactionRoutes(provider: Provider, services: Pick<Services, '
     const existing = interaction.grantId ? await provider.Grant.find(interaction.grantId) : undefined;
     if (interaction.grantId && !existing) throw new AppError('interaction_expired');
     const missing = details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
-    const grant = await saveGrant(provider, services.unitGrants, {
-      grant: existing, accountId, clientId, unit: unitId && person && binding ? { personId: person.id, unitId, bindingId: binding.id } : undefined,
-    }, { oidcScopes: missing.missingOIDCScope ?? [], claims: missing.missingOIDCClaims ?? [], resourceScopes: missing.missingResourceScopes ?? {} });
+    const grant = await saveGrant(
+      provider,
+      services.unitGrants,
+      { grant: existing, accountId, clientId, unit: unitId && person && binding ? { personId: person.id, unitId, bindingId: binding.id } : undefined },
+      { oidcScopes: missing.missingOIDCScope ?? [], claims: missing.missingOIDCClaims ?? [], resourceScopes: missing.missingResourceScopes ?? {} },
+    );
     if (!grant?.jti) throw new AppError('interaction_expired');
     await finish(ctx, interaction, { consent: { grantId: grant.jti } }, true);
   });

@@ -89,7 +89,12 @@ export function secondFactorInteractionRoutes(router: Router, provider: Provider
   function commonView(ctx: Context, interaction: Interaction, view: PageView) {
     const locale = state(ctx).locale;
     return {
-      uid: interaction.uid, csrf: csrfToken(ctx), error: view.error, errorField: view.field, fieldErrors: view.fieldErrors, form: view.form,
+      uid: interaction.uid,
+      csrf: csrfToken(ctx),
+      error: view.error,
+      errorField: view.field,
+      fieldErrors: view.fieldErrors,
+      form: view.form,
       client: clientName(services, (interaction.params as Record<string, unknown>).client_id, locale),
       languageSwitch: `/lang?to=${locale === 'en' ? 'zh-CN' : 'en'}&return=/interaction/${interaction.uid}`,
     };
@@ -105,20 +110,34 @@ export function secondFactorInteractionRoutes(router: Router, provider: Provider
       render(ctx, 'interaction/second-factor-enrol.njk', common, status);
       return true;
     }
-    render(ctx, 'interaction/second-factor.njk', {
-      ...common, code: factors.totp || factors.recoveryCodesLeft > 0,
-      passkeyOptions: factors.passkeys > 0 ? await services.passkeys.authenticationOptions(waiting.personId) : undefined,
-    }, status);
+    render(
+      ctx,
+      'interaction/second-factor.njk',
+      {
+        ...common,
+        code: factors.totp || factors.recoveryCodesLeft > 0,
+        passkeyOptions: factors.passkeys > 0 ? await services.passkeys.authenticationOptions(waiting.personId) : undefined,
+      },
+      status,
+    );
     return true;
   }
 
   /** Completes the sign-in once the second factor (`method`: otp, hwk or swk) is accepted. */
-  async function complete(ctx: Context, interaction: Interaction, waiting: NonNullable<ReturnType<typeof pending>>, method: string, context: ReturnType<typeof auditContext>): Promise<void> {
+  async function complete(
+    ctx: Context,
+    interaction: Interaction,
+    waiting: NonNullable<ReturnType<typeof pending>>,
+    method: string,
+    context: ReturnType<typeof auditContext>,
+  ): Promise<void> {
     const accountId = accountIdOf({ kind: 'person', id: waiting.personId });
     if (waiting.stepUp) {
       // Within the SSO session: the same person, the unit acted for kept; the second factor is added.
       await services.audit.record(context, {
-        action: 'person.mfa_step_up', target: { type: 'person', id: waiting.personId }, detail: { client: String((interaction.params as Record<string, unknown>).client_id), method },
+        action: 'person.mfa_step_up',
+        target: { type: 'person', id: waiting.personId },
+        detail: { client: String((interaction.params as Record<string, unknown>).client_id), method },
       });
       // Merged with what this authorization submitted before (the unit picked), which still stands.
       await finish(ctx, interaction, { login: { accountId, amr: [...new Set([...waiting.stepUp.amr, method])], acr: ACR_MFA, remember: true } }, true);
@@ -178,7 +197,10 @@ export function secondFactorInteractionRoutes(router: Router, provider: Provider
       }
       const person = await services.persons.byId(proof.personId);
       if (!person || person.status !== 'active') throw new AppError('account_disabled');
-      await services.audit.record({ ...context, actor: { type: 'person', id: person.id } }, { action: 'person.sign_in', target: { type: 'person', id: person.id }, detail: { method: 'passkey' } });
+      await services.audit.record(
+        { ...context, actor: { type: 'person', id: person.id } },
+        { action: 'person.sign_in', target: { type: 'person', id: person.id }, detail: { method: 'passkey' } },
+      );
       const sessionUid = (interaction.session as { uid?: string } | undefined)?.uid;
       if (sessionUid) await services.unitGrants.clearSessionUnit(sessionUid);
       const params = interaction.params as Record<string, unknown>;

@@ -66,7 +66,11 @@ function sessionUidOf(interaction: Interaction): string {
  * The unit picker (C-UI2) and the unverified-unit interstitial (C-UI3) of the select_unit prompt. The choice is
  * checked on the server (S-40): only a unit with a binding in force now can be chosen.
  */
-export function unitInteractionRoutes(router: Router, provider: Provider, services: Pick<Services, 'bindings' | 'units' | 'verification' | 'unitGrants' | 'catalog' | 'notices' | 'audit'>) {
+export function unitInteractionRoutes(
+  router: Router,
+  provider: Provider,
+  services: Pick<Services, 'bindings' | 'units' | 'verification' | 'unitGrants' | 'catalog' | 'notices' | 'audit'>,
+) {
   const { bindings, units, verification, unitGrants, catalog } = services;
 
   /** Businesses asked for by the RP that need a verified unit. */
@@ -100,11 +104,19 @@ export function unitInteractionRoutes(router: Router, provider: Provider, servic
     const actingChoice = choices.find((choice) => choice.binding.unitId === acting?.unitId);
     // A password was just entered in this authorization (its earlier steps are the interaction's lastSubmission).
     const fresh = !!((interaction.lastSubmission ?? interaction.result) as { login?: unknown } | undefined)?.login;
-    const actingNotGranted = !fresh && !hint && requested.length > 0 && actingChoice !== undefined && !actingChoice.serves
-      && !String(params.prompt ?? '').split(' ').includes('select_unit');
+    const actingNotGranted =
+      !fresh &&
+      !hint &&
+      requested.length > 0 &&
+      actingChoice !== undefined &&
+      !actingChoice.serves &&
+      !String(params.prompt ?? '')
+        .split(' ')
+        .includes('select_unit');
     // A refused hint preselects nothing: the person chooses knowingly (S-40).
-    const preferred = hintRefused ? undefined : hint ?? (actingNotGranted ? undefined : acting?.unitId ?? undefined)
-      ?? (choices.length === 1 ? choices[0]?.binding.unitId : undefined);
+    const preferred = hintRefused
+      ? undefined
+      : (hint ?? (actingNotGranted ? undefined : (acting?.unitId ?? undefined)) ?? (choices.length === 1 ? choices[0]?.binding.unitId : undefined));
     const selected = view.selected ?? preferred;
     // One page of the choices that match the search; the preselected unit is always on it when it matches.
     const { query, typed, shown, searchError } = pickerQuery(ctx);
@@ -113,36 +125,50 @@ export function unitInteractionRoutes(router: Router, provider: Provider, servic
     const selectedChoice = matching.find((choice) => choice.binding.unitId === selected);
     if (selectedChoice && !page.includes(selectedChoice)) page = [selectedChoice, ...page.slice(0, shown - 1)];
     const more = matching.length > page.length;
-    const moreHref = more ? `/interaction/${encodeURIComponent(interaction.uid)}?${new URLSearchParams({ ...(query ? { q: query } : {}), shown: String(shown + PICKER_PAGE) }).toString()}` : undefined;
+    const moreHref = more
+      ? `/interaction/${encodeURIComponent(interaction.uid)}?${new URLSearchParams({ ...(query ? { q: query } : {}), shown: String(shown + PICKER_PAGE) }).toString()}`
+      : undefined;
     const businessName = (scope: string) => catalog.businesses.find((business) => business.scope === scope)?.name[locale] ?? scope;
     // Why the unit a business system asks for is gone (issue 14): a refused hint for a unit that cancelled this
     // person's binding (the person's own unread notice) says so (“您与…的绑定已取消”) instead of the generic
     // refusal; a hint for any other unit learns nothing about it (S-40).
     const removal = hintRefused ? (await services.notices.unreadRemovals(personId)).find((notice) => notice.unitId === hint) : undefined;
     const hintRemoved = removal !== undefined;
-    render(ctx, 'interaction/select-unit.njk', {
-      uid: interaction.uid,
-      csrf: csrfToken(ctx),
-      client: clientName(services, params.client_id, locale),
-      businessRequested: requested.length > 0,
-      searchable: choices.length > PICKER_PAGE || typed !== '',
-      query: typed,
-      searchError: searchError ? refusedForm(ctx, searchError).error : undefined,
-      total: choices.length,
-      matching: matching.length,
-      moreHref,
-      clearHref: `/interaction/${encodeURIComponent(interaction.uid)}`,
-      choices: page.map(({ binding, granted, serves, mfaRequired }) => ({
-        unitId: binding.unitId, name: binding.unit.name, certNo: binding.unit.certNo, certType: binding.unit.certType,
-        verified: binding.unit.verified, role: binding.role, checked: binding.unitId === selected,
-        serves, granted: granted.map(businessName).join('、'), mfaRequired,
-      })),
-      pending,
-      hintRefused: hintRefused && !hintRemoved,
-      removedUnit: removal?.unitName,
-      actingNotGranted,
-      error: view.error,
-    }, searchError ? searchError.status : status);
+    render(
+      ctx,
+      'interaction/select-unit.njk',
+      {
+        uid: interaction.uid,
+        csrf: csrfToken(ctx),
+        client: clientName(services, params.client_id, locale),
+        businessRequested: requested.length > 0,
+        searchable: choices.length > PICKER_PAGE || typed !== '',
+        query: typed,
+        searchError: searchError ? refusedForm(ctx, searchError).error : undefined,
+        total: choices.length,
+        matching: matching.length,
+        moreHref,
+        clearHref: `/interaction/${encodeURIComponent(interaction.uid)}`,
+        choices: page.map(({ binding, granted, serves, mfaRequired }) => ({
+          unitId: binding.unitId,
+          name: binding.unit.name,
+          certNo: binding.unit.certNo,
+          certType: binding.unit.certType,
+          verified: binding.unit.verified,
+          role: binding.role,
+          checked: binding.unitId === selected,
+          serves,
+          granted: granted.map(businessName).join('、'),
+          mfaRequired,
+        })),
+        pending,
+        hintRefused: hintRefused && !hintRemoved,
+        removedUnit: removal?.unitName,
+        actingNotGranted,
+        error: view.error,
+      },
+      searchError ? searchError.status : status,
+    );
   }
 
   async function choose(ctx: Context, interaction: Interaction, unitId: string | null): Promise<void> {
@@ -156,10 +182,9 @@ export function unitInteractionRoutes(router: Router, provider: Provider, servic
     const locale = state(ctx).locale;
     const unit = await units.byId(unitId);
     const names = verifiedOnlyRequested(interaction)
-      .map((scope) => catalog.businesses.find((business) => business.scope === scope)?.name[locale] ?? scope).join('、');
-    render(ctx, 'interaction/unit-unverified.njk', {
-      uid: interaction.uid, csrf: csrfToken(ctx), unitId, unitName: unit?.name, business: names, error,
-    }, status);
+      .map((scope) => catalog.businesses.find((business) => business.scope === scope)?.name[locale] ?? scope)
+      .join('、');
+    render(ctx, 'interaction/unit-unverified.njk', { uid: interaction.uid, csrf: csrfToken(ctx), unitId, unitName: unit?.name, business: names, error }, status);
   }
 
   router.post('/select-unit', parseBody(), verifyCsrf(), async (ctx) => {
@@ -181,7 +206,9 @@ export function unitInteractionRoutes(router: Router, provider: Provider, servic
     const { binding, unit } = await bindings.activeWithUnit(personId, form.unitId);
     if (!binding || !unit || unit.status !== 'active') {
       await services.audit.record(auditContext(ctx, { type: 'person', id: personId }), {
-        action: 'person.select_unit', outcome: 'failure', target: { type: 'unit', id: form.unitId },
+        action: 'person.select_unit',
+        outcome: 'failure',
+        target: { type: 'unit', id: form.unitId },
       });
       await picker(ctx, interaction, { error: translate(locale, 'error.unit_not_selectable') }, 403);
       return;

@@ -40,7 +40,7 @@ interface AccountRecords {
  */
 export async function activeAccount<K extends AccountKind>(lookups: AccountLookups, kind: K, id: string): Promise<AccountRecords[K] | undefined> {
   const found = kind === 'person' ? await lookups.persons.byId(id) : kind === 'unit' ? await lookups.units.byId(id) : await lookups.operators.byId(id);
-  return found?.status === 'active' ? found as AccountRecords[K] : undefined;
+  return found?.status === 'active' ? (found as AccountRecords[K]) : undefined;
 }
 
 function clientIdOf(ctx: KoaContextWithOIDC | undefined, token: unknown): string | undefined {
@@ -74,7 +74,12 @@ export function requestUnitAccess(ctx: object | undefined, services: GrantAccess
 }
 
 /** The unit access of the person and grant a token request issues for (undefined when it is not a person's grant). */
-export async function tokenRequestUnitAccess(ctx: KoaContextWithOIDC, services: GrantAccessDeps, accountId: string | undefined, grantId: string | undefined): Promise<UnitAccess | null | undefined> {
+export async function tokenRequestUnitAccess(
+  ctx: KoaContextWithOIDC,
+  services: GrantAccessDeps,
+  accountId: string | undefined,
+  grantId: string | undefined,
+): Promise<UnitAccess | null | undefined> {
   const ref = parseAccountId(accountId);
   return ref?.kind === 'person' && grantId ? requestUnitAccess(ctx, services, ref.id, grantId) : undefined;
 }
@@ -94,7 +99,7 @@ export function createFindAccount(services: Pick<Services, 'catalog'> & AccountL
       const clientId = clientIdOf(ctx, token);
       const registered = services.catalog.client(clientId)?.accountKind;
       if (clientId !== CONSOLE_CLIENT_ID && registered !== ref.kind) return undefined;
-      return await activeAccount(services, ref.kind, ref.id) ? { accountId: id, claims: async () => ({ sub: id }) } satisfies Account : undefined;
+      return (await activeAccount(services, ref.kind, ref.id)) ? ({ accountId: id, claims: async () => ({ sub: id }) } satisfies Account) : undefined;
     }
     const person = await activeAccount(services, 'person', ref.id);
     if (!person) return undefined;
@@ -105,9 +110,6 @@ export function createFindAccount(services: Pick<Services, 'catalog'> & AccountL
     // that requires one now (invalid_grant); the unit's own statement read the policy, no extra one.
     if (access?.mfaRequired && withoutSecondFactor(token)) return undefined;
     if (token) narrowLoadedGrant(ctx, access?.allowed ?? []);
-    return {
-      accountId: id,
-      claims: async (_use, scope) => ({ ...personClaims(person), ...(access ? unitClaims(access, scope) : {}) }),
-    } satisfies Account;
+    return { accountId: id, claims: async (_use, scope) => ({ ...personClaims(person), ...(access ? unitClaims(access, scope) : {}) }) } satisfies Account;
   };
 }

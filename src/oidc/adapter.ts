@@ -39,9 +39,7 @@ export function asTokenRequest<T>(work: () => Promise<T>, keep: (result: T) => b
 }
 
 /** Models whose artefacts belong to a grant and go when it is revoked. */
-const GRANTABLE = new Set([
-  'AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest', 'PreAuthorizedCode',
-]);
+const GRANTABLE = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest', 'PreAuthorizedCode']);
 
 export interface AdapterOptions {
   /** Milliseconds since the epoch; injectable so tests can move the clock. */
@@ -192,12 +190,21 @@ export function createAdapter(db: AdapterDatabase, options: AdapterOptions = {})
     const joined = keepsRequestReads() && models.every((model) => TOKEN_MODELS.has(model));
     const { rows } = await db.query<LookupRow>(
       `SELECT o.model, o.payload, o.consumed_at${successor ? ', (s.id IS NOT NULL AND s.consumed_at IS NULL) AS successor_unused' : ''}${
-        lock ? ', pg_advisory_xact_lock(hashtext(o.grant_id)) AS grant_lock' : ''}${
-        joined ? `, o.grant_id, o.account_id, og.id AS og_id, og.payload AS og_payload, og.consumed_at AS og_consumed_at, os.uid AS os_uid, os.payload AS os_payload, os.consumed_at AS os_consumed_at${
-          options.tokenReads ? `, ${options.tokenReads.columns}` : ''}` : ''}
+        lock ? ', pg_advisory_xact_lock(hashtext(o.grant_id)) AS grant_lock' : ''
+      }${
+        joined
+          ? `, o.grant_id, o.account_id, og.id AS og_id, og.payload AS og_payload, og.consumed_at AS og_consumed_at, os.uid AS os_uid, os.payload AS os_payload, os.consumed_at AS os_consumed_at${
+              options.tokenReads ? `, ${options.tokenReads.columns}` : ''
+            }`
+          : ''
+      }
        FROM oidc_model o${successor ? ' LEFT JOIN oidc_model s ON s.model = o.model AND s.id = o.successor_id' : ''}${
-        joined ? ` LEFT JOIN oidc_model og ON og.model = 'Grant' AND og.id = o.grant_id AND (og.expires_at IS NULL OR og.expires_at > $3) ${SESSION_JOIN} ${
-          options.tokenReads?.joins ?? ''}` : ''}
+         joined
+           ? ` LEFT JOIN oidc_model og ON og.model = 'Grant' AND og.id = o.grant_id AND (og.expires_at IS NULL OR og.expires_at > $3) ${SESSION_JOIN} ${
+               options.tokenReads?.joins ?? ''
+             }`
+           : ''
+       }
        WHERE o.model ${many ? '= ANY($1)' : '= $1'} AND o.id = $2 AND (o.expires_at IS NULL OR o.expires_at > $3)`,
       [many ? models : models[0], id, new Date(now())],
     );
@@ -234,26 +241,27 @@ export function createAdapter(db: AdapterDatabase, options: AdapterOptions = {})
       for (const waiters of byModel.values()) for (const waiter of waiters) waiter.reject(error);
     }
   };
-  const findBatched = (model: string, id: string): Promise<Row | undefined> => new Promise((resolve, reject) => {
-    const owner = executionAsyncResource();
-    let pending = batches.get(owner);
-    if (!pending) {
-      pending = new Map();
-      batches.set(owner, pending);
-    }
-    let byModel = pending.get(id);
-    if (!byModel) {
-      const batch = new Map<string, Waiter[]>();
-      byModel = batch;
-      const issued = pending;
-      issued.set(id, batch);
-      queueMicrotask(() => {
-        issued.delete(id);
-        void flush(id, batch);
-      });
-    }
-    byModel.set(model, [...(byModel.get(model) ?? []), { resolve, reject }]);
-  });
+  const findBatched = (model: string, id: string): Promise<Row | undefined> =>
+    new Promise((resolve, reject) => {
+      const owner = executionAsyncResource();
+      let pending = batches.get(owner);
+      if (!pending) {
+        pending = new Map();
+        batches.set(owner, pending);
+      }
+      let byModel = pending.get(id);
+      if (!byModel) {
+        const batch = new Map<string, Waiter[]>();
+        byModel = batch;
+        const issued = pending;
+        issued.set(id, batch);
+        queueMicrotask(() => {
+          issued.delete(id);
+          void flush(id, batch);
+        });
+      }
+      byModel.set(model, [...(byModel.get(model) ?? []), { resolve, reject }]);
+    });
 
   /** A live record of a model found by one of its secondary keys (the column is one of ours, never input). */
   const findRowByColumn = async (model: string, column: 'uid' | 'user_code', value: string): Promise<Row | undefined> => {
@@ -280,10 +288,7 @@ export function createAdapter(db: AdapterDatabase, options: AdapterOptions = {})
     async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
       const expiresAt = typeof expiresIn === 'number' ? new Date(now() + expiresIn * 1000) : null;
       const grantId = GRANTABLE.has(this.model) && typeof payload.grantId === 'string' ? payload.grantId : null;
-      const values = [
-        this.model, id, JSON.stringify(payload), grantId, payload.userCode ?? null, payload.uid ?? null,
-        payload.accountId ?? null, expiresAt,
-      ];
+      const values = [this.model, id, JSON.stringify(payload), grantId, payload.userCode ?? null, payload.uid ?? null, payload.accountId ?? null, expiresAt];
       if (this.model === 'Grant') forgetRead(GRANT_READ, id);
       if (this.model === 'Session' && typeof payload.uid === 'string') forgetRead(SESSION_READ, payload.uid);
       const request = tokenRequest.getStore();
@@ -344,10 +349,7 @@ export function createAdapter(db: AdapterDatabase, options: AdapterOptions = {})
         // The grant's lock before any row lock: every request redeeming from one grant (the winner, the losers,
         // the library's own revocation) takes the locks in the same order, so parallel redemptions never deadlock.
         // (Taken already when this request found the artefact: `lookup`.)
-        await db.query(
-          'SELECT pg_advisory_xact_lock(hashtext(grant_id)) FROM oidc_model WHERE model = $1 AND id = $2 AND grant_id IS NOT NULL',
-          [this.model, id],
-        );
+        await db.query('SELECT pg_advisory_xact_lock(hashtext(grant_id)) FROM oidc_model WHERE model = $1 AND id = $2 AND grant_id IS NOT NULL', [this.model, id]);
       }
       const request = leeway(this.model);
       if (request) {
@@ -408,10 +410,7 @@ export function createAdapter(db: AdapterDatabase, options: AdapterOptions = {})
     /** A lost race or a replay: the grant and everything issued from it are revoked (S-7). */
     async #replayed(id: string): Promise<never> {
       if (!GRANTABLE.has(this.model)) throw new errors.InvalidRequest(`${this.model} already used`);
-      const { rows } = await db.query<{ grant_id: string | null }>(
-        'SELECT grant_id FROM oidc_model WHERE model = $1 AND id = $2',
-        [this.model, id],
-      );
+      const { rows } = await db.query<{ grant_id: string | null }>('SELECT grant_id FROM oidc_model WHERE model = $1 AND id = $2', [this.model, id]);
       const grantId = rows[0]?.grant_id;
       if (grantId) {
         forgetRead(GRANT_READ, grantId);
@@ -459,9 +458,11 @@ export const REPLAY_DETECTION_MS = 24 * 3600 * 1000;
  * SKIP LOCKED leaves rows a request holds to the next sweep instead of waiting for it (issue #15, Q-P6: the sweep
  * never holds long locks nor makes requests wait).
  */
-export const SWEEP_BATCH_STATEMENTS = ['expires_at', 'consumed_at'].map((column) => `DELETE FROM oidc_model WHERE ctid = ANY(ARRAY(
+export const SWEEP_BATCH_STATEMENTS = ['expires_at', 'consumed_at'].map(
+  (column) => `DELETE FROM oidc_model WHERE ctid = ANY(ARRAY(
      SELECT ctid FROM oidc_model WHERE ${column} >= $3 AND ${column} <= $1 ORDER BY ${column} LIMIT $2 FOR UPDATE SKIP LOCKED))
-   RETURNING ${column} AS at`);
+   RETURNING ${column} AS at`,
+);
 
 /** The lower bound of a sweep's first batch: before any expiry or use. */
 export const SWEEP_START = new Date(0);

@@ -41,10 +41,7 @@ export function noticesOf(sessions: StoredSession[], grantIds?: readonly string[
 export function backchannelLogoutHandler(provider: Provider) {
   return async (payload: Record<string, unknown>): Promise<void> => {
     const { clientId, sub, sid } = payload as unknown as LogoutNotice;
-    const client = await provider.Client.find(clientId) as unknown as {
-      backchannelLogoutUri?: string;
-      backchannelLogout(sub: string, sid: string): Promise<void>;
-    } | undefined;
+    const client = (await provider.Client.find(clientId)) as unknown as { backchannelLogoutUri?: string; backchannelLogout(sub: string, sid: string): Promise<void> } | undefined;
     if (!client?.backchannelLogoutUri) return;
     try {
       await client.backchannelLogout(sub, sid);

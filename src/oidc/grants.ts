@@ -86,11 +86,7 @@ function alreadyConsented(earlier: Grant, asked: GrantAdditions): GrantAdditions
     const held = new Set(earlier.getResourceScope(indicator).split(' '));
     resourceScopes[indicator] = scopes.filter((scope) => held.has(scope));
   }
-  return {
-    oidcScopes: asked.oidcScopes.filter((scope) => oidcScopes.has(scope)),
-    claims: asked.claims.filter((claim) => claims.has(claim)),
-    resourceScopes,
-  };
+  return { oidcScopes: asked.oidcScopes.filter((scope) => oidcScopes.has(scope)), claims: asked.claims.filter((claim) => claims.has(claim)), resourceScopes };
 }
 
 /**
@@ -107,9 +103,7 @@ export function createLoadExistingGrant(services: Pick<Services, 'bindings' | 'u
     const clientId = oidc.client?.clientId;
     if (!clientId || !oidc.session || !oidc.account) return undefined;
     const person = parseAccountId(oidc.account.accountId);
-    const unitId = person?.kind === 'person' && clientId !== CONSOLE_CLIENT_ID
-      ? await unitForAuthorization(ctx, services)
-      : null;
+    const unitId = person?.kind === 'person' && clientId !== CONSOLE_CLIENT_ID ? await unitForAuthorization(ctx, services) : null;
     // With the unit's second-factor policy, which the step-up check of this request reads (one statement).
     const binding = unitId && person ? (await unitInForce(ctx, services, person.id, unitId)).binding : undefined;
     // The select_unit prompt asks when no unit is decided or its binding is no longer in force.
@@ -124,7 +118,7 @@ export function createLoadExistingGrant(services: Pick<Services, 'bindings' | 'u
     for (const candidate of [consented, sessionGrant]) {
       if (grant || !candidate) continue;
       const found = await oidc.provider.Grant.find(candidate);
-      const link = found && await services.unitGrants.forGrant(found.jti);
+      const link = found && (await services.unitGrants.forGrant(found.jti));
       if (found && (link?.unitId ?? null) === (unit?.unitId ?? null) && (!link || link.bindingId === unit?.bindingId)) {
         grant = found;
         read = { link };
@@ -141,7 +135,7 @@ export function createLoadExistingGrant(services: Pick<Services, 'bindings' | 'u
       return saveGrant(oidc.provider, services.unitGrants, { grant, accountId: oidc.account.accountId, clientId, unit, read }, asked);
     }
     if (grant || !unit) return grant;
-    const earlierId = await services.unitGrants.latestForClient(clientId, unit.personId) ?? sessionGrant;
+    const earlierId = (await services.unitGrants.latestForClient(clientId, unit.personId)) ?? sessionGrant;
     const earlier = earlierId ? await oidc.provider.Grant.find(earlierId) : undefined;
     if (!earlier || earlier.accountId !== oidc.account.accountId || earlier.clientId !== clientId) return undefined;
     const carried = alreadyConsented(earlier, asked);

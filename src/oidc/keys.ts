@@ -27,12 +27,7 @@ export interface KeyMaterial {
   dataKey: Buffer;
 }
 
-const FILES = {
-  jwks: 'jwks.json',
-  state: 'jwks-state.json',
-  cookies: 'cookie-keys.json',
-  data: 'data-key.json',
-} as const;
+const FILES = { jwks: 'jwks.json', state: 'jwks-state.json', cookies: 'cookie-keys.json', data: 'data-key.json' } as const;
 
 const COOKIE_KEYS_KEPT = 3;
 
@@ -100,7 +95,8 @@ async function withLock<T>(dir: string, work: () => Promise<T>): Promise<T> {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const age = Date.now() - fs.statSync(lock).mtimeMs;
-      if (age > 30_000) fs.rmSync(lock, { force: true }); // left behind by a crashed process
+      if (age > 30_000)
+        fs.rmSync(lock, { force: true }); // left behind by a crashed process
       else if (waited > 30_000) throw new ConfigError(`${lock} is held by another process`);
       else await new Promise((resolve) => setTimeout(resolve, 50));
     }
@@ -158,7 +154,7 @@ export async function loadKeys({ dir, generate }: LoadKeysOptions): Promise<Load
   const existing = readJson<unknown>(dir, FILES.jwks);
   if (existing !== undefined) {
     const material = validate(dir, existing, readJson<unknown>(dir, FILES.cookies));
-    const dataKey = readDataKey(dir) ?? await withLock(dir, async () => loadDataKey(dir, generate));
+    const dataKey = readDataKey(dir) ?? (await withLock(dir, async () => loadDataKey(dir, generate)));
     return { ...material, dataKey, generated: false };
   }
   if (!generate) {

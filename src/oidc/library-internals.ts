@@ -35,10 +35,16 @@ export function narrowLoadedGrant(ctx: KoaContextWithOIDC | undefined, allowed: 
   const grant = ctx?.oidc?.entities?.Grant;
   if (!grant) return;
   const permitted = new Set(allowed);
-  const rejectedOidc = grant.getOIDCScope().split(' ').filter((scope) => isBusinessScope(scope) && !permitted.has(scope));
+  const rejectedOidc = grant
+    .getOIDCScope()
+    .split(' ')
+    .filter((scope) => isBusinessScope(scope) && !permitted.has(scope));
   if (rejectedOidc.length) grant.rejectOIDCScope(rejectedOidc.join(' '));
   for (const resource of Object.keys(grant.resources ?? {})) {
-    const rejected = grant.getResourceScope(resource).split(' ').filter((scope) => isBusinessScope(scope) && !permitted.has(scope));
+    const rejected = grant
+      .getResourceScope(resource)
+      .split(' ')
+      .filter((scope) => isBusinessScope(scope) && !permitted.has(scope));
     if (rejected.length) grant.rejectResourceScope(resource, rejected.join(' '));
   }
 }

@@ -19,5 +19,8 @@ export async function logoutSource(ctx: KoaContextWithOIDC, form: string): Promi
 export async function postLogoutSuccessSource(ctx: KoaContextWithOIDC): Promise<void> {
   ctx.type = 'html';
   ctx.set('Cache-Control', 'no-store');
-  ctx.body = renderTemplate('logged-out.njk', state(ctx).locale ?? 'zh-CN', { requestId: state(ctx).requestId, languageSwitch: '/lang?to=' + (state(ctx).locale === 'en' ? 'zh-CN' : 'en') + '&return=/' });
+  ctx.body = renderTemplate('logged-out.njk', state(ctx).locale ?? 'zh-CN', {
+    requestId: state(ctx).requestId,
+    languageSwitch: '/lang?to=' + (state(ctx).locale === 'en' ? 'zh-CN' : 'en') + '&return=/',
+  });
 }

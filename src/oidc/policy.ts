@@ -20,17 +20,22 @@ export function buildPolicy(deps: UnitSelectionDeps, kindOfClient: AccountKindOf
   const policy = base();
   const login = policy.get('login');
   if (!login) throw new Error('login prompt missing from the base policy');
-  login.checks.add(new Check('account_kind', 'the signed-in account cannot be used here', (ctx) => {
-    const { session, account } = ctx.oidc;
-    if (!session?.accountId) return Check.NO_NEED_TO_PROMPT; // no_session asks for the login
-    const ref = parseAccountId(session.accountId);
-    if (!account || !ref) return Check.REQUEST_PROMPT;
-    const wanted = requiredAccountKind(ctx, kindOfClient);
-    if (ref.kind !== wanted) return Check.REQUEST_PROMPT;
-    if (wanted === 'operator' && !session.amr?.includes('otp')) return Check.REQUEST_PROMPT;
-    return Check.NO_NEED_TO_PROMPT;
-  }));
+  login.checks.add(
+    new Check('account_kind', 'the signed-in account cannot be used here', (ctx) => {
+      const { session, account } = ctx.oidc;
+      if (!session?.accountId) return Check.NO_NEED_TO_PROMPT; // no_session asks for the login
+      const ref = parseAccountId(session.accountId);
+      if (!account || !ref) return Check.REQUEST_PROMPT;
+      const wanted = requiredAccountKind(ctx, kindOfClient);
+      if (ref.kind !== wanted) return Check.REQUEST_PROMPT;
+      if (wanted === 'operator' && !session.amr?.includes('otp')) return Check.REQUEST_PROMPT;
+      return Check.NO_NEED_TO_PROMPT;
+    }),
+  );
   login.checks.add(stepUpCheck(needsMfa));
-  policy.add(selectUnitPrompt(deps), policy.findIndex((prompt) => prompt.name === 'consent'));
+  policy.add(
+    selectUnitPrompt(deps),
+    policy.findIndex((prompt) => prompt.name === 'consent'),
+  );
   return policy;
 }

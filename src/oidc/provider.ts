@@ -66,28 +66,33 @@ function localeOf(ctx: KoaContextWithOIDC): Locale {
 }
 
 /** The error page of the provider: translated, no internals, 503 when the database is the cause. */
-const errorPage = (catalog: ClientCatalog) => async function renderError(ctx: KoaContextWithOIDC, out: { error: string; error_description?: string }, error: Error): Promise<void> {
-  const locale = localeOf(ctx);
-  const key = `error.oidc.${out.error}`;
-  const unavailable = isDatabaseUnavailable(error);
-  if (unavailable) {
-    ctx.status = 503;
-    ctx.set('Retry-After', '5');
-  }
-  const message = unavailable
-    ? translate(locale, 'error.unavailable')
-    : translate(locale, isMessageKey(key) ? key : 'error.oidc.default');
-  ctx.type = 'html';
-  ctx.set('Cache-Control', 'no-store');
-  // 返回业务系统: only to an address the client registered (its business's portal, else its post-logout URI),
-  // never to one taken from the failed request.
-  const client = ctx.oidc?.client;
-  const registered = client && catalog.client(client.clientId);
-  const business = registered && catalog.businesses.find((entry) => entry.code === registered.business);
-  const rpUrl = business?.portalUrl ?? client?.postLogoutRedirectUris?.[0];
-  const signIn = out.error === 'session_not_found' || out.error === 'login_required';
-  ctx.body = renderTemplate('error.njk', locale, { message, requestId: state(ctx).requestId, rpUrl, signIn, languageSwitch: `/lang?to=${locale === 'en' ? 'zh-CN' : 'en'}&return=/` });
-};
+const errorPage = (catalog: ClientCatalog) =>
+  async function renderError(ctx: KoaContextWithOIDC, out: { error: string; error_description?: string }, error: Error): Promise<void> {
+    const locale = localeOf(ctx);
+    const key = `error.oidc.${out.error}`;
+    const unavailable = isDatabaseUnavailable(error);
+    if (unavailable) {
+      ctx.status = 503;
+      ctx.set('Retry-After', '5');
+    }
+    const message = unavailable ? translate(locale, 'error.unavailable') : translate(locale, isMessageKey(key) ? key : 'error.oidc.default');
+    ctx.type = 'html';
+    ctx.set('Cache-Control', 'no-store');
+    // 返回业务系统: only to an address the client registered (its business's portal, else its post-logout URI),
+    // never to one taken from the failed request.
+    const client = ctx.oidc?.client;
+    const registered = client && catalog.client(client.clientId);
+    const business = registered && catalog.businesses.find((entry) => entry.code === registered.business);
+    const rpUrl = business?.portalUrl ?? client?.postLogoutRedirectUris?.[0];
+    const signIn = out.error === 'session_not_found' || out.error === 'login_required';
+    ctx.body = renderTemplate('error.njk', locale, {
+      message,
+      requestId: state(ctx).requestId,
+      rpUrl,
+      signIn,
+      languageSwitch: `/lang?to=${locale === 'en' ? 'zh-CN' : 'en'}&return=/`,
+    });
+  };
 
 /**
  * Outgoing requests (back-channel logout) go only to URIs an operator registered in clients.json, so hosts on
@@ -95,10 +100,12 @@ const errorPage = (catalog: ClientCatalog) => async function renderError(ctx: Ko
  * library's protection against requests to special-use addresses.
  */
 function fetchForRegisteredClients(catalog: ClientCatalog): Configuration['fetch'] {
-  const trusted = new Set(catalog.clients.flatMap((client) => {
-    const uri = client.metadata.backchannel_logout_uri;
-    return typeof uri === 'string' ? [new URL(uri).origin] : [];
-  }));
+  const trusted = new Set(
+    catalog.clients.flatMap((client) => {
+      const uri = client.metadata.backchannel_logout_uri;
+      return typeof uri === 'string' ? [new URL(uri).origin] : [];
+    }),
+  );
   return (url, options) => {
     const target = new URL(url);
     const init = { ...options } as RequestInit & { dispatcher?: unknown };
@@ -119,7 +126,12 @@ function policyNeedsMfa(catalog: ClientCatalog, services: Pick<Services, 'unitMf
   return async (ctx) => {
     const registered = catalog.client(ctx.oidc.client?.clientId);
     if (registered?.business && codes.has(registered.business)) return true;
-    if (String(ctx.oidc.params?.scope ?? '').split(' ').some((scope) => scopes.has(scope))) return true;
+    if (
+      String(ctx.oidc.params?.scope ?? '')
+        .split(' ')
+        .some((scope) => scopes.has(scope))
+    )
+      return true;
     const unitId = await unitForAuthorization(ctx, services);
     if (typeof unitId !== 'string') return false;
     // A person's unit: its policy read with the binding that loadExistingGrant checks in this request (issue #15).
@@ -142,10 +154,13 @@ export function buildConfiguration(deps: ProviderDeps): Configuration {
     adapter: createAdapter(db, {
       refreshReuseSeconds: config.refreshReuseSeconds,
       tokenReads: TOKEN_READS,
-      afterRefreshConsumed: config.testHoldTokenCommitMs > 0 ? async () => {
-        deps.logger.warn({ holdMs: config.testHoldTokenCommitMs }, 'test hook: refresh token consumed, holding before the save');
-        await new Promise((resolve) => setTimeout(resolve, config.testHoldTokenCommitMs));
-      } : undefined,
+      afterRefreshConsumed:
+        config.testHoldTokenCommitMs > 0
+          ? async () => {
+              deps.logger.warn({ holdMs: config.testHoldTokenCommitMs }, 'test hook: refresh token consumed, holding before the save');
+              await new Promise((resolve) => setTimeout(resolve, config.testHoldTokenCommitMs));
+            }
+          : undefined,
     }),
     clients: [...catalog.clients.map((client) => client.metadata), consoleClientMetadata(config.issuer)] as unknown as Configuration['clients'],
     jwks: keys.jwks as Configuration['jwks'],
@@ -169,11 +184,7 @@ export function buildConfiguration(deps: ProviderDeps): Configuration {
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
     enableHttpPostMethods: config.authorizationPost,
     extraParams: ['login_as', 'unit_hint', 'console', 'reauth'],
-    discovery: {
-      ui_locales_supported: ['zh-CN', 'en'],
-      claims_locales_supported: ['zh-CN'],
-      service_documentation: `${config.issuer}/docs`,
-    },
+    discovery: { ui_locales_supported: ['zh-CN', 'en'], claims_locales_supported: ['zh-CN'], service_documentation: `${config.issuer}/docs` },
     features: {
       devInteractions: { enabled: false },
       // For an essential acr only (issue #18); every other member is refused.
@@ -217,20 +228,13 @@ export function buildConfiguration(deps: ProviderDeps): Configuration {
         getResourceServerInfo: async (ctx, resource, client) => {
           // C-T8: only the resource of a business the client is registered for (its biz: scopes in clients.json).
           const registered = new Set((client.scope ?? '').split(' '));
-          const offered = catalog.businesses
-            .filter((business) => business.resource === resource && registered.has(business.scope)).map((business) => business.scope);
+          const offered = catalog.businesses.filter((business) => business.resource === resource && registered.has(business.scope)).map((business) => business.scope);
           if (offered.length === 0) throw new errors.InvalidTarget('the resource is not one of the businesses this client is registered for');
           // At the token endpoint, once the request's account is known: only what the unit grants now.
           const account = ctx.oidc.route === 'token' ? ctx.oidc.entities.Account : undefined;
           const access = account ? await tokenRequestUnitAccess(ctx, services, account.accountId, ctx.oidc.entities.Grant?.jti) : undefined;
           const scope = account ? offered.filter((entry) => access?.allowed.includes(entry)).join(' ') : offered.join(' ');
-          return {
-            scope,
-            audience: resource,
-            accessTokenFormat: 'jwt',
-            accessTokenTTL: TTL.ResourceAccessToken,
-            jwt: { sign: { alg: 'RS256' } },
-          };
+          return { scope, audience: resource, accessTokenFormat: 'jwt', accessTokenTTL: TTL.ResourceAccessToken, jwt: { sign: { alg: 'RS256' } } };
         },
       },
     },
@@ -239,7 +243,7 @@ export function buildConfiguration(deps: ProviderDeps): Configuration {
     // the refresh token as it was (issue 10, S-55).
     rotateRefreshToken: (ctx) => {
       const asked = ctx.oidc.params?.resource;
-      const resources = asked === undefined ? [] : Array.isArray(asked) ? asked as string[] : [String(asked)];
+      const resources = asked === undefined ? [] : Array.isArray(asked) ? (asked as string[]) : [String(asked)];
       const granted = ctx.oidc.entities.Grant?.resources ?? {};
       for (const resource of resources) {
         if (!resourcesOf(ctx.oidc.client?.scope).has(resource) || !(resource in granted)) {
@@ -288,8 +292,12 @@ export function invalidClientRewrite(): Middleware {
     await next();
     const body = ctx.body as { error?: string; error_description?: string } | undefined;
     const route = (ctx as unknown as KoaContextWithOIDC).oidc?.route;
-    if (ctx.status === 400 && body?.error === 'invalid_request' && CLIENT_AUTH_ROUTES.has(route ?? '')
-      && body.error_description === 'no client authentication mechanism provided') {
+    if (
+      ctx.status === 400 &&
+      body?.error === 'invalid_request' &&
+      CLIENT_AUTH_ROUTES.has(route ?? '') &&
+      body.error_description === 'no client authentication mechanism provided'
+    ) {
       ctx.status = 401;
       ctx.set('WWW-Authenticate', 'Basic realm="token"');
       ctx.body = { error: 'invalid_client', error_description: 'client authentication is required' };

@@ -8,7 +8,11 @@ import { logoutJobs, noticesOf, type StoredSession } from './backchannel.js';
 /** Sign-in state of accounts in the provider's storage (oidc_model), with back-channel logout to RPs as jobs. */
 export class OidcSessions implements AccountSessions {
   /** `now` is the application's clock, also in SQL (a grant counts as expired by the same time everywhere). */
-  constructor(private readonly db: Database, private readonly jobs: Jobs, private readonly now: () => Date = () => new Date()) {}
+  constructor(
+    private readonly db: Database,
+    private readonly jobs: Jobs,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
 
   async endAll(accountId: string, { keepSessionUid }: { keepSessionUid?: string | undefined }, tx?: Queryable): Promise<void> {
     if (!tx) {
@@ -32,23 +36,21 @@ export class OidcSessions implements AccountSessions {
        ORDER BY (payload->>'iat')::bigint DESC NULLS LAST`,
       [accountId, this.now()],
     );
-    return rows.filter((row) => row.payload.clientId !== CONSOLE_CLIENT_ID).map((row) => ({
-      grantId: row.id,
-      clientId: row.payload.clientId,
-      scopes: [...new Set([
-        ...(row.payload.openid?.scope?.split(' ') ?? []),
-        ...Object.values(row.payload.resources ?? {}).flatMap((scope) => scope.split(' ')),
-      ])].filter(Boolean),
-      createdAt: new Date((row.payload.iat ?? 0) * 1000),
-    }));
+    return rows
+      .filter((row) => row.payload.clientId !== CONSOLE_CLIENT_ID)
+      .map((row) => ({
+        grantId: row.id,
+        clientId: row.payload.clientId,
+        scopes: [...new Set([...(row.payload.openid?.scope?.split(' ') ?? []), ...Object.values(row.payload.resources ?? {}).flatMap((scope) => scope.split(' '))])].filter(
+          Boolean,
+        ),
+        createdAt: new Date((row.payload.iat ?? 0) * 1000),
+      }));
   }
 
   async revokeGrant(accountId: string, grantId: string): Promise<boolean> {
     return this.db.transaction(async (tx) => {
-      const { rowCount } = await tx.query(
-        "DELETE FROM oidc_model WHERE model = 'Grant' AND id = $1 AND account_id = $2",
-        [grantId, accountId],
-      );
+      const { rowCount } = await tx.query("DELETE FROM oidc_model WHERE model = 'Grant' AND id = $1 AND account_id = $2", [grantId, accountId]);
       if (rowCount === 0) return false;
       await tx.query('DELETE FROM oidc_model WHERE grant_id = $1', [grantId]);
       await tx.query('DELETE FROM grant_unit WHERE grant_id = $1', [grantId]);

@@ -39,7 +39,7 @@ export function stepUpCheck(needsMfa: NeedsMfa) {
     const { session, params, claims } = ctx.oidc;
     const ref = parseAccountId(session?.accountId);
     if (!ref || ref.kind !== 'person' || hasSecondFactor(session?.amr)) return Check.NO_NEED_TO_PROMPT;
-    const required = acrRequiresMfa(requestedAcrs((params ?? {}) as Record<string, unknown>, claims as never)) || await needsMfa(ctx);
+    const required = acrRequiresMfa(requestedAcrs((params ?? {}) as Record<string, unknown>, claims as never)) || (await needsMfa(ctx));
     return required ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT;
   });
 }
@@ -53,8 +53,12 @@ const CLAIMS_PARAMETER_MEMBERS = new Set(['acr', 'auth_time']);
  */
 export async function assertAcrOnlyClaims(_ctx: KoaContextWithOIDC, claims: Record<string, unknown>): Promise<void> {
   for (const [container, members] of Object.entries(claims)) {
-    const ok = container === 'id_token' && members !== null && typeof members === 'object' && !Array.isArray(members)
-      && Object.entries(members).every(([name, value]) => CLAIMS_PARAMETER_MEMBERS.has(name) && (value === null || (typeof value === 'object' && !Array.isArray(value))));
+    const ok =
+      container === 'id_token' &&
+      members !== null &&
+      typeof members === 'object' &&
+      !Array.isArray(members) &&
+      Object.entries(members).every(([name, value]) => CLAIMS_PARAMETER_MEMBERS.has(name) && (value === null || (typeof value === 'object' && !Array.isArray(value))));
     if (!ok) throw new errors.InvalidRequest('the claims parameter may only ask for id_token acr and auth_time');
   }
 }

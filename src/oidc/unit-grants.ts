@@ -43,7 +43,11 @@ export const grantUnitJoin = {
  * an SSO session. Also the revocation that ends a person's access for a unit (R-B4, R-B6).
  */
 export class UnitGrants implements UnitAccessRevoker {
-  constructor(private readonly db: Queryable, private readonly jobs: Jobs, private readonly now: () => Date = () => new Date()) {}
+  constructor(
+    private readonly db: Queryable,
+    private readonly jobs: Jobs,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
 
   async forGrant(grantId: string | undefined): Promise<GrantUnit | undefined> {
     if (!grantId) return undefined;
@@ -90,16 +94,13 @@ export class UnitGrants implements UnitAccessRevoker {
       [grant.grantId, grant.clientId, grant.personId, grant.unitId, grant.bindingId, this.now()],
     );
     const stored = await this.forGrant(grant.grantId);
-    return !!stored && stored.clientId === grant.clientId && stored.personId === grant.personId
-      && stored.unitId === grant.unitId && stored.bindingId === grant.bindingId;
+    return !!stored && stored.clientId === grant.clientId && stored.personId === grant.personId && stored.unitId === grant.unitId && stored.bindingId === grant.bindingId;
   }
 
   /** The unit (or null: personally) a person acts as in the SSO session; undefined when never chosen. */
   async sessionUnit(sessionUid: string | undefined): Promise<{ personId: string; unitId: string | null } | undefined> {
     if (!sessionUid) return undefined;
-    const { rows } = await this.db.query<{ person_id: string; unit_id: string | null }>(
-      'SELECT person_id, unit_id FROM session_unit WHERE session_uid = $1', [sessionUid],
-    );
+    const { rows } = await this.db.query<{ person_id: string; unit_id: string | null }>('SELECT person_id, unit_id FROM session_unit WHERE session_uid = $1', [sessionUid]);
     return rows[0] && { personId: rows[0].person_id, unitId: rows[0].unit_id };
   }
 
@@ -172,22 +173,25 @@ export class UnitGrants implements UnitAccessRevoker {
   async #revoke(tx: Queryable, grants: GrantUnit[]): Promise<void> {
     if (grants.length === 0) return;
     const ids = grants.map((grant) => grant.grantId);
-    const { rows } = await tx.query<{ payload: StoredSession }>(
-      `SELECT payload FROM oidc_model WHERE model = 'Session' AND account_id = ANY($1)`,
-      [[...new Set(grants.map((grant) => grant.personId))]],
-    );
+    const { rows } = await tx.query<{ payload: StoredSession }>(`SELECT payload FROM oidc_model WHERE model = 'Session' AND account_id = ANY($1)`, [
+      [...new Set(grants.map((grant) => grant.personId))],
+    ]);
     await tx.query("DELETE FROM oidc_model WHERE grant_id = ANY($1) OR (model = 'Grant' AND id = ANY($1))", [ids]);
     await tx.query('DELETE FROM grant_unit WHERE grant_id = ANY($1)', [ids]);
-    await this.jobs.enqueue(tx, logoutJobs(noticesOf(rows.map((row) => row.payload), ids)));
+    await this.jobs.enqueue(
+      tx,
+      logoutJobs(
+        noticesOf(
+          rows.map((row) => row.payload),
+          ids,
+        ),
+      ),
+    );
   }
 
   /** Removes links whose grant no longer exists (periodic housekeeping). */
   async sweep(): Promise<void> {
-    await this.db.query(
-      `DELETE FROM grant_unit g WHERE NOT EXISTS (SELECT 1 FROM oidc_model m WHERE m.model = 'Grant' AND m.id = g.grant_id)`,
-    );
-    await this.db.query(
-      `DELETE FROM session_unit s WHERE NOT EXISTS (SELECT 1 FROM oidc_model m WHERE m.model = 'Session' AND m.uid = s.session_uid)`,
-    );
+    await this.db.query(`DELETE FROM grant_unit g WHERE NOT EXISTS (SELECT 1 FROM oidc_model m WHERE m.model = 'Grant' AND m.id = g.grant_id)`);
+    await this.db.query(`DELETE FROM session_unit s WHERE NOT EXISTS (SELECT 1 FROM oidc_model m WHERE m.model = 'Session' AND m.uid = s.session_uid)`);
   }
 }

@@ -69,7 +69,12 @@ const inForce = new WeakMap<object, Map<string, Promise<UnitInForce>>>();
  * request (issue #15, Q-P1): the grant's binding (loadExistingGrant) and the unit's second-factor policy (the
  * step-up check) come from one statement. Current data at each request: nothing is kept beyond `ctx` (C-T5).
  */
-export function unitInForce(ctx: object, deps: { bindings: { activeWithUnit(personId: string, unitId: string): Promise<UnitInForce> } }, personId: string, unitId: string): Promise<UnitInForce> {
+export function unitInForce(
+  ctx: object,
+  deps: { bindings: { activeWithUnit(personId: string, unitId: string): Promise<UnitInForce> } },
+  personId: string,
+  unitId: string,
+): Promise<UnitInForce> {
   let reads = inForce.get(ctx);
   if (!reads) {
     reads = new Map();
@@ -88,14 +93,17 @@ export function unitInForce(ctx: object, deps: { bindings: { activeWithUnit(pers
 export function unitForAuthorization(ctx: KoaContextWithOIDC, deps: UnitSelectionDeps): Promise<string | null | undefined> {
   let decision = decided.get(ctx);
   if (!decision) {
-    decision = decideUnit({
-      accountId: ctx.oidc.session?.accountId,
-      sessionUid: ctx.oidc.session?.uid,
-      clientId: ctx.oidc.client?.clientId,
-      params: (ctx.oidc.params ?? {}) as Record<string, unknown>,
-      result: results(ctx),
-      selectRequested: ctx.oidc.prompts.has('select_unit'),
-    }, deps);
+    decision = decideUnit(
+      {
+        accountId: ctx.oidc.session?.accountId,
+        sessionUid: ctx.oidc.session?.uid,
+        clientId: ctx.oidc.client?.clientId,
+        params: (ctx.oidc.params ?? {}) as Record<string, unknown>,
+        result: results(ctx),
+        selectRequested: ctx.oidc.prompts.has('select_unit'),
+      },
+      deps,
+    );
     decided.set(ctx, decision);
   }
   return decision;

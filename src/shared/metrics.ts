@@ -28,10 +28,23 @@ function gauge<L extends string>(name: string, help: string, labelNames: readonl
 
 const httpDuration = histogram('uop_http_request_duration_seconds', 'HTTP request latency by route template, method and status code.', ['route', 'method', 'status'], SECONDS_FAST);
 const tokensIssued = counter('uop_tokens_issued_total', 'Successful token endpoint responses by grant type and client.', ['grant_type', 'client_id']);
-const signIns = counter('uop_sign_in_attempts_total', 'Password checks (sign-ins and password confirmations) by account kind and result (success, failure, locked).', ['kind', 'result']);
+const signIns = counter('uop_sign_in_attempts_total', 'Password checks (sign-ins and password confirmations) by account kind and result (success, failure, locked).', [
+  'kind',
+  'result',
+]);
 const lockouts = counter('uop_lockouts_total', 'Lockouts imposed by the shared throttle, by what was counted (e.g. login:person, login:ip, recovery:cert).', ['scope']);
-const hashWait = histogram('uop_password_hash_wait_seconds', 'Time an argon2 operation waited for a free hashing slot (HASH_CONCURRENCY).', [], [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]);
-const queryDuration = histogram('uop_db_query_duration_seconds', 'Database statement latency (plain statements and statements inside transactions), by outcome.', ['outcome'], SECONDS_FAST);
+const hashWait = histogram(
+  'uop_password_hash_wait_seconds',
+  'Time an argon2 operation waited for a free hashing slot (HASH_CONCURRENCY).',
+  [],
+  [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+);
+const queryDuration = histogram(
+  'uop_db_query_duration_seconds',
+  'Database statement latency (plain statements and statements inside transactions), by outcome.',
+  ['outcome'],
+  SECONDS_FAST,
+);
 const backchannel = counter('uop_backchannel_logout_total', 'Back-channel logout deliveries by client and result (success, failure).', ['client_id', 'result']);
 const jobsCompleted = counter('uop_jobs_completed_total', 'Jobs of the job queue that completed, by kind.', ['kind']);
 const jobsRetried = counter('uop_jobs_retried_total', 'Job attempts that failed and were scheduled again, by kind.', ['kind']);
@@ -152,11 +165,7 @@ export const metrics = {
  */
 export function registerJobQueue(depth: () => Promise<{ kind: string; state: string; count: number }[]>) {
   jobDepth = depth;
-  return {
-    completed: (kind: string) => jobsCompleted.inc({ kind }),
-    retried: (kind: string) => jobsRetried.inc({ kind }),
-    failed: (kind: string) => jobsFailed.inc({ kind }),
-  };
+  return { completed: (kind: string) => jobsCompleted.inc({ kind }), retried: (kind: string) => jobsRetried.inc({ kind }), failed: (kind: string) => jobsFailed.inc({ kind }) };
 }
 
 /** The exposition text and its content type. */

@@ -21,9 +21,7 @@ interface Handoff {
 
 export function rememberRegistration(ctx: Context, personId: string, now: Date): void {
   const value: Handoff = { personId, at: Math.floor(now.getTime() / 1000), nonce: crypto.randomBytes(16).toString('base64url') };
-  ctx.cookies.set(COOKIE, JSON.stringify(value), {
-    signed: true, httpOnly: true, sameSite: 'lax', secure: ctx.secure, maxAge: TTL_SECONDS * 1000, path: PATH,
-  });
+  ctx.cookies.set(COOKIE, JSON.stringify(value), { signed: true, httpOnly: true, sameSite: 'lax', secure: ctx.secure, maxAge: TTL_SECONDS * 1000, path: PATH });
 }
 
 /** The person who registered in this browser moments ago, once; the cookie is cleared whatever it held. */

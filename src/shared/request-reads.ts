@@ -49,10 +49,7 @@ export function readOnce<T>(kind: string, key: string, read: () => Promise<T>): 
  * `alias_column`, so the module's own row mapper reads it back (`unaliased`).
  */
 export function aliasedColumns(alias: string, columns: readonly string[], expressions: Record<string, string> = {}): string {
-  return [
-    ...columns.map((column) => `${alias}.${column} AS ${alias}_${column}`),
-    ...Object.entries(expressions).map(([name, sql]) => `${sql} AS ${alias}_${name}`),
-  ].join(', ');
+  return [...columns.map((column) => `${alias}.${column} AS ${alias}_${column}`), ...Object.entries(expressions).map(([name, sql]) => `${sql} AS ${alias}_${name}`)].join(', ');
 }
 
 /** The columns `aliasedColumns` named, under their own names; undefined when the join found no row (no `key`). */

@@ -20,7 +20,11 @@ interface Line {
   detail: Record<string, unknown>;
 }
 
-const lines = (stdout: string): Line[] => stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as Line);
+const lines = (stdout: string): Line[] =>
+  stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as Line);
 
 describe('audit export as JSON lines (npm run admin -- audit:export)', () => {
   let dir: string;
@@ -47,7 +51,11 @@ describe('audit export as JSON lines (npm run admin -- audit:export)', () => {
     expect([...ids].sort((a, b) => (a < b ? -1 : 1))).toEqual(ids);
 
     const resumed = await runScript(ADMIN, env, ['audit:export', '--after-id', exported[0]!.id]);
-    expect(lines(resumed.stdout).map((line) => line.id)).toEqual(lines(all.stdout).map((line) => line.id).filter((id) => BigInt(id) > BigInt(exported[0]!.id)));
+    expect(lines(resumed.stdout).map((line) => line.id)).toEqual(
+      lines(all.stdout)
+        .map((line) => line.id)
+        .filter((id) => BigInt(id) > BigInt(exported[0]!.id)),
+    );
     const future = await runScript(ADMIN, env, ['audit:export', '--since', '2999-01-01T00:00:00Z']);
     expect([future.code, future.stdout]).toEqual([0, '']);
   });

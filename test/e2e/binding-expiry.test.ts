@@ -3,9 +3,7 @@ import { startTestApp, type TestApp } from '../support/app.js';
 import { createPerson, type TestPerson } from '../support/people.js';
 import { discover } from '../support/rp.js';
 import { bindHandler, createUnit } from '../support/units.js';
-import {
-  introspect, signInAsUnit, startLogoutReceiver, tryRefresh, unitClientsFile, verifyLogoutToken, type LogoutReceiver,
-} from '../support/unit-flows.js';
+import { introspect, signInAsUnit, startLogoutReceiver, tryRefresh, unitClientsFile, verifyLogoutToken, type LogoutReceiver } from '../support/unit-flows.js';
 
 /** R-B6, S-56, S-57: expiry and unbinding revoke inside their transaction and write the RPs' logouts as jobs. */
 describe('revocation inside the state change (R-B4, R-B6, S-56, S-57)', () => {
@@ -66,10 +64,7 @@ describe('revocation inside the state change (R-B4, R-B6, S-56, S-57)', () => {
     const { unit, bindingId, tokens } = await handlerSignedIn();
     const jobs = async () => Number((await app.db.query<{ n: string }>("SELECT count(*) AS n FROM job WHERE kind = 'backchannel_logout'")).rows[0]!.n);
     const before = await jobs();
-    await app.db.ambient(
-      () => app.app.services.bindings.unbind(unit.id, bindingId, { actor: { type: 'unit', id: unit.id } }),
-      { commitIf: () => false },
-    );
+    await app.db.ambient(() => app.app.services.bindings.unbind(unit.id, bindingId, { actor: { type: 'unit', id: unit.id } }), { commitIf: () => false });
     expect(await jobs()).toBe(before);
     expect((await introspect(config, tokens.access_token)).active).toBe(true);
     expect(await logout.quiet(300)).toBe(0);

@@ -6,9 +6,7 @@ import { browserCsrf, jpeg, lastMessage, linkIn, pdf, text, uploadAppeal, type U
 import { authorizationUrl, discover } from '../support/rp.js';
 import { clearThrottle, countRows, signInOperator } from '../support/security.js';
 import { bindHandler, createUnit, type TestUnit } from '../support/units.js';
-import {
-  pickerChoices, signInAsUnit, startLogoutReceiver, tryRefresh, unitClientsFile, verifyLogoutToken, type LogoutReceiver,
-} from '../support/unit-flows.js';
+import { pickerChoices, signInAsUnit, startLogoutReceiver, tryRefresh, unitClientsFile, verifyLogoutToken, type LogoutReceiver } from '../support/unit-flows.js';
 
 const NEW_PASSWORD = 'the real unit sets its own passphrase';
 const DOCUMENTS: Upload[] = [
@@ -45,7 +43,12 @@ describe('certificate squatting: the real unit takes an unverified unit account 
     await logout.quiet(0);
   });
 
-  interface Squat { squatter: TestPerson; helper: TestPerson; unit: TestUnit; applicant: TestPerson }
+  interface Squat {
+    squatter: TestPerson;
+    helper: TestPerson;
+    unit: TestUnit;
+    applicant: TestPerson;
+  }
 
   async function squatted(options: { verified?: boolean } = {}): Promise<Squat> {
     const services = app.app.services;
@@ -72,11 +75,15 @@ describe('certificate squatting: the real unit takes an unverified unit account 
     return operator.get(`/operator/appeals/${row.getAttribute('data-appeal')}`);
   }
 
-  const liveBindings = async (unitId: string) => (await app.db.query<{ person_id: string; role: string; status: string }>(
-    "SELECT person_id, role, status FROM binding WHERE unit_id = $1 AND status IN ('pending', 'active') ORDER BY role", [unitId],
-  )).rows;
+  const liveBindings = async (unitId: string) =>
+    (
+      await app.db.query<{ person_id: string; role: string; status: string }>(
+        "SELECT person_id, role, status FROM binding WHERE unit_id = $1 AND status IN ('pending', 'active') ORDER BY role",
+        [unitId],
+      )
+    ).rows;
 
-  it('S-22 R-R3 R-B5 S-41 when the real unit\'s person appeals a squatted unverified unit and the operator approves, then the applicant is the only (common) contact, the squatter can no longer pick the unit, the squatter\'s refresh token is invalid_grant, the old unit password is dead and the audit shows the replacement', async () => {
+  it("S-22 R-R3 R-B5 S-41 when the real unit's person appeals a squatted unverified unit and the operator approves, then the applicant is the only (common) contact, the squatter can no longer pick the unit, the squatter's refresh token is invalid_grant, the old unit password is dead and the audit shows the replacement", async () => {
     const { squatter, helper, unit, applicant } = await squatted();
     // The squatter and the handler hold tokens for the unit before the takeover.
     const held = await signInAsUnit(config, app.url, squatter, unit.id, { scope: `openid profile unit ${CE}` });
@@ -127,7 +134,9 @@ describe('certificate squatting: the real unit takes an unverified unit account 
     // The old unit password no longer works.
     await expect(app.app.services.units.authenticate(unit.loginName, unit.password, { actor: { type: 'anonymous' } })).rejects.toBeTruthy();
     // The audit trail: decision and replacement, naming both contacts.
-    const replaced = await app.db.query<{ detail: Record<string, unknown> }>("SELECT detail FROM audit_event WHERE action = 'unit.contact_replaced' AND acting_unit_id = $1", [unit.id]);
+    const replaced = await app.db.query<{ detail: Record<string, unknown> }>("SELECT detail FROM audit_event WHERE action = 'unit.contact_replaced' AND acting_unit_id = $1", [
+      unit.id,
+    ]);
     expect(replaced.rows).toHaveLength(1);
     expect(replaced.rows[0]!.detail).toMatchObject({ previousContact: squatter.id, newContact: applicant.id, oldName: '冒用注册的名称', name: '真实单位有限公司' });
     expect((await app.app.services.units.byId(unit.id))?.name).toBe('真实单位有限公司');
@@ -188,15 +197,14 @@ describe('certificate squatting: the real unit takes an unverified unit account 
     expect(await countRows(app.db, 'audit_event', "action = 'unit.contact_replaced' AND acting_unit_id = $1", [late.unit.id])).toBe(0);
   });
 
-  it('R-R3 when the operator rejects a takeover appeal, then the bindings, the squatter\'s tokens and the unit password are unchanged', async () => {
+  it("R-R3 when the operator rejects a takeover appeal, then the bindings, the squatter's tokens and the unit password are unchanged", async () => {
     const { squatter, helper, unit, applicant } = await squatted();
     const held = await signInAsUnit(config, app.url, squatter, unit.id, { scope: `openid profile unit ${CE}` });
     const reference = referenceOf(await fileTakeover(unit, applicant.loginName, `r.${Date.now()}@example.test`));
     const confirm = await operator.submit(await operatorOpens(reference), 'form#reject', { note: '材料与单位信息不一致' });
     const done = await operator.submit(confirm, 'form#confirm');
     expect(done.html.querySelector('#appeal-state')?.getAttribute('data-state')).toBe('rejected');
-    expect((await liveBindings(unit.id)).map((binding) => `${binding.person_id}:${binding.role}`).sort())
-      .toEqual([`${squatter.id}:contact`, `${helper.id}:handler`].sort());
+    expect((await liveBindings(unit.id)).map((binding) => `${binding.person_id}:${binding.role}`).sort()).toEqual([`${squatter.id}:contact`, `${helper.id}:handler`].sort());
     expect(await tryRefresh(config, held.tokens.refresh_token!)).toMatchObject({ ok: true });
     await expect(app.app.services.units.authenticate(unit.loginName, unit.password, { actor: { type: 'anonymous' } })).resolves.toMatchObject({ id: unit.id });
     expect(await countRows(app.db, 'audit_event', "action = 'unit.contact_replaced' AND acting_unit_id = $1", [unit.id])).toBe(0);

@@ -21,7 +21,11 @@ const SECRETS: Record<string, string> = {
 
 function clientsFile(origins: Record<string, string>): Record<string, unknown> {
   const business = (code: string, zh: string, en: string, origin: string, requiresVerifiedUnit = false, page = '/') => ({
-    code, name: { 'zh-CN': zh, en }, requiresVerifiedUnit, portalUrl: `${origin}${page}`, resource: `${origin}/api`,
+    code,
+    name: { 'zh-CN': zh, en },
+    requiresVerifiedUnit,
+    portalUrl: `${origin}${page}`,
+    resource: `${origin}/api`,
   });
   const rp = (clientId: string, zh: string, scopes: string[], businessCode: string) => ({
     client_id: clientId,
@@ -144,8 +148,10 @@ describe('demo business systems (npm run demo) end to end', () => {
     const browser = new Browser(app.issuer);
     await signIn(browser, `${rps['ce-demo']!.url}/login?as=unit`, handler, unit.id);
     const portal = await browser.get('/');
-    const tile = portal.html.querySelectorAll('a.tile[data-state="open"]')
-      .map((link) => new URL(link.getAttribute('href')!)).find((url) => url.origin === rps['hall-demo']!.url);
+    const tile = portal.html
+      .querySelectorAll('a.tile[data-state="open"]')
+      .map((link) => new URL(link.getAttribute('href')!))
+      .find((url) => url.origin === rps['hall-demo']!.url);
     expect(tile?.searchParams.get('login_as')).toBe('unit');
     expect(tile?.searchParams.get('unit_hint')).toBe(unit.id);
     const landed = await open(browser, tile!.toString());
@@ -271,16 +277,32 @@ describe('demo business systems (npm run demo) end to end', () => {
     const logoutToken = (claims: Record<string, unknown>) => {
       const now = Math.floor(Date.now() / 1000);
       return new jose.SignJWT({
-        iss: app.issuer, aud: 'ce-demo', iat: now, exp: now + 120, jti: crypto.randomUUID(),
-        events: { 'http://schemas.openid.net/event/backchannel-logout': {} }, sub: handler.id, ...claims,
-      }).setProtectedHeader({ alg: 'RS256', typ: 'logout+jwt', kid: rsa.kid }).sign(key);
+        iss: app.issuer,
+        aud: 'ce-demo',
+        iat: now,
+        exp: now + 120,
+        jti: crypto.randomUUID(),
+        events: { 'http://schemas.openid.net/event/backchannel-logout': {} },
+        sub: handler.id,
+        ...claims,
+      })
+        .setProtectedHeader({ alg: 'RS256', typ: 'logout+jwt', kid: rsa.kid })
+        .sign(key);
     };
-    const post = (token: string) => fetch(`${ce.localUrl}/backchannel-logout`, {
-      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ logout_token: token }).toString(),
-    });
+    const post = (token: string) =>
+      fetch(`${ce.localUrl}/backchannel-logout`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ logout_token: token }).toString(),
+      });
     const { privateKey } = await jose.generateKeyPair('RS256');
     const foreign = await new jose.SignJWT({ events: { 'http://schemas.openid.net/event/backchannel-logout': {} }, sub: handler.id, jti: 'x' })
-      .setProtectedHeader({ alg: 'RS256', typ: 'logout+jwt', kid: rsa.kid }).setIssuer(app.issuer).setAudience('ce-demo').setIssuedAt().setExpirationTime('2m').sign(privateKey);
+      .setProtectedHeader({ alg: 'RS256', typ: 'logout+jwt', kid: rsa.kid })
+      .setIssuer(app.issuer)
+      .setAudience('ce-demo')
+      .setIssuedAt()
+      .setExpirationTime('2m')
+      .sign(privateKey);
     for (const token of [
       foreign,
       await logoutToken({ iss: 'https://id.evil.example' }),

@@ -37,9 +37,7 @@ describe('interop with Apache httpd and mod_auth_openidc as the relying party', 
       ]),
     });
     person = await createPerson(app.app.services, { verified: true, legalName: '张三' });
-    apache = await startApacheRp({
-      port, issuer: app.issuer, clientId: APACHE_CLIENT_ID, clientSecret: APACHE_SECRET, scope: 'openid profile phone',
-    });
+    apache = await startApacheRp({ port, issuer: app.issuer, clientId: APACHE_CLIENT_ID, clientSecret: APACHE_SECRET, scope: 'openid profile phone' });
   });
 
   afterAll(async () => {
@@ -100,12 +98,7 @@ describe('interop with Apache httpd and mod_auth_openidc as the relying party', 
     await step('Apache serves the protected page', () => {
       expect({ url: page.url, status: page.status }).toEqual({ url: rp.protectedUrl, status: 200 });
     });
-    expect(readPrintedClaims(page)).toEqual({
-      sub: person.id,
-      preferred_username: person.loginName,
-      name: '张三',
-      phone_number: `+86${person.mobile}`,
-    });
+    expect(readPrintedClaims(page)).toEqual({ sub: person.id, preferred_username: person.loginName, name: '张三', phone_number: `+86${person.mobile}` });
 
     // Apache's session now stands on its own: the page is served again without a visit to the provider.
     const again = await browser.navigate(rp.protectedUrl);

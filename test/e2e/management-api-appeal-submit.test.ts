@@ -28,16 +28,25 @@ describe('management API: 申诉 submission as multipart/form-data (issue #17, R
   };
 
   it('R-R3 when an appeal with documents is posted without a token or cookie, then 201 with a reference, stored with its documents, and its status can be looked up', async () => {
-    const answer = await submit(fields(unit.certNo), [{ name: '营业执照.pdf', type: 'application/pdf', content: pdf() }, { name: 'id.png', type: 'image/png', content: png() }]);
+    const answer = await submit(fields(unit.certNo), [
+      { name: '营业执照.pdf', type: 'application/pdf', content: pdf() },
+      { name: 'id.png', type: 'image/png', content: png() },
+    ]);
     expect(answer).toMatchObject({ status: 201, body: { reference: expect.stringMatching(/^[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}$/) } });
-    const { rows } = await app.db.query<{ id: string; unit_id: string | null }>('SELECT id, unit_id FROM appeal WHERE reference = $1', [String(answer.body.reference).replaceAll('-', '')]);
+    const { rows } = await app.db.query<{ id: string; unit_id: string | null }>('SELECT id, unit_id FROM appeal WHERE reference = $1', [
+      String(answer.body.reference).replaceAll('-', ''),
+    ]);
     expect(rows[0]?.unit_id).toBe(unit.id);
     expect(await countRows(app.db, 'appeal_document', 'appeal_id = $1', [rows[0]!.id])).toBe(2);
-    const status = await fetch(`${app.url}/api/v1/appeals/status`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ reference: answer.body.reference, contact: '13912345678' }) });
+    const status = await fetch(`${app.url}/api/v1/appeals/status`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ reference: answer.body.reference, contact: '13912345678' }),
+    });
     expect(await status.json()).toMatchObject({ reference: answer.body.reference, status: 'pending', kind: 'password' });
   });
 
-  it('S-29 when an appeal names an unknown certificate, then the answer is exactly like a known one\'s', async () => {
+  it("S-29 when an appeal names an unknown certificate, then the answer is exactly like a known one's", async () => {
     const known = await submit(fields(unit.certNo), [{ name: 'a.pdf', type: 'application/pdf', content: pdf() }]);
     const unknown = await submit(fields(uscc()), [{ name: 'a.pdf', type: 'application/pdf', content: pdf() }]);
     const shape = (answer: typeof known) => [answer.status, Object.keys(answer.body), answer.cookie];
@@ -69,12 +78,21 @@ describe('management API: 申诉 submission as multipart/form-data (issue #17, R
   it('S-35 when an upload announces more than five full documents, then 413 naming documents before the body is sent, and the connection closes', async () => {
     const announced = DOCUMENT_LIMITS.maxFiles * (DOCUMENT_LIMITS.maxBytes + 1) + 128 * 1024;
     const answer = await new Promise<{ status: number; connection: string | undefined; body: string }>((resolve, reject) => {
-      const request = http.request(`${app.url}/api/v1/appeals`, { method: 'POST', headers: { 'content-type': 'multipart/form-data; boundary=xyz', 'content-length': String(announced) } }, (response) => {
-        let body = '';
-        response.setEncoding('utf8');
-        response.on('data', (chunk: string) => { body += chunk; });
-        response.on('end', () => { resolve({ status: response.statusCode ?? 0, connection: response.headers.connection, body }); request.destroy(); });
-      });
+      const request = http.request(
+        `${app.url}/api/v1/appeals`,
+        { method: 'POST', headers: { 'content-type': 'multipart/form-data; boundary=xyz', 'content-length': String(announced) } },
+        (response) => {
+          let body = '';
+          response.setEncoding('utf8');
+          response.on('data', (chunk: string) => {
+            body += chunk;
+          });
+          response.on('end', () => {
+            resolve({ status: response.statusCode ?? 0, connection: response.headers.connection, body });
+            request.destroy();
+          });
+        },
+      );
       request.on('error', reject);
       // Only the headers: the server must answer without waiting for the announced body.
       request.flushHeaders();

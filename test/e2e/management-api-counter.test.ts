@@ -26,19 +26,28 @@ describe('the management API: counter, appeals and audit (issue #17)', () => {
   const applicantMobile = '13800138123';
   let filed = 0;
 
-  const call = (token: string | undefined, path: string, init: RequestInit = {}) => fetch(`${app.url}/api/v1${path}`, {
-    ...init,
-    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(init.body ? { 'content-type': 'application/json' } : {}), ...init.headers as Record<string, string> },
-  });
-  const json = async (response: Response) => ({ status: response.status, body: await response.json() as Record<string, unknown> });
+  const call = (token: string | undefined, path: string, init: RequestInit = {}) =>
+    fetch(`${app.url}/api/v1${path}`, {
+      ...init,
+      headers: {
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...(init.body ? { 'content-type': 'application/json' } : {}),
+        ...(init.headers as Record<string, string>),
+      },
+    });
+  const json = async (response: Response) => ({ status: response.status, body: (await response.json()) as Record<string, unknown> });
 
   const tokenFor = (clientId: string, signIn: Parameters<typeof manageTokenFor>[3]) => manageTokenFor(app.issuer, app.url, clientId, signIn);
 
   async function fileAppeal(kind: 'account' | 'password', target: TestUnit, contactValue = applicantMobile): Promise<string> {
     return app.app.services.appeals.submit(
       { applicantName: '王申诉', contact: contactValue, certType: target.certType, certNo: target.certNo, kind },
-      [{ originalname: 'licence.pdf', size: pdf().length, buffer: pdf() }, { originalname: 'seal.png', size: png().length, buffer: png() }],
-      'zh-CN', { actor: { type: 'anonymous' }, ip: `198.51.100.${(filed += 1)}` },
+      [
+        { originalname: 'licence.pdf', size: pdf().length, buffer: pdf() },
+        { originalname: 'seal.png', size: png().length, buffer: png() },
+      ],
+      'zh-CN',
+      { actor: { type: 'anonymous' }, ip: `198.51.100.${(filed += 1)}` },
     );
   }
 
@@ -68,18 +77,40 @@ describe('the management API: counter, appeals and audit (issue #17)', () => {
   afterAll(() => app.close());
 
   it('when the OpenAPI document is fetched, then it describes the counter, appeal and paged audit operations', async () => {
-    const document = await (await fetch(`${app.url}/api/v1/openapi.json`)).json() as { paths: Record<string, Record<string, { parameters?: { name: string }[]; security?: unknown[] }>> };
-    expect(Object.keys(document.paths)).toEqual(expect.arrayContaining([
-      '/counter/persons', '/counter/persons/{id}', '/counter/persons/{id}/realname/verify', '/counter/persons/{id}/realname/reject',
-      '/counter/appeals', '/counter/appeals/{id}', '/counter/appeals/{id}/approve', '/counter/appeals/{id}/reject',
-      '/counter/appeals/{id}/documents/{documentId}', '/counter/units/{id}/appeals', '/counter/audit', '/unit/audit', '/appeals/status',
-    ]));
-    expect(document.paths['/counter/audit']!.get!.parameters!.map((parameter) => parameter.name)).toEqual(expect.arrayContaining(['cursor', 'limit', 'since', 'until', 'unitId', 'outcome']));
+    const document = (await (await fetch(`${app.url}/api/v1/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, { parameters?: { name: string }[]; security?: unknown[] }>>;
+    };
+    expect(Object.keys(document.paths)).toEqual(
+      expect.arrayContaining([
+        '/counter/persons',
+        '/counter/persons/{id}',
+        '/counter/persons/{id}/realname/verify',
+        '/counter/persons/{id}/realname/reject',
+        '/counter/appeals',
+        '/counter/appeals/{id}',
+        '/counter/appeals/{id}/approve',
+        '/counter/appeals/{id}/reject',
+        '/counter/appeals/{id}/documents/{documentId}',
+        '/counter/units/{id}/appeals',
+        '/counter/audit',
+        '/unit/audit',
+        '/appeals/status',
+      ]),
+    );
+    expect(document.paths['/counter/audit']!.get!.parameters!.map((parameter) => parameter.name)).toEqual(
+      expect.arrayContaining(['cursor', 'limit', 'since', 'until', 'unitId', 'outcome']),
+    );
     expect(document.paths['/appeals/status']!.post!.security).toEqual([]);
   });
 
   it('S-45 S-47 when a unit or person token calls a counter operation, or an operator token a unit one, then 403 forbidden', async () => {
-    for (const [token, path] of [[unitToken, '/counter/persons?q=a'], [personToken, '/counter/appeals'], [unitToken, '/counter/audit'], [operatorToken, '/unit/audit'], [personToken, '/unit/audit']] as const) {
+    for (const [token, path] of [
+      [unitToken, '/counter/persons?q=a'],
+      [personToken, '/counter/appeals'],
+      [unitToken, '/counter/audit'],
+      [operatorToken, '/unit/audit'],
+      [personToken, '/unit/audit'],
+    ] as const) {
       const answer = await json(await call(token, path));
       expect([path, answer.status, answer.body.error]).toEqual([path, 403, 'forbidden']);
     }
@@ -91,9 +122,13 @@ describe('the management API: counter, appeals and audit (issue #17)', () => {
     const number = idNumber('44010619900101123');
     await app.app.services.persons.submitRealname(applicantPerson.id, '赵实名', number, { actor: { type: 'person', id: applicantPerson.id } });
     const found = await json(await call(operatorToken, `/counter/persons?q=${encodeURIComponent(applicantPerson.loginName)}`));
-    expect(found.body.persons).toEqual([expect.objectContaining({ id: applicantPerson.id, realnameStatus: 'pending', idNumberMasked: '4401**********1234'.replace('1234', number.slice(-4)) })]);
+    expect(found.body.persons).toEqual([
+      expect.objectContaining({ id: applicantPerson.id, realnameStatus: 'pending', idNumberMasked: '4401**********1234'.replace('1234', number.slice(-4)) }),
+    ]);
 
-    const wrong = await json(await call(operatorToken, `/counter/persons/${applicantPerson.id}/realname/verify`, { method: 'POST', body: JSON.stringify({ idNumber: idNumber('11010519491231002') }) }));
+    const wrong = await json(
+      await call(operatorToken, `/counter/persons/${applicantPerson.id}/realname/verify`, { method: 'POST', body: JSON.stringify({ idNumber: idNumber('11010519491231002') }) }),
+    );
     expect([wrong.status, wrong.body.error, wrong.body.field]).toEqual([400, 'realname_mismatch', 'idNumber']);
     expect(String(wrong.body.message)).toContain('不一致');
     const right = await json(await call(operatorToken, `/counter/persons/${applicantPerson.id}/realname/verify`, { method: 'POST', body: JSON.stringify({ idNumber: number }) }));
@@ -109,8 +144,13 @@ describe('the management API: counter, appeals and audit (issue #17)', () => {
   it('R-U5 when an operator issues a unit code through the API, then the unit account redeems it through the API and is verified', async () => {
     const issued = await json(await call(operatorToken, `/counter/units/${otherUnit.id}/verification-codes`, { method: 'POST' }));
     expect(issued.status).toBe(201);
-    const redeemed = await json(await call(await tokenFor('unit-admin', (browser, login) => browser.submit(login, 'form#unit-login', { account: otherUnit.loginName, password: otherUnit.password })),
-      '/unit/verification', { method: 'POST', body: JSON.stringify({ code: issued.body.code }) }));
+    const redeemed = await json(
+      await call(
+        await tokenFor('unit-admin', (browser, login) => browser.submit(login, 'form#unit-login', { account: otherUnit.loginName, password: otherUnit.password })),
+        '/unit/verification',
+        { method: 'POST', body: JSON.stringify({ code: issued.body.code }) },
+      ),
+    );
     expect([redeemed.status, redeemed.body.verified]).toEqual([200, true]);
   });
 
@@ -124,10 +164,17 @@ describe('the management API: counter, appeals and audit (issue #17)', () => {
     const documents = detail.body.documents as { id: string; contentType: string }[];
     expect(documents.map((document) => document.contentType)).toEqual(['application/pdf', 'image/png']);
     const download = await call(operatorToken, `/counter/appeals/${listed!.id}/documents/${documents[0]!.id}`);
-    expect([download.status, download.headers.get('content-disposition'), download.headers.get('x-content-type-options')]).toEqual([200, expect.stringMatching(/^attachment; /), 'nosniff']);
+    expect([download.status, download.headers.get('content-disposition'), download.headers.get('x-content-type-options')]).toEqual([
+      200,
+      expect.stringMatching(/^attachment; /),
+      'nosniff',
+    ]);
 
     const status = (body: Record<string, string>) => call(undefined, '/appeals/status', { method: 'POST', body: JSON.stringify(body) });
-    expect(await json(await status({ reference, contact: applicantMobile }))).toEqual({ status: 200, body: expect.objectContaining({ reference, status: 'pending', kind: 'password' }) });
+    expect(await json(await status({ reference, contact: applicantMobile }))).toEqual({
+      status: 200,
+      body: expect.objectContaining({ reference, status: 'pending', kind: 'password' }),
+    });
     const wrongContact = await json(await status({ reference, contact: '13900000000' }));
     const unknown = await json(await status({ reference: 'AAAA-BBBB-CCCC', contact: applicantMobile }));
     expect([wrongContact.status, wrongContact.body.error, unknown.status, unknown.body.error]).toEqual([404, 'appeal_not_found', 404, 'appeal_not_found']);
@@ -141,13 +188,15 @@ describe('the management API: counter, appeals and audit (issue #17)', () => {
     expect((await json(await status({ reference, contact: applicantMobile }))).body).toMatchObject({ status: 'rejected', decisionNote: '营业执照不清晰' });
   });
 
-  it('R-R3 when the operator approves an appeal, then it is approved and the unit\'s appeals list both (API and the console\'s unit page)', async () => {
+  it("R-R3 when the operator approves an appeal, then it is approved and the unit's appeals list both (API and the console's unit page)", async () => {
     const reference = await fileAppeal('account', unit, 'shenqing@example.com');
     const appeals = await json(await call(operatorToken, `/counter/appeals?unitId=${unit.id}&status=pending`));
     const appeal = (appeals.body.appeals as { id: string; reference: string }[]).find((entry) => entry.reference === reference)!;
     const approved = await json(await call(operatorToken, `/counter/appeals/${appeal.id}/approve`, { method: 'POST', body: JSON.stringify({ note: '材料齐全' }) }));
     expect(approved.body).toMatchObject({ status: 'approved', decidedBy: expect.any(String) });
-    expect((await json(await call(undefined, '/appeals/status', { method: 'POST', body: JSON.stringify({ reference, contact: 'shenqing@example.com' }) }))).body.status).toBe('approved');
+    expect((await json(await call(undefined, '/appeals/status', { method: 'POST', body: JSON.stringify({ reference, contact: 'shenqing@example.com' }) }))).body.status).toBe(
+      'approved',
+    );
 
     const forUnit = await json(await call(operatorToken, `/counter/units/${unit.id}/appeals`));
     expect((forUnit.body.appeals as { status: string }[]).map((entry) => entry.status).sort()).toEqual(['approved', 'rejected']);
@@ -224,11 +273,23 @@ describe('the management API: counter, appeals and audit (issue #17)', () => {
   it('S-53 when the appeal look-up gets no JSON or junk, then a 4xx with a readable message, never a 500', async () => {
     const plain = await call(undefined, '/appeals/status', { method: 'POST', body: 'reference=x', headers: { 'content-type': 'text/plain' } });
     expect(plain.status).toBe(415);
-    for (const body of ['{', '[]', '{"reference":1,"contact":2}', JSON.stringify({ reference: 'x'.repeat(40), contact: 'y' }), JSON.stringify({ reference: 'ABCD', contact: applicantMobile, extra: 1 })]) {
+    for (const body of [
+      '{',
+      '[]',
+      '{"reference":1,"contact":2}',
+      JSON.stringify({ reference: 'x'.repeat(40), contact: 'y' }),
+      JSON.stringify({ reference: 'ABCD', contact: applicantMobile, extra: 1 }),
+    ]) {
       const answer = await call(undefined, '/appeals/status', { method: 'POST', body, headers: { 'content-type': 'application/json' } });
       expect([body, answer.status >= 400 && answer.status < 500]).toEqual([body, true]);
     }
-    const english = await json(await call(undefined, '/appeals/status', { method: 'POST', body: JSON.stringify({ reference: 'AAAA-BBBB-CCCC', contact: applicantMobile }), headers: { 'accept-language': 'en' } }));
+    const english = await json(
+      await call(undefined, '/appeals/status', {
+        method: 'POST',
+        body: JSON.stringify({ reference: 'AAAA-BBBB-CCCC', contact: applicantMobile }),
+        headers: { 'accept-language': 'en' },
+      }),
+    );
     expect(english.status).toBe(404);
   });
 });

@@ -19,9 +19,8 @@ describe('the management API: failed jobs (issue #17)', () => {
   let unitToken: string;
   let operatorId: string;
 
-  const call = (token: string | undefined, path: string, init: RequestInit = {}) => fetch(`${app.url}/api/v1${path}`, {
-    ...init, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...init.headers as Record<string, string> },
-  });
+  const call = (token: string | undefined, path: string, init: RequestInit = {}) =>
+    fetch(`${app.url}/api/v1${path}`, { ...init, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(init.headers as Record<string, string>) } });
 
   const tokenFor = (clientId: string, signIn: Parameters<typeof manageTokenFor>[3]) => manageTokenFor(app.issuer, app.url, clientId, signIn);
 
@@ -53,7 +52,10 @@ describe('the management API: failed jobs (issue #17)', () => {
   });
 
   it('when the OpenAPI document is fetched, then it describes the failed-jobs list and the retry', async () => {
-    const document = await (await fetch(`${app.url}/api/v1/openapi.json`)).json() as { paths: Record<string, Record<string, unknown>>; components: { schemas: Record<string, unknown> } };
+    const document = (await (await fetch(`${app.url}/api/v1/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, unknown>>;
+      components: { schemas: Record<string, unknown> };
+    };
     expect(document.paths['/counter/jobs/failed']?.get).toBeDefined();
     expect(document.paths['/counter/jobs/{id}/retry']?.post).toBeDefined();
     expect(document.components.schemas.FailedJob).toBeDefined();
@@ -62,9 +64,9 @@ describe('the management API: failed jobs (issue #17)', () => {
   it('S-56 when an SMS fails for good, then the operator lists it without its text and a retry through the API delivers it (audited); a second retry is 404', async () => {
     gateway.answer = 500;
     const to = mobile();
-    await app.db.transaction((tx) => app.app.services.jobs.enqueue(tx, {
-      kind: 'notification', payload: { channel: 'sms', to, template: 'test', body: `您的验证码是 654321（接口测试）` },
-    }));
+    await app.db.transaction((tx) =>
+      app.app.services.jobs.enqueue(tx, { kind: 'notification', payload: { channel: 'sms', to, template: 'test', body: `您的验证码是 654321（接口测试）` } }),
+    );
     for (let round = 0; round < 300 && (await app.app.services.jobs.counts()).failed === 0; round += 1) await new Promise((resolve) => setTimeout(resolve, 20));
 
     const listed = await call(operatorToken, '/counter/jobs/failed');

@@ -23,10 +23,18 @@ describe('management API: unit account and password recovery through the common 
 
   const post = async (path: string, body: unknown, headers: Record<string, string> = {}) => {
     const response = await fetch(`${app.url}/api/v1${path}`, {
-      method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': 'application/json', ...headers },
+      method: 'POST',
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+      headers: { 'content-type': 'application/json', ...headers },
     });
     const text = await response.text();
-    return { status: response.status, body: (text ? JSON.parse(text) : {}) as Record<string, unknown>, cookie: response.headers.get('set-cookie'), retryAfter: response.headers.get('retry-after'), text };
+    return {
+      status: response.status,
+      body: (text ? JSON.parse(text) : {}) as Record<string, unknown>,
+      cookie: response.headers.get('set-cookie'),
+      retryAfter: response.headers.get('retry-after'),
+      text,
+    };
   };
 
   it('R-R1 when the contact code is sent and verified over the API, then the login name is revealed, without a token', async () => {
@@ -50,9 +58,23 @@ describe('management API: unit account and password recovery through the common 
     const sent = await post('/recovery/password/code', { certType: 'uscc', certNo: own.certNo });
     expect(sent.status).toBe(201);
     const code = await lastCode(app.db, contact.mobile);
-    const mismatch = await post('/recovery/password/reset', { certType: 'uscc', certNo: own.certNo, challenge: sent.body.challenge, code, password: NEW_PASSWORD, passwordConfirm: 'something else entirely' });
+    const mismatch = await post('/recovery/password/reset', {
+      certType: 'uscc',
+      certNo: own.certNo,
+      challenge: sent.body.challenge,
+      code,
+      password: NEW_PASSWORD,
+      passwordConfirm: 'something else entirely',
+    });
     expect([mismatch.status, mismatch.body.field]).toEqual([400, 'passwordConfirm']);
-    const done = await post('/recovery/password/reset', { certType: 'uscc', certNo: own.certNo, challenge: sent.body.challenge, code, password: NEW_PASSWORD, passwordConfirm: NEW_PASSWORD });
+    const done = await post('/recovery/password/reset', {
+      certType: 'uscc',
+      certNo: own.certNo,
+      challenge: sent.body.challenge,
+      code,
+      password: NEW_PASSWORD,
+      passwordConfirm: NEW_PASSWORD,
+    });
     expect(done).toMatchObject({ status: 200, body: { loginName: own.loginName } });
     const context = { actor: { type: 'anonymous' as const }, ip: '10.9.9.9' };
     await expect(app.app.services.units.authenticate(own.loginName, NEW_PASSWORD, context)).resolves.toMatchObject({ id: own.id });
@@ -62,7 +84,10 @@ describe('management API: unit account and password recovery through the common 
   it('S-22 S-29 when an unknown certificate goes through every step, then each answer has the shape and status of a real one and nothing is sent', async () => {
     const answers: Record<string, Awaited<ReturnType<typeof post>>[]> = {};
     const outbox = await countRows(app.db, 'notification_outbox');
-    for (const [name, certNo] of [['real', unit.certNo], ['unknown', uscc()]] as const) {
+    for (const [name, certNo] of [
+      ['real', unit.certNo],
+      ['unknown', uscc()],
+    ] as const) {
       const paths = await post('/recovery/account/paths', { certType: 'uscc', certNo });
       const sent = await post('/recovery/account/code', { certType: 'uscc', certNo });
       const wrong = await post('/recovery/account/verify', { certType: 'uscc', certNo, challenge: sent.body.challenge, code: '000000' });
@@ -95,7 +120,11 @@ describe('management API: unit account and password recovery through the common 
     const code = await lastCode(app.db, contact.mobile);
     const wrongCode = code === '000000' ? '111111' : '000000';
     for (let index = 0; index < RECOVERY_LIMITS.failuresPerCertificate.limit; index += 1) {
-      await post('/recovery/account/verify', { certType: 'uscc', certNo: unit.certNo, challenge: sent.body.challenge, code: wrongCode }, { 'x-forwarded-for': `10.78.0.${index + 1}` });
+      await post(
+        '/recovery/account/verify',
+        { certType: 'uscc', certNo: unit.certNo, challenge: sent.body.challenge, code: wrongCode },
+        { 'x-forwarded-for': `10.78.0.${index + 1}` },
+      );
     }
     const locked = await post('/recovery/account/verify', { certType: 'uscc', certNo: unit.certNo, challenge: sent.body.challenge, code }, { 'x-forwarded-for': '10.78.1.1' });
     expect(locked.status).toBe(429);
@@ -123,8 +152,15 @@ describe('management API: unit account and password recovery through the common 
   });
 
   it('when the OpenAPI document is fetched, then every recovery operation is in it, without a token requirement', async () => {
-    const document = await (await fetch(`${app.url}/api/v1/openapi.json`)).json() as { paths: Record<string, { post?: { security?: unknown } }> };
-    for (const path of ['/recovery/account/paths', '/recovery/account/code', '/recovery/password/paths', '/recovery/password/code', '/recovery/account/verify', '/recovery/password/reset']) {
+    const document = (await (await fetch(`${app.url}/api/v1/openapi.json`)).json()) as { paths: Record<string, { post?: { security?: unknown } }> };
+    for (const path of [
+      '/recovery/account/paths',
+      '/recovery/account/code',
+      '/recovery/password/paths',
+      '/recovery/password/code',
+      '/recovery/account/verify',
+      '/recovery/password/reset',
+    ]) {
       expect([path, document.paths[path]?.post?.security]).toEqual([path, []]);
     }
   });

@@ -16,10 +16,7 @@ describe('the JSON management API (issue 4)', () => {
 
   beforeAll(async () => {
     app = await startTestApp({
-      clients: testClientsFile([
-        testClient(),
-        testClient({ client_id: 'unit-admin', scopes: ['openid', 'manage'], business: undefined, account_kind: 'unit' }),
-      ]),
+      clients: testClientsFile([testClient(), testClient({ client_id: 'unit-admin', scopes: ['openid', 'manage'], business: undefined, account_kind: 'unit' })]),
     });
     config = await discover(app.issuer, 'unit-admin', TEST_SECRET);
     contact = await createPerson(app.app.services, { verified: true });
@@ -39,14 +36,15 @@ describe('the JSON management API (issue 4)', () => {
     return tokens.access_token;
   }
 
-  const call = (token: string | undefined, path: string, init: RequestInit = {}) => fetch(`${app.url}/api/v1${path}`, {
-    ...init,
-    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(init.body ? { 'content-type': 'application/json' } : {}) },
-  });
+  const call = (token: string | undefined, path: string, init: RequestInit = {}) =>
+    fetch(`${app.url}/api/v1${path}`, {
+      ...init,
+      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(init.body ? { 'content-type': 'application/json' } : {}) },
+    });
 
   it('when the OpenAPI document is fetched, then it is OpenAPI 3.1 and lists the unit, person and counter operations', async () => {
     const response = await fetch(`${app.url}/api/v1/openapi.json`);
-    const document = await response.json() as { openapi: string; paths: Record<string, unknown> };
+    const document = (await response.json()) as { openapi: string; paths: Record<string, unknown> };
     expect(document.openapi).toBe('3.1.0');
     expect(Object.keys(document.paths)).toEqual(expect.arrayContaining(['/unit/bindings', '/me/bindings/{id}/accept', '/counter/units/{id}/verification-codes']));
   });
@@ -67,7 +65,7 @@ describe('the JSON management API (issue 4)', () => {
 
     const bound = await call(token, '/unit/bindings', { method: 'POST', body: JSON.stringify({ account: handler.loginName, scopes: ['biz:continuing_education'] }) });
     expect(bound.status).toBe(201);
-    const binding = await bound.json() as { id: string; status: string; scopes: string[] };
+    const binding = (await bound.json()) as { id: string; status: string; scopes: string[] };
     expect(binding).toMatchObject({ status: 'pending', scopes: ['biz:continuing_education'] });
 
     const unknownScope = await call(token, '/unit/bindings', { method: 'POST', body: JSON.stringify({ account: contact.loginName, scopes: ['biz:fishing'] }) });
@@ -77,7 +75,7 @@ describe('the JSON management API (issue 4)', () => {
     const otherToken = await unitToken(other);
     const foreign = await call(otherToken, `/unit/bindings/${binding.id}/unbind`, { method: 'POST' });
     expect(foreign.status).toBe(404);
-    const list = await (await call(otherToken, '/unit/bindings')).json() as { bindings: { id: string }[] };
+    const list = (await (await call(otherToken, '/unit/bindings')).json()) as { bindings: { id: string }[] };
     expect(list.bindings.map((entry) => entry.id)).not.toContain(binding.id);
 
     const personRoute = await call(token, '/me/bindings');

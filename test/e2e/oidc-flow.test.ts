@@ -25,9 +25,15 @@ describe('the OIDC flow with openid-client as the relying party', () => {
     const tokens = await redeem(config, authorization, callback);
     const claims = tokens.claims()!;
     expect(claims).toMatchObject({
-      iss: app.issuer, aud: 'test-rp', sub: person.id, nonce: authorization.nonce,
-      preferred_username: person.loginName, name: '张三', realname_verified: true,
-      phone_number: `+86${person.mobile}`, phone_number_verified: true,
+      iss: app.issuer,
+      aud: 'test-rp',
+      sub: person.id,
+      nonce: authorization.nonce,
+      preferred_username: person.loginName,
+      name: '张三',
+      realname_verified: true,
+      phone_number: `+86${person.mobile}`,
+      phone_number_verified: true,
     });
     expect(claims).not.toHaveProperty('unit_id');
     // offline_access needs prompt=consent (OIDC Core §11); the refresh token then lives with the SSO session.
@@ -44,9 +50,7 @@ describe('the OIDC flow with openid-client as the relying party', () => {
     await client.tokenRevocation(config, refreshed.access_token);
     await expect(client.fetchUserInfo(config, refreshed.access_token, person.id)).rejects.toThrow();
 
-    const logout = client.buildEndSessionUrl(config, {
-      id_token_hint: refreshed.id_token!, post_logout_redirect_uri: 'http://rp.test/logged-out', state: 'bye',
-    });
+    const logout = client.buildEndSessionUrl(config, { id_token_hint: refreshed.id_token!, post_logout_redirect_uri: 'http://rp.test/logged-out', state: 'bye' });
     const confirm = await browser.get(logout.toString());
     expect(Browser.text(confirm)).toContain('确定要退出统一身份认证平台吗');
     const done = await browser.submit(confirm, 'form[id="op.logoutForm"]', {}, { name: 'logout', value: 'yes' });

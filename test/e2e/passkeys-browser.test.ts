@@ -134,10 +134,18 @@ describe('passkeys in Chromium (issue #18)', () => {
       await page.click('#passkey-signin');
       await page.waitForSelector('#passkey-button');
       // A made-up answer instead of the authenticator's.
-      const forged = JSON.stringify({ id: 'AAAAAAAAAAAAAAAAAAAAAA', rawId: 'AAAAAAAAAAAAAAAAAAAAAA', type: 'public-key', response: { clientDataJSON: 'e30', authenticatorData: 'AA', signature: 'AA' }, clientExtensionResults: {} });
+      const forged = JSON.stringify({
+        id: 'AAAAAAAAAAAAAAAAAAAAAA',
+        rawId: 'AAAAAAAAAAAAAAAAAAAAAA',
+        type: 'public-key',
+        response: { clientDataJSON: 'e30', authenticatorData: 'AA', signature: 'AA' },
+        clientExtensionResults: {},
+      });
       // Wait for the answer to the POST itself: the page before it already holds the refusal text for its script.
       const answered = page.waitForResponse((response) => response.request().method() === 'POST' && response.url().endsWith('/passkey'));
-      await page.evaluate(`(() => { const form = document.getElementById('passkey-form'); form.querySelector('input[name=response]').value = ${JSON.stringify(forged)}; form.submit(); })()`);
+      await page.evaluate(
+        `(() => { const form = document.getElementById('passkey-form'); form.querySelector('input[name=response]').value = ${JSON.stringify(forged)}; form.submit(); })()`,
+      );
       expect((await answered).status()).toBe(400);
       await page.waitForLoadState();
       expect(await page.textContent('body')).toContain('通行密钥验证未通过，请重试。');

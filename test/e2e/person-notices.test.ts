@@ -28,9 +28,13 @@ describe('notices of bindings to the person (issue 14)', () => {
   });
   afterAll(() => app.close());
 
-  const noticesOf = async (personId: string) => (await app.db.query<{ kind: string; unit_name: string; binding_id: string; read: boolean }>(
-    'SELECT kind, unit_name, binding_id, read_at IS NOT NULL AS read FROM person_notice WHERE person_id = $1 ORDER BY created_at', [personId],
-  )).rows;
+  const noticesOf = async (personId: string) =>
+    (
+      await app.db.query<{ kind: string; unit_name: string; binding_id: string; read: boolean }>(
+        'SELECT kind, unit_name, binding_id, read_at IS NOT NULL AS read FROM person_notice WHERE person_id = $1 ORDER BY created_at',
+        [personId],
+      )
+    ).rows;
 
   async function smsTo(mobile: string): Promise<string[]> {
     await jobsSettled(app.db);
@@ -47,7 +51,12 @@ describe('notices of bindings to the person (issue 14)', () => {
   it('R-B1 when a unit binds a person in 子账户信息, then the person gets an SMS and an unread notice written with the binding; 全部标为已读 needs the CSRF token', async () => {
     const { unit, browser, page } = await signedInUnit('通知测试科技有限公司');
     const handler = await createPerson(app.app.services, { verified: true });
-    const done = await browser.follow(await postForm(browser, '/unit/bindings', csrfOn(page), [['account', handler.loginName], ['scopes', 'biz:continuing_education']]));
+    const done = await browser.follow(
+      await postForm(browser, '/unit/bindings', csrfOn(page), [
+        ['account', handler.loginName],
+        ['scopes', 'biz:continuing_education'],
+      ]),
+    );
     expect(new URL(done.url).search).toBe('?done=bind');
     const binding = (await bindingsOf(app.db, unit.id)).find((entry) => entry.person_id === handler.id);
     expect(await noticesOf(handler.id)).toEqual([{ kind: 'binding_invited', unit_name: '通知测试科技有限公司', binding_id: binding!.id, read: false }]);
@@ -71,14 +80,17 @@ describe('notices of bindings to the person (issue 14)', () => {
     expect((await noticesOf(handler.id)).map((notice) => notice.read)).toEqual([true]);
   });
 
-  it('R-B4 when a unit unbinds a handler, then SMS and notice say “您与…的绑定已取消”; the business system\'s sign-in for that unit shows it on the picker for that hint, a foreign unit\'s hint learns nothing', async () => {
+  it("R-B4 when a unit unbinds a handler, then SMS and notice say “您与…的绑定已取消”; the business system's sign-in for that unit shows it on the picker for that hint, a foreign unit's hint learns nothing", async () => {
     const { unit, browser } = await signedInUnit('示例解绑科技有限公司');
     const handler = await createPerson(app.app.services, { verified: true });
     const bindingId = await bindHandler(app.app.services, unit, handler, ['biz:continuing_education']);
     const subaccounts = await signInUnit(browser, unit, '/unit/bindings');
     const confirm = await browser.submit(subaccounts, `tr[data-binding="${bindingId}"] form.unbind`);
     expect(text(await browser.submit(confirm, 'form#confirm'))).toContain('已取消绑定。');
-    expect((await noticesOf(handler.id)).map((notice) => [notice.kind, notice.binding_id])).toEqual([['binding_invited', bindingId], ['binding_removed', bindingId]]);
+    expect((await noticesOf(handler.id)).map((notice) => [notice.kind, notice.binding_id])).toEqual([
+      ['binding_invited', bindingId],
+      ['binding_removed', bindingId],
+    ]);
     expect((await smsTo(handler.mobile)).at(-1)).toBe('【统一身份认证平台】您与示例解绑科技有限公司的绑定已取消，您不能再代表该单位办理业务。');
 
     // The business system asks for that unit again (unit_hint): the picker says why it is not offered.
@@ -110,10 +122,16 @@ describe('notices of bindings to the person (issue 14)', () => {
     const unit = await createUnit(app.app.services, contact, { name: '约束测试单位' });
     const handler = await createPerson(app.app.services, { verified: true });
     const bindingId = await bindHandler(app.app.services, unit, handler, []);
-    const insert = (kind: string, bindingRef: string, readAt: string | null) => tryTransaction(app.db, (tx) => tx.query(
-      `INSERT INTO person_notice (id, person_id, kind, unit_id, binding_id, unit_name, created_at, read_at)
-       VALUES (gen_random_uuid(), $1, $2, $3, $4, '约束测试单位', now(), $5)`, [handler.id, kind, unit.id, bindingRef, readAt],
-    ).then(() => undefined));
+    const insert = (kind: string, bindingRef: string, readAt: string | null) =>
+      tryTransaction(app.db, (tx) =>
+        tx
+          .query(
+            `INSERT INTO person_notice (id, person_id, kind, unit_id, binding_id, unit_name, created_at, read_at)
+       VALUES (gen_random_uuid(), $1, $2, $3, $4, '约束测试单位', now(), $5)`,
+            [handler.id, kind, unit.id, bindingRef, readAt],
+          )
+          .then(() => undefined),
+      );
     expect(await insert('binding_removed', bindingId, null)).toEqual({ ok: true });
     expect(await insert('unit_deleted', bindingId, null)).toMatchObject({ ok: false, code: '23514' });
     expect(await insert('binding_removed', bindingId, '2000-01-01T00:00:00Z')).toMatchObject({ ok: false, code: '23514' });
@@ -125,7 +143,8 @@ describe('notices of bindings to the person (issue 14)', () => {
     const unit = await createUnit(app.app.services, contact, { name: '重复绑定测试单位' });
     const handler = await createPerson(app.app.services, { verified: true });
     await bindHandler(app.app.services, unit, handler, []);
-    const refused = await app.app.services.bindings.bind(unit.id, { account: handler.loginName, scopes: [] }, { actor: { type: 'unit', id: unit.id } })
+    const refused = await app.app.services.bindings
+      .bind(unit.id, { account: handler.loginName, scopes: [] }, { actor: { type: 'unit', id: unit.id } })
       .catch((error: unknown) => error);
     expect((refused as { code?: string }).code).toBe('binding_exists');
     expect(await noticesOf(handler.id)).toHaveLength(1);

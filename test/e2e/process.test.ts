@@ -19,11 +19,7 @@ describe('the provider as a process (npm start)', () => {
   beforeEach(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uop-proc-'));
     fs.writeFileSync(path.join(dir, 'clients.json'), JSON.stringify(testClientsFile()));
-    env = {
-      CERTS_DIR: path.join(dir, 'certs'),
-      DATA_DIR: path.join(dir, 'data'),
-      CLIENTS_FILE: path.join(dir, 'clients.json'),
-    };
+    env = { CERTS_DIR: path.join(dir, 'certs'), DATA_DIR: path.join(dir, 'data'), CLIENTS_FILE: path.join(dir, 'clients.json') };
   });
   afterEach(async () => {
     await running?.stop('SIGKILL');
@@ -66,17 +62,23 @@ describe('the provider as a process (npm start)', () => {
     const { port } = new URL(running.url);
     const body = 'grant_type=client_credentials';
     const response = new Promise<number>((resolve, reject) => {
-      const request = http.request({
-        host: '127.0.0.1', port, path: '/token', method: 'POST',
-        headers: {
-          'content-type': 'application/x-www-form-urlencoded',
-          'content-length': Buffer.byteLength(body),
-          authorization: `Basic ${Buffer.from(`test-rp:${TEST_SECRET}`).toString('base64')}`,
+      const request = http.request(
+        {
+          host: '127.0.0.1',
+          port,
+          path: '/token',
+          method: 'POST',
+          headers: {
+            'content-type': 'application/x-www-form-urlencoded',
+            'content-length': Buffer.byteLength(body),
+            authorization: `Basic ${Buffer.from(`test-rp:${TEST_SECRET}`).toString('base64')}`,
+          },
         },
-      }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      });
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
       request.on('error', reject);
       request.write(body.slice(0, 5)); // the request is in flight: headers sent, body incomplete
       setTimeout(() => {

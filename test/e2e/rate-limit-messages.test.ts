@@ -33,7 +33,7 @@ describe('rate-limit messages with the wait (S-21, S-28)', () => {
     // The first lockout lasts a minute (a second may pass before the next attempt).
     ['zh-CN', /登录失败次数过多，请(1分钟|5\d秒)后再试。/],
     ['en', /Too many failed sign-ins\. Please try again in (1 minute|5\d seconds)\./],
-  ] as const)('S-21 when a person\'s account is locked after wrong passwords (%s), then the sign-in page says how long, and Retry-After carries it', async (locale, message) => {
+  ] as const)("S-21 when a person's account is locked after wrong passwords (%s), then the sign-in page says how long, and Retry-After carries it", async (locale, message) => {
     const person = await createPerson(app.app.services);
     const browser = new RecordingBrowser(app.url, { 'X-Forwarded-For': `198.51.100.${locale === 'en' ? 21 : 20}` });
     await browser.jar.setCookie(`lang=${locale}; Path=/`, app.url);
@@ -67,35 +67,42 @@ describe('rate-limit messages with the wait (S-21, S-28)', () => {
     expect(refused.html.querySelector('#resend-code button')?.getAttribute('data-countdown')).toBe(String(wait));
     // The step goes on: the code sent first registers.
     const done = await browser.submit(refused, 'form[action="/register"]', {
-      code: await lastCode(app.db, phone), loginName: `wait${Date.now().toString(36)}`, password: 'a long enough password 14', passwordConfirm: 'a long enough password 14', agree: 'yes',
+      code: await lastCode(app.db, phone),
+      loginName: `wait${Date.now().toString(36)}`,
+      password: 'a long enough password 14',
+      passwordConfirm: 'a long enough password 14',
+      agree: 'yes',
     });
     expect(text(done)).toContain('注册成功，您已登录。');
   });
 
-  it.each(['account', 'password'] as const)('S-21 when codes for one certificate are used up on 通过常用联系人找回 (%s), then the paths step stays, says how many minutes to wait and keeps 返回登录', async (kind) => {
-    const contact = await createPerson(app.app.services, { verified: true });
-    const unit = await createUnit(app.app.services, contact);
-    const browser = new RecordingBrowser(app.url, { 'X-Forwarded-For': '198.51.100.40' });
-    const paths = await browser.submit(await browser.get(`/recover/unit/${kind}`), 'form#recover-start', { certType: 'uscc', certNo: unit.certNo });
-    expect(paths.html.querySelector('form#recover-contact')).not.toBeNull();
-    let page: Page;
-    for (let sent = 0; sent < RECOVERY_LIMITS.sendPerCertificate.limit; sent += 1) {
-      // Each from its own address: only the certificate's limit is reached.
-      browser.headers['X-Forwarded-For'] = `198.51.100.${50 + sent}`;
-      page = await browser.submit(paths, 'form#recover-contact');
-      expect(page.status).toBe(200);
-      await clearOtpLimits();
-    }
-    browser.headers['X-Forwarded-For'] = '198.51.100.40';
-    const refused = await browser.submit(paths, 'form#recover-contact');
-    expect(refused.status).toBe(429);
-    expect(text(refused)).toContain('操作过于频繁，请60分钟后再试。');
-    expect(browser.responses.at(-1)!.headers.get('retry-after')).toMatch(/^3[56]\d\d$/);
-    // The same step, for the same certificate, and a way back to the sign-in page.
-    expect(refused.html.querySelector('form#recover-contact input[name="certNo"]')?.getAttribute('value')).toBe(unit.certNo);
-    expect(refused.html.querySelector('form#recover-start')).toBeNull();
-    expect(refused.html.querySelectorAll('a').some((link) => link.text.includes('返回登录'))).toBe(true);
-  });
+  it.each(['account', 'password'] as const)(
+    'S-21 when codes for one certificate are used up on 通过常用联系人找回 (%s), then the paths step stays, says how many minutes to wait and keeps 返回登录',
+    async (kind) => {
+      const contact = await createPerson(app.app.services, { verified: true });
+      const unit = await createUnit(app.app.services, contact);
+      const browser = new RecordingBrowser(app.url, { 'X-Forwarded-For': '198.51.100.40' });
+      const paths = await browser.submit(await browser.get(`/recover/unit/${kind}`), 'form#recover-start', { certType: 'uscc', certNo: unit.certNo });
+      expect(paths.html.querySelector('form#recover-contact')).not.toBeNull();
+      let page: Page;
+      for (let sent = 0; sent < RECOVERY_LIMITS.sendPerCertificate.limit; sent += 1) {
+        // Each from its own address: only the certificate's limit is reached.
+        browser.headers['X-Forwarded-For'] = `198.51.100.${50 + sent}`;
+        page = await browser.submit(paths, 'form#recover-contact');
+        expect(page.status).toBe(200);
+        await clearOtpLimits();
+      }
+      browser.headers['X-Forwarded-For'] = '198.51.100.40';
+      const refused = await browser.submit(paths, 'form#recover-contact');
+      expect(refused.status).toBe(429);
+      expect(text(refused)).toContain('操作过于频繁，请60分钟后再试。');
+      expect(browser.responses.at(-1)!.headers.get('retry-after')).toMatch(/^3[56]\d\d$/);
+      // The same step, for the same certificate, and a way back to the sign-in page.
+      expect(refused.html.querySelector('form#recover-contact input[name="certNo"]')?.getAttribute('value')).toBe(unit.certNo);
+      expect(refused.html.querySelector('form#recover-start')).toBeNull();
+      expect(refused.html.querySelectorAll('a').some((link) => link.text.includes('返回登录'))).toBe(true);
+    },
+  );
 
   /** The per-destination minute between two codes is not what these tests are about. */
   async function clearOtpLimits(): Promise<void> {

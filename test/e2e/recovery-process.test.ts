@@ -12,8 +12,15 @@ describe('the notifier configuration at start (PRODUCT.md §8)', () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uop-notifier-'));
     fs.writeFileSync(path.join(dir, 'clients.json'), JSON.stringify(testClientsFile()));
     env = {
-      NODE_ENV: 'production', ISSUER: 'https://id.example.test', HOST: '127.0.0.1', PORT: '0', KEYS_AUTO_GENERATE: 'true',
-      CERTS_DIR: path.join(dir, 'certs'), DATA_DIR: path.join(dir, 'data'), CLIENTS_FILE: path.join(dir, 'clients.json'), CE: 'x',
+      NODE_ENV: 'production',
+      ISSUER: 'https://id.example.test',
+      HOST: '127.0.0.1',
+      PORT: '0',
+      KEYS_AUTO_GENERATE: 'true',
+      CERTS_DIR: path.join(dir, 'certs'),
+      DATA_DIR: path.join(dir, 'data'),
+      CLIENTS_FILE: path.join(dir, 'clients.json'),
+      CE: 'x',
     };
   });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));

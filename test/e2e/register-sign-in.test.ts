@@ -34,7 +34,11 @@ describe('signed in right after registration (R-P1, S-30)', () => {
     expect(step.status).toBe(200);
     const loginName = `new${Math.random().toString(36).slice(2, 10)}`;
     const page = await browser.submit(step, 'form[action="/register"]', {
-      code: await lastCode(app.db, phone), loginName, password: PASSWORD, passwordConfirm: PASSWORD, agree: 'yes',
+      code: await lastCode(app.db, phone),
+      loginName,
+      password: PASSWORD,
+      passwordConfirm: PASSWORD,
+      agree: 'yes',
     });
     return { page, loginName };
   }
@@ -45,9 +49,8 @@ describe('signed in right after registration (R-P1, S-30)', () => {
     return href;
   }
 
-  const sessionsOf = async (personId: string) => (await app.db.query<{ id: string }>(
-    "SELECT id FROM oidc_model WHERE model = 'Session' AND account_id = $1", [personId],
-  )).rows.map((row) => row.id);
+  const sessionsOf = async (personId: string) =>
+    (await app.db.query<{ id: string }>("SELECT id FROM oidc_model WHERE model = 'Session' AND account_id = $1", [personId])).rows.map((row) => row.id);
 
   async function sessionCookie(browser: Browser): Promise<string | undefined> {
     return (await browser.jar.getCookies(app.url)).find((cookie) => cookie.key === '_session')?.value;
@@ -67,17 +70,20 @@ describe('signed in right after registration (R-P1, S-30)', () => {
     // A real provider session for the new person (the one the browser holds), and the sign-in is audited (R-A1).
     const person = await app.app.services.persons.byAccount(loginName);
     expect(await sessionsOf(person!.id)).toEqual([await sessionCookie(browser)]);
-    const { rows } = await app.db.query<{ action: string; outcome: string; detail: unknown }>(
-      "SELECT action, outcome, detail FROM audit_event WHERE actor_id = $1 ORDER BY at", [person!.id],
-    );
-    expect(rows.map((row) => [row.action, row.outcome])).toEqual([['person.register', 'success'], ['person.sign_in', 'success']]);
+    const { rows } = await app.db.query<{ action: string; outcome: string; detail: unknown }>('SELECT action, outcome, detail FROM audit_event WHERE actor_id = $1 ORDER BY at', [
+      person!.id,
+    ]);
+    expect(rows.map((row) => [row.action, row.outcome])).toEqual([
+      ['person.register', 'success'],
+      ['person.sign_in', 'success'],
+    ]);
     expect(rows[1]!.detail).toEqual({ via: 'registration' });
     // The SSO session works for business systems too, without a password (prompt=none).
     const silent = callbackOf(await browser.get((await authorizationUrl(config, { prompt: 'none' })).url.toString()));
     expect(silent.searchParams.get('code')).toBeTruthy();
   });
 
-  it('R-P1 when registration starts from a business system\'s sign-in page, then 注册 continues that sign-in: the business system receives a code for the new person', async () => {
+  it("R-P1 when registration starts from a business system's sign-in page, then 注册 continues that sign-in: the business system receives a code for the new person", async () => {
     const browser = new Browser(app.url);
     const authorization = await authorizationUrl(config);
     const login = await browser.get(authorization.url.toString());
@@ -128,7 +134,10 @@ describe('signed in right after registration (R-P1, S-30)', () => {
     expect(page.html.querySelector('form#person-login')).not.toBeNull();
 
     const forged = new Browser(app.url);
-    await forged.jar.setCookie(`registered_sign_in=${encodeURIComponent(JSON.stringify({ personId: (await createPerson(app.app.services)).id, at: Math.floor(Date.now() / 1000), nonce: 'x' }))}; Path=/interaction`, app.url);
+    await forged.jar.setCookie(
+      `registered_sign_in=${encodeURIComponent(JSON.stringify({ personId: (await createPerson(app.app.services)).id, at: Math.floor(Date.now() / 1000), nonce: 'x' }))}; Path=/interaction`,
+      app.url,
+    );
     const refused = await forged.get((await authorizationUrl(config)).url.toString());
     expect(refused.html.querySelector('form#person-login')).not.toBeNull();
   });

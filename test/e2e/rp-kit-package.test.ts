@@ -59,7 +59,7 @@ async function stop(example: Example | undefined): Promise<void> {
 
 async function api(url: string, token?: string): Promise<{ status: number; challenge: string | null; body: Record<string, unknown> }> {
   const response = await fetch(url, { headers: token ? { authorization: `Bearer ${token}` } : {} });
-  return { status: response.status, challenge: response.headers.get('www-authenticate'), body: await response.json() as Record<string, unknown> };
+  return { status: response.status, challenge: response.headers.get('www-authenticate'), body: (await response.json()) as Record<string, unknown> };
 }
 
 /** The access token of a sign-in through the provider's pages with the test client (as the unit when given). */
@@ -68,12 +68,17 @@ async function accessToken(app: TestApp, person: TestPerson, unitId?: string): P
   const browser = new Browser(app.config.issuer);
   const authorization = await authorizationUrl(config, { scope: SCOPE, resource: RESOURCE });
   let page = await browser.submit(await browser.get(authorization.url.toString()), 'form#person-login', {
-    account: person.loginName, password: person.password, ...(unitId ? { unitMode: '1' } : {}),
+    account: person.loginName,
+    password: person.password,
+    ...(unitId ? { unitMode: '1' } : {}),
   });
   if (unitId) page = await browser.submit(page, 'form#select-unit', { unitId });
-  const tokens = await client.authorizationCodeGrant(config, callbackOf(page), {
-    pkceCodeVerifier: authorization.verifier, expectedState: authorization.state, expectedNonce: authorization.nonce,
-  }, { resource: RESOURCE });
+  const tokens = await client.authorizationCodeGrant(
+    config,
+    callbackOf(page),
+    { pkceCodeVerifier: authorization.verifier, expectedState: authorization.state, expectedNonce: authorization.nonce },
+    { resource: RESOURCE },
+  );
   return tokens.access_token;
 }
 
@@ -102,16 +107,36 @@ describe('RP kit: the packed tarball in a fresh project (issue #17)', () => {
     project = path.join(work, 'consumer');
     fs.mkdirSync(project);
     fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'rp-kit-consumer', private: true, type: 'module' }));
-    await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error',
-      path.join(work, tarball!.filename), 'express@5', 'koa@3', 'openid-client@6', 'typescript@5.9', '@types/node@24'], project);
+    await run(
+      'npm',
+      [
+        'install',
+        '--prefer-offline',
+        '--no-audit',
+        '--no-fund',
+        '--loglevel=error',
+        path.join(work, tarball!.filename),
+        'express@5',
+        'koa@3',
+        'openid-client@6',
+        'typescript@5.9',
+        '@types/node@24',
+      ],
+      project,
+    );
 
     expressPort = await freePort();
     const expressUrl = `http://127.0.0.1:${expressPort}`;
     app = await startTestApp({
-      clients: testClientsFile([testClient(), testClient({
-        client_id: 'express-rp', redirect_uris: [`${expressUrl}/callback`], post_logout_redirect_uris: [`${expressUrl}/`],
-        backchannel_logout_uri: `${expressUrl}/backchannel-logout`,
-      })]),
+      clients: testClientsFile([
+        testClient(),
+        testClient({
+          client_id: 'express-rp',
+          redirect_uris: [`${expressUrl}/callback`],
+          post_logout_redirect_uris: [`${expressUrl}/`],
+          backchannel_logout_uri: `${expressUrl}/backchannel-logout`,
+        }),
+      ]),
     });
     contact = await createPerson(app.app.services, { verified: true, legalName: '张三' });
     handler = await createPerson(app.app.services, { verified: true, legalName: '李四' });
@@ -120,9 +145,7 @@ describe('RP kit: the packed tarball in a fresh project (issue #17)', () => {
 
     const env = { ISSUER: app.issuer, RESOURCE, CLIENT_ID: 'express-rp' };
     const examplesDir = path.join(project, 'node_modules', '@unit-oidc', 'rp-kit', 'examples');
-    examples.express = await startExample(project, path.join(examplesDir, 'express.mjs'), {
-      ...env, CLIENT_SECRET: TEST_SECRET, BASE_URL: expressUrl, PORT: String(expressPort),
-    });
+    examples.express = await startExample(project, path.join(examplesDir, 'express.mjs'), { ...env, CLIENT_SECRET: TEST_SECRET, BASE_URL: expressUrl, PORT: String(expressPort) });
     examples.koa = await startExample(project, path.join(examplesDir, 'koa.mjs'), env);
     examples.http = await startExample(project, path.join(examplesDir, 'node-http.mjs'), env);
   }, 240_000);
@@ -146,31 +169,43 @@ describe('RP kit: the packed tarball in a fresh project (issue #17)', () => {
   });
 
   it('when a TypeScript project type-checks against the installed package, then its declarations stand alone (strict, NodeNext)', async () => {
-    fs.writeFileSync(path.join(project, 'check.ts'), [
-      "import http from 'node:http';",
-      "import { createVerifier, createWebhookVerifier, expressGuard, isEvent, protect, type AccessTokenIdentity, type IdTokenIdentity, type UnitRole } from '@unit-oidc/rp-kit';",
-      "const verifier = createVerifier({ issuer: 'https://id.example.gov.cn', audience: 'https://ce.example.gov.cn/api', clientId: 'ce' });",
-      "export const check = async (token: string): Promise<UnitRole | undefined> => { const identity: AccessTokenIdentity = await verifier.verifyAccessToken(token); return identity.role; };",
-      "export const session = async (token: string): Promise<string[]> => { const identity: IdTokenIdentity = await verifier.verifyIdToken(token); return identity.scopes; };",
-      "export const server = http.createServer(protect(verifier, { unit: true }, (_req, res, identity) => { res.end(identity.unit?.id); }));",
-      "export const middleware: (req: http.IncomingMessage, res: http.ServerResponse, next: (error?: unknown) => void) => void = expressGuard(verifier);",
-      "const event = createWebhookVerifier({ secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' }).verify('{}', {}).event;",
-      "export const renamed: string | undefined = isEvent(event, 'unit.renamed') ? event.data.previousName : undefined;",
-    ].join('\n'));
-    fs.writeFileSync(path.join(project, 'tsconfig.json'), JSON.stringify({
-      compilerOptions: { strict: true, module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', noEmit: true, types: ['node'] }, files: ['check.ts'],
-    }));
-    const result = await run(process.execPath, [path.join(project, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], project).catch((error: { stdout: string }) => error);
+    fs.writeFileSync(
+      path.join(project, 'check.ts'),
+      [
+        "import http from 'node:http';",
+        "import { createVerifier, createWebhookVerifier, expressGuard, isEvent, protect, type AccessTokenIdentity, type IdTokenIdentity, type UnitRole } from '@unit-oidc/rp-kit';",
+        "const verifier = createVerifier({ issuer: 'https://id.example.gov.cn', audience: 'https://ce.example.gov.cn/api', clientId: 'ce' });",
+        'export const check = async (token: string): Promise<UnitRole | undefined> => { const identity: AccessTokenIdentity = await verifier.verifyAccessToken(token); return identity.role; };',
+        'export const session = async (token: string): Promise<string[]> => { const identity: IdTokenIdentity = await verifier.verifyIdToken(token); return identity.scopes; };',
+        'export const server = http.createServer(protect(verifier, { unit: true }, (_req, res, identity) => { res.end(identity.unit?.id); }));',
+        'export const middleware: (req: http.IncomingMessage, res: http.ServerResponse, next: (error?: unknown) => void) => void = expressGuard(verifier);',
+        "const event = createWebhookVerifier({ secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' }).verify('{}', {}).event;",
+        "export const renamed: string | undefined = isEvent(event, 'unit.renamed') ? event.data.previousName : undefined;",
+      ].join('\n'),
+    );
+    fs.writeFileSync(
+      path.join(project, 'tsconfig.json'),
+      JSON.stringify({ compilerOptions: { strict: true, module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', noEmit: true, types: ['node'] }, files: ['check.ts'] }),
+    );
+    const result = await run(process.execPath, [path.join(project, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], project).catch(
+      (error: { stdout: string }) => error,
+    );
     expect(result.stdout).toBe('');
   });
 
   it('when a unit token of the real provider is sent to the Express, Koa and node:http APIs, then each returns the person, unit, role and scopes', async () => {
     const token = await accessToken(app, handler, unit.id);
-    for (const [framework, example] of [['express', examples.express], ['koa', examples.koa], ['node:http', examples.http]] as const) {
+    for (const [framework, example] of [
+      ['express', examples.express],
+      ['koa', examples.koa],
+      ['node:http', examples.http],
+    ] as const) {
       const answer = await api(`${example!.url}/api/records`, token);
-      expect([framework, answer.status, answer.body]).toEqual([framework, 200, {
-        framework, subject: handler.id, unit: unit.id, role: 'handler', scopes: ['biz:continuing_education'],
-      }]);
+      expect([framework, answer.status, answer.body]).toEqual([
+        framework,
+        200,
+        { framework, subject: handler.id, unit: unit.id, role: 'handler', scopes: ['biz:continuing_education'] },
+      ]);
     }
   });
 
@@ -205,9 +240,10 @@ describe('RP kit: the packed tarball in a fresh project (issue #17)', () => {
     expect(cookie).not.toBe(loginCookie);
 
     const home = await fetch(`${site}/`, { headers: { cookie }, redirect: 'manual' });
-    expect([home.status, await home.json()]).toEqual([200, {
-      subject: handler.id, unit: { id: unit.id, name: '示例科技有限公司', verified: true }, role: 'handler', scopes: ['biz:continuing_education'],
-    }]);
+    expect([home.status, await home.json()]).toEqual([
+      200,
+      { subject: handler.id, unit: { id: unit.id, name: '示例科技有限公司', verified: true }, role: 'handler', scopes: ['biz:continuing_education'] },
+    ]);
     const records = await fetch(`${site}/records`, { headers: { cookie } });
     expect([records.status, await records.json()]).toMatchObject([200, { framework: 'express', unit: unit.id, role: 'handler' }]);
 

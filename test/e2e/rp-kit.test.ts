@@ -8,9 +8,7 @@ import Koa from 'koa';
 import { Router } from '@koa/router';
 import * as client from 'openid-client';
 import * as jose from 'jose';
-import {
-  createVerifier, identityOf, protect, requireSession, requireToken, requireUnit, sessionOf, type FetchLike, type RpError, type Verifier,
-} from '@unit-oidc/rp-kit';
+import { createVerifier, identityOf, protect, requireSession, requireToken, requireUnit, sessionOf, type FetchLike, type RpError, type Verifier } from '@unit-oidc/rp-kit';
 import { rotateKeys } from '../../src/oidc/keys.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 import { startTestApp, type TestApp } from '../support/app.js';
@@ -39,9 +37,12 @@ async function signIn(app: TestApp, config: client.Configuration, person: TestPe
   const login = await browser.get(authorization.url.toString());
   let page = await browser.submit(login, 'form#person-login', { account: person.loginName, password: person.password, ...(unitId ? { unitMode: '1' } : {}) });
   if (unitId) page = await browser.submit(page, 'form#select-unit', { unitId });
-  const tokens = await client.authorizationCodeGrant(config, callbackOf(page), {
-    pkceCodeVerifier: authorization.verifier, expectedState: authorization.state, expectedNonce: authorization.nonce,
-  }, { resource: RESOURCE });
+  const tokens = await client.authorizationCodeGrant(
+    config,
+    callbackOf(page),
+    { pkceCodeVerifier: authorization.verifier, expectedState: authorization.state, expectedNonce: authorization.nonce },
+    { resource: RESOURCE },
+  );
   return { access: tokens.access_token, id: tokens.id_token!, refresh: tokens.refresh_token };
 }
 
@@ -78,7 +79,7 @@ interface Answer {
 
 async function call(url: string, token?: string): Promise<Answer> {
   const response = await fetch(url, { headers: token === undefined ? {} : { authorization: `Bearer ${token}` } });
-  return { status: response.status, challenge: response.headers.get('www-authenticate'), body: await response.json() as Record<string, unknown> };
+  return { status: response.status, challenge: response.headers.get('www-authenticate'), body: (await response.json()) as Record<string, unknown> };
 }
 
 async function serve(handler: http.RequestListener): Promise<{ url: string; close(): Promise<void> }> {
@@ -86,10 +87,11 @@ async function serve(handler: http.RequestListener): Promise<{ url: string; clos
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -112,9 +114,21 @@ describe('RP kit against the provider (S-9, C-T4)', () => {
   async function forge(claims: Record<string, unknown> = {}, header: Record<string, unknown> = {}, key: jose.CryptoKey | Uint8Array = signingKey): Promise<string> {
     const now = Math.floor(Date.now() / 1000);
     return new jose.SignJWT({
-      iss: app.issuer, aud: RESOURCE, sub: handler.id, client_id: 'test-rp', jti: crypto.randomUUID(), iat: now, exp: now + 300,
-      scope: 'biz:continuing_education', unit_id: unit.id, unit_role: 'handler', unit_verified: true, ...claims,
-    }).setProtectedHeader({ alg: 'RS256', typ: 'at+jwt', kid: signingJwk.kid, ...header } as jose.JWTHeaderParameters).sign(key);
+      iss: app.issuer,
+      aud: RESOURCE,
+      sub: handler.id,
+      client_id: 'test-rp',
+      jti: crypto.randomUUID(),
+      iat: now,
+      exp: now + 300,
+      scope: 'biz:continuing_education',
+      unit_id: unit.id,
+      unit_role: 'handler',
+      unit_verified: true,
+      ...claims,
+    })
+      .setProtectedHeader({ alg: 'RS256', typ: 'at+jwt', kid: signingJwk.kid, ...header } as jose.JWTHeaderParameters)
+      .sign(key);
   }
 
   beforeAll(async () => {
@@ -131,7 +145,7 @@ describe('RP kit against the provider (S-9, C-T4)', () => {
 
     const privateJwks = JSON.parse(fs.readFileSync(path.join(app.config.certsDir, 'jwks.json'), 'utf8')) as { keys: (jose.JWK & { kid: string })[] };
     signingJwk = privateJwks.keys.find((key) => key.alg === 'RS256')!;
-    signingKey = await jose.importJWK(signingJwk, 'RS256') as jose.CryptoKey;
+    signingKey = (await jose.importJWK(signingJwk, 'RS256')) as jose.CryptoKey;
 
     const counting = countingFetch();
     jwksFetches = counting.jwks;
@@ -147,15 +161,21 @@ describe('RP kit against the provider (S-9, C-T4)', () => {
       ctx.body = { subject: identityOf(ctx).subject, unit: identityOf(ctx).unit ?? null };
     });
     // A web page behind the ID-token session guard; the test's "session store" is a cookie holding the ID token.
-    router.get('/page', requireSession(verifier, { idToken: (ctx) => ctx.cookies.get('id_token'), loginUrl: '/login', unit: true, scopes: ['biz:continuing_education'] }), (ctx) => {
-      const session = sessionOf(ctx);
-      ctx.body = { subject: session.subject, unit: session.unit?.id ?? null, role: session.role ?? null, scopes: session.scopes };
-    });
+    router.get(
+      '/page',
+      requireSession(verifier, { idToken: (ctx) => ctx.cookies.get('id_token'), loginUrl: '/login', unit: true, scopes: ['biz:continuing_education'] }),
+      (ctx) => {
+        const session = sessionOf(ctx);
+        ctx.body = { subject: session.subject, unit: session.unit?.id ?? null, role: session.role ?? null, scopes: session.scopes };
+      },
+    );
     koa.use(router.routes());
     koaServer = await serve(nodeListener(koa.callback()));
-    httpServer = await serve(protect(verifier, { unit: true, scopes: ['biz:continuing_education'], realm: 'ce' }, (_req, res, identity) => {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ subject: identity.subject, unit: identity.unit ?? null }));
-    }));
+    httpServer = await serve(
+      protect(verifier, { unit: true, scopes: ['biz:continuing_education'], realm: 'ce' }, (_req, res, identity) => {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ subject: identity.subject, unit: identity.unit ?? null }));
+      }),
+    );
   });
   afterAll(async () => {
     await koaServer?.close();
@@ -166,8 +186,11 @@ describe('RP kit against the provider (S-9, C-T4)', () => {
   it('when the provider issues a unit token for the resource, then the kit returns the person, the unit and the business scope', async () => {
     const identity = await verifier.verifyAccessToken(unitTokens.access);
     expect(identity).toMatchObject({
-      subject: handler.id, clientId: 'test-rp', unit: { id: unit.id, role: 'handler', verified: true },
-      scopes: ['biz:continuing_education'], businessScopes: ['biz:continuing_education'],
+      subject: handler.id,
+      clientId: 'test-rp',
+      unit: { id: unit.id, role: 'handler', verified: true },
+      scopes: ['biz:continuing_education'],
+      businessScopes: ['biz:continuing_education'],
     });
     expect(identity.expiresAt.getTime()).toBeGreaterThan(Date.now());
     expect(identity.expiresAt.getTime() - identity.issuedAt.getTime()).toBeLessThanOrEqual(600_000);
@@ -181,14 +204,21 @@ describe('RP kit against the provider (S-9, C-T4)', () => {
   it('when the ID token of the same sign-in is verified, then it carries the unit claims (C-T2)', async () => {
     const identity = await verifier.verifyIdToken(unitTokens.id);
     expect(identity.unit).toEqual({
-      id: unit.id, name: '示例科技有限公司', certType: 'uscc', certNo: unit.certNo, verified: true, role: 'handler', scopes: ['biz:continuing_education'], mfaRequired: false,
+      id: unit.id,
+      name: '示例科技有限公司',
+      certType: 'uscc',
+      certNo: unit.certNo,
+      verified: true,
+      role: 'handler',
+      scopes: ['biz:continuing_education'],
+      mfaRequired: false,
     });
     // Issue #18: a password-only sign-in, as the kit reads acr and amr.
     expect(identity).toMatchObject({ acr: 'urn:unit-oidc:acr:pwd', amr: ['pwd'], multiFactor: false });
     expect((await refusal(verifier.verifyIdToken(unitTokens.access))).code).toBe('wrong_audience');
   });
 
-  it('when a Koa page is behind the ID-token session guard, then the unit sign-in\'s ID token shows unit, role and scopes; a personal one is 403; none or an access token go to the login', async () => {
+  it("when a Koa page is behind the ID-token session guard, then the unit sign-in's ID token shows unit, role and scopes; a personal one is 403; none or an access token go to the login", async () => {
     const page = (idToken?: string) => fetch(`${koaServer.url}/page?tab=1`, { redirect: 'manual', headers: idToken ? { cookie: `id_token=${idToken}` } : {} });
     const signedIn = await page(unitTokens.id);
     expect([signedIn.status, await signedIn.json()]).toEqual([200, { subject: handler.id, unit: unit.id, role: 'handler', scopes: ['biz:continuing_education'] }]);
@@ -212,16 +242,24 @@ describe('RP kit against the provider (S-9, C-T4)', () => {
     ['the real ID token as an access token', async () => unitTokens.id, 'wrong_type'],
     ['a token expired 2 minutes ago', () => forge({ exp: Math.floor(Date.now() / 1000) - 120 }), 'token_expired'],
     ['a token with alg none', async () => `${b64({ alg: 'none', typ: 'at+jwt', kid: signingJwk.kid })}.${(await forge()).split('.')[1]}.`, 'algorithm_not_allowed'],
-    ['a token HS256-signed with the public key (key confusion)', async () => {
-      const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...publicJwk } = signingJwk;
-      const pem = crypto.createPublicKey({ key: publicJwk as crypto.JsonWebKey, format: 'jwk' }).export({ type: 'spki', format: 'pem' });
-      return forge({}, { alg: 'HS256' }, new Uint8Array(Buffer.from(pem)));
-    }, 'algorithm_not_allowed'],
-    ['a real token with a changed unit_id (signature mismatch)', async () => {
-      const [header, , signature] = unitTokens.access.split('.');
-      const payload = jose.decodeJwt(unitTokens.access);
-      return `${header}.${b64({ ...payload, unit_id: crypto.randomUUID() })}.${signature}`;
-    }, 'bad_signature'],
+    [
+      'a token HS256-signed with the public key (key confusion)',
+      async () => {
+        const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...publicJwk } = signingJwk;
+        const pem = crypto.createPublicKey({ key: publicJwk as crypto.JsonWebKey, format: 'jwk' }).export({ type: 'spki', format: 'pem' });
+        return forge({}, { alg: 'HS256' }, new Uint8Array(Buffer.from(pem)));
+      },
+      'algorithm_not_allowed',
+    ],
+    [
+      'a real token with a changed unit_id (signature mismatch)',
+      async () => {
+        const [header, , signature] = unitTokens.access.split('.');
+        const payload = jose.decodeJwt(unitTokens.access);
+        return `${header}.${b64({ ...payload, unit_id: crypto.randomUUID() })}.${signature}`;
+      },
+      'bad_signature',
+    ],
     ['a token without client_id (RFC 9068 required claim)', () => forge({ client_id: undefined }), 'invalid_claims'],
     ['a token with half a unit (unit_id only)', () => forge({ unit_role: undefined, unit_verified: undefined }), 'invalid_claims'],
     ['something that is not a JWT', async () => 'abc.def', 'malformed_token'],
@@ -309,7 +347,7 @@ describe('RP kit against the provider (S-9, C-T4)', () => {
     expect(jwksFetches()).toBe(Math.max(before, 1));
   });
 
-  it('when the provider JWKS cannot be fetched, then 503 keys_unavailable (not the caller\'s fault)', async () => {
+  it("when the provider JWKS cannot be fetched, then 503 keys_unavailable (not the caller's fault)", async () => {
     const unreachable = createVerifier({ issuer: app.issuer, audience: RESOURCE, jwksUri: 'http://127.0.0.1:9/jwks', keys: { timeoutMs: 2000 } });
     const error = await refusal(unreachable.verifyAccessToken(unitTokens.access));
     expect([error.code, error.status]).toEqual(['keys_unavailable', 503]);

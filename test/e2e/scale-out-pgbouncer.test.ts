@@ -34,7 +34,9 @@ describeScaleOut('scale-out behind HAProxy through PgBouncer transaction pooling
     try {
       const run = await runScript(MAIN, { ...env, PORT: String(await freePort()), DATABASE_URL: pooler.url });
       expect(run.code).toBe(1);
-      expect(run.stderr).toContain('cannot start: the database connection is pooled per transaction (PgBouncer pool_mode=transaction?): set DATABASE_POOL_MODE=transaction, or use pool_mode=session');
+      expect(run.stderr).toContain(
+        'cannot start: the database connection is pooled per transaction (PgBouncer pool_mode=transaction?): set DATABASE_POOL_MODE=transaction, or use pool_mode=session',
+      );
       expect(run.stderr).not.toMatch(/\n\s+at /);
     } finally {
       await pooler.stop();

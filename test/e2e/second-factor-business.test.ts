@@ -33,9 +33,20 @@ describe('per-business requiresMfa (issue #18)', () => {
         businesses,
         clients: [
           testClient(),
-          testClient({ client_id: 'exam-rp', client_name: { 'zh-CN': '公务员考录', en: 'Civil-servant recruitment' }, business: 'civil_service_exam', scopes: ['openid', 'profile', 'unit', 'biz:civil_service_exam'] }),
+          testClient({
+            client_id: 'exam-rp',
+            client_name: { 'zh-CN': '公务员考录', en: 'Civil-servant recruitment' },
+            business: 'civil_service_exam',
+            scopes: ['openid', 'profile', 'unit', 'biz:civil_service_exam'],
+          }),
           // The same business through a system that is not first-party: the consent page comes after the step-up.
-          testClient({ client_id: 'exam-consent-rp', first_party: false, client_name: { 'zh-CN': '公务员考录（第三方）', en: 'Civil-servant recruitment (third party)' }, business: 'civil_service_exam', scopes: ['openid', 'profile', 'unit', 'biz:civil_service_exam'] }),
+          testClient({
+            client_id: 'exam-consent-rp',
+            first_party: false,
+            client_name: { 'zh-CN': '公务员考录（第三方）', en: 'Civil-servant recruitment (third party)' },
+            business: 'civil_service_exam',
+            scopes: ['openid', 'profile', 'unit', 'biz:civil_service_exam'],
+          }),
         ],
       },
     });

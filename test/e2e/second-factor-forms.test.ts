@@ -39,25 +39,28 @@ describe('second-factor forms validated by their DTOs (issue #13, issue #18)', (
   it.each([
     ['zh-CN', false, `此项不能超过${16}个字符。`],
     ['English', true, `This field cannot be longer than ${16} characters.`],
-  ])('when the TOTP code of an enrolment is longer than its DTO allows (%s), then it is refused next to the field, kept as typed, and the service is not asked', async (_language, english, message) => {
-    expect(TOTP_MAX).toBe(16);
-    const person = await createPerson(app.app.services, { verified: true });
-    const browser = await signedIn(person, english);
-    const enrol = await browser.get('/account/security/totp');
-    expect(input(enrol, 'totp')?.getAttribute('maxlength')).toBe(String(TOTP_MAX));
-    const typed = '1'.repeat(TOTP_MAX + 1);
-    const refused = await browser.submit(enrol, 'form#totp-confirm', { totp: typed });
-    expect(refused.status).toBe(400);
-    expect(fieldError(refused, 'totp')).toBe(message);
-    expect(input(refused, 'totp')?.getAttribute('value')).toBe(typed);
-    expect(input(refused, 'totp')?.getAttribute('aria-invalid')).toBe('true');
-    // Refused by the form: no failed enrolment attempt is counted or audited.
-    expect(await countRows(app.db, 'audit_event', "action = 'person.mfa_enrol' AND target_id = $1", [person.id])).toBe(0);
-    // A code of the allowed length still reaches the service, which answers for it.
-    const wrong = await browser.submit(enrol, 'form#totp-confirm', { totp: '000000' });
-    expect(wrong.status).toBe(400);
-    expect(await countRows(app.db, 'audit_event', "action = 'person.mfa_enrol' AND outcome = 'failure' AND target_id = $1", [person.id])).toBe(1);
-  });
+  ])(
+    'when the TOTP code of an enrolment is longer than its DTO allows (%s), then it is refused next to the field, kept as typed, and the service is not asked',
+    async (_language, english, message) => {
+      expect(TOTP_MAX).toBe(16);
+      const person = await createPerson(app.app.services, { verified: true });
+      const browser = await signedIn(person, english);
+      const enrol = await browser.get('/account/security/totp');
+      expect(input(enrol, 'totp')?.getAttribute('maxlength')).toBe(String(TOTP_MAX));
+      const typed = '1'.repeat(TOTP_MAX + 1);
+      const refused = await browser.submit(enrol, 'form#totp-confirm', { totp: typed });
+      expect(refused.status).toBe(400);
+      expect(fieldError(refused, 'totp')).toBe(message);
+      expect(input(refused, 'totp')?.getAttribute('value')).toBe(typed);
+      expect(input(refused, 'totp')?.getAttribute('aria-invalid')).toBe('true');
+      // Refused by the form: no failed enrolment attempt is counted or audited.
+      expect(await countRows(app.db, 'audit_event', "action = 'person.mfa_enrol' AND target_id = $1", [person.id])).toBe(0);
+      // A code of the allowed length still reaches the service, which answers for it.
+      const wrong = await browser.submit(enrol, 'form#totp-confirm', { totp: '000000' });
+      expect(wrong.status).toBe(400);
+      expect(await countRows(app.db, 'audit_event', "action = 'person.mfa_enrol' AND outcome = 'failure' AND target_id = $1", [person.id])).toBe(1);
+    },
+  );
 
   it('when the second factor typed at sign-in is longer than its DTO allows, then the page says so next to the code field, keeps the value, and no attempt is counted', async () => {
     const person = await createPerson(app.app.services, { verified: true });
@@ -88,7 +91,10 @@ describe('second-factor forms validated by their DTOs (issue #13, issue #18)', (
     const refused = await browser.submit(add, 'form#passkey-register', { response: `{"id":"${'x'.repeat(max)}"}` });
     expect(refused.status).toBe(400);
     // The answer travels in a hidden field: the refusal is shown above the form, as the passkey's.
-    const shown = refused.html.querySelectorAll('p.error').filter((node) => !node.hasAttribute('hidden')).map((node) => node.text.trim());
+    const shown = refused.html
+      .querySelectorAll('p.error')
+      .filter((node) => !node.hasAttribute('hidden'))
+      .map((node) => node.text.trim());
     expect(shown).toEqual(['通行密钥验证未通过，请重试。']);
     expect(await countRows(app.db, 'person_passkey', 'person_id = $1', [person.id])).toBe(0);
   });

@@ -30,14 +30,14 @@ describe('the periodic sweep of second factors (issue #18)', () => {
     for (let index = 0; index < 3; index += 1) await passkeys.registrationOptions(person);
     await passkeys.authenticationOptions(undefined);
     expect(await countRows(app.db, 'person_recovery_code', 'person_id = $1', [person.id])).toBe(10);
-    expect(await countRows(app.db, 'webauthn_challenge', "subject = $1", [person.id])).toBe(3);
+    expect(await countRows(app.db, 'webauthn_challenge', 'subject = $1', [person.id])).toBe(3);
 
     // Now: nothing has expired; the used codes go, two statements' worth with a batch of 2.
     expect(await sweepSecondFactors(app.db, new Date(), 2)).toBe(3);
     expect(await countRows(app.db, 'person_recovery_code', 'person_id = $1', [person.id])).toBe(7);
     expect(await countRows(app.db, 'person_recovery_code', 'person_id = $1 AND used_at IS NULL', [person.id])).toBe(7);
     await expect(mfa.status(person.id)).resolves.toMatchObject({ totp: true, recoveryCodesLeft: 7 });
-    expect(await countRows(app.db, 'webauthn_challenge', "subject = $1", [person.id])).toBe(3);
+    expect(await countRows(app.db, 'webauthn_challenge', 'subject = $1', [person.id])).toBe(3);
 
     // Ten minutes on (a challenge lives five): every challenge has expired and goes, in batches of 2.
     const later = new Date(Date.now() + 10 * 60 * 1000);

@@ -129,9 +129,7 @@ describe('TOTP second factor for persons (issue #18)', () => {
     const done = await first.browser.submit(first.second, 'form#second-factor', { code: recoveryCodes[0]!.toLowerCase() });
     const tokens = await redeem(config, first.authorization, callbackOf(done));
     expect(tokens.claims()).toMatchObject({ amr: ['pwd', 'otp'], acr: 'urn:unit-oidc:acr:mfa' });
-    const { rows } = await app.db.query<{ detail: { left: number } }>(
-      "SELECT detail FROM audit_event WHERE action = 'person.recovery_code_used' AND target_id = $1", [person.id],
-    );
+    const { rows } = await app.db.query<{ detail: { left: number } }>("SELECT detail FROM audit_event WHERE action = 'person.recovery_code_used' AND target_id = $1", [person.id]);
     expect(rows.map((row) => row.detail.left)).toEqual([9]);
     const second = await passwordStep(person);
     const refused = await second.browser.submit(second.second, 'form#second-factor', { code: recoveryCodes[0]! });

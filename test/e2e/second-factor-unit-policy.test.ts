@@ -109,7 +109,8 @@ describe('per-unit MFA policy (issue #18)', () => {
     await turnOn(unit);
     expect(await app.app.services.unitMfa.required(unit.id)).toBe(true);
     const { rows } = await app.db.query<{ detail: { required: boolean }; actor_type: string }>(
-      "SELECT detail, actor_type FROM audit_event WHERE action = 'unit.mfa_policy' AND target_id = $1", [unit.id],
+      "SELECT detail, actor_type FROM audit_event WHERE action = 'unit.mfa_policy' AND target_id = $1",
+      [unit.id],
     );
     expect(rows).toEqual([{ detail: { required: true }, actor_type: 'unit' }]);
     // And off again, through the same confirmation step.

@@ -151,7 +151,8 @@ describe('authentication and recovery (S-20 … S-25)', () => {
   describe('S-21', () => {
     async function lockRow(key: string) {
       const { rows } = await app.db.query<{ locked_until: Date | null; lockouts: number; now: Date }>(
-        'SELECT locked_until, lockouts, now() AS now FROM rate_limit WHERE key = $1', [key],
+        'SELECT locked_until, lockouts, now() AS now FROM rate_limit WHERE key = $1',
+        [key],
       );
       return rows[0];
     }
@@ -167,7 +168,13 @@ describe('authentication and recovery (S-20 … S-25)', () => {
         let pageOne = await one.get('/account');
         let pageTwo = await two.get('/account');
         // Five failures, spread over both instances: 3 on the first, 2 on the second.
-        for (const [browser, which] of [[one, 1], [two, 2], [one, 1], [two, 2], [one, 1]] as const) {
+        for (const [browser, which] of [
+          [one, 1],
+          [two, 2],
+          [one, 1],
+          [two, 2],
+          [one, 1],
+        ] as const) {
           const page = await browser.submit(which === 1 ? pageOne : pageTwo, 'form#person-login', { account: person.loginName, password: 'wrong password 123' });
           expect(page.status).toBe(401);
           expect(text(page)).toContain(WRONG);
@@ -175,15 +182,18 @@ describe('authentication and recovery (S-20 … S-25)', () => {
           else pageTwo = page;
         }
         // Locked on both instances, even with the right password.
-        for (const [browser, page] of [[one, pageOne], [two, pageTwo]] as const) {
+        for (const [browser, page] of [
+          [one, pageOne],
+          [two, pageTwo],
+        ] as const) {
           const refused = await browser.submit(page, 'form#person-login', { account: person.loginName, password: person.password });
           expect(refused.status).toBe(429);
           expect(text(refused)).toContain(LOCKED);
           expect(new URL(refused.url).pathname).not.toBe('/account');
         }
-        const { rows } = await database.db.query<{ locked_until: Date; now: Date }>(
-          'SELECT locked_until, now() AS now FROM rate_limit WHERE key = $1', [`login:person:${person.id}`],
-        );
+        const { rows } = await database.db.query<{ locked_until: Date; now: Date }>('SELECT locked_until, now() AS now FROM rate_limit WHERE key = $1', [
+          `login:person:${person.id}`,
+        ]);
         expect(rows).toHaveLength(1);
         const seconds = (rows[0]!.locked_until.getTime() - rows[0]!.now.getTime()) / 1000;
         expect(seconds).toBeGreaterThan(0);
@@ -298,7 +308,10 @@ describe('authentication and recovery (S-20 … S-25)', () => {
         const started = performance.now();
         const result = await browser.submit(page, 'form#person-login', { account, password: 'not the password 1' });
         const ms = performance.now() - started;
-        const html = result.body.replaceAll(account, 'ACCOUNT').replaceAll(uid, 'UID').replace(/name="_csrf" value="[^"]*"/g, '');
+        const html = result.body
+          .replaceAll(account, 'ACCOUNT')
+          .replaceAll(uid, 'UID')
+          .replace(/name="_csrf" value="[^"]*"/g, '');
         return { status: result.status, text: text(result).replaceAll(account, 'ACCOUNT'), html, ms };
       };
       const unknownName = () => `nobody${crypto.randomBytes(4).toString('hex')}`;
@@ -335,7 +348,9 @@ describe('authentication and recovery (S-20 … S-25)', () => {
       status: page.status,
       text: text(page),
       // The account field echoes what the person typed; that reveals nothing.
-      html: page.body.replace(/name="challenge" value="[^"]*"/g, '').replace(/name="_csrf" value="[^"]*"/g, '')
+      html: page.body
+        .replace(/name="challenge" value="[^"]*"/g, '')
+        .replace(/name="_csrf" value="[^"]*"/g, '')
         .replace(/(name="account" type="text" value=")[^"]*"/g, '$1"'),
     });
 
@@ -367,17 +382,20 @@ describe('authentication and recovery (S-20 … S-25)', () => {
       const shape = (page: Page, phone: string) => ({
         status: page.status,
         text: text(page).replaceAll(masked(phone), 'MASKED'),
-        html: page.body.replaceAll(masked(phone), 'MASKED').replaceAll(phone, 'PHONE')
-          .replace(/name="challenge" value="[^"]*"/g, '').replace(/name="_csrf" value="[^"]*"/g, ''),
+        html: page.body
+          .replaceAll(masked(phone), 'MASKED')
+          .replaceAll(phone, 'PHONE')
+          .replace(/name="challenge" value="[^"]*"/g, '')
+          .replace(/name="_csrf" value="[^"]*"/g, ''),
       });
       const codesBefore = await countRows(app.db, 'one_time_code');
       const forNew = await registrationStep(new Browser(app.url), fresh);
       const forTaken = await registrationStep(new Browser(app.url), person.mobile);
       expect(shape(forTaken, person.mobile)).toEqual(shape(forNew, fresh));
       await jobsSettled(app.db);
-      const body = async (phone: string) => (await app.db.query<{ body: string; template: string }>(
-        'SELECT body, template FROM notification_outbox WHERE recipient = $1 ORDER BY created_at DESC LIMIT 1', [phone],
-      )).rows[0];
+      const body = async (phone: string) =>
+        (await app.db.query<{ body: string; template: string }>('SELECT body, template FROM notification_outbox WHERE recipient = $1 ORDER BY created_at DESC LIMIT 1', [phone]))
+          .rows[0];
       expect((await body(fresh))?.body).toMatch(/\d{6}/);
       const told = await body(person.mobile);
       expect(told?.body).toContain('该号码已注册');
@@ -416,7 +434,13 @@ describe('authentication and recovery (S-20 … S-25)', () => {
     }
     const tryRegister = (browser: Browser, step: Page, values: Record<string, string>) => {
       const password = passwordOf(16);
-      return browser.submit(step, 'form[action="/register"]', { loginName: `otp${crypto.randomBytes(4).toString('hex')}`, password, passwordConfirm: password, agree: 'yes', ...values });
+      return browser.submit(step, 'form[action="/register"]', {
+        loginName: `otp${crypto.randomBytes(4).toString('hex')}`,
+        password,
+        passwordConfirm: password,
+        agree: 'yes',
+        ...values,
+      });
     };
 
     it('S-23 one-time codes are 6 digits stored only as a keyed hash, never in plain text', async () => {
@@ -520,7 +544,10 @@ describe('authentication and recovery (S-20 … S-25)', () => {
   });
 
   describe('S-24', () => {
-    interface SignedIn { browser: Browser; tokens: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers }
+    interface SignedIn {
+      browser: Browser;
+      tokens: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers;
+    }
 
     async function signInRp(person: TestPerson, browser = new Browser(app.url)): Promise<SignedIn> {
       const authorization = await authorizationUrl(config);
@@ -635,17 +662,29 @@ describe('authentication and recovery (S-20 … S-25)', () => {
       fs.writeFileSync(path.join(dir, 'clients.json'), JSON.stringify(testClientsFile()));
       const postgres = process.env.TEST_DATABASE_URL ? await createPostgresDatabase() : undefined;
       const env: Record<string, string> = {
-        ...production, KEYS_AUTO_GENERATE: 'true', HOST: '127.0.0.1', LOG_LEVEL: 'info',
-        CERTS_DIR: path.join(dir, 'certs'), DATA_DIR: path.join(dir, 'data'), CLIENTS_FILE: path.join(dir, 'clients.json'),
+        ...production,
+        KEYS_AUTO_GENERATE: 'true',
+        HOST: '127.0.0.1',
+        LOG_LEVEL: 'info',
+        CERTS_DIR: path.join(dir, 'certs'),
+        DATA_DIR: path.join(dir, 'data'),
+        CLIENTS_FILE: path.join(dir, 'clients.json'),
         ...(postgres ? { DATABASE_URL: postgres.url } : {}),
       };
       const server = await startServerProcess(env);
       try {
         const browser = new Browser(server.url);
-        const login = await browser.get(`/auth?${new URLSearchParams({
-          client_id: 'test-rp', response_type: 'code', scope: 'openid', redirect_uri: 'http://rp.test/cb',
-          code_challenge: 'x'.repeat(43), code_challenge_method: 'S256', state: 'state-1234',
-        })}`);
+        const login = await browser.get(
+          `/auth?${new URLSearchParams({
+            client_id: 'test-rp',
+            response_type: 'code',
+            scope: 'openid',
+            redirect_uri: 'http://rp.test/cb',
+            code_challenge: 'x'.repeat(43),
+            code_challenge_method: 'S256',
+            state: 'state-1234',
+          })}`,
+        );
         const page = await browser.submit(login, 'form#person-login', { account: 'zhangsan', password: 'Demo-anything-1' });
         expect(page.status).toBe(401);
         expect(text(page)).toContain(WRONG);

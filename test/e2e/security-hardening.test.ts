@@ -25,8 +25,9 @@ describe('security hardening under concurrency and hostile input (S-26, S-28, S-
       const person = await createPerson(app.app.services);
       const browser = new RecordingBrowser(app.url, { 'X-Forwarded-For': '203.0.113.26' });
       const login = await browser.get('/account');
-      const wrong = await Promise.all(Array.from({ length: 29 }, (_unused, index) =>
-        browser.submit(login, 'form#person-login', { account: person.loginName, password: `wrong password ${index}` })));
+      const wrong = await Promise.all(
+        Array.from({ length: 29 }, (_unused, index) => browser.submit(login, 'form#person-login', { account: person.loginName, password: `wrong password ${index}` })),
+      );
       const statuses = wrong.map((page) => page.status);
       expect(statuses.filter((status) => status === 401).length).toBeLessThanOrEqual(ACCOUNT_LOCKOUT.limit);
       expect(statuses.filter((status) => status === 429).length).toBeGreaterThanOrEqual(29 - ACCOUNT_LOCKOUT.limit);
@@ -73,9 +74,9 @@ describe('security hardening under concurrency and hostile input (S-26, S-28, S-
       try {
         const browser = new Browser(small.url);
         const login = await browser.get('/account');
-        const pages = await Promise.all(Array.from({ length: 12 }, (_unused, index) => browser.submit(login, 'form#person-login', {
-          account: `nobody-s28-${index}`, password: `wrong password ${index}`,
-        })));
+        const pages = await Promise.all(
+          Array.from({ length: 12 }, (_unused, index) => browser.submit(login, 'form#person-login', { account: `nobody-s28-${index}`, password: `wrong password ${index}` })),
+        );
         const busy = pages.filter((page) => page.status === 503);
         expect(busy.length).toBeGreaterThanOrEqual(1);
         expect(pages.filter((page) => page.status === 401).length).toBeGreaterThanOrEqual(3);
@@ -104,13 +105,21 @@ describe('security hardening under concurrency and hostile input (S-26, S-28, S-
       const step = await registrationStep(browser, phone);
       const code = await lastCode(app.db, phone);
       const wrong = await browser.submit(step, 'form[action="/register"]', {
-        code: code === '000000' ? '000001' : '000000', loginName: existing.loginName, password: 'a fine long passphrase 29', passwordConfirm: 'a fine long passphrase 29', agree: 'yes',
+        code: code === '000000' ? '000001' : '000000',
+        loginName: existing.loginName,
+        password: 'a fine long passphrase 29',
+        passwordConfirm: 'a fine long passphrase 29',
+        agree: 'yes',
       });
       expect(wrong.status).toBe(400);
       expect(text(wrong)).toContain('验证码错误或已失效，请重新获取。');
       expect(text(wrong)).not.toContain('该账号已被注册');
       const right = await browser.submit(step, 'form[action="/register"]', {
-        code, loginName: existing.loginName, password: 'a fine long passphrase 29', passwordConfirm: 'a fine long passphrase 29', agree: 'yes',
+        code,
+        loginName: existing.loginName,
+        password: 'a fine long passphrase 29',
+        passwordConfirm: 'a fine long passphrase 29',
+        agree: 'yes',
       });
       expect(right.status).toBe(409);
       expect(text(right)).toContain('该账号已被注册，请换一个。');
@@ -123,7 +132,12 @@ describe('security hardening under concurrency and hostile input (S-26, S-28, S-
       const statuses: number[] = [];
       for (let index = 0; index <= REGISTER_LIMITS.perIp.limit; index += 1) {
         const page = await browser.submit(step, 'form[action="/register"]', {
-          mobile: mobile(), code: '123456', loginName: `s28reg${index}`, password: 'a fine long passphrase 28', passwordConfirm: 'a fine long passphrase 28', agree: 'yes',
+          mobile: mobile(),
+          code: '123456',
+          loginName: `s28reg${index}`,
+          password: 'a fine long passphrase 28',
+          passwordConfirm: 'a fine long passphrase 28',
+          agree: 'yes',
         });
         statuses.push(page.status);
       }
@@ -207,19 +221,39 @@ describe('security hardening under concurrency and hostile input (S-26, S-28, S-
 
   describe('S-36 return paths', () => {
     it.each([
-      '//evil.example/', '/%09/evil.example/', '/\t/evil.example/', '/\\evil.example', '/\\/evil.example', '/%2F%2Fevil.example',
-      '/%2fevil.example', '/%5cevil.example', '/@evil.example', '/a@evil.example', 'https://evil.example/', 'evil.example',
-      '/%0d%0aSet-Cookie:x=1', '/\r\nLocation: https://evil.example', '/ /evil.example', '/%252F%252Fevil.example', '/.%2e/%2e%2e/evil',
-      '/a//b', '', 'javascript:alert(1)', '/\u3000/evil.example',
+      '//evil.example/',
+      '/%09/evil.example/',
+      '/\t/evil.example/',
+      '/\\evil.example',
+      '/\\/evil.example',
+      '/%2F%2Fevil.example',
+      '/%2fevil.example',
+      '/%5cevil.example',
+      '/@evil.example',
+      '/a@evil.example',
+      'https://evil.example/',
+      'evil.example',
+      '/%0d%0aSet-Cookie:x=1',
+      '/\r\nLocation: https://evil.example',
+      '/ /evil.example',
+      '/%252F%252Fevil.example',
+      '/.%2e/%2e%2e/evil',
+      '/a//b',
+      '',
+      'javascript:alert(1)',
+      '/\u3000/evil.example',
     ])('S-36 when the language switch is given the return path %j, then it redirects to / instead', async (value) => {
       const response = await fetch(`${app.url}/lang?to=en&return=${encodeURIComponent(value)}`, { redirect: 'manual' });
       expect(response.status).toBe(302);
       expect(response.headers.get('location')).toBe('/');
     });
 
-    it.each(['/account', '/unit/bindings?page=2', '/interaction/abc-DEF_123', '/a/b.c?x=%20y&z=1'])('S-36 when the return path is the local path %j, then it is kept', async (value) => {
-      const response = await fetch(`${app.url}/lang?to=en&return=${encodeURIComponent(value)}`, { redirect: 'manual' });
-      expect(response.headers.get('location')).toBe(value);
-    });
+    it.each(['/account', '/unit/bindings?page=2', '/interaction/abc-DEF_123', '/a/b.c?x=%20y&z=1'])(
+      'S-36 when the return path is the local path %j, then it is kept',
+      async (value) => {
+        const response = await fetch(`${app.url}/lang?to=en&return=${encodeURIComponent(value)}`, { redirect: 'manual' });
+        expect(response.headers.get('location')).toBe(value);
+      },
+    );
   });
 });

@@ -5,8 +5,22 @@ import { Browser, type Page } from '../support/browser.js';
 import { RP_REDIRECT, TEST_SECRET, testClient, testClientsFile } from '../support/fixtures.js';
 import { createPerson, type TestPerson } from '../support/people.js';
 import {
-  codeOf, codeRequest, fetchMetadata, locationOf, redeemCode, redirectTo, signInFor, silentFor, sleep, storedArtefact,
-  stringField, TEST_RP, type ClientAuth, type CodeRequest, type JsonResponse, type ProviderMetadata,
+  codeOf,
+  codeRequest,
+  fetchMetadata,
+  locationOf,
+  redeemCode,
+  redirectTo,
+  signInFor,
+  silentFor,
+  sleep,
+  storedArtefact,
+  stringField,
+  TEST_RP,
+  type ClientAuth,
+  type CodeRequest,
+  type JsonResponse,
+  type ProviderMetadata,
 } from '../support/oauth.js';
 import { authorizationError, errorShownOnPage } from '../support/oidc-errors.js';
 
@@ -173,13 +187,14 @@ describe('S-1, S-3, S-4, S-6, S-11: the authorization endpoint', () => {
       // for one, and an exact copy is the control that the copy itself is redeemable.
       const request = codeRequest(metadata);
       const code = await signedInCode(request);
-      const copy = async (id: string, strip: boolean) => app.db.query(
-        `INSERT INTO oidc_model (model, id, payload, grant_id, uid, account_id, expires_at)
+      const copy = async (id: string, strip: boolean) =>
+        app.db.query(
+          `INSERT INTO oidc_model (model, id, payload, grant_id, uid, account_id, expires_at)
          SELECT model, $2, (CASE WHEN $3 THEN payload - 'codeChallenge' - 'codeChallengeMethod' ELSE payload END)
                 || jsonb_build_object('jti', $2::text), grant_id, uid, account_id, expires_at
          FROM oidc_model WHERE model = 'AuthorizationCode' AND id = $1`,
-        [code, id, strip],
-      );
+          [code, id, strip],
+        );
       const stripped = `${code}-nochallenge`;
       const exact = `${code}-exact`;
       await copy(stripped, true);
@@ -311,7 +326,7 @@ describe('S-1, S-3, S-4, S-6, S-11: the authorization endpoint', () => {
     it('S-11 when discovery is read, then the issuer is exact and code_challenge_methods_supported is ["S256"]', async () => {
       const response = await fetch(`${app.issuer}/.well-known/openid-configuration`);
       expect(response.status).toBe(200);
-      const document = await response.json() as Record<string, unknown>;
+      const document = (await response.json()) as Record<string, unknown>;
       expect(document.issuer).toBe(app.issuer);
       expect(document.issuer).toBe(app.config.issuer);
       expect(document.issuer).not.toMatch(/\/$/);
@@ -321,9 +336,7 @@ describe('S-1, S-3, S-4, S-6, S-11: the authorization endpoint', () => {
 
     it('S-11 when the authorization request carries unknown parameters, then they are ignored and the flow succeeds', async () => {
       const browser = new Browser(app.url);
-      const request = codeRequest(metadata, {
-        foo: 'bar', x_tracking: '1', unit_id: 'forged', 'claims[sub]': 'x', acr: 'urn:uop:mfa', id_token: 'nope', registration_hint: 'x',
-      });
+      const request = codeRequest(metadata, { foo: 'bar', x_tracking: '1', unit_id: 'forged', 'claims[sub]': 'x', acr: 'urn:uop:mfa', id_token: 'nope', registration_hint: 'x' });
       const callback = await signInFor(browser, request, person.loginName, person.password);
       expect(callback.searchParams.get('state')).toBe(request.state);
       const tokens = await redeemCode(metadata, TEST_RP, request, codeOf(callback));

@@ -9,10 +9,7 @@ import { Browser, type Page } from '../support/browser.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { TEST_SECRET, testClient, testClientsFile } from '../support/fixtures.js';
 import { createPerson, type TestPerson } from '../support/people.js';
-import {
-  codeOf, codeRequest, fetchMetadata, redeemCode, signInFor, silentFor, stringField, TEST_RP,
-  type ClientAuth, type ProviderMetadata,
-} from '../support/oauth.js';
+import { codeOf, codeRequest, fetchMetadata, redeemCode, signInFor, silentFor, stringField, TEST_RP, type ClientAuth, type ProviderMetadata } from '../support/oauth.js';
 import { authorizationError, errorShownOnPage } from '../support/oidc-errors.js';
 import { startRpServer, type RpServer } from '../support/rp-server.js';
 
@@ -27,7 +24,7 @@ const BROWSER_ACCEPT = { accept: 'text/html,application/xhtml+xml,application/xm
 async function publicJwks(metadata: ProviderMetadata): Promise<jose.JSONWebKeySet> {
   const response = await fetch(metadata.jwks_uri);
   expect(response.status).toBe(200);
-  return await response.json() as jose.JSONWebKeySet;
+  return (await response.json()) as jose.JSONWebKeySet;
 }
 
 describe('S-10 RP-initiated and back-channel logout', () => {
@@ -56,9 +53,7 @@ describe('S-10 RP-initiated and back-channel logout', () => {
   /** Signs a new browser in at `auth` and returns it with the ID token. */
   async function signedIn(auth: ClientAuth = TEST_RP, browser = new Browser(app.url)): Promise<{ browser: Browser; idToken: string }> {
     const request = codeRequest(metadata, { client_id: auth.clientId });
-    const callback = browser.jar.getCookiesSync(app.url).length
-      ? await silentFor(browser, request)
-      : await signInFor(browser, request, person.loginName, person.password);
+    const callback = browser.jar.getCookiesSync(app.url).length ? await silentFor(browser, request) : await signInFor(browser, request, person.loginName, person.password);
     const tokens = await redeemCode(metadata, auth, request, codeOf(callback));
     expect(tokens.status).toBe(200);
     return { browser, idToken: stringField(tokens, 'id_token') };
@@ -151,7 +146,10 @@ describe('S-10 RP-initiated and back-channel logout', () => {
     expect(logoutToken).toEqual(expect.any(String));
 
     const { payload, protectedHeader } = await jose.jwtVerify(logoutToken!, jose.createLocalJWKSet(await publicJwks(metadata)), {
-      issuer: app.issuer, audience: 'test-rp', algorithms: ['RS256'], requiredClaims: ['iat', 'jti', 'events'],
+      issuer: app.issuer,
+      audience: 'test-rp',
+      algorithms: ['RS256'],
+      requiredClaims: ['iat', 'jti', 'events'],
     });
     expect(protectedHeader.alg).toBe('RS256');
     if (protectedHeader.typ !== undefined) expect(protectedHeader.typ).toBe('logout+jwt');

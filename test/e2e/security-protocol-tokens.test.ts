@@ -9,8 +9,23 @@ import { Browser } from '../support/browser.js';
 import { RP_REDIRECT, TEST_SECRET, testClient, testClientsFile } from '../support/fixtures.js';
 import { createPerson, type TestPerson } from '../support/people.js';
 import {
-  codeOf, codeRequest, fetchMetadata, introspect, postForm, redeemCode, refresh, signInFor, silentFor, storedArtefact,
-  stringField, TEST_RP, userinfoStatus, type ClientAuth, type CodeRequest, type JsonResponse, type ProviderMetadata,
+  codeOf,
+  codeRequest,
+  fetchMetadata,
+  introspect,
+  postForm,
+  redeemCode,
+  refresh,
+  signInFor,
+  silentFor,
+  storedArtefact,
+  stringField,
+  TEST_RP,
+  userinfoStatus,
+  type ClientAuth,
+  type CodeRequest,
+  type JsonResponse,
+  type ProviderMetadata,
 } from '../support/oauth.js';
 
 /**
@@ -65,7 +80,7 @@ describe('S-2, S-5, S-7, S-8: codes, ID tokens, refresh tokens and client authen
 
   async function jwks(): Promise<ReturnType<typeof jose.createLocalJWKSet>> {
     const response = await fetch(metadata.jwks_uri);
-    return jose.createLocalJWKSet(await response.json() as jose.JSONWebKeySet);
+    return jose.createLocalJWKSet((await response.json()) as jose.JSONWebKeySet);
   }
 
   describe('S-2 an authorization code works once', () => {
@@ -118,7 +133,9 @@ describe('S-2, S-5, S-7, S-8: codes, ID tokens, refresh tokens and client authen
       const header = jose.decodeProtectedHeader(idToken);
       expect(header.alg).toBe('RS256');
       const { payload, protectedHeader } = await jose.jwtVerify(idToken, await jwks(), {
-        issuer: app.issuer, audience: 'test-rp', algorithms: ['RS256'],
+        issuer: app.issuer,
+        audience: 'test-rp',
+        algorithms: ['RS256'],
         requiredClaims: ['iss', 'aud', 'exp', 'iat', 'sub', 'nonce', 'auth_time'],
       });
       expect(protectedHeader.kid).toEqual(expect.any(String));
@@ -150,7 +167,7 @@ describe('S-2, S-5, S-7, S-8: codes, ID tokens, refresh tokens and client authen
     });
 
     it('S-5 when alg none is looked for, then discovery never offers it and clients.json cannot ask for it', async () => {
-      const document = await (await fetch(`${app.issuer}/.well-known/openid-configuration`)).json() as Record<string, unknown>;
+      const document = (await (await fetch(`${app.issuer}/.well-known/openid-configuration`)).json()) as Record<string, unknown>;
       expect(document.id_token_signing_alg_values_supported).toContain('RS256');
       const algorithmLists = Object.entries(document).filter(([name]) => name.endsWith('_alg_values_supported'));
       expect(algorithmLists.length).toBeGreaterThan(0);
@@ -276,10 +293,7 @@ describe('S-2, S-5, S-7, S-8: codes, ID tokens, refresh tokens and client authen
 
       // The chain began 30 days minus an hour ago: the rotated token may live one more hour at most.
       const chainStart = Math.floor(Date.now() / 1000) - 30 * DAY + 3600;
-      await app.db.query(
-        "UPDATE oidc_model SET payload = payload || jsonb_build_object('iiat', $2::bigint) WHERE model = 'RefreshToken' AND id = $1",
-        [first, chainStart],
-      );
+      await app.db.query("UPDATE oidc_model SET payload = payload || jsonb_build_object('iiat', $2::bigint) WHERE model = 'RefreshToken' AND id = $1", [first, chainStart]);
       const rotated = await refresh(metadata, TEST_RP, first);
       expect(rotated.status).toBe(200);
       const next = stringField(rotated, 'refresh_token');
@@ -318,7 +332,7 @@ describe('S-2, S-5, S-7, S-8: codes, ID tokens, refresh tokens and client authen
     }
 
     async function call(endpoint: Endpoint, auth: ClientAuth | undefined, owner: ClientAuth, prepared?: Material): Promise<JsonResponse> {
-      const { url, params } = prepared ?? await material(endpoint, owner);
+      const { url, params } = prepared ?? (await material(endpoint, owner));
       return postForm(url, params, auth);
     }
 

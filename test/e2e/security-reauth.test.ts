@@ -30,7 +30,7 @@ describe('re-authentication keeps the account (S-34)', () => {
   });
   afterAll(() => app.close());
 
-  it('S-34 when a person\'s sign-in is old, then the sensitive page asks for the password of that same person only, shown fixed, and says why', async () => {
+  it("S-34 when a person's sign-in is old, then the sensitive page asks for the password of that same person only, shown fixed, and says why", async () => {
     const browser = new Browser(app.url);
     await signInToAccount(browser, contact.loginName, contact.password);
     await setSignInAge(app.db, { kind: 'person', id: contact.id }, STALE);
@@ -47,7 +47,7 @@ describe('re-authentication keeps the account (S-34)', () => {
     expect(page.html.querySelectorAll('form#person-login input:not([type="hidden"])').map((input) => input.getAttribute('name'))).toEqual(['password']);
   });
 
-  it('S-34 when another person\'s credentials are entered on the re-authentication page, then they are refused with a readable message and the sensitive page never opens for that person', async () => {
+  it("S-34 when another person's credentials are entered on the re-authentication page, then they are refused with a readable message and the sensitive page never opens for that person", async () => {
     const browser = new Browser(app.url);
     await signInToAccount(browser, contact.loginName, contact.password);
     await setSignInAge(app.db, { kind: 'person', id: contact.id }, STALE);
@@ -67,7 +67,7 @@ describe('re-authentication keeps the account (S-34)', () => {
     expect(done.body).not.toContain(otherUnit.name);
   });
 
-  it('S-34 when another unit\'s credentials are entered on the unit console\'s re-authentication page, then they are refused and the sub-accounts of the first unit open only with its own password', async () => {
+  it("S-34 when another unit's credentials are entered on the unit console's re-authentication page, then they are refused and the sub-accounts of the first unit open only with its own password", async () => {
     const browser = new Browser(app.url);
     await signInUnit(browser, unit);
     await setSignInAge(app.db, { kind: 'unit', id: unit.id }, STALE);

@@ -35,7 +35,11 @@ const deleted = (cookie: SetCookie) => cookie.value === '' || /1970/.test(cookie
 
 /** Keygrip's signature (what the `cookies` module puts in `<name>.sig`). */
 function cookieSignature(key: string, name: string, value: string): string {
-  return crypto.createHmac('sha1', key).update(`${name}=${value}`).digest('base64').replace(/\/|\+|=/g, (x) => ({ '/': '_', '+': '-', '=': '' })[x]!);
+  return crypto
+    .createHmac('sha1', key)
+    .update(`${name}=${value}`)
+    .digest('base64')
+    .replace(/\/|\+|=/g, (x) => ({ '/': '_', '+': '-', '=': '' })[x]!);
 }
 
 function csp(headers: Headers): Map<string, string[]> {
@@ -62,9 +66,8 @@ describe('sessions and web (S-30 … S-33)', () => {
   afterAll(() => app.close());
 
   const services = () => app.app.services;
-  const sessionIds = async (accountId: string) => (await app.db.query<{ id: string }>(
-    "SELECT id FROM oidc_model WHERE model = 'Session' AND account_id = $1", [accountId],
-  )).rows.map((row) => row.id);
+  const sessionIds = async (accountId: string) =>
+    (await app.db.query<{ id: string }>("SELECT id FROM oidc_model WHERE model = 'Session' AND account_id = $1", [accountId])).rows.map((row) => row.id);
 
   async function silent(browser: Browser, configuration = config): Promise<URL> {
     const authorization = await authorizationUrl(configuration, { prompt: 'none' });
@@ -179,8 +182,7 @@ describe('sessions and web (S-30 … S-33)', () => {
       for (const page of browser.responses) {
         const set = page.headers.getSetCookie().map(parseSetCookie);
         for (const cookie of set.filter((c) => !c.name.endsWith('.sig') && !deleted(c))) {
-          expect({ cookie: cookie.raw, signed: set.some((c) => c.name === `${cookie.name}.sig` && c.value.length > 0) })
-            .toEqual({ cookie: cookie.raw, signed: true });
+          expect({ cookie: cookie.raw, signed: set.some((c) => c.name === `${cookie.name}.sig` && c.value.length > 0) }).toEqual({ cookie: cookie.raw, signed: true });
         }
       }
       // Over plain http with no trusted proxy, nothing claims to be Secure.
@@ -309,10 +311,20 @@ describe('sessions and web (S-30 … S-33)', () => {
       const step = await registering.submit(await registering.get('/register'), 'form[action="/register/code"]', { mobile: phone });
       pages.push(step);
       const password = `Pw-${crypto.randomBytes(9).toString('base64url')}`;
-      out.push({ name: 'register', browser: registering, url: '/register', fields: {
-        mobile: phone, challenge: step.html.querySelector('input[name="challenge"]')!.getAttribute('value')!, code: await lastCode(app.db, phone),
-        loginName: `csrf${crypto.randomBytes(4).toString('hex')}`, password, passwordConfirm: password, agree: 'yes',
-      } });
+      out.push({
+        name: 'register',
+        browser: registering,
+        url: '/register',
+        fields: {
+          mobile: phone,
+          challenge: step.html.querySelector('input[name="challenge"]')!.getAttribute('value')!,
+          code: await lastCode(app.db, phone),
+          loginName: `csrf${crypto.randomBytes(4).toString('hex')}`,
+          password,
+          passwordConfirm: password,
+          agree: 'yes',
+        },
+      });
 
       const recovering = new Browser(app.url);
       pages.push(await recovering.get('/recover/person'));
@@ -321,10 +333,17 @@ describe('sessions and web (S-30 … S-33)', () => {
       const resetting = new Browser(app.url);
       const recoveryStep = await resetting.submit(await resetting.get('/recover/person'), 'form[action="/recover/person/code"]', { account: person.loginName });
       pages.push(recoveryStep);
-      out.push({ name: 'recovery', browser: resetting, url: '/recover/person', fields: {
-        challenge: recoveryStep.html.querySelector('input[name="challenge"]')!.getAttribute('value')!, code: await lastCode(app.db, person.mobile),
-        password, passwordConfirm: password,
-      } });
+      out.push({
+        name: 'recovery',
+        browser: resetting,
+        url: '/recover/person',
+        fields: {
+          challenge: recoveryStep.html.querySelector('input[name="challenge"]')!.getAttribute('value')!,
+          code: await lastCode(app.db, person.mobile),
+          password,
+          passwordConfirm: password,
+        },
+      });
 
       const signingIn = new Browser(app.url);
       const login = await signingIn.get((await authorizationUrl(config)).url.toString());
@@ -334,15 +353,28 @@ describe('sessions and web (S-30 … S-33)', () => {
       out.push({ name: 'abort', browser: signingIn, url: `/interaction/${uid}/abort`, fields: {} });
 
       const consenting = new Browser(app.url);
-      const consent = await consenting.submit(await consenting.get((await authorizationUrl(thirdParty, { scope: 'openid profile' })).url.toString()), 'form#person-login', { account: person.loginName, password: person.password });
+      const consent = await consenting.submit(await consenting.get((await authorizationUrl(thirdParty, { scope: 'openid profile' })).url.toString()), 'form#person-login', {
+        account: person.loginName,
+        password: person.password,
+      });
       expect(consent.html.querySelector('form[action$="/confirm"]')).not.toBeNull();
       pages.push(consent);
-      out.push({ name: 'consent', browser: consenting, url: new URL(consent.html.querySelector('form[action$="/confirm"]')!.getAttribute('action')!, app.url).pathname, fields: {} });
+      out.push({
+        name: 'consent',
+        browser: consenting,
+        url: new URL(consent.html.querySelector('form[action$="/confirm"]')!.getAttribute('action')!, app.url).pathname,
+        fields: {},
+      });
 
       const operatorLogin = new Browser(app.url);
       const operatorPage = await operatorLogin.get('/operator');
       pages.push(operatorPage);
-      out.push({ name: 'operator sign-in', browser: operatorLogin, url: operatorPage.html.querySelector('form[action$="/operator-login"]')!.getAttribute('action')!, fields: { account: operator.loginName, password: operator.password } });
+      out.push({
+        name: 'operator sign-in',
+        browser: operatorLogin,
+        url: operatorPage.html.querySelector('form[action$="/operator-login"]')!.getAttribute('action')!,
+        fields: { account: operator.loginName, password: operator.password },
+      });
       const totpStep = await operatorLogin.submit(operatorPage, 'form[action$="/operator-login"]', { account: operator.loginName, password: operator.password });
       pages.push(totpStep);
       out.push({ name: 'operator totp', browser: operatorLogin, url: totpStep.html.querySelector('form[action$="/totp"]')!.getAttribute('action')!, fields: { totp: '123456' } });
@@ -363,7 +395,7 @@ describe('sessions and web (S-30 … S-33)', () => {
 
     const watched: WatchedTable[] = ['person', 'operator', 'one_time_code', 'notification_outbox', 'audit_event', 'rate_limit', 'oidc_model'];
 
-    it('S-32 a POST without a CSRF token, with a wrong one, or with another browser\'s is refused with 403 and a readable page, and nothing is written', async () => {
+    it("S-32 a POST without a CSRF token, with a wrong one, or with another browser's is refused with 403 and a readable page, and nothing is written", async () => {
       const list = await targets();
       const foreign = csrfOf(await new Browser(app.url).get('/register'));
       const bad: [string, string | undefined][] = [
@@ -422,7 +454,10 @@ describe('sessions and web (S-30 … S-33)', () => {
 
     it('S-32 a GET to a state-changing address changes nothing', async () => {
       const list = await targets();
-      const before = await snapshot(app.db, watched.filter((table) => table !== 'oidc_model'));
+      const before = await snapshot(
+        app.db,
+        watched.filter((table) => table !== 'oidc_model'),
+      );
       const grants = await countRows(app.db, 'oidc_model', "model IN ('Grant', 'Session', 'RefreshToken', 'AccessToken')");
       for (const target of list) {
         const query = new URLSearchParams({ ...target.fields, _csrf: csrfOf(await target.browser.get('/register')) });
@@ -431,7 +466,12 @@ describe('sessions and web (S-30 … S-33)', () => {
           expect({ target: target.name, method, status: page.status < 500 }).toEqual({ target: target.name, method, status: true });
         }
       }
-      expect(await snapshot(app.db, watched.filter((table) => table !== 'oidc_model'))).toEqual(before);
+      expect(
+        await snapshot(
+          app.db,
+          watched.filter((table) => table !== 'oidc_model'),
+        ),
+      ).toEqual(before);
       expect(await countRows(app.db, 'oidc_model', "model IN ('Grant', 'Session', 'RefreshToken', 'AccessToken')")).toBe(grants);
       expect((await services().persons.byId(person.id))?.status).toBe('active');
     });
@@ -477,7 +517,11 @@ describe('sessions and web (S-30 … S-33)', () => {
       // (A browser without a session: a signed-in one is sent home instead, issue 14.)
       visited.push(['error page (expired sign-in)', await new Browser(app.url).get('/interaction/no-such-interaction'), 400]);
       visited.push(['error page (provider)', await browser.get('/auth?client_id=nobody&response_type=code&scope=openid&redirect_uri=http://evil.test/cb'), 400]);
-      visited.push(['error page (CSRF)', await browser.request('/register/code', { method: 'POST', body: 'mobile=13900000000', headers: { 'content-type': 'application/x-www-form-urlencoded' } }), 403]);
+      visited.push([
+        'error page (CSRF)',
+        await browser.request('/register/code', { method: 'POST', body: 'mobile=13900000000', headers: { 'content-type': 'application/x-www-form-urlencoded' } }),
+        403,
+      ]);
 
       const counter = new RecordingBrowser(app.url);
       const operatorLogin = await counter.get('/operator');
@@ -499,8 +543,7 @@ describe('sessions and web (S-30 … S-33)', () => {
       // Static files and JSON answers carry the framing and referrer headers too.
       for (const url of ['/static/app.css', '/healthz', '/.well-known/openid-configuration']) {
         const response = await fetch(`${app.url}${url}`);
-        expect({ url, xfo: response.headers.get('x-frame-options'), referrer: response.headers.get('referrer-policy') })
-          .toEqual({ url, xfo: 'DENY', referrer: 'no-referrer' });
+        expect({ url, xfo: response.headers.get('x-frame-options'), referrer: response.headers.get('referrer-policy') }).toEqual({ url, xfo: 'DENY', referrer: 'no-referrer' });
       }
     });
   });

@@ -31,9 +31,7 @@ describe.each(TOKEN_KINDS)('statements per request on the token endpoints (Q-P2,
 
   beforeAll(async () => {
     app = await startTestApp({
-      clients: unitClientsFile({
-        more: [testClient({ client_id: 'service', client_secret: `${TEST_SECRET}-service`, grant_types: ['client_credentials'], scopes: [CE] })],
-      }),
+      clients: unitClientsFile({ more: [testClient({ client_id: 'service', client_secret: `${TEST_SECRET}-service`, grant_types: ['client_credentials'], scopes: [CE] })] }),
       // No job poll in the background: every statement counted belongs to the request.
       env: { JOB_POLL_MS: '60000' },
     });
@@ -113,7 +111,11 @@ describe.each(TOKEN_KINDS)('statements per request on the token endpoints (Q-P2,
       expect(await introspect(config, tokens.access)).toMatchObject({ active: !!offline });
     } finally {
       for (const row of saved.rows) {
-        await app.db.query("INSERT INTO oidc_model (model, id, payload, uid, expires_at) VALUES ('Session', $1, $2, $2::jsonb->>'uid', $3)", [row.id, JSON.stringify(row.payload), row.expires_at]);
+        await app.db.query("INSERT INTO oidc_model (model, id, payload, uid, expires_at) VALUES ('Session', $1, $2, $2::jsonb->>'uid', $3)", [
+          row.id,
+          JSON.stringify(row.payload),
+          row.expires_at,
+        ]);
       }
     }
     expect(await introspect(config, tokens.access)).toMatchObject({ active: true });
@@ -127,9 +129,7 @@ describe('statements per request of client_credentials and the unit picker (Q-P2
 
   beforeAll(async () => {
     app = await startTestApp({
-      clients: unitClientsFile({
-        more: [testClient({ client_id: 'service', client_secret: `${TEST_SECRET}-service`, grant_types: ['client_credentials'], scopes: [CE] })],
-      }),
+      clients: unitClientsFile({ more: [testClient({ client_id: 'service', client_secret: `${TEST_SECRET}-service`, grant_types: ['client_credentials'], scopes: [CE] })] }),
       env: { JOB_POLL_MS: '60000' },
     });
     config = await discover(app.issuer);
@@ -168,8 +168,8 @@ describe('statements per request of client_credentials and the unit picker (Q-P2
     });
     expect(again?.tokens.id_token).toBeDefined();
     // The same grant (found by its link to this client, person, unit and binding), holding what is asked already.
-    const grantOf = async (accessToken: string) => (await app.db.query<{ grant_id: string }>(
-      "SELECT grant_id FROM oidc_model WHERE model = 'AccessToken' AND id = $1", [accessToken])).rows[0]?.grant_id;
+    const grantOf = async (accessToken: string) =>
+      (await app.db.query<{ grant_id: string }>("SELECT grant_id FROM oidc_model WHERE model = 'AccessToken' AND id = $1", [accessToken])).rows[0]?.grant_id;
     const grantId = await grantOf(first.tokens.access_token);
     expect(grantId).toBeDefined();
     expect(await grantOf(again!.tokens.access_token)).toBe(grantId);

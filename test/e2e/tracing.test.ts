@@ -31,7 +31,9 @@ describe('OpenTelemetry traces (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)', () => {
     const paths: string[] = [];
     const collector = http.createServer((req, res) => {
       let body = '';
-      req.on('data', (chunk: Buffer) => { body += chunk.toString(); });
+      req.on('data', (chunk: Buffer) => {
+        body += chunk.toString();
+      });
       req.on('end', () => {
         paths.push(req.url ?? '');
         const payload = JSON.parse(body) as { resourceSpans: { scopeSpans: { spans: OtlpSpan[] }[] }[] };
@@ -43,7 +45,10 @@ describe('OpenTelemetry traces (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uop-otel-'));
     fs.writeFileSync(path.join(dir, 'clients.json'), JSON.stringify(testClientsFile()));
     const running = await startServerProcess({
-      CERTS_DIR: path.join(dir, 'certs'), DATA_DIR: path.join(dir, 'data'), CLIENTS_FILE: path.join(dir, 'clients.json'), DEMO_DATA: 'false',
+      CERTS_DIR: path.join(dir, 'certs'),
+      DATA_DIR: path.join(dir, 'data'),
+      CLIENTS_FILE: path.join(dir, 'clients.json'),
+      DEMO_DATA: 'false',
       OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `http://127.0.0.1:${(collector.address() as AddressInfo).port}/v1/traces`,
     });
     const traceId = crypto.randomBytes(16).toString('hex');

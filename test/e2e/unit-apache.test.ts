@@ -31,15 +31,17 @@ describe('interop: Apache mod_auth_openidc requiring the unit_id claim (C-T2, C-
     const port = await freePort();
     app = await startTestApp({
       clients: unitClientsFile({
-        more: [testClient({
-          client_id: APACHE_CLIENT_ID,
-          client_secret: APACHE_SECRET,
-          client_name: { 'zh-CN': 'Apache 单位互通测试', en: 'Apache unit interop test' },
-          redirect_uris: [redirectUriFor(port)],
-          post_logout_redirect_uris: [`http://127.0.0.1:${port}/`],
-          scopes: ['openid', 'profile', 'unit', 'biz:continuing_education'],
-          first_party: true,
-        })],
+        more: [
+          testClient({
+            client_id: APACHE_CLIENT_ID,
+            client_secret: APACHE_SECRET,
+            client_name: { 'zh-CN': 'Apache 单位互通测试', en: 'Apache unit interop test' },
+            redirect_uris: [redirectUriFor(port)],
+            post_logout_redirect_uris: [`http://127.0.0.1:${port}/`],
+            scopes: ['openid', 'profile', 'unit', 'biz:continuing_education'],
+            first_party: true,
+          }),
+        ],
       }),
     });
     const services = app.app.services;
@@ -101,7 +103,7 @@ describe('interop: Apache mod_auth_openidc requiring the unit_id claim (C-T2, C-
     const browser = new Browser(app!.url);
     const login = await loginPage(browser);
     const picker = await browser.submit(login, 'form#person-login', { account: person.loginName, password: person.password });
-    await step('the picker offers the person\'s unit', () => {
+    await step("the picker offers the person's unit", () => {
       expect(pickerChoices(picker).unitIds).toEqual([unit.id]);
     });
     const back = await browser.submit(picker, 'form#select-unit', { unitId: unit.id });

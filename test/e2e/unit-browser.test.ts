@@ -32,7 +32,8 @@ async function startCallbackServer(): Promise<CallbackServer> {
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     if (url.pathname === '/callback') received.push(url.searchParams);
-    res.writeHead(url.pathname === '/callback' ? 200 : 404, { 'content-type': 'text/html; charset=utf-8' })
+    res
+      .writeHead(url.pathname === '/callback' ? 200 : 404, { 'content-type': 'text/html; charset=utf-8' })
       .end('<!doctype html><html><head><title>业务系统</title></head><body><p id="rp">RP callback</p></body></html>');
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -103,10 +104,7 @@ describe('unit sign-in in Chromium (C-UI2)', () => {
       fs.mkdirSync(ARTIFACTS, { recursive: true });
       await page.screenshot({ path: path.join(ARTIFACTS, 'unit-picker.png'), fullPage: true });
 
-      await Promise.all([
-        page.waitForURL((url) => url.toString().startsWith(rp!.url), { timeout: 15_000 }),
-        submit.click(),
-      ]);
+      await Promise.all([page.waitForURL((url) => url.toString().startsWith(rp!.url), { timeout: 15_000 }), submit.click()]);
       await expect(page.locator('#rp').innerText()).resolves.toBe('RP callback');
       const landed = new URL(page.url());
       expect(landed.searchParams.get('code')).toBeTruthy();
@@ -123,48 +121,53 @@ describe('unit sign-in in Chromium (C-UI2)', () => {
   it.each([
     ['zh-CN', '未授权本系统业务', '已授权本系统业务：公务员考录', '使用选中的单位账号登录'],
     ['en', 'No permission for this system', 'Grants this system: Civil-servant recruitment', 'Sign in with the selected unit'],
-  ])('issue 10 C-UI2 when a person bound to two units enters a system whose business only one grants (%s), then the picker lists that unit first and marks the other as without this system\'s permission', async (locale, noMark, yesMark, submitLabel) => {
-    const services = app!.app.services;
-    const wang = await createPerson(services, { verified: true, legalName: '王五' });
-    await bindHandler(services, unit, wang, ['biz:continuing_education']);
-    await bindHandler(services, second, wang, ['biz:civil_service_exam']);
-    const authorization = await authorizationUrl(config, {
-      scope: 'openid profile unit biz:civil_service_exam', redirect_uri: rp!.url, login_as: 'unit', ui_locales: locale,
-    });
-    const context = await browser!.newContext({ locale, viewport: { width: 1280, height: 900 } });
-    try {
-      const page = await context.newPage();
-      await page.goto(authorization.url.toString());
-      await page.locator('form#person-login input[name=account]').fill(wang.loginName);
-      await page.locator('form#person-login input[name=password]').fill(wang.password);
-      await page.locator('form#person-login button[type=submit]').click();
-      const submit = page.getByRole('button', { name: submitLabel });
-      await submit.waitFor({ state: 'visible', timeout: 15_000 });
-      const labels = page.locator('form#select-unit label.unit');
-      await expect(labels.count()).resolves.toBe(2);
-      // The unit that grants this system's business comes first; the other is marked, visibly.
-      await expect(labels.nth(0).innerText()).resolves.toContain('另一家单位');
-      await expect(labels.nth(0).innerText()).resolves.toContain(yesMark);
-      await expect(labels.nth(1).innerText()).resolves.toContain('示例科技有限公司');
-      const mark = labels.nth(1).locator('.business-mark');
-      await expect(mark.innerText()).resolves.toBe(noMark);
-      await expect(mark.isVisible()).resolves.toBe(true);
-      fs.mkdirSync(ARTIFACTS, { recursive: true });
-      for (const width of [1280, 390]) {
-        await page.setViewportSize({ width, height: 900 });
-        // Nothing of the picker overflows the viewport at either width.
-        const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth');
-        expect(overflow).toBeLessThanOrEqual(0);
-        await page.screenshot({ path: path.join(ARTIFACTS, `unit-picker-marks-${locale}-${width}.png`), fullPage: true });
+  ])(
+    "issue 10 C-UI2 when a person bound to two units enters a system whose business only one grants (%s), then the picker lists that unit first and marks the other as without this system's permission",
+    async (locale, noMark, yesMark, submitLabel) => {
+      const services = app!.app.services;
+      const wang = await createPerson(services, { verified: true, legalName: '王五' });
+      await bindHandler(services, unit, wang, ['biz:continuing_education']);
+      await bindHandler(services, second, wang, ['biz:civil_service_exam']);
+      const authorization = await authorizationUrl(config, { scope: 'openid profile unit biz:civil_service_exam', redirect_uri: rp!.url, login_as: 'unit', ui_locales: locale });
+      const context = await browser!.newContext({ locale, viewport: { width: 1280, height: 900 } });
+      try {
+        const page = await context.newPage();
+        await page.goto(authorization.url.toString());
+        await page.locator('form#person-login input[name=account]').fill(wang.loginName);
+        await page.locator('form#person-login input[name=password]').fill(wang.password);
+        await page.locator('form#person-login button[type=submit]').click();
+        const submit = page.getByRole('button', { name: submitLabel });
+        await submit.waitFor({ state: 'visible', timeout: 15_000 });
+        const labels = page.locator('form#select-unit label.unit');
+        await expect(labels.count()).resolves.toBe(2);
+        // The unit that grants this system's business comes first; the other is marked, visibly.
+        await expect(labels.nth(0).innerText()).resolves.toContain('另一家单位');
+        await expect(labels.nth(0).innerText()).resolves.toContain(yesMark);
+        await expect(labels.nth(1).innerText()).resolves.toContain('示例科技有限公司');
+        const mark = labels.nth(1).locator('.business-mark');
+        await expect(mark.innerText()).resolves.toBe(noMark);
+        await expect(mark.isVisible()).resolves.toBe(true);
+        fs.mkdirSync(ARTIFACTS, { recursive: true });
+        for (const width of [1280, 390]) {
+          await page.setViewportSize({ width, height: 900 });
+          // Nothing of the picker overflows the viewport at either width.
+          const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth');
+          expect(overflow).toBeLessThanOrEqual(0);
+          await page.screenshot({ path: path.join(ARTIFACTS, `unit-picker-marks-${locale}-${width}.png`), fullPage: true });
+        }
+        await Promise.all([
+          page.waitForURL((url) => url.toString().startsWith(rp!.url), { timeout: 15_000 }),
+          page
+            .getByRole('radio', { name: /另一家单位/ })
+            .check()
+            .then(() => submit.click()),
+        ]);
+        const tokens = await redeem(config, authorization, new URL(page.url()));
+        expect(tokens.claims()).toMatchObject({ sub: wang.id, unit_id: second.id, unit_scopes: ['biz:civil_service_exam'] });
+      } finally {
+        await context.close();
       }
-      await Promise.all([
-        page.waitForURL((url) => url.toString().startsWith(rp!.url), { timeout: 15_000 }),
-        page.getByRole('radio', { name: /另一家单位/ }).check().then(() => submit.click()),
-      ]);
-      const tokens = await redeem(config, authorization, new URL(page.url()));
-      expect(tokens.claims()).toMatchObject({ sub: wang.id, unit_id: second.id, unit_scopes: ['biz:civil_service_exam'] });
-    } finally {
-      await context.close();
-    }
-  }, 60_000);
+    },
+    60_000,
+  );
 });

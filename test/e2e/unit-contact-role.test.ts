@@ -34,7 +34,7 @@ describe('设为常用联系人 changes the role only (issue 10, R-B5, R-U1)', (
     return { registrant, handler, unit, contactBinding: rows[0]!.id, handlerBinding };
   }
 
-  it('R-U1 when a person registers a unit, then the registrant\'s contact binding has every business permission', async () => {
+  it("R-U1 when a person registers a unit, then the registrant's contact binding has every business permission", async () => {
     const { contactBinding } = await setUp();
     expect([...(await bindingById(app.db, contactBinding))!.scopes].sort()).toEqual([...ALL_BUSINESS_SCOPES].sort());
   });
@@ -71,7 +71,7 @@ describe('设为常用联系人 changes the role only (issue 10, R-B5, R-U1)', (
     expect(audit.at(-1)?.detail).toMatchObject({ bindingId: handlerBinding, before: [CE], after: [CSE] });
   });
 
-  it('R-B3 when the unit changes the common contact\'s permissions, then they apply; a validity period for the contact is refused with a readable message and nothing changes', async () => {
+  it("R-B3 when the unit changes the common contact's permissions, then they apply; a validity period for the contact is refused with a readable message and nothing changes", async () => {
     const { unit, contactBinding } = await setUp();
     const bindings = app.app.services.bindings;
     await bindings.setScopes(unit.id, contactBinding, [CE], undefined, undefined, unitActor(unit));

@@ -9,8 +9,18 @@ import { bindHandler, createUnit, type TestUnit } from '../support/units.js';
 import { enrolTotp } from '../support/second-factor.js';
 import { signInToAccount } from '../support/security.js';
 import {
-  consentIfAsked, introspect, openAndLogIn, pickerChoices, refresh, scopesOf, signInAsUnit, tryRefresh, unitClaimsOf, userinfo,
-  type Tokens, type UnitSignIn,
+  consentIfAsked,
+  introspect,
+  openAndLogIn,
+  pickerChoices,
+  refresh,
+  scopesOf,
+  signInAsUnit,
+  tryRefresh,
+  unitClaimsOf,
+  userinfo,
+  type Tokens,
+  type UnitSignIn,
 } from '../support/unit-flows.js';
 
 /**
@@ -39,16 +49,36 @@ interface Kind {
 const base = { scopes: ['openid', 'profile', 'offline_access', 'unit', CE, CSE], business: 'continuing_education' };
 
 const KINDS: Kind[] = [
-  { name: 'first-party confidential client (client_secret_basic)', clientId: 'fp-basic', method: 'client_secret_basic', params: {},
-    entry: { ...base, first_party: true } },
-  { name: 'consent-based confidential client (client_secret_post)', clientId: 'consent-post', method: 'client_secret_post', params: {},
-    entry: { ...base, first_party: false, token_endpoint_auth_method: 'client_secret_post' } },
-  { name: 'public client with PKCE only (none)', clientId: 'public-spa', method: 'none', params: {},
-    entry: { ...base, first_party: false, token_endpoint_auth_method: 'none', client_secret: undefined } },
-  { name: 'client with a resource indicator', clientId: 'resource-rp', method: 'client_secret_basic', params: { resource: CE_API }, resource: CE_API,
-    entry: { ...base, first_party: false } },
-  { name: 'client with offline_access', clientId: 'offline-rp', method: 'client_secret_basic', params: { scope: `${SCOPE} offline_access`, prompt: 'consent' },
-    entry: { ...base, first_party: false } },
+  { name: 'first-party confidential client (client_secret_basic)', clientId: 'fp-basic', method: 'client_secret_basic', params: {}, entry: { ...base, first_party: true } },
+  {
+    name: 'consent-based confidential client (client_secret_post)',
+    clientId: 'consent-post',
+    method: 'client_secret_post',
+    params: {},
+    entry: { ...base, first_party: false, token_endpoint_auth_method: 'client_secret_post' },
+  },
+  {
+    name: 'public client with PKCE only (none)',
+    clientId: 'public-spa',
+    method: 'none',
+    params: {},
+    entry: { ...base, first_party: false, token_endpoint_auth_method: 'none', client_secret: undefined },
+  },
+  {
+    name: 'client with a resource indicator',
+    clientId: 'resource-rp',
+    method: 'client_secret_basic',
+    params: { resource: CE_API },
+    resource: CE_API,
+    entry: { ...base, first_party: false },
+  },
+  {
+    name: 'client with offline_access',
+    clientId: 'offline-rp',
+    method: 'client_secret_basic',
+    params: { scope: `${SCOPE} offline_access`, prompt: 'consent' },
+    entry: { ...base, first_party: false },
+  },
 ];
 
 interface Expected {
@@ -104,8 +134,14 @@ describe.each(KINDS)('C-T8 claims contract for a $name', (kind) => {
    */
   async function assertContract(tokens: Tokens | Awaited<ReturnType<typeof refresh>>['tokens'], expected: Expected): Promise<string | undefined> {
     const unitClaims = {
-      unit_id: expected.unit.id, unit_name: expected.unit.name, unit_cert_type: 'uscc', unit_cert_no: expected.unit.certNo,
-      unit_verified: true, unit_role: 'handler', unit_scopes: expected.scopes, ...(expected.mfa ? { unit_mfa_required: true } : {}),
+      unit_id: expected.unit.id,
+      unit_name: expected.unit.name,
+      unit_cert_type: 'uscc',
+      unit_cert_no: expected.unit.certNo,
+      unit_verified: true,
+      unit_role: 'handler',
+      unit_scopes: expected.scopes,
+      ...(expected.mfa ? { unit_mfa_required: true } : {}),
     };
     const idToken = tokens.claims() as Record<string, unknown>;
     expect(idToken.sub).toBe(expected.person.id);
@@ -120,8 +156,13 @@ describe.each(KINDS)('C-T8 claims contract for a $name', (kind) => {
 
     const introspection = await introspect(config, tokens.access_token);
     expect(introspection).toMatchObject({
-      active: true, sub: expected.person.id, client_id: kind.clientId,
-      unit_id: expected.unit.id, unit_role: 'handler', unit_verified: true, unit_scopes: expected.scopes,
+      active: true,
+      sub: expected.person.id,
+      client_id: kind.clientId,
+      unit_id: expected.unit.id,
+      unit_role: 'handler',
+      unit_verified: true,
+      unit_scopes: expected.scopes,
     });
 
     let refreshToken = tokens.refresh_token;
@@ -165,8 +206,7 @@ describe.each(KINDS)('C-T8 claims contract for a $name', (kind) => {
     const authorization = await authorizationUrl(config, params({ prompt }));
     const picker = await browser.get(authorization.url.toString());
     expect(pickerChoices(picker).unitIds.sort()).toEqual([unitA.id, unitB.id].sort());
-    await assertContract(await finish(browser, authorization, await browser.submit(picker, 'form#select-unit', { unitId: unitB.id })),
-      { person, unit: unitB, scopes: [CE, CSE] });
+    await assertContract(await finish(browser, authorization, await browser.submit(picker, 'form#select-unit', { unitId: unitB.id })), { person, unit: unitB, scopes: [CE, CSE] });
   });
 
   it('cell: unit_hint', async () => {
@@ -175,8 +215,7 @@ describe.each(KINDS)('C-T8 claims contract for a $name', (kind) => {
     const authorization = await authorizationUrl(config, params({ unit_hint: unitB.id }));
     const picker = await browser.get(authorization.url.toString());
     expect(pickerChoices(picker).checked).toEqual([unitB.id]);
-    await assertContract(await finish(browser, authorization, await browser.submit(picker, 'form#select-unit')),
-      { person, unit: unitB, scopes: [CE, CSE] });
+    await assertContract(await finish(browser, authorization, await browser.submit(picker, 'form#select-unit')), { person, unit: unitB, scopes: [CE, CSE] });
   });
 
   it('cell: first sign-in as a unit that requires a second factor (issue #18)', async () => {

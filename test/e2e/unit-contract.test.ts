@@ -7,7 +7,16 @@ import { createPerson, type TestPerson } from '../support/people.js';
 import { authorizationUrl, callbackOf, discoverWith, redeem } from '../support/rp.js';
 import { bindHandler, createUnit, type TestUnit } from '../support/units.js';
 import {
-  ALL_BUSINESS_SCOPES, codeCount, consentIfAsked, introspect, openAndLogIn, pickerChoices, postTo, scopesOf, signInAsUnit, tryRefresh,
+  ALL_BUSINESS_SCOPES,
+  codeCount,
+  consentIfAsked,
+  introspect,
+  openAndLogIn,
+  pickerChoices,
+  postTo,
+  scopesOf,
+  signInAsUnit,
+  tryRefresh,
   userinfo,
 } from '../support/unit-flows.js';
 import { authorizationError } from '../support/oidc-errors.js';
@@ -38,8 +47,11 @@ describe('one unit contract for every relying party (issue 10, C-T8)', () => {
       clients: testClientsFile([
         testClient({ scopes: ['openid', 'profile', 'phone', 'offline_access', 'unit', ...ALL_BUSINESS_SCOPES] }),
         testClient({
-          client_id: 'consent-rp', first_party: false, token_endpoint_auth_method: 'client_secret_post',
-          scopes: ['openid', 'profile', 'offline_access', 'unit', CE], business: 'continuing_education',
+          client_id: 'consent-rp',
+          first_party: false,
+          token_endpoint_auth_method: 'client_secret_post',
+          scopes: ['openid', 'profile', 'offline_access', 'unit', CE],
+          business: 'continuing_education',
         }),
         testClient({ client_id: 'cse-rp', scopes: ['openid', 'profile', 'unit', CSE], business: 'civil_service_exam' }),
       ]),
@@ -62,9 +74,7 @@ describe('one unit contract for every relying party (issue 10, C-T8)', () => {
   }
 
   async function grantCount(personId: string): Promise<number> {
-    const { rows } = await app.db.query<{ count: string }>(
-      "SELECT count(*)::text AS count FROM oidc_model WHERE model = 'Grant' AND account_id = $1", [`person:${personId}`],
-    );
+    const { rows } = await app.db.query<{ count: string }>("SELECT count(*)::text AS count FROM oidc_model WHERE model = 'Grant' AND account_id = $1", [`person:${personId}`]);
     return Number(rows[0]?.count ?? 0);
   }
 
@@ -78,8 +88,14 @@ describe('one unit contract for every relying party (issue 10, C-T8)', () => {
     page = await browser.submit(page, 'form[action$="/confirm"]');
     const tokens = await redeem(consent, authorization, callbackOf(page));
     expect(tokens.claims()).toMatchObject({
-      sub: lisi.id, unit_id: unitA.id, unit_name: '示例科技有限公司', unit_cert_type: 'uscc', unit_cert_no: unitA.certNo,
-      unit_verified: true, unit_role: 'handler', unit_scopes: [CE],
+      sub: lisi.id,
+      unit_id: unitA.id,
+      unit_name: '示例科技有限公司',
+      unit_cert_type: 'uscc',
+      unit_cert_no: unitA.certNo,
+      unit_verified: true,
+      unit_role: 'handler',
+      unit_scopes: [CE],
     });
     expect(scopesOf(tokens)).toContain(CE);
     const info = await userinfo(consent, tokens.access_token);
@@ -124,7 +140,7 @@ describe('one unit contract for every relying party (issue 10, C-T8)', () => {
     expect(new Set(links.rows.map((row) => row.grant_id)).size).toBe(2);
   });
 
-  it('C-T8 when a token was issued for biz:continuing_education only and the unit grants more, then introspection reports only the token\'s own business scopes as unit_scopes', async () => {
+  it("C-T8 when a token was issued for biz:continuing_education only and the unit grants more, then introspection reports only the token's own business scopes as unit_scopes", async () => {
     const lisi = await handler([CE, CSE]);
     const { tokens } = await signInAsUnit(firstParty, app.url, lisi, unitA.id, { scope: `openid profile unit ${CE}` });
     expect(scopesOf(tokens)).toContain(CE);
@@ -181,7 +197,7 @@ describe('one unit contract for every relying party (issue 10, C-T8)', () => {
     expect(await codeCount(app.db)).toBe(codes);
   });
 
-  it('C-UI2 when a second business system is entered in the SSO session and the session\'s unit does not grant its business, then the picker shows (marked) instead of reusing the unit', async () => {
+  it("C-UI2 when a second business system is entered in the SSO session and the session's unit does not grant its business, then the picker shows (marked) instead of reusing the unit", async () => {
     const lisi = await handler([CE], [CSE]);
     const { browser } = await signInAsUnit(firstParty, app.url, lisi, unitA.id, { scope: `openid profile unit ${CE}` });
     const second = await authorizationUrl(cse, { scope: `openid profile unit ${CSE}` });
@@ -191,7 +207,10 @@ describe('one unit contract for every relying party (issue 10, C-T8)', () => {
     // Units that grant this system's business come first and are marked; the others say they do not.
     expect(pickerChoices(picker).unitIds).toEqual([unitB.id, unitA.id]);
     const marks = picker.html.querySelectorAll('form#select-unit .business-mark').map((mark) => [mark.getAttribute('data-serves'), mark.text]);
-    expect(marks).toEqual([['yes', '已授权本系统业务：公务员考录'], ['no', '未授权本系统业务']]);
+    expect(marks).toEqual([
+      ['yes', '已授权本系统业务：公务员考录'],
+      ['no', '未授权本系统业务'],
+    ]);
     const tokens = await redeem(cse, second, callbackOf(await browser.submit(picker, 'form#select-unit', { unitId: unitB.id })));
     expect(tokens.claims()).toMatchObject({ unit_id: unitB.id, unit_scopes: [CSE] });
 
@@ -203,28 +222,31 @@ describe('one unit contract for every relying party (issue 10, C-T8)', () => {
   it.each([
     ['the revocation of the unbinding was lost (crash after the commit)', true],
     ['the unbinding revoked the grants', false],
-  ])('S-46 when a person is bound, signs in, is unbound (%s) and bound again, then the old refresh token is invalid_grant and the old access token inactive', async (_case, lost) => {
-    const services = app.app.services;
-    const lisi = await createPerson(services, { verified: true });
-    const bindingId = await bindHandler(services, unitA, lisi, [CE]);
-    const { tokens } = await signInAsUnit(consent, app.url, lisi, unitA.id, { scope: `openid profile unit offline_access ${CE}`, prompt: 'consent' });
-    expect((await introspect(consent, tokens.access_token)).active).toBe(true);
-    if (lost) {
-      await app.db.query("UPDATE binding SET status = 'unbound', ended_at = now(), updated_at = now() WHERE id = $1", [bindingId]);
-    } else {
-      await services.bindings.unbind(unitA.id, bindingId, { actor: { type: 'unit', id: unitA.id } });
-    }
-    const again = await bindHandler(services, unitA, lisi, [CE]);
-    expect(again).not.toBe(bindingId);
-    expect((await introspect(consent, tokens.access_token)).active).toBe(false);
-    expect((await userinfo(consent, tokens.access_token)).status).toBe(401);
-    expect(await tryRefresh(consent, tokens.refresh_token!)).toMatchObject({ ok: false, error: 'invalid_grant' });
-    // A new sign-in under the new binding works, from a new grant.
-    const fresh = await signInAsUnit(consent, app.url, lisi, unitA.id, { scope: `openid profile unit ${CE}` });
-    expect(fresh.tokens.claims()).toMatchObject({ unit_id: unitA.id, unit_scopes: [CE] });
-    const links = await app.db.query<{ binding_id: string }>('SELECT binding_id FROM grant_unit WHERE person_id = $1', [lisi.id]);
-    expect(links.rows.map((row) => row.binding_id)).toContain(again);
-  });
+  ])(
+    'S-46 when a person is bound, signs in, is unbound (%s) and bound again, then the old refresh token is invalid_grant and the old access token inactive',
+    async (_case, lost) => {
+      const services = app.app.services;
+      const lisi = await createPerson(services, { verified: true });
+      const bindingId = await bindHandler(services, unitA, lisi, [CE]);
+      const { tokens } = await signInAsUnit(consent, app.url, lisi, unitA.id, { scope: `openid profile unit offline_access ${CE}`, prompt: 'consent' });
+      expect((await introspect(consent, tokens.access_token)).active).toBe(true);
+      if (lost) {
+        await app.db.query("UPDATE binding SET status = 'unbound', ended_at = now(), updated_at = now() WHERE id = $1", [bindingId]);
+      } else {
+        await services.bindings.unbind(unitA.id, bindingId, { actor: { type: 'unit', id: unitA.id } });
+      }
+      const again = await bindHandler(services, unitA, lisi, [CE]);
+      expect(again).not.toBe(bindingId);
+      expect((await introspect(consent, tokens.access_token)).active).toBe(false);
+      expect((await userinfo(consent, tokens.access_token)).status).toBe(401);
+      expect(await tryRefresh(consent, tokens.refresh_token!)).toMatchObject({ ok: false, error: 'invalid_grant' });
+      // A new sign-in under the new binding works, from a new grant.
+      const fresh = await signInAsUnit(consent, app.url, lisi, unitA.id, { scope: `openid profile unit ${CE}` });
+      expect(fresh.tokens.claims()).toMatchObject({ unit_id: unitA.id, unit_scopes: [CE] });
+      const links = await app.db.query<{ binding_id: string }>('SELECT binding_id FROM grant_unit WHERE person_id = $1', [lisi.id]);
+      expect(links.rows.map((row) => row.binding_id)).toContain(again);
+    },
+  );
 
   it('when a consent POST is sent for another interaction (or none), then a readable 400 page answers and no grant is written', async () => {
     const lisi = await handler();

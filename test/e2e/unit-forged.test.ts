@@ -4,9 +4,7 @@ import { Browser, type Page } from '../support/browser.js';
 import { createPerson, type TestPerson } from '../support/people.js';
 import { authorizationUrl, callbackOf, discover, redeem, type Authorization } from '../support/rp.js';
 import { bindHandler, createUnit, type TestUnit } from '../support/units.js';
-import {
-  codeCount, createOperator, csrfOf, interactionUidOf, issueCode, openAndLogIn, pickerChoices, postTo, unitClientsFile,
-} from '../support/unit-flows.js';
+import { codeCount, createOperator, csrfOf, interactionUidOf, issueCode, openAndLogIn, pickerChoices, postTo, unitClientsFile } from '../support/unit-flows.js';
 
 /**
  * S-40: the unit is checked on the server. Whatever unit id a browser posts to the picker (or to the
@@ -126,14 +124,16 @@ describe('forged and foreign unit ids (S-40, C-T6)', () => {
     expect(await codeCount(app.db)).toBe(codes);
   });
 
-  it('S-40 when the interstitial\'s code form is posted for another person\'s unverified unit with that unit\'s valid code, then it is refused and the unit stays unverified', async () => {
+  it("S-40 when the interstitial's code form is posted for another person's unverified unit with that unit's valid code, then it is refused and the unit stays unverified", async () => {
     const services = app.app.services;
     const operatorId = await createOperator(services);
     const code = await issueCode(services, operatorId, othersUnit.id);
     const { browser, page } = await picker();
     const codes = await codeCount(app.db);
     const refused = await postTo(browser, `/interaction/${interactionUidOf(page)}/unit-code`, [
-      ['_csrf', csrfOf(page, 'form#select-unit')], ['unitId', othersUnit.id], ['code', code],
+      ['_csrf', csrfOf(page, 'form#select-unit')],
+      ['unitId', othersUnit.id],
+      ['code', code],
     ]);
     expect(refused.status).toBe(403);
     expect(refused.headers.get('location')).toBeNull();

@@ -5,8 +5,18 @@ import { createPerson, type TestPerson } from '../support/people.js';
 import { authorizationUrl, callbackOf, discover, redeem, type Authorization } from '../support/rp.js';
 import { bindHandler, createUnit, type TestUnit } from '../support/units.js';
 import {
-  codeCount, createOperator, csrfOf, formDefaults, interactionUidOf, issueCode, openAndLogIn, pickerChoices, postFields, postTo,
-  scopesOf, unitClientsFile,
+  codeCount,
+  createOperator,
+  csrfOf,
+  formDefaults,
+  interactionUidOf,
+  issueCode,
+  openAndLogIn,
+  pickerChoices,
+  postFields,
+  postTo,
+  scopesOf,
+  unitClientsFile,
 } from '../support/unit-flows.js';
 
 /**
@@ -141,7 +151,7 @@ describe('the unverified-unit interstitial and bad input at the picker (C-UI3, S
     expect(tokens.claims()).toMatchObject({ unit_id: unit.id, unit_verified: false, unit_scopes: [CE] });
   });
 
-  it('S-53 when the interstitial\'s code form is posted with a unitId that is not a UUID, then a readable 4xx page answers, never a 500', async () => {
+  it("S-53 when the interstitial's code form is posted with a unitId that is not a UUID, then a readable 4xx page answers, never a 500", async () => {
     const { handler, unit } = await unverifiedUnit();
     const { browser, page } = await toInterstitial(handler, unit);
     const fields = formDefaults(page, 'form#unit-code').filter(([name]) => name !== 'unitId');
@@ -185,7 +195,10 @@ describe('the unverified-unit interstitial and bad input at the picker (C-UI3, S
 
   it('S-53 when the picker is posted with an empty unitId, then it asks to choose one unit', async () => {
     const { browser, page } = await picker();
-    const answer = await postFields(browser, page, 'form#select-unit', [['_csrf', csrfOf(page, 'form#select-unit')], ['unitId', '']]);
+    const answer = await postFields(browser, page, 'form#select-unit', [
+      ['_csrf', csrfOf(page, 'form#select-unit')],
+      ['unitId', ''],
+    ]);
     expectReadable(answer);
     expect(Browser.text(answer)).toContain('请选择一个单位');
   });
@@ -194,7 +207,9 @@ describe('the unverified-unit interstitial and bad input at the picker (C-UI3, S
     const { browser, authorization, page } = await picker();
     const codes = await codeCount(app.db);
     const answer = await postFields(browser, page, 'form#select-unit', [
-      ['_csrf', csrfOf(page, 'form#select-unit')], ['unitId', unitA.id], ['unitId', unitB.id],
+      ['_csrf', csrfOf(page, 'form#select-unit')],
+      ['unitId', unitA.id],
+      ['unitId', unitB.id],
     ]);
     expectReadable(answer);
     expect(Browser.text(answer)).toContain('请选择一个单位');
@@ -206,7 +221,10 @@ describe('the unverified-unit interstitial and bad input at the picker (C-UI3, S
 
   it('S-53 when the picker is posted with a unitId of 10,000 characters, then a readable 4xx answers', async () => {
     const { browser, page } = await picker();
-    const answer = await postFields(browser, page, 'form#select-unit', [['_csrf', csrfOf(page, 'form#select-unit')], ['unitId', 'a'.repeat(10_000)]]);
+    const answer = await postFields(browser, page, 'form#select-unit', [
+      ['_csrf', csrfOf(page, 'form#select-unit')],
+      ['unitId', 'a'.repeat(10_000)],
+    ]);
     expectReadable(answer);
   });
 
@@ -223,7 +241,8 @@ describe('the unverified-unit interstitial and bad input at the picker (C-UI3, S
   it('S-53 when the picker is posted to an unknown interaction uid, then the page says the sign-in timed out and to go back, never a 500', async () => {
     const { browser, page } = await picker();
     const answer = await postTo(browser, '/interaction/bogus-uid-0123456789/select-unit', [
-      ['_csrf', csrfOf(page, 'form#select-unit')], ['unitId', unitA.id],
+      ['_csrf', csrfOf(page, 'form#select-unit')],
+      ['unitId', unitA.id],
     ]);
     expectReadable(answer);
     expect(answer.status).toBe(400);
@@ -264,7 +283,10 @@ describe('the unverified-unit interstitial and bad input at the picker (C-UI3, S
   it('S-53 when the same picker form is posted twice before the browser followed the first answer, then the first completes the sign-in and the second gets a readable page, so only one code reaches the RP', async () => {
     const { browser, authorization, page } = await picker();
     const action = new URL(page.html.querySelector('form#select-unit')!.getAttribute('action')!, page.url).toString();
-    const body = new URLSearchParams([['_csrf', csrfOf(page, 'form#select-unit')], ['unitId', unitA.id]]).toString();
+    const body = new URLSearchParams([
+      ['_csrf', csrfOf(page, 'form#select-unit')],
+      ['unitId', unitA.id],
+    ]).toString();
     const post = () => browser.request(action, { method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
     const codes = await codeCount(app.db);
     const one = await post();

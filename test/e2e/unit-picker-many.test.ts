@@ -90,16 +90,20 @@ describe('the unit picker of a person bound to many units (Q-P6, C-UI2)', () => 
   it.each([
     ['a text no unit has', '不存在的单位名称', 200],
     ['markup', '<script>alert(1)</script>', 200],
-  ])('S-53 when the search is %s, then the picker says no unit matches, with the way back and on, never a 500', async (_what, q, status) => {
-    const { browser, page } = await picker();
-    const found = await browser.submit(page, 'form#unit-search', { q });
-    expect(found.status).toBe(status);
-    expect(found.body).not.toContain('<script>alert(1)</script>');
-    expect(pickerChoices(found).unitIds).toEqual([]);
-    expect(Browser.text(found)).toContain('没有名称或证件号码包含');
-    expect(found.html.querySelector('a#unit-search-clear')).not.toBeNull();
-    expect(found.html.querySelector('form#continue-personal')).not.toBeNull();
-  }, 60_000);
+  ])(
+    'S-53 when the search is %s, then the picker says no unit matches, with the way back and on, never a 500',
+    async (_what, q, status) => {
+      const { browser, page } = await picker();
+      const found = await browser.submit(page, 'form#unit-search', { q });
+      expect(found.status).toBe(status);
+      expect(found.body).not.toContain('<script>alert(1)</script>');
+      expect(pickerChoices(found).unitIds).toEqual([]);
+      expect(Browser.text(found)).toContain('没有名称或证件号码包含');
+      expect(found.html.querySelector('a#unit-search-clear')).not.toBeNull();
+      expect(found.html.querySelector('form#continue-personal')).not.toBeNull();
+    },
+    60_000,
+  );
 
   it('S-53 when the search is longer than its limit, then the picker refuses it next to the search box (400, kept as typed, never cut) and still lists the units', async () => {
     const { browser, page } = await picker();

@@ -6,8 +6,21 @@ import { createPerson, type TestPerson } from '../support/people.js';
 import { authorizationUrl, discover } from '../support/rp.js';
 import { bindHandler, createUnit, type TestUnit } from '../support/units.js';
 import {
-  createOperator, introspect, issueCode, pickerChoices, refresh, scopesOf, signInAsUnit, startLogoutReceiver, tryRefresh,
-  unitClaimsOf, unitClientsFile, userinfo, verifyLogoutToken, type LogoutReceiver, type Tokens,
+  createOperator,
+  introspect,
+  issueCode,
+  pickerChoices,
+  refresh,
+  scopesOf,
+  signInAsUnit,
+  startLogoutReceiver,
+  tryRefresh,
+  unitClaimsOf,
+  unitClientsFile,
+  userinfo,
+  verifyLogoutToken,
+  type LogoutReceiver,
+  type Tokens,
 } from '../support/unit-flows.js';
 
 /**
@@ -80,32 +93,33 @@ describe('unit access changes after sign-in (S-41, S-42, R-B3, R-B4, R-B6, C-T5)
   it.each([
     ['session-bound tokens', {}],
     ['offline_access tokens (prompt=consent)', { offline: true }],
-  ])('S-41 R-B4 when the unit unbinds the handler (%s), then refresh gives invalid_grant, introspection inactive, userinfo 401, the RP gets a back-channel logout and the picker no longer offers the unit', async (_what, variant: { offline?: boolean }) => {
-    const { handler, unit, bindingId } = await handlerOf([CE]);
-    const params: Record<string, string> = variant.offline
-      ? { scope: `openid profile unit offline_access ${CE}`, prompt: 'consent' }
-      : { scope: `openid profile unit ${CE}` };
-    const { browser, tokens } = await signInAsUnit(config, app.url, handler, unit.id, params);
-    if (variant.offline) expect(scopesOf(tokens)).toContain('offline_access');
-    expect(tokens.claims()).toMatchObject({ sub: handler.id, unit_id: unit.id });
-    expect(tokens.refresh_token).toBeTruthy();
-    const before = await introspect(config, tokens.access_token);
-    expect(before).toMatchObject({ active: true, sub: handler.id, unit_id: unit.id, unit_role: 'handler' });
-    expect((await userinfo(config, tokens.access_token)).status).toBe(200);
+  ])(
+    'S-41 R-B4 when the unit unbinds the handler (%s), then refresh gives invalid_grant, introspection inactive, userinfo 401, the RP gets a back-channel logout and the picker no longer offers the unit',
+    async (_what, variant: { offline?: boolean }) => {
+      const { handler, unit, bindingId } = await handlerOf([CE]);
+      const params: Record<string, string> = variant.offline ? { scope: `openid profile unit offline_access ${CE}`, prompt: 'consent' } : { scope: `openid profile unit ${CE}` };
+      const { browser, tokens } = await signInAsUnit(config, app.url, handler, unit.id, params);
+      if (variant.offline) expect(scopesOf(tokens)).toContain('offline_access');
+      expect(tokens.claims()).toMatchObject({ sub: handler.id, unit_id: unit.id });
+      expect(tokens.refresh_token).toBeTruthy();
+      const before = await introspect(config, tokens.access_token);
+      expect(before).toMatchObject({ active: true, sub: handler.id, unit_id: unit.id, unit_role: 'handler' });
+      expect((await userinfo(config, tokens.access_token)).status).toBe(200);
 
-    await app.app.services.bindings.unbind(unit.id, bindingId, unitCtx(unit));
+      await app.app.services.bindings.unbind(unit.id, bindingId, unitCtx(unit));
 
-    await expectNoAccess(tokens);
-    await expectLogoutFor(handler, tokens);
+      await expectNoAccess(tokens);
+      await expectLogoutFor(handler, tokens);
 
-    // In the same SSO session the unit is gone from the picker.
-    const again = await authorizationUrl(config, { scope: `openid profile unit ${CE}`, login_as: 'unit' });
-    const picker = await browser.get(again.url.toString());
-    expect(picker.html.querySelector('input[type=password]')).toBeNull();
-    expect(pickerChoices(picker).unitIds).toEqual([]);
-    expect(Browser.text(picker)).not.toContain(unit.name);
-    expect(Browser.text(picker)).toContain('您目前没有可代表的单位');
-  });
+      // In the same SSO session the unit is gone from the picker.
+      const again = await authorizationUrl(config, { scope: `openid profile unit ${CE}`, login_as: 'unit' });
+      const picker = await browser.get(again.url.toString());
+      expect(picker.html.querySelector('input[type=password]')).toBeNull();
+      expect(pickerChoices(picker).unitIds).toEqual([]);
+      expect(Browser.text(picker)).not.toContain(unit.name);
+      expect(Browser.text(picker)).toContain('您目前没有可代表的单位');
+    },
+  );
 
   it('S-41 when the binding ends without the revocation having run (e.g. written by another instance), then refresh, introspection and userinfo still refuse: the binding is re-checked', async () => {
     const { handler, unit, bindingId } = await handlerOf([CE]);
@@ -162,7 +176,11 @@ describe('unit access changes after sign-in (S-41, S-42, R-B3, R-B4, R-B6, C-T5)
     expect(scopesOf(tokens).filter((scope) => scope.startsWith('biz:'))).toEqual([CE]);
     expect(tokens.claims()).toMatchObject({ unit_scopes: [CE] });
     const state = await introspect(config, tokens.access_token);
-    expect(String(state.scope).split(' ').filter((scope) => scope.startsWith('biz:'))).toEqual([CE]);
+    expect(
+      String(state.scope)
+        .split(' ')
+        .filter((scope) => scope.startsWith('biz:')),
+    ).toEqual([CE]);
   });
 
   it('S-42 R-B3 when the unit widens the permissions again, then a scope the RP asked for comes back at the next refresh but a scope never requested or consented does not appear', async () => {
@@ -230,9 +248,7 @@ describe('unit access changes after sign-in (S-41, S-42, R-B3, R-B4, R-B6, C-T5)
 
     expect(await app.app.services.bindings.processExpired()).toBeGreaterThanOrEqual(1);
     await expectLogoutFor(handler, tokens);
-    const { rows } = await app.db.query<{ count: string }>(
-      "SELECT count(*)::text AS count FROM grant_unit WHERE person_id = $1 AND unit_id = $2", [handler.id, unit.id],
-    );
+    const { rows } = await app.db.query<{ count: string }>('SELECT count(*)::text AS count FROM grant_unit WHERE person_id = $1 AND unit_id = $2', [handler.id, unit.id]);
     expect(rows[0]?.count).toBe('0');
     await expectNoAccess(tokens);
     // A second sweep finds nothing more to do for it and sends nothing again.

@@ -38,8 +38,14 @@ describe('sign in as a unit (C-UI2, C-T2–C-T5)', () => {
     const tokens = await redeem(config, authorization, callbackOf(done));
     const claims = tokens.claims()!;
     expect(claims).toMatchObject({
-      sub: handler.id, unit_id: unit.id, unit_name: '示例科技有限公司', unit_cert_type: 'uscc', unit_cert_no: unit.certNo,
-      unit_verified: true, unit_role: 'handler', unit_scopes: ['biz:continuing_education'],
+      sub: handler.id,
+      unit_id: unit.id,
+      unit_name: '示例科技有限公司',
+      unit_cert_type: 'uscc',
+      unit_cert_no: unit.certNo,
+      unit_verified: true,
+      unit_role: 'handler',
+      unit_scopes: ['biz:continuing_education'],
     });
     expect(tokens.scope?.split(' ')).toContain('biz:continuing_education');
     const userinfo = await client.fetchUserInfo(config, tokens.access_token, handler.id);

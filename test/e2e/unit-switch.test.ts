@@ -4,9 +4,7 @@ import { Browser } from '../support/browser.js';
 import { createPerson, type TestPerson } from '../support/people.js';
 import { authorizationUrl, callbackOf, discover, redeem } from '../support/rp.js';
 import { bindHandler, createUnit, type TestUnit } from '../support/units.js';
-import {
-  grantOfRefreshToken, openAndLogIn, pickerChoices, refresh, signInAsUnit, tryRefresh, unitClaimsOf, unitClientsFile,
-} from '../support/unit-flows.js';
+import { grantOfRefreshToken, openAndLogIn, pickerChoices, refresh, signInAsUnit, tryRefresh, unitClaimsOf, unitClientsFile } from '../support/unit-flows.js';
 
 /**
  * C-T6: a relying party asks for unit mode (`login_as=unit`), for a unit (`unit_hint`) or for the picker again
@@ -58,7 +56,10 @@ describe('unit mode and unit switching requested by the RP (C-T6, C-UI2)', () =>
     expect(checkbox!.hasAttribute('checked')).toBe(false);
   });
 
-  it.each([['B', () => unitB], ['A', () => unitA]])('C-T6 when the RP sends unit_hint=<unit %s>, then the picker preselects that unit and only it', async (_name, hinted) => {
+  it.each([
+    ['B', () => unitB],
+    ['A', () => unitA],
+  ])('C-T6 when the RP sends unit_hint=<unit %s>, then the picker preselects that unit and only it', async (_name, hinted) => {
     const browser = new Browser(app.url);
     const unit = hinted();
     const authorization = await authorizationUrl(config, { scope, login_as: 'unit', unit_hint: unit.id });
@@ -115,9 +116,7 @@ describe('unit mode and unit switching requested by the RP (C-T6, C-UI2)', () =>
 
     const done = await browser.submit(picker, 'form#select-unit', { unitId: unitB.id });
     const second = await redeem(config, switching, callbackOf(done));
-    expect(second.claims()).toMatchObject({
-      sub: lisi.id, unit_id: unitB.id, unit_name: '乙贸易有限公司', unit_role: 'handler', unit_scopes: ['biz:civil_service_exam'],
-    });
+    expect(second.claims()).toMatchObject({ sub: lisi.id, unit_id: unitB.id, unit_name: '乙贸易有限公司', unit_role: 'handler', unit_scopes: ['biz:civil_service_exam'] });
     expect(second.scope?.split(' ')).toContain('biz:civil_service_exam');
     expect(second.scope?.split(' ')).not.toContain('biz:continuing_education');
 
@@ -159,7 +158,7 @@ describe('unit mode and unit switching requested by the RP (C-T6, C-UI2)', () =>
     expect(unitClaimsOf(current.claims)).toMatchObject({ unit_id: unitB.id });
   });
 
-  it('C-T6 when the person switches back to the first unit, then the first unit\'s grant (not the second\'s) serves again', async () => {
+  it("C-T6 when the person switches back to the first unit, then the first unit's grant (not the second's) serves again", async () => {
     const { browser, tokens: first } = await signInAsUnit(config, app.url, lisi, unitA.id, { scope });
     const toB = await authorizationUrl(config, { scope, prompt: 'select_unit' });
     const pickB = await browser.get(toB.url.toString());

@@ -75,7 +75,10 @@ describe('event webhooks', () => {
       clients: testClientsFile([
         testClient({ webhooks: { url: education.url, secret: 'env:TEST_WEBHOOK_SECRET_CE' } }),
         testClient({
-          client_id: 'exam-rp', business: 'civil_service_exam', first_party: false, scopes: ['openid', 'unit', 'biz:civil_service_exam'],
+          client_id: 'exam-rp',
+          business: 'civil_service_exam',
+          first_party: false,
+          scopes: ['openid', 'unit', 'biz:civil_service_exam'],
           webhooks: { url: exams.url, secret: examsSecret },
         }),
         testClient({ client_id: 'quiet-rp', business: 'online_service_hall', scopes: ['openid', 'unit', 'biz:online_service_hall'] }),
@@ -105,13 +108,15 @@ describe('event webhooks', () => {
   function verified(receiver: Receiver, key: string): WebhookEvent[] {
     const kit = createWebhookVerifier({ secret: key });
     const library = new Webhook(key);
-    return receiver.received.filter((delivery) => delivery.status < 300).map((delivery) => {
-      const fromKit = kit.verify(delivery.body, delivery.headers);
-      const fromLibrary = library.verify(delivery.body, delivery.headers as Record<string, string>);
-      expect(fromLibrary).toEqual(fromKit.event);
-      expect(delivery.headers['webhook-id']).toMatch(/^msg_[0-9a-f-]{36}$/);
-      return fromKit.event;
-    });
+    return receiver.received
+      .filter((delivery) => delivery.status < 300)
+      .map((delivery) => {
+        const fromKit = kit.verify(delivery.body, delivery.headers);
+        const fromLibrary = library.verify(delivery.body, delivery.headers as Record<string, string>);
+        expect(fromLibrary).toEqual(fromKit.event);
+        expect(delivery.headers['webhook-id']).toMatch(/^msg_[0-9a-f-]{36}$/);
+        return fromKit.event;
+      });
   }
 
   it('when a unit binds a person, the person accepts, the permissions change and the unit unbinds, then the system of that business receives each event, signed, and the others none', async () => {
@@ -126,7 +131,13 @@ describe('event webhooks', () => {
     const events = verified(education, educationSecret);
     expect(types(events)).toEqual(['binding.accepted', 'binding.created', 'binding.permissions_changed', 'binding.removed']);
     expect(byType(events, 'binding.created').data).toEqual({
-      bindingId: binding.id, unitId: unit.id, personId: handler.id, role: 'handler', scopes: ['biz:continuing_education'], validFrom: null, validUntil: null,
+      bindingId: binding.id,
+      unitId: unit.id,
+      personId: handler.id,
+      role: 'handler',
+      scopes: ['biz:continuing_education'],
+      validFrom: null,
+      validUntil: null,
     });
     expect(byType(events, 'binding.accepted').data).toMatchObject({ bindingId: binding.id, scopes: ['biz:continuing_education'] });
     expect(byType(events, 'binding.permissions_changed').data).toMatchObject({ scopes: ['biz:continuing_education', 'biz:civil_service_exam'], validUntil: '2099-12-31' });
@@ -146,7 +157,11 @@ describe('event webhooks', () => {
     await bindings.accept(handler.id, expiring.id, { actor: { type: 'person', id: handler.id } });
     await app.db.query("UPDATE binding SET valid_until = now() - interval '1 minute' WHERE id = $1", [expiring.id]);
     expect(await bindings.processExpired()).toBeGreaterThanOrEqual(1);
-    const { operator } = await app.app.services.operators.create(`op${crypto.randomBytes(4).toString('hex')}`, '测试窗口', `Operator-${crypto.randomBytes(12).toString('base64url')}`);
+    const { operator } = await app.app.services.operators.create(
+      `op${crypto.randomBytes(4).toString('hex')}`,
+      '测试窗口',
+      `Operator-${crypto.randomBytes(12).toString('base64url')}`,
+    );
     const { code } = await verification.issue(unit.id, { actor: { type: 'operator', id: operator.id } });
     await verification.redeem(unit.id, code, unitActor);
     await jobsSettled(app.db);
@@ -165,7 +180,10 @@ describe('event webhooks', () => {
     const other = await createPerson(app.app.services, { verified: true });
     await app.app.services.persons.setStatus(other.id, 'disabled', { actor: { type: 'operator', id: 'op' } });
     await jobsSettled(app.db);
-    for (const [receiver, key] of [[education, educationSecret], [exams, examsSecret]] as const) {
+    for (const [receiver, key] of [
+      [education, educationSecret],
+      [exams, examsSecret],
+    ] as const) {
       const events = verified(receiver, key);
       expect(types(events)).toEqual(['person.disabled', 'unit.renamed']);
       expect(byType(events, 'unit.renamed').data).toEqual({ unitId: unit.id, name: '改名后的测试单位', previousName: unit.name });
@@ -179,15 +197,18 @@ describe('event webhooks', () => {
     const count = async () => Number((await app.db.query<{ n: string }>('SELECT count(*) AS n FROM job WHERE kind = $1', [WEBHOOK_JOB])).rows[0]!.n);
     const before = await count();
     const failure = new Error('rolled back after the event');
-    await expect(app.db.transaction(async (tx) => {
-      await tx.query("UPDATE person SET status = 'disabled' WHERE id = $1", [handler.id]);
-      await app.app.services.events.emit(tx, 'person.disabled', { personId: handler.id });
-      throw failure;
-    })).rejects.toBe(failure);
+    await expect(
+      app.db.transaction(async (tx) => {
+        await tx.query("UPDATE person SET status = 'disabled' WHERE id = $1", [handler.id]);
+        await app.app.services.events.emit(tx, 'person.disabled', { personId: handler.id });
+        throw failure;
+      }),
+    ).rejects.toBe(failure);
     // A real service call that fails after its checks (unbinding the common contact) writes none either.
     const contactBinding = (await app.app.services.bindings.listForUnit(unit.id)).find((binding) => binding.role === 'contact')!;
-    await expect(app.app.services.bindings.unbind(unit.id, contactBinding.id, { actor: { type: 'unit', id: unit.id } }))
-      .rejects.toMatchObject({ code: 'binding_contact_cannot_be_unbound' });
+    await expect(app.app.services.bindings.unbind(unit.id, contactBinding.id, { actor: { type: 'unit', id: unit.id } })).rejects.toMatchObject({
+      code: 'binding_contact_cannot_be_unbound',
+    });
     expect(await count()).toBe(before);
     await jobsSettled(app.db);
     expect(education.received).toHaveLength(0);
@@ -203,7 +224,8 @@ describe('event webhooks', () => {
     const events = verified(education, educationSecret);
     expect(events).toEqual([expect.objectContaining({ type: 'person.disabled', data: { personId: handler.id } })]);
     const { rows } = await app.db.query<{ state: string; attempts: number }>(
-      "SELECT state, attempts FROM job WHERE kind = $1 AND payload = '{}'::jsonb ORDER BY finished_at DESC LIMIT 1", [WEBHOOK_JOB],
+      "SELECT state, attempts FROM job WHERE kind = $1 AND payload = '{}'::jsonb ORDER BY finished_at DESC LIMIT 1",
+      [WEBHOOK_JOB],
     );
     expect(rows[0]).toEqual({ state: 'done', attempts: 3 });
   });

@@ -37,7 +37,9 @@ describe.each(databaseKinds())('oidc-provider adapter contract on %s', (kind) =>
     await new Model('RefreshToken').consume('together');
     const sent = await statementsOf(test.db, async () => {
       const [access, credentials, refresh] = await Promise.all([
-        new Model('AccessToken').find('together'), new Model('ClientCredentials').find('together'), new Model('RefreshToken').find('together'),
+        new Model('AccessToken').find('together'),
+        new Model('ClientCredentials').find('together'),
+        new Model('RefreshToken').find('together'),
       ]);
       expect(access).toMatchObject({ jti: 'a' });
       expect(access).not.toHaveProperty('consumed');

@@ -25,11 +25,13 @@ describe.each(databaseKinds())('the ambient transaction on %s', (kind) => {
 
   it('when a nested transaction registers an after-commit hook, then the transaction begins for it and the hook runs after COMMIT', async () => {
     let hooked = false;
-    await test.db.ambient(() => test.db.transaction(async (tx) => {
-      tx.afterCommit(() => {
-        hooked = true;
-      });
-    }));
+    await test.db.ambient(() =>
+      test.db.transaction(async (tx) => {
+        tx.afterCommit(() => {
+          hooked = true;
+        });
+      }),
+    );
     expect(sent).toEqual(['BEGIN', 'SAVEPOINT sp1', 'RELEASE SAVEPOINT sp1', 'COMMIT']);
     expect(hooked).toBe(true);
   });
@@ -41,11 +43,14 @@ describe.each(databaseKinds())('the ambient transaction on %s', (kind) => {
   });
 
   it('when the last statement follows another, then both are one transaction and a rollback undoes both', async () => {
-    await test.db.ambient(async () => {
-      await test.db.query('INSERT INTO ambient_probe (n) VALUES (2)');
-      await test.db.queryLast('INSERT INTO ambient_probe (n) VALUES (3)');
-      return 'refused';
-    }, { commitIf: () => false });
+    await test.db.ambient(
+      async () => {
+        await test.db.query('INSERT INTO ambient_probe (n) VALUES (2)');
+        await test.db.queryLast('INSERT INTO ambient_probe (n) VALUES (3)');
+        return 'refused';
+      },
+      { commitIf: () => false },
+    );
     expect(sent).toEqual(['BEGIN', 'INSERT INTO ambient_probe (n) VALUES (2)', 'INSERT INTO ambient_probe (n) VALUES (3)', 'ROLLBACK']);
     expect(await probes()).toEqual([1]);
     await test.db.ambient(async () => {
@@ -56,10 +61,12 @@ describe.each(databaseKinds())('the ambient transaction on %s', (kind) => {
   });
 
   it('when the work throws after its first statement, then the transaction rolls back', async () => {
-    await expect(test.db.ambient(async () => {
-      await test.db.query('INSERT INTO ambient_probe (n) VALUES (4)');
-      throw new Error('lost');
-    })).rejects.toThrow('lost');
+    await expect(
+      test.db.ambient(async () => {
+        await test.db.query('INSERT INTO ambient_probe (n) VALUES (4)');
+        throw new Error('lost');
+      }),
+    ).rejects.toThrow('lost');
     expect(sent.at(-1)).toBe('ROLLBACK');
     expect(await probes()).toEqual([1, 2, 3]);
   });

@@ -56,7 +56,10 @@ withPostgres('PostgreSQL', () => {
         body: 'grant_type=refresh_token&refresh_token=abc&client_id=test-rp&client_secret=x',
       });
       expect([400, 401, 503]).toContain(token.status);
-      const auth = await fetch(`${app.url}/auth?client_id=test-rp&response_type=code&scope=openid&redirect_uri=http://rp.test/cb&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256`, { redirect: 'manual' });
+      const auth = await fetch(
+        `${app.url}/auth?client_id=test-rp&response_type=code&scope=openid&redirect_uri=http://rp.test/cb&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256`,
+        { redirect: 'manual' },
+      );
       expect(auth.status).toBe(503);
       const page = await auth.text();
       expect(page).toContain('服务暂时不可用');

@@ -37,8 +37,7 @@ describe('development shortcuts: TOTP code for the demo operator, /dev/outbox, t
     await app.app.services.operators.verifyTotp(operator.id, code, { actor: { type: 'operator', id: operator.id } });
     expect((await app.app.services.operators.byId(operator.id))?.totpEnrolled).toBe(true);
     // Used once: the same code is refused (replay), as with an authenticator app; the page then shows the next one.
-    await expect(app.app.services.operators.verifyTotp(operator.id, code, { actor: { type: 'operator', id: operator.id } }))
-      .rejects.toMatchObject({ code: 'totp_invalid' });
+    await expect(app.app.services.operators.verifyTotp(operator.id, code, { actor: { type: 'operator', id: operator.id } })).rejects.toMatchObject({ code: 'totp_invalid' });
     const next = await app.app.services.operators.developmentCode(operator.id);
     expect(next).not.toBe(code);
     await app.app.services.operators.verifyTotp(operator.id, next, { actor: { type: 'operator', id: operator.id } });
@@ -48,7 +47,10 @@ describe('development shortcuts: TOTP code for the demo operator, /dev/outbox, t
     const operator = await operatorWithSecret('devcode2');
     const production = createServices({
       config: loadConfig({ NODE_ENV: 'production', ISSUER: 'https://id.example.test', SMS_GATEWAY_URL: 'http://127.0.0.1:9/sms' }),
-      db: app.db, catalog: app.catalog, dataKey: (await loadKeys({ dir: app.config.certsDir, generate: false })).dataKey, logger: createLogger('silent'),
+      db: app.db,
+      catalog: app.catalog,
+      dataKey: (await loadKeys({ dir: app.config.certsDir, generate: false })).dataKey,
+      logger: createLogger('silent'),
     });
     const refused = await production.operators.developmentCode(operator.id).catch((error: unknown) => error);
     expect(refused).toBeInstanceOf(AppError);
@@ -79,8 +81,18 @@ describe('development shortcuts: TOTP code for the demo operator, /dev/outbox, t
       demo: { password: 'Demo-abc', persons: ['zhangsan', 'lisi', 'wangwu'], operator: 'counter', units: [{ name: '示例科技有限公司', loginName: 'demo_tech' }] },
       generatedSecrets: { 'ce-demo': 'generated-secret' },
     });
-    for (const expected of ['http://localhost:3000/', 'http://localhost:3000/unit', 'Demo-abc', 'zhangsan, lisi (real-name verified), wangwu (not verified)',
-      'demo_tech (示例科技有限公司)', 'counter', 'http://localhost:3000/dev/outbox', 'npm run demo', 'ce-demo', 'generated-secret']) {
+    for (const expected of [
+      'http://localhost:3000/',
+      'http://localhost:3000/unit',
+      'Demo-abc',
+      'zhangsan, lisi (real-name verified), wangwu (not verified)',
+      'demo_tech (示例科技有限公司)',
+      'counter',
+      'http://localhost:3000/dev/outbox',
+      'npm run demo',
+      'ce-demo',
+      'generated-secret',
+    ]) {
       expect(banner).toContain(expected);
     }
     expect(banner).not.toContain('{"');

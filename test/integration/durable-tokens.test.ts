@@ -18,7 +18,11 @@ describe.each(databaseKinds())('atomic token requests and the refresh reuse leew
    */
   async function tokenRequest<T>(work: () => Promise<T>): Promise<T> {
     const outcome = await test.db.ambient(
-      () => asTokenRequest(work).then((value) => ({ value }), (error: unknown) => ({ error })),
+      () =>
+        asTokenRequest(work).then(
+          (value) => ({ value }),
+          (error: unknown) => ({ error }),
+        ),
       { commitIf: (result) => !('error' in result) || result.error instanceof errors.OIDCProviderError },
     );
     if ('error' in outcome) throw outcome.error;
@@ -97,11 +101,13 @@ describe.each(databaseKinds())('atomic token requests and the refresh reuse leew
     const hooks: string[] = [];
     await test.db.ambient(async () => {
       await test.db.query("INSERT INTO job (id, kind, payload, max_attempts, run_at, created_at, updated_at) VALUES (gen_random_uuid(), 'outer', '{}', 1, now(), now(), now())");
-      await expect(test.db.transaction(async (tx) => {
-        tx.afterCommit(() => hooks.push('inner'));
-        await tx.query("INSERT INTO job (id, kind, payload, max_attempts, run_at, created_at, updated_at) VALUES (gen_random_uuid(), 'inner', '{}', 1, now(), now(), now())");
-        throw new Error('refused');
-      })).rejects.toThrow('refused');
+      await expect(
+        test.db.transaction(async (tx) => {
+          tx.afterCommit(() => hooks.push('inner'));
+          await tx.query("INSERT INTO job (id, kind, payload, max_attempts, run_at, created_at, updated_at) VALUES (gen_random_uuid(), 'inner', '{}', 1, now(), now(), now())");
+          throw new Error('refused');
+        }),
+      ).rejects.toThrow('refused');
       await test.db.transaction(async (tx) => tx.afterCommit(() => hooks.push('kept')));
       expect(hooks).toEqual([]);
     });
@@ -109,9 +115,12 @@ describe.each(databaseKinds())('atomic token requests and the refresh reuse leew
     expect(rows.map((row) => row.kind)).toEqual(['outer']);
     // The failed savepoint's hook was registered on the same transaction, which committed: both ran after it.
     expect(hooks).toEqual(['inner', 'kept']);
-    await test.db.ambient(async () => {
-      await test.db.transaction(async (tx) => tx.afterCommit(() => hooks.push('rolled back')));
-    }, { commitIf: () => false });
+    await test.db.ambient(
+      async () => {
+        await test.db.transaction(async (tx) => tx.afterCommit(() => hooks.push('rolled back')));
+      },
+      { commitIf: () => false },
+    );
     expect(hooks).not.toContain('rolled back');
   });
 });

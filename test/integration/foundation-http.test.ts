@@ -11,9 +11,7 @@ describe('foundation over HTTP', () => {
   afterAll(() => app.close());
 
   it('when openid-client discovers the issuer, then it accepts the metadata', async () => {
-    const config = await client.discovery(new URL(app.issuer), 'test-rp', TEST_SECRET, undefined, {
-      execute: [client.allowInsecureRequests],
-    });
+    const config = await client.discovery(new URL(app.issuer), 'test-rp', TEST_SECRET, undefined, { execute: [client.allowInsecureRequests] });
     const metadata = config.serverMetadata();
     expect(metadata.issuer).toBe(app.issuer);
     expect(metadata.code_challenge_methods_supported).toEqual(['S256']);
@@ -26,10 +24,10 @@ describe('foundation over HTTP', () => {
   });
 
   it('when the JWKS is fetched, then it publishes RS256, ES256 and EdDSA public keys only', async () => {
-    const discovery = await (await fetch(`${app.url}/.well-known/openid-configuration`)).json() as { jwks_uri: string };
+    const discovery = (await (await fetch(`${app.url}/.well-known/openid-configuration`)).json()) as { jwks_uri: string };
     const response = await fetch(discovery.jwks_uri);
     expect(response.status).toBe(200);
-    const jwks = await response.json() as { keys: jose.JWK[] };
+    const jwks = (await response.json()) as { keys: jose.JWK[] };
     expect(jwks.keys.map((key) => key.alg)).toEqual(['RS256', 'ES256', 'EdDSA']);
     for (const key of jwks.keys) {
       expect(key).not.toHaveProperty('d');

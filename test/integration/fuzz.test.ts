@@ -25,9 +25,30 @@ type Random = () => number;
 const pick = <T>(random: Random, list: readonly T[]): T => list[Math.floor(random() * list.length)]!;
 
 const FRAGMENTS = [
-  "' OR '1'='1", '"; DROP TABLE person; --', '<script>alert(1)</script>', '<img src=x onerror=alert(1)>', '{{7*7}}', '${7*7}',
-  '../../etc/passwd', '%00', '\u0000', '\uFFFF', '\uD800', '😀🙃', '測試單位', '　', '\r\n\r\nX-Injected: 1', 'null', 'undefined', '-1',
-  '99999999999999999999', '0x41', 'ABCDE-FGHJK', '00000000-0000-0000-0000-000000000000', 'biz:continuing_education', '2099-13-45',
+  "' OR '1'='1",
+  '"; DROP TABLE person; --',
+  '<script>alert(1)</script>',
+  '<img src=x onerror=alert(1)>',
+  '{{7*7}}',
+  '${7*7}',
+  '../../etc/passwd',
+  '%00',
+  '\u0000',
+  '\uFFFF',
+  '\uD800',
+  '😀🙃',
+  '測試單位',
+  '　',
+  '\r\n\r\nX-Injected: 1',
+  'null',
+  'undefined',
+  '-1',
+  '99999999999999999999',
+  '0x41',
+  'ABCDE-FGHJK',
+  '00000000-0000-0000-0000-000000000000',
+  'biz:continuing_education',
+  '2099-13-45',
 ];
 
 function randomText(random: Random): string {
@@ -120,14 +141,26 @@ describe('S-53 fuzz test with a fixed seed', () => {
       { name: 'unit recovery', browser: anonymous, path: '/recover/unit/account', fields: ['certType', 'certNo', 'challenge', 'code'], csrf: anon },
       { name: 'password', browser: account, path: '/account/password', fields: ['currentPassword', 'password', 'passwordConfirm'], csrf: accountCsrf },
       { name: 'real name', browser: account, path: '/account/realname', fields: ['legalName', 'idNumber'], csrf: accountCsrf },
-      { name: 'unit registration', browser: account, path: '/account/units/register', fields: ['name', 'certType', 'certNo', 'loginName', 'password', 'passwordConfirm'], csrf: accountCsrf },
+      {
+        name: 'unit registration',
+        browser: account,
+        path: '/account/units/register',
+        fields: ['name', 'certType', 'certNo', 'loginName', 'password', 'passwordConfirm'],
+        csrf: accountCsrf,
+      },
       { name: 'accept binding', browser: account, path: `/account/bindings/${bindingId}/accept`, fields: [], csrf: accountCsrf },
       { name: 'unit info', browser: unitBrowser, path: '/unit/info', fields: ['name'], csrf: unitCsrf },
       { name: 'bind', browser: unitBrowser, path: '/unit/bindings', fields: ['account', 'scopes', 'validFrom', 'validUntil'], csrf: unitCsrf },
       { name: 'scopes', browser: unitBrowser, path: `/unit/bindings/${bindingId}/scopes`, fields: ['scopes', 'validFrom', 'validUntil'], csrf: unitCsrf },
       { name: 'unit code', browser: unitBrowser, path: '/unit/verify', fields: ['code'], csrf: unitCsrf },
       { name: 'operator verify', browser: operatorBrowser, path: `/operator/persons/${person.id}/verify`, fields: ['idNumber'], csrf: operatorCsrf },
-      { name: 'token', browser: anonymous, path: '/token', fields: ['grant_type', 'code', 'refresh_token', 'client_id', 'client_secret', 'redirect_uri', 'code_verifier', 'resource', 'scope'], csrf: '' },
+      {
+        name: 'token',
+        browser: anonymous,
+        path: '/token',
+        fields: ['grant_type', 'code', 'refresh_token', 'client_id', 'client_secret', 'redirect_uri', 'code_verifier', 'resource', 'scope'],
+        csrf: '',
+      },
       { name: 'introspection', browser: anonymous, path: '/token/introspection', fields: ['token', 'client_id', 'client_secret'], csrf: '' },
       { name: 'revocation', browser: anonymous, path: '/token/revocation', fields: ['token', 'client_id', 'client_secret'], csrf: '' },
       { name: 'management API', browser: anonymous, path: '/api/v1/unit/bindings', fields: ['account', 'scopes'], csrf: '' },
@@ -152,10 +185,29 @@ describe('S-53 fuzz test with a fixed seed', () => {
       }
     }
     // Hostile query strings on the GET pages and the authorization endpoint.
-    const pages = ['/', '/account', '/unit', '/operator', '/operator/audit', '/operator/units', '/register', '/recover/person', '/auth', '/session/end', '/lang', '/api/v1/openapi.json'];
+    const pages = [
+      '/',
+      '/account',
+      '/unit',
+      '/operator',
+      '/operator/audit',
+      '/operator/units',
+      '/register',
+      '/recover/person',
+      '/auth',
+      '/session/end',
+      '/lang',
+      '/api/v1/openapi.json',
+    ];
     for (const path of pages) {
       for (let round = 0; round < ROUNDS; round += 1) {
-        const query = new URLSearchParams([['q', randomText(random)], ['client_id', randomText(random)], ['return', randomText(random)], ['ui_locales', randomText(random)], ['to', randomText(random)]]);
+        const query = new URLSearchParams([
+          ['q', randomText(random)],
+          ['client_id', randomText(random)],
+          ['return', randomText(random)],
+          ['ui_locales', randomText(random)],
+          ['to', randomText(random)],
+        ]);
         const page = await anonymous.request(`${path}?${query.toString()}`).catch((error: Error) => {
           problems.push(`GET ${path} round ${round} (seed ${SEED}): ${String((error.cause as Error | undefined)?.message ?? error.message)}`);
           return undefined;

@@ -8,8 +8,15 @@ import { createPerson, idNumber } from '../support/people.js';
 
 const SECRET = 'idv-test-secret-0123456789abcdefghijklmnop';
 
-interface Answer { status: number; body: string }
-interface Received { legalName: string; idNumber: string; requestId: string }
+interface Answer {
+  status: number;
+  body: string;
+}
+interface Received {
+  legalName: string;
+  idNumber: string;
+  requestId: string;
+}
 
 /**
  * A stand-in for a province's identity-verification service on 127.0.0.1: it checks the signature exactly as the
@@ -34,7 +41,7 @@ async function startStandIn() {
         return;
       }
       received.push(JSON.parse(body) as Received);
-      const answer = plan.length > 1 ? plan.shift()! : plan[0] ?? { status: 500, body: '' };
+      const answer = plan.length > 1 ? plan.shift()! : (plan[0] ?? { status: 500, body: '' });
       res.writeHead(answer.status, { 'content-type': 'application/json' }).end(answer.body);
     });
   });
@@ -43,8 +50,14 @@ async function startStandIn() {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/verify`,
     received,
     badSignatures,
-    answer(answers: Answer[]) { plan = answers; },
-    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    answer(answers: Answer[]) {
+      plan = answers;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -63,10 +76,14 @@ describe('R-P2 identity-verification configuration', () => {
     expect(() => loadConfig({ ...base, IDV_SECRET: SECRET })).toThrow(ConfigError);
     expect(() => loadConfig({ ...base, IDV_URL: 'http://127.0.0.1:1/verify' })).toThrow(/IDV_SECRET must be set/);
     expect(() => loadConfig({ ...base, IDV_URL: 'http://127.0.0.1:1/verify', IDV_SECRET: 'short' })).toThrow(/32 to 512/);
-    expect(() => loadConfig({ NODE_ENV: 'production', ISSUER: 'https://id.example.gov.cn', DEMO_DATA: 'false', IDV_URL: 'http://idv.example.gov.cn/verify', IDV_SECRET: SECRET }))
-      .toThrow(/https URL in production/);
-    expect(loadConfig({ ...base, IDV_URL: 'http://127.0.0.1:1/verify', IDV_SECRET: SECRET, IDV_TIMEOUT_MS: '2500' }).identityVerification)
-      .toEqual({ url: 'http://127.0.0.1:1/verify', secret: SECRET, timeoutMs: 2500 });
+    expect(() =>
+      loadConfig({ NODE_ENV: 'production', ISSUER: 'https://id.example.gov.cn', DEMO_DATA: 'false', IDV_URL: 'http://idv.example.gov.cn/verify', IDV_SECRET: SECRET }),
+    ).toThrow(/https URL in production/);
+    expect(loadConfig({ ...base, IDV_URL: 'http://127.0.0.1:1/verify', IDV_SECRET: SECRET, IDV_TIMEOUT_MS: '2500' }).identityVerification).toEqual({
+      url: 'http://127.0.0.1:1/verify',
+      secret: SECRET,
+      timeoutMs: 2500,
+    });
   });
 });
 
@@ -127,7 +144,10 @@ describe.each(databaseKinds())('R-P2 identity-verification service on %s', (kind
     expect(service.received).toEqual([{ requestId: expect.any(String), legalName: '张三', idNumber: number }]);
     expect((await test.app.services.persons.byId(person.id))?.realnameStatus).toBe('verified');
     const audit = await auditOf(person.id);
-    expect(audit.map((entry) => [entry.action, entry.actor_type])).toEqual([['person.realname_submit', 'person'], ['person.realname_verify', 'system']]);
+    expect(audit.map((entry) => [entry.action, entry.actor_type])).toEqual([
+      ['person.realname_submit', 'person'],
+      ['person.realname_verify', 'system'],
+    ]);
     expect(audit[1]!.detail).toEqual({ by: 'identity_verification_service', reference: 'GA-0001', requestId: service.received[0]!.requestId });
     expect(audit.some((entry) => entry.text.includes(number))).toBe(false);
   });
@@ -139,7 +159,8 @@ describe.each(databaseKinds())('R-P2 identity-verification service on %s', (kind
     expect((await test.app.services.persons.byId(person.id))?.realnameStatus).toBe('rejected');
     const audit = await auditOf(person.id);
     expect(audit.map((entry) => [entry.action, entry.actor_type, entry.detail.reference])).toEqual([
-      ['person.realname_submit', 'person', undefined], ['person.realname_reject', 'system', 'GA-0002'],
+      ['person.realname_submit', 'person', undefined],
+      ['person.realname_reject', 'system', 'GA-0002'],
     ]);
   });
 
@@ -184,15 +205,20 @@ describe.each(databaseKinds())('R-P2 identity-verification service on %s', (kind
     expect(service.received).toHaveLength(asked);
     expect((await test.app.services.persons.byId(person.id))?.realnameStatus).toBe('verified');
     expect((await auditOf(person.id)).map((entry) => [entry.action, entry.actor_type])).toEqual([
-      ['person.realname_submit', 'person'], ['person.realname_verify', 'operator'],
+      ['person.realname_submit', 'person'],
+      ['person.realname_verify', 'operator'],
     ]);
   });
 });
 
 describe('R-P2 without IDV_URL', () => {
   let test: TestApp;
-  beforeAll(async () => { test = await startTestApp(); });
-  afterAll(async () => { await test?.close(); });
+  beforeAll(async () => {
+    test = await startTestApp();
+  });
+  afterAll(async () => {
+    await test?.close();
+  });
 
   it('R-P2 when no service is configured, then a submission writes no verification job and waits for the counter', async () => {
     const person = await createPerson(test.app.services);

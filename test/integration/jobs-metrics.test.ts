@@ -32,7 +32,7 @@ describe('job queue metrics and failed jobs on the dashboard', () => {
   /** Runs the worker once a job is due (a retried one waits for its backoff of some tens of milliseconds). */
   async function runDue(): Promise<void> {
     for (let round = 0; round < 200; round += 1) {
-      if (await app.app.worker.runOnce() > 0) return;
+      if ((await app.app.worker.runOnce()) > 0) return;
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     throw new Error('no job became due');

@@ -37,11 +37,15 @@ describe.each(databaseKinds())('job queue on %s', (kind) => {
   it('S-56 when the enqueuing transaction rolls back, then there is no job; when it commits, there is one and the worker is woken after the commit', async () => {
     const queue = new JobQueue(test.db, { maxAttempts: 3, retryBaseMs: 1 });
     let woken = 0;
-    queue.onEnqueued(() => { woken += 1; });
-    await expect(test.db.transaction(async (tx) => {
-      await queue.enqueue(tx, sms('13800000001'));
-      throw new Error('state change refused');
-    })).rejects.toThrow('state change refused');
+    queue.onEnqueued(() => {
+      woken += 1;
+    });
+    await expect(
+      test.db.transaction(async (tx) => {
+        await queue.enqueue(tx, sms('13800000001'));
+        throw new Error('state change refused');
+      }),
+    ).rejects.toThrow('state change refused');
     expect(await queue.counts()).toMatchObject({ pending: 0 });
     expect(woken).toBe(0);
     await test.db.transaction((tx) => queue.enqueue(tx, [sms('13800000002'), sms('13800000003')]));
@@ -105,7 +109,12 @@ describe.each(databaseKinds())('job queue on %s', (kind) => {
   it('S-56 when workers claim side by side, then no job is claimed twice; a job whose worker died is claimed again after its lease', async () => {
     let at = new Date();
     const queue = new JobQueue(test.db, { maxAttempts: 3, retryBaseMs: 1, now: () => at });
-    await test.db.transaction((tx) => queue.enqueue(tx, Array.from({ length: 30 }, (_, index) => sms(`1380000${String(index).padStart(4, '0')}`))));
+    await test.db.transaction((tx) =>
+      queue.enqueue(
+        tx,
+        Array.from({ length: 30 }, (_, index) => sms(`1380000${String(index).padStart(4, '0')}`)),
+      ),
+    );
     const claims = await Promise.all([queue.claim(10), queue.claim(10), queue.claim(10), queue.claim(10)]);
     const ids = claims.flat().map((job) => job.id);
     expect(ids).toHaveLength(30);
@@ -118,11 +127,21 @@ describe.each(databaseKinds())('job queue on %s', (kind) => {
   it('S-57 when the sweep runs, then delivered jobs go after a day and parked ones after 30 days, in batches; pending ones stay', async () => {
     let at = new Date();
     const queue = new JobQueue(test.db, { maxAttempts: 1, retryBaseMs: 1, now: () => at });
-    const worker = new JobWorker(queue, { ok: async () => undefined, broken: async () => { throw new Error('down'); } }, logger, { pollMs: 10 });
-    await test.db.transaction((tx) => queue.enqueue(tx, [
-      ...Array.from({ length: 5 }, () => ({ kind: 'ok', payload: {} })), { kind: 'broken', payload: {} },
-    ]));
-    while (await worker.runOnce() > 0) { /* deliver all */ }
+    const worker = new JobWorker(
+      queue,
+      {
+        ok: async () => undefined,
+        broken: async () => {
+          throw new Error('down');
+        },
+      },
+      logger,
+      { pollMs: 10 },
+    );
+    await test.db.transaction((tx) => queue.enqueue(tx, [...Array.from({ length: 5 }, () => ({ kind: 'ok', payload: {} })), { kind: 'broken', payload: {} }]));
+    while ((await worker.runOnce()) > 0) {
+      /* deliver all */
+    }
     await test.db.transaction((tx) => queue.enqueue(tx, { kind: 'ok', payload: {} }));
     expect(await queue.counts()).toMatchObject({ done: 5, failed: 1, pending: 1 });
     at = new Date(at.getTime() + 25 * 3600 * 1000);

@@ -14,7 +14,7 @@ async function signingKid(app: TestApp): Promise<string> {
     headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`machine:${TEST_SECRET}`).toString('base64')}` },
     body: new URLSearchParams({ grant_type: 'client_credentials', resource: 'https://ce.rp.test/api', scope: 'biz:continuing_education' }),
   });
-  const body = await response.json() as { access_token: string };
+  const body = (await response.json()) as { access_token: string };
   return jose.decodeProtectedHeader(body.access_token).kid!;
 }
 
@@ -24,7 +24,10 @@ async function publishedKids(app: TestApp): Promise<string[]> {
 
 describe('staged key rotation (S-12, C-T7)', () => {
   let database: TestDatabase;
-  const clients = testClientsFile([testClient(), testClient({ client_id: 'machine', grant_types: ['client_credentials'], redirect_uris: ['http://rp.test/unused'], scopes: ['biz:continuing_education'] })]);
+  const clients = testClientsFile([
+    testClient(),
+    testClient({ client_id: 'machine', grant_types: ['client_credentials'], redirect_uris: ['http://rp.test/unused'], scopes: ['biz:continuing_education'] }),
+  ]);
 
   beforeAll(async () => {
     database = await createTestDatabase();

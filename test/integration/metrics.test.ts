@@ -3,9 +3,7 @@ import { Browser } from '../support/browser.js';
 import { testClient, testClientsFile } from '../support/fixtures.js';
 import { metricNames, sampleValue, scrapeMetrics } from '../support/metrics.js';
 import { createPerson, type TestPerson } from '../support/people.js';
-import {
-  codeOf, codeRequest, fetchMetadata, redeemCode, refresh, signInFor, stringField, TEST_RP, type ProviderMetadata,
-} from '../support/oauth.js';
+import { codeOf, codeRequest, fetchMetadata, redeemCode, refresh, signInFor, stringField, TEST_RP, type ProviderMetadata } from '../support/oauth.js';
 import { startRpServer, type RpServer } from '../support/rp-server.js';
 
 /** Issue #16: Prometheus metrics, behind a token on the public listener (METRICS_TOKEN without METRICS_PORT). */
@@ -22,10 +20,7 @@ describe('metrics on the public listener behind a token', () => {
 
   beforeAll(async () => {
     receiver = await startRpServer();
-    app = await startTestApp({
-      env: { METRICS_TOKEN: TOKEN },
-      clients: testClientsFile([testClient({ backchannel_logout_uri: `${receiver.url}/backchannel-logout` })]),
-    });
+    app = await startTestApp({ env: { METRICS_TOKEN: TOKEN }, clients: testClientsFile([testClient({ backchannel_logout_uri: `${receiver.url}/backchannel-logout` })]) });
     metadata = await fetchMetadata(app.url);
     person = await createPerson(app.app.services);
     victim = await createPerson(app.app.services);
@@ -86,7 +81,14 @@ describe('metrics on the public listener behind a token', () => {
     expect(sampleValue(after, 'uop_db_pool_connections', { state: 'total' })).toBeGreaterThanOrEqual(1);
     expect(sampleValue(after, 'uop_signing_key_age_seconds', { alg: 'RS256' })).toBeGreaterThanOrEqual(0);
     expect(after).toMatch(/^uop_signing_key_age_seconds\{alg="ES256"\} /m);
-    for (const name of ['uop_password_hash_queue_length', 'uop_jobs_queued', 'uop_jobs_failed_total', 'uop_jobs_retried_total', 'process_cpu_seconds_total', 'nodejs_eventloop_lag_seconds']) {
+    for (const name of [
+      'uop_password_hash_queue_length',
+      'uop_jobs_queued',
+      'uop_jobs_failed_total',
+      'uop_jobs_retried_total',
+      'process_cpu_seconds_total',
+      'nodejs_eventloop_lag_seconds',
+    ]) {
       expect(metricNames(after)).toContain(name);
     }
   });

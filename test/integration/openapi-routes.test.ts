@@ -15,7 +15,12 @@ import { startTestApp, type TestApp } from '../support/app.js';
 
 type Operation = { requestBody?: { content: Record<string, { schema: { $ref?: string } & Record<string, unknown> }> }; parameters?: { name: string; in: string }[] };
 type Document = { paths: Record<string, Record<string, Operation>>; components: { schemas: Record<string, Record<string, unknown>> } };
-interface Route { key: string; method: string; path: string; source: string }
+interface Route {
+  key: string;
+  method: string;
+  path: string;
+  source: string;
+}
 
 const PREFIX = '/api/v1';
 const passThrough: Middleware = async (_ctx, next) => next();
@@ -27,20 +32,27 @@ describe('the OpenAPI document and the routes of the management API (issue #13)'
 
   beforeAll(async () => {
     app = await startTestApp();
-    document = await (await fetch(`${app.url}${PREFIX}/openapi.json`)).json() as Document;
+    document = (await (await fetch(`${app.url}${PREFIX}/openapi.json`)).json()) as Document;
     const router = apiRoutes(app.app.services, passThrough);
     routes = router.stack
       .filter((layer) => layer.methods.length > 0 && layer.path !== `${PREFIX}/openapi.json`)
-      .flatMap((layer) => layer.methods.filter((method) => method !== 'HEAD').map((method) => {
-        const path = String(layer.path).slice(PREFIX.length).replace(/:(\w+)/g, '{$1}');
-        const source = layer.stack.map((handler) => handler.toString()).join('\n');
-        return { key: `${method.toLowerCase()} ${path}`, method: method.toLowerCase(), path, source };
-      }));
+      .flatMap((layer) =>
+        layer.methods
+          .filter((method) => method !== 'HEAD')
+          .map((method) => {
+            const path = String(layer.path)
+              .slice(PREFIX.length)
+              .replace(/:(\w+)/g, '{$1}');
+            const source = layer.stack.map((handler) => handler.toString()).join('\n');
+            return { key: `${method.toLowerCase()} ${path}`, method: method.toLowerCase(), path, source };
+          }),
+      );
   });
   afterAll(() => app.close());
 
   const operation = (route: Route): Operation => document.paths[route.path]![route.method]!;
-  const used = (source: string, validator: 'validBody' | 'validQuery') => [...source.matchAll(new RegExp(`${validator}\\)?\\(ctx, (?:\\w+\\.)?(\\w+)\\)`, 'g'))].map((match) => match[1]);
+  const used = (source: string, validator: 'validBody' | 'validQuery') =>
+    [...source.matchAll(new RegExp(`${validator}\\)?\\(ctx, (?:\\w+\\.)?(\\w+)\\)`, 'g'))].map((match) => match[1]);
 
   it('when the routes are listed, then the document has exactly the same paths and methods', () => {
     const documented = Object.entries(document.paths).flatMap(([path, methods]) => Object.keys(methods).map((method) => `${method} ${path}`));
@@ -75,7 +87,7 @@ describe('the OpenAPI document and the routes of the management API (issue #13)'
     expect(problems).toEqual([]);
   });
 
-  it('when a route validates its query, then the document lists exactly that DTO\'s parameters and constraints', () => {
+  it("when a route validates its query, then the document lists exactly that DTO's parameters and constraints", () => {
     const problems: string[] = [];
     for (const route of routes) {
       const dtos = used(route.source, 'validQuery');
@@ -90,9 +102,12 @@ describe('the OpenAPI document and the routes of the management API (issue #13)'
         continue;
       }
       const schema = dtoSchema(declared) as { properties: Record<string, unknown>; required?: string[] };
-      expect([route.key, documented]).toEqual([route.key, Object.entries(schema.properties).map(([name, property]) => expect.objectContaining({
-        name, schema: property, ...(schema.required?.includes(name) ? { required: true } : {}),
-      }))]);
+      expect([route.key, documented]).toEqual([
+        route.key,
+        Object.entries(schema.properties).map(([name, property]) =>
+          expect.objectContaining({ name, schema: property, ...(schema.required?.includes(name) ? { required: true } : {}) }),
+        ),
+      ]);
     }
     expect(problems).toEqual([]);
   });

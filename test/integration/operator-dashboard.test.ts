@@ -14,10 +14,7 @@ const HOUR = 3600 * 1000;
 function chartOf(page: Page, series: string) {
   const section = page.html.querySelector(`#chart-${series}`);
   if (!section) throw new Error(`no chart ${series}:\n${Browser.text(page).slice(0, 600)}`);
-  return {
-    total: Number(section.querySelector('.total')?.text),
-    values: section.querySelectorAll('rect').map((rect) => Number(rect.getAttribute('data-value'))),
-  };
+  return { total: Number(section.querySelector('.total')?.text), values: section.querySelectorAll('rect').map((rect) => Number(rect.getAttribute('data-value'))) };
 }
 
 describe('operator dashboard of the last 24 hours', () => {
@@ -51,9 +48,12 @@ describe('operator dashboard of the last 24 hours', () => {
     await at(3 * HOUR + 60_000).record({ actor: { type: 'operator', id: 'op' } }, { action: 'unit.code_issue' });
     await at(25 * HOUR).record({ actor: { type: 'operator', id: 'op' } }, { action: 'unit.code_issue' });
     const applicant = new Browser(app.url);
-    const filed = await uploadAppeal(applicant, await browserCsrf(applicant, '/recover/unit/appeal'), {
-      certType: 'uscc', certNo: uscc(), kind: 'account', applicantName: '李申诉', contact: mobile(),
-    }, [{ name: '营业执照.pdf', type: 'application/pdf', content: pdf() }]);
+    const filed = await uploadAppeal(
+      applicant,
+      await browserCsrf(applicant, '/recover/unit/appeal'),
+      { certType: 'uscc', certNo: uscc(), kind: 'account', applicantName: '李申诉', contact: mobile() },
+      [{ name: '营业执照.pdf', type: 'application/pdf', content: pdf() }],
+    );
     expect(filed.status).toBeLessThan(400);
 
     const page = await browser.get('/operator/dashboard');

@@ -2,7 +2,24 @@ import { APPEAL_LIMITS } from '../../src/modules/recovery/appeals.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { Browser, type Page } from '../support/browser.js';
 import { createPerson, mobile, type TestPerson } from '../support/people.js';
-import { browserCsrf, corruptPdf, encryptedPdf, executable, html, jpeg, lastMessage, linkIn, pdf, png, pngFacts, post, text, textPdf, uploadAppeal, type Upload } from '../support/recovery.js';
+import {
+  browserCsrf,
+  corruptPdf,
+  encryptedPdf,
+  executable,
+  html,
+  jpeg,
+  lastMessage,
+  linkIn,
+  pdf,
+  png,
+  pngFacts,
+  post,
+  text,
+  textPdf,
+  uploadAppeal,
+  type Upload,
+} from '../support/recovery.js';
 import { PDF_PREVIEW } from '../../src/modules/recovery/pdf-preview.js';
 import { clearThrottle, countRows, signInOperator, signInToAccount } from '../support/security.js';
 import { pathOf, signInUnit } from '../support/unit-console.js';
@@ -37,7 +54,11 @@ describe('appeals (申诉) for unit account and password recovery (R-R1–R-R3, 
 
   const appealTables = async () => Promise.all(['appeal', 'appeal_document', 'notification_outbox', 'audit_event'].map((table) => countRows(app.db, table)));
 
-  async function fileAppeal(values: { certNo: string; kind: 'account' | 'password'; contact: string; applicantName?: string }, files: Upload[] = DOCUMENTS, ip?: string): Promise<Page> {
+  async function fileAppeal(
+    values: { certNo: string; kind: 'account' | 'password'; contact: string; applicantName?: string },
+    files: Upload[] = DOCUMENTS,
+    ip?: string,
+  ): Promise<Page> {
     const browser = new Browser(app.url);
     const csrf = await browserCsrf(browser, '/recover/unit/appeal');
     return uploadAppeal(browser, csrf, { certType: 'uscc', applicantName: '李申诉', ...values }, files, ip);
@@ -66,7 +87,7 @@ describe('appeals (申诉) for unit account and password recovery (R-R1–R-R3, 
     return done;
   }
 
-  it('R-R3 R-R1 when an unverified unit\'s appeal for 账号找回 is approved, then the applicant\'s single-use link shows the login name once', async () => {
+  it("R-R3 R-R1 when an unverified unit's appeal for 账号找回 is approved, then the applicant's single-use link shows the login name once", async () => {
     // From the recovery page, the appeal path is offered with the certificate filled in.
     const browser = new Browser(app.url);
     const paths = await post(browser, '/recover/unit/account', await browserCsrf(browser), { certType: 'uscc', certNo: unit.certNo });
@@ -77,9 +98,12 @@ describe('appeals (申诉) for unit account and password recovery (R-R1–R-R3, 
       expect(form.html.querySelector(`label[for="${id}"]`)).not.toBeNull();
     }
     const applicant = mobile();
-    const submitted = await uploadAppeal(browser, form.html.querySelector('input[name="_csrf"]')!.getAttribute('value')!, {
-      kind: 'account', certType: 'uscc', certNo: unit.certNo, applicantName: '李申诉', contact: applicant,
-    }, DOCUMENTS);
+    const submitted = await uploadAppeal(
+      browser,
+      form.html.querySelector('input[name="_csrf"]')!.getAttribute('value')!,
+      { kind: 'account', certType: 'uscc', certNo: unit.certNo, applicantName: '李申诉', contact: applicant },
+      DOCUMENTS,
+    );
     expect(submitted.status).toBe(200);
     const reference = referenceOf(submitted);
     expect(reference).toMatch(/^[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}$/);
@@ -112,7 +136,7 @@ describe('appeals (申诉) for unit account and password recovery (R-R1–R-R3, 
     }
   });
 
-  it('R-R2 S-24 when an appeal for 密码找回 is approved, then the e-mailed link sets a new password once and ends the unit account\'s sessions', async () => {
+  it("R-R2 S-24 when an appeal for 密码找回 is approved, then the e-mailed link sets a new password once and ends the unit account's sessions", async () => {
     const own = await createUnit(app.app.services, contact, { name: '申诉改密有限公司' });
     const unitBrowser = new Browser(app.url);
     await signInUnit(unitBrowser, own);
@@ -155,20 +179,23 @@ describe('appeals (申诉) for unit account and password recovery (R-R1–R-R3, 
     ['six files', Array.from({ length: 6 }, (_, index) => ({ name: `p${index}.pdf`, type: 'application/pdf', content: pdf() })), 400, '最多只能上传5个文件', 'At most 5 files'],
     ['an empty file', [{ name: 'empty.pdf', type: 'application/pdf', content: Buffer.alloc(0) }], 400, '是空文件', 'is empty'],
     ['no file', [], 400, '请上传单位证件材料', "Upload the unit's certificate documents"],
-  ] as [string, Upload[], number, string, string][])('S-35 R-R3 when the upload is %s, then it is refused with a clear message in Chinese and English and nothing is written', async (_name, files, status, zh, en) => {
-    const before = await appealTables();
-    const page = await fileAppeal({ certNo: unit.certNo, kind: 'account', contact: mobile() }, files);
-    expect(page.status).toBe(status);
-    expect(text(page)).toContain(zh);
-    expect(page.html.querySelector('form#appeal')).not.toBeNull();
-    const english = new Browser(app.url);
-    await english.get('/lang?to=en&return=/recover/unit/appeal');
-    const csrf = await browserCsrf(english, '/recover/unit/appeal');
-    const translated = await uploadAppeal(english, csrf, { certType: 'uscc', certNo: unit.certNo, kind: 'account', applicantName: 'Li Appeal', contact: mobile() }, files);
-    expect(translated.status).toBe(status);
-    expect(text(translated)).toContain(en);
-    expect(await appealTables()).toEqual(before);
-  });
+  ] as [string, Upload[], number, string, string][])(
+    'S-35 R-R3 when the upload is %s, then it is refused with a clear message in Chinese and English and nothing is written',
+    async (_name, files, status, zh, en) => {
+      const before = await appealTables();
+      const page = await fileAppeal({ certNo: unit.certNo, kind: 'account', contact: mobile() }, files);
+      expect(page.status).toBe(status);
+      expect(text(page)).toContain(zh);
+      expect(page.html.querySelector('form#appeal')).not.toBeNull();
+      const english = new Browser(app.url);
+      await english.get('/lang?to=en&return=/recover/unit/appeal');
+      const csrf = await browserCsrf(english, '/recover/unit/appeal');
+      const translated = await uploadAppeal(english, csrf, { certType: 'uscc', certNo: unit.certNo, kind: 'account', applicantName: 'Li Appeal', contact: mobile() }, files);
+      expect(translated.status).toBe(status);
+      expect(text(translated)).toContain(en);
+      expect(await appealTables()).toEqual(before);
+    },
+  );
 
   it('S-35 when documents are downloaded, then an anonymous visitor and a person are turned away and an operator gets an attachment with the sniffed type and nosniff', async () => {
     const submitted = await fileAppeal({ certNo: unit.certNo, kind: 'account', contact: mobile() }, [
@@ -219,7 +246,12 @@ describe('appeals (申诉) for unit account and password recovery (R-R1–R-R3, 
     expect(images.map((image) => image.getAttribute('alt'))).toEqual(['第2份材料：photo.png', '第3份材料：id.jpg']);
     expect(detail.html.querySelector('#previews .pdf-note')).toBeNull();
     const cookie = await operator.jar.getCookieString(app.url);
-    const expected = [['image/png', '1-1.png'], ['image/png', '1-2.png'], ['image/png', '2.png'], ['image/jpeg', '3.jpg']];
+    const expected = [
+      ['image/png', '1-1.png'],
+      ['image/png', '1-2.png'],
+      ['image/png', '2.png'],
+      ['image/jpeg', '3.jpg'],
+    ];
     const sources = [...pages, ...images].map((image) => image.getAttribute('src')!);
     for (const [index, src] of sources.entries()) {
       const preview = await fetch(new URL(src, app.url), { headers: { cookie } });
@@ -234,16 +266,23 @@ describe('appeals (申诉) for unit account and password recovery (R-R1–R-R3, 
       if (index < pages.length) {
         // A page of the preview width (letter size: 612 × 792 pt), with the text drawn on it.
         const facts = await pngFacts(body);
-        expect(facts).toMatchObject({ width: PDF_PREVIEW.width, height: Math.floor(792 * PDF_PREVIEW.width / 612) });
+        expect(facts).toMatchObject({ width: PDF_PREVIEW.width, height: Math.floor((792 * PDF_PREVIEW.width) / 612) });
         expect(facts.inked).toBeGreaterThan(500);
       }
     }
     // Nobody else sees them; each preview, each PDF page, is audited as the operator's look at the document.
     expect((await new Browser(app.url).request(sources[0]!)).status).toBe(302);
     expect((await new Browser(app.url).request(sources[2]!)).status).toBe(302);
-    const { rows } = await app.db.query<{ detail: { preview?: boolean; page?: number; seq: number } }>("SELECT detail FROM audit_event WHERE action = 'appeal.document_download' ORDER BY at DESC LIMIT 4");
+    const { rows } = await app.db.query<{ detail: { preview?: boolean; page?: number; seq: number } }>(
+      "SELECT detail FROM audit_event WHERE action = 'appeal.document_download' ORDER BY at DESC LIMIT 4",
+    );
     expect(rows.map((row) => row.detail.preview)).toEqual([true, true, true, true]);
-    expect(rows.map((row) => [row.detail.seq, row.detail.page]).sort()).toEqual([[1, 1], [1, 2], [2, undefined], [3, undefined]]);
+    expect(rows.map((row) => [row.detail.seq, row.detail.page]).sort()).toEqual([
+      [1, 1],
+      [1, 2],
+      [2, undefined],
+      [3, undefined],
+    ]);
 
     // The PDF itself is never served inline, only its rendered pages.
     const pdfInline = await fetch(new URL(sources[0]!.replace(/\/pages\/1$/, '/preview'), app.url), { headers: { cookie } });
@@ -264,7 +303,7 @@ describe('appeals (申诉) for unit account and password recovery (R-R1–R-R3, 
     await download.arrayBuffer();
   });
 
-  it('S-35 issue 14 when thirty page images of one PDF are asked for at once, then a queue\'s worth renders, the rest answer 503 with Retry-After and a readable message, never a 500, each request is audited, and the pages render afterwards', async () => {
+  it("S-35 issue 14 when thirty page images of one PDF are asked for at once, then a queue's worth renders, the rest answer 503 with Retry-After and a readable message, never a 500, each request is audited, and the pages render afterwards", async () => {
     const pages = PDF_PREVIEW.pages;
     const submitted = await fileAppeal({ certNo: unit.certNo, kind: 'account', contact: mobile() }, [
       { name: 'burst.pdf', type: 'application/pdf', content: textPdf(Array.from({ length: pages }, (_, index) => `Burst page ${index + 1}`)) },
@@ -278,10 +317,17 @@ describe('appeals (申诉) for unit account and password recovery (R-R1–R-R3, 
     const auditedBefore = await audited();
     // Three requests for each page at once (a browser opening the page three times over), none of them cached yet.
     const burst = Array.from({ length: 30 }, (_, index) => sources[index % pages]!);
-    const answers = await Promise.all(burst.map(async (src) => {
-      const response = await fetch(new URL(src, app.url), { headers: { cookie, 'accept-language': 'zh-CN' } });
-      return { status: response.status, type: response.headers.get('content-type'), retryAfter: response.headers.get('retry-after'), body: Buffer.from(await response.arrayBuffer()) };
-    }));
+    const answers = await Promise.all(
+      burst.map(async (src) => {
+        const response = await fetch(new URL(src, app.url), { headers: { cookie, 'accept-language': 'zh-CN' } });
+        return {
+          status: response.status,
+          type: response.headers.get('content-type'),
+          retryAfter: response.headers.get('retry-after'),
+          body: Buffer.from(await response.arrayBuffer()),
+        };
+      }),
+    );
     expect(answers.filter((answer) => answer.status !== 200 && answer.status !== 503).map((answer) => answer.status)).toEqual([]);
     const rendered = answers.filter((answer) => answer.status === 200);
     const busy = answers.filter((answer) => answer.status === 503);
@@ -308,7 +354,7 @@ describe('appeals (申诉) for unit account and password recovery (R-R1–R-R3, 
     }
   }, 120_000);
 
-  it('issue 14 when a PDF has more pages than are previewed, is corrupted or password-protected, or a page is asked for that is not there, then the operator is told so in the page\'s language with the download at hand, never a 500', async () => {
+  it("issue 14 when a PDF has more pages than are previewed, is corrupted or password-protected, or a page is asked for that is not there, then the operator is told so in the page's language with the download at hand, never a 500", async () => {
     const submitted = await fileAppeal({ certNo: unit.certNo, kind: 'account', contact: mobile() }, [
       { name: 'long.pdf', type: 'application/pdf', content: textPdf(Array.from({ length: PDF_PREVIEW.pages + 2 }, (_, index) => `Page ${index + 1}`)) },
       { name: 'broken.pdf', type: 'application/pdf', content: corruptPdf() },
@@ -342,7 +388,10 @@ describe('appeals (申诉) for unit account and password recovery (R-R1–R-R3, 
       [`${pagesOf(locked)}/1`, 415, '该文件不能在线预览，请下载后查看。', 'This file cannot be previewed; download it to view it.'],
     ];
     for (const [path, status, zh, en] of cases) {
-      for (const [lang, message] of [['zh-CN', zh], ['en', en]] as const) {
+      for (const [lang, message] of [
+        ['zh-CN', zh],
+        ['en', en],
+      ] as const) {
         const answer = await fetch(new URL(path, app.url), { headers: { cookie: `${cookie}; lang=${lang}` } });
         expect([path, lang, answer.status]).toEqual([path, lang, status]);
         expect(answer.headers.get('content-type')).toContain('text/html');

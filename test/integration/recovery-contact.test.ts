@@ -13,10 +13,18 @@ const NEW_PASSWORD = 'a brand new unit passphrase';
 
 /** The structure of a page: its forms, fields, buttons, links and headings, without values that differ per unit. */
 function shape(page: Page): string[] {
-  return page.html.querySelectorAll('form, input, select, button, a, h1, h2, label, p').map((element) => [
-    element.tagName, element.id, element.getAttribute('name') ?? '', element.getAttribute('action') ?? '', element.getAttribute('type') ?? '',
-    element.getAttribute('class') ?? '',
-  ].join('|'));
+  return page.html
+    .querySelectorAll('form, input, select, button, a, h1, h2, label, p')
+    .map((element) =>
+      [
+        element.tagName,
+        element.id,
+        element.getAttribute('name') ?? '',
+        element.getAttribute('action') ?? '',
+        element.getAttribute('type') ?? '',
+        element.getAttribute('class') ?? '',
+      ].join('|'),
+    );
 }
 
 /** The visible text with what legitimately differs (masked number, certificate number) blanked out. */
@@ -56,7 +64,7 @@ describe('unit account recovery through the common contact (R-R1, R-R2, C-UI5, S
 
   const challengeOf = (page: Page) => page.html.querySelector('input[name="challenge"]')!.getAttribute('value')!;
 
-  it('C-UI5 R-R2 when an unverified unit is looked up on 账号找回 and 密码找回, then “通过常用联系人找回” shows the contact\'s masked mobile and 申诉 is offered', async () => {
+  it("C-UI5 R-R2 when an unverified unit is looked up on 账号找回 and 密码找回, then “通过常用联系人找回” shows the contact's masked mobile and 申诉 is offered", async () => {
     const browser = new Browser(app.url);
     for (const kind of ['account', 'password'] as const) {
       const start = await browser.get(`/recover/unit/${kind}`);
@@ -82,7 +90,11 @@ describe('unit account recovery through the common contact (R-R1, R-R2, C-UI5, S
 
   it('S-22 R-R3 when an unknown certificate, a unit whose contact has no verified mobile and a real unit go through every step, then status and page shape are the same and only the real contact gets a code', async () => {
     const unknown = uscc();
-    const cases = [['real', unit.certNo], ['unreachable', unreachable.certNo], ['unknown', unknown]] as const;
+    const cases = [
+      ['real', unit.certNo],
+      ['unreachable', unreachable.certNo],
+      ['unknown', unknown],
+    ] as const;
     const outboxBefore = await countRows(app.db, 'notification_outbox');
     const seen: Record<string, { paths: Page; code: Page; wrong: Page; masked: string }> = {};
     for (const [name, certNo] of cases) {
@@ -124,7 +136,7 @@ describe('unit account recovery through the common contact (R-R1, R-R2, C-UI5, S
     }
   });
 
-  it('R-R1 when the contact\'s code is entered on 账号找回, then the unit login name is shown (audited) and the code cannot be used again', async () => {
+  it("R-R1 when the contact's code is entered on 账号找回, then the unit login name is shown (audited) and the code cannot be used again", async () => {
     const browser = new Browser(app.url);
     const code = await sendCode(browser, 'account', unit.certNo);
     expect(text(code)).toContain(`验证码已发送至 ${maskMobile(contact.mobile)}`);
@@ -138,7 +150,7 @@ describe('unit account recovery through the common contact (R-R1, R-R2, C-UI5, S
     expect(text(reused)).not.toContain(unit.loginName);
   });
 
-  it('R-R2 S-24 when the contact\'s code and a new password are entered on 密码找回, then the old password stops working, the new one works and the unit account\'s sessions end', async () => {
+  it("R-R2 S-24 when the contact's code and a new password are entered on 密码找回, then the old password stops working, the new one works and the unit account's sessions end", async () => {
     const own = await createUnit(app.app.services, contact, { name: '重置密码测试单位' });
     const unitBrowser = new Browser(app.url);
     await signInUnit(unitBrowser, own);
@@ -160,7 +172,9 @@ describe('unit account recovery through the common contact (R-R1, R-R2, C-UI5, S
 
     const after = await unitBrowser.get('/unit');
     expect(pathOf(after)).not.toBe('/unit');
-    await expect(app.app.services.units.authenticate(own.loginName, own.password, { actor: { type: 'anonymous' }, ip: '10.9.9.9' })).rejects.toMatchObject({ code: 'credentials_invalid' });
+    await expect(app.app.services.units.authenticate(own.loginName, own.password, { actor: { type: 'anonymous' }, ip: '10.9.9.9' })).rejects.toMatchObject({
+      code: 'credentials_invalid',
+    });
     await expect(app.app.services.units.authenticate(own.loginName, NEW_PASSWORD, { actor: { type: 'anonymous' }, ip: '10.9.9.9' })).resolves.toMatchObject({ id: own.id });
     expect(await countRows(app.db, 'audit_event', "action = 'unit.password_reset' AND acting_unit_id = $1 AND detail->>'path' = 'contact_code'", [own.id])).toBe(1);
   });
@@ -170,7 +184,11 @@ describe('unit account recovery through the common contact (R-R1, R-R2, C-UI5, S
     const browser = new Browser(app.url);
     const refused = async (page: Page, values: Record<string, string>) => {
       const answer = await post(browser, '/recover/unit/account/verify', await browserCsrf(browser), {
-        certType: 'uscc', certNo: page.html.querySelector('input[name="certNo"]')!.getAttribute('value')!, challenge: challengeOf(page), maskedMobile: '', ...values,
+        certType: 'uscc',
+        certNo: page.html.querySelector('input[name="certNo"]')!.getAttribute('value')!,
+        challenge: challengeOf(page),
+        maskedMobile: '',
+        ...values,
       });
       expect(answer.status).toBe(400);
       expect(text(answer)).toContain('验证码错误或已失效');
@@ -183,7 +201,12 @@ describe('unit account recovery through the common contact (R-R1, R-R2, C-UI5, S
     await refused(code, { code: value, certNo: other.certNo });
     // The other recovery: a 账号找回 code does not reset the password.
     const reset = await post(browser, '/recover/unit/password/reset', await browserCsrf(browser), {
-      certType: 'uscc', certNo: unit.certNo, challenge: challengeOf(code), code: value, password: NEW_PASSWORD, passwordConfirm: NEW_PASSWORD,
+      certType: 'uscc',
+      certNo: unit.certNo,
+      challenge: challengeOf(code),
+      code: value,
+      password: NEW_PASSWORD,
+      passwordConfirm: NEW_PASSWORD,
     });
     expect(reset.status).toBe(400);
     // Wrong.
@@ -220,9 +243,13 @@ describe('unit account recovery through the common contact (R-R1, R-R2, C-UI5, S
     const csrf = await browserCsrf(browser);
     const ip = '10.30.0.1';
     for (let index = 0; index < RECOVERY_LIMITS.failuresPerIp.limit; index += 1) {
-      const wrong = await post(browser, '/recover/unit/account/verify', csrf, {
-        certType: 'uscc', certNo: uscc(), challenge: '00000000-0000-4000-8000-000000000000', maskedMobile: '', code: '123456',
-      }, ip);
+      const wrong = await post(
+        browser,
+        '/recover/unit/account/verify',
+        csrf,
+        { certType: 'uscc', certNo: uscc(), challenge: '00000000-0000-4000-8000-000000000000', maskedMobile: '', code: '123456' },
+        ip,
+      );
       expect(wrong.status).toBe(400);
     }
     const code = await sendCode(browser, 'account', unit.certNo, '10.30.0.2');
@@ -260,7 +287,12 @@ describe('unit account recovery through the common contact (R-R1, R-R2, C-UI5, S
     expect(text(done)).toContain('单位账号密码已重置');
     expect(pathOf(await unitBrowser.get('/unit'))).not.toBe('/unit');
     await expect(services.units.authenticate(own.loginName, NEW_PASSWORD, { actor: { type: 'anonymous' } })).resolves.toMatchObject({ id: own.id });
-    expect(await countRows(app.db, 'audit_event', "action = 'unit.password_reset' AND actor_id = $1 AND acting_unit_id = $2 AND detail->>'path' = 'contact_console'", [contact.id, own.id])).toBe(1);
+    expect(
+      await countRows(app.db, 'audit_event', "action = 'unit.password_reset' AND actor_id = $1 AND acting_unit_id = $2 AND detail->>'path' = 'contact_console'", [
+        contact.id,
+        own.id,
+      ]),
+    ).toBe(1);
 
     const handlerBrowser = new Browser(app.url);
     await signInToAccount(handlerBrowser, handler.loginName, handler.password);
@@ -268,8 +300,11 @@ describe('unit account recovery through the common contact (R-R1, R-R2, C-UI5, S
     expect(none.status).toBe(200);
     expect(none.body).not.toContain(own.loginName);
     expect(text(none)).toContain('您目前不是任何单位的常用联系人');
-    const csrf = none.html.querySelector('input[name="_csrf"]')?.getAttribute('value') ?? await browserCsrf(handlerBrowser);
-    const forged = await post(handlerBrowser, `/account/unit-recovery/${own.id}/password`, csrf, { password: 'another fine passphrase', passwordConfirm: 'another fine passphrase' });
+    const csrf = none.html.querySelector('input[name="_csrf"]')?.getAttribute('value') ?? (await browserCsrf(handlerBrowser));
+    const forged = await post(handlerBrowser, `/account/unit-recovery/${own.id}/password`, csrf, {
+      password: 'another fine passphrase',
+      passwordConfirm: 'another fine passphrase',
+    });
     expect(forged.status).toBe(404);
     await expect(services.units.authenticate(own.loginName, NEW_PASSWORD, { actor: { type: 'anonymous' } })).resolves.toMatchObject({ id: own.id });
   });

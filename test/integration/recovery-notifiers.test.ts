@@ -61,7 +61,13 @@ describe('notifiers: HTTP SMS gateway, SMTP and the development outbox (PRODUCT.
 
   it('when SMTP accepts, then the server received the UTF-8 message from SMTP_FROM, after AUTH, with its subject; a refusal fails with notifier_failed', async () => {
     const notifier = new SmtpNotifier({ url: smtp.url('mailer', 's3cret pass'), from: '统一身份认证平台 <noreply@id.example.test>', timeoutMs: 3000, logger });
-    await notifier.send({ channel: 'email', to: 'applicant@example.test', template: 'test', subject: '申诉已通过（编号 ABCD-EFGH-JKMN）', body: '您的申诉已通过：https://id.example.test/recover/unit/appeal/link?token=abc' });
+    await notifier.send({
+      channel: 'email',
+      to: 'applicant@example.test',
+      template: 'test',
+      subject: '申诉已通过（编号 ABCD-EFGH-JKMN）',
+      body: '您的申诉已通过：https://id.example.test/recover/unit/appeal/link?token=abc',
+    });
     expect(smtp.messages).toHaveLength(1);
     const [mail] = smtp.messages;
     expect(mail).toMatchObject({ from: 'noreply@id.example.test', to: ['applicant@example.test'], user: 'mailer', subject: '申诉已通过（编号 ABCD-EFGH-JKMN）' });
@@ -107,7 +113,9 @@ describe('notifiers: HTTP SMS gateway, SMTP and the development outbox (PRODUCT.
   describe('in the application', () => {
     let app: TestApp;
     beforeAll(async () => {
-      app = await startTestApp({ env: { SMS_GATEWAY_URL: gateway.url, SMS_GATEWAY_TOKEN: 'app-token', SMTP_URL: smtp.url('mailer', 's3cret pass'), SMTP_FROM: 'noreply@id.example.test' } });
+      app = await startTestApp({
+        env: { SMS_GATEWAY_URL: gateway.url, SMS_GATEWAY_TOKEN: 'app-token', SMTP_URL: smtp.url('mailer', 's3cret pass'), SMTP_FROM: 'noreply@id.example.test' },
+      });
     }, 60_000);
     afterAll(() => app.close());
 
@@ -136,7 +144,7 @@ describe('notifiers: HTTP SMS gateway, SMTP and the development outbox (PRODUCT.
       while (attempts() < before + 2) await new Promise((resolve) => setTimeout(resolve, 20));
       gateway.answer = 200;
       await jobsSettled(app.db);
-      while (await countRows(app.db, 'job', "state = 'pending'") > 0) {
+      while ((await countRows(app.db, 'job', "state = 'pending'")) > 0) {
         await new Promise((resolve) => setTimeout(resolve, 20));
         await jobsSettled(app.db);
       }
@@ -150,9 +158,12 @@ describe('notifiers: HTTP SMS gateway, SMTP and the development outbox (PRODUCT.
       const unit = await createUnit(services, contact, { name: '邮件申诉测试单位' });
       const browser = new Browser(app.url);
       const csrf = await browserCsrf(browser, '/recover/unit/appeal');
-      const submitted = await uploadAppeal(browser, csrf, {
-        kind: 'account', certType: 'uscc', certNo: unit.certNo, applicantName: '赵邮件', contact: 'Zhao.Applicant@Example.test',
-      }, [{ name: 'licence.pdf', type: 'application/pdf', content: pdf() }]);
+      const submitted = await uploadAppeal(
+        browser,
+        csrf,
+        { kind: 'account', certType: 'uscc', certNo: unit.certNo, applicantName: '赵邮件', contact: 'Zhao.Applicant@Example.test' },
+        [{ name: 'licence.pdf', type: 'application/pdf', content: pdf() }],
+      );
       expect(submitted.status).toBe(200);
       const reference = submitted.html.querySelector('#appeal-reference')!.text;
       await jobsSettled(app.db);
@@ -161,7 +172,10 @@ describe('notifiers: HTTP SMS gateway, SMTP and the development outbox (PRODUCT.
       const operator = new Browser(app.url);
       await signInOperator(app, operator);
       const list = await operator.get('/operator/appeals');
-      const id = list.html.querySelectorAll('#appeals tr[data-appeal]').find((row) => row.text.includes(reference))!.getAttribute('data-appeal');
+      const id = list.html
+        .querySelectorAll('#appeals tr[data-appeal]')
+        .find((row) => row.text.includes(reference))!
+        .getAttribute('data-appeal');
       const confirm = await operator.submit(await operator.get(`/operator/appeals/${id}`), 'form#approve', { note: '' });
       const approved = await operator.submit(confirm, 'form#confirm');
       expect(approved.html.querySelector('#appeal-state')?.getAttribute('data-state')).toBe('approved');

@@ -32,10 +32,12 @@ describe('request log', () => {
   }
 
   it.each(['/token', '/token/introspection', '/token/revocation'])(
-    'S-8 when %s gets no client authentication at all, then the response is 401 invalid_client and the log says 401', async (path) => {
+    'S-8 when %s gets no client authentication at all, then the response is 401 invalid_client and the log says 401',
+    async (path) => {
       const requestId = `request-log-${path.replaceAll('/', '-')}`;
       const response = await fetch(`${app.url}${path}`, {
-        method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-request-id': requestId },
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-request-id': requestId },
         body: path === '/token' ? 'grant_type=authorization_code&code=abc' : 'token=abc',
       });
       expect(response.status).toBe(401);
@@ -49,7 +51,8 @@ describe('request log', () => {
     const response = await fetch(`${app.url}/token`, {
       method: 'POST',
       headers: {
-        'content-type': 'application/x-www-form-urlencoded', 'x-request-id': requestId,
+        'content-type': 'application/x-www-form-urlencoded',
+        'x-request-id': requestId,
         authorization: `Basic ${Buffer.from(`test-rp:${TEST_SECRET}`).toString('base64')}`,
       },
       body: `grant_type=authorization_code&code=abc&redirect_uri=http://rp.test/cb&code_verifier=${'a'.repeat(43)}`,

@@ -24,13 +24,11 @@ const MODULES: [name: string, file: string][] = [
   ['auth_openidc_module', 'mod_auth_openidc.so'],
 ];
 
-const INSTALL_HINT = 'install them with: apt-get install -y --no-install-recommends apache2 libapache2-mod-auth-openidc '
-  + '(.ci/run does this in CI)';
+const INSTALL_HINT = 'install them with: apt-get install -y --no-install-recommends apache2 libapache2-mod-auth-openidc ' + '(.ci/run does this in CI)';
 
 /** Throws a readable error naming what is missing when Apache or mod_auth_openidc is not installed. */
 export function assertApacheInstalled(): void {
-  const missing = [APACHE_BINARY, ...MODULES.map(([, file]) => path.join(APACHE_MODULES, file))]
-    .filter((file) => !fs.existsSync(file));
+  const missing = [APACHE_BINARY, ...MODULES.map(([, file]) => path.join(APACHE_MODULES, file))].filter((file) => !fs.existsSync(file));
   if (missing.length > 0) {
     throw new Error(`the Apache interop test needs Apache httpd and mod_auth_openidc; missing ${missing.join(', ')}; ${INSTALL_HINT}`);
   }
@@ -124,9 +122,7 @@ function config(dir: string, options: ApacheRpOptions): string {
     ...(options.authRequestParams ? [`OIDCAuthRequestParams ${quote(options.authRequestParams)}`] : []),
     '<Location /protected>',
     '  AuthType openid-connect',
-    ...(options.require?.length
-      ? [...options.require.map((rule) => `  Require ${rule}`), '  AuthzSendForbiddenOnFailure On']
-      : ['  Require valid-user']),
+    ...(options.require?.length ? [...options.require.map((rule) => `  Require ${rule}`), '  AuthzSendForbiddenOnFailure On'] : ['  Require valid-user']),
     '</Location>',
     '',
   ].join('\n');
@@ -149,7 +145,10 @@ function claimsPage(claims: string[] = PRINTED_CLAIMS): string {
 async function listening(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect(port, '127.0.0.1');
-    socket.once('connect', () => { socket.destroy(); resolve(true); });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
     socket.once('error', () => resolve(false));
   });
 }
@@ -167,7 +166,11 @@ export async function startApacheRp(options: ApacheRpOptions, timeoutMs = 10_000
   // The workers (www-data when started as root) read the pages; mkdtemp creates the directory 0700.
   fs.chmodSync(dir, 0o755);
   const errorLog = () => {
-    try { return fs.readFileSync(path.join(dir, 'error.log'), 'utf8'); } catch { return ''; }
+    try {
+      return fs.readFileSync(path.join(dir, 'error.log'), 'utf8');
+    } catch {
+      return '';
+    }
   };
   const env = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C' };
 
@@ -180,10 +183,19 @@ export async function startApacheRp(options: ApacheRpOptions, timeoutMs = 10_000
   // Its own process group: on shutdown the Apache parent signals its whole group, which must not include jest.
   const child = spawn(APACHE_BINARY, ['-d', dir, '-f', conf, '-DFOREGROUND'], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let output = '';
-  child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString(); });
-  child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+  child.stdout.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  child.stderr.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
   let exited = false;
-  const exit = new Promise<void>((resolve) => child.once('exit', () => { exited = true; resolve(); }));
+  const exit = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      exited = true;
+      resolve();
+    }),
+  );
 
   const stop = async () => {
     if (!exited) {
@@ -206,11 +218,5 @@ export async function startApacheRp(options: ApacheRpOptions, timeoutMs = 10_000
   }
 
   const url = `http://127.0.0.1:${options.port}`;
-  return {
-    url,
-    protectedUrl: `${url}/protected/claims.shtml`,
-    redirectUri: redirectUriFor(options.port),
-    errorLog: () => `${output}${errorLog()}`,
-    stop,
-  };
+  return { url, protectedUrl: `${url}/protected/claims.shtml`, redirectUri: redirectUriFor(options.port), errorLog: () => `${output}${errorLog()}`, stop };
 }

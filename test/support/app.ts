@@ -63,7 +63,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   let database: TestDatabase | undefined;
   let app: App;
   try {
-    database = options.database ?? await createTestDatabase();
+    database = options.database ?? (await createTestDatabase());
     const catalog = loadClients({ file: clientsFile, mode: config.mode, dataDir: config.dataDir });
     const keys = await loadKeys({ dir: config.certsDir, generate: true });
     app = createApp({ config, db: database.db, catalog, keys, logger: options.logger ?? createLogger(config.logLevel) });

@@ -121,9 +121,7 @@ export class Browser {
     const action = new URL(form.getAttribute('action') ?? page.url, page.url).toString();
     const method = (form.getAttribute('method') ?? 'get').toUpperCase();
     if (method === 'GET') return this.get(`${action}?${data.toString()}`);
-    const response = await this.request(action, {
-      method: 'POST', body: data.toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    });
+    const response = await this.request(action, { method: 'POST', body: data.toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
     return this.follow(response);
   }
 

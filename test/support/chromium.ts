@@ -10,8 +10,10 @@ export const CHROMIUM = '/usr/bin/chromium';
  */
 export async function launchChromium(extraArgs: string[] = []): Promise<Browser> {
   if (!fs.existsSync(CHROMIUM)) {
-    throw new Error(`the browser test needs Debian's Chromium at ${CHROMIUM}; install it with: `
-      + 'apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium (.ci/run does this in CI)');
+    throw new Error(
+      `the browser test needs Debian's Chromium at ${CHROMIUM}; install it with: ` +
+        'apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium (.ci/run does this in CI)',
+    );
   }
   return chromium.launch({
     executablePath: CHROMIUM,

@@ -65,7 +65,10 @@ export async function startCluster(options: { databaseUrl: string; env?: Record<
   };
   const start = async (instance: Instance) => {
     instance.process = await startServerProcess({
-      ...env, PORT: String(instance.port), METRICS_PORT: String(instance.metricsPort), DATA_DIR: path.join(dir, `data-${instance.name}`),
+      ...env,
+      PORT: String(instance.port),
+      METRICS_PORT: String(instance.metricsPort),
+      DATA_DIR: path.join(dir, `data-${instance.name}`),
     });
     await balancer.waitFor(instance.name, 'UP');
   };

@@ -2,10 +2,34 @@
 export const TEST_SECRET = 'test-secret-0123456789abcdefghijklmnopqrstuvwxyz';
 
 export const TEST_BUSINESSES = [
-  { code: 'continuing_education', name: { 'zh-CN': '继续教育', en: 'Continuing education' }, requiresVerifiedUnit: false, portalUrl: 'http://rp.test/ce', resource: 'https://ce.rp.test/api' },
-  { code: 'civil_service_exam', name: { 'zh-CN': '公务员考录', en: 'Civil-servant recruitment' }, requiresVerifiedUnit: false, portalUrl: 'http://rp.test/cse', resource: 'https://cse.rp.test/api' },
-  { code: 'online_service_hall', name: { 'zh-CN': '网办平台', en: 'Online service hall' }, requiresVerifiedUnit: false, portalUrl: 'http://rp.test/hall', resource: 'https://hall.rp.test/api' },
-  { code: 'social_insurance', name: { 'zh-CN': '社会保险', en: 'Social insurance' }, requiresVerifiedUnit: true, portalUrl: 'http://rp.test/si', resource: 'https://hall.rp.test/api' },
+  {
+    code: 'continuing_education',
+    name: { 'zh-CN': '继续教育', en: 'Continuing education' },
+    requiresVerifiedUnit: false,
+    portalUrl: 'http://rp.test/ce',
+    resource: 'https://ce.rp.test/api',
+  },
+  {
+    code: 'civil_service_exam',
+    name: { 'zh-CN': '公务员考录', en: 'Civil-servant recruitment' },
+    requiresVerifiedUnit: false,
+    portalUrl: 'http://rp.test/cse',
+    resource: 'https://cse.rp.test/api',
+  },
+  {
+    code: 'online_service_hall',
+    name: { 'zh-CN': '网办平台', en: 'Online service hall' },
+    requiresVerifiedUnit: false,
+    portalUrl: 'http://rp.test/hall',
+    resource: 'https://hall.rp.test/api',
+  },
+  {
+    code: 'social_insurance',
+    name: { 'zh-CN': '社会保险', en: 'Social insurance' },
+    requiresVerifiedUnit: true,
+    portalUrl: 'http://rp.test/si',
+    resource: 'https://hall.rp.test/api',
+  },
 ];
 
 export const RP_REDIRECT = 'http://rp.test/cb';

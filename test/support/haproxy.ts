@@ -54,7 +54,9 @@ async function runtime(socket: string, command: string): Promise<string> {
     const connection = net.createConnection(socket);
     let out = '';
     connection.on('connect', () => connection.end(`${command}\n`));
-    connection.on('data', (chunk) => { out += chunk.toString(); });
+    connection.on('data', (chunk) => {
+      out += chunk.toString();
+    });
     connection.on('end', () => resolve(out));
     connection.on('error', reject);
   });
@@ -68,7 +70,9 @@ export async function startHaproxy(dir: string, backends: { name: string; port: 
   fs.writeFileSync(file, haproxyConfig(port, socket, backends));
   const child: ChildProcess = spawn(HAPROXY, ['-db', '-f', file], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
   const states = async () => {
     const csv = await runtime(socket, 'show stat');

@@ -23,7 +23,7 @@ export interface ProviderMetadata {
 export async function fetchMetadata(url: string): Promise<ProviderMetadata> {
   const response = await fetch(new URL('/.well-known/openid-configuration', url));
   if (!response.ok) throw new Error(`discovery answered ${response.status}`);
-  return await response.json() as ProviderMetadata;
+  return (await response.json()) as ProviderMetadata;
 }
 
 export type AuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none';
@@ -62,7 +62,7 @@ export async function postForm(url: string, params: Record<string, string>, auth
   const text = await response.text();
   let body: Record<string, unknown> = {};
   try {
-    body = text ? JSON.parse(text) as Record<string, unknown> : {};
+    body = text ? (JSON.parse(text) as Record<string, unknown>) : {};
   } catch {
     body = { raw: text };
   }
@@ -153,10 +153,14 @@ export function codeOf(callback: URL): string {
   return code;
 }
 
-export async function redeemCode(metadata: ProviderMetadata, auth: ClientAuth, request: CodeRequest, code: string, overrides: Record<string, string | undefined> = {}): Promise<JsonResponse> {
-  const merged: Record<string, string | undefined> = {
-    grant_type: 'authorization_code', code, redirect_uri: request.redirectUri, code_verifier: request.verifier, ...overrides,
-  };
+export async function redeemCode(
+  metadata: ProviderMetadata,
+  auth: ClientAuth,
+  request: CodeRequest,
+  code: string,
+  overrides: Record<string, string | undefined> = {},
+): Promise<JsonResponse> {
+  const merged: Record<string, string | undefined> = { grant_type: 'authorization_code', code, redirect_uri: request.redirectUri, code_verifier: request.verifier, ...overrides };
   const params = Object.fromEntries(Object.entries(merged).filter((entry): entry is [string, string] => entry[1] !== undefined));
   return postForm(metadata.token_endpoint, params, auth);
 }
@@ -191,9 +195,7 @@ export interface StoredArtefact {
 
 /** A row of the provider's storage (oidc_model) as the adapter wrote it, expired or not. */
 export async function storedArtefact(db: Queryable, model: string, id: string): Promise<StoredArtefact | undefined> {
-  const { rows } = await db.query<StoredArtefact>(
-    'SELECT payload, expires_at, consumed_at, grant_id FROM oidc_model WHERE model = $1 AND id = $2', [model, id],
-  );
+  const { rows } = await db.query<StoredArtefact>('SELECT payload, expires_at, consumed_at, grant_id FROM oidc_model WHERE model = $1 AND id = $2', [model, id]);
   return rows[0];
 }
 

@@ -4,8 +4,15 @@ import { locationOf } from './oauth.js';
 
 /** The OAuth errors our error page has a message for (views/error.njk via renderError). */
 const PAGE_ERRORS = [
-  'invalid_request', 'invalid_redirect_uri', 'invalid_client', 'unauthorized_client', 'invalid_scope',
-  'unsupported_response_type', 'session_not_found', 'access_denied', 'server_error',
+  'invalid_request',
+  'invalid_redirect_uri',
+  'invalid_client',
+  'unauthorized_client',
+  'invalid_scope',
+  'unsupported_response_type',
+  'session_not_found',
+  'access_denied',
+  'server_error',
 ] as const;
 
 /** Which error the provider's own error page shows (by its translated message), if any. */

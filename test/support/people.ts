@@ -47,9 +47,7 @@ export async function createPerson(services: AllServices, options: { loginName?:
 /** The latest one-time code sent to a mobile number, read from the notification outbox once the worker sent it. */
 export async function lastCode(db: Queryable, to: string): Promise<string> {
   await jobsSettled(db);
-  const { rows } = await db.query<{ body: string }>(
-    'SELECT body FROM notification_outbox WHERE recipient = $1 ORDER BY created_at DESC LIMIT 1', [to],
-  );
+  const { rows } = await db.query<{ body: string }>('SELECT body FROM notification_outbox WHERE recipient = $1 ORDER BY created_at DESC LIMIT 1', [to]);
   const match = rows[0]?.body.match(/\d{6}/);
   if (!match) throw new Error(`no code sent to ${to}`);
   return match[0];

@@ -24,7 +24,9 @@ export async function startPgbouncer(databaseUrl: string, poolMode: 'session' | 
   fs.chmodSync(dir, 0o755);
   const user = decodeURIComponent(target.username || 'postgres');
   fs.writeFileSync(path.join(dir, 'userlist.txt'), `"${user}" "${decodeURIComponent(target.password)}"\n`, { mode: 0o644 });
-  fs.writeFileSync(path.join(dir, 'pgbouncer.ini'), `[databases]
+  fs.writeFileSync(
+    path.join(dir, 'pgbouncer.ini'),
+    `[databases]
 * = host=${target.hostname} port=${target.port || 5432}
 
 [pgbouncer]
@@ -38,19 +40,28 @@ default_pool_size = 20
 max_client_conn = 500
 server_reset_query = DISCARD ALL
 ignore_startup_parameters = extra_float_digits,options
-`, { mode: 0o644 });
+`,
+    { mode: 0o644 },
+  );
   const asRoot = process.getuid?.() === 0;
   const child = spawn(PGBOUNCER, [...(asRoot ? ['-u', 'postgres'] : []), path.join(dir, 'pgbouncer.ini')], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString(); });
-  child.stderr?.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
   const deadline = Date.now() + 10_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`pgbouncer exited: ${output}`);
     const open = await new Promise<boolean>((resolve) => {
       const socket = net.createConnection(port, '127.0.0.1');
-      socket.once('connect', () => { socket.destroy(); resolve(true); });
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
       socket.once('error', () => resolve(false));
     });
     if (open) break;

@@ -34,8 +34,12 @@ function launch(script: string, env: Record<string, string>, args: string[] = []
   });
   let out = '';
   let err = '';
-  child.stdout?.on('data', (chunk: Buffer) => { out += chunk.toString(); });
-  child.stderr?.on('data', (chunk: Buffer) => { err += chunk.toString(); });
+  child.stdout?.on('data', (chunk: Buffer) => {
+    out += chunk.toString();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    err += chunk.toString();
+  });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return { child, exited, stdout: () => out, stderr: () => err };
 }
@@ -51,11 +55,13 @@ export async function runScript(script: string, env: Record<string, string>, arg
 
 /** Starts the built server and resolves once its discovery document answers. */
 export async function startServerProcess(env: Record<string, string>, timeoutMs = 60_000): Promise<ServerProcess> {
-  const port = Number(env.PORT ?? await freePort());
+  const port = Number(env.PORT ?? (await freePort()));
   const url = `http://127.0.0.1:${port}`;
   const run = launch(MAIN, { PORT: String(port), ISSUER: url, ...env });
   let exitCode: number | null | undefined;
-  void run.exited.then((code) => { exitCode = code; });
+  void run.exited.then((code) => {
+    exitCode = code;
+  });
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (exitCode !== undefined) throw new Error(`server exited with ${exitCode}: ${run.stderr()}${run.stdout()}`);

@@ -45,7 +45,9 @@ export async function uploadAppeal(browser: Browser, csrf: string, values: Recor
 
 /** A small well-formed PDF. */
 export function pdf(text = 'business licence'): Buffer {
-  return Buffer.from(`%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\n% ${text}\ntrailer << /Root 1 0 R >>\n%%EOF\n`);
+  return Buffer.from(
+    `%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\n% ${text}\ntrailer << /Root 1 0 R >>\n%%EOF\n`,
+  );
 }
 
 /** A PDF of the given objects (numbered from 1, the first the catalog), with a correct cross-reference table. */
@@ -75,7 +77,10 @@ function textPages(font: string, strings: string[]): Buffer {
 
 /** A PDF with real pages of Helvetica text (not embedded: pdf.js draws it from its standard font data). */
 export function textPdf(pages: string[] = ['Business licence']): Buffer {
-  return textPages('<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>', pages.map((page) => `(${page.replace(/[()\\]/g, '')})`));
+  return textPages(
+    '<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>',
+    pages.map((page) => `(${page.replace(/[()\\]/g, '')})`),
+  );
 }
 
 /**
@@ -83,7 +88,11 @@ export function textPdf(pages: string[] = ['Business licence']): Buffer {
  * UniGB-UCS2-H CMap, as many Chinese office tools write it: pdf.js needs its packed CMaps to read the codes.
  */
 export function chinesePdf(...pages: string[]): Buffer {
-  const hex = (text: string) => `<${[...text].map((char) => char.codePointAt(0)!.toString(16).padStart(4, '0')).join('').toUpperCase()}>`;
+  const hex = (text: string) =>
+    `<${[...text]
+      .map((char) => char.codePointAt(0)!.toString(16).padStart(4, '0'))
+      .join('')
+      .toUpperCase()}>`;
   const descriptor = '<< /Type /FontDescriptor /FontName /STSong-Light /Flags 6 /FontBBox [0 -200 1000 900] /ItalicAngle 0 /Ascent 880 /Descent -120 /CapHeight 880 /StemV 80 >>';
   const font = `<< /Type /Font /Subtype /Type0 /BaseFont /STSong-Light /Encoding /UniGB-UCS2-H /DescendantFonts [<< /Type /Font /Subtype /CIDFontType0 /BaseFont /STSong-Light /CIDSystemInfo << /Registry (Adobe) /Ordering (GB1) /Supplement 2 >> /FontDescriptor ${descriptor} >>] >>`;
   return textPages(font, pages.map(hex));
@@ -95,10 +104,10 @@ export function chinesePdf(...pages: string[]): Buffer {
  */
 export function encryptedPdf(): Buffer {
   const hex = (byte: number) => byte.toString(16).padStart(2, '0').repeat(32);
-  return buildPdf([
-    '<< /Type /Catalog /Pages 2 0 R >>', '<< /Type /Pages /Kids [] /Count 0 >>',
-    `<< /Filter /Standard /V 1 /R 2 /Length 40 /P -44 /O <${hex(0x5a)}> /U <${hex(0xa5)}> >>`,
-  ], `/Encrypt 3 0 R /ID [<${'0f'.repeat(16)}> <${'0f'.repeat(16)}>] `);
+  return buildPdf(
+    ['<< /Type /Catalog /Pages 2 0 R >>', '<< /Type /Pages /Kids [] /Count 0 >>', `<< /Filter /Standard /V 1 /R 2 /Length 40 /P -44 /O <${hex(0x5a)}> /U <${hex(0xa5)}> >>`],
+    `/Encrypt 3 0 R /ID [<${'0f'.repeat(16)}> <${'0f'.repeat(16)}>] `,
+  );
 }
 
 /** A PDF header followed by garbage: sniffed as PDF, unreadable by any PDF reader. */
@@ -132,7 +141,9 @@ export function png(): Buffer {
   header.set([8, 2, 0, 0, 0], 8);
   return Buffer.concat([
     Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', header), chunk('IDAT', zlib.deflateSync(Buffer.from([0, 255, 255, 255]))), chunk('IEND', Buffer.alloc(0)),
+    chunk('IHDR', header),
+    chunk('IDAT', zlib.deflateSync(Buffer.from([0, 255, 255, 255]))),
+    chunk('IEND', Buffer.alloc(0)),
   ]);
 }
 

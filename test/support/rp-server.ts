@@ -32,8 +32,11 @@ export async function startRpServer(options: { hang?: boolean; status?: number }
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       received.push({
-        method: req.method ?? '', path: req.url ?? '', contentType: req.headers['content-type'] ?? '',
-        body: Buffer.concat(chunks).toString('utf8'), at: Date.now(),
+        method: req.method ?? '',
+        path: req.url ?? '',
+        contentType: req.headers['content-type'] ?? '',
+        body: Buffer.concat(chunks).toString('utf8'),
+        at: Date.now(),
       });
       for (const wake of waiters.splice(0)) wake();
       if (!options.hang) res.writeHead(options.status ?? 200, { 'cache-control': 'no-store' }).end();

@@ -12,7 +12,12 @@ export async function discover(issuer: string, clientId = 'test-rp', secret: str
 }
 
 /** Discovery for a client authenticating with `method` (a public client sends only its id, PKCE does the rest). */
-export async function discoverWith(issuer: string, clientId: string, method: 'client_secret_basic' | 'client_secret_post' | 'none', secret: string = TEST_SECRET): Promise<client.Configuration> {
+export async function discoverWith(
+  issuer: string,
+  clientId: string,
+  method: 'client_secret_basic' | 'client_secret_post' | 'none',
+  secret: string = TEST_SECRET,
+): Promise<client.Configuration> {
   const auth = method === 'none' ? client.None() : method === 'client_secret_post' ? client.ClientSecretPost(secret) : client.ClientSecretBasic(secret);
   return client.discovery(new URL(issuer), clientId, undefined, auth, { execute: [client.allowInsecureRequests] });
 }
@@ -57,11 +62,7 @@ export async function signIn(browser: Browser, authorization: Authorization, acc
 }
 
 export async function redeem(config: client.Configuration, authorization: Authorization, callback: URL) {
-  return client.authorizationCodeGrant(config, callback, {
-    pkceCodeVerifier: authorization.verifier,
-    expectedState: authorization.state,
-    expectedNonce: authorization.nonce,
-  });
+  return client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: authorization.verifier, expectedState: authorization.state, expectedNonce: authorization.nonce });
 }
 
 /**

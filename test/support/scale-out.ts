@@ -5,10 +5,7 @@ import { CC_CLIENT, METRICS_TOKEN, startCluster, startLoad, whileLoad, type Clus
 import { createPostgresDatabase } from './database.js';
 import { sampleValue, scrapeMetrics } from './metrics.js';
 import { createPerson, mobile } from './people.js';
-import {
-  basicAuthorization, codeOf, codeRequest, fetchMetadata, postForm, redeemCode, signInFor, stringField, TEST_RP,
-  type ProviderMetadata,
-} from './oauth.js';
+import { basicAuthorization, codeOf, codeRequest, fetchMetadata, postForm, redeemCode, signInFor, stringField, TEST_RP, type ProviderMetadata } from './oauth.js';
 import { MAIN, runScript } from './process.js';
 
 /**
@@ -62,7 +59,7 @@ export function describeScaleOut(title: string, { env = {}, through, rotation = 
         headers: { authorization: basicAuthorization(CC_CLIENT.clientId, CC_CLIENT.secret), 'content-type': 'application/x-www-form-urlencoded' },
         body: 'grant_type=client_credentials',
       });
-      const body = await response.json() as { access_token?: string };
+      const body = (await response.json()) as { access_token?: string };
       return { ok: response.status === 200 && typeof body.access_token === 'string', status: response.status, servedBy: response.headers.get('x-served-by') };
     };
 
@@ -118,53 +115,54 @@ export function describeScaleOut(title: string, { env = {}, through, rotation = 
       expect(answers[0]!.servedBy).not.toBe(answers[1]!.servedBy);
     });
 
-    if (rotation) it('S-12 when keys are staged, promoted and the instances restarted one by one under steady token load, then no request fails and every token\'s key is published by whichever instance is asked', async () => {
-      const workers = 3;
-      const chains: string[] = [];
-      for (let worker = 0; worker < workers; worker += 1) {
-        const person = await createPerson(cluster.helper.app.services);
-        const request = codeRequest(metadata);
-        const tokens = await redeemCode(metadata, TEST_RP, request, codeOf(await signInFor(new Browser(cluster.balancer.url), request, person.loginName, person.password)));
-        chains.push(stringField(tokens, 'refresh_token'));
-      }
-      const idTokens: string[] = [];
-      let unpublished = 0;
-      const load = startLoad(workers, async (worker) => {
-        const response = await postForm(metadata.token_endpoint, { grant_type: 'refresh_token', refresh_token: chains[worker]! }, TEST_RP);
-        if (response.status !== 200) return { ok: false, status: response.status, servedBy: response.headers.get('x-served-by') };
-        chains[worker] = stringField(response, 'refresh_token');
-        const idToken = stringField(response, 'id_token');
-        idTokens.push(idToken);
-        // An RP meeting this kid fetches the JWKS once: whichever instance answers must publish it.
-        const jwks = await (await fetch(metadata.jwks_uri)).json() as { keys: { kid: string }[] };
-        if (!jwks.keys.some((key) => key.kid === jose.decodeProtectedHeader(idToken).kid)) unpublished += 1;
-        return { ok: true, status: 200, servedBy: response.headers.get('x-served-by') };
-      });
-      try {
-        await whileLoad(load, 10);
-        const keyEnv = { CERTS_DIR: cluster.certsDir, CLIENTS_FILE: cluster.env.CLIENTS_FILE!, DEMO_DATA: 'false' };
-        const staged = await runScript(KEYS_ROTATE, keyEnv, ['--stage']);
-        expect(staged.code).toBe(0);
-        for (const instance of cluster.instances) {
-          await cluster.restart(instance);
-          await whileLoad(load, 5);
+    if (rotation)
+      it("S-12 when keys are staged, promoted and the instances restarted one by one under steady token load, then no request fails and every token's key is published by whichever instance is asked", async () => {
+        const workers = 3;
+        const chains: string[] = [];
+        for (let worker = 0; worker < workers; worker += 1) {
+          const person = await createPerson(cluster.helper.app.services);
+          const request = codeRequest(metadata);
+          const tokens = await redeemCode(metadata, TEST_RP, request, codeOf(await signInFor(new Browser(cluster.balancer.url), request, person.loginName, person.password)));
+          chains.push(stringField(tokens, 'refresh_token'));
         }
-        const promoted = await runScript(KEYS_ROTATE, keyEnv, ['--promote']);
-        expect(promoted.code).toBe(0);
-        for (const instance of cluster.instances) {
-          await cluster.restart(instance);
-          await whileLoad(load, 5);
+        const idTokens: string[] = [];
+        let unpublished = 0;
+        const load = startLoad(workers, async (worker) => {
+          const response = await postForm(metadata.token_endpoint, { grant_type: 'refresh_token', refresh_token: chains[worker]! }, TEST_RP);
+          if (response.status !== 200) return { ok: false, status: response.status, servedBy: response.headers.get('x-served-by') };
+          chains[worker] = stringField(response, 'refresh_token');
+          const idToken = stringField(response, 'id_token');
+          idTokens.push(idToken);
+          // An RP meeting this kid fetches the JWKS once: whichever instance answers must publish it.
+          const jwks = (await (await fetch(metadata.jwks_uri)).json()) as { keys: { kid: string }[] };
+          if (!jwks.keys.some((key) => key.kid === jose.decodeProtectedHeader(idToken).kid)) unpublished += 1;
+          return { ok: true, status: 200, servedBy: response.headers.get('x-served-by') };
+        });
+        try {
+          await whileLoad(load, 10);
+          const keyEnv = { CERTS_DIR: cluster.certsDir, CLIENTS_FILE: cluster.env.CLIENTS_FILE!, DEMO_DATA: 'false' };
+          const staged = await runScript(KEYS_ROTATE, keyEnv, ['--stage']);
+          expect(staged.code).toBe(0);
+          for (const instance of cluster.instances) {
+            await cluster.restart(instance);
+            await whileLoad(load, 5);
+          }
+          const promoted = await runScript(KEYS_ROTATE, keyEnv, ['--promote']);
+          expect(promoted.code).toBe(0);
+          for (const instance of cluster.instances) {
+            await cluster.restart(instance);
+            await whileLoad(load, 5);
+          }
+        } finally {
+          await load.stop();
         }
-      } finally {
-        await load.stop();
-      }
-      expect(load.results.filter((result) => !result.ok)).toEqual([]);
-      expect(unpublished).toBe(0);
-      const kids = idTokens.map((token) => jose.decodeProtectedHeader(token).kid);
-      expect(new Set(kids).size).toBe(2); // signed with the old key, then with the promoted one
-      const finalJwks = jose.createLocalJWKSet(await (await fetch(metadata.jwks_uri)).json() as jose.JSONWebKeySet);
-      for (const token of idTokens) await jose.jwtVerify(token, finalJwks, { issuer: metadata.issuer, audience: 'test-rp' });
-    }, 120_000);
+        expect(load.results.filter((result) => !result.ok)).toEqual([]);
+        expect(unpublished).toBe(0);
+        const kids = idTokens.map((token) => jose.decodeProtectedHeader(token).kid);
+        expect(new Set(kids).size).toBe(2); // signed with the old key, then with the promoted one
+        const finalJwks = jose.createLocalJWKSet((await (await fetch(metadata.jwks_uri)).json()) as jose.JSONWebKeySet);
+        for (const token of idTokens) await jose.jwtVerify(token, finalJwks, { issuer: metadata.issuer, audience: 'test-rp' });
+      }, 120_000);
 
     it('S-51 when one instance is killed under load, then only the requests in flight on it fail and the others carry on', async () => {
       const load = startLoad(4, clientCredentials);

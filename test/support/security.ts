@@ -21,7 +21,11 @@ export class RecordingBrowser extends Browser {
    * With `behindTls`, the browser stands for a user of a TLS-terminating proxy in front of the provider:
    * `https://` addresses of the provider's host and port are fetched over plain http (the proxy's job).
    */
-  constructor(origin: string, readonly headers: Record<string, string> = {}, private readonly options: { behindTls?: boolean } = {}) {
+  constructor(
+    origin: string,
+    readonly headers: Record<string, string> = {},
+    private readonly options: { behindTls?: boolean } = {},
+  ) {
     super(origin);
     this.#origin = new URL(origin);
   }
@@ -156,8 +160,12 @@ export const INTERNALS = /\bat [^\s]+ \(.*:\d+:\d+\)|\bat .*\.(?:js|ts):\d+|node
 /** Error messages proper (not the page furniture of the error page: its title, "back" and "request id"). */
 const isMessage = ([key]: [string, string]) => key.startsWith('error.') && !['error.title', 'error.back', 'error.request_id'].includes(key);
 const MESSAGES: Record<'zh-CN' | 'en', string[]> = {
-  'zh-CN': Object.entries(zhCN).filter(isMessage).map(([, text]) => text.replace(/\{\w+\}.*$/, '')),
-  en: Object.entries(en).filter(isMessage).map(([, text]) => text.replace(/\{\w+\}.*$/, '')),
+  'zh-CN': Object.entries(zhCN)
+    .filter(isMessage)
+    .map(([, text]) => text.replace(/\{\w+\}.*$/, '')),
+  en: Object.entries(en)
+    .filter(isMessage)
+    .map(([, text]) => text.replace(/\{\w+\}.*$/, '')),
 };
 
 /** The translated error message (of the given language) that a page shows, or undefined. */
@@ -175,19 +183,23 @@ export interface RawResponse {
  * A request with node:http, for bodies fetch cannot send as such (announced sizes, chunked streams, raw bytes).
  * The server may answer before the body is sent; the answer is returned and write errors after it are ignored.
  */
-export function rawRequest(url: string, options: { method?: string; headers?: Record<string, string | number>; body?: Buffer | string; chunks?: { size: number; count: number } }): Promise<RawResponse> {
+export function rawRequest(
+  url: string,
+  options: { method?: string; headers?: Record<string, string | number>; body?: Buffer | string; chunks?: { size: number; count: number } },
+): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const target = new URL(url);
     let answered = false;
-    const request = http.request({
-      host: target.hostname, port: target.port, path: `${target.pathname}${target.search}`, method: options.method ?? 'POST', headers: options.headers,
-    }, (response) => {
-      answered = true;
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks).toString('utf8') }));
-      response.on('error', reject);
-    });
+    const request = http.request(
+      { host: target.hostname, port: target.port, path: `${target.pathname}${target.search}`, method: options.method ?? 'POST', headers: options.headers },
+      (response) => {
+        answered = true;
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks).toString('utf8') }));
+        response.on('error', reject);
+      },
+    );
     request.on('error', (error) => {
       if (!answered) reject(error);
     });

@@ -42,10 +42,11 @@ export async function startSmsGateway(): Promise<SmsGateway> {
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const texts = (to: string) => requests
-    .map((request) => request.body as { to?: string; text?: string })
-    .filter((body) => body?.to === to)
-    .map((body) => body.text ?? '');
+  const texts = (to: string) =>
+    requests
+      .map((request) => request.body as { to?: string; text?: string })
+      .filter((body) => body?.to === to)
+      .map((body) => body.text ?? '');
   const gateway: SmsGateway = {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/sms/send`,
     requests,

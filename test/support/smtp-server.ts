@@ -41,11 +41,9 @@ function decodeQuotedPrintable(text: string): Buffer {
 }
 
 function decodeWords(value: string): string {
-  return value.replace(/=\?([^?]+)\?([BbQq])\?([^?]*)\?=\s*/g, (_whole, _charset: string, encoding: string, data: string) => (
-    encoding.toUpperCase() === 'B'
-      ? Buffer.from(data, 'base64').toString('utf8')
-      : decodeQuotedPrintable(data.replace(/_/g, ' ')).toString('utf8')
-  ));
+  return value.replace(/=\?([^?]+)\?([BbQq])\?([^?]*)\?=\s*/g, (_whole, _charset: string, encoding: string, data: string) =>
+    encoding.toUpperCase() === 'B' ? Buffer.from(data, 'base64').toString('utf8') : decodeQuotedPrintable(data.replace(/_/g, ' ')).toString('utf8'),
+  );
 }
 
 function parseMessage(raw: string): { headers: Record<string, string>; subject: string; text: string } {
@@ -58,8 +56,12 @@ function parseMessage(raw: string): { headers: Record<string, string>; subject: 
     if (colon > 0) headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
   }
   const encoding = (headers['content-transfer-encoding'] ?? '7bit').toLowerCase();
-  const text = encoding === 'base64' ? Buffer.from(body.replace(/\s+/g, ''), 'base64').toString('utf8')
-    : encoding === 'quoted-printable' ? decodeQuotedPrintable(body).toString('utf8') : body;
+  const text =
+    encoding === 'base64'
+      ? Buffer.from(body.replace(/\s+/g, ''), 'base64').toString('utf8')
+      : encoding === 'quoted-printable'
+        ? decodeQuotedPrintable(body).toString('utf8')
+        : body;
   return { headers, subject: decodeWords(headers.subject ?? ''), text: text.replace(/\r\n/g, '\n').trimEnd() };
 }
 
@@ -67,7 +69,9 @@ export async function startSmtpServer(credentials?: { user: string; password: st
   const messages: ReceivedMail[] = [];
   const sockets = new Set<net.Socket>();
   const state: SmtpServer = {
-    port: 0, messages, refuseWith: undefined,
+    port: 0,
+    messages,
+    refuseWith: undefined,
     url: (user, password) => `smtp://${user ? `${encodeURIComponent(user)}:${encodeURIComponent(password ?? '')}@` : ''}127.0.0.1:${state.port}`,
     close: async () => {
       for (const socket of sockets) socket.destroy();
@@ -153,10 +157,19 @@ export async function startSmtpServer(credentials?: { user: string; password: st
         }
         case 'MAIL':
           if (credentials && !user) return reply('530 5.7.0 Authentication required');
-          from = argument.replace(/^FROM:\s*/i, '').replace(/[<>]/g, '').split(' ')[0] ?? '';
+          from =
+            argument
+              .replace(/^FROM:\s*/i, '')
+              .replace(/[<>]/g, '')
+              .split(' ')[0] ?? '';
           return reply('250 2.1.0 OK');
         case 'RCPT':
-          to.push(argument.replace(/^TO:\s*/i, '').replace(/[<>]/g, '').split(' ')[0] ?? '');
+          to.push(
+            argument
+              .replace(/^TO:\s*/i, '')
+              .replace(/[<>]/g, '')
+              .split(' ')[0] ?? '',
+          );
           return reply('250 2.1.5 OK');
         case 'DATA':
           mode = 'data';

@@ -41,8 +41,12 @@ export async function startTcpProxy(initial: { host: string; port: number }): Pr
   };
   await listen();
   return {
-    get port() { return port; },
-    get url() { return `http://127.0.0.1:${port}`; },
+    get port() {
+      return port;
+    },
+    get url() {
+      return `http://127.0.0.1:${port}`;
+    },
     cut,
     restore: listen,
     async switchTo(next: number) {

@@ -129,9 +129,9 @@ export async function bindingsOf(db: Queryable, unitId: string): Promise<Binding
 }
 
 export async function bindingById(db: Queryable, id: string): Promise<BindingRow | undefined> {
-  const { rows } = await db.query<BindingRow>(
-    'SELECT id, unit_id, person_id, role, status, scopes, valid_from, valid_until, accepted_at, ended_at FROM binding WHERE id = $1', [id],
-  );
+  const { rows } = await db.query<BindingRow>('SELECT id, unit_id, person_id, role, status, scopes, valid_from, valid_until, accepted_at, ended_at FROM binding WHERE id = $1', [
+    id,
+  ]);
   return rows[0];
 }
 
@@ -148,9 +148,7 @@ export interface UnitRow {
 }
 
 export async function unitRow(db: Queryable, id: string): Promise<UnitRow | undefined> {
-  const { rows } = await db.query<UnitRow>(
-    'SELECT id, name, cert_type, cert_no, login_name, verified_at, verified_by, status, registered_by FROM unit WHERE id = $1', [id],
-  );
+  const { rows } = await db.query<UnitRow>('SELECT id, name, cert_type, cert_no, login_name, verified_at, verified_by, status, registered_by FROM unit WHERE id = $1', [id]);
   return rows[0];
 }
 
@@ -176,7 +174,11 @@ export async function codesOf(db: Queryable, unitId: string): Promise<CodeRow[]>
 }
 
 /** Audit entries of an action (optionally of one acting unit), oldest first. */
-export async function auditOf(db: Queryable, action: string, actingUnitId?: string): Promise<{ outcome: string; actor_type: string; actor_id: string | null; target_id: string | null; detail: Record<string, unknown> }[]> {
+export async function auditOf(
+  db: Queryable,
+  action: string,
+  actingUnitId?: string,
+): Promise<{ outcome: string; actor_type: string; actor_id: string | null; target_id: string | null; detail: Record<string, unknown> }[]> {
   const { rows } = await db.query<{ outcome: string; actor_type: string; actor_id: string | null; target_id: string | null; detail: Record<string, unknown> }>(
     `SELECT outcome, actor_type, actor_id, target_id, detail FROM audit_event
      WHERE action = $1 AND ($2::uuid IS NULL OR acting_unit_id = $2::uuid) ORDER BY id`,
@@ -199,7 +201,10 @@ export async function issueCode(services: Services, unitId: string, operatorId: 
 }
 
 /** Runs statements in one transaction of a dedicated connection, and reports how COMMIT (or a statement) ended. */
-export async function tryTransaction(db: { transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T> }, work: (tx: Queryable) => Promise<void>): Promise<{ ok: true } | { ok: false; code: string | undefined; constraint: string | undefined; message: string }> {
+export async function tryTransaction(
+  db: { transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T> },
+  work: (tx: Queryable) => Promise<void>,
+): Promise<{ ok: true } | { ok: false; code: string | undefined; constraint: string | undefined; message: string }> {
   try {
     await db.transaction(work);
     return { ok: true };

@@ -125,8 +125,12 @@ export interface UnitSignIn {
  * unverified unit asked for a business that needs verification, “continue without”), code redemption.
  */
 export async function signInAsUnit(
-  config: client.Configuration, issuerUrl: string, person: TestPerson, unitId: string,
-  params: Record<string, string>, browser: Browser = new Browser(issuerUrl),
+  config: client.Configuration,
+  issuerUrl: string,
+  person: TestPerson,
+  unitId: string,
+  params: Record<string, string>,
+  browser: Browser = new Browser(issuerUrl),
 ): Promise<UnitSignIn> {
   const authorization = await authorizationUrl(config, params);
   let page = await openAndLogIn(browser, authorization, person, true);
@@ -142,9 +146,7 @@ export async function signInAsUnit(
 
 export type RefreshedTokens = Awaited<ReturnType<typeof client.refreshTokenGrant>>;
 
-export type RefreshOutcome =
-  | { ok: true; tokens: RefreshedTokens; claims: Record<string, unknown> | undefined }
-  | { ok: false; error: string; status: number | undefined };
+export type RefreshOutcome = { ok: true; tokens: RefreshedTokens; claims: Record<string, unknown> | undefined } | { ok: false; error: string; status: number | undefined };
 
 /** A refresh as an RP does it; the OAuth error code instead of an exception when the provider refuses. */
 export async function tryRefresh(config: client.Configuration, refreshToken: string, parameters: Record<string, string> = {}): Promise<RefreshOutcome> {
@@ -175,7 +177,11 @@ export async function userinfo(config: client.Configuration, accessToken: string
   const response = await fetch(endpoint, { headers: { authorization: `Bearer ${accessToken}`, accept: 'application/json' } });
   const text = await response.text();
   let body: Record<string, unknown> = {};
-  try { body = text ? JSON.parse(text) as Record<string, unknown> : {}; } catch { body = { raw: text }; }
+  try {
+    body = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+  } catch {
+    body = { raw: text };
+  }
   return { status: response.status, body };
 }
 
@@ -243,7 +249,11 @@ export async function startLogoutReceiver(port = 0): Promise<LogoutReceiver> {
         const left = deadline - Date.now();
         if (left <= 0) throw new Error(`the RP's back-channel logout endpoint received nothing within ${timeoutMs} ms`);
         await new Promise<void>((resolve) => {
-          const wake = () => { clearTimeout(timer); waiters.delete(wake); resolve(); };
+          const wake = () => {
+            clearTimeout(timer);
+            waiters.delete(wake);
+            resolve();
+          };
           const timer = setTimeout(wake, left);
           waiters.add(wake);
         });

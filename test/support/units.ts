@@ -22,9 +22,11 @@ export interface TestUnit extends Unit {
 export async function createUnit(services: AllServices, contact: TestPerson, options: { name?: string; verified?: boolean } = {}): Promise<TestUnit> {
   const password = 'unit password for tests';
   const loginName = `unit${Date.now().toString(36)}${counter}`;
-  const unit = await services.units.register(contact.id, {
-    name: options.name ?? `测试单位${counter}`, certType: 'uscc', certNo: uscc(), loginName, password, passwordConfirm: password,
-  }, { actor: { type: 'person', id: contact.id } });
+  const unit = await services.units.register(
+    contact.id,
+    { name: options.name ?? `测试单位${counter}`, certType: 'uscc', certNo: uscc(), loginName, password, passwordConfirm: password },
+    { actor: { type: 'person', id: contact.id } },
+  );
   if (options.verified) {
     await services.db.query("UPDATE unit SET verified_at = now(), verified_by = 'test' WHERE id = $1", [unit.id]);
     return { ...unit, verified: true, password };

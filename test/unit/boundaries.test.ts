@@ -38,7 +38,11 @@ function importGraph(dirs: string[]): ImportGraph {
   return graph;
 }
 
-const packageName = (specifier: string) => specifier.split('/').slice(0, specifier.startsWith('@') ? 2 : 1).join('/');
+const packageName = (specifier: string) =>
+  specifier
+    .split('/')
+    .slice(0, specifier.startsWith('@') ? 2 : 1)
+    .join('/');
 const isBuiltin = (specifier: string) => specifier.startsWith('node:') || builtinModules.includes(packageName(specifier));
 const isPackage = (target: string) => !target.startsWith('src/') && !target.startsWith('packages/') && !target.startsWith('.');
 const moduleOf = (file: string) => /^src\/modules\/([^/]+)\//.exec(file)?.[1];
@@ -53,8 +57,7 @@ interface Rule {
 const RULES: Rule[] = [
   {
     name: 'only src/oidc and src/interactions import oidc-provider',
-    broken: (file, target) => file.startsWith('src/') && packageName(target) === 'oidc-provider'
-      && !file.startsWith('src/oidc/') && !file.startsWith('src/interactions/'),
+    broken: (file, target) => file.startsWith('src/') && packageName(target) === 'oidc-provider' && !file.startsWith('src/oidc/') && !file.startsWith('src/interactions/'),
   },
   {
     name: "a module's store is imported by that module only (others use its service)",
@@ -63,25 +66,21 @@ const RULES: Rule[] = [
       return file.startsWith('src/') && owner !== undefined && moduleOf(file) !== owner;
     },
   },
-  {
-    name: 'no module imports src/interactions',
-    broken: (file, target) => moduleOf(file) !== undefined && target.startsWith('src/interactions/'),
-  },
+  { name: 'no module imports src/interactions', broken: (file, target) => moduleOf(file) !== undefined && target.startsWith('src/interactions/') },
   {
     name: 'src/shared imports no module, provider layer or composition root',
     broken: (file, target) => file.startsWith('src/shared/') && ABOVE_SHARED.some((above) => target.startsWith(above)),
   },
   {
     name: 'the RP kit imports only jose, Node built-ins and its own files',
-    broken: (file, target) => file.startsWith(`${RP_ROOT}/`)
-      && (isPackage(target) ? packageName(target) !== 'jose' && !isBuiltin(target) : !target.startsWith(`${RP_ROOT}/`)),
+    broken: (file, target) => file.startsWith(`${RP_ROOT}/`) && (isPackage(target) ? packageName(target) !== 'jose' && !isBuiltin(target) : !target.startsWith(`${RP_ROOT}/`)),
   },
 ];
 
 function violations(graph: ImportGraph): string[] {
-  return Object.entries(graph).flatMap(([file, targets]) => targets.flatMap((target) => RULES
-    .filter((rule) => rule.broken(file, target))
-    .map((rule) => `${rule.name}: ${file} imports ${target}`)));
+  return Object.entries(graph).flatMap(([file, targets]) =>
+    targets.flatMap((target) => RULES.filter((rule) => rule.broken(file, target)).map((rule) => `${rule.name}: ${file} imports ${target}`)),
+  );
 }
 
 describe('import boundaries (issue #13)', () => {
@@ -154,17 +153,25 @@ describe('import boundaries (issue #13)', () => {
   });
 
   it.each([
-    'interaction.result = result;', 'await interaction.save(60);', "grant.rejectOIDCScope('biz:x');", 'token.extra = { unit_id: id };',
+    'interaction.result = result;',
+    'await interaction.save(60);',
+    "grant.rejectOIDCScope('biz:x');",
+    'token.extra = { unit_id: id };',
     // As a formatter may lay them out.
-    'ctx.interaction.result =\n  result;', 'await interaction\n  .save(60);', "grant\n  .rejectResourceScope(\n    'https://api.example',\n  );",
+    'ctx.interaction.result =\n  result;',
+    'await interaction\n  .save(60);',
+    "grant\n  .rejectResourceScope(\n    'https://api.example',\n  );",
     'token.extra =\n  {\n    unit_id: id,\n  };',
   ])('when a file holds %j, then it counts as a write to the library', (line) => {
     expect(writesToLibrary(line)).toBe(true);
   });
 
   it.each([
-    'if (token.extra === undefined) return;', 'const result = interaction.result;', '// interaction.result = result is done in one place',
-    "const hint = 'grant.rejectOIDCScope(x)';", 'await session.save(60);',
+    'if (token.extra === undefined) return;',
+    'const result = interaction.result;',
+    '// interaction.result = result is done in one place',
+    "const hint = 'grant.rejectOIDCScope(x)';",
+    'await session.save(60);',
   ])('when a file holds %j, then it is no write to the library', (line) => {
     expect(writesToLibrary(line)).toBe(false);
   });

@@ -9,8 +9,7 @@ describe('clients.json', () => {
   let dir: string;
   let file: string;
   const write = (value: unknown) => fs.writeFileSync(file, typeof value === 'string' ? value : JSON.stringify(value));
-  const load = (env: Record<string, string> = {}, mode: 'development' | 'production' = 'development') =>
-    loadClients({ file, mode, dataDir: path.join(dir, 'data'), env });
+  const load = (env: Record<string, string> = {}, mode: 'development' | 'production' = 'development') => loadClients({ file, mode, dataDir: path.join(dir, 'data'), env });
 
   beforeEach(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uop-clients-'));
@@ -23,7 +22,9 @@ describe('clients.json', () => {
     const catalog = load();
     expect(catalog.businesses.map((b) => b.scope)).toContain('biz:continuing_education');
     expect(catalog.clients[0]).toMatchObject({
-      clientId: 'test-rp', firstParty: true, business: 'continuing_education',
+      clientId: 'test-rp',
+      firstParty: true,
+      business: 'continuing_education',
       metadata: { client_id: 'test-rp', client_secret: TEST_SECRET, response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic' },
     });
   });
@@ -98,10 +99,25 @@ describe('clients.json', () => {
   });
 
   it.each([
-    ['an unset env: secret', { url: 'https://rp.example/hooks', secret: 'env:NOT_SET_ANYWHERE' }, 'development', 'client "test-rp": webhooks.secret: environment variable NOT_SET_ANYWHERE is not set'],
-    ['a secret that is not whsec_', { url: 'https://rp.example/hooks', secret: 'a-plain-password-of-enough-length-000' }, 'development', 'client "test-rp": webhooks.secret must be whsec_ followed by the base64'],
+    [
+      'an unset env: secret',
+      { url: 'https://rp.example/hooks', secret: 'env:NOT_SET_ANYWHERE' },
+      'development',
+      'client "test-rp": webhooks.secret: environment variable NOT_SET_ANYWHERE is not set',
+    ],
+    [
+      'a secret that is not whsec_',
+      { url: 'https://rp.example/hooks', secret: 'a-plain-password-of-enough-length-000' },
+      'development',
+      'client "test-rp": webhooks.secret must be whsec_ followed by the base64',
+    ],
     ['a whsec_ secret that is too short', { url: 'https://rp.example/hooks', secret: 'whsec_c2hvcnQ=' }, 'development', 'webhooks.secret must be whsec_'],
-    ['an http URL in production', { url: 'http://rp.example/hooks', secret: 'env:RP_WEBHOOK_SECRET' }, 'production', 'client "test-rp": webhooks.url must be an https URL in production'],
+    [
+      'an http URL in production',
+      { url: 'http://rp.example/hooks', secret: 'env:RP_WEBHOOK_SECRET' },
+      'production',
+      'client "test-rp": webhooks.url must be an https URL in production',
+    ],
     ['a URL that is not absolute', { url: '/hooks', secret: 'env:RP_WEBHOOK_SECRET' }, 'development', 'client "test-rp": webhooks.url must be an absolute http(s) URL'],
     ['an unknown field', { url: 'https://rp.example/hooks', secret: 'env:RP_WEBHOOK_SECRET', events: ['unit.renamed'] }, 'development', 'property events should not exist'],
   ] as const)('when a webhook has %s, then loading fails with a clear message', (_what, webhooks, mode, message) => {

@@ -4,9 +4,17 @@ describe('environment configuration', () => {
   it('when nothing is set, then it serves http://localhost:3000 on the embedded database outside production', () => {
     const config = loadConfig({}, '/srv/app');
     expect(config).toMatchObject({
-      mode: 'development', port: 3000, issuer: 'http://localhost:3000', databaseUrl: undefined,
-      dataDir: '/srv/app/data', certsDir: '/srv/app/certs', clientsFile: '/srv/app/clients.json',
-      demoData: true, keysAutoGenerate: true, trustProxy: false, authorizationPost: false,
+      mode: 'development',
+      port: 3000,
+      issuer: 'http://localhost:3000',
+      databaseUrl: undefined,
+      dataDir: '/srv/app/data',
+      certsDir: '/srv/app/certs',
+      clientsFile: '/srv/app/clients.json',
+      demoData: true,
+      keysAutoGenerate: true,
+      trustProxy: false,
+      authorizationPost: false,
     });
   });
 
@@ -14,12 +22,14 @@ describe('environment configuration', () => {
     expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow('ISSUER must be an https URL in production');
     const config = loadConfig({ NODE_ENV: 'production', ISSUER: 'https://id.example.gov.cn/' });
     expect(config).toMatchObject({ issuer: 'https://id.example.gov.cn', demoData: false, keysAutoGenerate: false, host: '0.0.0.0' });
-    expect(() => loadConfig({ NODE_ENV: 'production', ISSUER: 'https://id.example.gov.cn', DEMO_DATA: 'true' }))
-      .toThrow('DEMO_DATA cannot be enabled in production');
+    expect(() => loadConfig({ NODE_ENV: 'production', ISSUER: 'https://id.example.gov.cn', DEMO_DATA: 'true' })).toThrow('DEMO_DATA cannot be enabled in production');
   });
 
   it.each([
-    ['true', { hops: 1 }], ['2', { hops: 2 }], ['false', false], ['0', false],
+    ['true', { hops: 1 }],
+    ['2', { hops: 2 }],
+    ['false', false],
+    ['0', false],
     ['10.0.0.0/8, 192.0.2.1,::1', { cidrs: ['10.0.0.0/8', '192.0.2.1', '::1'] }],
   ])('S-36 when TRUST_PROXY is %j, then the trusted proxies are %j', (value, expected) => {
     expect(loadConfig({ TRUST_PROXY: value }).trustProxy).toEqual(expected);
@@ -54,15 +64,20 @@ describe('expiry sweep pacing (issue #15, Q-P6)', () => {
 describe('metrics and database pool configuration (issue #16)', () => {
   it('when nothing is set, then metrics are not served and the pool is a session pool', () => {
     expect(loadConfig({})).toMatchObject({ metrics: undefined, databasePoolMode: 'session', tracing: undefined, shutdownDrainSeconds: 0 });
-    expect(loadConfig({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://otel:4318/v1/traces', TRACING_SAMPLE_RATIO: '0.25' }).tracing)
-      .toEqual({ endpoint: 'http://otel:4318/v1/traces', serviceName: 'unit-oidc-provider', sampleRatio: 0.25 });
+    expect(loadConfig({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://otel:4318/v1/traces', TRACING_SAMPLE_RATIO: '0.25' }).tracing).toEqual({
+      endpoint: 'http://otel:4318/v1/traces',
+      serviceName: 'unit-oidc-provider',
+      sampleRatio: 0.25,
+    });
   });
 
   it('when METRICS_PORT and METRICS_TOKEN are set, then metrics get their own listener with the token', () => {
-    expect(loadConfig({ METRICS_PORT: '9464', METRICS_TOKEN: 'a-token-of-sixteen-chars' }).metrics)
-      .toEqual({ port: 9464, host: '127.0.0.1', token: 'a-token-of-sixteen-chars' });
-    expect(loadConfig({ NODE_ENV: 'production', ISSUER: 'https://id.example.gov.cn', METRICS_PORT: '9464', SMS_GATEWAY_URL: 'https://sms.example/send' }).metrics)
-      .toEqual({ port: 9464, host: '0.0.0.0', token: undefined });
+    expect(loadConfig({ METRICS_PORT: '9464', METRICS_TOKEN: 'a-token-of-sixteen-chars' }).metrics).toEqual({ port: 9464, host: '127.0.0.1', token: 'a-token-of-sixteen-chars' });
+    expect(loadConfig({ NODE_ENV: 'production', ISSUER: 'https://id.example.gov.cn', METRICS_PORT: '9464', SMS_GATEWAY_URL: 'https://sms.example/send' }).metrics).toEqual({
+      port: 9464,
+      host: '0.0.0.0',
+      token: undefined,
+    });
   });
 
   it.each([

@@ -10,7 +10,10 @@ const DEPLOY = path.resolve('deploy');
 type Doc = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- parsed YAML, checked field by field
 
 function files(dir: string, pattern: RegExp): string[] {
-  return fs.readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((file) => pattern.test(file)).map((file) => path.join(dir, file));
+  return fs
+    .readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((file) => pattern.test(file))
+    .map((file) => path.join(dir, file));
 }
 
 function documents(file: string): Doc[] {
@@ -111,7 +114,9 @@ describe('deploy/kubernetes', () => {
   it('when kustomization.yaml is read, then it lists every manifest of the folder', () => {
     const kustomization = one('Kustomization');
     const listed = new Set(kustomization.resources as string[]);
-    const present = files(path.join(DEPLOY, 'kubernetes'), /\.ya?ml$/).map((file) => path.basename(file)).filter((file) => file !== 'kustomization.yaml');
+    const present = files(path.join(DEPLOY, 'kubernetes'), /\.ya?ml$/)
+      .map((file) => path.basename(file))
+      .filter((file) => file !== 'kustomization.yaml');
     expect([...listed].sort()).toEqual(present.sort());
   });
 });
@@ -160,7 +165,27 @@ describe('deploy/: dashboards and alerts query only metrics the provider exports
     ...(alerts.groups as Doc[]).flatMap((group) => (group.rules as Doc[]).map((rule): [string, string] => [`alert ${rule.alert}`, rule.expr])),
     ...(dashboard.panels as Doc[]).flatMap((panel) => (panel.targets as Doc[]).map((target): [string, string] => [`panel ${panel.title}`, target.expr])),
   ];
-  const FUNCTIONS = new Set(['sum', 'by', 'rate', 'increase', 'histogram_quantile', 'max', 'or', 'le', 'route', 'status', 'result', 'kind', 'scope', 'state', 'client_id', 'grant_type', 'alg', 'instance', 'job']);
+  const FUNCTIONS = new Set([
+    'sum',
+    'by',
+    'rate',
+    'increase',
+    'histogram_quantile',
+    'max',
+    'or',
+    'le',
+    'route',
+    'status',
+    'result',
+    'kind',
+    'scope',
+    'state',
+    'client_id',
+    'grant_type',
+    'alg',
+    'instance',
+    'job',
+  ]);
 
   it.each(expressions)('when %s is read, then every metric it names exists', (_where, expr) => {
     const withoutStrings = expr.replace(/"[^"]*"/g, '""').replace(/\[[^\]]*\]/g, '');

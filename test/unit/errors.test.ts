@@ -17,20 +17,39 @@ function statusRestated(text: string, file = 'source.ts'): string[] {
   const source = parse(text, file);
   const numeric = (node: ts.Node | undefined) => node !== undefined && ts.isNumericLiteral(node);
   return nodes(source).flatMap((node) => {
-    const restates = (ts.isNewExpression(node) && ts.isIdentifier(node.expression) && node.expression.text === 'AppError' && numeric(node.arguments?.[1]))
-      || (ts.isCallExpression(node) && ts.isIdentifier(node.expression) && node.expression.text === 'assertThat'
-        && node.arguments[1] !== undefined && ts.isStringLiteralLike(node.arguments[1]) && numeric(node.arguments[2]));
+    const restates =
+      (ts.isNewExpression(node) && ts.isIdentifier(node.expression) && node.expression.text === 'AppError' && numeric(node.arguments?.[1])) ||
+      (ts.isCallExpression(node) &&
+        ts.isIdentifier(node.expression) &&
+        node.expression.text === 'assertThat' &&
+        node.arguments[1] !== undefined &&
+        ts.isStringLiteralLike(node.arguments[1]) &&
+        numeric(node.arguments[2]));
     return restates ? [`${file}:${lineOf(source, node)}: ${node.getText(source).replace(/\s+/g, ' ')}`] : [];
   });
 }
 
-const CODES = Object.keys(zhCN).filter((key) => key.startsWith('error.')).map((key) => key.slice('error.'.length) as ErrorCode);
+const CODES = Object.keys(zhCN)
+  .filter((key) => key.startsWith('error.'))
+  .map((key) => key.slice('error.'.length) as ErrorCode);
 
 describe('the error catalogue', () => {
   it.each<[ErrorCode, number]>([
-    ['validation', 400], ['unit_name_invalid', 400], ['credentials_invalid', 401], ['reauth_required', 401], ['forbidden', 403],
-    ['csrf', 403], ['not_found', 404], ['binding_exists', 409], ['unit_registered', 409], ['payload_too_large', 413],
-    ['unsupported_media_type', 415], ['too_many_requests', 429], ['server', 500], ['notifier_failed', 502], ['busy', 503],
+    ['validation', 400],
+    ['unit_name_invalid', 400],
+    ['credentials_invalid', 401],
+    ['reauth_required', 401],
+    ['forbidden', 403],
+    ['csrf', 403],
+    ['not_found', 404],
+    ['binding_exists', 409],
+    ['unit_registered', 409],
+    ['payload_too_large', 413],
+    ['unsupported_media_type', 415],
+    ['too_many_requests', 429],
+    ['server', 500],
+    ['notifier_failed', 502],
+    ['busy', 503],
   ])('when %s is thrown, then its status is %i', (code, status) => {
     expect(new AppError(code).status).toBe(status);
     expect(statusOf(code)).toBe(status);
@@ -42,8 +61,9 @@ describe('the error catalogue', () => {
   });
 
   it('when a precondition fails, then assertThat throws the code with its params and field', () => {
-    expect(() => assertThat(false, 'binding_scope_unknown', { params: { scope: 'biz:x' }, field: 'scopes' }))
-      .toThrow(expect.objectContaining({ code: 'binding_scope_unknown', status: 400, params: { scope: 'biz:x' }, field: 'scopes' }));
+    expect(() => assertThat(false, 'binding_scope_unknown', { params: { scope: 'biz:x' }, field: 'scopes' })).toThrow(
+      expect.objectContaining({ code: 'binding_scope_unknown', status: 400, params: { scope: 'biz:x' }, field: 'scopes' }),
+    );
     expect(() => assertThat(true, 'not_found')).not.toThrow();
   });
 
@@ -76,7 +96,7 @@ describe('the error catalogue', () => {
     ["throw new AppError('too_many_requests', { params: { seconds: 60 } });"],
     ["assertThat(found, 'not_found', { field: 'id' });"],
     ["// new AppError('not_found', 404) was the old way"],
-    ["const hint = \"new AppError('x', 400)\";"],
+    ['const hint = "new AppError(\'x\', 400)";'],
   ])('when a planted source holds %j, then the scan finds nothing to report', (text) => {
     expect(statusRestated(text)).toEqual([]);
   });

@@ -27,18 +27,20 @@ function templates(dir: string): string[] {
 
 /** Every line of a template that sets a maxlength, with the form field it belongs to. */
 function maxlengthLines(): { file: string; field: string; line: string }[] {
-  return templates(VIEWS).flatMap((file) => fs.readFileSync(file, 'utf8').split('\n')
-    .filter((line) => /maxlength/i.test(line) && !line.includes('{% macro field'))
-    .map((line) => ({
-      file: path.relative(VIEWS, file).split(path.sep).join('/'),
-      field: (/field\('(\w+)'/.exec(line) ?? /name="(\w+)"/.exec(line))?.[1] ?? '(unknown)',
-      line,
-    })));
+  return templates(VIEWS).flatMap((file) =>
+    fs
+      .readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((line) => /maxlength/i.test(line) && !line.includes('{% macro field'))
+      .map((line) => ({ file: path.relative(VIEWS, file).split(path.sep).join('/'), field: (/field\('(\w+)'/.exec(line) ?? /name="(\w+)"/.exec(line))?.[1] ?? '(unknown)', line })),
+  );
 }
 
 describe('form maxlength comes from the DTOs (issue #13)', () => {
   it('when a template types a maxlength number, then the field is one no DTO limits, listed here', () => {
-    const typed = maxlengthLines().filter(({ line }) => /maxlength=("\d+"|\d+)/.test(line)).map(({ file, field }) => `${file}:${field}`);
+    const typed = maxlengthLines()
+      .filter(({ line }) => /maxlength=("\d+"|\d+)/.test(line))
+      .map(({ file, field }) => `${file}:${field}`);
     const listed = Object.entries(NO_DTO).flatMap(([file, fields]) => fields.map((field) => `${file}:${field}`));
     expect(typed.sort()).toEqual(listed.sort());
   });
@@ -64,7 +66,8 @@ describe('form maxlength comes from the DTOs (issue #13)', () => {
   it('when a field has no maxlength, then the macro default is the password limit of the DTOs (only password fields rely on it)', () => {
     const macros = fs.readFileSync(path.join(VIEWS, 'partials/macros.njk'), 'utf8');
     expect(Number(/maxlength=(\d+)/.exec(macros)?.[1])).toBe(maxLengthOf(SignInDto, 'password'));
-    const unlimited = templates(VIEWS).flatMap((file) => fs.readFileSync(file, 'utf8').split('\n'))
+    const unlimited = templates(VIEWS)
+      .flatMap((file) => fs.readFileSync(file, 'utf8').split('\n'))
       .filter((line) => line.includes("field('") && !line.includes('maxlength') && !line.includes('{% macro'));
     for (const line of unlimited) expect(line).toContain("type='password'");
   });

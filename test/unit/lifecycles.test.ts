@@ -1,11 +1,13 @@
+import { BINDING_STATUSES, canTransition, effectiveStatus, LIVE, TERMINAL, TRANSITIONS, type BindingAction, type BindingStatus } from '../../src/modules/bindings/lifecycle.js';
+import { canTransitionRealname, REALNAME_TERMINAL, REALNAME_TRANSITIONS, type RealnameAction, type RealnameStatus } from '../../src/modules/persons/realname-lifecycle.js';
 import {
-  BINDING_STATUSES, canTransition, effectiveStatus, LIVE, TERMINAL, TRANSITIONS, type BindingAction, type BindingStatus,
-} from '../../src/modules/bindings/lifecycle.js';
-import {
-  canTransitionRealname, REALNAME_TERMINAL, REALNAME_TRANSITIONS, type RealnameAction, type RealnameStatus,
-} from '../../src/modules/persons/realname-lifecycle.js';
-import {
-  APPEAL_STATUSES, APPEAL_TERMINAL, APPEAL_TRANSITIONS, appealState, canTransitionAppeal, type AppealAction, type AppealStatus,
+  APPEAL_STATUSES,
+  APPEAL_TERMINAL,
+  APPEAL_TRANSITIONS,
+  appealState,
+  canTransitionAppeal,
+  type AppealAction,
+  type AppealStatus,
 } from '../../src/modules/recovery/appeal-lifecycle.js';
 import { CODE_TERMINAL, CODE_TRANSITIONS, CODE_UNSETTLED_SQL, codeLiveSql, codeState, type CodeState } from '../../src/modules/units/code-lifecycle.js';
 import { sqlStates } from '../../src/shared/lifecycle.js';
@@ -14,9 +16,10 @@ import { sqlStates } from '../../src/shared/lifecycle.js';
  * The walk every lifecycle table gets: each (action, from) pair is allowed exactly when `expected` says so, and no
  * action leaves a terminal state.
  */
-function walkTable<A extends string, S extends string>(entity: string, table: {
-  transitions: Record<A, unknown>; statuses: readonly S[]; expected: Record<A, readonly S[]>; terminal: readonly S[]; can: (action: A, from: S) => boolean;
-}): void {
+function walkTable<A extends string, S extends string>(
+  entity: string,
+  table: { transitions: Record<A, unknown>; statuses: readonly S[]; expected: Record<A, readonly S[]>; terminal: readonly S[]; can: (action: A, from: S) => boolean },
+): void {
   const actions = Object.keys(table.expected) as A[];
   it(`when the ${entity} table is read, then it has exactly the expected actions`, () => {
     expect(Object.keys(table.transitions).sort()).toEqual([...actions].sort());
@@ -39,11 +42,12 @@ describe('binding lifecycle (R-B1–R-B6)', () => {
   walkTable('binding', { transitions: TRANSITIONS, statuses: BINDING_STATUSES, expected, terminal: TERMINAL, can: canTransition });
 
   it.each([
-    ['accept', 'active', 'person'], ['decline', 'declined', 'person'], ['unbind', 'unbound', 'unit'],
+    ['accept', 'active', 'person'],
+    ['decline', 'declined', 'person'],
+    ['unbind', 'unbound', 'unit'],
   ] as const)('when %s succeeds, then the binding is %s and it was the %s who acted', (action, to, by) => {
     expect(TRANSITIONS[action]).toMatchObject({ to, by });
   });
-
 
   it('when the live statuses are listed, then they are exactly the non-terminal ones (R-B2: one live binding per pair)', () => {
     expect([...LIVE].sort()).toEqual(['active', 'pending']);
@@ -51,8 +55,13 @@ describe('binding lifecycle (R-B1–R-B6)', () => {
   });
 
   it.each([
-    ['active', null, null, 'active'], ['active', null, BEFORE, 'expired'], ['active', null, AT, 'expired'], ['active', AFTER, null, 'not_yet_valid'],
-    ['active', BEFORE, AFTER, 'active'], ['pending', null, BEFORE, 'pending'], ['unbound', null, BEFORE, 'unbound'],
+    ['active', null, null, 'active'],
+    ['active', null, BEFORE, 'expired'],
+    ['active', null, AT, 'expired'],
+    ['active', AFTER, null, 'not_yet_valid'],
+    ['active', BEFORE, AFTER, 'active'],
+    ['pending', null, BEFORE, 'pending'],
+    ['unbound', null, BEFORE, 'unbound'],
   ] as const)('when a %s binding is valid from %s until %s, then it is effectively %s', (status, validFrom, validUntil, effective) => {
     expect(effectiveStatus({ status, validFrom, validUntil }, AT)).toBe(effective);
   });
@@ -64,7 +73,11 @@ describe('real-name verification lifecycle (R-P2)', () => {
 
   walkTable('real-name status', { transitions: REALNAME_TRANSITIONS, statuses, expected, terminal: REALNAME_TERMINAL, can: canTransitionRealname });
 
-  it.each([['submit', 'pending'], ['verify', 'verified'], ['reject', 'rejected']] as const)('when %s succeeds, then the status is %s', (action, to) => {
+  it.each([
+    ['submit', 'pending'],
+    ['verify', 'verified'],
+    ['reject', 'rejected'],
+  ] as const)('when %s succeeds, then the status is %s', (action, to) => {
     expect(REALNAME_TRANSITIONS[action].to).toBe(to);
   });
 
@@ -80,14 +93,20 @@ describe('appeal lifecycle (R-R3)', () => {
   walkTable('appeal', { transitions: APPEAL_TRANSITIONS, statuses: APPEAL_STATUSES, expected, terminal: APPEAL_TERMINAL, can: canTransitionAppeal });
 
   it.each([
-    ['approve', 'approved', 'operator'], ['reject', 'rejected', 'operator'], ['complete', 'completed', 'applicant'],
+    ['approve', 'approved', 'operator'],
+    ['reject', 'rejected', 'operator'],
+    ['complete', 'completed', 'applicant'],
   ] as const)('when %s succeeds, then the appeal is %s and it was the %s who acted', (action, to, by) => {
     expect(APPEAL_TRANSITIONS[action]).toMatchObject({ to, by });
   });
 
   it.each([
-    ['approved', AFTER, 'approved'], ['approved', AT, 'expired'], ['approved', BEFORE, 'expired'],
-    ['pending', null, 'pending'], ['completed', BEFORE, 'completed'], ['rejected', null, 'rejected'],
+    ['approved', AFTER, 'approved'],
+    ['approved', AT, 'expired'],
+    ['approved', BEFORE, 'expired'],
+    ['pending', null, 'pending'],
+    ['completed', BEFORE, 'completed'],
+    ['rejected', null, 'rejected'],
   ] as const)('when a %s appeal has its link valid until %s, then its state is %s', (status, linkExpiresAt, state) => {
     expect(appealState({ status, linkExpiresAt }, AT)).toBe(state);
   });
@@ -95,17 +114,23 @@ describe('appeal lifecycle (R-R3)', () => {
 
 describe('counter authorisation code lifecycle (R-U5)', () => {
   it.each([
-    [null, null, AFTER, 'live'], [null, null, AT, 'expired'], [null, null, BEFORE, 'expired'], [BEFORE, null, AFTER, 'used'],
-    [null, BEFORE, AFTER, 'invalidated'], [BEFORE, BEFORE, BEFORE, 'used'], [null, BEFORE, BEFORE, 'invalidated'],
+    [null, null, AFTER, 'live'],
+    [null, null, AT, 'expired'],
+    [null, null, BEFORE, 'expired'],
+    [BEFORE, null, AFTER, 'used'],
+    [null, BEFORE, AFTER, 'invalidated'],
+    [BEFORE, BEFORE, BEFORE, 'used'],
+    [null, BEFORE, BEFORE, 'invalidated'],
   ] as const)('when a code was used at %s, invalidated at %s and expires at %s, then it is %s', (usedAt, invalidatedAt, expiresAt, state) => {
     expect(codeState({ usedAt, invalidatedAt, expiresAt }, AT)).toBe(state);
   });
 
-  it.each([['redeem', 'used', 'used_at'], ['invalidate', 'invalidated', 'invalidated_at']] as const)(
-    'when %s happens to a live code, then it becomes %s, recorded in %s', (action, to, column) => {
-      expect(CODE_TRANSITIONS[action]).toMatchObject({ from: ['live'], to, column });
-    },
-  );
+  it.each([
+    ['redeem', 'used', 'used_at'],
+    ['invalidate', 'invalidated', 'invalidated_at'],
+  ] as const)('when %s happens to a live code, then it becomes %s, recorded in %s', (action, to, column) => {
+    expect(CODE_TRANSITIONS[action]).toMatchObject({ from: ['live'], to, column });
+  });
 
   it('when a code is anything but live, then it is terminal; the SQL filters name every transition column', () => {
     const states: readonly CodeState[] = ['live', 'used', 'expired', 'invalidated'];

@@ -24,8 +24,12 @@ function sources(dir = path.join(import.meta.dirname, '../../src')): [string, st
 function restatedKnowledge(file: string, text: string): string[] {
   const code = tokenText(text);
   return [
-    ...(/accountKind \?\? 'person'|CONSOLE_KINDS as readonly|console === 'person'|kind === 'person' ;/.test(code) && !file.endsWith('oidc/console-client.ts') ? [`${file}: decides the account kind`] : []),
-    ...(/byId \( [^)]* \) \) \?\. status === 'active'|person \. status !== 'active' \) return false/.test(code) && !file.endsWith('oidc/accounts.ts') ? [`${file}: checks an account's status itself`] : []),
+    ...(/accountKind \?\? 'person'|CONSOLE_KINDS as readonly|console === 'person'|kind === 'person' ;/.test(code) && !file.endsWith('oidc/console-client.ts')
+      ? [`${file}: decides the account kind`]
+      : []),
+    ...(/byId \( [^)]* \) \) \?\. status === 'active'|person \. status !== 'active' \) return false/.test(code) && !file.endsWith('oidc/accounts.ts')
+      ? [`${file}: checks an account's status itself`]
+      : []),
   ];
 }
 
@@ -51,11 +55,16 @@ describe('one source each', () => {
     }
   });
 
-  it.each([['person', true], ['unit', true], ['operator', true], ['system', false], ['Person', false], [undefined, false]])(
-    'when the account kind is %j, then it is one of ours: %s', (kind, expected) => {
-      expect(isAccountKind(kind)).toBe(expected);
-    },
-  );
+  it.each([
+    ['person', true],
+    ['unit', true],
+    ['operator', true],
+    ['system', false],
+    ['Person', false],
+    [undefined, false],
+  ])('when the account kind is %j, then it is one of ours: %s', (kind, expected) => {
+    expect(isAccountKind(kind)).toBe(expected);
+  });
 
   it('when the consoles list their kinds, then they are the account kinds', () => {
     expect(CONSOLE_KINDS).toEqual(ACCOUNT_KINDS);
@@ -71,27 +80,38 @@ describe('one source each', () => {
   });
 
   it.each([
-    ['6f1c2b4e-8a2d-4c1e-9f00-1234567890ab', true], ['6F1C2B4E-8A2D-4C1E-9F00-1234567890AB', false],
-    ['6f1c2b4e8a2d4c1e9f001234567890ab', false], ['------------------------------------', false], [42, false],
+    ['6f1c2b4e-8a2d-4c1e-9f00-1234567890ab', true],
+    ['6F1C2B4E-8A2D-4C1E-9F00-1234567890AB', false],
+    ['6f1c2b4e8a2d4c1e9f001234567890ab', false],
+    ['------------------------------------', false],
+    [42, false],
   ])('when %j is checked as an id, then it is a canonical UUID: %s', (value, expected) => {
     expect(isUuid(value)).toBe(expected);
   });
 
   const ID = '6f1c2b4e-8a2d-4c1e-9f00-1234567890ab';
-  const kindOfClient = (clientId: unknown) => (clientId === 'unit-admin' ? 'unit' as const : clientId === 'counter-admin' ? 'operator' as const : undefined);
+  const kindOfClient = (clientId: unknown) => (clientId === 'unit-admin' ? ('unit' as const) : clientId === 'counter-admin' ? ('operator' as const) : undefined);
 
   it.each([
-    ['a business system', 'business-rp', 'unit', 'person'], ['a unit management client', 'unit-admin', undefined, 'unit'],
-    ['an operator management client', 'counter-admin', 'person', 'operator'], ['no client', undefined, 'operator', 'person'],
-    ['the console asking for a unit', CONSOLE_CLIENT_ID, 'unit', 'unit'], ['the console asking for an operator', CONSOLE_CLIENT_ID, 'operator', 'operator'],
-    ['the console asking for nothing', CONSOLE_CLIENT_ID, undefined, 'person'], ['the console asking for an unknown kind', CONSOLE_CLIENT_ID, 'system', 'person'],
+    ['a business system', 'business-rp', 'unit', 'person'],
+    ['a unit management client', 'unit-admin', undefined, 'unit'],
+    ['an operator management client', 'counter-admin', 'person', 'operator'],
+    ['no client', undefined, 'operator', 'person'],
+    ['the console asking for a unit', CONSOLE_CLIENT_ID, 'unit', 'unit'],
+    ['the console asking for an operator', CONSOLE_CLIENT_ID, 'operator', 'operator'],
+    ['the console asking for nothing', CONSOLE_CLIENT_ID, undefined, 'person'],
+    ['the console asking for an unknown kind', CONSOLE_CLIENT_ID, 'system', 'person'],
   ])('R-U3 when %s signs in (console=%j), then the account kind is %s', (_name, clientId, asked, expected) => {
     expect(requestedAccountKind(clientId, asked, kindOfClient)).toBe(expected);
   });
 
   it.each([
-    ['person', 'active', true], ['person', 'disabled', false], ['unit', 'active', true], ['unit', 'disabled', false],
-    ['operator', 'active', true], ['operator', 'disabled', false],
+    ['person', 'active', true],
+    ['person', 'disabled', false],
+    ['unit', 'active', true],
+    ['unit', 'disabled', false],
+    ['operator', 'active', true],
+    ['operator', 'disabled', false],
   ] as const)('R-B6 when a %s account is %s, then it is active: %s', async (kind, status, expected) => {
     const record = (wanted: string) => async (id: string) => (kind === wanted && id === ID ? { id, status } : undefined);
     const lookups = { persons: { byId: record('person') }, units: { byId: record('unit') }, operators: { byId: record('operator') } } as unknown as AccountLookups;
@@ -107,7 +127,7 @@ describe('one source each', () => {
 
   it.each([
     ["const kind = params.accountKind ?? 'person';", 'decides the account kind'],
-    ["const kind =\n  params.accountKind ??\n  \"person\";", 'decides the account kind'],
+    ['const kind =\n  params.accountKind ??\n  "person";', 'decides the account kind'],
     ['const kinds = CONSOLE_KINDS as readonly string[];', 'decides the account kind'],
     ["if (console === 'person') return;", 'decides the account kind'],
     ["const isPerson = kind === 'person';", 'decides the account kind'],
@@ -122,7 +142,7 @@ describe('one source each', () => {
 
   it.each([
     ["// kind === 'person'; is decided in console-client"],
-    ["const message = \"(await persons.byId(id))?.status === 'active'\";"],
+    ['const message = "(await persons.byId(id))?.status === \'active\'";'],
     ["const same = kind === 'person' && other;"],
   ])('when a planted source holds %j, then the check finds nothing', (text) => {
     expect(restatedKnowledge('src/planted.ts', text)).toEqual([]);

@@ -25,7 +25,7 @@ describe('PDF preview worker (issue 14, S-35)', () => {
       if (!Buffer.isBuffer(png)) throw new Error(`page ${page}: ${png}`);
       const facts = await pngFacts(png);
       expect(facts.width).toBe(pdf.limits.width);
-      expect(facts.height).toBe(Math.floor(792 * pdf.limits.width / 612));
+      expect(facts.height).toBe(Math.floor((792 * pdf.limits.width) / 612));
       expect(facts.inked).toBeGreaterThan(500);
     }
     expect(await pdf.page(file, 3)).toBe('no_page');
@@ -45,7 +45,9 @@ describe('PDF preview worker (issue 14, S-35)', () => {
     expect(await pdf.page(source(encryptedPdf()), 1)).toBe('encrypted');
     expect(await pdf.pageCount(source(corruptPdf()))).toEqual({ unavailable: 'broken' });
     expect(await pdf.page(source(corruptPdf()), 1)).toBe('broken');
-    const empty = Buffer.from('%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n');
+    const empty = Buffer.from(
+      '%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n',
+    );
     expect(await pdf.pageCount(source(empty))).toEqual({ unavailable: 'broken' });
   });
 
@@ -66,13 +68,30 @@ describe('PDF preview worker (issue 14, S-35)', () => {
     const file = source(textPdf(['Cached']), 'cached');
     const first = await pdf.page(file, 1);
     let reads = 0;
-    expect(await pdf.page({ ...file, content: async () => { reads += 1; return textPdf(); } }, 1)).toEqual(first);
+    expect(
+      await pdf.page(
+        {
+          ...file,
+          content: async () => {
+            reads += 1;
+            return textPdf();
+          },
+        },
+        1,
+      ),
+    ).toEqual(first);
     expect(reads).toBe(0);
     // A page past the counted end, or of a file counted as broken, is answered without another run.
     await pdf.pageCount(file);
     const broken = source(corruptPdf(), 'broken');
     await pdf.pageCount(broken);
-    const counting = (of: typeof file) => ({ ...of, content: async () => { reads += 1; return of.content(); } });
+    const counting = (of: typeof file) => ({
+      ...of,
+      content: async () => {
+        reads += 1;
+        return of.content();
+      },
+    });
     expect(await pdf.page(counting(file), 2)).toBe('no_page');
     expect(await pdf.page(counting(broken), 1)).toBe('broken');
     expect(reads).toBe(0);

@@ -9,9 +9,7 @@
 import crypto from 'node:crypto';
 import express from 'express';
 import * as client from 'openid-client';
-import {
-  createVerifier, expressGuard, expressSession, logoutEndpoint, requestIdentity, requestSession, SessionRevocations,
-} from '@unit-oidc/rp-kit';
+import { createVerifier, expressGuard, expressSession, logoutEndpoint, requestIdentity, requestSession, SessionRevocations } from '@unit-oidc/rp-kit';
 
 const { ISSUER, CLIENT_ID, CLIENT_SECRET, RESOURCE, BASE_URL } = process.env;
 const PORT = Number(process.env.PORT ?? 0);
@@ -20,8 +18,7 @@ const BUSINESS_SCOPE = SCOPE.split(' ').find((scope) => scope.startsWith('biz:')
 
 const verifier = createVerifier({ issuer: ISSUER, audience: RESOURCE, clientId: CLIENT_ID });
 const revocations = new SessionRevocations();
-const oidc = await client.discovery(new URL(ISSUER), CLIENT_ID, CLIENT_SECRET, undefined,
-  ISSUER.startsWith('http://') ? { execute: [client.allowInsecureRequests] } : undefined);
+const oidc = await client.discovery(new URL(ISSUER), CLIENT_ID, CLIENT_SECRET, undefined, ISSUER.startsWith('http://') ? { execute: [client.allowInsecureRequests] } : undefined);
 
 /** Server-side sessions; the cookie holds a random id only. */
 const sessions = new Map();
@@ -36,8 +33,14 @@ app.get('/login', async (req, res) => {
   const returnTo = typeof req.query.return_to === 'string' && /^\/(?![/\\])/.test(req.query.return_to) ? req.query.return_to : '/';
   sessions.set(id, { pending: { ...pending, returnTo } });
   const url = client.buildAuthorizationUrl(oidc, {
-    redirect_uri: `${BASE_URL}/callback`, scope: SCOPE, resource: RESOURCE, login_as: 'unit',
-    state: pending.state, nonce: pending.nonce, code_challenge: await client.calculatePKCECodeChallenge(pending.verifier), code_challenge_method: 'S256',
+    redirect_uri: `${BASE_URL}/callback`,
+    scope: SCOPE,
+    resource: RESOURCE,
+    login_as: 'unit',
+    state: pending.state,
+    nonce: pending.nonce,
+    code_challenge: await client.calculatePKCECodeChallenge(pending.verifier),
+    code_challenge_method: 'S256',
   });
   res.setHeader('set-cookie', cookie(id)).redirect(303, url.href);
 });
@@ -48,9 +51,12 @@ app.get('/callback', async (req, res) => {
   if (!pending) return res.status(400).send('the sign-in expired, please sign in again');
   sessions.delete(id);
   try {
-    const tokens = await client.authorizationCodeGrant(oidc, new URL(req.originalUrl, BASE_URL), {
-      pkceCodeVerifier: pending.verifier, expectedState: pending.state, expectedNonce: pending.nonce,
-    }, { resource: RESOURCE });
+    const tokens = await client.authorizationCodeGrant(
+      oidc,
+      new URL(req.originalUrl, BASE_URL),
+      { pkceCodeVerifier: pending.verifier, expectedState: pending.state, expectedNonce: pending.nonce },
+      { resource: RESOURCE },
+    );
     // The kit checks the ID token's signature too (the token endpoint response alone is not signed proof).
     const identity = await verifier.verifyIdToken(tokens.id_token, { nonce: pending.nonce });
     const fresh = crypto.randomBytes(32).toString('base64url'); // a new session id at sign-in (fixation)
@@ -79,12 +85,15 @@ app.get('/api/records', expressGuard(verifier, { unit: true, scopes: BUSINESS_SC
   res.json({ framework: 'express', subject, unit: unit.id, role, scopes });
 });
 
-app.post('/backchannel-logout', logoutEndpoint(verifier, (notice) => {
-  revocations.revoke(notice); // the guard refuses that session even if a copy of its ID token is replayed
-  for (const [id, session] of sessions) {
-    if (notice.sessionId ? session.sid === notice.sessionId : session.sub === notice.subject) sessions.delete(id);
-  }
-}));
+app.post(
+  '/backchannel-logout',
+  logoutEndpoint(verifier, (notice) => {
+    revocations.revoke(notice); // the guard refuses that session even if a copy of its ID token is replayed
+    for (const [id, session] of sessions) {
+      if (notice.sessionId ? session.sid === notice.sessionId : session.sub === notice.subject) sessions.delete(id);
+    }
+  }),
+);
 
 const server = app.listen(PORT, process.env.HOST ?? '127.0.0.1', () => {
   console.log(`listening on http://127.0.0.1:${server.address().port}`);

@@ -9,11 +9,17 @@ const { ISSUER, RESOURCE } = process.env;
 const SCOPE = process.env.BUSINESS_SCOPE ?? 'biz:continuing_education';
 const verifier = createVerifier({ issuer: ISSUER, audience: RESOURCE });
 
-const server = http.createServer(protect(verifier, { unit: true, scopes: [SCOPE], realm: RESOURCE }, (_req, res, identity) => {
-  const { subject, unit, role, scopes } = identity;
-  res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' })
-    .end(JSON.stringify({ framework: 'node:http', subject, unit: unit.id, role, scopes }));
-}, (error) => console.error(error)));
+const server = http.createServer(
+  protect(
+    verifier,
+    { unit: true, scopes: [SCOPE], realm: RESOURCE },
+    (_req, res, identity) => {
+      const { subject, unit, role, scopes } = identity;
+      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify({ framework: 'node:http', subject, unit: unit.id, role, scopes }));
+    },
+    (error) => console.error(error),
+  ),
+);
 
 server.listen(Number(process.env.PORT ?? 0), process.env.HOST ?? '127.0.0.1', () => {
   console.log(`listening on http://127.0.0.1:${server.address().port}`);

@@ -210,7 +210,12 @@ export function parseIdTokenClaims(payload: JWTPayload | Record<string, unknown>
   if (claims.acr !== undefined && !nonEmptyString(claims.acr)) invalid('acr must be a non-empty string');
   if (claims.amr !== undefined && (!Array.isArray(claims.amr) || !claims.amr.every((method) => typeof method === 'string'))) invalid('amr must be an array of strings');
   const identity: IdTokenIdentity = {
-    subject: claims.sub, scopes: [], expiresAt: new Date(claims.exp * 1000), amr: [...(claims.amr ?? [])], multiFactor: claims.acr === ACR_MFA, claims,
+    subject: claims.sub,
+    scopes: [],
+    expiresAt: new Date(claims.exp * 1000),
+    amr: [...(claims.amr ?? [])],
+    multiFactor: claims.acr === ACR_MFA,
+    claims,
   };
   if (claims.acr !== undefined) identity.acr = claims.acr;
   if (claims.sid !== undefined) {
@@ -243,12 +248,7 @@ export function parseLogoutTokenClaims(payload: JWTPayload): LogoutNotice {
   if (claims.sid !== undefined && !nonEmptyString(claims.sid)) invalid('sid must be a non-empty string');
   if (claims.sub === undefined && claims.sid === undefined) invalid('a logout token must contain sub or sid');
   if (!nonEmptyString(claims.jti)) invalid('jti must be a non-empty string');
-  const notice: LogoutNotice = {
-    tokenId: claims.jti,
-    issuedAt: new Date(claims.iat * 1000),
-    expiresAt: new Date(claims.exp * 1000),
-    claims,
-  };
+  const notice: LogoutNotice = { tokenId: claims.jti, issuedAt: new Date(claims.iat * 1000), expiresAt: new Date(claims.exp * 1000), claims };
   if (claims.sub !== undefined) notice.subject = claims.sub;
   if (claims.sid !== undefined) notice.sessionId = claims.sid;
   return notice;

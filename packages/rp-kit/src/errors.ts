@@ -68,8 +68,17 @@ export class InvalidRequestError extends RpError {
 }
 
 export type InvalidTokenCode =
-  | 'malformed_token' | 'token_expired' | 'token_not_yet_valid' | 'wrong_issuer' | 'wrong_audience' | 'wrong_type'
-  | 'algorithm_not_allowed' | 'bad_signature' | 'unknown_key' | 'invalid_claims' | 'token_replayed';
+  | 'malformed_token'
+  | 'token_expired'
+  | 'token_not_yet_valid'
+  | 'wrong_issuer'
+  | 'wrong_audience'
+  | 'wrong_type'
+  | 'algorithm_not_allowed'
+  | 'bad_signature'
+  | 'unknown_key'
+  | 'invalid_claims'
+  | 'token_replayed';
 
 /** 401 invalid_token: expired, revoked-by-design (replayed), malformed, or not meant for this resource server. */
 export class InvalidTokenError extends RpError {
@@ -77,7 +86,11 @@ export class InvalidTokenError extends RpError {
   readonly status = 401;
   readonly bearerError = 'invalid_token';
 
-  constructor(readonly code: InvalidTokenCode, message: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly code: InvalidTokenCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
   }
 }
@@ -94,7 +107,11 @@ export class InsufficientScopeError extends RpError {
   readonly status = 403;
   readonly bearerError = 'insufficient_scope';
 
-  constructor(readonly code: InsufficientScopeCode, message: string, readonly requiredScope: readonly string[]) {
+  constructor(
+    readonly code: InsufficientScopeCode,
+    message: string,
+    readonly requiredScope: readonly string[],
+  ) {
     super(message);
   }
 }
@@ -108,7 +125,10 @@ export class SessionRequiredError extends RpError {
   readonly status = 401;
   readonly bearerError = undefined;
 
-  constructor(readonly code: 'session_required' | 'session_ended', message: string) {
+  constructor(
+    readonly code: 'session_required' | 'session_ended',
+    message: string,
+  ) {
     super(message);
   }
 }

@@ -45,8 +45,15 @@ export interface EventData {
 export type EventType = keyof EventData;
 
 export const EVENT_TYPES: readonly EventType[] = [
-  'binding.created', 'binding.accepted', 'binding.declined', 'binding.removed', 'binding.permissions_changed', 'binding.expired',
-  'unit.verified', 'unit.renamed', 'person.disabled',
+  'binding.created',
+  'binding.accepted',
+  'binding.declined',
+  'binding.removed',
+  'binding.permissions_changed',
+  'binding.expired',
+  'unit.verified',
+  'unit.renamed',
+  'person.disabled',
 ];
 
 /** One event of a known type. */

@@ -26,29 +26,40 @@ function toLocals(res: ServerResponse, name: string, value: unknown): void {
 export function expressGuard(verifier: Verifier, options: GuardOptions = {}): (req: IncomingMessage, res: ServerResponse, next: NextFunction) => void {
   const { realm, ...requirements } = options;
   return (req, res, next) => {
-    authenticate(verifier, req.headers.authorization, requirements).then((identity) => {
-      identities.set(req, identity);
-      toLocals(res, 'identity', identity);
-      next();
-    }, (error: unknown) => {
-      if (error instanceof RpError) sendChallenge(res, error, realm);
-      else next(error);
-    });
+    authenticate(verifier, req.headers.authorization, requirements).then(
+      (identity) => {
+        identities.set(req, identity);
+        toLocals(res, 'identity', identity);
+        next();
+      },
+      (error: unknown) => {
+        if (error instanceof RpError) sendChallenge(res, error, realm);
+        else next(error);
+      },
+    );
   };
 }
 
 /** Express middleware for pages: a valid ID-token session meeting the requirements, else a login redirect / 401 / 403. */
-export function expressSession<Request extends IncomingMessage>(verifier: Verifier, options: SessionGuardOptions<Request>): (req: Request, res: ServerResponse, next: NextFunction) => void {
+export function expressSession<Request extends IncomingMessage>(
+  verifier: Verifier,
+  options: SessionGuardOptions<Request>,
+): (req: Request, res: ServerResponse, next: NextFunction) => void {
   const { idToken, loginUrl, ...requirements } = options;
   return (req, res, next) => {
-    Promise.resolve(idToken(req)).then((token) => authenticateSession(verifier, token, requirements)).then((identity) => {
-      sessions.set(req, identity);
-      toLocals(res, 'session', identity);
-      next();
-    }, (error: unknown) => {
-      if (error instanceof RpError) sendSessionRefusal(res, error, loginUrl, (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '/');
-      else next(error);
-    });
+    Promise.resolve(idToken(req))
+      .then((token) => authenticateSession(verifier, token, requirements))
+      .then(
+        (identity) => {
+          sessions.set(req, identity);
+          toLocals(res, 'session', identity);
+          next();
+        },
+        (error: unknown) => {
+          if (error instanceof RpError) sendSessionRefusal(res, error, loginUrl, (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '/');
+          else next(error);
+        },
+      );
   };
 }
 

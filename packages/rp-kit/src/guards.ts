@@ -1,7 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import {
-  InsufficientScopeError, InvalidRequestError, MissingTokenError, RpError, type HttpStatus,
-} from './errors.js';
+import { InsufficientScopeError, InvalidRequestError, MissingTokenError, RpError, type HttpStatus } from './errors.js';
 import type { AccessTokenIdentity, UnitRole } from './claims.js';
 import type { Verifier } from './verifier.js';
 
@@ -194,7 +192,12 @@ export type ProtectedHandler = (req: IncomingMessage, res: ServerResponse, ident
  * Wraps a node:http handler: it runs only for a request whose token meets the requirements. An exception of the
  * handler answers 500 (when nothing was sent yet) and is passed to `onError`.
  */
-export function protect(verifier: Verifier, options: GuardOptions, handler: ProtectedHandler, onError?: (error: unknown) => void): (req: IncomingMessage, res: ServerResponse) => void {
+export function protect(
+  verifier: Verifier,
+  options: GuardOptions,
+  handler: ProtectedHandler,
+  onError?: (error: unknown) => void,
+): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     void (async () => {
       const identity = await guardRequest(verifier, req, res, options);

@@ -76,7 +76,7 @@ export function logoutEndpoint(verifier: Verifier, onLogout: LogoutHandler, onEr
         return;
       }
       const parsed = (req as IncomingMessage & { body?: unknown }).body;
-      const form = typeof parsed === 'object' && parsed !== null ? parsed as Record<string, unknown> : await readForm(req);
+      const form = typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : await readForm(req);
       const answer = await acceptLogoutToken(verifier, form, onLogout);
       res.writeHead(answer.status, answer.headers).end(answer.body);
     })().catch((error: unknown) => {
@@ -88,7 +88,10 @@ export function logoutEndpoint(verifier: Verifier, onLogout: LogoutHandler, onEr
 }
 
 /** Koa middleware for the back-channel logout URI (uses `ctx.request.body` when a body parser ran). */
-export function koaLogoutEndpoint(verifier: Verifier, onLogout: LogoutHandler): (ctx: KoaLikeContext & { req: IncomingMessage; method: string; request: { body?: unknown } }) => Promise<void> {
+export function koaLogoutEndpoint(
+  verifier: Verifier,
+  onLogout: LogoutHandler,
+): (ctx: KoaLikeContext & { req: IncomingMessage; method: string; request: { body?: unknown } }) => Promise<void> {
   return async (ctx) => {
     if (ctx.method !== 'POST') {
       ctx.status = 405;
@@ -96,7 +99,7 @@ export function koaLogoutEndpoint(verifier: Verifier, onLogout: LogoutHandler): 
       return;
     }
     const parsed = ctx.request.body;
-    const form = typeof parsed === 'object' && parsed !== null ? parsed as Record<string, unknown> : await readForm(ctx.req);
+    const form = typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : await readForm(ctx.req);
     const answer = await acceptLogoutToken(verifier, form, onLogout);
     ctx.status = answer.status;
     for (const [name, value] of Object.entries(answer.headers)) ctx.set(name, value);

@@ -127,7 +127,8 @@ type AnyKoaContext = KoaLikeContext & { originalUrl?: string } & Record<string, 
  * Annotate the `idToken` parameter (`(ctx: Context) => …`) for full types of your context.
  */
 export function requireSession<Context extends KoaLikeContext & { originalUrl?: string } = AnyKoaContext>(
-  verifier: Verifier, options: SessionGuardOptions<Context>,
+  verifier: Verifier,
+  options: SessionGuardOptions<Context>,
 ): (ctx: Context, next: () => Promise<unknown>) => Promise<void> {
   return async (ctx, next) => {
     const result = await guarded(verifier, ctx, options);
@@ -156,7 +157,10 @@ export function sendSessionRefusal(res: ServerResponse, error: RpError, loginUrl
  *     if (!identity) return;
  */
 export async function guardSession(
-  verifier: Verifier, req: IncomingMessage, res: ServerResponse, options: SessionGuardOptions<IncomingMessage>,
+  verifier: Verifier,
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: SessionGuardOptions<IncomingMessage>,
 ): Promise<IdTokenIdentity | undefined> {
   const result = await guarded(verifier, req, options);
   if (result instanceof RpError) {

@@ -1,9 +1,6 @@
 import * as jose from 'jose';
 import { InvalidTokenError, KeysUnavailableError, RpConfigError, RpError } from './errors.js';
-import {
-  parseAccessTokenClaims, parseIdTokenClaims, parseLogoutTokenClaims,
-  type AccessTokenIdentity, type IdTokenIdentity, type LogoutNotice,
-} from './claims.js';
+import { parseAccessTokenClaims, parseIdTokenClaims, parseLogoutTokenClaims, type AccessTokenIdentity, type IdTokenIdentity, type LogoutNotice } from './claims.js';
 
 /** The only algorithms the kit accepts (C-T7). `none` and the HMAC family are never accepted. */
 export const ALLOWED_ALGORITHMS = ['RS256', 'ES256', 'EdDSA'] as const;
@@ -131,9 +128,7 @@ async function discoverJwksUri(issuer: string, fetchImpl: FetchLike, timeoutMs: 
   const url = `${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`;
   let metadata: unknown;
   try {
-    const response = await fetchImpl(url, {
-      method: 'GET', redirect: 'manual', headers: new Headers({ accept: 'application/json' }), signal: AbortSignal.timeout(timeoutMs),
-    });
+    const response = await fetchImpl(url, { method: 'GET', redirect: 'manual', headers: new Headers({ accept: 'application/json' }), signal: AbortSignal.timeout(timeoutMs) });
     if (response.status !== 200) throw new Error(`discovery answered ${response.status}`);
     metadata = await response.json();
   } catch (error) {
@@ -179,13 +174,16 @@ function createKeyResolver(options: VerifierOptions, keys: KeySetOptions): jose.
     // A failed discovery is retried at most once a second, so an outage does not turn every request into a fetch.
     if (discovering && !(failedAt && Date.now() - failedAt > 1000)) return discovering;
     failedAt = 0;
-    discovering = discoverJwksUri(options.issuer, fetchImpl, timeoutMs).then((jwksUri) => {
-      remote = jose.createRemoteJWKSet(jwksUri, remoteOptions);
-      return remote;
-    }, (error: unknown) => {
-      failedAt = Date.now();
-      throw error;
-    });
+    discovering = discoverJwksUri(options.issuer, fetchImpl, timeoutMs).then(
+      (jwksUri) => {
+        remote = jose.createRemoteJWKSet(jwksUri, remoteOptions);
+        return remote;
+      },
+      (error: unknown) => {
+        failedAt = Date.now();
+        throw error;
+      },
+    );
     return discovering;
   };
 
@@ -226,14 +224,19 @@ export function toRpError(error: unknown): RpError {
   }
   if (error instanceof errors.JWTClaimValidationFailed) {
     switch (error.claim) {
-      case 'iss': return new InvalidTokenError('wrong_issuer', 'the token was not issued by the expected issuer', cause);
-      case 'aud': return new InvalidTokenError('wrong_audience', 'the token is not meant for this audience', cause);
-      case 'typ': return new InvalidTokenError('wrong_type', 'the token is not of the expected type', cause);
-      case 'nbf': return new InvalidTokenError('token_not_yet_valid', 'the token is not valid yet', cause);
+      case 'iss':
+        return new InvalidTokenError('wrong_issuer', 'the token was not issued by the expected issuer', cause);
+      case 'aud':
+        return new InvalidTokenError('wrong_audience', 'the token is not meant for this audience', cause);
+      case 'typ':
+        return new InvalidTokenError('wrong_type', 'the token is not of the expected type', cause);
+      case 'nbf':
+        return new InvalidTokenError('token_not_yet_valid', 'the token is not valid yet', cause);
       case 'iat':
         if (error.reason === 'check_failed') return new InvalidTokenError('token_not_yet_valid', 'the token is issued in the future', cause);
         return new InvalidTokenError('invalid_claims', 'the token has an invalid iat claim', cause);
-      default: return new InvalidTokenError('invalid_claims', `the token has a missing or invalid ${error.claim} claim`, cause);
+      default:
+        return new InvalidTokenError('invalid_claims', `the token has a missing or invalid ${error.claim} claim`, cause);
     }
   }
   if (error instanceof errors.JOSEAlgNotAllowed) return new InvalidTokenError('algorithm_not_allowed', 'the token is signed with an algorithm that is not allowed', cause);
@@ -282,7 +285,11 @@ export function createVerifier(options: VerifierOptions): Verifier {
   const replays = new ReplayCache(options.logoutReplayCacheSize ?? 10_000);
 
   const accessOptions: jose.JWTVerifyOptions = {
-    issuer, audience, algorithms, clockTolerance: tolerance, typ: 'at+jwt',
+    issuer,
+    audience,
+    algorithms,
+    clockTolerance: tolerance,
+    typ: 'at+jwt',
     // RFC 9068 §2.2: all of these are required in a JWT access token.
     requiredClaims: ['exp', 'iat', 'sub', 'client_id', 'jti'],
   };
@@ -308,9 +315,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
       precheck(token);
       let verified: jose.JWTVerifyResult;
       try {
-        verified = await jose.jwtVerify(token, getKey, {
-          issuer, audience: aud, algorithms, clockTolerance: tolerance, requiredClaims: ['exp', 'iat', 'sub'],
-        });
+        verified = await jose.jwtVerify(token, getKey, { issuer, audience: aud, algorithms, clockTolerance: tolerance, requiredClaims: ['exp', 'iat', 'sub'] });
       } catch (error) {
         throw toRpError(error);
       }
@@ -330,9 +335,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
       precheck(token);
       let verified: jose.JWTVerifyResult;
       try {
-        verified = await jose.jwtVerify(token, getKey, {
-          issuer, audience: aud, algorithms, clockTolerance: tolerance, requiredClaims: ['iat', 'exp', 'jti'], maxTokenAge: 600,
-        });
+        verified = await jose.jwtVerify(token, getKey, { issuer, audience: aud, algorithms, clockTolerance: tolerance, requiredClaims: ['iat', 'exp', 'jti'], maxTokenAge: 600 });
       } catch (error) {
         throw toRpError(error);
       }

@@ -21,7 +21,10 @@ export class WebhookError extends Error {
   override readonly name = 'WebhookError';
   readonly status = 400;
 
-  constructor(readonly code: WebhookErrorCode, message: string) {
+  constructor(
+    readonly code: WebhookErrorCode,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -73,8 +76,15 @@ function parseEvent(text: string): WebhookEvent {
     throw new WebhookError('invalid_payload', 'the webhook body is not JSON');
   }
   const event = payload as { type?: unknown; timestamp?: unknown; data?: unknown };
-  if (typeof payload !== 'object' || payload === null || typeof event.type !== 'string' || typeof event.timestamp !== 'string'
-    || typeof event.data !== 'object' || event.data === null || Array.isArray(event.data)) {
+  if (
+    typeof payload !== 'object' ||
+    payload === null ||
+    typeof event.type !== 'string' ||
+    typeof event.timestamp !== 'string' ||
+    typeof event.data !== 'object' ||
+    event.data === null ||
+    Array.isArray(event.data)
+  ) {
     throw new WebhookError('invalid_payload', 'the webhook body must be {"type", "timestamp", "data"}');
   }
   return payload as WebhookEvent;
@@ -82,7 +92,7 @@ function parseEvent(text: string): WebhookEvent {
 
 /** A verifier for the webhooks of one business system; build it once with the secret from clients.json. */
 export function createWebhookVerifier(options: WebhookVerifierOptions): WebhookVerifier {
-  const secrets = (typeof options.secret === 'string' ? [options.secret] : [...options.secret]);
+  const secrets = typeof options.secret === 'string' ? [options.secret] : [...options.secret];
   if (secrets.length === 0) throw new WebhookError('invalid_secret', 'give at least one webhook secret');
   const keys = secrets.map(decodeSecret);
   const tolerance = options.toleranceSeconds ?? 300;

@@ -4,15 +4,35 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as jose from 'jose';
 import {
-  bearerToken, challengeFor, checkRequirements, createVerifier, parseAccessTokenClaims, parseIdTokenClaims, ACR_MFA,
-  InsufficientScopeError, InvalidRequestError, InvalidTokenError, KeysUnavailableError, MissingTokenError, RpConfigError,
-  type AccessTokenIdentity, type FetchLike, type RpError,
+  bearerToken,
+  challengeFor,
+  checkRequirements,
+  createVerifier,
+  parseAccessTokenClaims,
+  parseIdTokenClaims,
+  ACR_MFA,
+  InsufficientScopeError,
+  InvalidRequestError,
+  InvalidTokenError,
+  KeysUnavailableError,
+  MissingTokenError,
+  RpConfigError,
+  type AccessTokenIdentity,
+  type FetchLike,
+  type RpError,
 } from '../src/index.js';
 
 const identity = (overrides: Partial<AccessTokenIdentity> = {}): AccessTokenIdentity => ({
-  subject: 'person-1', clientId: 'ce-demo', scopes: ['biz:continuing_education'], businessScopes: ['biz:continuing_education'],
-  expiresAt: new Date(), issuedAt: new Date(), tokenId: 'jti', unit: { id: 'unit-1', role: 'handler', verified: true, mfaRequired: false },
-  claims: {} as AccessTokenIdentity['claims'], ...overrides,
+  subject: 'person-1',
+  clientId: 'ce-demo',
+  scopes: ['biz:continuing_education'],
+  businessScopes: ['biz:continuing_education'],
+  expiresAt: new Date(),
+  issuedAt: new Date(),
+  tokenId: 'jti',
+  unit: { id: 'unit-1', role: 'handler', verified: true, mfaRequired: false },
+  claims: {} as AccessTokenIdentity['claims'],
+  ...overrides,
 });
 
 function refusal(run: () => Promise<unknown>): Promise<RpError>;
@@ -25,9 +45,12 @@ function refusal(run: () => unknown): RpError | Promise<RpError> {
     return error as RpError;
   }
   if (result instanceof Promise) {
-    return result.then(() => {
-      throw new Error('expected a refusal');
-    }, (error: unknown) => error as RpError);
+    return result.then(
+      () => {
+        throw new Error('expected a refusal');
+      },
+      (error: unknown) => error as RpError,
+    );
   }
   throw new Error('expected a refusal');
 }
@@ -35,11 +58,14 @@ function refusal(run: () => unknown): RpError | Promise<RpError> {
 const KIT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 describe('RP kit: the package boundary', () => {
-  it('when the kit\'s sources are read, then they import nothing but jose, node: built-ins and their own modules (never the provider, Koa or Express)', () => {
+  it("when the kit's sources are read, then they import nothing but jose, node: built-ins and their own modules (never the provider, Koa or Express)", () => {
     const dir = path.join(KIT, 'src');
     const seen = new Set<string>();
     for (const file of fs.readdirSync(dir)) {
-      const source = fs.readFileSync(path.join(dir, file), 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
+      const source = fs
+        .readFileSync(path.join(dir, file), 'utf8')
+        .replace(/\/\*[\s\S]*?\*\//g, '')
+        .replace(/^\s*\/\/.*$/gm, '');
       const specifiers = [...source.matchAll(/(?:import|export)\s[^'"]*?from\s+'([^']+)'|import\('([^']+)'\)/g)].map((match) => match[1] ?? match[2]);
       for (const specifier of specifiers) {
         seen.add(specifier ?? '');
@@ -51,7 +77,12 @@ describe('RP kit: the package boundary', () => {
 
   it('when its package.json is read, then it depends on jose only and exports the compiled entry point with its types', () => {
     const pkg = JSON.parse(fs.readFileSync(path.join(KIT, 'package.json'), 'utf8')) as {
-      name: string; private?: boolean; dependencies: Record<string, string>; peerDependencies?: unknown; exports: Record<string, unknown>; files: string[];
+      name: string;
+      private?: boolean;
+      dependencies: Record<string, string>;
+      peerDependencies?: unknown;
+      exports: Record<string, unknown>;
+      files: string[];
     };
     expect(pkg.name).toBe('@unit-oidc/rp-kit');
     expect(pkg.private).toBeUndefined();
@@ -131,7 +162,8 @@ describe('RP kit: requirements', () => {
     expect(error).toBeInstanceOf(InsufficientScopeError);
     expect(error.code).toBe('unit_required');
     expect(challengeFor(error).headers['www-authenticate']).toBe(
-      'Bearer error="insufficient_scope", error_description="this resource requires a sign-in as a unit (login_as=unit)", scope="unit biz:continuing_education"');
+      'Bearer error="insufficient_scope", error_description="this resource requires a sign-in as a unit (login_as=unit)", scope="unit biz:continuing_education"',
+    );
   });
 
   it('a missing business scope: insufficient_scope with scope="biz:…"', () => {
@@ -143,7 +175,9 @@ describe('RP kit: requirements', () => {
 
   it('unit role and verification requirements', () => {
     expect(refusal(() => checkRequirements(identity(), { roles: ['contact'] })).code).toBe('unit_role_forbidden');
-    expect(refusal(() => checkRequirements(identity({ unit: { id: 'u', role: 'contact', verified: false, mfaRequired: false } }), { verifiedUnit: true })).code).toBe('unit_not_verified');
+    expect(refusal(() => checkRequirements(identity({ unit: { id: 'u', role: 'contact', verified: false, mfaRequired: false } }), { verifiedUnit: true })).code).toBe(
+      'unit_not_verified',
+    );
     expect(() => checkRequirements(identity(), { unit: true, roles: ['handler'], verifiedUnit: true, scopes: ['biz:continuing_education'] })).not.toThrow();
   });
 });
@@ -154,8 +188,14 @@ describe('RP kit: claims', () => {
   it('maps an access token to a typed identity', () => {
     const mapped = parseAccessTokenClaims({ ...access, scope: 'biz:a other', unit_id: 'u', unit_role: 'contact', unit_verified: false });
     expect(mapped).toMatchObject({
-      subject: 's', clientId: 'c', scopes: ['biz:a', 'other'], businessScopes: ['biz:a'], unit: { id: 'u', role: 'contact', verified: false },
-      expiresAt: new Date(2000), issuedAt: new Date(1000), tokenId: 'j',
+      subject: 's',
+      clientId: 'c',
+      scopes: ['biz:a', 'other'],
+      businessScopes: ['biz:a'],
+      unit: { id: 'u', role: 'contact', verified: false },
+      expiresAt: new Date(2000),
+      issuedAt: new Date(1000),
+      tokenId: 'j',
     });
     expect(parseAccessTokenClaims(access)).not.toHaveProperty('unit');
   });
@@ -181,11 +221,22 @@ describe('RP kit: claims', () => {
 
   it('maps the unit of ID token claims (C-T2) and refuses a partial set', () => {
     const claims = {
-      sub: 's', exp: 2, sid: 'sid-1', name: '李四', unit_id: 'u', unit_name: '示例科技有限公司', unit_cert_type: 'uscc', unit_cert_no: '91110108MA01ABCD1X',
-      unit_verified: true, unit_role: 'handler', unit_scopes: ['biz:continuing_education'],
+      sub: 's',
+      exp: 2,
+      sid: 'sid-1',
+      name: '李四',
+      unit_id: 'u',
+      unit_name: '示例科技有限公司',
+      unit_cert_type: 'uscc',
+      unit_cert_no: '91110108MA01ABCD1X',
+      unit_verified: true,
+      unit_role: 'handler',
+      unit_scopes: ['biz:continuing_education'],
     };
     expect(parseIdTokenClaims(claims)).toMatchObject({
-      subject: 's', sessionId: 'sid-1', name: '李四',
+      subject: 's',
+      sessionId: 'sid-1',
+      name: '李四',
       unit: { id: 'u', name: '示例科技有限公司', certType: 'uscc', certNo: '91110108MA01ABCD1X', verified: true, role: 'handler', scopes: ['biz:continuing_education'] },
     });
     const { unit_scopes: _scopes, ...partial } = claims;
@@ -194,8 +245,18 @@ describe('RP kit: claims', () => {
 
   it('maps acr, amr and unit_mfa_required of ID token claims (issue #18) and refuses them ill-typed', () => {
     const claims = {
-      sub: 's', exp: 2, unit_id: 'u', unit_name: '示例科技有限公司', unit_cert_type: 'uscc', unit_cert_no: '91110108MA01ABCD1X',
-      unit_verified: true, unit_role: 'handler', unit_scopes: [], unit_mfa_required: true, acr: ACR_MFA, amr: ['pwd', 'otp'],
+      sub: 's',
+      exp: 2,
+      unit_id: 'u',
+      unit_name: '示例科技有限公司',
+      unit_cert_type: 'uscc',
+      unit_cert_no: '91110108MA01ABCD1X',
+      unit_verified: true,
+      unit_role: 'handler',
+      unit_scopes: [],
+      unit_mfa_required: true,
+      acr: ACR_MFA,
+      amr: ['pwd', 'otp'],
     };
     expect(parseIdTokenClaims(claims)).toMatchObject({ acr: ACR_MFA, amr: ['pwd', 'otp'], multiFactor: true, unit: { id: 'u', mfaRequired: true } });
     const passwordOnly = parseIdTokenClaims({ sub: 's', exp: 2, acr: 'urn:unit-oidc:acr:pwd', amr: ['pwd'] });
@@ -215,8 +276,16 @@ describe('RP kit: the key cache follows the JWKS', () => {
   async function signer(kid: string) {
     const { privateKey, publicKey } = await jose.generateKeyPair('ES256', { extractable: true });
     const jwk = { ...(await jose.exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' };
-    const sign = () => new jose.SignJWT({ client_id: 'c', scope: 'biz:x' }).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid })
-      .setIssuer(issuer).setAudience(audience).setSubject('s').setJti(crypto.randomUUID()).setIssuedAt().setExpirationTime('5m').sign(privateKey);
+    const sign = () =>
+      new jose.SignJWT({ client_id: 'c', scope: 'biz:x' })
+        .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid })
+        .setIssuer(issuer)
+        .setAudience(audience)
+        .setSubject('s')
+        .setJti(crypto.randomUUID())
+        .setIssuedAt()
+        .setExpirationTime('5m')
+        .sign(privateKey);
     return { jwk, sign };
   }
 

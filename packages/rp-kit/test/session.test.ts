@@ -3,8 +3,19 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as jose from 'jose';
 import {
-  authenticateSession, createVerifier, expressGuard, expressSession, logoutEndpoint, requestIdentity, requestSession, SessionRevocations,
-  BACKCHANNEL_LOGOUT_EVENT, type FetchLike, type LogoutNotice, type NextFunction, type RpError,
+  authenticateSession,
+  createVerifier,
+  expressGuard,
+  expressSession,
+  logoutEndpoint,
+  requestIdentity,
+  requestSession,
+  SessionRevocations,
+  BACKCHANNEL_LOGOUT_EVENT,
+  type FetchLike,
+  type LogoutNotice,
+  type NextFunction,
+  type RpError,
 } from '../src/index.js';
 
 /** The ID-token session guard of a web app, Express-style middleware and the back-channel logout endpoint. */
@@ -13,8 +24,13 @@ const issuer = 'https://id.example.gov.cn';
 const clientId = 'ce-portal';
 const audience = 'https://ce.example.gov.cn/api';
 const unitClaims = {
-  unit_id: 'u-1', unit_name: '示例科技有限公司', unit_cert_type: 'uscc', unit_cert_no: '91110108MA01ABCD1X', unit_verified: true,
-  unit_role: 'handler', unit_scopes: ['biz:continuing_education'],
+  unit_id: 'u-1',
+  unit_name: '示例科技有限公司',
+  unit_cert_type: 'uscc',
+  unit_cert_no: '91110108MA01ABCD1X',
+  unit_verified: true,
+  unit_role: 'handler',
+  unit_scopes: ['biz:continuing_education'],
 };
 
 let privateKey: jose.CryptoKey;
@@ -30,13 +46,26 @@ beforeAll(async () => {
 const verifierFor = () => createVerifier({ issuer, audience, clientId, jwksUri: `${issuer}/jwks`, fetch: fetchJwks });
 
 function idToken(claims: Record<string, unknown> = {}, options: { typ?: string; aud?: string; exp?: string } = {}): Promise<string> {
-  return new jose.SignJWT({ sid: 'sid-1', ...claims }).setProtectedHeader({ alg: 'ES256', kid: 'k1', ...(options.typ ? { typ: options.typ } : {}) })
-    .setIssuer(issuer).setAudience(options.aud ?? clientId).setSubject('person-1').setIssuedAt().setExpirationTime(options.exp ?? '1h').sign(privateKey);
+  return new jose.SignJWT({ sid: 'sid-1', ...claims })
+    .setProtectedHeader({ alg: 'ES256', kid: 'k1', ...(options.typ ? { typ: options.typ } : {}) })
+    .setIssuer(issuer)
+    .setAudience(options.aud ?? clientId)
+    .setSubject('person-1')
+    .setIssuedAt()
+    .setExpirationTime(options.exp ?? '1h')
+    .sign(privateKey);
 }
 
 function logoutToken(claims: Record<string, unknown> = {}): Promise<string> {
-  return new jose.SignJWT({ events: { [BACKCHANNEL_LOGOUT_EVENT]: {} }, sid: 'sid-1', ...claims }).setProtectedHeader({ alg: 'ES256', kid: 'k1', typ: 'logout+jwt' })
-    .setIssuer(issuer).setAudience(clientId).setSubject('person-1').setJti(crypto.randomUUID()).setIssuedAt().setExpirationTime('2m').sign(privateKey);
+  return new jose.SignJWT({ events: { [BACKCHANNEL_LOGOUT_EVENT]: {} }, sid: 'sid-1', ...claims })
+    .setProtectedHeader({ alg: 'ES256', kid: 'k1', typ: 'logout+jwt' })
+    .setIssuer(issuer)
+    .setAudience(clientId)
+    .setSubject('person-1')
+    .setJti(crypto.randomUUID())
+    .setIssuedAt()
+    .setExpirationTime('2m')
+    .sign(privateKey);
 }
 
 async function refusal(promise: Promise<unknown>): Promise<RpError> {
@@ -84,8 +113,14 @@ describe('RP kit: ID-token session guard', () => {
     const before = await idToken({ sid: 'sid-9' });
     revocations.revoke(await verifier.verifyLogoutToken(await logoutToken({ sid: undefined })));
     expect((await refusal(authenticateSession(verifier, before, { revocations }))).code).toBe('session_ended');
-    const later = await new jose.SignJWT({ sid: 'sid-10' }).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuer(issuer).setAudience(clientId)
-      .setSubject('person-1').setIssuedAt(Math.floor(Date.now() / 1000) + 2).setExpirationTime('1h').sign(privateKey);
+    const later = await new jose.SignJWT({ sid: 'sid-10' })
+      .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+      .setIssuer(issuer)
+      .setAudience(clientId)
+      .setSubject('person-1')
+      .setIssuedAt(Math.floor(Date.now() / 1000) + 2)
+      .setExpirationTime('1h')
+      .sign(privateKey);
     await expect(authenticateSession(verifier, later, { revocations })).resolves.toMatchObject({ sessionId: 'sid-10' });
   });
 });
@@ -103,10 +138,7 @@ async function chain(...handlers: ((req: http.IncomingMessage, res: http.ServerR
     run(0)();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }
 
 describe('RP kit: Express-compatible middleware and the logout endpoint', () => {
@@ -121,7 +153,7 @@ describe('RP kit: Express-compatible middleware and the logout endpoint', () => 
       const anonymous = await fetch(`${server.url}/records?page=2`, { redirect: 'manual' });
       expect([anonymous.status, anonymous.headers.get('location')]).toEqual([303, '/login?return_to=%2Frecords%3Fpage%3D2']);
       const personal = await fetch(`${server.url}/records`, { headers: { cookie: `demo=${await idToken()}` } });
-      expect([personal.status, (await personal.json() as { reason: string }).reason]).toEqual([403, 'unit_required']);
+      expect([personal.status, ((await personal.json()) as { reason: string }).reason]).toEqual([403, 'unit_required']);
       const signedIn = await fetch(`${server.url}/records`, { headers: { cookie: `demo=${await idToken(unitClaims)}` } });
       expect(await signedIn.json()).toEqual({ unit: 'u-1', role: 'handler', scopes: ['biz:continuing_education'] });
     } finally {
@@ -138,8 +170,14 @@ describe('RP kit: Express-compatible middleware and the logout endpoint', () => 
       const missing = await fetch(server.url);
       expect([missing.status, missing.headers.get('www-authenticate')]).toEqual([401, 'Bearer realm="ce"']);
       const token = await new jose.SignJWT({ client_id: 'c', scope: 'biz:continuing_education', unit_id: 'u-1', unit_role: 'contact', unit_verified: true })
-        .setProtectedHeader({ alg: 'ES256', kid: 'k1', typ: 'at+jwt' }).setIssuer(issuer).setAudience(audience).setSubject('person-1')
-        .setJti(crypto.randomUUID()).setIssuedAt().setExpirationTime('5m').sign(privateKey);
+        .setProtectedHeader({ alg: 'ES256', kid: 'k1', typ: 'at+jwt' })
+        .setIssuer(issuer)
+        .setAudience(audience)
+        .setSubject('person-1')
+        .setJti(crypto.randomUUID())
+        .setIssuedAt()
+        .setExpirationTime('5m')
+        .sign(privateKey);
       const ok = await fetch(server.url, { headers: { authorization: `Bearer ${token}` } });
       expect([ok.status, await ok.text()]).toEqual([200, 'u-1']);
     } finally {
@@ -149,9 +187,11 @@ describe('RP kit: Express-compatible middleware and the logout endpoint', () => 
 
   it('when the provider posts a logout token, then 200 no-store and the handler gets the notice once; a replay, junk or GET is refused', async () => {
     const notices: LogoutNotice[] = [];
-    const server = await chain(logoutEndpoint(verifierFor(), (notice) => {
-      notices.push(notice);
-    }));
+    const server = await chain(
+      logoutEndpoint(verifierFor(), (notice) => {
+        notices.push(notice);
+      }),
+    );
     const post = (body: string) => fetch(server.url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
     try {
       const token = await logoutToken();

@@ -98,8 +98,15 @@ describe('RP kit: webhook verification (Standard Webhooks)', () => {
 
   it('when the event types are listed, then they are those of issue #17 (binding.*, unit.verified/renamed, person.disabled)', () => {
     expect([...EVENT_TYPES].sort()).toEqual([
-      'binding.accepted', 'binding.created', 'binding.declined', 'binding.expired', 'binding.permissions_changed', 'binding.removed',
-      'person.disabled', 'unit.renamed', 'unit.verified',
+      'binding.accepted',
+      'binding.created',
+      'binding.declined',
+      'binding.expired',
+      'binding.permissions_changed',
+      'binding.removed',
+      'person.disabled',
+      'unit.renamed',
+      'unit.verified',
     ]);
   });
 });

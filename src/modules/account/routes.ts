@@ -18,7 +18,10 @@ import { describeEntries, type DescribeLookups } from '../audit/describe.js';
 import { frameIdentity, type IdentityServices } from '../site/identity.js';
 
 /** The account centre of a person (PRODUCT.md §7): profile, password, mobile, real name, signed-in systems. */
-export function accountRoutes(services: Pick<Services, 'persons' | 'sessions' | 'audit' | 'catalog' | 'bindings' | 'units' | 'verification' | 'notices' | 'unitGrants'> & IdentityServices & DescribeLookups, requireAccount: RequireAccount): Router {
+export function accountRoutes(
+  services: Pick<Services, 'persons' | 'sessions' | 'audit' | 'catalog' | 'bindings' | 'units' | 'verification' | 'notices' | 'unitGrants'> & IdentityServices & DescribeLookups,
+  requireAccount: RequireAccount,
+): Router {
   const router = new Router({ prefix: '/account' });
   const { persons, sessions, audit, catalog, bindings, units, verification } = services;
   router.use(requireAccount('person'));
@@ -26,11 +29,9 @@ export function accountRoutes(services: Pick<Services, 'persons' | 'sessions' | 
 
   const me = async (ctx: Context) => assertFound(await persons.byId(consoleAccount(ctx).id));
   const actor = (ctx: Context) => auditContext(ctx, { type: 'person', id: consoleAccount(ctx).id });
-  const clientLabel = (ctx: Context, clientId: string) =>
-    catalog.client(clientId)?.name[state(ctx).locale] ?? clientId;
+  const clientLabel = (ctx: Context, clientId: string) => catalog.client(clientId)?.name[state(ctx).locale] ?? clientId;
 
-  const businessName = (ctx: Context, scope: string) =>
-    catalog.businesses.find((business) => business.scope === scope)?.name[state(ctx).locale] ?? scope;
+  const businessName = (ctx: Context, scope: string) => catalog.businesses.find((business) => business.scope === scope)?.name[state(ctx).locale] ?? scope;
 
   /** A permission as a person reads it: the business's name, or what a base scope gives (never a scope code). */
   const permissionName = (ctx: Context, scope: string): string | undefined => {
@@ -50,7 +51,12 @@ export function accountRoutes(services: Pick<Services, 'persons' | 'sessions' | 
     const systems = new Map<string, { clientId: string; name: string; permissions: Set<string>; units: Set<string>; personal: boolean; lastUsed: Date }>();
     for (const grant of grants) {
       const system = systems.get(grant.clientId) ?? {
-        clientId: grant.clientId, name: clientLabel(ctx, grant.clientId), permissions: new Set<string>(), units: new Set<string>(), personal: false, lastUsed: grant.createdAt,
+        clientId: grant.clientId,
+        name: clientLabel(ctx, grant.clientId),
+        permissions: new Set<string>(),
+        units: new Set<string>(),
+        personal: false,
+        lastUsed: grant.createdAt,
       };
       for (const scope of grant.scopes) {
         const name = permissionName(ctx, scope);
@@ -73,22 +79,25 @@ export function accountRoutes(services: Pick<Services, 'persons' | 'sessions' | 
     const activity = await describeEntries(services, await audit.list({ subjectId: person.id, limit: 20 }), state(ctx).locale, false);
     const mine = await bindings.listForPerson(person.id);
     const notices = await services.notices.list(person.id);
-    const describe = (binding: (typeof mine)[number]) => ({
-      ...binding, scopeNames: binding.effectiveScopes.map((scope) => businessName(ctx, scope)),
-    });
-    render(ctx, 'account/index.njk', {
-      csrf: csrfToken(ctx),
-      person,
-      mobile: maskMobile(person.mobile),
-      grants: grants.map((grant) => ({ ...grant, name: clientLabel(ctx, grant.clientId) })),
-      systems,
-      pending: mine.filter((binding) => binding.status === 'pending').map(describe),
-      units: mine.filter((binding) => binding.status === 'active').map(describe),
-      activity,
-      notices,
-      unreadCount: notices.filter((notice) => !notice.readAt).length,
-      ...extra,
-    }, status);
+    const describe = (binding: (typeof mine)[number]) => ({ ...binding, scopeNames: binding.effectiveScopes.map((scope) => businessName(ctx, scope)) });
+    render(
+      ctx,
+      'account/index.njk',
+      {
+        csrf: csrfToken(ctx),
+        person,
+        mobile: maskMobile(person.mobile),
+        grants: grants.map((grant) => ({ ...grant, name: clientLabel(ctx, grant.clientId) })),
+        systems,
+        pending: mine.filter((binding) => binding.status === 'pending').map(describe),
+        units: mine.filter((binding) => binding.status === 'active').map(describe),
+        activity,
+        notices,
+        unreadCount: notices.filter((notice) => !notice.readAt).length,
+        ...extra,
+      },
+      status,
+    );
   }
 
   router.get('/', async (ctx) => overview(ctx, { done: typeof ctx.query.done === 'string' ? ctx.query.done : undefined, welcome: ctx.query.welcome === '1' }));
@@ -125,9 +134,12 @@ export function accountRoutes(services: Pick<Services, 'persons' | 'sessions' | 
     });
     if (!refused) return;
     const { view, form } = refused;
-    render(ctx, 'account/mobile.njk', {
-      ...view, errorField: visibleField(view.errorField, ['code']), csrf: csrfToken(ctx), step: 'code', challenge: form.challenge, ...enteredMobile(form.mobile),
-    }, refused.status);
+    render(
+      ctx,
+      'account/mobile.njk',
+      { ...view, errorField: visibleField(view.errorField, ['code']), csrf: csrfToken(ctx), step: 'code', challenge: form.challenge, ...enteredMobile(form.mobile) },
+      refused.status,
+    );
   });
 
   router.get('/realname', async (ctx) => render(ctx, 'account/realname.njk', { csrf: csrfToken(ctx), person: await me(ctx) }));
@@ -169,10 +181,18 @@ export function accountRoutes(services: Pick<Services, 'persons' | 'sessions' | 
     });
     if (!refused) return;
     const { form } = refused;
-    render(ctx, 'account/unit-register.njk', {
-      ...refused.view, csrf: csrfToken(ctx), person: await me(ctx), certTypes: CERT_TYPES,
-      form: { name: form.name, certType: form.certType, certNo: form.certNo, loginName: form.loginName },
-    }, refused.status);
+    render(
+      ctx,
+      'account/unit-register.njk',
+      {
+        ...refused.view,
+        csrf: csrfToken(ctx),
+        person: await me(ctx),
+        certTypes: CERT_TYPES,
+        form: { name: form.name, certType: form.certType, certNo: form.certNo, loginName: form.loginName },
+      },
+      refused.status,
+    );
   });
 
   // One revoke per business system: every grant the system holds for this person (personal and for each unit).

@@ -20,18 +20,37 @@ export type AccountAs = (ctx: Context, kind: 'operator') => { context: AuditCont
 
 export function personJson(person: Person) {
   return {
-    id: person.id, loginName: person.loginName, mobile: maskMobile(person.mobile), status: person.status,
-    realnameStatus: person.realnameStatus, legalName: person.legalName, idNumberMasked: person.idNumberMasked,
-    realnameSubmittedAt: person.realnameSubmittedAt, realnameDecidedAt: person.realnameDecidedAt, realnameNote: person.realnameNote,
+    id: person.id,
+    loginName: person.loginName,
+    mobile: maskMobile(person.mobile),
+    status: person.status,
+    realnameStatus: person.realnameStatus,
+    legalName: person.legalName,
+    idNumberMasked: person.idNumberMasked,
+    realnameSubmittedAt: person.realnameSubmittedAt,
+    realnameDecidedAt: person.realnameDecidedAt,
+    realnameNote: person.realnameNote,
   };
 }
 
 export function appealJson(appeal: Appeal & { state: AppealState; referenceText: string }) {
   return {
-    id: appeal.id, reference: appeal.referenceText, kind: appeal.kind, certType: appeal.certType, certNo: appeal.certNo,
-    unitId: appeal.unitId, applicantName: appeal.applicantName, contactChannel: appeal.contactChannel, contact: appeal.contact,
-    status: appeal.state, createdAt: appeal.createdAt, decidedAt: appeal.decidedAt, decidedBy: appeal.decidedBy,
-    decisionNote: appeal.decisionNote, linkExpiresAt: appeal.linkExpiresAt, linkUsedAt: appeal.linkUsedAt,
+    id: appeal.id,
+    reference: appeal.referenceText,
+    kind: appeal.kind,
+    certType: appeal.certType,
+    certNo: appeal.certNo,
+    unitId: appeal.unitId,
+    applicantName: appeal.applicantName,
+    contactChannel: appeal.contactChannel,
+    contact: appeal.contact,
+    status: appeal.state,
+    createdAt: appeal.createdAt,
+    decidedAt: appeal.decidedAt,
+    decidedBy: appeal.decidedBy,
+    decisionNote: appeal.decisionNote,
+    linkExpiresAt: appeal.linkExpiresAt,
+    linkUsedAt: appeal.linkUsedAt,
   };
 }
 
@@ -50,7 +69,8 @@ export async function auditPage(services: Pick<Services, 'audit'>, filter: Audit
   try {
     return await services.audit.page(
       { ...filter, action: query.action, outcome: query.outcome, since: time(query.since, 'since'), until: time(query.until, 'until') },
-      query.limit ? Number(query.limit) : 100, query.cursor,
+      query.limit ? Number(query.limit) : 100,
+      query.cursor,
     );
   } catch (error) {
     if (error instanceof InvalidCursorError) throw new AppError('validation', { field: 'cursor' });
@@ -118,7 +138,8 @@ export function counterApiRoutes(secured: Router, services: Pick<Services, 'pers
     const found = await appeals.get(idParam(ctx));
     ctx.body = {
       ...appealJson({ ...found.appeal, state: found.state, referenceText: found.referenceText }),
-      unit: found.unit ? unitSummary(found.unit) : null, documents: found.documents.map(documentJson),
+      unit: found.unit ? unitSummary(found.unit) : null,
+      documents: found.documents.map(documentJson),
     };
   });
   for (const decision of ['approve', 'reject'] as const) {
@@ -150,8 +171,13 @@ export function counterApiRoutes(secured: Router, services: Pick<Services, 'pers
     ctx.body = {
       counts: await services.jobs.counts(),
       jobs: (await services.jobs.listFailed()).map((job) => ({
-        id: job.id, kind: job.kind, summary: job.summary, attempts: job.attempts, lastError: job.lastError,
-        createdAt: job.createdAt.toISOString(), failedAt: job.finishedAt?.toISOString() ?? null,
+        id: job.id,
+        kind: job.kind,
+        summary: job.summary,
+        attempts: job.attempts,
+        lastError: job.lastError,
+        createdAt: job.createdAt.toISOString(),
+        failedAt: job.finishedAt?.toISOString() ?? null,
       })),
     };
   });
@@ -165,9 +191,7 @@ export function counterApiRoutes(secured: Router, services: Pick<Services, 'pers
   secured.get('/counter/audit', async (ctx) => {
     as(ctx, 'operator');
     const query = validQuery(ctx, AuditQueryDto);
-    ctx.body = await auditPage(services, {
-      actorType: query.actorType, actorId: query.actorId, targetId: query.targetId, actingUnitId: query.unitId,
-    }, query);
+    ctx.body = await auditPage(services, { actorType: query.actorType, actorId: query.actorId, targetId: query.targetId, actingUnitId: query.unitId }, query);
   });
 }
 
@@ -186,8 +210,12 @@ export function appealStatusRoute(router: Router, services: Pick<Services, 'appe
     const found = await services.appeals.status(body.reference, body.contact, auditContext(ctx));
     ctx.set('Cache-Control', 'no-store');
     ctx.body = {
-      reference: found.reference, kind: found.appeal.kind, status: found.state, createdAt: found.appeal.createdAt,
-      decidedAt: found.appeal.decidedAt, ...(found.state === 'rejected' ? { decisionNote: found.appeal.decisionNote } : {}),
+      reference: found.reference,
+      kind: found.appeal.kind,
+      status: found.state,
+      createdAt: found.appeal.createdAt,
+      decidedAt: found.appeal.decidedAt,
+      ...(found.state === 'rejected' ? { decisionNote: found.appeal.decisionNote } : {}),
     };
   });
 }

@@ -11,54 +11,68 @@ const LIMIT = /^(?:[1-9]\d{0,1}|[1-4]\d{2}|500)$/;
 
 /** Filters and paging of a unit's own audit log (R-A1). Times are ISO 8601; `limit` 1–500 (default 100). */
 export class UnitAuditQueryDto {
-  @IsOptional() @TextField(64)
+  @IsOptional()
+  @TextField(64)
   action?: string;
 
-  @IsOptional() @IsIn(['success', 'failure'])
+  @IsOptional()
+  @IsIn(['success', 'failure'])
   outcome?: 'success' | 'failure';
 
-  @IsOptional() @IsISO8601({ strict: true })
+  @IsOptional()
+  @IsISO8601({ strict: true })
   since?: string;
 
-  @IsOptional() @IsISO8601({ strict: true })
+  @IsOptional()
+  @IsISO8601({ strict: true })
   until?: string;
 
-  @IsOptional() @Matches(LIMIT)
+  @IsOptional()
+  @Matches(LIMIT)
   limit?: string;
 
-  @IsOptional() @Matches(CURSOR)
+  @IsOptional()
+  @Matches(CURSOR)
   cursor?: string;
 }
 
 /** The operators' audit query: every filter of the console's audit page, with paging. */
 export class AuditQueryDto extends UnitAuditQueryDto {
-  @IsOptional() @IsIn(ACTOR_TYPES)
+  @IsOptional()
+  @IsIn(ACTOR_TYPES)
   actorType?: (typeof ACTOR_TYPES)[number];
 
-  @IsOptional() @TextField(64)
+  @IsOptional()
+  @TextField(64)
   actorId?: string;
 
-  @IsOptional() @TextField(64)
+  @IsOptional()
+  @TextField(64)
   targetId?: string;
 
-  @IsOptional() @IsUUID()
+  @IsOptional()
+  @IsUUID()
   unitId?: string;
 }
 
 export class AppealListQueryDto {
-  @IsOptional() @IsIn(['pending', 'approved', 'rejected', 'completed', 'all'])
+  @IsOptional()
+  @IsIn(['pending', 'approved', 'rejected', 'completed', 'all'])
   status?: 'pending' | 'approved' | 'rejected' | 'completed' | 'all';
 
-  @IsOptional() @IsUUID()
+  @IsOptional()
+  @IsUUID()
   unitId?: string;
 }
 
 /** A page of 子账户信息 over the API: `page` from 1, `limit` 1–500 (default 100); the answer says whether more follow. */
 export class BindingsPageQueryDto {
-  @IsOptional() @Matches(/^[1-9]\d{0,5}$/)
+  @IsOptional()
+  @Matches(/^[1-9]\d{0,5}$/)
   page?: string;
 
-  @IsOptional() @Matches(LIMIT)
+  @IsOptional()
+  @Matches(LIMIT)
   limit?: string;
 }
 

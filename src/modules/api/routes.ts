@@ -29,17 +29,16 @@ function fresh(api: ApiAccount, _operation: SensitiveOperation): void {
 }
 
 function unitJson(unit: Unit) {
-  return {
-    id: unit.id, name: unit.name, certType: unit.certType, certNo: unit.certNo, loginName: unit.loginName,
-    verified: unit.verified, status: unit.status,
-  };
+  return { id: unit.id, name: unit.name, certType: unit.certType, certNo: unit.certNo, loginName: unit.loginName, verified: unit.verified, status: unit.status };
 }
 
 function bindingJson(binding: BindingView & { person?: Person | undefined; unit?: Unit | undefined }) {
   return {
     id: binding.id,
     unitId: binding.unitId,
-    ...(binding.person ? { person: { id: binding.person.id, loginName: binding.person.loginName, legalName: binding.person.legalName, mobile: maskMobile(binding.person.mobile) } } : {}),
+    ...(binding.person
+      ? { person: { id: binding.person.id, loginName: binding.person.loginName, legalName: binding.person.legalName, mobile: maskMobile(binding.person.mobile) } }
+      : {}),
     ...(binding.unit ? { unit: unitJson(binding.unit) } : {}),
     role: binding.role,
     status: binding.status,
@@ -55,13 +54,19 @@ function bindingJson(binding: BindingView & { person?: Person | undefined; unit?
  * operations for integrations, authorised by this provider's own access tokens with the `manage` scope, and
  * described by the OpenAPI 3.1 document at /api/v1/openapi.json.
  */
-export function apiRoutes(services: Pick<Services, 'units' | 'bindings' | 'verification' | 'config' | 'catalog' | 'persons' | 'appeals' | 'jobs' | 'jobRetry' | 'audit' | 'recovery'>, bearer: Middleware): Router {
+export function apiRoutes(
+  services: Pick<Services, 'units' | 'bindings' | 'verification' | 'config' | 'catalog' | 'persons' | 'appeals' | 'jobs' | 'jobRetry' | 'audit' | 'recovery'>,
+  bearer: Middleware,
+): Router {
   const router = new Router({ prefix: '/api/v1' });
   const { units, bindings, verification } = services;
 
   router.get('/openapi.json', (ctx) => {
     ctx.set('Cache-Control', 'no-cache');
-    ctx.body = openApiDocument(services.config.issuer, services.catalog.businesses.map((business) => business.scope));
+    ctx.body = openApiDocument(
+      services.config.issuer,
+      services.catalog.businesses.map((business) => business.scope),
+    );
   });
 
   const secured = new Router();

@@ -94,7 +94,10 @@ interface Row {
 
 /** The append-only audit log (R-A1); the table refuses UPDATE and DELETE. */
 export class AuditLog {
-  constructor(private readonly db: Queryable, private readonly now: () => Date = () => new Date()) {}
+  constructor(
+    private readonly db: Queryable,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
 
   /** Writes one entry; pass the transaction so the entry commits (or not) with the change it records. */
   async record(context: AuditContext, entry: AuditEntry, tx: Queryable = this.db): Promise<void> {
@@ -102,9 +105,17 @@ export class AuditLog {
       `INSERT INTO audit_event (at, action, outcome, actor_type, actor_id, acting_unit_id, target_type, target_id, ip, request_id, detail)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb)`,
       [
-        this.now(), entry.action, entry.outcome ?? 'success', context.actor.type, context.actor.id ?? null,
-        context.actingUnitId ?? null, entry.target?.type ?? null, entry.target?.id ?? null, context.ip ?? null,
-        context.requestId ?? null, JSON.stringify(entry.detail ?? {}),
+        this.now(),
+        entry.action,
+        entry.outcome ?? 'success',
+        context.actor.type,
+        context.actor.id ?? null,
+        context.actingUnitId ?? null,
+        entry.target?.type ?? null,
+        entry.target?.id ?? null,
+        context.ip ?? null,
+        context.requestId ?? null,
+        JSON.stringify(entry.detail ?? {}),
       ],
     );
   }
@@ -207,10 +218,16 @@ export class AuditLog {
 /** One JSON line of the SIEM export (`npm run admin -- audit:export`); field names are stable. */
 export function auditJsonLine(record: AuditRecord): string {
   return JSON.stringify({
-    id: record.id, at: record.at.toISOString(), action: record.action, outcome: record.outcome,
-    actor: { type: record.actorType, id: record.actorId }, actingUnitId: record.actingUnitId,
+    id: record.id,
+    at: record.at.toISOString(),
+    action: record.action,
+    outcome: record.outcome,
+    actor: { type: record.actorType, id: record.actorId },
+    actingUnitId: record.actingUnitId,
     target: record.targetType ? { type: record.targetType, id: record.targetId } : null,
-    ip: record.ip, requestId: record.requestId, detail: record.detail,
+    ip: record.ip,
+    requestId: record.requestId,
+    detail: record.detail,
   });
 }
 

@@ -65,10 +65,12 @@ export async function describeEntries(services: DescribeLookups, entries: AuditR
         return { label: type };
     }
   };
-  return Promise.all(entries.map(async (entry) => ({
-    ...entry,
-    actor: (await party(entry.actorType, entry.actorId)) ?? { label: translate(locale, 'audit.who.unknown') },
-    target: await party(entry.targetType, entry.targetId),
-    unit: entry.actingUnitId ? await party('unit', entry.actingUnitId) : undefined,
-  })));
+  return Promise.all(
+    entries.map(async (entry) => ({
+      ...entry,
+      actor: (await party(entry.actorType, entry.actorId)) ?? { label: translate(locale, 'audit.who.unknown') },
+      target: await party(entry.targetType, entry.targetId),
+      unit: entry.actingUnitId ? await party('unit', entry.actingUnitId) : undefined,
+    })),
+  );
 }

@@ -22,16 +22,20 @@ export const FILTER_MAX = 64;
  * ignored, the page then shows everything.
  */
 export class AuditPageQueryDto {
-  @IsOptional() @TextField(FILTER_MAX)
+  @IsOptional()
+  @TextField(FILTER_MAX)
   action?: string;
 
-  @IsOptional() @TextField(FILTER_MAX)
+  @IsOptional()
+  @TextField(FILTER_MAX)
   from?: string;
 
-  @IsOptional() @TextField(FILTER_MAX)
+  @IsOptional()
+  @TextField(FILTER_MAX)
   to?: string;
 
-  @IsOptional() @TextField(FILTER_MAX)
+  @IsOptional()
+  @TextField(FILTER_MAX)
   page?: string;
 }
 

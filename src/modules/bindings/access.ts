@@ -57,7 +57,9 @@ export async function unitAccess(services: UnitAccessDeps, personId: string, uni
  * binding in one statement each (the unit picker of a person with many bindings, issue #15 Q-P6).
  */
 export function accessOf<U extends Pick<Unit, 'id' | 'status' | 'verified' | 'mfaRequired'>, B extends Pick<BindingView, 'unitId' | 'effective' | 'effectiveScopes'>>(
-  services: Pick<UnitAccessDeps, 'catalog'>, unit: U, binding: B,
+  services: Pick<UnitAccessDeps, 'catalog'>,
+  unit: U,
+  binding: B,
 ): (Omit<UnitAccess, 'unit' | 'binding'> & { unit: U; binding: B }) | null {
   if (unit.status !== 'active' || binding.effective !== 'active' || binding.unitId !== unit.id) return null;
   const needsVerified = verifiedOnly(services);

@@ -197,8 +197,13 @@ export class BindingService {
   #grant(binding: Binding): Record<string, unknown> {
     const view = this.view(binding);
     return {
-      bindingId: binding.id, unitId: binding.unitId, personId: binding.personId, role: binding.role, scopes: view.effectiveScopes,
-      validFrom: view.validFromDate, validUntil: view.validUntilDate,
+      bindingId: binding.id,
+      unitId: binding.unitId,
+      personId: binding.personId,
+      role: binding.role,
+      scopes: view.effectiveScopes,
+      validFrom: view.validFromDate,
+      validUntil: view.validUntilDate,
     };
   }
 
@@ -235,9 +240,12 @@ export class BindingService {
         if (await bindingStore.live(tx, unitId, person.id)) throw new AppError('binding_exists', { field: 'account' });
         const at = this.#now();
         await bindingStore.insert(tx, { id, unitId, personId: person.id, role: 'handler', status: 'pending', scopes, validFrom, validUntil, at });
-        await this.deps.events.emit(tx, 'binding.created', this.#grant({
-          id, unitId, personId: person.id, role: 'handler', status: 'pending', scopes, validFrom, validUntil, createdAt: at, acceptedAt: null, endedAt: null,
-        }), scopes);
+        await this.deps.events.emit(
+          tx,
+          'binding.created',
+          this.#grant({ id, unitId, personId: person.id, role: 'handler', status: 'pending', scopes, validFrom, validUntil, createdAt: at, acceptedAt: null, endedAt: null }),
+          scopes,
+        );
         await this.deps.audit.record(context, { action: 'binding.bind', target: { type: 'person', id: person.id }, detail: { bindingId: id, scopes } }, tx);
         await this.deps.notices.notify(tx, { personId: person.id, mobile: person.mobile, kind: 'binding_invited', unitId, unitName: unit.name, bindingId: id });
       });
@@ -293,7 +301,14 @@ export class BindingService {
    * R-B3: new permissions (and validity) for a handler or the common contact; tokens afterwards carry at most
    * the new set. A contact's binding has no validity period (the unit must always have a way back in).
    */
-  async setScopes(unitId: string, bindingId: string, scopesInput: string[], validFromInput: string | undefined, validUntilInput: string | undefined, context: AuditContext): Promise<void> {
+  async setScopes(
+    unitId: string,
+    bindingId: string,
+    scopesInput: string[],
+    validFromInput: string | undefined,
+    validUntilInput: string | undefined,
+    context: AuditContext,
+  ): Promise<void> {
     const scopes = this.#scopes(scopesInput);
     const { validFrom, validUntil } = this.#validity(validFromInput, validUntilInput);
     await this.deps.db.transaction(async (tx) => {
@@ -302,9 +317,11 @@ export class BindingService {
       if (binding.role === 'contact' && (validFrom || validUntil)) throw new AppError('binding_contact_no_validity', { field: 'validUntil' });
       await bindingStore.setScopes(tx, binding.id, scopes, validFrom, validUntil, this.#now());
       await this.deps.events.emit(tx, 'binding.permissions_changed', this.#grant({ ...binding, scopes, validFrom, validUntil }), [...binding.scopes, ...scopes]);
-      await this.deps.audit.record(context, {
-        action: 'binding.scopes', target: { type: 'person', id: binding.personId }, detail: { bindingId, before: binding.scopes, after: scopes },
-      }, tx);
+      await this.deps.audit.record(
+        context,
+        { action: 'binding.scopes', target: { type: 'person', id: binding.personId }, detail: { bindingId, before: binding.scopes, after: scopes } },
+        tx,
+      );
       await this.deps.revoker.refreshUnitAccess(tx, binding.personId, unitId);
     });
   }
@@ -330,10 +347,15 @@ export class BindingService {
       if (current) await bindingStore.setRole(tx, current.id, 'handler', current.scopes, at);
       await bindingStore.setRole(tx, target.id, 'contact', after, at);
       const scopesChanged = after.length !== target.scopes.length || after.some((scope) => !target.scopes.includes(scope));
-      await this.deps.audit.record(context, {
-        action: 'binding.contact', target: { type: 'person', id: target.personId },
-        detail: { bindingId, previous: current?.personId, ...(scopesChanged ? { before: target.scopes, after } : {}) },
-      }, tx);
+      await this.deps.audit.record(
+        context,
+        {
+          action: 'binding.contact',
+          target: { type: 'person', id: target.personId },
+          detail: { bindingId, previous: current?.personId, ...(scopesChanged ? { before: target.scopes, after } : {}) },
+        },
+        tx,
+      );
       if (scopesChanged) await this.deps.revoker.refreshUnitAccess(tx, target.personId, unitId);
       // The role changed for both (contact ⇄ handler), and perhaps the new contact's permissions.
       if (current) await this.deps.events.emit(tx, 'binding.permissions_changed', this.#grant({ ...current, role: 'handler' }), current.scopes);
@@ -365,9 +387,11 @@ export class BindingService {
         if (!row) return false;
         await this.deps.revoker.revokeUnitAccess(tx, row.person_id, row.unit_id);
         await this.deps.events.emit(tx, 'binding.expired', { bindingId: row.id, unitId: row.unit_id, personId: row.person_id }, row.scopes);
-        await this.deps.audit.record({ actor: { type: 'system' }, actingUnitId: row.unit_id }, {
-          action: 'binding.expire', target: { type: 'person', id: row.person_id }, detail: { bindingId: row.id },
-        }, tx);
+        await this.deps.audit.record(
+          { actor: { type: 'system' }, actingUnitId: row.unit_id },
+          { action: 'binding.expire', target: { type: 'person', id: row.person_id }, detail: { bindingId: row.id } },
+          tx,
+        );
         return true;
       });
       if (!done) return ended;

@@ -109,10 +109,7 @@ export const bindingStore = {
   },
 
   async listForPerson(db: Queryable, personId: string): Promise<Binding[]> {
-    const { rows } = await db.query<Row>(
-      `SELECT ${COLUMNS} FROM binding WHERE person_id = $1 AND status IN ${LIVE_SQL} ORDER BY created_at`,
-      [personId],
-    );
+    const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM binding WHERE person_id = $1 AND status IN ${LIVE_SQL} ORDER BY created_at`, [personId]);
     return rows.map(toBinding);
   },
 
@@ -132,7 +129,13 @@ export const bindingStore = {
       [personId],
     );
     return rows.map((row) => ({
-      id: row.id, unitId: row.unit_id, role: row.role, status: row.status, scopes: row.scopes, validFrom: row.valid_from, validUntil: row.valid_until,
+      id: row.id,
+      unitId: row.unit_id,
+      role: row.role,
+      status: row.status,
+      scopes: row.scopes,
+      validFrom: row.valid_from,
+      validUntil: row.valid_until,
       unit: { id: row.unit_id, name: row.name, certType: row.cert_type, certNo: row.cert_no, verified: row.verified, status: row.unit_status, mfaRequired: row.mfa_required },
     }));
   },
@@ -159,17 +162,13 @@ export const bindingStore = {
 
   async live(db: Queryable, unitId: string, personId: string): Promise<Binding | undefined> {
     if (!isUuid(unitId) || !isUuid(personId)) return undefined;
-    const { rows } = await db.query<Row>(
-      `SELECT ${COLUMNS} FROM binding WHERE unit_id = $1 AND person_id = $2 AND status IN ${LIVE_SQL}`, [unitId, personId],
-    );
+    const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM binding WHERE unit_id = $1 AND person_id = $2 AND status IN ${LIVE_SQL}`, [unitId, personId]);
     return rows[0] && toBinding(rows[0]);
   },
 
   async contactOf(db: Queryable, unitId: string, lock = false): Promise<Binding | undefined> {
     if (!isUuid(unitId)) return undefined;
-    const { rows } = await db.query<Row>(
-      `SELECT ${COLUMNS} FROM binding WHERE unit_id = $1 AND role = 'contact' AND status = 'active'${lock ? ' FOR UPDATE' : ''}`, [unitId],
-    );
+    const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM binding WHERE unit_id = $1 AND role = 'contact' AND status = 'active'${lock ? ' FOR UPDATE' : ''}`, [unitId]);
     return rows[0] && toBinding(rows[0]);
   },
 

@@ -27,11 +27,19 @@ function uscc(prefix: string, organisation: string): string {
 
 export const DEMO_UNITS = [
   {
-    name: '示例科技有限公司', certNo: uscc('91110108', 'MA01ABCD'), loginName: 'demo_tech', verified: true, contact: 'zhangsan',
+    name: '示例科技有限公司',
+    certNo: uscc('91110108', 'MA01ABCD'),
+    loginName: 'demo_tech',
+    verified: true,
+    contact: 'zhangsan',
     handlers: [{ loginName: 'lisi', scopes: ['biz:continuing_education'] }],
   },
   {
-    name: '示例教育中心', certNo: uscc('52110000', 'MJ012345'), loginName: 'demo_edu', verified: false, contact: 'lisi',
+    name: '示例教育中心',
+    certNo: uscc('52110000', 'MJ012345'),
+    loginName: 'demo_edu',
+    verified: false,
+    contact: 'lisi',
     handlers: [{ loginName: 'zhangsan', scopes: ['biz:continuing_education', 'biz:online_service_hall'] }],
   },
 ] as const;
@@ -80,16 +88,31 @@ export async function seedDemoData(services: AllServices): Promise<DemoSummary> 
     if (!contact) continue;
     const unitId = crypto.randomUUID();
     await services.db.transaction(async (tx) => {
-      await services.units.insertDemo(tx, {
-        id: unitId, name: demo.name, certType: 'uscc', certNo: demo.certNo, loginName: demo.loginName,
-        passwordHash: await services.hasher.hash(password), registeredBy: contact.id, at,
-      }, demo.verified);
+      await services.units.insertDemo(
+        tx,
+        {
+          id: unitId,
+          name: demo.name,
+          certType: 'uscc',
+          certNo: demo.certNo,
+          loginName: demo.loginName,
+          passwordHash: await services.hasher.hash(password),
+          registeredBy: contact.id,
+          at,
+        },
+        demo.verified,
+      );
       await services.bindings.insertActive(tx, { id: crypto.randomUUID(), unitId, personId: contact.id, role: 'contact', scopes: [...known], at });
       for (const handler of demo.handlers) {
         const person = await services.persons.byLoginNameOrMobile(handler.loginName, tx);
         if (!person) continue;
         await services.bindings.insertActive(tx, {
-          id: crypto.randomUUID(), unitId, personId: person.id, role: 'handler', scopes: handler.scopes.filter((scope) => known.has(scope)), at,
+          id: crypto.randomUUID(),
+          unitId,
+          personId: person.id,
+          role: 'handler',
+          scopes: handler.scopes.filter((scope) => known.has(scope)),
+          at,
         });
       }
       await services.audit.record({ actor: { type: 'system' } }, { action: 'unit.register', target: { type: 'unit', id: unitId }, detail: { demo: true } }, tx);

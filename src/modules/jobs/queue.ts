@@ -66,7 +66,10 @@ export class JobQueue implements Jobs {
   readonly #random: () => number;
   #listener: (() => void) | undefined;
 
-  constructor(private readonly db: Queryable, private readonly options: JobQueueOptions) {
+  constructor(
+    private readonly db: Queryable,
+    private readonly options: JobQueueOptions,
+  ) {
     this.#now = options.now ?? (() => new Date());
     this.#random = options.random ?? Math.random;
   }
@@ -141,9 +144,7 @@ export class JobQueue implements Jobs {
 
   /** Queue depth by kind and state (read by the metrics at scrape time). */
   async depth(): Promise<{ kind: string; state: string; count: number }[]> {
-    const { rows } = await this.db.query<{ kind: string; state: string; count: number }>(
-      'SELECT kind, state, count(*)::int AS count FROM job GROUP BY kind, state',
-    );
+    const { rows } = await this.db.query<{ kind: string; state: string; count: number }>('SELECT kind, state, count(*)::int AS count FROM job GROUP BY kind, state');
     return rows;
   }
 
@@ -162,15 +163,26 @@ export class JobQueue implements Jobs {
 
   async listFailed(limit = 200): Promise<FailedJob[]> {
     const { rows } = await this.db.query<{
-      id: string; kind: string; payload: Record<string, unknown>; attempts: number; last_error: string | null; created_at: Date; finished_at: Date | null;
+      id: string;
+      kind: string;
+      payload: Record<string, unknown>;
+      attempts: number;
+      last_error: string | null;
+      created_at: Date;
+      finished_at: Date | null;
     }>(
       `SELECT id, kind, payload, attempts, last_error, created_at, finished_at FROM job WHERE state = 'failed'
        ORDER BY finished_at DESC LIMIT $1`,
       [limit],
     );
     return rows.map((row) => ({
-      id: row.id, kind: row.kind, summary: summarise(row.kind, row.payload), attempts: row.attempts, lastError: row.last_error,
-      createdAt: row.created_at, finishedAt: row.finished_at,
+      id: row.id,
+      kind: row.kind,
+      summary: summarise(row.kind, row.payload),
+      attempts: row.attempts,
+      lastError: row.last_error,
+      createdAt: row.created_at,
+      finishedAt: row.finished_at,
     }));
   }
 
@@ -178,10 +190,10 @@ export class JobQueue implements Jobs {
   async retry(id: string, tx: Queryable | Transaction = this.db): Promise<boolean> {
     if (!isUuid(id)) return false;
     const at = this.#now();
-    const { rowCount } = await tx.query(
-      `UPDATE job SET state = 'pending', attempts = 0, run_at = $2, finished_at = NULL, updated_at = $2 WHERE id = $1 AND state = 'failed'`,
-      [id, at],
-    );
+    const { rowCount } = await tx.query(`UPDATE job SET state = 'pending', attempts = 0, run_at = $2, finished_at = NULL, updated_at = $2 WHERE id = $1 AND state = 'failed'`, [
+      id,
+      at,
+    ]);
     const listener = this.#listener;
     if (rowCount === 1 && listener && 'afterCommit' in tx) tx.afterCommit(listener);
     return rowCount === 1;

@@ -60,7 +60,9 @@ export class JobWorker {
 
   async #loop(): Promise<void> {
     try {
-      while (!this.#stopped && await this.runOnce() > 0) { /* until nothing is due */ }
+      while (!this.#stopped && (await this.runOnce()) > 0) {
+        /* until nothing is due */
+      }
     } catch (error) {
       this.logger.warn({ err: error }, 'job queue unavailable; retrying at the next poll');
     }
@@ -83,8 +85,10 @@ export class JobWorker {
       const state = await this.queue.fail(job, message);
       if (state === 'failed') this.#outcomes.failed(job.kind);
       else this.#outcomes.retried(job.kind);
-      this.logger.warn({ jobId: job.id, kind: job.kind, attempt: job.attempts, of: job.maxAttempts, state, error: message },
-        state === 'failed' ? 'job failed for good; parked for an operator' : 'job attempt failed; will retry');
+      this.logger.warn(
+        { jobId: job.id, kind: job.kind, attempt: job.attempts, of: job.maxAttempts, state, error: message },
+        state === 'failed' ? 'job failed for good; parked for an operator' : 'job attempt failed; will retry',
+      );
       return;
     }
     await this.queue.complete(job.id);

@@ -1,7 +1,12 @@
 import crypto from 'node:crypto';
 import {
-  generateAuthenticationOptions, generateRegistrationOptions, verifyAuthenticationResponse, verifyRegistrationResponse,
-  type AuthenticationResponseJSON, type PublicKeyCredentialCreationOptionsJSON, type PublicKeyCredentialRequestOptionsJSON,
+  generateAuthenticationOptions,
+  generateRegistrationOptions,
+  verifyAuthenticationResponse,
+  verifyRegistrationResponse,
+  type AuthenticationResponseJSON,
+  type PublicKeyCredentialCreationOptionsJSON,
+  type PublicKeyCredentialRequestOptionsJSON,
   type RegistrationResponseJSON,
 } from '@simplewebauthn/server';
 import type { Database, Queryable } from '../../shared/db/database.js';
@@ -93,7 +98,8 @@ export class PasskeyService {
 
   async list(personId: string, db: Queryable = this.deps.db): Promise<Passkey[]> {
     const { rows } = await db.query<{ id: string; created_at: Date; last_used_at: Date | null; device_type: Passkey['deviceType'] }>(
-      'SELECT id, created_at, last_used_at, device_type FROM person_passkey WHERE person_id = $1 ORDER BY created_at', [personId],
+      'SELECT id, created_at, last_used_at, device_type FROM person_passkey WHERE person_id = $1 ORDER BY created_at',
+      [personId],
     );
     return rows.map((row) => ({ id: row.id, createdAt: row.created_at, lastUsedAt: row.last_used_at, deviceType: row.device_type }));
   }
@@ -106,24 +112,32 @@ export class PasskeyService {
   async #remember(challenge: string, purpose: 'register' | 'authenticate', subject: string): Promise<void> {
     const now = this.#now();
     await this.deps.db.query('DELETE FROM webauthn_challenge WHERE subject = $1 AND expires_at <= $2', [subject, now]);
-    await this.deps.db.query(
-      'INSERT INTO webauthn_challenge (challenge, purpose, subject, expires_at) VALUES ($1, $2, $3, $4)',
-      [challenge, purpose, subject, new Date(now.getTime() + CHALLENGE_SECONDS * 1000)],
-    );
+    await this.deps.db.query('INSERT INTO webauthn_challenge (challenge, purpose, subject, expires_at) VALUES ($1, $2, $3, $4)', [
+      challenge,
+      purpose,
+      subject,
+      new Date(now.getTime() + CHALLENGE_SECONDS * 1000),
+    ]);
   }
 
   /** Consumes a challenge issued for this purpose and subject; true once, while it is valid. */
   async #consume(challenge: string | undefined, purpose: 'register' | 'authenticate', subject: string): Promise<boolean> {
     if (!challenge) return false;
-    const { rowCount } = await this.deps.db.query(
-      'DELETE FROM webauthn_challenge WHERE challenge = $1 AND purpose = $2 AND subject = $3 AND expires_at > $4', [challenge, purpose, subject, this.#now()],
-    );
+    const { rowCount } = await this.deps.db.query('DELETE FROM webauthn_challenge WHERE challenge = $1 AND purpose = $2 AND subject = $3 AND expires_at > $4', [
+      challenge,
+      purpose,
+      subject,
+      this.#now(),
+    ]);
     return rowCount === 1;
   }
 
   async registrationOptions(person: { id: string; loginName: string }): Promise<PublicKeyCredentialCreationOptionsJSON> {
     const options = await generateRegistrationOptions({
-      rpName: this.deps.rpName, rpID: this.#rpId, userName: person.loginName, userID: new Uint8Array(Buffer.from(person.id)),
+      rpName: this.deps.rpName,
+      rpID: this.#rpId,
+      userName: person.loginName,
+      userID: new Uint8Array(Buffer.from(person.id)),
       attestationType: 'none',
       excludeCredentials: (await this.#credentials(person.id)).map((row) => ({ id: row.credential_id, transports: row.transports })),
       authenticatorSelection: { residentKey: 'required', userVerification: 'required' },
@@ -139,7 +153,10 @@ export class PasskeyService {
   async register(personId: string, response: RegistrationResponseJSON, context: AuditContext): Promise<string[] | undefined> {
     const challenge = challengeOf(response);
     const verified = await verifyRegistrationResponse({
-      response, expectedChallenge: () => this.#consume(challenge, 'register', personId), expectedOrigin: this.#origin, expectedRPID: this.#rpId,
+      response,
+      expectedChallenge: () => this.#consume(challenge, 'register', personId),
+      expectedOrigin: this.#origin,
+      expectedRPID: this.#rpId,
       requireUserVerification: true,
     }).catch(() => undefined);
     if (!verified?.verified) {
@@ -152,8 +169,17 @@ export class PasskeyService {
       await tx.query(
         `INSERT INTO person_passkey (id, person_id, credential_id, public_key, counter, transports, device_type, backed_up, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-        [crypto.randomUUID(), personId, credential.id, Buffer.from(credential.publicKey).toString('base64url'), credential.counter,
-          credential.transports ?? [], credentialDeviceType, credentialBackedUp, this.#now()],
+        [
+          crypto.randomUUID(),
+          personId,
+          credential.id,
+          Buffer.from(credential.publicKey).toString('base64url'),
+          credential.counter,
+          credential.transports ?? [],
+          credentialDeviceType,
+          credentialBackedUp,
+          this.#now(),
+        ],
       );
       await this.deps.audit.record(context, { action: 'person.mfa_enrol', target: { type: 'person', id: personId }, detail: { factor: 'passkey' } }, tx);
       const first = !before.totp && before.passkeys === 0 && before.recoveryCodesLeft === 0;
@@ -175,7 +201,8 @@ export class PasskeyService {
   /** Sign-in options: the person's passkeys (second factor), or any discoverable passkey (sign-in without a password). */
   async authenticationOptions(personId: string | undefined): Promise<PublicKeyCredentialRequestOptionsJSON> {
     const options = await generateAuthenticationOptions({
-      rpID: this.#rpId, userVerification: personId ? 'preferred' : 'required',
+      rpID: this.#rpId,
+      userVerification: personId ? 'preferred' : 'required',
       allowCredentials: personId ? (await this.#credentials(personId)).map((row) => ({ id: row.credential_id, transports: row.transports })) : [],
     });
     await this.#remember(options.challenge, 'authenticate', personId ?? 'any');
@@ -194,11 +221,21 @@ export class PasskeyService {
     const { rows } = await this.deps.db.query<Row>('SELECT * FROM person_passkey WHERE credential_id = $1', [String(response.id)]);
     const row = rows[0] && (!personId || rows[0].person_id === personId) ? rows[0] : undefined;
     const challenge = challengeOf(response);
-    const verified = row && await verifyAuthenticationResponse({
-      response, expectedChallenge: () => this.#consume(challenge, 'authenticate', personId ?? 'any'),
-      expectedOrigin: this.#origin, expectedRPID: this.#rpId, requireUserVerification: !personId,
-      credential: { id: row.credential_id, publicKey: new Uint8Array(Buffer.from(row.public_key, 'base64url')), counter: Number(row.counter), transports: row.transports as never },
-    }).catch(() => undefined);
+    const verified =
+      row &&
+      (await verifyAuthenticationResponse({
+        response,
+        expectedChallenge: () => this.#consume(challenge, 'authenticate', personId ?? 'any'),
+        expectedOrigin: this.#origin,
+        expectedRPID: this.#rpId,
+        requireUserVerification: !personId,
+        credential: {
+          id: row.credential_id,
+          publicKey: new Uint8Array(Buffer.from(row.public_key, 'base64url')),
+          counter: Number(row.counter),
+          transports: row.transports as never,
+        },
+      }).catch(() => undefined));
     const target = row ? { type: 'person', id: row.person_id } : personId ? { type: 'person', id: personId } : undefined;
     if (!row || !verified?.verified) {
       await this.deps.audit.record(context, { action: 'person.mfa_verify', outcome: 'failure', target, detail: { method: 'passkey' } });
@@ -207,7 +244,10 @@ export class PasskeyService {
     await this.deps.db.query('UPDATE person_passkey SET counter = $2, last_used_at = $3 WHERE id = $1', [row.id, verified.authenticationInfo.newCounter, this.#now()]);
     await reservation.succeeded();
     const method = row.device_type === 'multiDevice' ? 'swk' : 'hwk';
-    await this.deps.audit.record({ ...context, actor: { type: 'person', id: row.person_id } }, { action: 'person.mfa_verify', target: { type: 'person', id: row.person_id }, detail: { method } });
+    await this.deps.audit.record(
+      { ...context, actor: { type: 'person', id: row.person_id } },
+      { action: 'person.mfa_verify', target: { type: 'person', id: row.person_id }, detail: { method } },
+    );
     return { personId: row.person_id, method, userVerified: verified.authenticationInfo.userVerified };
   }
 }

@@ -40,7 +40,10 @@ export function secondFactorRoutes(services: Pick<Services, 'mfa' | 'persons' | 
   router.get('/', async (ctx) => {
     const status = await mfa.status(consoleAccount(ctx).id);
     render(ctx, 'account/security.njk', {
-      csrf: csrfToken(ctx), status, passkeys: await passkeys.list(consoleAccount(ctx).id), done: typeof ctx.query.done === 'string' ? ctx.query.done : undefined,
+      csrf: csrfToken(ctx),
+      status,
+      passkeys: await passkeys.list(consoleAccount(ctx).id),
+      done: typeof ctx.query.done === 'string' ? ctx.query.done : undefined,
     });
   });
 

@@ -76,10 +76,11 @@ export class SecondFactorService {
     if (rows[0]?.enrolled_at) throw new AppError('mfa_already_enrolled');
     let sealed = rows[0]?.secret;
     if (!sealed) {
-      await this.deps.db.query(
-        'INSERT INTO person_totp (person_id, secret, created_at) VALUES ($1, $2, $3) ON CONFLICT (person_id) DO NOTHING',
-        [personId, this.deps.secrets.encrypt(TOTP_PURPOSE, newTotpSecret()), this.#now()],
-      );
+      await this.deps.db.query('INSERT INTO person_totp (person_id, secret, created_at) VALUES ($1, $2, $3) ON CONFLICT (person_id) DO NOTHING', [
+        personId,
+        this.deps.secrets.encrypt(TOTP_PURPOSE, newTotpSecret()),
+        this.#now(),
+      ]);
       const again = await this.deps.db.query<{ secret: string }>('SELECT secret FROM person_totp WHERE person_id = $1', [personId]);
       sealed = again.rows[0]!.secret;
     }
@@ -176,9 +177,10 @@ export class SecondFactorService {
 
   /** Accepts a code of a step later than the last one used (replay), claimed in one statement. */
   async #claimTotp(db: Queryable, personId: string, code: string, at: Date, pending: boolean): Promise<boolean> {
-    const { rows } = await db.query<{ secret: string; last_step: string | null }>(
-      `SELECT secret, last_step FROM person_totp WHERE person_id = $1 AND (enrolled_at IS NULL) = $2`, [personId, pending],
-    );
+    const { rows } = await db.query<{ secret: string; last_step: string | null }>(`SELECT secret, last_step FROM person_totp WHERE person_id = $1 AND (enrolled_at IS NULL) = $2`, [
+      personId,
+      pending,
+    ]);
     const row = rows[0];
     const step = row ? matchTotp(this.deps.secrets.decrypt(TOTP_PURPOSE, row.secret), code.trim(), at) : undefined;
     if (step === undefined || (row?.last_step != null && step <= Number(row.last_step))) return false;
@@ -200,10 +202,12 @@ export class SecondFactorService {
     const codes: string[] = [];
     for (let index = 0; index < RECOVERY_CODE_COUNT; index += 1) {
       const code = randomString(10, RECOVERY_ALPHABET);
-      await db.query(
-        'INSERT INTO person_recovery_code (id, person_id, code_hmac, created_at) VALUES ($1, $2, $3, $4)',
-        [crypto.randomUUID(), personId, this.deps.secrets.hmac(RECOVERY_PURPOSE, `${personId}:${code}`), at],
-      );
+      await db.query('INSERT INTO person_recovery_code (id, person_id, code_hmac, created_at) VALUES ($1, $2, $3, $4)', [
+        crypto.randomUUID(),
+        personId,
+        this.deps.secrets.hmac(RECOVERY_PURPOSE, `${personId}:${code}`),
+        at,
+      ]);
       codes.push(`${code.slice(0, 5)}-${code.slice(5)}`);
     }
     return codes;

@@ -30,8 +30,12 @@ export function unitMfaPolicyRoutes(services: Pick<Services, 'unitMfa' | 'units'
     const locale = state(ctx).locale;
     const next = required ? 'off' : 'on';
     render(ctx, 'confirm.njk', {
-      frame: 'unit/layout.njk', csrf: csrfToken(ctx), action: '/unit/mfa-policy', cancel: '/unit',
-      title: translate(locale, 'unit.mfa_policy'), submit: translate(locale, `unit.mfa_policy_${next}_submit`),
+      frame: 'unit/layout.njk',
+      csrf: csrfToken(ctx),
+      action: '/unit/mfa-policy',
+      cancel: '/unit',
+      title: translate(locale, 'unit.mfa_policy'),
+      submit: translate(locale, `unit.mfa_policy_${next}_submit`),
       body: translate(locale, `unit.mfa_policy_${next}_body`, { unit: unit.name }),
       facts: [{ label: translate(locale, 'unit.mfa_policy_current'), value: translate(locale, required ? 'unit.mfa_policy_state_on' : 'unit.mfa_policy_state_off') }],
       hidden: { required: required ? '0' : '1' },

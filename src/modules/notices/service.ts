@@ -36,8 +36,13 @@ interface Row {
 }
 
 const fromRow = (row: Row): Notice => ({
-  id: row.id, kind: row.kind, unitId: row.unit_id, unitName: row.unit_name, bindingId: row.binding_id,
-  createdAt: new Date(row.created_at), readAt: row.read_at ? new Date(row.read_at) : null,
+  id: row.id,
+  kind: row.kind,
+  unitId: row.unit_id,
+  unitName: row.unit_name,
+  bindingId: row.binding_id,
+  createdAt: new Date(row.created_at),
+  readAt: row.read_at ? new Date(row.read_at) : null,
 });
 
 /**
@@ -54,14 +59,19 @@ export class NoticeService {
   }
 
   async notify(tx: Queryable, event: NoticeEvent): Promise<void> {
-    await tx.query(
-      `INSERT INTO person_notice (id, person_id, kind, unit_id, binding_id, unit_name, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-      [crypto.randomUUID(), event.personId, event.kind, event.unitId, event.bindingId, event.unitName, this.#now()],
+    await tx.query(`INSERT INTO person_notice (id, person_id, kind, unit_id, binding_id, unit_name, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`, [
+      crypto.randomUUID(),
+      event.personId,
+      event.kind,
+      event.unitId,
+      event.bindingId,
+      event.unitName,
+      this.#now(),
+    ]);
+    await this.deps.notifier.send(
+      { channel: 'sms', to: event.mobile, template: `notice.${event.kind}`, body: translate(DEFAULT_LOCALE, `notice.sms.${event.kind}`, { unit: event.unitName }) },
+      tx,
     );
-    await this.deps.notifier.send({
-      channel: 'sms', to: event.mobile, template: `notice.${event.kind}`,
-      body: translate(DEFAULT_LOCALE, `notice.sms.${event.kind}`, { unit: event.unitName }),
-    }, tx);
   }
 
   /** The person's notices, newest first. */

@@ -46,7 +46,14 @@ export function barChart(series: DashboardSeries, values: number[]): Chart {
   const baseline = CHART.height - CHART.axis;
   const bars = values.map((value, index) => {
     const height = Math.round((value / max) * (baseline - 4) * 10) / 10;
-    return { x: Math.round(index * slot * 10) / 10 + 1, y: Math.round((baseline - height) * 10) / 10, width: Math.round((slot - 2) * 10) / 10, height, value, hoursAgo: values.length - 1 - index };
+    return {
+      x: Math.round(index * slot * 10) / 10 + 1,
+      y: Math.round((baseline - height) * 10) / 10,
+      width: Math.round((slot - 2) * 10) / 10,
+      height,
+      value,
+      hoursAgo: values.length - 1 - index,
+    };
   });
   return { series, total: values.reduce((sum, value) => sum + value, 0), max, bars, width: CHART.width, height: CHART.height, baseline };
 }
@@ -64,7 +71,11 @@ export interface JobStats {
 
 /** The operator dashboard's data, built once with what it reads (the audit log, appeals and the job queue). */
 export class OperatorDashboard {
-  constructor(private readonly db: Queryable, private readonly jobs: JobStats, private readonly now: () => Date) {}
+  constructor(
+    private readonly db: Queryable,
+    private readonly jobs: JobStats,
+    private readonly now: () => Date,
+  ) {}
 
   lastDay(): Promise<Dashboard> {
     return lastDay(this.db, this.jobs, this.now());

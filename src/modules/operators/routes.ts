@@ -21,11 +21,15 @@ import { AUDIT_PAGE_SIZE, auditActions, auditPaging, auditQuery, pageNumber } fr
 const ACTOR_TYPES: ActorType[] = ['person', 'unit', 'operator', 'system', 'anonymous'];
 const OUTCOMES = ['realname_verified', 'realname_rejected', 'person_active', 'person_disabled', 'unit_active', 'unit_disabled'];
 /** 停用 and 启用 of persons and units: the route's action and the status it sets. */
-const STATUS_ACTIONS = [['disable', 'disabled'], ['enable', 'active']] as const;
+const STATUS_ACTIONS = [
+  ['disable', 'disabled'],
+  ['enable', 'active'],
+] as const;
 
 /** What the counter console uses: its own services, and those of the frame and of the audit descriptions. */
-type OperatorPorts = Pick<Services, 'persons' | 'audit' | 'config' | 'operators' | 'units' | 'verification' | 'bindings' | 'appeals' | 'dashboard' | 'notifier'>
-  & IdentityServices & DescribeLookups;
+type OperatorPorts = Pick<Services, 'persons' | 'audit' | 'config' | 'operators' | 'units' | 'verification' | 'bindings' | 'appeals' | 'dashboard' | 'notifier'> &
+  IdentityServices &
+  DescribeLookups;
 
 /** The counter console (PRODUCT.md §7): verify persons, search, audit log; every action audited (R-A1). */
 export function operatorRoutes(services: OperatorPorts, requireAccount: RequireAccount): Router {
@@ -44,7 +48,10 @@ export function operatorRoutes(services: OperatorPorts, requireAccount: RequireA
     const found = await persons.search(query);
     const operator = await services.operators.byId(consoleAccount(ctx).id);
     render(ctx, 'operator/index.njk', {
-      operator, query, persons: found.map((person) => ({ ...person, maskedMobile: maskMobile(person.mobile) })), outbox: config.mode !== 'production',
+      operator,
+      query,
+      persons: found.map((person) => ({ ...person, maskedMobile: maskMobile(person.mobile) })),
+      outbox: config.mode !== 'production',
     });
   });
 
@@ -90,12 +97,23 @@ export function operatorRoutes(services: OperatorPorts, requireAccount: RequireA
     // The unit's handlers 50 a page, as in its own 子账户信息 (issue #15: a unit may have thousands).
     const page = pageNumber(ctx);
     const list = await services.bindings.pageForUnit(unit.id, page, AUDIT_PAGE_SIZE);
-    render(ctx, 'operator/unit.njk', {
-      csrf: csrfToken(ctx), unit, codes: await services.verification.list(unit.id),
-      bindings: list.bindings, page, paging: auditPaging(ctx, page, list.hasNext), appeals: await services.appeals.listForUnit(unit.id),
-      history: await describeEntries(services, await audit.list({ subjectId: unit.id, limit: 50 }), state(ctx).locale, true),
-      done: doneOf(ctx), ...view,
-    }, status);
+    render(
+      ctx,
+      'operator/unit.njk',
+      {
+        csrf: csrfToken(ctx),
+        unit,
+        codes: await services.verification.list(unit.id),
+        bindings: list.bindings,
+        page,
+        paging: auditPaging(ctx, page, list.hasNext),
+        appeals: await services.appeals.listForUnit(unit.id),
+        history: await describeEntries(services, await audit.list({ subjectId: unit.id, limit: 50 }), state(ctx).locale, true),
+        done: doneOf(ctx),
+        ...view,
+      },
+      status,
+    );
   }
 
   router.get('/units/:id', (ctx) => unitPage(ctx));
@@ -105,8 +123,12 @@ export function operatorRoutes(services: OperatorPorts, requireAccount: RequireA
     const unit = assertFound(await services.units.byId(String(ctx.params.id)));
     const locale = state(ctx).locale;
     render(ctx, 'confirm.njk', {
-      frame: 'operator/layout.njk', csrf: csrfToken(ctx), action: `/operator/units/${unit.id}/codes`, cancel: `/operator/units/${unit.id}`,
-      title: translate(locale, 'confirm.code_title'), submit: translate(locale, 'confirm.code_submit'),
+      frame: 'operator/layout.njk',
+      csrf: csrfToken(ctx),
+      action: `/operator/units/${unit.id}/codes`,
+      cancel: `/operator/units/${unit.id}`,
+      title: translate(locale, 'confirm.code_title'),
+      submit: translate(locale, 'confirm.code_submit'),
       body: translate(locale, 'confirm.code_body', { unit: unit.name, certNo: unit.certNo, hours: config.unitCodeTtlHours }),
       facts: [
         { label: translate(locale, 'unit.name'), value: unit.name },
@@ -135,7 +157,7 @@ export function operatorRoutes(services: OperatorPorts, requireAccount: RequireA
   }
 
   router.get('/dashboard', async (ctx) => {
-    render(ctx, 'operator/dashboard.njk', { ...await services.dashboard.lastDay() });
+    render(ctx, 'operator/dashboard.njk', { ...(await services.dashboard.lastDay()) });
   });
 
   // The whole log, newest first, 50 a page: by person or unit (login name, mobile, name or certificate number,
@@ -152,16 +174,24 @@ export function operatorRoutes(services: OperatorPorts, requireAccount: RequireA
       subjectMissing = !subjectId;
     }
     const actorType = ACTOR_TYPES.find((type) => type === ctx.query.actorType);
-    const entries = subjectMissing ? [] : await audit.list({
-      ...filter, ...(subjectId ? { subjectId } : {}), actorType,
-      actorId: isUuid(ctx.query.actorId) ? ctx.query.actorId : undefined,
-      targetId: isUuid(ctx.query.targetId) ? ctx.query.targetId : undefined,
-      actingUnitId: isUuid(ctx.query.unitId) ? ctx.query.unitId : undefined,
-    });
+    const entries = subjectMissing
+      ? []
+      : await audit.list({
+          ...filter,
+          ...(subjectId ? { subjectId } : {}),
+          actorType,
+          actorId: isUuid(ctx.query.actorId) ? ctx.query.actorId : undefined,
+          targetId: isUuid(ctx.query.targetId) ? ctx.query.targetId : undefined,
+          actingUnitId: isUuid(ctx.query.unitId) ? ctx.query.unitId : undefined,
+        });
     const locale = state(ctx).locale;
     render(ctx, 'operator/audit.njk', {
       entries: await describeEntries(services, entries.slice(0, AUDIT_PAGE_SIZE), locale, true),
-      query, subject, actions: auditActions(locale), page: query.page, paging: auditPaging(ctx, query.page, entries.length > AUDIT_PAGE_SIZE),
+      query,
+      subject,
+      actions: auditActions(locale),
+      page: query.page,
+      paging: auditPaging(ctx, query.page, entries.length > AUDIT_PAGE_SIZE),
     });
   });
 

@@ -33,10 +33,7 @@ interface Row {
 const COLUMNS = 'id, login_name, display_name, totp_enrolled_at, status, created_at';
 
 function toOperator(row: Row): Operator {
-  return {
-    id: row.id, loginName: row.login_name, displayName: row.display_name, totpEnrolled: row.totp_enrolled_at !== null,
-    status: row.status, createdAt: row.created_at,
-  };
+  return { id: row.id, loginName: row.login_name, displayName: row.display_name, totpEnrolled: row.totp_enrolled_at !== null, status: row.status, createdAt: row.created_at };
 }
 
 export interface OperatorServiceDeps {
@@ -94,10 +91,13 @@ export class OperatorService {
     const at = this.#now();
     try {
       await this.deps.db.transaction(async (tx) => {
-        await tx.query(
-          `INSERT INTO operator (id, login_name, display_name, password_hash, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)`,
-          [id, loginName, displayName.trim(), await this.deps.hasher.hash(chosen), at],
-        );
+        await tx.query(`INSERT INTO operator (id, login_name, display_name, password_hash, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)`, [
+          id,
+          loginName,
+          displayName.trim(),
+          await this.deps.hasher.hash(chosen),
+          at,
+        ]);
         await this.deps.audit.record({ actor: { type: 'system' } }, { action: 'operator.create', target: { type: 'operator', id } }, tx);
       });
     } catch (error) {
@@ -112,14 +112,15 @@ export class OperatorService {
   /** First factor. Same throttling and same answers as for persons (S-21, S-22). */
   async authenticatePassword(loginName: string, password: string, context: AuditContext): Promise<Operator> {
     const name = loginName.trim().toLowerCase();
-    const { rows } = await this.deps.db.query<Row & { password_hash: string }>(
-      `SELECT ${COLUMNS}, password_hash FROM operator WHERE lower(login_name) = $1`, [name],
-    );
+    const { rows } = await this.deps.db.query<Row & { password_hash: string }>(`SELECT ${COLUMNS}, password_hash FROM operator WHERE lower(login_name) = $1`, [name]);
     const row = rows[0];
     const valid = await this.deps.signIn.check('operator', row && { id: row.id, passwordHash: row.password_hash }, name, password, context.ip);
     if (!row || !valid) {
       await this.deps.audit.record(context, {
-        action: 'operator.sign_in', outcome: 'failure', target: row ? { type: 'operator', id: row.id } : undefined, detail: { factor: 'password' },
+        action: 'operator.sign_in',
+        outcome: 'failure',
+        target: row ? { type: 'operator', id: row.id } : undefined,
+        detail: { factor: 'password' },
       });
       throw new AppError('credentials_invalid', { field: 'password' });
     }
@@ -150,7 +151,8 @@ export class OperatorService {
   async developmentCode(operatorId: string): Promise<string> {
     assertThat(this.deps.developmentTotp, 'forbidden');
     const { rows } = await this.deps.db.query<{ totp_secret: string | null; totp_last_step: string | null }>(
-      "SELECT totp_secret, totp_last_step FROM operator WHERE id = $1 AND status = 'active'", [operatorId],
+      "SELECT totp_secret, totp_last_step FROM operator WHERE id = $1 AND status = 'active'",
+      [operatorId],
     );
     const sealed = rows[0]?.totp_secret;
     assertThat(sealed, 'not_found');
@@ -171,17 +173,22 @@ export class OperatorService {
     // Reserve before verify (S-26): the attempt is counted before the code is compared.
     const reservation = await this.deps.throttle.reserve([{ key, policy: TOTP_LOCKOUT, resetOnSuccess: true }]);
     const { rows } = await this.deps.db.query<{ totp_secret: string | null; totp_enrolled_at: Date | null; totp_last_step: string | null }>(
-      "SELECT totp_secret, totp_enrolled_at, totp_last_step FROM operator WHERE id = $1 AND status = 'active'", [operatorId],
+      "SELECT totp_secret, totp_enrolled_at, totp_last_step FROM operator WHERE id = $1 AND status = 'active'",
+      [operatorId],
     );
     const row = rows[0];
     const at = this.#now();
     const step = row?.totp_secret ? matchTotp(this.deps.secrets.decrypt('totp', row.totp_secret), code.trim(), at) : undefined;
     const fresh = step !== undefined && (row?.totp_last_step === null || step > Number(row?.totp_last_step));
-    const claimed = fresh && (await this.deps.db.query(
-      `UPDATE operator SET totp_last_step = $2, totp_enrolled_at = COALESCE(totp_enrolled_at, $3), updated_at = $3
+    const claimed =
+      fresh &&
+      (
+        await this.deps.db.query(
+          `UPDATE operator SET totp_last_step = $2, totp_enrolled_at = COALESCE(totp_enrolled_at, $3), updated_at = $3
        WHERE id = $1 AND (totp_last_step IS NULL OR totp_last_step < $2)`,
-      [operatorId, step, at],
-    )).rowCount === 1;
+          [operatorId, step, at],
+        )
+      ).rowCount === 1;
     if (!claimed) {
       await this.deps.audit.record(context, { action: 'operator.sign_in', outcome: 'failure', target: { type: 'operator', id: operatorId }, detail: { factor: 'totp' } });
       throw new AppError('totp_invalid', { field: 'totp' });
@@ -210,7 +217,11 @@ export class OperatorService {
     assertThat(operator, 'not_found');
     await this.deps.db.transaction(async (tx) => {
       await tx.query('UPDATE operator SET status = $2, updated_at = $3 WHERE id = $1', [operator.id, status, this.#now()]);
-      await this.deps.audit.record({ actor: { type: 'system' } }, { action: status === 'disabled' ? 'operator.disable' : 'operator.enable', target: { type: 'operator', id: operator.id } }, tx);
+      await this.deps.audit.record(
+        { actor: { type: 'system' } },
+        { action: status === 'disabled' ? 'operator.disable' : 'operator.enable', target: { type: 'operator', id: operator.id } },
+        tx,
+      );
       if (status === 'disabled') await this.deps.sessions.endAll(`operator:${operator.id}`, {}, tx);
     });
   }

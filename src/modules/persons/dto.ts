@@ -13,13 +13,13 @@ export const MOBILE_MAX = 20;
 const CODE_MAX = 16;
 const CHALLENGE_MAX = 64;
 
-
 export class RegistrationCodeDto {
   @TextField(MOBILE_MAX, 'mobile_invalid')
   mobile!: string;
 
   /** 重新获取验证码 on step 2 sends the step's challenge, so that a refused resend stays on that step (issue #14). */
-  @IsOptional() @TextField(CHALLENGE_MAX)
+  @IsOptional()
+  @TextField(CHALLENGE_MAX)
   challenge?: string;
 }
 
@@ -56,7 +56,8 @@ export class RegistrationDto extends NewPasswordDto {
 
 /** Personal password recovery, step 1: the login name or mobile number (R-P4). */
 export class PasswordResetStartDto {
-  @IsString(fieldCode('account_required')) @MaxLength(ACCOUNT_MAX)
+  @IsString(fieldCode('account_required'))
+  @MaxLength(ACCOUNT_MAX)
   account!: string;
 }
 

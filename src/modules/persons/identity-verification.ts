@@ -60,11 +60,7 @@ export class HttpIdentityVerifier implements IdentityVerifier {
     const timestamp = String(Math.floor(this.#now().getTime() / 1000));
     const response = await fetch(this.options.url, {
       method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        'x-idv-timestamp': timestamp,
-        'x-idv-signature': identityVerificationSignature(this.options.secret, timestamp, body),
-      },
+      headers: { 'content-type': 'application/json', 'x-idv-timestamp': timestamp, 'x-idv-signature': identityVerificationSignature(this.options.secret, timestamp, body) },
       body,
       redirect: 'manual',
       signal: AbortSignal.timeout(this.options.timeoutMs),
@@ -118,23 +114,35 @@ export function identityVerificationHandler(deps: IdentityVerificationDeps): Job
   const now = deps.now ?? (() => new Date());
   return async (raw) => {
     const payload = raw as Partial<IdentityVerificationPayload>;
-    if (typeof payload.personId !== 'string' || typeof payload.sealedIdNumber !== 'string' || typeof payload.legalName !== 'string'
-      || typeof payload.requestId !== 'string' || typeof payload.submittedAt !== 'string') return;
+    if (
+      typeof payload.personId !== 'string' ||
+      typeof payload.sealedIdNumber !== 'string' ||
+      typeof payload.legalName !== 'string' ||
+      typeof payload.requestId !== 'string' ||
+      typeof payload.submittedAt !== 'string'
+    )
+      return;
     const submittedAt = new Date(payload.submittedAt);
     const person = await personStore.byId(deps.db, payload.personId);
     // Either answer decides a pending submission only (verify and reject start from the same states).
     if (!person || !canTransitionRealname('verify', person.realnameStatus) || person.realnameSubmittedAt?.getTime() !== submittedAt.getTime()) return;
     const answer = await deps.verifier.verify({
-      requestId: payload.requestId, legalName: payload.legalName, idNumber: deps.secrets.decrypt(SEALED_ID_PURPOSE, payload.sealedIdNumber),
+      requestId: payload.requestId,
+      legalName: payload.legalName,
+      idNumber: deps.secrets.decrypt(SEALED_ID_PURPOSE, payload.sealedIdNumber),
     });
     await deps.db.transaction(async (tx) => {
       const updated = await personStore.decideRealname(tx, payload.personId!, answer.result, null, null, now(), submittedAt);
       if (updated !== 1) return; // decided at the counter while the service was answering
-      await deps.audit.record({ actor: { type: 'system' } }, {
-        action: answer.result === 'verified' ? 'person.realname_verify' : 'person.realname_reject',
-        target: { type: 'person', id: payload.personId! },
-        detail: { by: 'identity_verification_service', reference: answer.reference, requestId: payload.requestId },
-      }, tx);
+      await deps.audit.record(
+        { actor: { type: 'system' } },
+        {
+          action: answer.result === 'verified' ? 'person.realname_verify' : 'person.realname_reject',
+          target: { type: 'person', id: payload.personId! },
+          detail: { by: 'identity_verification_service', reference: answer.reference, requestId: payload.requestId },
+        },
+        tx,
+      );
     });
   };
 }

@@ -37,7 +37,12 @@ export function personRoutes(services: Pick<Services, 'persons' | 'now'>): Route
     // 重新获取验证码 refused (e.g. within the minute): the person stays on step 2, whose code is still valid.
     const mobile = normalizeMobile(form.mobile);
     if (mobile && isUuid(form.challenge ?? '')) {
-      render(ctx, 'persons/register-account.njk', { ...view, errorField: undefined, csrf: csrfToken(ctx), returnTo, challenge: form.challenge ?? '', mobile, masked: maskMobile(mobile), resendWait: view.retryAfter }, status);
+      render(
+        ctx,
+        'persons/register-account.njk',
+        { ...view, errorField: undefined, csrf: csrfToken(ctx), returnTo, challenge: form.challenge ?? '', mobile, masked: maskMobile(mobile), resendWait: view.retryAfter },
+        status,
+      );
       return;
     }
     render(ctx, 'persons/register-mobile.njk', { ...view, csrf: csrfToken(ctx), returnTo, mobile: form.mobile }, status);
@@ -56,12 +61,23 @@ export function personRoutes(services: Pick<Services, 'persons' | 'now'>): Route
     });
     if (!refused) return;
     const { view, form } = refused;
-    render(ctx, 'persons/register-account.njk', {
-      ...view, errorField: visibleField(view.errorField, ['code', 'loginName', 'password', 'passwordConfirm', 'agree']),
-      csrf: csrfToken(ctx), returnTo, challenge: form.challenge, ...enteredMobile(form.mobile), loginName: form.loginName,
-      // The SMS code and the consent are kept (the code stays valid after a refused form); passwords never are.
-      code: /^\d{0,6}$/.test(form.code) ? form.code : '', agree: form.agree === 'yes',
-    }, refused.status);
+    render(
+      ctx,
+      'persons/register-account.njk',
+      {
+        ...view,
+        errorField: visibleField(view.errorField, ['code', 'loginName', 'password', 'passwordConfirm', 'agree']),
+        csrf: csrfToken(ctx),
+        returnTo,
+        challenge: form.challenge,
+        ...enteredMobile(form.mobile),
+        loginName: form.loginName,
+        // The SMS code and the consent are kept (the code stays valid after a refused form); passwords never are.
+        code: /^\d{0,6}$/.test(form.code) ? form.code : '',
+        agree: form.agree === 'yes',
+      },
+      refused.status,
+    );
   });
 
   router.get('/recover/person', firstStep('persons/recover-account.njk'));

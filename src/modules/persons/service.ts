@@ -52,10 +52,7 @@ export interface Registration {
 }
 
 /** Registration attempts (the step that hashes): per client IP and per mobile number (S-28). */
-export const REGISTER_LIMITS = {
-  perIp: { limit: 20, windowSeconds: 3600 },
-  perMobile: { limit: 10, windowSeconds: 3600 },
-} as const;
+export const REGISTER_LIMITS = { perIp: { limit: 20, windowSeconds: 3600 }, perMobile: { limit: 10, windowSeconds: 3600 } } as const;
 
 /** Completing a personal password reset: failed code entries per client IP (S-21, S-26). */
 const RESET_FAILURES_PER_IP = { limit: 30, windowSeconds: 3600, lockSeconds: 15 * 60, maxLockSeconds: 3600 };
@@ -162,9 +159,10 @@ export class PersonService {
   async signInAfterRegistration(personId: string, context: AuditContext): Promise<Person | undefined> {
     const person = await this.byId(personId);
     if (!person || person.status !== 'active') return undefined;
-    await this.deps.audit.record({ ...context, actor: { type: 'person', id: person.id } }, {
-      action: 'person.sign_in', target: { type: 'person', id: person.id }, detail: { via: 'registration' },
-    });
+    await this.deps.audit.record(
+      { ...context, actor: { type: 'person', id: person.id } },
+      { action: 'person.sign_in', target: { type: 'person', id: person.id }, detail: { via: 'registration' } },
+    );
     return person;
   }
 
@@ -188,23 +186,24 @@ export class PersonService {
     const valid = await this.deps.signIn.check('person', found, account, password, context.ip);
     if (!found || !valid) {
       await this.deps.audit.record(found ? { ...context, actor: { type: 'person', id: found.id } } : context, {
-        action: 'person.sign_in', outcome: 'failure', target: found ? { type: 'person', id: found.id } : undefined,
+        action: 'person.sign_in',
+        outcome: 'failure',
+        target: found ? { type: 'person', id: found.id } : undefined,
         detail: { reason: found ? 'password' : 'unknown_account' },
       });
       throw new AppError('credentials_invalid', { field: 'password' });
     }
     if (found.status !== 'active') {
-      await this.deps.audit.record({ ...context, actor: { type: 'person', id: found.id } }, {
-        action: 'person.sign_in', outcome: 'failure', target: { type: 'person', id: found.id }, detail: { reason: 'disabled' },
-      });
+      await this.deps.audit.record(
+        { ...context, actor: { type: 'person', id: found.id } },
+        { action: 'person.sign_in', outcome: 'failure', target: { type: 'person', id: found.id }, detail: { reason: 'disabled' } },
+      );
       throw new AppError('account_disabled');
     }
     if (this.deps.hasher.needsRehash(found.passwordHash)) {
       await personStore.setPassword(this.deps.db, found.id, await this.deps.hasher.hash(password), found.passwordChangedAt);
     }
-    await this.deps.audit.record({ ...context, actor: { type: 'person', id: found.id } }, {
-      action: 'person.sign_in', target: { type: 'person', id: found.id },
-    });
+    await this.deps.audit.record({ ...context, actor: { type: 'person', id: found.id } }, { action: 'person.sign_in', target: { type: 'person', id: found.id } });
     const { passwordHash: _hash, ...person } = found;
     return person;
   }
@@ -256,9 +255,7 @@ export class PersonService {
     await this.deps.db.transaction(async (tx) => {
       await this.deps.codes.use(challenge, 'password_reset', person.id, tx);
       await personStore.setPassword(tx, person.id, hash, this.#now());
-      await this.deps.audit.record({ ...context, actor: { type: 'person', id: person.id } }, {
-        action: 'person.password_reset', target: { type: 'person', id: person.id },
-      }, tx);
+      await this.deps.audit.record({ ...context, actor: { type: 'person', id: person.id } }, { action: 'person.password_reset', target: { type: 'person', id: person.id } }, tx);
       await this.deps.sessions.endAll(person.id, {}, tx);
     });
     await reservation.succeeded();
@@ -309,7 +306,10 @@ export class PersonService {
         const jobs = this.deps.identityJobs;
         if (jobs) {
           const payload: IdentityVerificationPayload = {
-            personId, requestId: crypto.randomUUID(), submittedAt: at.toISOString(), legalName,
+            personId,
+            requestId: crypto.randomUUID(),
+            submittedAt: at.toISOString(),
+            legalName,
             sealedIdNumber: this.deps.secrets.encrypt(SEALED_ID_PURPOSE, idNumber),
           };
           await jobs.enqueue(tx, { kind: IDENTITY_VERIFICATION_JOB, payload: { ...payload } });

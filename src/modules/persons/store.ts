@@ -44,8 +44,22 @@ interface Row {
   password_changed_at: Date;
 }
 
-const FIELDS = ['id', 'login_name', 'mobile', 'mobile_verified_at', 'realname_status', 'legal_name', 'id_number_masked',
-  'realname_submitted_at', 'realname_decided_at', 'realname_note', 'status', 'created_at', 'updated_at', 'password_changed_at'] as const;
+const FIELDS = [
+  'id',
+  'login_name',
+  'mobile',
+  'mobile_verified_at',
+  'realname_status',
+  'legal_name',
+  'id_number_masked',
+  'realname_submitted_at',
+  'realname_decided_at',
+  'realname_note',
+  'status',
+  'created_at',
+  'updated_at',
+  'password_changed_at',
+] as const;
 const COLUMNS = FIELDS.join(', ');
 
 function toPerson(row: Row): Person {
@@ -109,10 +123,9 @@ export const personStore = {
 
   /** By login name (case-insensitive) or mobile number, with the password hash for verification. */
   async credentialsFor(db: Queryable, account: string): Promise<(Person & { passwordHash: string }) | undefined> {
-    const { rows } = await db.query<Row & { password_hash: string }>(
-      `SELECT ${COLUMNS}, password_hash FROM person WHERE lower(login_name) = lower($1) OR mobile = $1 LIMIT 1`,
-      [account],
-    );
+    const { rows } = await db.query<Row & { password_hash: string }>(`SELECT ${COLUMNS}, password_hash FROM person WHERE lower(login_name) = lower($1) OR mobile = $1 LIMIT 1`, [
+      account,
+    ]);
     const row = rows[0];
     return row && { ...toPerson(row), passwordHash: row.password_hash };
   },
@@ -123,10 +136,7 @@ export const personStore = {
   },
 
   async byLoginNameOrMobile(db: Queryable, account: string): Promise<Person | undefined> {
-    const { rows } = await db.query<Row>(
-      `SELECT ${COLUMNS} FROM person WHERE lower(login_name) = lower($1) OR mobile = $1 LIMIT 1`,
-      [account],
-    );
+    const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM person WHERE lower(login_name) = lower($1) OR mobile = $1 LIMIT 1`, [account]);
     return rows[0] && toPerson(rows[0]);
   },
 
@@ -193,10 +203,7 @@ export const personStore = {
       );
       return rows.map(toPerson);
     }
-    const { rows } = await db.query<Row>(
-      `SELECT ${COLUMNS} FROM person WHERE realname_status IN ${DECIDABLE} ORDER BY realname_submitted_at LIMIT $1`,
-      [limit],
-    );
+    const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM person WHERE realname_status IN ${DECIDABLE} ORDER BY realname_submitted_at LIMIT $1`, [limit]);
     return rows.map(toPerson);
   },
 };

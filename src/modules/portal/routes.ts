@@ -36,8 +36,12 @@ export function portalRoutes(services: Pick<Services, 'catalog' | 'persons' | 'u
   const { catalog, persons, unitGrants } = services;
   // Tile icons (issue 14): public/icons/<business code>.svg when there is one, else a generic one; static files
   // served from our origin (CSP img-src 'self'), no external font or script.
-  const icons = new Map(catalog.businesses.map((business) => [business.code,
-    fs.existsSync(path.join(PUBLIC_DIR, 'icons', `${business.code}.svg`)) ? `/static/icons/${business.code}.svg` : '/static/icons/business.svg']));
+  const icons = new Map(
+    catalog.businesses.map((business) => [
+      business.code,
+      fs.existsSync(path.join(PUBLIC_DIR, 'icons', `${business.code}.svg`)) ? `/static/icons/${business.code}.svg` : '/static/icons/business.svg',
+    ]),
+  );
 
   function tileState(scope: string, requiresVerifiedUnit: boolean, access: UnitAccess | null | undefined, signedIn: boolean): TileState {
     if (!signedIn) return 'sign_in';
@@ -55,22 +59,19 @@ export function portalRoutes(services: Pick<Services, 'catalog' | 'persons' | 'u
     const person = account ? await persons.byId(account.id) : undefined;
     const acting = person ? await unitGrants.sessionUnit(account?.sessionUid) : undefined;
     const access = person && acting?.unitId ? await unitAccess(services, person.id, acting.unitId) : undefined;
-    const tiles = catalog.businesses.filter((business) => business.portalUrl).map((business) => ({
-      name: business.name[locale],
-      icon: icons.get(business.code),
-      url: business.portalUrl && tileUrl(business.portalUrl, access),
-      state: tileState(business.scope, business.requiresVerifiedUnit, access, !!person),
-    }));
+    const tiles = catalog.businesses
+      .filter((business) => business.portalUrl)
+      .map((business) => ({
+        name: business.name[locale],
+        icon: icons.get(business.code),
+        url: business.portalUrl && tileUrl(business.portalUrl, access),
+        state: tileState(business.scope, business.requiresVerifiedUnit, access, !!person),
+      }));
     const displayName = person ? personLabel(person, locale) : undefined;
     if (person && displayName) {
       (ctx.state as { identity?: unknown }).identity = { kind: 'person', name: displayName, ...(access ? { unit: access.unit.name } : {}) };
     }
-    render(ctx, 'portal/index.njk', {
-      person,
-      displayName,
-      access,
-      tiles,
-    });
+    render(ctx, 'portal/index.njk', { person, displayName, access, tiles });
   }
 
   router.get('/', page);

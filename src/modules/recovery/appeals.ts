@@ -113,13 +113,23 @@ export class AppealService {
   }
 
   /** A message job written in the caller's transaction (S-56): delivered, with retries, once it commits. */
-  async #notify(appeal: Pick<Appeal, 'contactChannel' | 'contact' | 'locale'>, template: 'submitted' | 'approved' | 'rejected', params: Record<string, string | number>, tx: Queryable): Promise<void> {
+  async #notify(
+    appeal: Pick<Appeal, 'contactChannel' | 'contact' | 'locale'>,
+    template: 'submitted' | 'approved' | 'rejected',
+    params: Record<string, string | number>,
+    tx: Queryable,
+  ): Promise<void> {
     const locale = appeal.locale;
-    await this.deps.notifier.send({
-      channel: appeal.contactChannel, to: appeal.contact, template: `appeal.${template}`,
-      subject: translate(locale, `recovery.appeal_mail_subject.${template}`, params),
-      body: translate(locale, `recovery.appeal_message.${template}`, params),
-    }, tx);
+    await this.deps.notifier.send(
+      {
+        channel: appeal.contactChannel,
+        to: appeal.contact,
+        template: `appeal.${template}`,
+        subject: translate(locale, `recovery.appeal_mail_subject.${template}`, params),
+        body: translate(locale, `recovery.appeal_message.${template}`, params),
+      },
+      tx,
+    );
   }
 
   /** Before an appeal's body is read (S-35): the per-IP limit, counted for every attempt. */
@@ -149,7 +159,9 @@ export class AppealService {
       applicantAccount = normalizeMobile(account) ?? account;
     }
     const documents = await checkDocuments(files);
-    assertWithinLimits(await this.deps.throttle.count(`appeal:cert:${certType}:${certNo}`, APPEAL_LIMITS.submitPerCertificate.limit, APPEAL_LIMITS.submitPerCertificate.windowSeconds));
+    assertWithinLimits(
+      await this.deps.throttle.count(`appeal:cert:${certType}:${certNo}`, APPEAL_LIMITS.submitPerCertificate.limit, APPEAL_LIMITS.submitPerCertificate.windowSeconds),
+    );
     const unit = await this.deps.units.byCertificate(certType, certNo);
     if (unit?.verified) throw new AppError('appeal_unit_verified', { field: 'certNo' });
     const id = crypto.randomUUID();
@@ -157,14 +169,30 @@ export class AppealService {
     const at = this.#now();
     await this.deps.db.transaction(async (tx) => {
       await recoveryStore.insertAppeal(tx, {
-        id, reference, kind, certType, certNo, unitId: unit?.id ?? null, applicantName, applicantAccount, contactChannel: reach.channel,
-        contact: reach.contact, locale, ip: context.ip ?? null, at,
+        id,
+        reference,
+        kind,
+        certType,
+        certNo,
+        unitId: unit?.id ?? null,
+        applicantName,
+        applicantAccount,
+        contactChannel: reach.channel,
+        contact: reach.contact,
+        locale,
+        ip: context.ip ?? null,
+        at,
       });
       for (const document of documents) await recoveryStore.insertDocument(tx, id, document, at);
-      await this.deps.audit.record({ ...context, actingUnitId: unit?.id }, {
-        action: 'appeal.submit', target: { type: 'appeal', id },
-        detail: { reference, kind, certType, certNo, documents: documents.map((document) => ({ type: document.contentType, size: document.size, sha256: document.sha256 })) },
-      }, tx);
+      await this.deps.audit.record(
+        { ...context, actingUnitId: unit?.id },
+        {
+          action: 'appeal.submit',
+          target: { type: 'appeal', id },
+          detail: { reference, kind, certType, certNo, documents: documents.map((document) => ({ type: document.contentType, size: document.size, sha256: document.sha256 })) },
+        },
+        tx,
+      );
       await this.#notify({ contactChannel: reach.channel, contact: reach.contact, locale }, 'submitted', { reference: formatReference(reference) }, tx);
     });
     return formatReference(reference);
@@ -196,7 +224,10 @@ export class AppealService {
     const units = await this.deps.units.byIds(appeals.flatMap((appeal) => (appeal.unitId ? [appeal.unitId] : [])));
     const at = this.#now();
     return appeals.map((appeal) => ({
-      ...appeal, state: this.state(appeal, at), unit: units.find((unit) => unit.id === appeal.unitId), referenceText: formatReference(appeal.reference),
+      ...appeal,
+      state: this.state(appeal, at),
+      unit: units.find((unit) => unit.id === appeal.unitId),
+      referenceText: formatReference(appeal.reference),
     }));
   }
 
@@ -206,14 +237,20 @@ export class AppealService {
     return (await recoveryStore.forUnit(this.deps.db, unitId)).map((appeal) => ({ ...appeal, state: this.state(appeal, at), referenceText: formatReference(appeal.reference) }));
   }
 
-  async get(id: string): Promise<{ appeal: Appeal; state: AppealState; unit: Unit | undefined; documents: AppealDocumentInfo[]; referenceText: string; applicantAccount: string | undefined }> {
+  async get(
+    id: string,
+  ): Promise<{ appeal: Appeal; state: AppealState; unit: Unit | undefined; documents: AppealDocumentInfo[]; referenceText: string; applicantAccount: string | undefined }> {
     const appeal = await recoveryStore.byId(this.deps.db, id);
     if (!appeal) throw new AppError('not_found');
     const unit = appeal.unitId ? await this.deps.units.byId(appeal.unitId) : undefined;
     // A takeover names the person who would become the common contact: the operator sees login name and legal name.
     const person = await this.#applicant(this.deps.db, appeal);
     return {
-      appeal, state: this.state(appeal), unit, documents: await recoveryStore.documents(this.deps.db, appeal.id), referenceText: formatReference(appeal.reference),
+      appeal,
+      state: this.state(appeal),
+      unit,
+      documents: await recoveryStore.documents(this.deps.db, appeal.id),
+      referenceText: formatReference(appeal.reference),
       applicantAccount: person && `${person.loginName}（${person.legalName ?? ''}）`,
     };
   }
@@ -222,14 +259,20 @@ export class AppealService {
    * One document for an operator (audited; `preview` when it is shown inline on the appeal page, with the page
    * number for a page image of a PDF, so that no page is seen unlogged); the route serves it with its sniffed type.
    */
-  async document(appealId: string, documentId: string, context: AuditContext, preview: false | { page?: number } = false): Promise<AppealDocumentInfo & { content: Buffer; reference: string }> {
+  async document(
+    appealId: string,
+    documentId: string,
+    context: AuditContext,
+    preview: false | { page?: number } = false,
+  ): Promise<AppealDocumentInfo & { content: Buffer; reference: string }> {
     const appeal = await recoveryStore.byId(this.deps.db, appealId);
-    const document = appeal && await recoveryStore.documentContent(this.deps.db, appeal.id, documentId);
+    const document = appeal && (await recoveryStore.documentContent(this.deps.db, appeal.id, documentId));
     if (!appeal || !document) throw new AppError('not_found');
     const shown = preview ? { preview: true, ...(preview.page === undefined ? {} : { page: preview.page }) } : {};
-    await this.deps.audit.record({ ...context, actingUnitId: appeal.unitId ?? undefined }, {
-      action: 'appeal.document_download', target: { type: 'appeal', id: appeal.id }, detail: { document: document.id, seq: document.seq, ...shown },
-    });
+    await this.deps.audit.record(
+      { ...context, actingUnitId: appeal.unitId ?? undefined },
+      { action: 'appeal.document_download', target: { type: 'appeal', id: appeal.id }, detail: { document: document.id, seq: document.seq, ...shown } },
+    );
     return { ...document, reference: appeal.reference };
   }
 
@@ -269,10 +312,19 @@ export class AppealService {
       if (!unit || unit.status !== 'active') throw new AppError('appeal_no_unit');
       if (unit.verified) throw new AppError('appeal_unit_verified');
       if (appeal.kind === 'takeover') await this.#takeOver(tx, appeal, unit, unknowable, unitName, at, context);
-      await recoveryStore.decide(tx, appeal.id, { status: 'approved', operatorId: context.actor.id ?? '', note: note || null, linkHmac: this.#linkDigest(token), linkExpiresAt: expiresAt, at });
-      await this.deps.audit.record({ ...context, actingUnitId: unit.id }, {
-        action: 'appeal.approve', target: { type: 'appeal', id: appeal.id }, detail: { reference: appeal.reference, kind: appeal.kind, note },
-      }, tx);
+      await recoveryStore.decide(tx, appeal.id, {
+        status: 'approved',
+        operatorId: context.actor.id ?? '',
+        note: note || null,
+        linkHmac: this.#linkDigest(token),
+        linkExpiresAt: expiresAt,
+        at,
+      });
+      await this.deps.audit.record(
+        { ...context, actingUnitId: unit.id },
+        { action: 'appeal.approve', target: { type: 'appeal', id: appeal.id }, detail: { reference: appeal.reference, kind: appeal.kind, note } },
+        tx,
+      );
       const link = `${this.deps.issuer}/recover/unit/appeal/link?token=${token}`;
       await this.#notify(appeal, 'approved', { reference: formatReference(appeal.reference), link, hours: APPEAL_LINK_TTL_HOURS }, tx);
     });
@@ -301,11 +353,23 @@ export class AppealService {
     await this.deps.units.setPasswordHash(tx, unit.id, unknowable, at);
     await this.deps.sessions.endAll(accountIdOf({ kind: 'unit', id: unit.id }), {}, tx);
     const contact = previous.find((binding) => binding.role === 'contact' && binding.status === 'active');
-    await this.deps.audit.record({ ...context, actingUnitId: unit.id }, {
-      action: 'unit.contact_replaced', target: { type: 'unit', id: unit.id },
-      detail: { appeal: appeal.id, reference: appeal.reference, previousContact: contact?.personId ?? null, newContact: person.id, bindingId, unbound: previous.map((binding) => binding.id),
-        ...(renamed ? { oldName: unit.name, name: unitName } : {}) },
-    }, tx);
+    await this.deps.audit.record(
+      { ...context, actingUnitId: unit.id },
+      {
+        action: 'unit.contact_replaced',
+        target: { type: 'unit', id: unit.id },
+        detail: {
+          appeal: appeal.id,
+          reference: appeal.reference,
+          previousContact: contact?.personId ?? null,
+          newContact: person.id,
+          bindingId,
+          unbound: previous.map((binding) => binding.id),
+          ...(renamed ? { oldName: unit.name, name: unitName } : {}),
+        },
+      },
+      tx,
+    );
   }
 
   async reject(id: string, noteInput: string, context: AuditContext): Promise<void> {
@@ -316,9 +380,11 @@ export class AppealService {
       if (!appeal) throw new AppError('not_found');
       if (!canTransitionAppeal('reject', appeal.status)) throw new AppError('appeal_not_pending');
       await recoveryStore.decide(tx, appeal.id, { status: 'rejected', operatorId: context.actor.id ?? '', note, linkHmac: null, linkExpiresAt: null, at: this.#now() });
-      await this.deps.audit.record({ ...context, actingUnitId: appeal.unitId ?? undefined }, {
-        action: 'appeal.reject', target: { type: 'appeal', id: appeal.id }, detail: { reference: appeal.reference, note },
-      }, tx);
+      await this.deps.audit.record(
+        { ...context, actingUnitId: appeal.unitId ?? undefined },
+        { action: 'appeal.reject', target: { type: 'appeal', id: appeal.id }, detail: { reference: appeal.reference, note } },
+        tx,
+      );
       await this.#notify(appeal, 'rejected', { reference: formatReference(appeal.reference), note }, tx);
     });
   }
@@ -335,7 +401,10 @@ export class AppealService {
     const appeal = await this.#findLink(token);
     if (!appeal || this.state(appeal) !== 'approved') {
       await this.deps.audit.record(appeal ? { ...context, actingUnitId: appeal.unitId ?? undefined } : context, {
-        action: 'appeal.link_use', outcome: 'failure', target: appeal ? { type: 'appeal', id: appeal.id } : undefined, detail: { reason: appeal ? this.state(appeal) : 'unknown' },
+        action: 'appeal.link_use',
+        outcome: 'failure',
+        target: appeal ? { type: 'appeal', id: appeal.id } : undefined,
+        detail: { reason: appeal ? this.state(appeal) : 'unknown' },
       });
       throw new AppError('appeal_link_invalid');
     }
@@ -370,7 +439,7 @@ export class AppealService {
     }
     const at = this.#now();
     await this.deps.db.transaction(async (tx) => {
-      if (await recoveryStore.useLink(tx, appeal.id, at) !== 1) throw new AppError('appeal_link_invalid');
+      if ((await recoveryStore.useLink(tx, appeal.id, at)) !== 1) throw new AppError('appeal_link_invalid');
       const audit = { ...context, actingUnitId: unit.id };
       if (hash) {
         await this.deps.units.setPasswordHash(tx, unit.id, hash, at);

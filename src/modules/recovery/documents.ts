@@ -22,7 +22,10 @@ export interface UploadedFile {
 /** The uploader's file name, for display only: no path, no control characters, at most 100 characters. */
 export function displayName(original: string): string {
   const base = original.split(/[\\/]/).pop() ?? '';
-  const clean = base.normalize('NFC').replace(/[\p{Cc}\p{Cf}<>"]/gu, '').trim();
+  const clean = base
+    .normalize('NFC')
+    .replace(/[\p{Cc}\p{Cf}<>"]/gu, '')
+    .trim();
   return [...clean].slice(0, 100).join('') || 'document';
 }
 
@@ -37,12 +40,18 @@ export async function checkDocuments(files: readonly UploadedFile[]): Promise<Ne
   for (const [index, file] of files.entries()) {
     const name = displayName(file.originalname);
     if (file.size === 0 || file.buffer.length === 0) throw new AppError('appeal_file_empty', { params: { name }, field: 'documents' });
-    if (file.buffer.length > DOCUMENT_LIMITS.maxBytes) throw new AppError('appeal_file_too_large', { params: { name, mb: DOCUMENT_LIMITS.maxBytes / 1024 / 1024 }, field: 'documents' });
+    if (file.buffer.length > DOCUMENT_LIMITS.maxBytes)
+      throw new AppError('appeal_file_too_large', { params: { name, mb: DOCUMENT_LIMITS.maxBytes / 1024 / 1024 }, field: 'documents' });
     const sniffed = await fileTypeFromBuffer(file.buffer);
     if (!sniffed || !DOCUMENT_TYPES[sniffed.mime]) throw new AppError('appeal_file_type', { params: { name }, field: 'documents' });
     documents.push({
-      id: crypto.randomUUID(), seq: index + 1, filename: name, contentType: sniffed.mime, size: file.buffer.length,
-      sha256: crypto.createHash('sha256').update(file.buffer).digest('hex'), content: file.buffer,
+      id: crypto.randomUUID(),
+      seq: index + 1,
+      filename: name,
+      contentType: sniffed.mime,
+      size: file.buffer.length,
+      sha256: crypto.createHash('sha256').update(file.buffer).digest('hex'),
+      content: file.buffer,
     });
   }
   return documents;
@@ -84,7 +93,12 @@ export async function sendPreview(ctx: Context, document: { reference: string; s
  * sniffed again; a page past the preview's limit or the document's end is a 404 saying so, a PDF that cannot be
  * rendered (broken, encrypted, over a limit) a 415 saying to download it, a full render queue a 503 with Retry-After.
  */
-export async function sendPdfPage(ctx: Context, previewer: PdfPreviewer, document: { id: string; sha256: string; reference: string; seq: number; content: Buffer }, page: number): Promise<void> {
+export async function sendPdfPage(
+  ctx: Context,
+  previewer: PdfPreviewer,
+  document: { id: string; sha256: string; reference: string; seq: number; content: Buffer },
+  page: number,
+): Promise<void> {
   const sniffed = await fileTypeFromBuffer(document.content);
   if (sniffed?.mime !== 'application/pdf') throw new AppError('appeal_preview_unavailable');
   const source = { id: document.id, sha256: document.sha256, content: async () => document.content };

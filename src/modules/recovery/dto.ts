@@ -28,7 +28,9 @@ export class RecoveryCodeDto extends RecoveryCertificateDto {
   @NonEmptyTextField(CHALLENGE_MAX)
   challenge!: string;
 
-  @IsString(fieldCode('code_invalid')) @MinLength(1) @MaxLength(CODE_MAX, fieldCode('code_invalid'))
+  @IsString(fieldCode('code_invalid'))
+  @MinLength(1)
+  @MaxLength(CODE_MAX, fieldCode('code_invalid'))
   code!: string;
 }
 

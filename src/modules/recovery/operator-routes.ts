@@ -16,7 +16,6 @@ import { state } from '../../shared/http/middleware.js';
 import { describeEntries, type DescribeLookups } from '../audit/describe.js';
 import { translate } from '../../shared/i18n/index.js';
 
-
 /**
  * The counter console's appeals (R-R3, PRODUCT.md §7): pending appeals, their documents (downloaded as attachments
  * with the sniffed type, S-35; images also shown inline, sandboxed, and PDFs as page images rendered on the server),
@@ -34,7 +33,7 @@ export function appealOperatorRoutes(services: Pick<Services, 'appeals' | 'audit
   const shownPages = previewer.limits.pages;
 
   router.get('/', async (ctx) => {
-    const wanted = ctx.query.status === 'all' ? 'all' : APPEAL_STATUSES.find((status) => status === ctx.query.status) ?? 'pending';
+    const wanted = ctx.query.status === 'all' ? 'all' : (APPEAL_STATUSES.find((status) => status === ctx.query.status) ?? 'pending');
     render(ctx, 'operator/appeals.njk', { appeals: await appeals.list(wanted === 'all' ? undefined : wanted), status: wanted, statuses: APPEAL_STATUSES });
   });
 
@@ -43,14 +42,30 @@ export function appealOperatorRoutes(services: Pick<Services, 'appeals' | 'audit
     const history = await describeEntries(services, await services.audit.list({ targetId: found.appeal.id, limit: 50 }), state(ctx).locale, true);
     // Inline previews for what is stored as PDF, PNG or JPEG (the preview routes sniff the bytes again); a PDF's
     // page count lays out its page images (counted by the worker, remembered for a few minutes).
-    const documents = await Promise.all(found.documents.map(async (document) => {
-      const preview = PREVIEW_TYPES[document.contentType];
-      if (preview !== 'pdf') return { ...document, preview };
-      const count = await previewer.pageCount({ id: document.id, sha256: document.sha256, content: () => appeals.documentBytes(found.appeal.id, document.id) });
-      const pages = 'pages' in count ? Array.from({ length: Math.min(count.pages, shownPages) }, (_, index) => index + 1) : [];
-      return { ...document, preview, pages, pageCount: 'pages' in count ? count.pages : 0, unavailable: 'unavailable' in count ? count.unavailable : undefined };
-    }));
-    render(ctx, 'operator/appeal.njk', { csrf: csrfToken(ctx), ...found, documents, shownPages, history, linkHours: APPEAL_LINK_TTL_HOURS, done: ctx.query.done === 'approve' || ctx.query.done === 'reject' ? ctx.query.done : undefined, ...view }, status);
+    const documents = await Promise.all(
+      found.documents.map(async (document) => {
+        const preview = PREVIEW_TYPES[document.contentType];
+        if (preview !== 'pdf') return { ...document, preview };
+        const count = await previewer.pageCount({ id: document.id, sha256: document.sha256, content: () => appeals.documentBytes(found.appeal.id, document.id) });
+        const pages = 'pages' in count ? Array.from({ length: Math.min(count.pages, shownPages) }, (_, index) => index + 1) : [];
+        return { ...document, preview, pages, pageCount: 'pages' in count ? count.pages : 0, unavailable: 'unavailable' in count ? count.unavailable : undefined };
+      }),
+    );
+    render(
+      ctx,
+      'operator/appeal.njk',
+      {
+        csrf: csrfToken(ctx),
+        ...found,
+        documents,
+        shownPages,
+        history,
+        linkHours: APPEAL_LINK_TTL_HOURS,
+        done: ctx.query.done === 'approve' || ctx.query.done === 'reject' ? ctx.query.done : undefined,
+        ...view,
+      },
+      status,
+    );
   }
 
   router.get('/:id', (ctx) => appealPage(ctx));
@@ -66,12 +81,20 @@ export function appealOperatorRoutes(services: Pick<Services, 'appeals' | 'audit
       const unitName = decision === 'approve' && found.appeal.kind === 'takeover' && typeof ctx.query.unitName === 'string' ? ctx.query.unitName : '';
       const t = (key: Parameters<typeof translate>[1], params?: Record<string, string | number>) => translate(locale, key, params);
       render(ctx, 'confirm.njk', {
-        frame: 'operator/layout.njk', csrf: csrfToken(ctx), action: `/operator/appeals/${found.appeal.id}/${decision}`, cancel: `/operator/appeals/${found.appeal.id}`,
+        frame: 'operator/layout.njk',
+        csrf: csrfToken(ctx),
+        action: `/operator/appeals/${found.appeal.id}/${decision}`,
+        cancel: `/operator/appeals/${found.appeal.id}`,
         title: t(decision === 'approve' ? 'confirm.appeal_approve_title' : 'confirm.appeal_reject_title'),
         submit: t(decision === 'approve' ? 'operator.appeal_approve' : 'operator.appeal_reject'),
-        body: decision === 'approve'
-          ? t(found.appeal.kind === 'takeover' ? 'confirm.appeal_takeover_body' : 'confirm.appeal_approve_body', { applicant: found.appeal.applicantName, contact: found.appeal.contact, hours: APPEAL_LINK_TTL_HOURS })
-          : t('confirm.appeal_reject_body', { applicant: found.appeal.applicantName, contact: found.appeal.contact }),
+        body:
+          decision === 'approve'
+            ? t(found.appeal.kind === 'takeover' ? 'confirm.appeal_takeover_body' : 'confirm.appeal_approve_body', {
+                applicant: found.appeal.applicantName,
+                contact: found.appeal.contact,
+                hours: APPEAL_LINK_TTL_HOURS,
+              })
+            : t('confirm.appeal_reject_body', { applicant: found.appeal.applicantName, contact: found.appeal.contact }),
         facts: [
           { label: t('recovery.reference'), value: found.referenceText },
           { label: t('recovery.kind'), value: t(`recovery.kind.${found.appeal.kind}`) },

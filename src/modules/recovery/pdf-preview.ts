@@ -34,8 +34,7 @@ export type PdfPreviewLimits = { -readonly [K in keyof typeof PDF_PREVIEW]: numb
 
 /** A job for the worker (./pdf-render-worker.ts): count the pages, or render one page. */
 export type PdfJob =
-  | { op: 'count'; data: Uint8Array; maxImagePixels: number }
-  | { op: 'render'; data: Uint8Array; maxImagePixels: number; page: number; width: number; maxHeight: number };
+  { op: 'count'; data: Uint8Array; maxImagePixels: number } | { op: 'render'; data: Uint8Array; maxImagePixels: number; page: number; width: number; maxHeight: number };
 
 /** Why a PDF has no preview: not readable, encrypted, over a limit (time or memory), or no such page. */
 export type PdfFailure = 'broken' | 'encrypted' | 'limit' | 'no_page';
@@ -70,7 +69,10 @@ class ResultCache<T> {
   readonly #entries = new Map<string, { value: T; bytes: number; expires: number }>();
   #bytes = 0;
 
-  constructor(private readonly maxBytes: number, private readonly ttlMs: number) {}
+  constructor(
+    private readonly maxBytes: number,
+    private readonly ttlMs: number,
+  ) {}
 
   get(key: string): T | undefined {
     const entry = this.#entries.get(key);
@@ -172,27 +174,30 @@ export class PdfPreviewer {
   }
 
   #run(job: PdfJob, timeoutMs: number): Promise<PdfJobResult> {
-    return this.#queue.run(() => new Promise<PdfJobResult>((resolve) => {
-      clearTimeout(this.#idle);
-      const worker = this.#worker ?? this.#start();
-      const finish = (result: PdfJobResult, end = false) => {
-        clearTimeout(timer);
-        worker.off('message', onMessage).off('error', onFailure).off('exit', onFailure);
-        if (end || this.#worker !== worker) {
-          if (this.#worker === worker) this.#worker = undefined;
-          void worker.terminate();
-        } else {
-          this.#idle = setTimeout(() => void this.close(), this.#limits.idleMs).unref();
-        }
-        resolve(result);
-      };
-      const onMessage = (result: PdfJobResult) => finish(result);
-      // Out of memory (ERR_WORKER_OUT_OF_MEMORY) or any crash of the worker: that PDF is over a limit.
-      const onFailure = () => finish({ ok: false, reason: 'limit' }, true);
-      const timer = setTimeout(() => finish({ ok: false, reason: 'limit' }, true), timeoutMs);
-      worker.on('message', onMessage).on('error', onFailure).on('exit', onFailure);
-      worker.postMessage(job, [job.data.buffer as ArrayBuffer]);
-    }));
+    return this.#queue.run(
+      () =>
+        new Promise<PdfJobResult>((resolve) => {
+          clearTimeout(this.#idle);
+          const worker = this.#worker ?? this.#start();
+          const finish = (result: PdfJobResult, end = false) => {
+            clearTimeout(timer);
+            worker.off('message', onMessage).off('error', onFailure).off('exit', onFailure);
+            if (end || this.#worker !== worker) {
+              if (this.#worker === worker) this.#worker = undefined;
+              void worker.terminate();
+            } else {
+              this.#idle = setTimeout(() => void this.close(), this.#limits.idleMs).unref();
+            }
+            resolve(result);
+          };
+          const onMessage = (result: PdfJobResult) => finish(result);
+          // Out of memory (ERR_WORKER_OUT_OF_MEMORY) or any crash of the worker: that PDF is over a limit.
+          const onFailure = () => finish({ ok: false, reason: 'limit' }, true);
+          const timer = setTimeout(() => finish({ ok: false, reason: 'limit' }, true), timeoutMs);
+          worker.on('message', onMessage).on('error', onFailure).on('exit', onFailure);
+          worker.postMessage(job, [job.data.buffer as ArrayBuffer]);
+        }),
+    );
   }
 
   #start(): Worker {
@@ -200,9 +205,11 @@ export class PdfPreviewer {
     const worker = new Worker(workerFile(), { resourceLimits: { maxOldGenerationSizeMb: this.#limits.memoryMb, maxYoungGenerationSizeMb: 32 } });
     worker.unref();
     // A crash between jobs only means the next job starts a new worker.
-    worker.on('error', () => undefined).on('exit', () => {
-      if (this.#worker === worker) this.#worker = undefined;
-    });
+    worker
+      .on('error', () => undefined)
+      .on('exit', () => {
+        if (this.#worker === worker) this.#worker = undefined;
+      });
     this.#worker = worker;
     return worker;
   }

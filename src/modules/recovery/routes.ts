@@ -23,9 +23,7 @@ const MAX_APPEAL_REQUEST = DOCUMENT_LIMITS.maxFiles * (DOCUMENT_LIMITS.maxBytes 
 const upload = multer({
   storage: multer.memoryStorage(),
   defParamCharset: 'utf8',
-  limits: {
-    fileSize: DOCUMENT_LIMITS.maxBytes, files: DOCUMENT_LIMITS.maxFiles, fields: 20, fieldSize: 4096, fieldNameSize: 64, parts: 30, headerPairs: 100,
-  },
+  limits: { fileSize: DOCUMENT_LIMITS.maxBytes, files: DOCUMENT_LIMITS.maxFiles, fields: 20, fieldSize: 4096, fieldNameSize: 64, parts: 30, headerPairs: 100 },
 }).array('documents', DOCUMENT_LIMITS.maxFiles);
 
 /**
@@ -37,7 +35,8 @@ export const UPLOAD_LIMITS = { concurrency: 2, queue: 4 } as const;
 /** What is checked before an upload's body is read at all (S-35): type, announced size and (for the page) CSRF. */
 function admitUpload(ctx: Context, csrf: boolean): void {
   if (!ctx.is('multipart')) throw new AppError('unsupported_media_type');
-  if (Number(ctx.get('content-length') || 0) > MAX_APPEAL_REQUEST) throw new AppError('appeal_upload_too_large', { params: { max: DOCUMENT_LIMITS.maxFiles, mb: DOCUMENT_LIMITS.maxBytes / 1024 / 1024 }, field: 'documents' });
+  if (Number(ctx.get('content-length') || 0) > MAX_APPEAL_REQUEST)
+    throw new AppError('appeal_upload_too_large', { params: { max: DOCUMENT_LIMITS.maxFiles, mb: DOCUMENT_LIMITS.maxBytes / 1024 / 1024 }, field: 'documents' });
   if (csrf) verifyCsrfBeforeBody(ctx);
 }
 
@@ -80,8 +79,12 @@ function uploadGate(services: Pick<Services, 'appeals'>): Semaphore {
  * each streamed against the limits; `handle` gets the fields and files. `guard` wraps the checked part (the page
  * turns refusals into its form); a full queue is 503, and a body never read is not drained (the connection closes).
  */
-export async function receiveAppeal(ctx: Context, services: Pick<Services, 'appeals'>, options: { csrf: boolean; guard?: (work: () => Promise<void>) => Promise<void> },
-  handle: (form: AppealFields, files: UploadedFile[]) => Promise<void>): Promise<void> {
+export async function receiveAppeal(
+  ctx: Context,
+  services: Pick<Services, 'appeals'>,
+  options: { csrf: boolean; guard?: (work: () => Promise<void>) => Promise<void> },
+  handle: (form: AppealFields, files: UploadedFile[]) => Promise<void>,
+): Promise<void> {
   const guard = options.guard ?? ((work) => work());
   let bodyRead = false;
   try {
@@ -152,9 +155,12 @@ export function recoveryRoutes(services: Pick<Services, 'recovery' | 'appeals' |
   const codePage = (ctx: Context, kind: RecoveryKind, view: Record<string, unknown>, status: number) => {
     const form = formValues(ctx, RecoveryCodeDto);
     const { maskedMobile } = formFields(ctx, ['maskedMobile'], 512);
-    render(ctx, 'recovery/code.njk', {
-      ...view, csrf: csrfToken(ctx), kind, ...certForm(form), challenge: form.challenge, maskedMobile: MASKED.test(maskedMobile) ? maskedMobile : '',
-    }, status);
+    render(
+      ctx,
+      'recovery/code.njk',
+      { ...view, csrf: csrfToken(ctx), kind, ...certForm(form), challenge: form.challenge, maskedMobile: MASKED.test(maskedMobile) ? maskedMobile : '' },
+      status,
+    );
   };
 
   // Step 3 of 账号找回: the code reveals the login name (R-R1).
@@ -177,10 +183,19 @@ export function recoveryRoutes(services: Pick<Services, 'recovery' | 'appeals' |
 
   // 申诉 (R-R3): the public form with documents.
   function appealForm(ctx: Context, view: Record<string, unknown> = {}, status = 200): void {
-    render(ctx, 'recovery/appeal.njk', {
-      csrf: csrfToken(ctx), certTypes: CERT_TYPES, emailEnabled: appeals.emailEnabled, maxFiles: DOCUMENT_LIMITS.maxFiles,
-      maxMb: DOCUMENT_LIMITS.maxBytes / 1024 / 1024, ...view,
-    }, status);
+    render(
+      ctx,
+      'recovery/appeal.njk',
+      {
+        csrf: csrfToken(ctx),
+        certTypes: CERT_TYPES,
+        emailEnabled: appeals.emailEnabled,
+        maxFiles: DOCUMENT_LIMITS.maxFiles,
+        maxMb: DOCUMENT_LIMITS.maxBytes / 1024 / 1024,
+        ...view,
+      },
+      status,
+    );
   }
 
   router.get('/recover/unit/appeal', (ctx) => {
@@ -190,21 +205,39 @@ export function recoveryRoutes(services: Pick<Services, 'recovery' | 'appeals' |
   });
 
   router.post('/recover/unit/appeal', async (ctx) => {
-    await receiveAppeal(ctx, services, {
-      csrf: true,
-      guard: (work) => withFormErrors(ctx, work, (view, status) => {
-        // What the parser read before it stopped (nothing of it is kept), to fill the form in again.
-        const body = (ctx.request as { body?: unknown }).body ?? (ctx.req as { body?: unknown }).body;
-        const source = body && typeof body === 'object' ? body as Record<string, unknown> : {};
-        const value = (name: string) => (typeof source[name] === 'string' ? source[name] as string : '');
-        appealForm(ctx, {
-          ...view, form: { applicantName: value('applicantName'), contact: value('contact'), certType: value('certType'), certNo: value('certNo'), kind: value('kind'), applicantAccount: value('applicantAccount') },
-        }, status);
-      }),
-    }, async (form, files) => {
-      const reference = await appeals.submit(form, files, state(ctx).locale, auditContext(ctx));
-      render(ctx, 'recovery/appeal-submitted.njk', { reference });
-    });
+    await receiveAppeal(
+      ctx,
+      services,
+      {
+        csrf: true,
+        guard: (work) =>
+          withFormErrors(ctx, work, (view, status) => {
+            // What the parser read before it stopped (nothing of it is kept), to fill the form in again.
+            const body = (ctx.request as { body?: unknown }).body ?? (ctx.req as { body?: unknown }).body;
+            const source = body && typeof body === 'object' ? (body as Record<string, unknown>) : {};
+            const value = (name: string) => (typeof source[name] === 'string' ? (source[name] as string) : '');
+            appealForm(
+              ctx,
+              {
+                ...view,
+                form: {
+                  applicantName: value('applicantName'),
+                  contact: value('contact'),
+                  certType: value('certType'),
+                  certNo: value('certNo'),
+                  kind: value('kind'),
+                  applicantAccount: value('applicantAccount'),
+                },
+              },
+              status,
+            );
+          }),
+      },
+      async (form, files) => {
+        const reference = await appeals.submit(form, files, state(ctx).locale, auditContext(ctx));
+        render(ctx, 'recovery/appeal-submitted.njk', { reference });
+      },
+    );
   });
 
   // The applicant follows the appeal with its reference number and the contact given (no enumeration).
@@ -248,9 +281,7 @@ export function recoveryRoutes(services: Pick<Services, 'recovery' | 'appeals' |
   // Looking at the page changes nothing (S-32); revealing a login name is a POST, audited.
   async function contactPage(ctx: Context, view: Record<string, unknown> = {}, status = 200): Promise<void> {
     const units = await recovery.unitsOfContact(consoleAccount(ctx).id);
-    render(ctx, 'recovery/contact-units.njk', {
-      csrf: csrfToken(ctx), units, done: ctx.query.done === 'password' ? String(ctx.query.unit ?? '') : undefined, ...view,
-    }, status);
+    render(ctx, 'recovery/contact-units.njk', { csrf: csrfToken(ctx), units, done: ctx.query.done === 'password' ? String(ctx.query.unit ?? '') : undefined, ...view }, status);
   }
 
   router.get('/account/unit-recovery', fresh, (ctx) => contactPage(ctx));

@@ -29,8 +29,42 @@ export const RECOVERY_LIMITS = {
 const PURPOSE: Record<RecoveryKind, CodePurpose> = { account: 'unit_recovery', password: 'unit_password_reset' };
 
 /** Mobile prefixes in use in mainland China, for stand-in numbers that look like any other. */
-const PREFIXES = ['130', '131', '132', '133', '134', '135', '136', '137', '138', '139', '150', '151', '152', '153', '155',
-  '156', '157', '158', '159', '166', '173', '176', '177', '178', '180', '181', '182', '183', '185', '186', '187', '188', '189', '199'];
+const PREFIXES = [
+  '130',
+  '131',
+  '132',
+  '133',
+  '134',
+  '135',
+  '136',
+  '137',
+  '138',
+  '139',
+  '150',
+  '151',
+  '152',
+  '153',
+  '155',
+  '156',
+  '157',
+  '158',
+  '159',
+  '166',
+  '173',
+  '176',
+  '177',
+  '178',
+  '180',
+  '181',
+  '182',
+  '183',
+  '185',
+  '186',
+  '187',
+  '188',
+  '189',
+  '199',
+];
 
 /** What the first step shows for a certificate: the same shape whether or not a unit exists (S-22). */
 export interface RecoveryPaths {
@@ -98,11 +132,7 @@ export class RecoveryService {
     const { certType, certNo } = this.deps.units.certificate(certTypeInput, certNoInput);
     const target = await recoveryStore.target(this.deps.db, certType, certNo);
     const reachable = target && target.unitActive && target.contactMobile;
-    return {
-      certType, certNo,
-      maskedMobile: maskMobile(reachable ? target.contactMobile! : this.#standIn(certType, certNo)),
-      appeal: !target?.verified,
-    };
+    return { certType, certNo, maskedMobile: maskMobile(reachable ? target.contactMobile! : this.#standIn(certType, certNo)), appeal: !target?.verified };
   }
 
   /** Step 2: a code to the common contact's mobile (or, with nobody to send to, the same answer and nothing sent). */
@@ -122,9 +152,10 @@ export class RecoveryService {
       return { challenge: decoy.challenge, maskedMobile: maskMobile(standIn) };
     }
     const issued = await this.deps.codes.issue({ purpose: PURPOSE[kind], subject: target.unitId, mobile: target.contactMobile, limitKey, locale, ip });
-    await this.deps.audit.record({ ...context, actingUnitId: target.unitId }, {
-      action: 'recovery.code_send', target: { type: 'unit', id: target.unitId }, detail: { kind, certType, certNo },
-    });
+    await this.deps.audit.record(
+      { ...context, actingUnitId: target.unitId },
+      { action: 'recovery.code_send', target: { type: 'unit', id: target.unitId }, detail: { kind, certType, certNo } },
+    );
     return { challenge: issued.challenge, maskedMobile: maskMobile(target.contactMobile) };
   }
 
@@ -133,18 +164,29 @@ export class RecoveryService {
    * failures per certificate and per IP. Runs `work` in the transaction that consumes the code, so a refusal inside
    * it (e.g. the new password contains the login name) leaves the code usable.
    */
-  async #withCode<T, P = undefined>(kind: RecoveryKind, certTypeInput: string, certNoInput: string, challenge: string, code: string, context: AuditContext,
-    work: (unit: Unit, tx: Transaction, prepared: P) => Promise<T>, prepare: () => Promise<P> = async () => undefined as P): Promise<T> {
+  async #withCode<T, P = undefined>(
+    kind: RecoveryKind,
+    certTypeInput: string,
+    certNoInput: string,
+    challenge: string,
+    code: string,
+    context: AuditContext,
+    work: (unit: Unit, tx: Transaction, prepared: P) => Promise<T>,
+    prepare: () => Promise<P> = async () => undefined as P,
+  ): Promise<T> {
     const { certType, certNo } = this.deps.units.certificate(certTypeInput, certNoInput);
     // Reserve before verify (S-26): the attempt is taken per certificate and per IP before the code is compared, so
     // parallel guesses count each; a locked request does no further work (no hash, no look-up).
     const certKey = `recovery:verify:cert:${certType}:${certNo}`;
-    const reservation = await this.deps.throttle.reserve([
-      { key: certKey, policy: RECOVERY_LIMITS.failuresPerCertificate, resetOnSuccess: true },
-      { key: `recovery:verify:ip:${context.ip ?? 'unknown'}`, policy: RECOVERY_LIMITS.failuresPerIp },
-    ], 'too_many_requests');
+    const reservation = await this.deps.throttle.reserve(
+      [
+        { key: certKey, policy: RECOVERY_LIMITS.failuresPerCertificate, resetOnSuccess: true },
+        { key: `recovery:verify:ip:${context.ip ?? 'unknown'}`, policy: RECOVERY_LIMITS.failuresPerIp },
+      ],
+      'too_many_requests',
+    );
     const target = await this.#reachable(certType, certNo);
-    const unit = target && await this.deps.units.byId(target.unitId);
+    const unit = target && (await this.deps.units.byId(target.unitId));
     try {
       if (!unit) throw new AppError('code_invalid', { field: 'code' });
       await this.deps.codes.check(challenge, PURPOSE[kind], unit.id, code.trim());
@@ -158,7 +200,10 @@ export class RecoveryService {
     } catch (error) {
       if (error instanceof AppError && error.code === 'code_invalid') {
         await this.deps.audit.record(unit ? { ...context, actingUnitId: unit.id } : context, {
-          action: 'recovery.code_verify', outcome: 'failure', target: unit ? { type: 'unit', id: unit.id } : undefined, detail: { kind, certType, certNo },
+          action: 'recovery.code_verify',
+          outcome: 'failure',
+          target: unit ? { type: 'unit', id: unit.id } : undefined,
+          detail: { kind, certType, certNo },
         });
       }
       throw error;
@@ -168,9 +213,11 @@ export class RecoveryService {
   /** 账号找回 through the common contact (R-R1): a valid code reveals the unit's login name. */
   async revealAccount(certType: string, certNo: string, challenge: string, code: string, context: AuditContext): Promise<Unit> {
     return this.#withCode('account', certType, certNo, challenge, code, context, async (found, tx) => {
-      await this.deps.audit.record({ ...context, actingUnitId: found.id }, {
-        action: 'recovery.account_reveal', target: { type: 'unit', id: found.id }, detail: { path: 'contact_code' },
-      }, tx);
+      await this.deps.audit.record(
+        { ...context, actingUnitId: found.id },
+        { action: 'recovery.account_reveal', target: { type: 'unit', id: found.id }, detail: { path: 'contact_code' } },
+        tx,
+      );
       return found;
     });
   }
@@ -183,15 +230,26 @@ export class RecoveryService {
     assertNewPassword(password, confirm);
     // The hash is made only once the code is right (S-28: a locked or wrong request costs no argon2), outside the
     // transaction (the embedded database has one connection).
-    const unit = await this.#withCode('password', certType, certNo, challenge, code, context, async (found, tx, hash) => {
-      assertNewPassword(password, confirm, { loginName: found.loginName });
-      await this.deps.units.setPasswordHash(tx, found.id, hash, this.#now());
-      await this.deps.audit.record({ ...context, actingUnitId: found.id }, {
-        action: 'unit.password_reset', target: { type: 'unit', id: found.id }, detail: { path: 'contact_code' },
-      }, tx);
-      await this.#endSessions(found, tx);
-      return found;
-    }, () => this.deps.hasher.hash(password));
+    const unit = await this.#withCode(
+      'password',
+      certType,
+      certNo,
+      challenge,
+      code,
+      context,
+      async (found, tx, hash) => {
+        assertNewPassword(password, confirm, { loginName: found.loginName });
+        await this.deps.units.setPasswordHash(tx, found.id, hash, this.#now());
+        await this.deps.audit.record(
+          { ...context, actingUnitId: found.id },
+          { action: 'unit.password_reset', target: { type: 'unit', id: found.id }, detail: { path: 'contact_code' } },
+          tx,
+        );
+        await this.#endSessions(found, tx);
+        return found;
+      },
+      () => this.deps.hasher.hash(password),
+    );
     await this.#afterReset(unit);
     return unit;
   }
@@ -225,9 +283,10 @@ export class RecoveryService {
    */
   async revealToContact(personId: string, unitId: string, context: AuditContext): Promise<Unit> {
     const unit = await this.#asContact(personId, unitId);
-    await this.deps.audit.record({ ...context, actingUnitId: unit.id }, {
-      action: 'recovery.account_reveal', target: { type: 'unit', id: unit.id }, detail: { path: 'contact_console' },
-    });
+    await this.deps.audit.record(
+      { ...context, actingUnitId: unit.id },
+      { action: 'recovery.account_reveal', target: { type: 'unit', id: unit.id }, detail: { path: 'contact_console' } },
+    );
     return unit;
   }
 
@@ -240,9 +299,11 @@ export class RecoveryService {
       const current = await this.deps.bindings.contactOf(unitId, tx, true);
       if (current?.personId !== personId) throw new AppError('not_found');
       await this.deps.units.setPasswordHash(tx, unitId, hash, this.#now());
-      await this.deps.audit.record({ ...context, actingUnitId: unitId }, {
-        action: 'unit.password_reset', target: { type: 'unit', id: unitId }, detail: { path: 'contact_console' },
-      }, tx);
+      await this.deps.audit.record(
+        { ...context, actingUnitId: unitId },
+        { action: 'unit.password_reset', target: { type: 'unit', id: unitId }, detail: { path: 'contact_console' } },
+        tx,
+      );
       await this.#endSessions(unit, tx);
     });
     await this.#afterReset(unit);

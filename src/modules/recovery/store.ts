@@ -82,8 +82,11 @@ function toAppeal(row: AppealRow): Appeal {
 }
 
 /** An appeal as filed: its fields known at filing (the applicant's account only for a takeover), where from and when. */
-export type NewAppeal = Pick<Appeal, 'id' | 'reference' | 'kind' | 'certType' | 'certNo' | 'unitId' | 'applicantName' | 'contactChannel' | 'contact' | 'locale'>
-  & { applicantAccount?: string | null; ip: string | null; at: Date };
+export type NewAppeal = Pick<Appeal, 'id' | 'reference' | 'kind' | 'certType' | 'certNo' | 'unitId' | 'applicantName' | 'contactChannel' | 'contact' | 'locale'> & {
+  applicantAccount?: string | null;
+  ip: string | null;
+  at: Date;
+};
 
 export interface NewDocument extends AppealDocumentInfo {
   content: Buffer;
@@ -96,8 +99,13 @@ const DECIDABLE = sqlStates([...new Set([...APPEAL_TRANSITIONS.approve.from, ...
 export const recoveryStore = {
   async target(db: Queryable, certType: CertType, certNo: string): Promise<RecoveryTarget | undefined> {
     const { rows } = await db.query<{
-      id: string; login_name: string; verified_at: Date | null; status: string;
-      mobile: string | null; mobile_verified_at: Date | null; person_status: string | null;
+      id: string;
+      login_name: string;
+      verified_at: Date | null;
+      status: string;
+      mobile: string | null;
+      mobile_verified_at: Date | null;
+      person_status: string | null;
     }>(
       `SELECT u.id, u.login_name, u.verified_at, u.status, p.mobile, p.mobile_verified_at, p.status AS person_status
        FROM unit u
@@ -110,7 +118,10 @@ export const recoveryStore = {
     if (!row) return undefined;
     const reachable = row.mobile && row.mobile_verified_at && row.person_status === 'active';
     return {
-      unitId: row.id, loginName: row.login_name, verified: row.verified_at !== null, unitActive: row.status === 'active',
+      unitId: row.id,
+      loginName: row.login_name,
+      verified: row.verified_at !== null,
+      unitActive: row.status === 'active',
       contactMobile: reachable ? row.mobile! : undefined,
     };
   },
@@ -119,8 +130,21 @@ export const recoveryStore = {
     await db.query(
       `INSERT INTO appeal (id, reference, kind, cert_type, cert_no, unit_id, applicant_name, contact_channel, contact, locale, submitted_ip, created_at, applicant_account)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-      [appeal.id, appeal.reference, appeal.kind, appeal.certType, appeal.certNo, appeal.unitId, appeal.applicantName,
-        appeal.contactChannel, appeal.contact, appeal.locale, appeal.ip, appeal.at, appeal.applicantAccount ?? null],
+      [
+        appeal.id,
+        appeal.reference,
+        appeal.kind,
+        appeal.certType,
+        appeal.certNo,
+        appeal.unitId,
+        appeal.applicantName,
+        appeal.contactChannel,
+        appeal.contact,
+        appeal.locale,
+        appeal.ip,
+        appeal.at,
+        appeal.applicantAccount ?? null,
+      ],
     );
   },
 
@@ -163,7 +187,8 @@ export const recoveryStore = {
 
   async documents(db: Queryable, appealId: string): Promise<AppealDocumentInfo[]> {
     const { rows } = await db.query<{ id: string; seq: number; filename: string; content_type: string; size: number; sha256: string }>(
-      'SELECT id, seq, filename, content_type, size, sha256 FROM appeal_document WHERE appeal_id = $1 ORDER BY seq', [appealId],
+      'SELECT id, seq, filename, content_type, size, sha256 FROM appeal_document WHERE appeal_id = $1 ORDER BY seq',
+      [appealId],
     );
     return rows.map((row) => ({ id: row.id, seq: row.seq, filename: row.filename, contentType: row.content_type, size: row.size, sha256: row.sha256 }));
   },
@@ -171,14 +196,19 @@ export const recoveryStore = {
   async documentContent(db: Queryable, appealId: string, documentId: string): Promise<(AppealDocumentInfo & { content: Buffer }) | undefined> {
     if (!isUuid(appealId) || !isUuid(documentId)) return undefined;
     const { rows } = await db.query<{ id: string; seq: number; filename: string; content_type: string; size: number; sha256: string; content: Buffer }>(
-      'SELECT id, seq, filename, content_type, size, sha256, content FROM appeal_document WHERE appeal_id = $1 AND id = $2', [appealId, documentId],
+      'SELECT id, seq, filename, content_type, size, sha256, content FROM appeal_document WHERE appeal_id = $1 AND id = $2',
+      [appealId, documentId],
     );
     const row = rows[0];
     return row && { id: row.id, seq: row.seq, filename: row.filename, contentType: row.content_type, size: row.size, sha256: row.sha256, content: row.content };
   },
 
   /** pending → approved | rejected; returns the rows changed (0: not pending any more). */
-  async decide(db: Queryable, id: string, decision: { status: 'approved' | 'rejected'; operatorId: string; note: string | null; linkHmac: string | null; linkExpiresAt: Date | null; at: Date }): Promise<number> {
+  async decide(
+    db: Queryable,
+    id: string,
+    decision: { status: 'approved' | 'rejected'; operatorId: string; note: string | null; linkHmac: string | null; linkExpiresAt: Date | null; at: Date },
+  ): Promise<number> {
     const { rowCount } = await db.query(
       `UPDATE appeal SET status = $2, decided_by = $3, decision_note = $4, link_hmac = $5, link_expires_at = $6, decided_at = $7
        WHERE id = $1 AND status IN ${DECIDABLE}`,

@@ -18,7 +18,13 @@ export function personLabel(person: { loginName: string; legalName?: string | nu
 }
 
 /** The identity bar of the page frame for a signed-in person (with the unit acted for), unit account or operator. */
-export async function identityOf(services: IdentityServices, kind: FrameIdentity['kind'], id: string, sessionUid?: string, locale: Locale = 'zh-CN'): Promise<FrameIdentity | undefined> {
+export async function identityOf(
+  services: IdentityServices,
+  kind: FrameIdentity['kind'],
+  id: string,
+  sessionUid?: string,
+  locale: Locale = 'zh-CN',
+): Promise<FrameIdentity | undefined> {
   if (kind === 'person') {
     const person = await services.persons.byId(id);
     if (!person) return undefined;

@@ -21,7 +21,9 @@ export function codeState(code: { usedAt: Date | null; invalidatedAt: Date | nul
 }
 
 /** SQL: no transition has ended the code (it may still have expired). */
-export const CODE_UNSETTLED_SQL = Object.values(CODE_TRANSITIONS).map((transition) => `${transition.column} IS NULL`).join(' AND ');
+export const CODE_UNSETTLED_SQL = Object.values(CODE_TRANSITIONS)
+  .map((transition) => `${transition.column} IS NULL`)
+  .join(' AND ');
 
 /** SQL: the code is live at the time in the parameter `at` (for example `$2`). */
 export function codeLiveSql(at: string): string {

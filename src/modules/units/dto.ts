@@ -11,7 +11,9 @@ import { CERT_NO_MAX, CERT_TYPES, UNIT_NAME } from './certificates.js';
 const UNIT_NAME_INVALID = fieldCode('unit_name_invalid');
 /** The unit name of the general form (unverified units) and of the dedicated name change (R-U4). */
 export class UnitNameDto {
-  @IsString(UNIT_NAME_INVALID) @MinLength(UNIT_NAME.min, UNIT_NAME_INVALID) @MaxLength(UNIT_NAME.max, UNIT_NAME_INVALID)
+  @IsString(UNIT_NAME_INVALID)
+  @MinLength(UNIT_NAME.min, UNIT_NAME_INVALID)
+  @MaxLength(UNIT_NAME.max, UNIT_NAME_INVALID)
   name!: string;
 }
 
@@ -23,7 +25,8 @@ export class UnitRegistrationDto extends UnitNameDto {
   @TextField(CERT_NO_MAX)
   certNo!: string;
 
-  @IsString() @MaxLength(LOGIN_NAME_MAX, fieldCode('login_name_invalid'))
+  @IsString()
+  @MaxLength(LOGIN_NAME_MAX, fieldCode('login_name_invalid'))
   loginName!: string;
 
   @NewPassword()
@@ -42,13 +45,20 @@ const VALIDITY_INVALID = fieldCode('binding_validity_invalid');
 
 /** New permissions and validity of a handler (R-B3). */
 export class ScopesDto {
-  @IsArray() @ArrayMaxSize(50) @IsString({ each: true }) @MaxLength(64, { each: true })
+  @IsArray()
+  @ArrayMaxSize(50)
+  @IsString({ each: true })
+  @MaxLength(64, { each: true })
   scopes!: string[];
 
-  @IsOptional() @IsString(VALIDITY_INVALID) @Matches(DATE_OR_EMPTY, VALIDITY_INVALID)
+  @IsOptional()
+  @IsString(VALIDITY_INVALID)
+  @Matches(DATE_OR_EMPTY, VALIDITY_INVALID)
   validFrom?: string;
 
-  @IsOptional() @IsString(VALIDITY_INVALID) @Matches(DATE_OR_EMPTY, VALIDITY_INVALID)
+  @IsOptional()
+  @IsString(VALIDITY_INVALID)
+  @Matches(DATE_OR_EMPTY, VALIDITY_INVALID)
   validUntil?: string;
 }
 

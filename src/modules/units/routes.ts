@@ -29,7 +29,10 @@ export function scopesOf(ctx: Context): string[] {
  * The unit console (C-UI4, R-U4, R-U5): unit information, 子账户信息 (bindings), verification, password, log.
  * Every query is scoped by the signed-in unit (S-45); sensitive actions need a recent sign-in (S-34).
  */
-export function unitRoutes(services: Pick<Services, 'units' | 'bindings' | 'verification' | 'audit' | 'catalog' | 'config'> & IdentityServices & DescribeLookups, requireAccount: RequireAccount): Router {
+export function unitRoutes(
+  services: Pick<Services, 'units' | 'bindings' | 'verification' | 'audit' | 'catalog' | 'config'> & IdentityServices & DescribeLookups,
+  requireAccount: RequireAccount,
+): Router {
   const router = new Router({ prefix: '/unit' });
   const { units, bindings, verification, audit, catalog, config } = services;
   // S-27 / S-34: each sensitive route names its entry of the one table shared with the management API.
@@ -40,16 +43,24 @@ export function unitRoutes(services: Pick<Services, 'units' | 'bindings' | 'veri
   const unitId = (ctx: Context) => consoleAccount(ctx).id;
   const actor = (ctx: Context) => auditContext(ctx, { type: 'unit', id: unitId(ctx) }, unitId(ctx));
   const me = async (ctx: Context) => assertFound(await units.byId(unitId(ctx)));
-  const businesses = (ctx: Context) => catalog.businesses.map((business) => ({
-    scope: business.scope, name: business.name[state(ctx).locale], requiresVerifiedUnit: business.requiresVerifiedUnit,
-  }));
+  const businesses = (ctx: Context) =>
+    catalog.businesses.map((business) => ({ scope: business.scope, name: business.name[state(ctx).locale], requiresVerifiedUnit: business.requiresVerifiedUnit }));
 
   async function home(ctx: Context, view: Record<string, unknown> = {}, status = 200): Promise<void> {
     const unit = await me(ctx);
-    render(ctx, 'unit/index.njk', {
-      csrf: csrfToken(ctx), unit, certTypes: CERT_TYPES, history: await units.nameHistory(unit.id),
-      done: typeof ctx.query.done === 'string' ? ctx.query.done : undefined, ...view,
-    }, status);
+    render(
+      ctx,
+      'unit/index.njk',
+      {
+        csrf: csrfToken(ctx),
+        unit,
+        certTypes: CERT_TYPES,
+        history: await units.nameHistory(unit.id),
+        done: typeof ctx.query.done === 'string' ? ctx.query.done : undefined,
+        ...view,
+      },
+      status,
+    );
   }
 
   router.get('/', (ctx) => home(ctx));
@@ -75,12 +86,21 @@ export function unitRoutes(services: Pick<Services, 'units' | 'bindings' | 'veri
     // 50 a page like the log: a unit may have thousands of handlers (issue #15, Q-P6).
     const page = pageNumber(ctx);
     const list = await bindings.pageForUnit(unitId(ctx), page, AUDIT_PAGE_SIZE);
-    render(ctx, 'unit/bindings.njk', {
-      csrf: csrfToken(ctx), unit: await me(ctx), businesses: businesses(ctx),
-      bindings: list.bindings.map((binding) => ({ ...binding, mobile: binding.person ? maskMobile(binding.person.mobile) : '' })),
-      page, paging: auditPaging(ctx, page, list.hasNext),
-      done: typeof ctx.query.done === 'string' ? ctx.query.done : undefined, ...view,
-    }, status);
+    render(
+      ctx,
+      'unit/bindings.njk',
+      {
+        csrf: csrfToken(ctx),
+        unit: await me(ctx),
+        businesses: businesses(ctx),
+        bindings: list.bindings.map((binding) => ({ ...binding, mobile: binding.person ? maskMobile(binding.person.mobile) : '' })),
+        page,
+        paging: auditPaging(ctx, page, list.hasNext),
+        done: typeof ctx.query.done === 'string' ? ctx.query.done : undefined,
+        ...view,
+      },
+      status,
+    );
   }
 
   router.get('/bindings', fresh('unit.bindings_list'), (ctx) => subaccounts(ctx));
@@ -104,8 +124,14 @@ export function unitRoutes(services: Pick<Services, 'units' | 'bindings' | 'veri
   function confirmStep(ctx: Context, step: 'unbind' | 'contact', bindingId: string, body: Record<string, string>, more: Record<string, unknown>): void {
     const locale = state(ctx).locale;
     render(ctx, 'confirm.njk', {
-      frame: 'unit/layout.njk', csrf: csrfToken(ctx), action: `/unit/bindings/${bindingId}/${step}`, cancel: '/unit/bindings',
-      title: translate(locale, `confirm.${step}_title`), submit: translate(locale, `confirm.${step}_submit`), body: translate(locale, `confirm.${step}_body`, body), ...more,
+      frame: 'unit/layout.njk',
+      csrf: csrfToken(ctx),
+      action: `/unit/bindings/${bindingId}/${step}`,
+      cancel: '/unit/bindings',
+      title: translate(locale, `confirm.${step}_title`),
+      submit: translate(locale, `confirm.${step}_submit`),
+      body: translate(locale, `confirm.${step}_body`, body),
+      ...more,
     });
   }
 
@@ -114,9 +140,18 @@ export function unitRoutes(services: Pick<Services, 'units' | 'bindings' | 'veri
     const { binding, person } = await ownBinding(ctx);
     if (binding.role === 'contact') throw new AppError('binding_contact_cannot_be_unbound');
     const locale = state(ctx).locale;
-    confirmStep(ctx, 'unbind', binding.id, { person, unit: unit.name }, {
-      facts: [{ label: translate(locale, 'unit.person'), value: person }, { label: translate(locale, 'unit.role'), value: translate(locale, `unit.role.${binding.role}`) }],
-    });
+    confirmStep(
+      ctx,
+      'unbind',
+      binding.id,
+      { person, unit: unit.name },
+      {
+        facts: [
+          { label: translate(locale, 'unit.person'), value: person },
+          { label: translate(locale, 'unit.role'), value: translate(locale, `unit.role.${binding.role}`) },
+        ],
+      },
+    );
   });
 
   router.get('/bindings/:id/contact', fresh('unit.contact'), async (ctx) => {
@@ -125,15 +160,21 @@ export function unitRoutes(services: Pick<Services, 'units' | 'bindings' | 'veri
     if (binding.role === 'contact' || binding.effective !== 'active') throw new AppError('binding_contact_must_be_active');
     const current = await bindings.contactPerson(unitId(ctx));
     const locale = state(ctx).locale;
-    confirmStep(ctx, 'contact', binding.id, { person, unit: unit.name, previous: current ? personLabel(current, locale) : '' }, {
-      facts: [{ label: translate(locale, 'unit.person'), value: person }],
-      // The permissions stay as they are unless changed here (R-B5: the contact change is a change of role).
-      hidden: { scopesShown: '1' },
-      scopeChoices: {
-        legend: translate(locale, 'unit.contact_scopes'),
-        options: businesses(ctx).map((business) => ({ ...business, checked: binding.scopes.includes(business.scope) })),
+    confirmStep(
+      ctx,
+      'contact',
+      binding.id,
+      { person, unit: unit.name, previous: current ? personLabel(current, locale) : '' },
+      {
+        facts: [{ label: translate(locale, 'unit.person'), value: person }],
+        // The permissions stay as they are unless changed here (R-B5: the contact change is a change of role).
+        hidden: { scopesShown: '1' },
+        scopeChoices: {
+          legend: translate(locale, 'unit.contact_scopes'),
+          options: businesses(ctx).map((business) => ({ ...business, checked: binding.scopes.includes(business.scope) })),
+        },
       },
-    });
+    );
   });
 
   router.post('/bindings/:id/unbind', parseBody(), verifyCsrf(), fresh('unit.unbind'), async (ctx) => {
@@ -186,8 +227,12 @@ export function unitRoutes(services: Pick<Services, 'units' | 'bindings' | 'veri
     const entries = await audit.list({ ...filter, actingUnitId: unitId(ctx) });
     const locale = state(ctx).locale;
     render(ctx, 'unit/audit.njk', {
-      unit: await me(ctx), entries: await describeEntries(services, entries.slice(0, AUDIT_PAGE_SIZE), locale, false),
-      query, actions: auditActions(locale), page: query.page, paging: auditPaging(ctx, query.page, entries.length > AUDIT_PAGE_SIZE),
+      unit: await me(ctx),
+      entries: await describeEntries(services, entries.slice(0, AUDIT_PAGE_SIZE), locale, false),
+      query,
+      actions: auditActions(locale),
+      page: query.page,
+      paging: auditPaging(ctx, query.page, entries.length > AUDIT_PAGE_SIZE),
     });
   });
 

@@ -154,14 +154,14 @@ export class UnitService {
     const valid = await this.deps.signIn.check('unit', found, loginName, password, context.ip);
     if (!found || !valid) {
       await this.deps.audit.record(found ? { ...context, actor: { type: 'unit', id: found.id }, actingUnitId: found.id } : context, {
-        action: 'unit.sign_in', outcome: 'failure', target: found ? { type: 'unit', id: found.id } : undefined,
+        action: 'unit.sign_in',
+        outcome: 'failure',
+        target: found ? { type: 'unit', id: found.id } : undefined,
       });
       throw new AppError('credentials_invalid', { field: 'password' });
     }
     if (found.status !== 'active') throw new AppError('account_disabled');
-    await this.deps.audit.record({ ...context, actor: { type: 'unit', id: found.id }, actingUnitId: found.id }, {
-      action: 'unit.sign_in', target: { type: 'unit', id: found.id },
-    });
+    await this.deps.audit.record({ ...context, actor: { type: 'unit', id: found.id }, actingUnitId: found.id }, { action: 'unit.sign_in', target: { type: 'unit', id: found.id } });
     const { passwordHash: _hash, ...unit } = found;
     return unit;
   }
@@ -190,7 +190,13 @@ export class UnitService {
    * A name change in one transaction on the locked unit: `proceed` refuses (throws) or skips (false) it; a change
    * is renamed, kept in the history and audited as `action`.
    */
-  private async changeName(unitId: string, nameInput: string, context: AuditContext, action: 'unit.update' | 'unit.name_change', proceed: (unit: Unit, name: string) => boolean): Promise<void> {
+  private async changeName(
+    unitId: string,
+    nameInput: string,
+    context: AuditContext,
+    action: 'unit.update' | 'unit.name_change',
+    proceed: (unit: Unit, name: string) => boolean,
+  ): Promise<void> {
     const name = normalizeUnitName(nameInput);
     if (!name) throw new AppError('unit_name_invalid', { field: 'name' });
     await this.deps.db.transaction(async (tx) => {
@@ -225,7 +231,11 @@ export class UnitService {
     await this.deps.db.transaction(async (tx) => {
       const updated = await unitStore.setStatus(tx, unitId, status, this.#now());
       assertThat(updated === 1, 'not_found');
-      await this.deps.audit.record({ ...context, actingUnitId: unitId }, { action: status === 'disabled' ? 'unit.disable' : 'unit.enable', target: { type: 'unit', id: unitId } }, tx);
+      await this.deps.audit.record(
+        { ...context, actingUnitId: unitId },
+        { action: status === 'disabled' ? 'unit.disable' : 'unit.enable', target: { type: 'unit', id: unitId } },
+        tx,
+      );
       // Revocation inside the state change (S-24, S-56).
       if (status === 'disabled') {
         await this.deps.revoker.revokeAllForUnit(tx, unitId);

@@ -115,9 +115,7 @@ export const unitStore = {
   },
 
   async credentialsFor(db: Queryable, loginName: string): Promise<(Unit & { passwordHash: string }) | undefined> {
-    const { rows } = await db.query<Row & { password_hash: string }>(
-      `SELECT ${COLUMNS}, password_hash FROM unit WHERE lower(login_name) = lower($1)`, [loginName],
-    );
+    const { rows } = await db.query<Row & { password_hash: string }>(`SELECT ${COLUMNS}, password_hash FROM unit WHERE lower(login_name) = lower($1)`, [loginName]);
     const row = rows[0];
     return row && { ...toUnit(row), passwordHash: row.password_hash };
   },
@@ -137,15 +135,13 @@ export const unitStore = {
   },
 
   async addNameHistory(db: Queryable, id: string, oldName: string, newName: string, changedBy: string, at: Date): Promise<void> {
-    await db.query(
-      'INSERT INTO unit_name_history (unit_id, old_name, new_name, changed_at, changed_by) VALUES ($1, $2, $3, $4, $5)',
-      [id, oldName, newName, at, changedBy],
-    );
+    await db.query('INSERT INTO unit_name_history (unit_id, old_name, new_name, changed_at, changed_by) VALUES ($1, $2, $3, $4, $5)', [id, oldName, newName, at, changedBy]);
   },
 
   async nameHistory(db: Queryable, id: string): Promise<{ oldName: string; newName: string; changedAt: Date }[]> {
     const { rows } = await db.query<{ old_name: string; new_name: string; changed_at: Date }>(
-      'SELECT old_name, new_name, changed_at FROM unit_name_history WHERE unit_id = $1 ORDER BY changed_at DESC, id DESC', [id],
+      'SELECT old_name, new_name, changed_at FROM unit_name_history WHERE unit_id = $1 ORDER BY changed_at DESC, id DESC',
+      [id],
     );
     return rows.map((row) => ({ oldName: row.old_name, newName: row.new_name, changedAt: row.changed_at }));
   },
@@ -155,9 +151,7 @@ export const unitStore = {
   },
 
   async markVerified(db: Queryable, id: string, by: string, at: Date): Promise<number> {
-    const { rowCount } = await db.query(
-      'UPDATE unit SET verified_at = $3, verified_by = $2, updated_at = $3 WHERE id = $1 AND verified_at IS NULL', [id, by, at],
-    );
+    const { rowCount } = await db.query('UPDATE unit SET verified_at = $3, verified_by = $2, updated_at = $3 WHERE id = $1 AND verified_at IS NULL', [id, by, at]);
     return rowCount;
   },
 

@@ -104,7 +104,13 @@ export class UnitVerification {
     );
     const at = this.#now();
     return rows.map((row) => ({
-      id: row.id, hint: row.hint, issuedAt: row.issued_at, expiresAt: row.expires_at, attempts: row.attempts, state: this.state(row, at), usedAt: row.used_at,
+      id: row.id,
+      hint: row.hint,
+      issuedAt: row.issued_at,
+      expiresAt: row.expires_at,
+      attempts: row.attempts,
+      state: this.state(row, at),
+      usedAt: row.used_at,
     }));
   }
 
@@ -140,10 +146,11 @@ export class UnitVerification {
     }
     await reservation.succeeded();
     await this.deps.db.transaction(async (tx) => {
-      const used = await tx.query(
-        `UPDATE unit_verification_code SET used_at = $2, used_by = $3 WHERE id = $1 AND ${CODE_UNSETTLED_SQL}`,
-        [live.id, at, `${context.actor.type}:${context.actor.id ?? ''}`],
-      );
+      const used = await tx.query(`UPDATE unit_verification_code SET used_at = $2, used_by = $3 WHERE id = $1 AND ${CODE_UNSETTLED_SQL}`, [
+        live.id,
+        at,
+        `${context.actor.type}:${context.actor.id ?? ''}`,
+      ]);
       if (used.rowCount !== 1) throw new AppError('unit_code_invalid', { field: 'code' });
       await unitStore.markVerified(tx, unitId, `${context.actor.type}:${context.actor.id ?? ''}`, at);
       await this.deps.events.emit(tx, 'unit.verified', { unitId });

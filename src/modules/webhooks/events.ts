@@ -9,8 +9,15 @@ export const WEBHOOK_JOB = 'webhook';
 
 /** The event types of the webhooks (the same list as the RP kit's `EVENT_TYPES`, packages/rp-kit/src/events.ts). */
 export const EVENT_TYPES = [
-  'binding.created', 'binding.accepted', 'binding.declined', 'binding.removed', 'binding.permissions_changed', 'binding.expired',
-  'unit.verified', 'unit.renamed', 'person.disabled',
+  'binding.created',
+  'binding.accepted',
+  'binding.declined',
+  'binding.removed',
+  'binding.permissions_changed',
+  'binding.expired',
+  'unit.verified',
+  'unit.renamed',
+  'person.disabled',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
@@ -34,7 +41,11 @@ interface WebhookJobPayload {
  * client with a webhook. A client without `webhooks` receives nothing.
  */
 export class WebhookEvents {
-  constructor(private readonly jobs: Jobs, private readonly catalog: ClientCatalog, private readonly now: () => Date) {}
+  constructor(
+    private readonly jobs: Jobs,
+    private readonly catalog: ClientCatalog,
+    private readonly now: () => Date,
+  ) {}
 
   recipients(type: EventType, scopes: readonly string[] = []): string[] {
     return this.catalog.clients

@@ -150,15 +150,16 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
   // The one pool of this database: every statement, in a transaction or not, runs on it (`run` below). TypeORM
   // is kept for its migrations and gets this same pool through its public `driver` option, so that PGlite's
   // single connection is never opened twice and nothing reaches into TypeORM's internals.
-  const pool = new pg.Pool({
-    ...connection,
-    application_name: options.applicationName ?? 'unit-oidc-provider',
-    connectionTimeoutMillis: 5000,
-  });
+  const pool = new pg.Pool({ ...connection, application_name: options.applicationName ?? 'unit-oidc-provider', connectionTimeoutMillis: 5000 });
   pool.on('error', (error) => options.onPoolError?.(error));
   const dataSource = new DataSource({
     type: 'postgres',
-    driver: { ...pg, Pool: function SharedPool() { return pool; } },
+    driver: {
+      ...pg,
+      Pool: function SharedPool() {
+        return pool;
+      },
+    },
     // Data access is explicit SQL in each module's store; TypeORM applies the migrations.
     entities: [],
     migrations,
@@ -223,9 +224,10 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
       previous = next.catch(() => undefined);
       return next;
     };
-    const rollback = () => run(client, 'ROLLBACK').catch((error: Error) => {
-      broken = error;
-    });
+    const rollback = () =>
+      run(client, 'ROLLBACK').catch((error: Error) => {
+        broken = error;
+      });
     try {
       await run(client, 'BEGIN');
     } catch (error) {
@@ -291,7 +293,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
       // Anything the request left running (a promise not awaited) goes back to the pool, never to a finished
       // transaction.
       ambient.open = false;
-      const transaction = opened && await opened.catch(() => undefined);
+      const transaction = opened && (await opened.catch(() => undefined));
       if (transaction) {
         for (const hook of hooks) transaction.tx.afterCommit(hook);
         await transaction.end(commit);
@@ -355,7 +357,10 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
       const timeout = new Promise<boolean>((resolve) => {
         timer = setTimeout(() => resolve(false), timeoutMs);
       });
-      const probe = run(pool, 'SELECT 1').then(() => true, () => false);
+      const probe = run(pool, 'SELECT 1').then(
+        () => true,
+        () => false,
+      );
       try {
         return await Promise.race([probe, timeout]);
       } finally {
@@ -367,7 +372,10 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
       closed = true;
       unregisterPool();
       // TypeORM ends the pool it was given.
-      await dataSource.destroy().catch(() => pool.end()).catch(() => undefined);
+      await dataSource
+        .destroy()
+        .catch(() => pool.end())
+        .catch(() => undefined);
       await embedded?.stop();
     },
   };
@@ -433,7 +441,7 @@ export async function assertSessionPooling(db: Database): Promise<void> {
   try {
     await first.connect();
     await second.connect();
-    const pid = async (runner: QueryRunner) => String((await runner.query('SELECT pg_backend_pid() AS pid') as { pid: number }[])[0]?.pid);
+    const pid = async (runner: QueryRunner) => String(((await runner.query('SELECT pg_backend_pid() AS pid')) as { pid: number }[])[0]?.pid);
     const a = await pid(first);
     const b = await pid(second);
     if (a === b) {

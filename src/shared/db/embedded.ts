@@ -42,9 +42,7 @@ function acquireDirectoryLock(dir: string): () => void {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const holder = Number(fs.readFileSync(lockFile, 'utf8').trim());
       if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && processAlive(holder)) {
-        throw new ConfigError(
-          `the embedded database in ${dir} is in use by process ${holder}; stop it, or set DATABASE_URL to share a PostgreSQL server between instances`,
-        );
+        throw new ConfigError(`the embedded database in ${dir} is in use by process ${holder}; stop it, or set DATABASE_URL to share a PostgreSQL server between instances`);
       }
       fs.rmSync(lockFile, { force: true }); // left by a process that is gone
     }

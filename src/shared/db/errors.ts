@@ -6,5 +6,5 @@ export function uniqueViolation(error: unknown): string | undefined {
   // From a transaction (TypeORM wraps the driver's error) or a plain statement (the driver's error itself).
   const outer = error as { code?: string; constraint?: string; driverError?: { code?: string; constraint?: string } };
   const driver = outer.driverError ?? outer;
-  return driver.code === '23505' ? driver.constraint ?? 'unique' : undefined;
+  return driver.code === '23505' ? (driver.constraint ?? 'unique') : undefined;
 }

@@ -40,7 +40,10 @@ export function validCidr(text: string): boolean {
 export function clientIp(trust: TrustProxy, peer: string, forwardedFor: string | undefined, cidrs?: net.BlockList): string {
   const socket = normalise(peer);
   if (!trust) return socket;
-  const forwarded = (forwardedFor ?? '').split(',').map(normalise).filter((entry) => entry !== '');
+  const forwarded = (forwardedFor ?? '')
+    .split(',')
+    .map(normalise)
+    .filter((entry) => entry !== '');
   const chain = [...forwarded, socket];
   if ('hops' in trust) return chain[Math.max(0, chain.length - 1 - trust.hops)] ?? socket;
   const list = cidrs ?? blockList(trust.cidrs);

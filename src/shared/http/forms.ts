@@ -34,7 +34,7 @@ export function parseBody(): Middleware {
  */
 export function formFields<K extends string>(ctx: Context, names: readonly K[], max = 256): Record<K, string> {
   const body = (ctx.request as { body?: unknown }).body;
-  const source = body && typeof body === 'object' && !Array.isArray(body) ? body as Record<string, unknown> : {};
+  const source = body && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
   const out = {} as Record<K, string>;
   for (const name of names) {
     const value = source[name];

@@ -54,8 +54,7 @@ export async function startMetricsServer(config: MetricsConfig & { port: number 
       return;
     }
     if (!authorized(req.headers.authorization, config.token)) {
-      res.writeHead(401, { 'www-authenticate': CHALLENGE, 'content-type': 'text/plain; charset=utf-8' })
-        .end('metrics require Authorization: Bearer <METRICS_TOKEN>\n');
+      res.writeHead(401, { 'www-authenticate': CHALLENGE, 'content-type': 'text/plain; charset=utf-8' }).end('metrics require Authorization: Bearer <METRICS_TOKEN>\n');
       return;
     }
     scrape().then(
@@ -71,9 +70,10 @@ export async function startMetricsServer(config: MetricsConfig & { port: number 
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

@@ -58,7 +58,7 @@ export function rememberLocale(ctx: Context, locale: Locale): void {
 }
 
 function wantsJson(ctx: Context): boolean {
-  return ctx.path.startsWith('/api/') || (ctx.accepts('html', 'json') === 'json');
+  return ctx.path.startsWith('/api/') || ctx.accepts('html', 'json') === 'json';
 }
 
 /**
@@ -77,10 +77,14 @@ export function setRetryAfter(ctx: Context, status: number, params: Record<strin
  * language, the field (and for a validation error every failing field) and the request id. `error` repeats the
  * code for the clients and tests written against the first version of the API.
  */
-export function errorBody(ctx: Context, code: string, message: string, field?: string, fields: readonly { field: string; code: string; message: string }[] = []): Record<string, unknown> {
-  return {
-    code, error: code, message, ...(field ? { field } : {}), ...(fields.length > 0 ? { fields } : {}), requestId: state(ctx).requestId,
-  };
+export function errorBody(
+  ctx: Context,
+  code: string,
+  message: string,
+  field?: string,
+  fields: readonly { field: string; code: string; message: string }[] = [],
+): Record<string, unknown> {
+  return { code, error: code, message, ...(field ? { field } : {}), ...(fields.length > 0 ? { fields } : {}), requestId: state(ctx).requestId };
 }
 
 /** Every failing field of a validation error with its message in the request's language. */
@@ -99,7 +103,15 @@ export function formErrorView(locale: Locale, error: AppError): { error: string;
   return { error: first ? fieldErrors[first.field]! : translate(locale, error.messageKey, error.params), errorField: error.field, fieldErrors };
 }
 
-function respond(ctx: Context, status: number, code: string, messageKey: MessageKey, params: Record<string, string | number> = {}, field?: string, fields: readonly FieldProblem[] = []): void {
+function respond(
+  ctx: Context,
+  status: number,
+  code: string,
+  messageKey: MessageKey,
+  params: Record<string, string | number> = {},
+  field?: string,
+  fields: readonly FieldProblem[] = [],
+): void {
   const s = state(ctx);
   const locale = s.locale ?? 'zh-CN';
   // A validation error keeps its one summary message; `fields` carries each failing field's own message.

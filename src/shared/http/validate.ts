@@ -90,9 +90,7 @@ function problemOf(dto: Dto<object>, error: ValidationError): FieldProblem {
     case 'isNotEmpty':
       return { field, code: 'field_required', params: {} };
     case 'minLength':
-      return empty
-        ? { field, code: 'field_required', params: {} }
-        : { field, code: 'field_too_short', params: { min: Number(constraintOf(dto, field, first)) } };
+      return empty ? { field, code: 'field_required', params: {} } : { field, code: 'field_too_short', params: { min: Number(constraintOf(dto, field, first)) } };
     case 'maxLength':
       return { field, code: 'field_too_long', params: { max: Number(constraintOf(dto, field, first)) } };
     case 'arrayMaxSize':
@@ -157,7 +155,7 @@ export function validQuery<T extends object>(ctx: Context, dto: Dto<T>, forbidUn
 /** The submitted form (URL-encoded or JSON) as an object; anything else is an empty form. */
 function formBody(ctx: Context): Record<string, unknown> {
   const body = (ctx.request as { body?: unknown }).body;
-  return body && typeof body === 'object' && !Array.isArray(body) ? body as Record<string, unknown> : {};
+  return body && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
 }
 
 /**

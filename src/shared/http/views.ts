@@ -5,10 +5,7 @@ import { VIEWS_DIR } from '../paths.js';
 import type { AccountKind } from '../account-id.js';
 import { maxLengthOf } from './validate.js';
 
-const environment = new nunjucks.Environment(new nunjucks.FileSystemLoader(VIEWS_DIR, { noCache: false }), {
-  autoescape: true,
-  throwOnUndefined: false,
-});
+const environment = new nunjucks.Environment(new nunjucks.FileSystemLoader(VIEWS_DIR, { noCache: false }), { autoescape: true, throwOnUndefined: false });
 
 // Dates are shown in the platform's time zone (Beijing time), to the minute, the way a person reads them.
 const DAY: Intl.DateTimeFormatOptions = { timeZone: 'Asia/Shanghai', year: 'numeric', month: '2-digit', day: '2-digit' };
@@ -17,10 +14,12 @@ const DATE_TIME = new Intl.DateTimeFormat('sv-SE', MINUTE);
 const DATE_TIME_SECONDS = new Intl.DateTimeFormat('sv-SE', { ...MINUTE, second: '2-digit' });
 const DATE = new Intl.DateTimeFormat('sv-SE', DAY);
 const asDate = (value: unknown) => (value instanceof Date ? value : typeof value === 'string' || typeof value === 'number' ? new Date(value) : undefined);
-const formatWith = (format: Intl.DateTimeFormat) => (value: unknown): string => {
-  const date = asDate(value);
-  return date && !Number.isNaN(date.getTime()) ? format.format(date) : '';
-};
+const formatWith =
+  (format: Intl.DateTimeFormat) =>
+  (value: unknown): string => {
+    const date = asDate(value);
+    return date && !Number.isNaN(date.getTime()) ? format.format(date) : '';
+  };
 /** The templates' date filters: `datetime` (to the minute), `datetime_seconds` (jobs, outbox, name history), `date`. */
 export const DATE_FILTERS = { datetime: formatWith(DATE_TIME), datetime_seconds: formatWith(DATE_TIME_SECONDS), date: formatWith(DATE) };
 for (const [name, filter] of Object.entries(DATE_FILTERS)) environment.addFilter(name, filter);

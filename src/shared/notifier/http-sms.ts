@@ -36,8 +36,7 @@ export class HttpSmsNotifier implements Notifier {
       });
     } catch (error) {
       const timedOut = (error as { name?: string }).name === 'TimeoutError';
-      this.options.logger.error({ ...log, err: error, timeoutMs: timedOut ? this.options.timeoutMs : undefined },
-        timedOut ? 'SMS gateway timed out' : 'SMS gateway unreachable');
+      this.options.logger.error({ ...log, err: error, timeoutMs: timedOut ? this.options.timeoutMs : undefined }, timedOut ? 'SMS gateway timed out' : 'SMS gateway unreachable');
       throw new AppError('notifier_failed');
     }
     const answer = await response.text().catch(() => '');

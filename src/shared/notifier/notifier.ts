@@ -52,12 +52,15 @@ export class OutboxNotifier implements Notifier {
        VALUES ($1, $2, $3, $4, $5, $6, $6)`,
       [crypto.randomUUID(), notification.channel, notification.to, notification.template, notification.body, at],
     );
-    this.logger.info({
-      channel: notification.channel,
-      to: this.logBodies ? notification.to : maskRecipient(notification.to),
-      template: notification.template,
-      ...(this.logBodies ? { body: notification.body } : {}),
-    }, 'notification (outbox)');
+    this.logger.info(
+      {
+        channel: notification.channel,
+        to: this.logBodies ? notification.to : maskRecipient(notification.to),
+        template: notification.template,
+        ...(this.logBodies ? { body: notification.body } : {}),
+      },
+      'notification (outbox)',
+    );
   }
 
   outbox(limit: number): Promise<OutboxMessage[]> {
@@ -75,7 +78,8 @@ export interface OutboxMessage {
 /** The newest messages of the development outbox (what the SMS gateway or SMTP server would have sent). */
 export async function listOutbox(db: Queryable, limit = 50): Promise<OutboxMessage[]> {
   const { rows } = await db.query<{ channel: string; recipient: string; body: string; created_at: Date }>(
-    'SELECT channel, recipient, body, created_at FROM notification_outbox ORDER BY created_at DESC LIMIT $1', [limit],
+    'SELECT channel, recipient, body, created_at FROM notification_outbox ORDER BY created_at DESC LIMIT $1',
+    [limit],
   );
   return rows.map((row) => ({ channel: row.channel, recipient: row.recipient, body: row.body, createdAt: row.created_at }));
 }

@@ -13,7 +13,11 @@ export const DECOY_JOB = 'notification_decoy';
  * and a real send costs the request what a decoy costs (see `decoy`).
  */
 export class QueuedNotifier implements Notifier {
-  constructor(private readonly jobs: Jobs, private readonly db: Database, private readonly delivery: Notifier & { supports?(channel: Channel): boolean }) {}
+  constructor(
+    private readonly jobs: Jobs,
+    private readonly db: Database,
+    private readonly delivery: Notifier & { supports?(channel: Channel): boolean },
+  ) {}
 
   supports(channel: Channel): boolean {
     return this.delivery.supports?.(channel) ?? true;

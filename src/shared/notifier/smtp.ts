@@ -19,12 +19,7 @@ export class SmtpNotifier implements Notifier {
   readonly #transport: Transporter;
 
   constructor(private readonly options: SmtpOptions) {
-    this.#transport = nodemailer.createTransport({
-      url: options.url,
-      connectionTimeout: options.timeoutMs,
-      greetingTimeout: options.timeoutMs,
-      socketTimeout: options.timeoutMs,
-    });
+    this.#transport = nodemailer.createTransport({ url: options.url, connectionTimeout: options.timeoutMs, greetingTimeout: options.timeoutMs, socketTimeout: options.timeoutMs });
   }
 
   async send(notification: Notification): Promise<void> {

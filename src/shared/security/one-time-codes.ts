@@ -77,12 +77,10 @@ export class OneTimeCodes {
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
         [challenge, request.purpose, request.subject, request.mobile, this.#digest(challenge, code), MAX_ATTEMPTS, now, expiresAt],
       );
-      await this.notifier.send({
-        channel: 'sms',
-        to: request.mobile,
-        template: `otp.${request.purpose}`,
-        body: translate(request.locale, 'otp.sms', { code, purpose, minutes: TTL_SECONDS / 60 }),
-      }, tx);
+      await this.notifier.send(
+        { channel: 'sms', to: request.mobile, template: `otp.${request.purpose}`, body: translate(request.locale, 'otp.sms', { code, purpose, minutes: TTL_SECONDS / 60 }) },
+        tx,
+      );
     });
     return { challenge, expiresAt };
   }
@@ -131,30 +129,33 @@ export class OneTimeCodes {
 
   /** The second half: uses a checked code once, in the caller's transaction (a concurrent use loses). */
   async use(challenge: string, purpose: CodePurpose, subject: string, tx: Queryable): Promise<void> {
-    const used = await tx.query(
-      'UPDATE one_time_code SET consumed_at = $4 WHERE id = $1 AND purpose = $2 AND subject = $3 AND consumed_at IS NULL AND expires_at > $4',
-      [challenge, purpose, subject, this.now()],
-    );
+    const used = await tx.query('UPDATE one_time_code SET consumed_at = $4 WHERE id = $1 AND purpose = $2 AND subject = $3 AND consumed_at IS NULL AND expires_at > $4', [
+      challenge,
+      purpose,
+      subject,
+      this.now(),
+    ]);
     if (used.rowCount !== 1) throw new AppError('code_invalid', { field: 'code' });
   }
 
   /** The subject a pending challenge is bound to (e.g. the person of a password reset), if it is still usable. */
   async subjectOf(challenge: string, purpose: CodePurpose): Promise<string | undefined> {
     if (!isUuid(challenge)) return undefined;
-    const { rows } = await this.db.query<{ subject: string }>(
-      'SELECT subject FROM one_time_code WHERE id = $1 AND purpose = $2 AND consumed_at IS NULL AND expires_at > $3',
-      [challenge, purpose, this.now()],
-    );
+    const { rows } = await this.db.query<{ subject: string }>('SELECT subject FROM one_time_code WHERE id = $1 AND purpose = $2 AND consumed_at IS NULL AND expires_at > $3', [
+      challenge,
+      purpose,
+      this.now(),
+    ]);
     return rows[0]?.subject;
   }
 
   /** The destination a pending challenge was sent to (to show it masked on the next step). */
   async destination(challenge: string, purpose: CodePurpose): Promise<string | undefined> {
     if (!isUuid(challenge)) return undefined;
-    const { rows } = await this.db.query<{ destination: string }>(
-      'SELECT destination FROM one_time_code WHERE id = $1 AND purpose = $2 AND consumed_at IS NULL',
-      [challenge, purpose],
-    );
+    const { rows } = await this.db.query<{ destination: string }>('SELECT destination FROM one_time_code WHERE id = $1 AND purpose = $2 AND consumed_at IS NULL', [
+      challenge,
+      purpose,
+    ]);
     return rows[0]?.destination;
   }
 }

@@ -12,7 +12,10 @@ export class Semaphore {
   #active = 0;
   readonly #waiting: (() => void)[] = [];
 
-  constructor(private readonly limit: number, private readonly maxQueue: number = Number.POSITIVE_INFINITY) {}
+  constructor(
+    private readonly limit: number,
+    private readonly maxQueue: number = Number.POSITIVE_INFINITY,
+  ) {}
 
   get pending(): number {
     return this.#waiting.length;
@@ -29,7 +32,8 @@ export class Semaphore {
       return await work();
     } finally {
       const next = this.#waiting.shift();
-      if (next) next(); // hand the slot over directly
+      if (next)
+        next(); // hand the slot over directly
       else this.#active -= 1;
     }
   }

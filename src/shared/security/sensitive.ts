@@ -15,14 +15,17 @@ export const SENSITIVE_OPERATIONS = {
   'unit.password': { console: ['GET /unit/password', 'POST /unit/password'], api: [] },
   'person.second_factor': {
     console: [
-      'GET /account/security/totp', 'POST /account/security/totp', 'POST /account/security/totp/remove', 'POST /account/security/recovery-codes',
-      'GET /account/security/passkey', 'POST /account/security/passkey', 'POST /account/security/passkeys/:id/remove',
+      'GET /account/security/totp',
+      'POST /account/security/totp',
+      'POST /account/security/totp/remove',
+      'POST /account/security/recovery-codes',
+      'GET /account/security/passkey',
+      'POST /account/security/passkey',
+      'POST /account/security/passkeys/:id/remove',
     ],
     api: [],
   },
-  'person.unit_recovery': {
-    console: ['GET /account/unit-recovery', 'POST /account/unit-recovery/:id/reveal', 'POST /account/unit-recovery/:id/password'], api: [],
-  },
+  'person.unit_recovery': { console: ['GET /account/unit-recovery', 'POST /account/unit-recovery/:id/reveal', 'POST /account/unit-recovery/:id/password'], api: [] },
 } as const satisfies Record<string, { console: readonly string[]; api: readonly string[] }>;
 
 export type SensitiveOperation = keyof typeof SENSITIVE_OPERATIONS;

@@ -32,13 +32,15 @@ export interface Reservation {
   readonly placedLocks: readonly string[];
 }
 
-
 /**
  * Counters in the database, shared by every instance (S-21, S-52). Keys name what is counted, e.g.
  * `login:account:zhangsan` or `login:ip:10.0.0.1`.
  */
 export class Throttle {
-  constructor(private readonly db: Queryable, private readonly now: () => Date = () => new Date()) {}
+  constructor(
+    private readonly db: Queryable,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
 
   /**
    * Takes one attempt for `key` before the secret is checked (S-26). The count goes up in one statement (its row
@@ -100,16 +102,14 @@ export class Throttle {
    */
   async giveBack(key: string, attempt: TakenAttempt): Promise<void> {
     if (attempt.placedLock) {
-      await this.db.query(
-        'UPDATE rate_limit SET locked_until = NULL, lockouts = GREATEST(lockouts - 1, 0), count = $3 WHERE key = $1 AND locked_until = $2',
-        [key, attempt.placedLock, Math.max(0, (attempt.limit ?? 1) - 1)],
-      );
+      await this.db.query('UPDATE rate_limit SET locked_until = NULL, lockouts = GREATEST(lockouts - 1, 0), count = $3 WHERE key = $1 AND locked_until = $2', [
+        key,
+        attempt.placedLock,
+        Math.max(0, (attempt.limit ?? 1) - 1),
+      ]);
       return;
     }
-    await this.db.query(
-      'UPDATE rate_limit SET count = GREATEST(count - 1, 0) WHERE key = $1 AND (locked_until IS NULL OR locked_until <= $2)',
-      [key, this.now()],
-    );
+    await this.db.query('UPDATE rate_limit SET count = GREATEST(count - 1, 0) WHERE key = $1 AND (locked_until IS NULL OR locked_until <= $2)', [key, this.now()]);
   }
 
   /**

@@ -34,7 +34,13 @@ export function currentStep(at: Date): number {
 export function matchTotp(secretBase32: string, code: string, at: Date): number | undefined {
   if (!/^\d{6}$/.test(code)) return undefined;
   const delta = TOTP.validate({
-    token: code, secret: Secret.fromBase32(secretBase32), algorithm: ALGORITHM, digits: DIGITS, period: TOTP_STEP_SECONDS, timestamp: at.getTime(), window: 1,
+    token: code,
+    secret: Secret.fromBase32(secretBase32),
+    algorithm: ALGORITHM,
+    digits: DIGITS,
+    period: TOTP_STEP_SECONDS,
+    timestamp: at.getTime(),
+    window: 1,
   });
   return delta === null ? undefined : currentStep(at) + delta;
 }
