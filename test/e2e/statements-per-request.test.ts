@@ -23,19 +23,24 @@ const TOKEN_KINDS = [
   ['bound to the session (no offline_access)', ''],
 ] as const;
 
+const CE = 'biz:continuing_education';
+
+/** The app with the unit clients and a client_credentials service, and no job poll in the background: every statement counted belongs to the request. */
+async function startCounted(): Promise<{ app: TestApp; config: client.Configuration }> {
+  const app = await startTestApp({
+    clients: unitClientsFile({ more: [testClient({ client_id: 'service', client_secret: `${TEST_SECRET}-service`, grant_types: ['client_credentials'], scopes: [CE] })] }),
+    env: { JOB_POLL_MS: '60000' },
+  });
+  return { app, config: await discover(app.issuer) };
+}
+
 describe.each(TOKEN_KINDS)('statements per request on the token endpoints (Q-P2, C-T5), a token %s', (_kind, offline) => {
   let app: TestApp;
   let config: client.Configuration;
   let tokens: { access: string; refresh: string };
-  const CE = 'biz:continuing_education';
 
   beforeAll(async () => {
-    app = await startTestApp({
-      clients: unitClientsFile({ more: [testClient({ client_id: 'service', client_secret: `${TEST_SECRET}-service`, grant_types: ['client_credentials'], scopes: [CE] })] }),
-      // No job poll in the background: every statement counted belongs to the request.
-      env: { JOB_POLL_MS: '60000' },
-    });
-    config = await discover(app.issuer);
+    ({ app, config } = await startCounted());
     const contact = await createPerson(app.app.services, { verified: true });
     const unit = await createUnit(app.app.services, contact, { verified: true });
     const handler = await createPerson(app.app.services, { verified: true });
@@ -125,14 +130,9 @@ describe.each(TOKEN_KINDS)('statements per request on the token endpoints (Q-P2,
 describe('statements per request of client_credentials and the unit picker (Q-P2, Q-P6)', () => {
   let app: TestApp;
   let config: client.Configuration;
-  const CE = 'biz:continuing_education';
 
   beforeAll(async () => {
-    app = await startTestApp({
-      clients: unitClientsFile({ more: [testClient({ client_id: 'service', client_secret: `${TEST_SECRET}-service`, grant_types: ['client_credentials'], scopes: [CE] })] }),
-      env: { JOB_POLL_MS: '60000' },
-    });
-    config = await discover(app.issuer);
+    ({ app, config } = await startCounted());
   });
   afterAll(() => app?.close());
 

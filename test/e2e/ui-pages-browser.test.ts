@@ -10,7 +10,7 @@ import { startTestApp, type TestApp } from '../support/app.js';
 import { createPerson, lastCode } from '../support/people.js';
 import { chinesePdf, png } from '../support/recovery.js';
 import { PDF_PREVIEW } from '../../src/modules/recovery/pdf-preview.js';
-import { bindHandler, createUnit } from '../support/units.js';
+import { addHandlers, bindHandler, createUnit } from '../support/units.js';
 import { jobsSettled } from '../support/jobs.js';
 import { authorizationUrl, discover } from '../support/rp.js';
 import { ALL_BUSINESS_SCOPES, unitClientsFile } from '../support/unit-flows.js';
@@ -461,17 +461,7 @@ describe('every page in Chromium: accessible, no horizontal scrolling at 390 px,
       const contact = await createPerson(services, { verified: true });
       const unit = await createUnit(services, contact, { name: `分页页面测试${locale === 'en' ? '甲' : '乙'}有限公司`, verified: true });
       // 55 handlers in one set-based statement (as the scale benchmark does): more than the 50 a page shows.
-      await app!.db.query(
-        `WITH people AS (
-         INSERT INTO person (id, login_name, password_hash, password_changed_at, mobile, created_at, updated_at)
-         SELECT gen_random_uuid(), 'pp' || n || '_' || substr(md5($1::text), 1, 8), 'x', now(),
-                '19' || lpad((random() * 99999)::int::text, 5, '0') || lpad(n::text, 4, '0'), now() + n * interval '1 second', now()
-           FROM generate_series(1, 55) AS n
-         RETURNING id, created_at)
-       INSERT INTO binding (id, unit_id, person_id, role, status, scopes, created_at, updated_at, accepted_at)
-       SELECT gen_random_uuid(), $1::uuid, id, 'handler', 'active', '{biz:continuing_education}', created_at, now(), now() FROM people`,
-        [unit.id],
-      );
+      await addHandlers(app!.db, unit, 55, 'pp');
       const context = await newContext(locale);
       try {
         const page = await context.newPage();

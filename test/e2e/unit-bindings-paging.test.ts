@@ -5,7 +5,7 @@ import { RP_REDIRECT, TEST_SECRET, testClient, testClientsFile } from '../suppor
 import { createPerson, type TestPerson } from '../support/people.js';
 import { authorizationUrl, callbackOf, discover, redeem } from '../support/rp.js';
 import { signInOperator } from '../support/security.js';
-import { createUnit, type TestUnit } from '../support/units.js';
+import { addHandlers, createUnit, type TestUnit } from '../support/units.js';
 import { signInUnit, SLOW_MS } from '../support/unit-console.js';
 
 /**
@@ -30,17 +30,7 @@ describe('子账户信息 is paged (issue #15, Q-P6, C-UI4)', () => {
     config = await discover(app.issuer, 'unit-admin', TEST_SECRET);
     contact = await createPerson(app.app.services, { verified: true, legalName: '分页联系人' });
     unit = await createUnit(app.app.services, contact, { verified: true });
-    await app.db.query(
-      `WITH people AS (
-         INSERT INTO person (id, login_name, password_hash, password_changed_at, mobile, created_at, updated_at)
-         SELECT gen_random_uuid(), 'pg' || n || '_' || substr(md5($1::text), 1, 8), 'x', now(),
-                '19' || lpad((random() * 99999)::int::text, 5, '0') || lpad(n::text, 4, '0'), now() + n * interval '1 second', now()
-           FROM generate_series(1, $2::int) AS n
-         RETURNING id, created_at)
-       INSERT INTO binding (id, unit_id, person_id, role, status, scopes, created_at, updated_at, accepted_at)
-       SELECT gen_random_uuid(), $1::uuid, id, 'handler', 'active', '{biz:continuing_education}', created_at, now(), now() FROM people`,
-      [unit.id, HANDLERS],
-    );
+    await addHandlers(app.db, unit, HANDLERS, 'pg');
   }, SLOW_MS);
   afterAll(() => app.close());
 
