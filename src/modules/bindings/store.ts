@@ -45,7 +45,10 @@ export type PickerRow = Pick<Binding, 'id' | 'unitId' | 'role' | 'status' | 'sco
   unit: Pick<Unit, 'id' | 'name' | 'certType' | 'certNo' | 'verified' | 'status' | 'mfaRequired'>;
 };
 
-interface PickerRowData extends Pick<Row, 'id' | 'unit_id' | 'role' | 'status' | 'scopes' | 'valid_from' | 'valid_until'> {
+/** A picker row as PostgreSQL writes it in JSON: timestamps as ISO text. */
+interface PickerRowJson extends Pick<Row, 'id' | 'unit_id' | 'role' | 'status' | 'scopes'> {
+  valid_from: string | null;
+  valid_until: string | null;
   name: string;
   cert_type: Unit['certType'];
   cert_no: string;
@@ -120,22 +123,26 @@ export const bindingStore = {
    */
   async pickerRows(db: Queryable, personId: string): Promise<PickerRow[]> {
     if (!isUuid(personId)) return [];
-    const { rows } = await db.query<PickerRowData>(
-      `SELECT b.id, b.unit_id, b.role, b.status, b.scopes, b.valid_from, b.valid_until,
-              u.name, u.cert_type, u.cert_no, u.verified_at IS NOT NULL AS verified, u.status AS unit_status, ${mfaRequiredSql('u')} AS mfa_required
+    // The rows as one JSON array (issue #15, Q-P6: a person with 200 bindings): one value that V8 parses natively,
+    // not 200 rows of columns and text arrays parsed field by field in JavaScript.
+    const { rows } = await db.query<{ rows: PickerRowJson[] }>(
+      `SELECT coalesce(json_agg(json_build_object(
+                'id', b.id, 'unit_id', b.unit_id, 'role', b.role, 'status', b.status, 'scopes', b.scopes,
+                'valid_from', b.valid_from, 'valid_until', b.valid_until, 'name', u.name, 'cert_type', u.cert_type,
+                'cert_no', u.cert_no, 'verified', u.verified_at IS NOT NULL, 'unit_status', u.status, 'mfa_required', ${mfaRequiredSql('u')})
+              ORDER BY b.last_selected_at DESC NULLS LAST, b.created_at), '[]') AS rows
          FROM binding b JOIN unit u ON u.id = b.unit_id
-        WHERE b.person_id = $1 AND b.status IN ${LIVE_SQL}
-        ORDER BY b.last_selected_at DESC NULLS LAST, b.created_at`,
+        WHERE b.person_id = $1 AND b.status IN ${LIVE_SQL}`,
       [personId],
     );
-    return rows.map((row) => ({
+    return (rows[0]?.rows ?? []).map((row) => ({
       id: row.id,
       unitId: row.unit_id,
       role: row.role,
       status: row.status,
       scopes: row.scopes,
-      validFrom: row.valid_from,
-      validUntil: row.valid_until,
+      validFrom: row.valid_from === null ? null : new Date(row.valid_from),
+      validUntil: row.valid_until === null ? null : new Date(row.valid_until),
       unit: { id: row.unit_id, name: row.name, certType: row.cert_type, certNo: row.cert_no, verified: row.verified, status: row.unit_status, mfaRequired: row.mfa_required },
     }));
   },
