@@ -54,15 +54,29 @@ export interface UnitDecisionInput {
   selectRequested: boolean;
 }
 
-const decided = new WeakMap<object, Promise<string | null | undefined>>();
+/** What one authorization request has already read, by name, for the rest of that request only (C-T5). */
+const perRequest = new WeakMap<object, Map<string, Promise<unknown>>>();
+
+/** `read()` once per request (`ctx`) and name: its hooks share the answer instead of asking again. */
+function oncePerRequest<T>(ctx: object, name: string, read: () => Promise<T>): Promise<T> {
+  let reads = perRequest.get(ctx);
+  if (!reads) {
+    reads = new Map();
+    perRequest.set(ctx, reads);
+  }
+  let answer = reads.get(name) as Promise<T> | undefined;
+  if (!answer) {
+    answer = read();
+    reads.set(name, answer);
+  }
+  return answer;
+}
 
 /** What `unitInForce` reads: the unit and the person's binding in force for it. */
 export interface UnitInForce {
   unit: { mfaRequired: boolean } | undefined;
   binding: { id: string } | undefined;
 }
-
-const inForce = new WeakMap<object, Map<string, Promise<UnitInForce>>>();
 
 /**
  * The unit an authorization request is for, with the person's binding for it if in force now, read once for this
@@ -75,25 +89,13 @@ export function unitInForce(
   personId: string,
   unitId: string,
 ): Promise<UnitInForce> {
-  let reads = inForce.get(ctx);
-  if (!reads) {
-    reads = new Map();
-    inForce.set(ctx, reads);
-  }
-  const key = `${personId} ${unitId}`;
-  let read = reads.get(key);
-  if (!read) {
-    read = deps.bindings.activeWithUnit(personId, unitId);
-    reads.set(key, read);
-  }
-  return read;
+  return oncePerRequest(ctx, `in-force ${personId} ${unitId}`, () => deps.bindings.activeWithUnit(personId, unitId));
 }
 
 /** The unit of this authorization request (see `decideUnit`), computed once per request. */
 export function unitForAuthorization(ctx: KoaContextWithOIDC, deps: UnitSelectionDeps): Promise<string | null | undefined> {
-  let decision = decided.get(ctx);
-  if (!decision) {
-    decision = decideUnit(
+  return oncePerRequest(ctx, 'unit', () =>
+    decideUnit(
       {
         accountId: ctx.oidc.session?.accountId,
         sessionUid: ctx.oidc.session?.uid,
@@ -103,10 +105,8 @@ export function unitForAuthorization(ctx: KoaContextWithOIDC, deps: UnitSelectio
         selectRequested: ctx.oidc.prompts.has('select_unit'),
       },
       deps,
-    );
-    decided.set(ctx, decision);
-  }
-  return decision;
+    ),
+  );
 }
 
 /**

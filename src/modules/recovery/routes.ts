@@ -8,7 +8,7 @@ import { state } from '../../shared/http/middleware.js';
 import { render } from '../../shared/http/views.js';
 import type { Services } from '../../services.js';
 import { consoleAccount, type RequireAccount } from '../../shared/console-account.js';
-import { formRefusal, refusalOf, withFormErrors } from '../../shared/http/form-errors.js';
+import { formRefusal, refusalOf } from '../../shared/http/form-errors.js';
 import { formValues, validForm } from '../../shared/http/validate.js';
 import { AppealDto, AppealLinkDto, AppealStatusDto, RecoveryCertificateDto, RecoveryCodeDto, RecoveryResetDto, UnitPasswordDto } from './dto.js';
 import { CERT_TYPES } from '../units/certificates.js';
@@ -210,28 +210,23 @@ export function recoveryRoutes(services: Pick<Services, 'recovery' | 'appeals' |
       services,
       {
         csrf: true,
-        guard: (work) =>
-          withFormErrors(ctx, work, (view, status) => {
-            // What the parser read before it stopped (nothing of it is kept), to fill the form in again.
-            const body = (ctx.request as { body?: unknown }).body ?? (ctx.req as { body?: unknown }).body;
-            const source = body && typeof body === 'object' ? (body as Record<string, unknown>) : {};
-            const value = (name: string) => (typeof source[name] === 'string' ? (source[name] as string) : '');
-            appealForm(
-              ctx,
-              {
-                ...view,
-                form: {
-                  applicantName: value('applicantName'),
-                  contact: value('contact'),
-                  certType: value('certType'),
-                  certNo: value('certNo'),
-                  kind: value('kind'),
-                  applicantAccount: value('applicantAccount'),
-                },
-              },
-              status,
-            );
-          }),
+        guard: async (work) => {
+          const refused = await refusalOf(ctx, work);
+          if (!refused) return;
+          // What the parser read before it stopped (nothing of it is kept), to fill the form in again.
+          const body = (ctx.request as { body?: unknown }).body ?? (ctx.req as { body?: unknown }).body;
+          const source = body && typeof body === 'object' ? (body as Record<string, unknown>) : {};
+          const value = (name: string) => (typeof source[name] === 'string' ? (source[name] as string) : '');
+          const form = {
+            applicantName: value('applicantName'),
+            contact: value('contact'),
+            certType: value('certType'),
+            certNo: value('certNo'),
+            kind: value('kind'),
+            applicantAccount: value('applicantAccount'),
+          };
+          appealForm(ctx, { ...refused.view, form }, refused.status);
+        },
       },
       async (form, files) => {
         const reference = await appeals.submit(form, files, state(ctx).locale, auditContext(ctx));

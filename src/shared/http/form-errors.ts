@@ -63,15 +63,6 @@ export async function formRefusal<T extends object>(ctx: Context, dto: new () =>
   return refused && { ...refused, form };
 }
 
-/**
- * A failed form step re-renders its page with the message in the page's language and the entered values; a
- * validation error shows every failing field's message next to its field at once.
- */
-export async function withFormErrors(ctx: Context, work: () => Promise<void>, onError: (view: FormErrorView, status: number) => void | Promise<void>): Promise<void> {
-  const refused = await refusalOf(ctx, work);
-  if (refused) await onError(refused.view, refused.status);
-}
-
 /** An error on a field the page does not show (a hidden input) is shown as a form-level error. */
 export function visibleField(field: string | undefined, visible: string[]): string | undefined {
   return field && visible.includes(field) ? field : undefined;

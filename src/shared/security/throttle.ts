@@ -33,6 +33,14 @@ export interface Reservation {
 }
 
 /**
+ * Gives back one plain attempt on each of the keys (the array parameter `keys`) unless the key is locked at `now`:
+ * a lockout stays until it ends (`giveBack` lifts the one an attempt itself placed).
+ */
+function giveBackSql(keys: string, now: string): string {
+  return `UPDATE rate_limit SET count = GREATEST(count - 1, 0) WHERE key = ANY(${keys}::text[]) AND (locked_until IS NULL OR locked_until <= ${now})`;
+}
+
+/**
  * Counters in the database, shared by every instance (S-21, S-52). Keys name what is counted, e.g.
  * `login:account:zhangsan` or `login:ip:10.0.0.1`.
  */
@@ -109,7 +117,7 @@ export class Throttle {
       ]);
       return;
     }
-    await this.db.query('UPDATE rate_limit SET count = GREATEST(count - 1, 0) WHERE key = $1 AND (locked_until IS NULL OR locked_until <= $2)', [key, this.now()]);
+    await this.db.query(giveBackSql('$1', '$2'), [[key], this.now()]);
   }
 
   /**
@@ -131,7 +139,7 @@ export class Throttle {
         for (const [earlier, earlierAttempt] of taken) await this.giveBack(earlier.key, earlierAttempt);
         // The keys after it were counted too (one statement): their attempts go back, as if never taken. A locked
         // one was not counted, and giveBack leaves a locked key alone.
-        if (counted) for (const later of entries.slice(index + 1)) await this.giveBack(later.key, { allowed: true, retryAfterSeconds: 0 });
+        if (counted && index + 1 < entries.length) await this.db.query(giveBackSql('$1', '$2'), [entries.slice(index + 1).map((later) => later.key), this.now()]);
         throw new AppError(refusal, { params: { seconds: attempt.retryAfterSeconds } });
       }
       taken.push([entry, attempt]);
@@ -146,7 +154,7 @@ export class Throttle {
         if (reset.length > 0 || returned.length > 0) {
           await this.db.query(
             `WITH forgotten AS (DELETE FROM rate_limit WHERE key = ANY($1::text[]))
-             UPDATE rate_limit SET count = GREATEST(count - 1, 0) WHERE key = ANY($2::text[]) AND (locked_until IS NULL OR locked_until <= $3)`,
+             ${giveBackSql('$2', '$3')}`,
             [reset, returned, this.now()],
           );
         }
