@@ -79,6 +79,13 @@ function languageRoutes(): Router {
   return router;
 }
 
+/** Our routes whose path is one the provider answers alone (`exact`, or under `prefix`): they could never be reached. */
+export function routesOnProviderPaths(routers: readonly { stack: readonly { path: string | RegExp }[] }[], exact: ReadonlySet<string>, prefix: string): string[] {
+  return routers
+    .flatMap((router) => router.stack.map((layer) => layer.path))
+    .filter((path): path is string => typeof path === 'string' && (exact.has(path) || path.startsWith(prefix)));
+}
+
 /**
  * Wires the application without listening (tests serve it themselves). Middleware order: metrics → trace span →
  * request context →
@@ -167,6 +174,9 @@ export function createApp(deps: AppDeps): App {
   const providerOnly = new Set((['token', 'introspection', 'revocation', 'userinfo', 'jwks', 'authorization'] as const).map((route) => provider.pathFor(route)));
   // The authorization endpoint's resume (`/auth/:uid`), twice in every sign-in (issue #15, Q-P1), likewise.
   const resumePrefix = `${provider.pathFor('authorization')}/`;
+  // So a route of ours on one of those paths is never silently unreachable: the start refuses it.
+  const shadowed = routesOnProviderPaths(routers, providerOnly, resumePrefix);
+  if (shadowed.length) throw new Error(`routes on paths the provider answers alone: ${shadowed.join(', ')}`);
   const appRoutes = compose(routers.flatMap((router) => [router.routes(), router.allowedMethods()])) as unknown as Middleware;
   provider.use((ctx, next) => (providerOnly.has(ctx.path) || ctx.path.startsWith(resumePrefix) ? next() : appRoutes(ctx, next)));
   return { koa: provider, provider, services, worker };
