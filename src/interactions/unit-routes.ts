@@ -12,7 +12,7 @@ import type { Services } from '../services.js';
 import { clientName, finish, loadInteraction, type Interaction } from './context.js';
 import { PickerQueryDto } from './dto.js';
 import { validQuery } from '../shared/http/validate.js';
-import { accessOf } from '../modules/bindings/access.js';
+import { accessOf, grantableOf } from '../modules/bindings/access.js';
 import { requestedBusinessScopes, servesRequest } from '../oidc/unit-selection.js';
 
 interface PickerView {
@@ -41,13 +41,6 @@ function pickerQuery(ctx: Context): { query: string; typed: string; shown: numbe
     if (!(error instanceof AppError)) throw error;
     return { query: '', typed, shown, searchError: error };
   }
-}
-
-/** Whether a unit's name or certificate number contains the search text (case-insensitive). */
-function matches(unit: { name: string; certNo: string }, query: string): boolean {
-  if (!query) return true;
-  const needle = query.toLowerCase();
-  return unit.name.toLowerCase().includes(needle) || unit.certNo.toLowerCase().includes(needle);
 }
 
 function personOf(interaction: Interaction): string {
@@ -82,25 +75,29 @@ export function unitInteractionRoutes(
   async function picker(ctx: Context, interaction: Interaction, view: PickerView = {}, status = 200): Promise<void> {
     const locale = state(ctx).locale;
     const personId = personOf(interaction);
-    // One statement, the unit chosen most recently first (then the oldest binding): the order of the page when
-    // nothing else ranks (issue #15, Q-P6).
-    const mine = await bindings.pickerChoices(personId);
-    const active = mine.filter((binding) => binding.effective === 'active' && binding.unit.status === 'active');
-    const pending = mine.filter((binding) => binding.status === 'pending').length;
     const params = interaction.params as Record<string, unknown>;
     // Issue 10: each unit says whether it grants the requesting system's business permission(s); those first.
     const requested = requestedBusinessScopes(params.scope, services, params.client_id);
-    // From the bindings and units just read, not one unitAccess (two statements) per unit.
-    const marked = active.map((binding) => {
-      const access = accessOf(services, binding.unit, binding);
-      const granted = access ? access.allowed.filter((scope) => requested.includes(scope)) : [];
-      return { binding, granted, serves: !!access && servesRequest(access, requested), mfaRequired: !!access?.mfaRequired };
-    });
-    // Stable: among equals the most recently chosen unit first.
-    const choices = marked.sort((a, b) => Number(b.serves) - Number(a.serves) || b.granted.length - a.granted.length);
     const hint = typeof params.unit_hint === 'string' ? params.unit_hint : undefined;
-    const hintRefused = hint !== undefined && !choices.some((choice) => choice.binding.unitId === hint);
     const acting = await unitGrants.sessionUnit((interaction.session as { uid?: string } | undefined)?.uid);
+    const { query, typed, shown, searchError } = pickerQuery(ctx);
+    // One statement however many units (issue #15, Q-P6): the choices ranked as below, the first `shown` of those
+    // matching the search, and the hinted, acting and chosen units wherever they rank; the counts of all.
+    const found = await bindings.pickerPage(personId, {
+      counted: grantableOf(services, requested),
+      query,
+      limit: shown,
+      pinned: [hint, acting?.unitId, view.selected].filter((id): id is string => typeof id === 'string'),
+    });
+    // The rows are ranked by the statement; what each grants is decided here from the rows just read, by the same
+    // rules (accessOf), not by one unitAccess (two statements) per unit.
+    const choices = found.rows.flatMap((binding) => {
+      const access = binding.unit.status === 'active' ? accessOf(services, binding.unit, binding) : null;
+      if (!access) return [];
+      const granted = access.allowed.filter((scope) => requested.includes(scope));
+      return [{ binding, granted, serves: servesRequest(access, requested), mfaRequired: access.mfaRequired }];
+    });
+    const hintRefused = hint !== undefined && !choices.some((choice) => choice.binding.unitId === hint);
     const actingChoice = choices.find((choice) => choice.binding.unitId === acting?.unitId);
     // A password was just entered in this authorization (its earlier steps are the interaction's lastSubmission).
     const fresh = !!((interaction.lastSubmission ?? interaction.result) as { login?: unknown } | undefined)?.login;
@@ -114,17 +111,15 @@ export function unitInteractionRoutes(
         .split(' ')
         .includes('select_unit');
     // A refused hint preselects nothing: the person chooses knowingly (S-40).
-    const preferred = hintRefused
-      ? undefined
-      : (hint ?? (actingNotGranted ? undefined : (acting?.unitId ?? undefined)) ?? (choices.length === 1 ? choices[0]?.binding.unitId : undefined));
+    const only = found.total === 1 ? choices[0]?.binding.unitId : undefined;
+    const preferred = hintRefused ? undefined : (hint ?? (actingNotGranted ? undefined : (acting?.unitId ?? undefined)) ?? only);
     const selected = view.selected ?? preferred;
     // One page of the choices that match the search; the preselected unit is always on it when it matches.
-    const { query, typed, shown, searchError } = pickerQuery(ctx);
-    const matching = choices.filter((choice) => matches(choice.binding.unit, query));
+    const matching = choices.filter((choice) => choice.binding.matches);
     let page = matching.slice(0, shown);
     const selectedChoice = matching.find((choice) => choice.binding.unitId === selected);
     if (selectedChoice && !page.includes(selectedChoice)) page = [selectedChoice, ...page.slice(0, shown - 1)];
-    const more = matching.length > page.length;
+    const more = found.matching > page.length;
     const moreHref = more
       ? `/interaction/${encodeURIComponent(interaction.uid)}?${new URLSearchParams({ ...(query ? { q: query } : {}), shown: String(shown + PICKER_PAGE) }).toString()}`
       : undefined;
@@ -142,11 +137,11 @@ export function unitInteractionRoutes(
         csrf: csrfToken(ctx),
         client: clientName(services, params.client_id, locale),
         businessRequested: requested.length > 0,
-        searchable: choices.length > PICKER_PAGE || typed !== '',
+        searchable: found.total > PICKER_PAGE || typed !== '',
         query: typed,
         searchError: searchError ? refusedForm(ctx, searchError).error : undefined,
-        total: choices.length,
-        matching: matching.length,
+        total: found.total,
+        matching: found.matching,
         moreHref,
         clearHref: `/interaction/${encodeURIComponent(interaction.uid)}`,
         choices: page.map(({ binding, granted, serves, mfaRequired }) => ({
@@ -161,7 +156,7 @@ export function unitInteractionRoutes(
           granted: granted.map(businessName).join('、'),
           mfaRequired,
         })),
-        pending,
+        pending: found.pending,
         hintRefused: hintRefused && !hintRemoved,
         removedUnit: removal?.unitName,
         actingNotGranted,

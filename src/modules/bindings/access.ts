@@ -67,6 +67,18 @@ export function accessOf<U extends Pick<Unit, 'id' | 'status' | 'verified' | 'mf
   return { unit, binding, allowed, mfaRequired: unit.mfaRequired };
 }
 
+/**
+ * The business scopes asked for that a unit's binding can grant, by whether the unit is verified: those of the
+ * catalogue, and for an unverified unit not those that need a verified one. `accessOf`'s rule for `allowed`, as
+ * lists a statement can rank by (the unit picker, issue #15 Q-P6).
+ */
+export function grantableOf(services: Pick<UnitAccessDeps, 'catalog'>, requested: string[]): { verified: string[]; unverified: string[] } {
+  const known = new Set(services.catalog.businesses.map((business) => business.scope));
+  const needsVerified = verifiedOnly(services);
+  const verified = requested.filter((scope) => known.has(scope));
+  return { verified, unverified: verified.filter((scope) => !needsVerified.has(scope)) };
+}
+
 /** `unit_mfa_required: true` when the unit requires a second factor of its handlers (issue #18); absent otherwise. */
 function mfaClaim(access: UnitAccess): { unit_mfa_required?: true } {
   return access.mfaRequired ? { unit_mfa_required: true } : {};

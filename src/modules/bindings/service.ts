@@ -9,7 +9,7 @@ import type { UnitAccessRevoker } from '../../shared/sessions.js';
 import type { Person, PersonService } from '../persons/service.js';
 import { normalizeMobile } from '../persons/rules.js';
 import type { Unit, UnitService } from '../units/service.js';
-import { bindingStore, type Binding, type PickerRow } from './store.js';
+import { bindingStore, type Binding, type PickerAsk, type PickerPage, type PickerRow } from './store.js';
 
 /** How another module's statement joins the live binding of a unit and a person (the token lookup; issue #15). */
 export { liveBindingJoin } from './store.js';
@@ -88,13 +88,13 @@ export class BindingService {
   }
 
   /**
-   * The unit picker's choices (issue #15, Q-P6): the person's live bindings with what the picker shows of their
-   * units, read in one statement however many units, the unit chosen most recently first.
+   * One page of the unit picker's choices, ranked and counted in one statement however many units the person is
+   * bound to (issue #15, Q-P6; `bindingStore.pickerPage`), each row with whether it is in force now.
    */
-  async pickerChoices(personId: string): Promise<(PickerRow & Pick<BindingView, 'effective' | 'effectiveScopes'>)[]> {
-    const rows = await bindingStore.pickerRows(this.deps.db, personId);
+  async pickerPage(personId: string, ask: Omit<PickerAsk, 'at'>): Promise<Omit<PickerPage, 'rows'> & { rows: (PickerRow & Pick<BindingView, 'effective' | 'effectiveScopes'>)[] }> {
     const at = this.#now();
-    return rows.map((row) => ({ ...row, ...this.#inForce(row, at) }));
+    const page = await bindingStore.pickerPage(this.deps.db, personId, { ...ask, at });
+    return { ...page, rows: page.rows.map((row) => ({ ...row, ...this.#inForce(row, at) })) };
   }
 
   async listForUnit(unitId: string, page?: { limit: number; offset: number }): Promise<(BindingView & { person: Person | undefined })[]> {

@@ -40,10 +40,44 @@ interface Row {
 const FIELDS = ['id', 'unit_id', 'person_id', 'role', 'status', 'scopes', 'valid_from', 'valid_until', 'created_at', 'accepted_at', 'ended_at'] as const;
 const COLUMNS = FIELDS.join(', ');
 
-/** A live binding as the unit picker reads it, with the unit's fields it shows. */
+/** A live binding as the unit picker reads it, with the unit's fields it shows; `matches`: the search. */
 export type PickerRow = Pick<Binding, 'id' | 'unitId' | 'role' | 'status' | 'scopes' | 'validFrom' | 'validUntil'> & {
   unit: Pick<Unit, 'id' | 'name' | 'certType' | 'certNo' | 'verified' | 'status' | 'mfaRequired'>;
+  matches: boolean;
 };
+
+/** What the unit picker asks for one page (see `bindingStore.pickerPage`). */
+export interface PickerAsk {
+  /** The clock of the request: a binding is in force at this instant (`effectiveStatus`). */
+  at: Date;
+  /**
+   * The business scopes asked for that count for a unit, by whether it is verified: those of the catalogue,
+   * without the verified-only ones for an unverified unit (`accessOf`). No scope asked for: every unit serves.
+   */
+  counted: { verified: string[]; unverified: string[] };
+  /** The search: a unit whose name or certificate number contains it, ASCII letters in either case. */
+  query: string;
+  /** How many of the matching units to return. */
+  limit: number;
+  /** Units returned wherever they rank and whether they match: the RP's hint, the acting unit, the one chosen. */
+  pinned: string[];
+}
+
+/** A page of the picker and the counts of every choice (`total`), of those matching (`matching`), of invitations. */
+export interface PickerPage {
+  total: number;
+  matching: number;
+  pending: number;
+  rows: PickerRow[];
+}
+
+/**
+ * Lower case of the ASCII letters only, what PostgreSQL's `lower(… COLLATE "C")` does on every database: the
+ * picker's search is the same rule in SQL and wherever else it is applied, whatever the server's locale.
+ */
+export function asciiLower(text: string): string {
+  return text.replace(/[A-Z]/g, (letter) => letter.toLowerCase());
+}
 
 /** A picker row as PostgreSQL writes it in JSON: timestamps as ISO text. */
 interface PickerRowJson extends Pick<Row, 'id' | 'unit_id' | 'role' | 'status' | 'scopes'> {
@@ -55,6 +89,7 @@ interface PickerRowJson extends Pick<Row, 'id' | 'unit_id' | 'role' | 'status' |
   verified: boolean;
   unit_status: Unit['status'];
   mfa_required: boolean;
+  matches: boolean;
 }
 
 function toBinding(row: Row): Binding {
@@ -117,34 +152,72 @@ export const bindingStore = {
   },
 
   /**
-   * The unit picker's rows (issue #15, Q-P6): the person's live bindings with their units in one statement, only
-   * the columns the picker shows and decides on (no timestamps to parse but the validity), the unit chosen most
-   * recently first, then the oldest binding.
+   * One page of the unit picker (issue #15, Q-P6: a person bound to hundreds of units), ranked, counted and cut in
+   * one statement that reads the person's bindings once: the units the person can act for now (binding in force, unit active), those that grant one of
+   * the business scopes asked for first, then by how many they grant, then the unit chosen most recently, then the
+   * oldest binding; of those matching the search the first `limit`, and the `pinned` units wherever they rank. Only
+   * the page travels, as one JSON array; the counts are of every choice. The rules of the ranking are those of
+   * `accessOf`, which the caller applies again to the rows it gets (see `PickerAsk`).
    */
-  async pickerRows(db: Queryable, personId: string): Promise<PickerRow[]> {
-    if (!isUuid(personId)) return [];
-    // The rows as one JSON array (issue #15, Q-P6: a person with 200 bindings): one value that V8 parses natively,
-    // not 200 rows of columns and text arrays parsed field by field in JavaScript.
-    const { rows } = await db.query<{ rows: PickerRowJson[] }>(
-      `SELECT coalesce(json_agg(json_build_object(
-                'id', b.id, 'unit_id', b.unit_id, 'role', b.role, 'status', b.status, 'scopes', b.scopes,
-                'valid_from', b.valid_from, 'valid_until', b.valid_until, 'name', u.name, 'cert_type', u.cert_type,
-                'cert_no', u.cert_no, 'verified', u.verified_at IS NOT NULL, 'unit_status', u.status, 'mfa_required', ${mfaRequiredSql('u')})
-              ORDER BY b.last_selected_at DESC NULLS LAST, b.created_at), '[]') AS rows
-         FROM binding b JOIN unit u ON u.id = b.unit_id
-        WHERE b.person_id = $1 AND b.status IN ${LIVE_SQL}`,
-      [personId],
+  async pickerPage(db: Queryable, personId: string, ask: PickerAsk): Promise<PickerPage> {
+    if (!isUuid(personId)) return { total: 0, matching: 0, pending: 0, rows: [] };
+    const pinned = ask.pinned.filter(isUuid);
+    const { rows } = await db.query<{ total: string; matching: string; pending: string; rows: PickerRowJson[] }>(
+      `WITH mine AS (
+         SELECT b.id, b.unit_id, b.role, b.status, b.scopes, b.valid_from, b.valid_until, b.last_selected_at, b.created_at,
+                u.name, u.cert_type, u.cert_no, u.verified_at IS NOT NULL AS verified, u.status AS unit_status,
+                (b.status = 'active' AND u.status = 'active' AND (b.valid_from IS NULL OR b.valid_from <= $2)
+                  AND (b.valid_until IS NULL OR b.valid_until > $2)) AS choice,
+                -- How many of the scopes asked for it grants; one scope asked for (the usual case) without a subquery.
+                CASE WHEN cardinality($3::text[]) = 0 THEN 0
+                     WHEN cardinality($3::text[]) = 1 THEN (b.scopes && CASE WHEN u.verified_at IS NOT NULL THEN $3::text[] ELSE $4::text[] END)::int
+                     ELSE (SELECT count(*) FROM unnest(CASE WHEN u.verified_at IS NOT NULL THEN $3::text[] ELSE $4::text[] END) AS asked(scope)
+                            WHERE asked.scope = ANY(b.scopes)) END AS granted,
+                ($5 = '' OR strpos(lower(u.name COLLATE "C"), $5) > 0 OR strpos(lower(u.cert_no COLLATE "C"), $5) > 0) AS matches
+           FROM binding b JOIN unit u ON u.id = b.unit_id
+          WHERE b.person_id = $1 AND b.status IN ${LIVE_SQL}
+       ), ranked AS (
+         SELECT m.*, row_number() OVER (PARTITION BY m.choice AND m.matches
+                  ORDER BY (cardinality($3::text[]) = 0 OR m.granted > 0) DESC, m.granted DESC,
+                           m.last_selected_at DESC NULLS LAST, m.created_at, m.id) AS place
+           FROM mine m
+       )
+       SELECT count(*) FILTER (WHERE r.choice) AS total, count(*) FILTER (WHERE r.choice AND r.matches) AS matching,
+              count(*) FILTER (WHERE r.status = 'pending') AS pending,
+              coalesce(json_agg(json_build_object(
+                  'id', r.id, 'unit_id', r.unit_id, 'role', r.role, 'status', r.status, 'scopes', r.scopes,
+                  'valid_from', r.valid_from, 'valid_until', r.valid_until, 'name', r.name, 'cert_type', r.cert_type,
+                  'cert_no', r.cert_no, 'verified', r.verified, 'unit_status', r.unit_status,
+                  'mfa_required', ${mfaRequiredSql('r', 'unit_id')}, 'matches', r.matches)
+                ORDER BY r.matches DESC, r.place) FILTER (WHERE r.choice AND ((r.matches AND r.place <= $6) OR r.unit_id = ANY($7::uuid[]))), '[]') AS rows
+         FROM ranked r`,
+      [personId, ask.at, ask.counted.verified, ask.counted.unverified, asciiLower(ask.query), ask.limit, pinned],
     );
-    return (rows[0]?.rows ?? []).map((row) => ({
-      id: row.id,
-      unitId: row.unit_id,
-      role: row.role,
-      status: row.status,
-      scopes: row.scopes,
-      validFrom: row.valid_from === null ? null : new Date(row.valid_from),
-      validUntil: row.valid_until === null ? null : new Date(row.valid_until),
-      unit: { id: row.unit_id, name: row.name, certType: row.cert_type, certNo: row.cert_no, verified: row.verified, status: row.unit_status, mfaRequired: row.mfa_required },
-    }));
+    const row = rows[0];
+    return {
+      total: Number(row?.total ?? 0),
+      matching: Number(row?.matching ?? 0),
+      pending: Number(row?.pending ?? 0),
+      rows: (row?.rows ?? []).map((entry) => ({
+        id: entry.id,
+        unitId: entry.unit_id,
+        role: entry.role,
+        status: entry.status,
+        scopes: entry.scopes,
+        validFrom: entry.valid_from === null ? null : new Date(entry.valid_from),
+        validUntil: entry.valid_until === null ? null : new Date(entry.valid_until),
+        matches: entry.matches,
+        unit: {
+          id: entry.unit_id,
+          name: entry.name,
+          certType: entry.cert_type,
+          certNo: entry.cert_no,
+          verified: entry.verified,
+          status: entry.unit_status,
+          mfaRequired: entry.mfa_required,
+        },
+      })),
+    };
   },
 
   /** The person chose this unit in the picker now (its order there, issue #15 Q-P6). */

@@ -37,8 +37,8 @@ interface Row {
 // The unit's second-factor policy (issue #18) rides along in the same statement, so computing a person's access for
 // a unit at every issuance costs no extra round trip (Q-P2; test/e2e/statements-per-request.test.ts).
 const FIELDS = ['id', 'name', 'cert_type', 'cert_no', 'login_name', 'verified_at', 'status', 'registered_by', 'created_at', 'updated_at'] as const;
-/** Whether the unit row `alias` requires a second factor (issue #18): the unit's policy row exists. */
-export const mfaRequiredSql = (alias: string) => `EXISTS (SELECT 1 FROM unit_mfa_policy mfa WHERE mfa.unit_id = ${alias}.id)`;
+/** Whether the unit whose id is `alias`.`column` requires a second factor of its handlers (issue #18), as SQL. */
+export const mfaRequiredSql = (alias: string, column = 'id') => `EXISTS (SELECT 1 FROM unit_mfa_policy mfa WHERE mfa.unit_id = ${alias}.${column})`;
 const COLUMNS = `${FIELDS.join(', ')}, ${mfaRequiredSql('unit')} AS mfa_required`;
 
 function toUnit(row: Row): Unit {
