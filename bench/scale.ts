@@ -31,6 +31,11 @@ const handlersOfUnit = Number(option('handlers', 'BENCH_HANDLERS', '5000'));
 /** Handlers of the empty database's console unit: more than a page (50), so both sides render full pages. */
 const EMPTY_SIDE_HANDLERS = 60;
 const rate = Number(option('rate', 'BENCH_RATE', '100'));
+/**
+ * How long the probe runs without the sweep, just before it: long enough for its p99 to settle (a 3-s window, 300
+ * requests, swung the ratio 0.36–3.23× between repeats on an idle machine).
+ */
+const sweepIdleSeconds = Number(option('sweep-idle-seconds', 'BENCH_SWEEP_IDLE_SECONDS', '20'));
 /** `--profile`: after each path's repeats, a CPU profile of the empty side's server during one more window. */
 const profile = flagOption('profile', 'BENCH_PROFILE');
 const profiles: string[] = [];
@@ -265,13 +270,15 @@ try {
   // The sweep: client_credentials at a fixed rate, idle, then while factor × 1,000,000 expired rows are deleted.
   const probe = operation(preloaded, 'client_credentials');
   for (let repeat = 1; repeat <= (paths.includes('sweep') ? repeats : 0); repeat += 1) {
+    // The expired rows first, then the idle window: both windows see the table as the sweep finds it (the insert's
+    // own writes, a checkpoint they trigger, are in both or in neither).
+    await preloaded.harness.call('expired', { count: expiredRows, tag: `exp${repeat}-` });
     const idle = await openLoopWhile(
       rate,
-      seconds * 1000,
+      sweepIdleSeconds * 1000,
       () => false,
       () => probe(0),
     );
-    await preloaded.harness.call('expired', { count: expiredRows, tag: `exp${repeat}-` });
     let sweeping = true;
     const sweep = preloaded.harness.call<{ removed: number; ms: number }>('sweep').finally(() => {
       sweeping = false;
@@ -401,12 +408,12 @@ sweep raises token-endpoint p99 by ≤ ${SWEEP_TARGET}×. Same run, both databas
   that both render a full page of 50 rows), C=${workersOf('subaccounts')}.
 - sweep: ${expiredRows.toLocaleString('en')} expired access tokens (factor × 1,000,000) added to the preloaded database, then
   \`sweepExpired\` (the periodic sweep of \`src/server.ts\`) while client_credentials requests arrive at ${rate}/s; p99
-  of the requests started during the sweep ÷ p99 of ${seconds} s at the same rate just before.
+  of the requests started during the sweep ÷ p99 of ${sweepIdleSeconds} s at the same rate just before, with the expired rows already in place.
 
-**The machine is shared by four engineers** (2 CPUs): throughput numbers move with the others' jobs, which is why
+Throughput numbers move with whatever else the machine (2 CPUs) runs, which is why
 each ratio is taken per repeat between two windows measured back to back; see the load averages. \`CPU ratio\` (CPU
 time per operation of the server and its PostgreSQL backends, empty ÷ preloaded) is what the throughput ratio
-becomes CPU-bound on a machine of its own, and moves far less with the others' load.
+becomes CPU-bound on a machine of its own, and moves far less with other load.
 
 ## Machine
 
@@ -421,6 +428,7 @@ ${keyValues({
   'sign-in concurrency': flowConcurrency,
   'token concurrency': concurrency,
   'probe rate during the sweep': `${rate}/s`,
+  'probe window before the sweep': `${sweepIdleSeconds} s`,
   'handlers of the console unit': handlersOfUnit,
   'server env': JSON.stringify({ UV_THREADPOOL_SIZE: '8', SWEEP_INTERVAL_SECONDS: '86400', ...serverEnv }),
   database: serverEnv.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres (a fresh database per server, dropped at the end)',
