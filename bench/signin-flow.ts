@@ -22,6 +22,13 @@ const repeats = Number(option('repeats', 'BENCH_REPEATS', '3'));
 const database = option('database', 'BENCH_DATABASE', 'postgres') === 'pglite' ? 'pglite' : 'postgres';
 const profile = flagOption('profile', 'BENCH_PROFILE');
 const candidateTree = option('candidate', 'BENCH_CANDIDATE', '');
+/**
+ * `--floor` (default on): the same authorization-code flow on bare node-oidc-provider (its in-memory adapter, and a
+ * plain PostgreSQL adapter), which signs in and consents by itself: no password, no page, no unit. Its CPU per
+ * flow is what the library alone costs, so (CPU per verify + that) ÷ CPU per verify is the lowest CPU ratio any
+ * provider built on it can reach with the same verification.
+ */
+const floor = option('floor', 'BENCH_FLOOR', 'true') !== 'false';
 const serverEnv: Record<string, string> = {};
 for (const name of ['HASH_CONCURRENCY', 'UV_THREADPOOL_SIZE', 'DATABASE_POOL_SIZE', 'LOG_LEVEL', 'BENCH_DATABASE_URL']) {
   if (process.env[name]) serverEnv[name] = process.env[name]!;
@@ -61,6 +68,8 @@ const http = new HttpClient();
 const servers: Server[] = [];
 const rows: Row[] = [];
 let profileNote = '';
+/** CPU ms per flow of the bare providers, per repeat (see `floor`). */
+const floorRows: { server: string; repeat: number; flows: number; cpu: number; databaseCpu: number; errors: number }[] = [];
 
 async function addServer(name: string, tree?: string): Promise<Server> {
   log(`starting ${name} (${database})`);
@@ -130,6 +139,35 @@ try {
         log(
           `${server.name} C=${concurrency} #${repeat}: ceiling ${fixed(row.ceiling)}/s, flows ${fixed(row.flows)}/s, ratio ${pct(row.ratio)}; CPU ms per verify ${fixed(row.verifyCpu)}, per flow ${fixed(row.flowCpu)}`,
         );
+      }
+    }
+  }
+
+  if (floor) {
+    const C = Math.max(...concurrencies);
+    for (const kind of ['bare', 'bare-pg'] as const) {
+      log(`starting ${kind} node-oidc-provider for the library's own cost per flow`);
+      const harness = await startHarness({ kind, certsDir: certs.dir, env: serverEnv });
+      try {
+        const rp = relyingParty(harness.url);
+        const bareFlow = () => signIn(http, rp, UNIT_SCOPE, undefined).then(() => undefined);
+        await closedLoop(C, 3000, bareFlow);
+        if (kind === 'bare-pg') await harness.call('analyze');
+        for (let repeat = 1; repeat <= repeats; repeat += 1) {
+          const measured = await harness.cpu(() => closedLoop(C, seconds * 1000, bareFlow));
+          const count = measured.result.count;
+          floorRows.push({
+            server: kind,
+            repeat,
+            flows: measured.result.perSecond,
+            cpu: (measured.serverMs + measured.databaseMs) / count,
+            databaseCpu: measured.databaseMs / count,
+            errors: measured.result.errors,
+          });
+          log(`${kind} #${repeat}: ${fixed(measured.result.perSecond)} flows/s, CPU ms per flow ${fixed(floorRows.at(-1)!.cpu)}`);
+        }
+      } finally {
+        await harness.stop();
       }
     }
   }
@@ -205,7 +243,25 @@ const summaryTable = table(
   ['server', 'C', 'median ceiling/s', 'median flows/s', 'median ratio', `target ≥ ${pct(TARGET)}`, 'CPU ms/verify', 'CPU ms/flow', 'projected ratio'],
   summaryRows,
 );
-console.log(`\nQ-P1 sign-in flow vs argon2id ceiling (${database})\n\n${summaryTable}\n\n${table(header, raw)}\n`);
+const verifyCpu = median(rows.filter((row) => row.server === 'ours').map((row) => row.verifyCpu));
+const floorTable = floorRows.length
+  ? table(
+      ['server', 'median flows/s', 'CPU ms/flow (of which DB)', 'lowest CPU ratio with one verification: (verify + flow) ÷ verify', `ours, median CPU ms/flow ÷ verify`],
+      (['bare', 'bare-pg'] as const).map((kind) => {
+        const mine = floorRows.filter((row) => row.server === kind);
+        const cpu = median(mine.map((row) => row.cpu));
+        const ours = median(rows.filter((row) => row.server === 'ours').map((row) => row.flowCpu));
+        return [
+          kind,
+          fixed(median(mine.map((row) => row.flows))),
+          `${fixed(cpu)} (${fixed(median(mine.map((row) => row.databaseCpu)))})`,
+          `${fixed((verifyCpu + cpu) / verifyCpu, 2)}×`,
+          `${fixed(ours / verifyCpu, 2)}×`,
+        ];
+      }),
+    )
+  : '';
+console.log(`\nQ-P1 sign-in flow vs argon2id ceiling (${database})\n\n${summaryTable}\n\n${table(header, raw)}\n\n${floorTable}\n`);
 if (profileNote) console.log(profileNote);
 
 const statementSections = servers
@@ -258,7 +314,20 @@ ${summaryTable}
 
 ${table(header, raw)}
 
-## Statements per sign-in flow
+${
+  floorTable
+    ? `## The library's own cost per flow
+
+The same authorization-code flow (authorize → login interaction → consent interaction → code → token, scope
+\`${UNIT_SCOPE}\`) on bare node-oidc-provider configured like ours, which signs in and consents by itself: no
+password, no page rendered, no unit, no audit. C=${Math.max(...concurrencies)}, ${seconds} s, ${repeats} repeats; the
+median CPU per verification of ours above (${fixed(verifyCpu)} ms) is the denominator.
+
+${floorTable}
+
+`
+    : ''
+}## Statements per sign-in flow
 
 ${statementSections}
 ${profileNote ? `\n## Profile\n\n${profileNote}\n` : ''}`,
