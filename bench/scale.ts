@@ -16,7 +16,7 @@ import { HttpClient, basicAuth, closedLoop, type LoadResult } from './lib/http.j
 import { attribute, authorizationRequest, FlowBrowser, signIn, tokenRequest, type Credentials } from './lib/flow.js';
 import { relyingParty, service, UNIT_SCOPE } from './lib/clients.js';
 import { FULL_SIZE, scaled } from './lib/preload.js';
-import { sharedCerts, startHarness, type Harness } from './lib/servers.js';
+import { sharedCerts, startHarness, type Harness, type WalStats } from './lib/servers.js';
 import { fixed, flagOption, keyValues, log, machine, median, option, pct, percentile, table, writeResult } from './lib/report.js';
 
 const THROUGHPUT_TARGET = 0.9;
@@ -46,6 +46,9 @@ const serverEnv: Record<string, string> = {};
 for (const name of ['HASH_CONCURRENCY', 'UV_THREADPOOL_SIZE', 'DATABASE_POOL_SIZE', 'LOG_LEVEL', 'BENCH_DATABASE_URL', 'SWEEP_BATCH_SIZE', 'SWEEP_PAUSE_MS']) {
   if (process.env[name]) serverEnv[name] = process.env[name]!;
 }
+/** `--wal-compression lz4`: wal_compression on both fresh databases (`ALTER DATABASE … SET`, bench/lib/harness.ts). */
+const walCompression = option('wal-compression', 'BENCH_WAL_COMPRESSION', '');
+if (walCompression) serverEnv.BENCH_WAL_COMPRESSION = walCompression;
 const sizes = scaled(factor);
 const expiredRows = Math.max(1, Math.round(1_000_000 * factor));
 
@@ -69,6 +72,10 @@ interface Measurement {
   side: string;
   result: LoadResult;
   cpu: number;
+  /** Of `cpu`, the share of the PostgreSQL backends (ms per operation). */
+  databaseCpu: number;
+  /** The WAL the side's database wrote during the window (its own records only, see bench/lib/harness.ts). */
+  wal?: WalStats;
 }
 
 const info = machine();
@@ -231,6 +238,10 @@ try {
   }
 
   for (const path of loadPaths) {
+    // Fresh statistics before each path, as autovacuum keeps them on a running database (and as Q-P2 does): the
+    // paths before this one added thousands of rows to the empty database, whose statistics were those of a nearly
+    // empty one, and its introspection lookup then cost PostgreSQL 5× the preloaded one's (issue #15).
+    for (const side of sides) await side.harness.call('analyze');
     for (const side of sides) {
       await prepare(side, path);
       await closedLoop(workersOf(path), 1000, operation(side, path));
@@ -239,10 +250,11 @@ try {
       const order = repeat % 2 === 1 ? sides : [...sides].reverse();
       const line: string[] = [];
       for (const side of order) {
-        const { result, serverMs, databaseMs } = await side.harness.cpu(() => closedLoop(workersOf(path), seconds * 1000, operation(side, path)));
+        const { result, serverMs, databaseMs, wal } = await side.harness.cpu(() => closedLoop(workersOf(path), seconds * 1000, operation(side, path)), { wal: true });
         if (result.errors > 0) log(`${side.name} ${path}: ${result.errors} errors, first: ${result.firstError}`);
-        measurements.push({ path, repeat, side: side.name, result, cpu: (serverMs + databaseMs) / result.count });
-        line.push(`${side.name} ${fixed(result.perSecond, 1)}/s p50 ${fixed(percentile(result.latencies, 50))} ms`);
+        measurements.push({ path, repeat, side: side.name, result, cpu: (serverMs + databaseMs) / result.count, databaseCpu: databaseMs / result.count, wal });
+        const walNote = wal ? `, WAL ${fixed(wal.bytes / result.count, 0)} B/op, ${fixed(wal.fpi / result.count, 2)} FPI/op${wal.checkpointDuring ? ' (checkpoint)' : ''}` : '';
+        line.push(`${side.name} ${fixed(result.perSecond, 1)}/s p50 ${fixed(percentile(result.latencies, 50))} ms${walNote}`);
       }
       log(`${path} #${repeat}: ${line.join(', ')}`);
     }
@@ -366,7 +378,7 @@ const sweepTable = table(
   ]),
 );
 const raw = table(
-  ['path', 'repeat', 'database', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'CPU ms/op'],
+  ['path', 'repeat', 'database', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'CPU ms/op', 'of which PostgreSQL', 'WAL bytes/op', 'FPI/op', 'checkpoint began'],
   measurements.map((entry) => [
     entry.path,
     String(entry.repeat),
@@ -376,14 +388,47 @@ const raw = table(
     fixed(percentile(entry.result.latencies, 99)),
     String(entry.result.errors),
     fixed(entry.cpu, 2),
+    fixed(entry.databaseCpu, 2),
+    entry.wal ? fixed(entry.wal.bytes / entry.result.count, 0) : '',
+    entry.wal ? fixed(entry.wal.fpi / entry.result.count, 3) : '',
+    entry.wal ? (entry.wal.checkpointDuring ? 'yes' : 'no') : '',
   ]),
+);
+/** WAL per operation of a side on a path (median of its repeats), and the relations that wrote most of it. */
+const walOf = (path: string, side: string) => {
+  const rows = rowsOf(path, side).filter((entry) => entry.wal);
+  if (rows.length === 0) return undefined;
+  const perOp = (pick: (wal: WalStats) => number) => median(rows.map((entry) => pick(entry.wal!) / entry.result.count));
+  const relations = new Map<string, { bytes: number; fpi: number; count: number }>();
+  for (const entry of rows) {
+    for (const [name, stats] of Object.entries(entry.wal!.byRelation)) {
+      const sum = relations.get(name) ?? { bytes: 0, fpi: 0, count: 0 };
+      relations.set(name, { bytes: sum.bytes + stats.bytes, fpi: sum.fpi + stats.fpi, count: sum.count });
+    }
+  }
+  const operations = rows.reduce((sum, entry) => sum + entry.result.count, 0);
+  const top = [...relations]
+    .sort((a, b) => b[1].bytes - a[1].bytes)
+    .slice(0, 4)
+    .map(([name, stats]) => `${name} ${fixed(stats.bytes / operations, 0)} B, ${fixed(stats.fpi / operations, 2)} FPI`)
+    .join('; ');
+  return { bytes: perOp((wal) => wal.bytes), fpi: perOp((wal) => wal.fpi), fpiBytes: perOp((wal) => wal.fpiBytes), records: perOp((wal) => wal.records), top };
+};
+const walTable = table(
+  ['path', 'database', 'WAL bytes/op', 'FPI/op', 'FPI bytes/op', 'WAL records/op', 'per relation (all repeats), per op'],
+  measuredPaths.flatMap((path) =>
+    sides.flatMap(({ name }) => {
+      const wal = walOf(path, name);
+      return wal ? [[path, name, fixed(wal.bytes, 0), fixed(wal.fpi, 3), fixed(wal.fpiBytes, 0), fixed(wal.records, 1), wal.top]] : [];
+    }),
+  ),
 );
 const verdicts = [
   ...measuredPaths.map((path) => `- ${path}: preloaded ÷ empty ${pct(ratioOf(path))}: ${ratioOf(path) >= THROUGHPUT_TARGET ? 'holds' : '**missed**'}`),
   ...pickerRows.map((row) => `- unit picker on the ${row[0]} database, 200 ÷ 1 bindings: ${row[3]}: ${row[4] === 'holds' ? 'holds' : '**missed**'}`),
   ...(sweeps.length ? [`- token-endpoint p99 during the sweep ÷ without: ${fixed(sweepRatio, 2)}×: ${sweepRatio <= SWEEP_TARGET ? 'holds' : '**missed**'}`] : []),
 ].join('\n');
-console.log(`\nQ-P6 scale (factor ${factor})\n\n${throughputTable}\n\n${pickerTable}\n\n${sweepTable}\n\n${verdicts}\n`);
+console.log(`\nQ-P6 scale (factor ${factor})\n\n${throughputTable}\n\n${walTable}\n\n${pickerTable}\n\n${sweepTable}\n\n${verdicts}\n`);
 if (profiles.length) console.log(profiles.join('\n\n'));
 
 const written = writeResult(
@@ -444,6 +489,15 @@ ${verdicts}
 ## Throughput, preloaded ÷ empty
 
 ${throughputTable}
+
+## WAL per operation
+
+The WAL records of each side's own database during its windows (pg_walinspect, records that touch one of its
+relations and the commits of their transactions; the other users of the server are not in it), per operation,
+median of the repeats. A full-page image (FPI) is the whole 8 KB page PostgreSQL logs the first time a page
+changes after a checkpoint (less with \`wal_compression\`). These counts do not depend on the machine's load.
+
+${walTable}
 
 ## Unit picker, 200 bindings ÷ 1
 

@@ -171,6 +171,7 @@ async function startApp(port: number): Promise<{ url: string; running: RunningSe
     const created = await createPostgresDatabase();
     env.DATABASE_URL = created.url;
     dropDatabase = () => created.drop();
+    await databaseSettings(created.url);
   }
   const config = loadConfig(env, dir);
   const running = await startServer(config, createLogger(config.logLevel));
@@ -181,9 +182,28 @@ async function startApp(port: number): Promise<{ url: string; running: RunningSe
     async close() {
       running.server.closeAllConnections();
       await running.stop(1000);
+      await walReader?.end().catch(() => undefined);
       await dropDatabase();
     },
   };
+}
+
+/**
+ * BENCH_WAL_COMPRESSION (e.g. lz4): `ALTER DATABASE … SET wal_compression` on the fresh database before the server
+ * opens its pool, so every session of this server compresses the full-page images it logs (issue #15, Q-P6). A
+ * setting of the bench's own database only: never the server's configuration (ALTER SYSTEM), which others share.
+ */
+async function databaseSettings(url: string): Promise<void> {
+  const compression = process.env.BENCH_WAL_COMPRESSION;
+  if (!compression) return;
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const name = (await client.query<{ name: string }>('SELECT current_database() AS name')).rows[0]!.name;
+    await client.query(`ALTER DATABASE ${client.escapeIdentifier(name)} SET wal_compression = ${client.escapeLiteral(compression)}`);
+  } finally {
+    await client.end();
+  }
 }
 
 const port = await listenPort();
@@ -241,14 +261,98 @@ function ticks(pid: number): number {
 }
 
 /** CPU used so far by this process (all its threads: main, libuv pool, GC) and by its PostgreSQL backends; its RSS now. */
-async function cpu(): Promise<{ processMs: number; backends: Record<number, number>; rssMb: number }> {
+async function cpu(): Promise<{ processMs: number; backends: Record<number, number>; rssMb: number; walLsn?: string }> {
   const usage = process.cpuUsage();
   const backends: Record<number, number> = {};
   const backendsSql = 'SELECT pid FROM pg_stat_activity WHERE datname = current_database()';
   const pids =
     running?.db.kind === 'postgres' ? (await running.db.query<{ pid: number }>(backendsSql)).rows : barePool ? (await barePool.query<{ pid: number }>(backendsSql)).rows : [];
   for (const { pid } of pids) backends[pid] = ticks(pid) * 10;
-  return { processMs: (usage.user + usage.system) / 1000, backends, rssMb: process.memoryUsage.rss() / 2 ** 20 };
+  const walLsn = await walPosition();
+  return { processMs: (usage.user + usage.system) / 1000, backends, rssMb: process.memoryUsage.rss() / 2 ** 20, walLsn };
+}
+
+/**
+ * A connection of its own to this server's database for reading the WAL, holding a temporary physical replication
+ * slot: the server removes WAL segments after each checkpoint, and on a shared server (other suites drop databases,
+ * which forces a checkpoint) a window's segments could otherwise be gone before they are read. The slot is
+ * advanced after each read, so it holds no more than one window's WAL, and it goes with the connection (also when
+ * this process dies). Without a slot (none free), a window whose WAL was removed is left unmeasured.
+ */
+let walReader: pg.Client | undefined;
+let walSlot: string | undefined;
+async function walPosition(): Promise<string | undefined> {
+  const url = runningConfig?.databaseUrl;
+  if (!running || running.db.kind !== 'postgres' || !url) return undefined;
+  if (!walReader) {
+    walReader = new pg.Client({ connectionString: url });
+    await walReader.connect();
+    await walReader.query('CREATE EXTENSION IF NOT EXISTS pg_walinspect');
+    const name = `uop_bench_wal_${process.pid}`;
+    walSlot = await walReader.query('SELECT pg_create_physical_replication_slot($1, true, true)', [name]).then(
+      () => name,
+      () => undefined,
+    );
+  }
+  // The flushed position: pg_walinspect reads no further (the window's commits are flushed when they commit).
+  return (await walReader.query<{ lsn: string }>('SELECT pg_current_wal_flush_lsn()::text AS lsn')).rows[0]!.lsn;
+}
+
+/**
+ * The WAL this server's database wrote between two LSNs (issue #15, Q-P6): the records that touch one of its
+ * relations, plus the commit and abort records of their transactions, read with pg_walinspect (created in the
+ * bench's own fresh database). pg_stat_wal and LSN differences count the whole cluster, i.e. also the WAL of
+ * everyone else on a shared server; these records are ours alone, so the numbers do not depend on the others' load.
+ * `fpi`: full-page images; `byRelation`: bytes and FPIs per relation (table or index) of this database.
+ */
+async function walBetween(
+  from: string,
+  to: string,
+): Promise<{
+  bytes: number;
+  records: number;
+  fpi: number;
+  fpiBytes: number;
+  byRelation: Record<string, { bytes: number; fpi: number; records: number }>;
+  checkpointDuring: boolean;
+}> {
+  if (!walReader) throw new Error('wal needs the app on PostgreSQL');
+  // Nothing flushed in the window (a read-only path on a quiet server): pg_walinspect wants start < end.
+  const flushed = await walReader.query<{ any: boolean }>('SELECT $2::pg_lsn > $1::pg_lsn AS any', [from, to]);
+  if (!flushed.rows[0]!.any) return { bytes: 0, records: 0, fpi: 0, fpiBytes: 0, byRelation: {}, checkpointDuring: false };
+  const { rows } = await walReader.query<{ relation: string; bytes: string; fpi: string; fpi_bytes: string; records: string }>(
+    `WITH records AS (
+       SELECT xid, resource_manager, record_type, record_length, fpi_length, block_ref,
+              (regexp_match(block_ref, 'rel \\d+/(\\d+)/(\\d+)'))[1]::oid AS db,
+              (regexp_match(block_ref, 'rel \\d+/(\\d+)/(\\d+)'))[2]::oid AS filenode,
+              (length(block_ref) - length(replace(block_ref, 'FPW', ''))) / 3 AS images
+         FROM pg_get_wal_records_info($1::pg_lsn, $2::pg_lsn)),
+     ours AS (SELECT DISTINCT xid FROM records WHERE db = (SELECT oid FROM pg_database WHERE datname = current_database()) AND xid <> 0)
+     SELECT COALESCE(c.relname, CASE WHEN r.db IS NULL THEN r.resource_manager || ' ' || split_part(r.record_type, ' ', 1) ELSE 'filenode ' || r.filenode END) AS relation,
+            sum(r.record_length) AS bytes, sum(r.images) AS fpi, sum(r.fpi_length) AS fpi_bytes, count(*) AS records
+       FROM records r LEFT JOIN pg_class c ON c.relfilenode = r.filenode AND r.db IS NOT NULL
+      WHERE r.db = (SELECT oid FROM pg_database WHERE datname = current_database())
+         OR (r.db IS NULL AND r.xid IN (SELECT xid FROM ours))
+      GROUP BY 1`,
+    [from, to],
+  );
+  const byRelation: Record<string, { bytes: number; fpi: number; records: number }> = {};
+  let bytes = 0;
+  let fpi = 0;
+  let fpiBytes = 0;
+  let records = 0;
+  for (const row of rows) {
+    byRelation[row.relation] = { bytes: Number(row.bytes), fpi: Number(row.fpi), records: Number(row.records) };
+    bytes += Number(row.bytes);
+    fpi += Number(row.fpi);
+    fpiBytes += Number(row.fpi_bytes);
+    records += Number(row.records);
+  }
+  // Whether a checkpoint began during the window (its redo point after `from`): the first change of each page after
+  // it is logged as a full-page image.
+  const checkpoint = await walReader.query<{ during: boolean }>('SELECT redo_lsn > $1::pg_lsn AS during FROM pg_control_checkpoint()', [from]);
+  if (walSlot) await walReader.query('SELECT pg_replication_slot_advance($1, $2::pg_lsn)', [walSlot, to]);
+  return { bytes, records, fpi, fpiBytes, byRelation, checkpointDuring: checkpoint.rows[0]!.during };
 }
 
 async function handle(request: Request): Promise<unknown> {
@@ -342,6 +446,8 @@ async function handle(request: Request): Promise<unknown> {
     }
     case 'cpu':
       return cpu();
+    case 'wal':
+      return walBetween(String(args.from), String(args.to));
     case 'queries': {
       if (args.action === 'start') {
         queryCounts.clear();

@@ -7,6 +7,18 @@ import { loadKeys } from '../../src/oidc/keys.js';
 import { BENCH_DIR } from './report.js';
 import { summarize, type CpuProfile, type ProfileSummary } from './profile.js';
 
+/** The WAL the server's own database wrote during a window (bench/lib/harness.ts `walBetween`; PostgreSQL only). */
+export interface WalStats {
+  bytes: number;
+  records: number;
+  /** Full-page images. */
+  fpi: number;
+  fpiBytes: number;
+  byRelation: Record<string, { bytes: number; fpi: number; records: number }>;
+  /** A checkpoint began during the window (after it, each page's first change is logged whole). */
+  checkpointDuring: boolean;
+}
+
 export interface HarnessSpec {
   kind: 'app' | 'bare' | 'bare-pg';
   database?: 'postgres' | 'pglite';
@@ -29,7 +41,8 @@ export interface Harness {
    * backends. Unlike throughput, CPU per operation hardly changes when other jobs compete for the machine.
    */
   /** Also the server's resident set size (MiB) when `work` ends, i.e. right after the load. */
-  cpu<T>(work: () => Promise<T>): Promise<{ result: T; serverMs: number; databaseMs: number; rssMb: number }>;
+  /** With `{ wal: true }` (PostgreSQL), also the WAL its database wrote meanwhile, read after the CPU sample. */
+  cpu<T>(work: () => Promise<T>, options?: { wal?: boolean }): Promise<{ result: T; serverMs: number; databaseMs: number; rssMb: number; wal?: WalStats }>;
   /** Profiles the server's main thread while `work` runs; returns the summary and where the profile is. */
   profile(label: string, work: () => Promise<unknown>): Promise<{ file: string; summary: ProfileSummary }>;
   stop(): Promise<void>;
@@ -95,14 +108,23 @@ export async function startHarness(spec: HarnessSpec): Promise<Harness> {
   return {
     ...ready,
     call,
-    async cpu(work) {
-      type Sample = { processMs: number; backends: Record<string, number>; rssMb: number };
+    async cpu(work, options = {}) {
+      type Sample = { processMs: number; backends: Record<string, number>; rssMb: number; walLsn?: string };
       const before = await call<Sample>('cpu');
       const result = await work();
       const after = await call<Sample>('cpu');
       let databaseMs = 0;
       for (const [pid, ms] of Object.entries(after.backends)) databaseMs += ms - (before.backends[pid] ?? 0);
-      return { result, serverMs: after.processMs - before.processMs, databaseMs, rssMb: after.rssMb };
+      // Read after the CPU sample, so that reading the WAL is not counted as the window's CPU.
+      // A window whose WAL could not be read (removed after a checkpoint, see harness.ts) is left without it.
+      const wal =
+        options.wal && before.walLsn && after.walLsn
+          ? await call<WalStats>('wal', { from: before.walLsn, to: after.walLsn }).catch((error: unknown) => {
+              process.stderr.write(`WAL of the window not read: ${String(error)}\n`);
+              return undefined;
+            })
+          : undefined;
+      return { result, serverMs: after.processMs - before.processMs, databaseMs, rssMb: after.rssMb, wal };
     },
     async profile(label, work) {
       await call('profile', { action: 'start' });
