@@ -6,7 +6,7 @@
 import { migrate, openDatabase, type Queryable } from '../src/shared/db/database.js';
 import { REPLAY_DETECTION_MS, SWEEP_BATCH_STATEMENTS, SWEEP_START } from '../src/oidc/adapter.js';
 import { createPostgresDatabase } from '../test/support/database.js';
-import { addExpired, addHandlers, bindUnits, preload, scaled } from './lib/preload.js';
+import { addExpired, addHandlers, artefactId, bindUnits, preload, scaled } from './lib/preload.js';
 import { fixed, keyValues, log, machine, option, writeResult } from './lib/report.js';
 
 const factor = Number(option('factor', 'BENCH_FACTOR', '0.1'));
@@ -59,7 +59,11 @@ try {
       'SELECT id FROM unit WHERE id = ANY($1::uuid[])',
       [(await db.query<{ unit_id: string }>('SELECT unit_id FROM binding WHERE person_id = $1', [person])).rows.map((row) => row.unit_id)],
     ],
-    ['token endpoints: an artefact by id (adapter find)', 'SELECT payload FROM oidc_model WHERE model = $1 AND id = $2', ['AccessToken', 'bulk7']],
+    [
+      'token endpoints: an artefact by id (adapter find)',
+      'SELECT payload FROM oidc_model WHERE model = $1 AND id = $2',
+      ['AccessToken', (await db.query<{ id: string }>(`SELECT ${artefactId('bulk', '7')} AS id`)).rows[0]!.id],
+    ],
     ...SWEEP_BATCH_STATEMENTS.map((sql, index): [string, string, unknown[]] => [
       `sweep: one batch of ${index === 0 ? 'expired artefacts' : 'artefacts consumed past the replay window'} (src/oidc/adapter.ts sweepExpired)`,
       sql,

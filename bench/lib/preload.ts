@@ -18,6 +18,15 @@ export function scaled(factor: number): Sizes {
 
 const personId = (n: string) => `md5('bulk-person-' || (${n}))::uuid`;
 const unitId = (n: string) => `md5('bulk-unit-' || (${n}))::uuid`;
+/**
+ * An identifier shaped like the ones node-oidc-provider generates (nanoid: 43 characters of the URL-safe base64
+ * alphabet, uniformly random), derived from `tag` and the row number: the preloaded artefacts' ids, sessions' uids
+ * and grant ids are spread over the key space as a live database's are, so a new token's index entries land between
+ * existing ones, on pages written long before, as they would in production. (Ids like 'bulk' || n sort together
+ * in one corner of each index: every new random id then lands beside them, on the few pages the run itself fills,
+ * and the preloaded database behaved like an empty one for every insert; issue #15, Q-P6.)
+ */
+export const artefactId = (tag: string, n: string) => `translate(rtrim(encode(sha256(convert_to('${tag}-' || (${n}), 'UTF8')), 'base64'), '='), '+/', '-_')`;
 
 /** Loads the sizes into an empty, migrated database; returns the seconds each table took. */
 export async function preload(database: Database, sizes: Sizes): Promise<Record<string, number>> {
@@ -76,9 +85,9 @@ async function loadTables(db: Queryable, sizes: Sizes, seconds: Record<string, n
     'oidc_model',
     `
     INSERT INTO oidc_model (model, id, payload, grant_id, uid, account_id, expires_at)
-    SELECT m.model, 'bulk' || n, jsonb_build_object('kind', m.model, 'jti', 'bulk' || n, 'accountId', ${personId('1 + n % $2::int')}::text),
-           CASE WHEN m.model IN ('AccessToken', 'RefreshToken', 'AuthorizationCode') THEN 'bulkgrant' || (n / 4) END,
-           CASE WHEN m.model = 'Session' THEN 'bulkuid' || n END,
+    SELECT m.model, ${artefactId('bulk', 'n')}, jsonb_build_object('kind', m.model, 'jti', ${artefactId('bulk', 'n')}, 'accountId', ${personId('1 + n % $2::int')}::text),
+           CASE WHEN m.model IN ('AccessToken', 'RefreshToken', 'AuthorizationCode') THEN ${artefactId('bulk-grant', 'n / 4')} END,
+           CASE WHEN m.model = 'Session' THEN ${artefactId('bulk-uid', 'n')} END,
            ${personId('1 + n % $2::int')}::text, now() + interval '1 day' + (n % 3600) * interval '1 second'
       FROM generate_series(1, $1::int) AS n,
            LATERAL (SELECT (ARRAY['AccessToken', 'RefreshToken', 'Grant', 'Session', 'AuthorizationCode', 'ClientCredentials', 'Interaction'])[1 + n % 7] AS model) AS m`,
