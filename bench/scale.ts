@@ -477,6 +477,7 @@ ${keyValues({
   'handlers of the console unit': handlersOfUnit,
   'server env': JSON.stringify({ UV_THREADPOOL_SIZE: '8', SWEEP_INTERVAL_SECONDS: '86400', ...serverEnv }),
   database: serverEnv.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres (a fresh database per server, dropped at the end)',
+  ...(process.env.BENCH_PG_SETTINGS ? { 'PostgreSQL settings (bench/with-own-postgres.sh)': process.env.BENCH_PG_SETTINGS } : {}),
   'preload seconds': Object.entries(preloadSeconds)
     .map(([key, value]) => `${key} ${fixed(value)}`)
     .join(', '),
