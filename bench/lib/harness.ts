@@ -33,6 +33,7 @@ import pg from 'pg';
 import { BARE_PG_SCHEMA, barePgAdapter } from './bare-pg-adapter.js';
 import { addExpired, addHandlers, bindUnits, preload, scaled } from './preload.js';
 import type { CpuProfile } from './profile.js';
+import type { WalStats } from './servers.js';
 
 interface HarnessOptions {
   kind: 'app' | 'bare' | 'bare-pg';
@@ -305,17 +306,7 @@ async function walPosition(): Promise<string | undefined> {
  * everyone else on a shared server; these records are ours alone, so the numbers do not depend on the others' load.
  * `fpi`: full-page images; `byRelation`: bytes and FPIs per relation (table or index) of this database.
  */
-async function walBetween(
-  from: string,
-  to: string,
-): Promise<{
-  bytes: number;
-  records: number;
-  fpi: number;
-  fpiBytes: number;
-  byRelation: Record<string, { bytes: number; fpi: number; records: number }>;
-  checkpointDuring: boolean;
-}> {
+async function walBetween(from: string, to: string): Promise<WalStats> {
   if (!walReader) throw new Error('wal needs the app on PostgreSQL');
   // Nothing flushed in the window (a read-only path on a quiet server): pg_walinspect wants start < end.
   const flushed = await walReader.query<{ any: boolean }>('SELECT $2::pg_lsn > $1::pg_lsn AS any', [from, to]);
