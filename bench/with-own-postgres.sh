@@ -15,10 +15,11 @@ BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 PORT=${BENCH_PG_PORT:-55432}
 SETTINGS=${BENCH_PG_SETTINGS:-"shared_buffers=12GB max_wal_size=16GB checkpoint_timeout=15min wal_compression=lz4 autovacuum=on effective_cache_size=16GB"}
 DIR=$(mktemp -d /var/tmp/uop-bench-pg-XXXXXX)
-chown postgres "$DIR"
 as_postgres() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
+# As root the cluster runs as postgres (initdb refuses root); otherwise as the caller.
+if [ "$(id -u)" = 0 ]; then chown postgres "$DIR"; fi
 stop() {
   as_postgres "$BIN/pg_ctl" -D "$DIR/data" -m fast -w stop >/dev/null 2>&1 || true
   rm -rf "$DIR"

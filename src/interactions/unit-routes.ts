@@ -92,7 +92,7 @@ export function unitInteractionRoutes(
     // The rows are ranked by the statement; what each grants is decided here from the rows just read, by the same
     // rules (accessOf), not by one unitAccess (two statements) per unit.
     const choices = found.rows.flatMap((binding) => {
-      const access = binding.unit.status === 'active' ? accessOf(services, binding.unit, binding) : null;
+      const access = accessOf(services, binding.unit, binding);
       if (!access) return [];
       const granted = access.allowed.filter((scope) => requested.includes(scope));
       return [{ binding, granted, serves: servesRequest(access, requested), mfaRequired: access.mfaRequired }];
